@@ -1,0 +1,280 @@
+//! Embedded Ed25519 token issuer for zero-config mode: one persistent key, a
+//! public JWKS, and minting of `pbca_live_` API keys.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::jwks::{KeySource, StaticJwks};
+use super::verifier::{valid_scope_token, valid_subject};
+use super::API_KEY_PREFIX;
+
+const KEY_DIR: &str = "keys";
+const KEY_FILE: &str = "issuer-ed25519.pk8";
+
+/// What to put in a minted API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MintRequest {
+    /// Account id (`sub`).
+    pub account: String,
+    /// Granted scopes (joined into `scope`).
+    pub scopes: Vec<String>,
+    /// Audience (`aud`), normally the site's canonical public URL.
+    pub audience: String,
+    /// Lifetime; `None` mints a key without `exp`.
+    pub ttl: Option<Duration>,
+}
+
+/// Why a token could not be minted.
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    /// The account id is empty, too long or contains control characters.
+    #[error("invalid account id")]
+    InvalidAccount,
+    /// A scope is empty or contains characters not allowed in a scope token.
+    #[error("invalid scope")]
+    InvalidScope,
+    /// The audience is empty or contains control characters.
+    #[error("invalid audience")]
+    InvalidAudience,
+    /// The system random generator failed.
+    #[error("random generator failure")]
+    Random,
+}
+
+/// A local issuer whose Ed25519 key lives in `data_dir/keys/issuer-ed25519.pk8`.
+pub struct EmbeddedIssuer {
+    issuer_url: String,
+    key_pair: Ed25519KeyPair,
+    kid: String,
+    jwks: Value,
+    key_source: Arc<StaticJwks>,
+}
+
+impl fmt::Debug for EmbeddedIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedIssuer")
+            .field("issuer_url", &self.issuer_url)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedIssuer {
+    /// Loads the issuer key from `data_dir`, generating and persisting it (mode 0600) on first use.
+    pub fn load_or_create(data_dir: &Path, issuer_url: String) -> io::Result<Self> {
+        let dir = data_dir.join(KEY_DIR);
+        fs::create_dir_all(data_dir)?;
+        create_private_dir(&dir)?;
+        let path = dir.join(KEY_FILE);
+        let pkcs8 = match fs::read(&path) {
+            Ok(bytes) => {
+                warn_if_exposed(&path);
+                bytes
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => create_key_file(&dir, &path)?,
+            Err(e) => return Err(e),
+        };
+        let key_pair = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} is not an Ed25519 PKCS#8 key ({e}); remove it to generate a new one",
+                    path.display()
+                ),
+            )
+        })?;
+        Self::from_key_pair(key_pair, issuer_url)
+    }
+
+    fn from_key_pair(key_pair: Ed25519KeyPair, issuer_url: String) -> io::Result<Self> {
+        let x = URL_SAFE_NO_PAD.encode(key_pair.public_key().as_ref());
+        let kid = ed25519_thumbprint(&x);
+        let jwks = json!({
+            "keys": [{
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": x,
+                "kid": kid,
+                "alg": "EdDSA",
+                "use": "sig",
+            }]
+        });
+        let key_source = StaticJwks::from_value(&jwks)
+            .map(Arc::new)
+            .map_err(|e| io::Error::other(format!("embedded issuer JWKS: {e}")))?;
+        Ok(EmbeddedIssuer {
+            issuer_url,
+            key_pair,
+            kid,
+            jwks,
+            key_source,
+        })
+    }
+
+    /// Path of the key file inside `data_dir`.
+    pub fn key_path(data_dir: &Path) -> PathBuf {
+        data_dir.join(KEY_DIR).join(KEY_FILE)
+    }
+
+    /// The `iss` this issuer puts in tokens.
+    pub fn issuer_url(&self) -> &str {
+        &self.issuer_url
+    }
+
+    /// The key id: RFC 7638 JWK thumbprint (SHA-256) of the public key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public JWKS (for `/.well-known/jwks.json`).
+    pub fn jwks(&self) -> Value {
+        self.jwks.clone()
+    }
+
+    /// A key source trusting exactly this issuer's key.
+    pub fn key_source(&self) -> Arc<dyn KeySource> {
+        self.key_source.clone()
+    }
+
+    /// Mints an API key: `pbca_live_` + EdDSA-signed JWS with a fresh `jti`.
+    pub fn mint(&self, req: &MintRequest) -> Result<String, MintError> {
+        if !valid_subject(&req.account) {
+            return Err(MintError::InvalidAccount);
+        }
+        if !req.scopes.iter().all(|s| valid_scope_token(s)) {
+            return Err(MintError::InvalidScope);
+        }
+        if req.audience.is_empty() || req.audience.chars().any(char::is_control) {
+            return Err(MintError::InvalidAudience);
+        }
+        let mut jti = [0u8; 16];
+        SystemRandom::new()
+            .fill(&mut jti)
+            .map_err(|_| MintError::Random)?;
+        let iat = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut claims = json!({
+            "iss": self.issuer_url,
+            "sub": req.account,
+            "aud": req.audience,
+            "scope": req.scopes.join(" "),
+            "jti": URL_SAFE_NO_PAD.encode(jti),
+            "iat": iat,
+        });
+        if let Some(ttl) = req.ttl {
+            claims["exp"] = json!(iat.saturating_add(ttl.as_secs()));
+        }
+        Ok(self.sign(&claims))
+    }
+
+    /// Signs arbitrary `claims` as an API key, unchecked; meant for tests that forge claims.
+    pub fn mint_with_claims(&self, claims: &Value) -> String {
+        self.sign(claims)
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let header = json!({ "alg": "EdDSA", "typ": "JWT", "kid": self.kid });
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = self.key_pair.sign(signing_input.as_bytes());
+        format!(
+            "{API_KEY_PREFIX}{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        )
+    }
+}
+
+/// RFC 7638 thumbprint of an Ed25519 JWK: the required members in lexicographic order.
+fn ed25519_thumbprint(x: &str) -> String {
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Writes a fresh key without ever exposing a partial file at `path`, and
+/// without clobbering a key another process created concurrently.
+fn create_key_file(dir: &Path, path: &Path) -> io::Result<Vec<u8>> {
+    let document = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new())
+        .map_err(|_| io::Error::other("generating Ed25519 key failed"))?;
+    let pkcs8 = document.as_ref().to_vec();
+
+    let mut suffix = [0u8; 8];
+    SystemRandom::new()
+        .fill(&mut suffix)
+        .map_err(|_| io::Error::other("random generator failure"))?;
+    let tmp = dir.join(format!(
+        ".{KEY_FILE}.{}.tmp",
+        URL_SAFE_NO_PAD.encode(suffix)
+    ));
+    write_private_file(&tmp, &pkcs8)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return fs::read(path),
+        // Filesystems without hard links: fall back to an exclusive create.
+        Err(_) => match write_private_file(path, &pkcs8) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return fs::read(path),
+            Err(e) => return Err(e),
+        },
+    }
+    // Persist the directory entry too, so a crash cannot lose a key already handed out.
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    tracing::info!(path = %path.display(), "generated embedded issuer key");
+    Ok(pkcs8)
+}
+
+fn write_private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    // The umask may have narrowed the mode further; pin it to exactly 0600.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+fn warn_if_exposed(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    "issuer key file is readable by group/others; chmod 600 it"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}

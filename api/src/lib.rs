@@ -1,0 +1,3 @@
+//! HTTP edge of voicebin.
+
+pub mod auth;

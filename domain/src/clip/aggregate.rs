@@ -1,0 +1,523 @@
+//! The `Clip` aggregate: its state (rebuilt from events) and its business rules.
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+
+use super::{ClipCommand, ClipError, ClipEvent, ScanState};
+use crate::values::{AccountId, Description, DownloadLimit, Title};
+
+/// Where a clip is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+enum Lifecycle {
+    /// No `Uploaded` yet.
+    #[default]
+    New,
+    /// Uploaded and not deleted.
+    Live,
+    /// Deleted; accepts nothing more.
+    Deleted,
+}
+
+/// The state of one clip, as far as the business rules need it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Clip {
+    lifecycle: Lifecycle,
+    owner: Option<AccountId>,
+    title: Option<Title>,
+    description: Option<Description>,
+    scan_state: ScanState,
+    download_limit: Option<DownloadLimit>,
+    download_count: u64,
+}
+
+impl Clip {
+    fn live(&self) -> Result<(), ClipError> {
+        match self.lifecycle {
+            Lifecycle::New => Err(ClipError::NotFound),
+            Lifecycle::Deleted => Err(ClipError::Deleted),
+            Lifecycle::Live => Ok(()),
+        }
+    }
+
+    fn owned_by(&self, actor: &AccountId) -> Result<(), ClipError> {
+        self.live()?;
+        if self.owner.as_ref() != Some(actor) {
+            return Err(ClipError::NotOwner);
+        }
+        Ok(())
+    }
+
+    /// The clip's scan state.
+    pub fn scan_state(&self) -> ScanState {
+        self.scan_state
+    }
+
+    /// Downloads counted so far.
+    pub fn download_count(&self) -> u64 {
+        self.download_count
+    }
+}
+
+impl Aggregate for Clip {
+    const TYPE: &'static str = "Clip";
+    type Command = ClipCommand;
+    type Event = ClipEvent;
+    type Error = ClipError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        match command {
+            ClipCommand::UploadClip {
+                owner,
+                title,
+                description,
+                filename,
+                content_type,
+                size_bytes,
+                sha256,
+                blob_key,
+                download_limit,
+                at,
+            } => {
+                if self.lifecycle != Lifecycle::New {
+                    return Err(ClipError::AlreadyExists);
+                }
+                let event = ClipEvent::Uploaded {
+                    owner,
+                    title,
+                    description,
+                    filename,
+                    content_type,
+                    size_bytes,
+                    sha256,
+                    blob_key,
+                    download_limit,
+                    at,
+                };
+                sink.write(event, self).await;
+            }
+            ClipCommand::CompleteScan { outcome, at } => {
+                self.live()?;
+                // At-least-once delivery means a verdict can arrive twice; the first one stands.
+                if self.scan_state != ScanState::Pending {
+                    return Ok(());
+                }
+                sink.write(ClipEvent::ScanCompleted { outcome, at }, self)
+                    .await;
+            }
+            ClipCommand::RecordDownload { at } => {
+                self.live()?;
+                if self.scan_state != ScanState::Clean {
+                    return Err(ClipError::NotAvailable);
+                }
+                if let Some(limit) = self.download_limit {
+                    if self.download_count >= limit.get() {
+                        return Err(ClipError::LimitReached);
+                    }
+                }
+                sink.write(ClipEvent::Downloaded { at }, self).await;
+            }
+            ClipCommand::EditClip {
+                actor,
+                title,
+                description,
+                download_limit,
+                at,
+            } => {
+                self.owned_by(&actor)?;
+                let title = title.filter(|t| *t != self.title);
+                let description = description.filter(|d| *d != self.description);
+                let download_limit = download_limit.filter(|l| *l != self.download_limit);
+                if let Some(Some(limit)) = download_limit {
+                    if limit.get() < self.download_count {
+                        return Err(ClipError::LimitBelowCount {
+                            limit: limit.get(),
+                            count: self.download_count,
+                        });
+                    }
+                }
+                if title.is_some() || description.is_some() {
+                    let event = ClipEvent::MetadataEdited {
+                        by: actor.clone(),
+                        title,
+                        description,
+                        at,
+                    };
+                    sink.write(event, self).await;
+                }
+                if let Some(limit) = download_limit {
+                    let event = ClipEvent::DownloadLimitChanged {
+                        by: actor,
+                        limit,
+                        at,
+                    };
+                    sink.write(event, self).await;
+                }
+            }
+            ClipCommand::DeleteClip { actor, at } => {
+                self.owned_by(&actor)?;
+                sink.write(ClipEvent::Deleted { by: actor, at }, self).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            ClipEvent::Uploaded {
+                owner,
+                title,
+                description,
+                download_limit,
+                ..
+            } => {
+                self.lifecycle = Lifecycle::Live;
+                self.owner = Some(owner);
+                self.title = title;
+                self.description = description;
+                self.download_limit = download_limit;
+            }
+            ClipEvent::ScanCompleted { outcome, .. } => {
+                self.scan_state = outcome.verdict.into();
+            }
+            ClipEvent::Downloaded { .. } => self.download_count += 1,
+            ClipEvent::MetadataEdited {
+                title, description, ..
+            } => {
+                if let Some(title) = title {
+                    self.title = title;
+                }
+                if let Some(description) = description {
+                    self.description = description;
+                }
+            }
+            ClipEvent::DownloadLimitChanged { limit, .. } => self.download_limit = limit,
+            ClipEvent::Deleted { .. } => self.lifecycle = Lifecycle::Deleted,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clip::{AudioFacts, ScanOutcome, ScanVerdict};
+    use crate::values::{ContentType, Filename, Sha256Digest};
+    use chrono::{DateTime, TimeZone, Utc};
+    use cqrs_es::test::TestFramework;
+
+    type ClipTest = TestFramework<Clip>;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+    }
+
+    fn alice() -> AccountId {
+        AccountId::parse("alice").unwrap()
+    }
+
+    fn bob() -> AccountId {
+        AccountId::parse("bob").unwrap()
+    }
+
+    fn uploaded(limit: Option<u64>) -> ClipEvent {
+        ClipEvent::Uploaded {
+            owner: alice(),
+            title: Title::parse("Hello").unwrap(),
+            description: None,
+            filename: Filename::parse("hello.wav").unwrap(),
+            content_type: ContentType::from_sniffed("audio/wav"),
+            size_bytes: 1000,
+            sha256: Sha256Digest::from_bytes([7; 32]),
+            blob_key: "clips/abc".into(),
+            download_limit: limit.map(|l| DownloadLimit::new(l).unwrap()),
+            at: at(),
+        }
+    }
+
+    fn upload_command() -> ClipCommand {
+        match uploaded(None) {
+            ClipEvent::Uploaded {
+                owner,
+                title,
+                description,
+                filename,
+                content_type,
+                size_bytes,
+                sha256,
+                blob_key,
+                download_limit,
+                at,
+            } => ClipCommand::UploadClip {
+                owner,
+                title,
+                description,
+                filename,
+                content_type,
+                size_bytes,
+                sha256,
+                blob_key,
+                download_limit,
+                at,
+            },
+            _ => unreachable!(),
+        }
+    }
+
+    fn outcome(verdict: ScanVerdict) -> ScanOutcome {
+        ScanOutcome {
+            verdict,
+            audio: (verdict == ScanVerdict::Clean).then(|| AudioFacts {
+                container: "wav".into(),
+                codec: "pcm_s16le".into(),
+                duration_ms: 4323,
+                sample_rate: 22050,
+                channels: 1,
+            }),
+            detail: None,
+            scanner: "audio-probe".into(),
+        }
+    }
+
+    fn scanned(verdict: ScanVerdict) -> ClipEvent {
+        ClipEvent::ScanCompleted {
+            outcome: outcome(verdict),
+            at: at(),
+        }
+    }
+
+    fn deleted() -> ClipEvent {
+        ClipEvent::Deleted {
+            by: alice(),
+            at: at(),
+        }
+    }
+
+    #[test]
+    fn an_upload_creates_the_clip() {
+        ClipTest::with(())
+            .given_no_previous_events()
+            .when(upload_command())
+            .then_expect_events(vec![uploaded(None)]);
+    }
+
+    #[test]
+    fn an_upload_for_an_existing_id_is_refused() {
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(upload_command())
+            .then_expect_error(ClipError::AlreadyExists);
+    }
+
+    #[test]
+    fn commands_for_a_clip_never_uploaded_are_not_found() {
+        ClipTest::with(())
+            .given_no_previous_events()
+            .when(ClipCommand::DeleteClip {
+                actor: alice(),
+                at: at(),
+            })
+            .then_expect_error(ClipError::NotFound);
+    }
+
+    #[test]
+    fn the_first_scan_verdict_is_recorded() {
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(ClipCommand::CompleteScan {
+                outcome: outcome(ScanVerdict::Clean),
+                at: at(),
+            })
+            .then_expect_events(vec![scanned(ScanVerdict::Clean)]);
+    }
+
+    #[test]
+    fn a_second_scan_verdict_is_ignored_not_an_error() {
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean)])
+            .when(ClipCommand::CompleteScan {
+                outcome: outcome(ScanVerdict::Infected),
+                at: at(),
+            })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_deleted_clip_accepts_no_further_commands() {
+        let given = || vec![uploaded(None), scanned(ScanVerdict::Clean), deleted()];
+        let commands = vec![
+            ClipCommand::CompleteScan {
+                outcome: outcome(ScanVerdict::Clean),
+                at: at(),
+            },
+            ClipCommand::RecordDownload { at: at() },
+            ClipCommand::EditClip {
+                actor: alice(),
+                title: Some(None),
+                description: None,
+                download_limit: None,
+                at: at(),
+            },
+            ClipCommand::DeleteClip {
+                actor: alice(),
+                at: at(),
+            },
+        ];
+        for command in commands {
+            ClipTest::with(())
+                .given(given())
+                .when(command)
+                .then_expect_error(ClipError::Deleted);
+        }
+        ClipTest::with(())
+            .given(given())
+            .when(upload_command())
+            .then_expect_error(ClipError::AlreadyExists);
+    }
+
+    #[test]
+    fn only_the_owner_may_edit() {
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(ClipCommand::EditClip {
+                actor: bob(),
+                title: Some(None),
+                description: None,
+                download_limit: None,
+                at: at(),
+            })
+            .then_expect_error(ClipError::NotOwner);
+    }
+
+    #[test]
+    fn only_the_owner_may_delete() {
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(ClipCommand::DeleteClip {
+                actor: bob(),
+                at: at(),
+            })
+            .then_expect_error(ClipError::NotOwner);
+    }
+
+    #[test]
+    fn the_owner_deletes_their_clip() {
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(ClipCommand::DeleteClip {
+                actor: alice(),
+                at: at(),
+            })
+            .then_expect_events(vec![deleted()]);
+    }
+
+    #[test]
+    fn an_edit_records_only_the_fields_that_changed() {
+        let new_description = Description::parse("new").unwrap();
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(ClipCommand::EditClip {
+                actor: alice(),
+                title: Some(Title::parse("Hello").unwrap()),
+                description: Some(new_description.clone()),
+                download_limit: Some(Some(DownloadLimit::new(5).unwrap())),
+                at: at(),
+            })
+            .then_expect_events(vec![
+                ClipEvent::MetadataEdited {
+                    by: alice(),
+                    title: None,
+                    description: Some(new_description),
+                    at: at(),
+                },
+                ClipEvent::DownloadLimitChanged {
+                    by: alice(),
+                    limit: Some(DownloadLimit::new(5).unwrap()),
+                    at: at(),
+                },
+            ]);
+    }
+
+    #[test]
+    fn an_edit_that_changes_nothing_records_nothing() {
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(ClipCommand::EditClip {
+                actor: alice(),
+                title: Some(Title::parse("Hello").unwrap()),
+                description: Some(None),
+                download_limit: Some(None),
+                at: at(),
+            })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn downloads_are_counted_until_the_limit() {
+        let download = ClipEvent::Downloaded { at: at() };
+        ClipTest::with(())
+            .given(vec![uploaded(Some(2)), scanned(ScanVerdict::Clean)])
+            .when(ClipCommand::RecordDownload { at: at() })
+            .then_expect_events(vec![download.clone()]);
+        ClipTest::with(())
+            .given(vec![
+                uploaded(Some(2)),
+                scanned(ScanVerdict::Clean),
+                download.clone(),
+                download,
+            ])
+            .when(ClipCommand::RecordDownload { at: at() })
+            .then_expect_error(ClipError::LimitReached);
+    }
+
+    #[test]
+    fn a_clip_that_is_not_clean_cannot_be_downloaded() {
+        for given in [
+            vec![uploaded(None)],
+            vec![uploaded(None), scanned(ScanVerdict::Infected)],
+            vec![uploaded(None), scanned(ScanVerdict::Rejected)],
+        ] {
+            ClipTest::with(())
+                .given(given)
+                .when(ClipCommand::RecordDownload { at: at() })
+                .then_expect_error(ClipError::NotAvailable);
+        }
+    }
+
+    #[test]
+    fn a_limit_cannot_drop_below_downloads_already_counted() {
+        let download = ClipEvent::Downloaded { at: at() };
+        ClipTest::with(())
+            .given(vec![
+                uploaded(None),
+                scanned(ScanVerdict::Clean),
+                download.clone(),
+                download,
+            ])
+            .when(ClipCommand::EditClip {
+                actor: alice(),
+                title: None,
+                description: None,
+                download_limit: Some(Some(DownloadLimit::new(1).unwrap())),
+                at: at(),
+            })
+            .then_expect_error(ClipError::LimitBelowCount { limit: 1, count: 2 });
+    }
+
+    #[test]
+    fn events_serialize_with_their_stored_names() {
+        let json = serde_json::to_value(uploaded(None)).unwrap();
+        assert!(json.get("Uploaded").is_some());
+        assert_eq!(json["Uploaded"]["owner"], "alice");
+        let back: ClipEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, uploaded(None));
+        use cqrs_es::DomainEvent;
+        assert_eq!(scanned(ScanVerdict::Clean).event_type(), "ScanCompleted");
+        assert_eq!(deleted().event_version(), "1.0");
+    }
+}

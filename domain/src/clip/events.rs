@@ -1,0 +1,151 @@
+//! Events: the stored history of a clip.
+//!
+//! These names and payloads are a contract with every event already written. Never rename a
+//! variant or change the meaning of a field: add an optional field (with `#[serde(default)]`),
+//! a new variant, or a new version plus an upcaster. The stored `event_type` is the variant name
+//! and `event_version` is [`EVENT_VERSION`]; the payload is serde's externally tagged JSON,
+//! e.g. `{"Uploaded": {"owner": "alice", ...}}`. `docs/events.md` lists them for operators.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::values::{
+    AccountId, ContentType, Description, DownloadLimit, Filename, Sha256Digest, Title,
+};
+
+/// The version written with every event of this crate's current shape.
+pub const EVENT_VERSION: &str = "1.0";
+
+/// Everything that can happen to a clip, each a past-tense fact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClipEvent {
+    /// The bytes were stored and the clip exists, pending its scan.
+    Uploaded {
+        /// The account that uploaded the clip and owns it.
+        owner: AccountId,
+        /// Optional title.
+        title: Option<Title>,
+        /// Optional description.
+        description: Option<Description>,
+        /// Display filename.
+        filename: Filename,
+        /// Media type sniffed from the bytes.
+        content_type: ContentType,
+        /// Exact size of the stored bytes.
+        size_bytes: u64,
+        /// SHA-256 of the stored bytes.
+        sha256: Sha256Digest,
+        /// Where the blob store keeps the bytes.
+        blob_key: String,
+        /// Downloads allowed to others than the owner; `None` is unlimited.
+        download_limit: Option<DownloadLimit>,
+        /// When the upload was accepted.
+        at: DateTime<Utc>,
+    },
+    /// The scan pipeline reached a verdict. Recorded at most once per clip.
+    ScanCompleted {
+        /// The verdict and what the scanner learned.
+        outcome: ScanOutcome,
+        /// When the verdict was recorded.
+        at: DateTime<Utc>,
+    },
+    /// Someone other than the owner downloaded the clip (counts toward the limit).
+    Downloaded {
+        /// When the download was granted.
+        at: DateTime<Utc>,
+    },
+    /// The owner changed the title and/or description. `None` fields were not touched;
+    /// `Some(None)` cleared the field.
+    MetadataEdited {
+        /// Who edited.
+        by: AccountId,
+        /// New title, if changed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<Option<Title>>,
+        /// New description, if changed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<Option<Description>>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The owner changed (or removed, `None`) the download limit.
+    DownloadLimitChanged {
+        /// Who changed it.
+        by: AccountId,
+        /// The new limit; `None` is unlimited.
+        limit: Option<DownloadLimit>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The clip was deleted; it is never served again and its bytes are purged.
+    Deleted {
+        /// Who deleted it.
+        by: AccountId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// The scan pipeline's verdict on a clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanVerdict {
+    /// Valid audio, no malware.
+    Clean,
+    /// Malware found.
+    Infected,
+    /// Not valid audio.
+    Rejected,
+    /// Scanning kept failing; the clip is never served.
+    Failed,
+}
+
+/// What a scan found: the verdict, the audio facts when the bytes decoded, and a human-readable
+/// detail (the reason for a rejection, the signature name for an infection).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanOutcome {
+    /// The verdict.
+    pub verdict: ScanVerdict,
+    /// Audio facts, present when the bytes were valid audio.
+    #[serde(default)]
+    pub audio: Option<AudioFacts>,
+    /// Why the verdict is what it is, for the owner.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// Which scanner(s) produced the verdict, e.g. `audio-probe` or `audio-probe+clamd`.
+    pub scanner: String,
+}
+
+/// Facts about the audio stream, read by decoding the clip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioFacts {
+    /// Container format, e.g. `wav`, `mp3`, `ogg`, `mp4`, `webm`.
+    pub container: String,
+    /// Codec, e.g. `pcm_s16le`, `mp3`, `vorbis`, `opus`, `aac`.
+    pub codec: String,
+    /// Duration in milliseconds.
+    pub duration_ms: u64,
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    /// Channel count.
+    pub channels: u16,
+}
+
+impl DomainEvent for ClipEvent {
+    fn event_type(&self) -> String {
+        match self {
+            ClipEvent::Uploaded { .. } => "Uploaded",
+            ClipEvent::ScanCompleted { .. } => "ScanCompleted",
+            ClipEvent::Downloaded { .. } => "Downloaded",
+            ClipEvent::MetadataEdited { .. } => "MetadataEdited",
+            ClipEvent::DownloadLimitChanged { .. } => "DownloadLimitChanged",
+            ClipEvent::Deleted { .. } => "Deleted",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_owned()
+    }
+}

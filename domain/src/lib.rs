@@ -1,0 +1,20 @@
+//! The voicebin domain: the `Clip` aggregate, its commands, its events and the value objects
+//! that every other crate speaks in.
+//!
+//! Nothing here performs I/O. No database, HTTP, message broker or file system types may be
+//! imported into this crate: business rules are pure functions of the clip's history and the
+//! command, so they are tested without any infrastructure (see the given/when/then tests next to
+//! the aggregate). Adapters live in `commands`, `projections`, `api` and `workers`.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod clip;
+pub mod values;
+
+pub use clip::{
+    AudioFacts, Clip, ClipCommand, ClipError, ClipEvent, ScanOutcome, ScanState, ScanVerdict,
+};
+pub use values::{
+    AccountId, ClipId, ContentType, Description, DownloadLimit, Filename, Sha256Digest, Title,
+    ValueError,
+};

@@ -1,0 +1,387 @@
+//! Value objects: every piece of user input is parsed once into one of these newtypes, so the
+//! rest of the code never re-validates it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a raw value was refused. Each variant names the field so the edge can say which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// The value is longer than the field allows.
+    #[error("{field} is too long (at most {max} characters)")]
+    TooLong {
+        /// Field name as clients know it.
+        field: &'static str,
+        /// The maximum length in characters.
+        max: usize,
+    },
+    /// The value is empty where something is required.
+    #[error("{field} must not be empty")]
+    Empty {
+        /// Field name as clients know it.
+        field: &'static str,
+    },
+    /// The value contains control characters (CR, LF, NUL, ...).
+    #[error("{field} must not contain control characters")]
+    ControlCharacters {
+        /// Field name as clients know it.
+        field: &'static str,
+    },
+    /// The value is malformed in a field-specific way.
+    #[error("{field} is invalid: {reason}")]
+    Invalid {
+        /// Field name as clients know it.
+        field: &'static str,
+        /// A human-readable reason.
+        reason: &'static str,
+    },
+    /// A number is outside the accepted range.
+    #[error("{field} must be between {min} and {max}")]
+    OutOfRange {
+        /// Field name as clients know it.
+        field: &'static str,
+        /// Smallest accepted value.
+        min: u64,
+        /// Largest accepted value.
+        max: u64,
+    },
+}
+
+impl ValueError {
+    /// The client-facing name of the field the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ValueError::TooLong { field, .. }
+            | ValueError::Empty { field }
+            | ValueError::ControlCharacters { field }
+            | ValueError::Invalid { field, .. }
+            | ValueError::OutOfRange { field, .. } => field,
+        }
+    }
+}
+
+macro_rules! string_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The validated value.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+            /// Consumes the wrapper.
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// A clip's public identifier: 16 characters of URL-safe base64 (96 random bits).
+    /// See `docs/adr/0002-clip-ids.md`.
+    ClipId
+);
+string_newtype!(
+    /// The account that owns or acts on a clip, as named by the issuer's `sub` claim.
+    AccountId
+);
+string_newtype!(
+    /// A clip title: at most 200 characters, no control characters, trimmed.
+    Title
+);
+string_newtype!(
+    /// A clip description: at most 5000 characters; tabs and newlines allowed, other control
+    /// characters not.
+    Description
+);
+string_newtype!(
+    /// The display filename of a clip: the last path component of what the client sent,
+    /// at most 255 characters, no control characters. Never used as a file-system path.
+    Filename
+);
+string_newtype!(
+    /// A media type decided from the clip's bytes (never from what the client claimed).
+    ContentType
+);
+string_newtype!(
+    /// A lowercase hex SHA-256 digest of a clip's bytes.
+    Sha256Digest
+);
+
+const CLIP_ID_LEN: usize = 16;
+const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+impl ClipId {
+    /// Builds an id from 12 random bytes (the caller owns the randomness source).
+    pub fn from_random_bytes(bytes: [u8; 12]) -> Self {
+        let mut out = String::with_capacity(CLIP_ID_LEN);
+        for chunk in bytes.chunks(3) {
+            let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
+            for shift in [18, 12, 6, 0] {
+                out.push(URL_SAFE[((n >> shift) & 63) as usize] as char);
+            }
+        }
+        ClipId(out)
+    }
+
+    /// Parses an id from a URL path segment.
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        if raw.len() != CLIP_ID_LEN || !raw.bytes().all(|b| URL_SAFE.contains(&b)) {
+            return Err(ValueError::Invalid {
+                field: "id",
+                reason: "not a clip id",
+            });
+        }
+        Ok(ClipId(raw.to_owned()))
+    }
+}
+
+fn has_control(s: &str, allow_newlines: bool) -> bool {
+    s.chars().any(|c| {
+        if allow_newlines && (c == '\n' || c == '\t') {
+            return false;
+        }
+        // Unicode line/paragraph separators and bidi overrides are as good as control
+        // characters for header and log injection, so they are refused too.
+        c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}')
+    })
+}
+
+fn check_len(field: &'static str, s: &str, max: usize) -> Result<(), ValueError> {
+    if s.chars().count() > max {
+        return Err(ValueError::TooLong { field, max });
+    }
+    Ok(())
+}
+
+impl AccountId {
+    /// Longest accepted account id, in characters.
+    pub const MAX_LEN: usize = 128;
+
+    /// Parses an account id (the token's `sub`).
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let field = "sub";
+        if raw.is_empty() {
+            return Err(ValueError::Empty { field });
+        }
+        check_len(field, raw, Self::MAX_LEN)?;
+        if has_control(raw, false) {
+            return Err(ValueError::ControlCharacters { field });
+        }
+        Ok(AccountId(raw.to_owned()))
+    }
+}
+
+impl Title {
+    /// Longest accepted title, in characters.
+    pub const MAX_LEN: usize = 200;
+
+    /// Parses a title; an all-whitespace title means "no title" (`None`).
+    pub fn parse(raw: &str) -> Result<Option<Self>, ValueError> {
+        let field = "title";
+        if has_control(raw, false) {
+            return Err(ValueError::ControlCharacters { field });
+        }
+        let trimmed = raw.trim();
+        check_len(field, trimmed, Self::MAX_LEN)?;
+        Ok((!trimmed.is_empty()).then(|| Title(trimmed.to_owned())))
+    }
+}
+
+impl Description {
+    /// Longest accepted description, in characters.
+    pub const MAX_LEN: usize = 5000;
+
+    /// Parses a description; an all-whitespace description means "none".
+    pub fn parse(raw: &str) -> Result<Option<Self>, ValueError> {
+        let field = "description";
+        if has_control(raw, true) {
+            return Err(ValueError::ControlCharacters { field });
+        }
+        let trimmed = raw.trim();
+        check_len(field, trimmed, Self::MAX_LEN)?;
+        Ok((!trimmed.is_empty()).then(|| Description(trimmed.to_owned())))
+    }
+}
+
+impl Filename {
+    /// Longest accepted filename, in characters.
+    pub const MAX_LEN: usize = 255;
+
+    /// Parses a client-supplied filename, keeping only its last path component
+    /// (`../../etc/passwd` becomes `passwd`), the way browsers submit file inputs.
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let field = "filename";
+        if has_control(raw, false) {
+            return Err(ValueError::ControlCharacters { field });
+        }
+        // Checked before trimming so a 10 KB name is refused, not truncated.
+        check_len(field, raw, 4 * Self::MAX_LEN)?;
+        let base = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+        if base.is_empty() || base == "." || base == ".." {
+            return Err(ValueError::Invalid {
+                field,
+                reason: "must name a file",
+            });
+        }
+        check_len(field, base, Self::MAX_LEN)?;
+        Ok(Filename(base.to_owned()))
+    }
+
+    /// The filename a clip gets when the client sent none: `<id>.<ext>`.
+    pub fn fallback(id: &ClipId, content_type: &ContentType) -> Self {
+        Filename(format!("{id}.{}", content_type.extension()))
+    }
+}
+
+impl ContentType {
+    /// Wraps a media type the server itself decided from the bytes.
+    pub fn from_sniffed(media_type: &'static str) -> Self {
+        ContentType(media_type.to_owned())
+    }
+
+    /// A conventional file extension for the media type.
+    pub fn extension(&self) -> &'static str {
+        match self.0.as_str() {
+            "audio/wav" => "wav",
+            "audio/mpeg" => "mp3",
+            "audio/ogg" => "ogg",
+            "audio/flac" => "flac",
+            "audio/mp4" => "m4a",
+            "audio/webm" => "webm",
+            "audio/aiff" => "aiff",
+            "audio/x-caf" => "caf",
+            _ => "bin",
+        }
+    }
+}
+
+impl Sha256Digest {
+    /// Wraps a digest computed by the server, given as 32 raw bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(64);
+        for b in bytes {
+            s.push(HEX[(b >> 4) as usize] as char);
+            s.push(HEX[(b & 15) as usize] as char);
+        }
+        Sha256Digest(s)
+    }
+}
+
+/// How many times a clip may be downloaded by others than its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DownloadLimit(u64);
+
+impl DownloadLimit {
+    /// Largest accepted limit.
+    pub const MAX: u64 = 1_000_000_000;
+
+    /// Parses a limit, which must be between 1 and [`DownloadLimit::MAX`].
+    pub fn new(value: u64) -> Result<Self, ValueError> {
+        if !(1..=Self::MAX).contains(&value) {
+            return Err(ValueError::OutOfRange {
+                field: "download_limit",
+                min: 1,
+                max: Self::MAX,
+            });
+        }
+        Ok(DownloadLimit(value))
+    }
+
+    /// The limit as a number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_ids_are_sixteen_url_safe_characters_and_parse_back() {
+        let id = ClipId::from_random_bytes([0xff; 12]);
+        assert_eq!(id.as_str(), "________________");
+        let id = ClipId::from_random_bytes([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(ClipId::parse(id.as_str()), Ok(id));
+        assert!(ClipId::parse("short").is_err());
+        assert!(ClipId::parse("../../etc/passwd").is_err());
+        assert!(ClipId::parse("abcdefghijklmno=").is_err());
+    }
+
+    #[test]
+    fn hostile_filenames_keep_only_their_last_component() {
+        assert_eq!(Filename::parse("../../x.mp3").unwrap().as_str(), "x.mp3");
+        assert_eq!(Filename::parse("C:\\a\\b.wav").unwrap().as_str(), "b.wav");
+        assert_eq!(
+            Filename::parse("say \"hi\".mp3").unwrap().as_str(),
+            "say \"hi\".mp3"
+        );
+        assert!(matches!(
+            Filename::parse("a\r\nSet-Cookie: x.mp3"),
+            Err(ValueError::ControlCharacters { .. })
+        ));
+        assert!(matches!(
+            Filename::parse(&"a".repeat(10_000)),
+            Err(ValueError::TooLong { .. })
+        ));
+        assert!(Filename::parse("../..").is_err());
+        assert!(Filename::parse("").is_err());
+    }
+
+    #[test]
+    fn titles_are_trimmed_and_blank_means_none() {
+        assert_eq!(Title::parse("  hi  ").unwrap().unwrap().as_str(), "hi");
+        assert_eq!(Title::parse("   ").unwrap(), None);
+        assert!(Title::parse("a\u{0}b").is_err());
+        assert!(Title::parse(&"é".repeat(201)).is_err());
+        assert!(Title::parse(&"é".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn descriptions_allow_newlines_but_not_other_controls() {
+        assert!(Description::parse("line one\nline two\tend").is_ok());
+        assert!(Description::parse("bell\u{7}").is_err());
+        assert!(Description::parse(&"x".repeat(5001)).is_err());
+    }
+
+    #[test]
+    fn download_limits_are_positive_and_bounded() {
+        assert!(DownloadLimit::new(0).is_err());
+        assert_eq!(DownloadLimit::new(3).unwrap().get(), 3);
+        assert!(DownloadLimit::new(DownloadLimit::MAX + 1).is_err());
+    }
+
+    #[test]
+    fn account_ids_refuse_control_characters_and_long_values() {
+        assert!(AccountId::parse("alice").is_ok());
+        assert!(AccountId::parse("").is_err());
+        assert!(AccountId::parse("a\nb").is_err());
+        assert!(AccountId::parse(&"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn digests_render_as_lowercase_hex() {
+        let d = Sha256Digest::from_bytes([0xab; 32]);
+        assert_eq!(d.as_str().len(), 64);
+        assert!(d.as_str().starts_with("abab"));
+    }
+}

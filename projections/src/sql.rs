@@ -1,0 +1,326 @@
+//! The SQLite and PostgreSQL adapters. Both speak the same SQL (numbered `$n` parameters,
+//! `ON CONFLICT`, integer microsecond times), so one macro body serves both and they cannot
+//! drift apart.
+
+use async_trait::async_trait;
+use cqrs_es::persist::SerializedEvent;
+use cqrs_es::EventEnvelope;
+use futures::TryStreamExt;
+use sqlx::{PgPool, Row, SqlitePool};
+use voicebin_domain::Clip;
+
+use crate::store::{Cursor, EventLog, ListQuery, Page, ReadStore, StoreError};
+use crate::view::ClipView;
+
+/// Read models and event log in the embedded SQLite database.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// Read models and event log in PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl SqliteStore {
+    /// Wraps a migrated pool.
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+}
+
+impl PostgresStore {
+    /// Wraps a migrated pool.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+const COLUMNS: &str = "id, owner, title, description, filename, content_type, size_bytes, \
+    sha256, blob_key, scan_state, scan_detail, scanner, container, codec, duration_ms, \
+    sample_rate, channels, download_limit, download_count, created_at, updated_at, scanned_at, \
+    deleted_at, version";
+
+const INSERT: &str = "INSERT INTO clip_views (id, owner, title, description, filename, \
+    content_type, size_bytes, sha256, blob_key, scan_state, scan_detail, scanner, container, \
+    codec, duration_ms, sample_rate, channels, download_limit, download_count, created_at, \
+    updated_at, scanned_at, deleted_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+    $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)";
+
+const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, \
+    title = excluded.title, description = excluded.description, filename = excluded.filename, \
+    content_type = excluded.content_type, size_bytes = excluded.size_bytes, \
+    sha256 = excluded.sha256, blob_key = excluded.blob_key, scan_state = excluded.scan_state, \
+    scan_detail = excluded.scan_detail, scanner = excluded.scanner, \
+    container = excluded.container, codec = excluded.codec, \
+    duration_ms = excluded.duration_ms, sample_rate = excluded.sample_rate, \
+    channels = excluded.channels, download_limit = excluded.download_limit, \
+    download_count = excluded.download_count, created_at = excluded.created_at, \
+    updated_at = excluded.updated_at, scanned_at = excluded.scanned_at, \
+    deleted_at = excluded.deleted_at, version = excluded.version \
+    WHERE clip_views.version < excluded.version";
+
+/// Escapes `%`, `_` and `\` so a search term matches literally inside `LIKE`.
+fn like_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn list_sql(has_q: bool, has_cursor: bool) -> String {
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM clip_views WHERE owner = $1 AND deleted_at IS NULL"
+    );
+    let mut n = 2;
+    if has_q {
+        sql.push_str(&format!(
+            " AND (lower(coalesce(title, '')) LIKE ${n} ESCAPE '\\' \
+             OR lower(coalesce(description, '')) LIKE ${n} ESCAPE '\\' \
+             OR lower(filename) LIKE ${n} ESCAPE '\\')"
+        ));
+        n += 1;
+    }
+    if has_cursor {
+        sql.push_str(&format!(
+            " AND (created_at < ${a} OR (created_at = ${a} AND id < ${b}))",
+            a = n,
+            b = n + 1
+        ));
+        n += 2;
+    }
+    sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${n}"));
+    sql
+}
+
+fn to_envelope(
+    id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: &str,
+    metadata: &str,
+) -> Result<EventEnvelope<Clip>, StoreError> {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{id}#{sequence}: {e}"));
+    let serialized = SerializedEvent {
+        aggregate_id: id.clone(),
+        sequence: usize::try_from(sequence).map_err(|e| corrupt(&e))?,
+        aggregate_type: "Clip".to_owned(),
+        event_type,
+        event_version,
+        payload: serde_json::from_str(payload).map_err(|e| corrupt(&e))?,
+        metadata: serde_json::from_str(metadata).map_err(|e| corrupt(&e))?,
+    };
+    EventEnvelope::try_from(serialized).map_err(|e| corrupt(&e))
+}
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $text_payload:literal, $text_metadata:literal) => {
+        impl $store {
+            fn bind_view<'q>(
+                query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                v: &'q ClipView,
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                query
+                    .bind(&v.id)
+                    .bind(&v.owner)
+                    .bind(&v.title)
+                    .bind(&v.description)
+                    .bind(&v.filename)
+                    .bind(&v.content_type)
+                    .bind(v.size_bytes)
+                    .bind(&v.sha256)
+                    .bind(&v.blob_key)
+                    .bind(&v.scan_state)
+                    .bind(&v.scan_detail)
+                    .bind(&v.scanner)
+                    .bind(&v.container)
+                    .bind(&v.codec)
+                    .bind(v.duration_ms)
+                    .bind(v.sample_rate)
+                    .bind(v.channels)
+                    .bind(v.download_limit)
+                    .bind(v.download_count)
+                    .bind(v.created_at)
+                    .bind(v.updated_at)
+                    .bind(v.scanned_at)
+                    .bind(v.deleted_at)
+                    .bind(v.version)
+            }
+        }
+
+        #[async_trait]
+        impl ReadStore for $store {
+            async fn get(&self, id: &str) -> Result<Option<ClipView>, StoreError> {
+                let sql = format!("SELECT {COLUMNS} FROM clip_views WHERE id = $1");
+                Ok(sqlx::query_as::<_, ClipView>(&sql)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn upsert(&self, view: &ClipView) -> Result<(), StoreError> {
+                let sql = format!("{INSERT}{UPSERT_TAIL}");
+                Self::bind_view(sqlx::query(&sql), view)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+                let q = query.q.as_deref().filter(|q| !q.is_empty());
+                let sql = list_sql(q.is_some(), query.after.is_some());
+                let mut select = sqlx::query_as::<_, ClipView>(&sql).bind(&query.owner);
+                if let Some(q) = q {
+                    select = select.bind(like_pattern(q));
+                }
+                if let Some(after) = &query.after {
+                    select = select.bind(after.created_at).bind(&after.id);
+                }
+                let limit = i64::from(query.limit);
+                let mut items = select.bind(limit + 1).fetch_all(&self.pool).await?;
+                let next = if items.len() as i64 > limit {
+                    items.truncate(query.limit as usize);
+                    items.last().map(|v| Cursor {
+                        created_at: v.created_at,
+                        id: v.id.clone(),
+                    })
+                } else {
+                    None
+                };
+                Ok(Page { items, next })
+            }
+
+            async fn pending_ids(&self) -> Result<Vec<String>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id FROM clip_views WHERE scan_state = 'pending' \
+                     AND deleted_at IS NULL ORDER BY created_at",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.get::<String, _>(0)).collect())
+            }
+
+            async fn replace_all(&self, views: Vec<ClipView>) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM clip_views")
+                    .execute(&mut *tx)
+                    .await?;
+                for view in &views {
+                    Self::bind_view(sqlx::query(INSERT), view)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn all(&self) -> Result<Vec<ClipView>, StoreError> {
+                let sql = format!("SELECT {COLUMNS} FROM clip_views ORDER BY id");
+                Ok(sqlx::query_as::<_, ClipView>(&sql)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl EventLog for $store {
+            async fn events_for(
+                &self,
+                id: &str,
+            ) -> Result<Vec<EventEnvelope<Clip>>, StoreError> {
+                let sql = concat!(
+                    "SELECT aggregate_id, sequence, event_type, event_version, ",
+                    $text_payload,
+                    ", ",
+                    $text_metadata,
+                    " FROM events WHERE aggregate_type = 'Clip' AND aggregate_id = $1 ",
+                    "ORDER BY sequence"
+                );
+                let rows = sqlx::query(sql).bind(id).fetch_all(&self.pool).await?;
+                rows.into_iter()
+                    .map(|row| {
+                        to_envelope(
+                            row.get(0),
+                            row.get(1),
+                            row.get(2),
+                            row.get(3),
+                            row.get::<&str, _>(4),
+                            row.get::<&str, _>(5),
+                        )
+                    })
+                    .collect()
+            }
+
+            async fn all_events(
+                &self,
+                sink: &mut (dyn FnMut(EventEnvelope<Clip>) + Send),
+            ) -> Result<u64, StoreError> {
+                let sql = concat!(
+                    "SELECT aggregate_id, sequence, event_type, event_version, ",
+                    $text_payload,
+                    ", ",
+                    $text_metadata,
+                    " FROM events WHERE aggregate_type = 'Clip' ",
+                    "ORDER BY aggregate_id, sequence"
+                );
+                let mut rows = sqlx::query(sql).fetch(&self.pool);
+                let mut count = 0;
+                while let Some(row) = rows.try_next().await? {
+                    sink(to_envelope(
+                        row.get(0),
+                        row.get(1),
+                        row.get(2),
+                        row.get(3),
+                        row.get::<&str, _>(4),
+                        row.get::<&str, _>(5),
+                    )?);
+                    count += 1;
+                }
+                Ok(count)
+            }
+        }
+    };
+}
+
+sql_store!(SqliteStore, sqlx::Sqlite, "payload", "metadata");
+sql_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    "payload::text",
+    "metadata::text"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms_match_literally() {
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+        assert_eq!(like_pattern("Hello"), "%hello%");
+    }
+
+    #[test]
+    fn list_sql_numbers_parameters_in_order() {
+        let sql = list_sql(true, true);
+        assert!(sql.contains("$2 ESCAPE"));
+        assert!(sql.contains("created_at < $3"));
+        assert!(sql.contains("id < $4"));
+        assert!(sql.ends_with("LIMIT $5"));
+        assert!(list_sql(false, false).ends_with("LIMIT $2"));
+    }
+}

@@ -1,0 +1,122 @@
+//! Ports of the projection layer: where views are kept ([`ReadStore`]) and where events are
+//! read back from ([`EventLog`]).
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use cqrs_es::EventEnvelope;
+use voicebin_domain::Clip;
+
+use crate::view::ClipView;
+
+/// A read-model or event-log failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored event could not be decoded.
+    #[error("stored event is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// A position in the owner listing: the last row of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// `created_at` of the last row seen.
+    pub created_at: i64,
+    /// `id` of the last row seen.
+    pub id: String,
+}
+
+impl Cursor {
+    /// The opaque form handed to clients.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.created_at, self.id))
+    }
+
+    /// Parses the opaque form; `None` when it was not made by [`Cursor::encode`].
+    pub fn decode(raw: &str) -> Option<Self> {
+        if raw.len() > 128 {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (created_at, id) = text.split_once(':')?;
+        let id = voicebin_domain::ClipId::parse(id).ok()?;
+        Some(Cursor {
+            created_at: created_at.parse().ok()?,
+            id: id.into_inner(),
+        })
+    }
+}
+
+/// One page of the owner listing request.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    /// The owner whose clips to list.
+    pub owner: String,
+    /// Case-insensitive substring of title, description or filename.
+    pub q: Option<String>,
+    /// Continue after this position.
+    pub after: Option<Cursor>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// A page of views and where the next one starts.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// Newest first.
+    pub items: Vec<ClipView>,
+    /// Present when more rows follow.
+    pub next: Option<Cursor>,
+}
+
+/// Where the read models live.
+#[async_trait]
+pub trait ReadStore: Send + Sync {
+    /// One clip's view.
+    async fn get(&self, id: &str) -> Result<Option<ClipView>, StoreError>;
+    /// Inserts or replaces a view, unless the stored one is already at a later version.
+    async fn upsert(&self, view: &ClipView) -> Result<(), StoreError>;
+    /// The owner listing: live clips, newest first, stable keyset pagination.
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
+    /// Ids of live clips still waiting for a scan verdict.
+    async fn pending_ids(&self) -> Result<Vec<String>, StoreError>;
+    /// Replaces every view at once (used by rebuild).
+    async fn replace_all(&self, views: Vec<ClipView>) -> Result<(), StoreError>;
+    /// Every view, ordered by id (used to compare a rebuild with the live tables).
+    async fn all(&self) -> Result<Vec<ClipView>, StoreError>;
+    /// Whether the store answers at all.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Read access to the `Clip` event streams.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// One clip's events, in order.
+    async fn events_for(&self, id: &str) -> Result<Vec<EventEnvelope<Clip>>, StoreError>;
+    /// Every clip's events, grouped by clip and in order within a clip, delivered in batches.
+    async fn all_events(
+        &self,
+        sink: &mut (dyn FnMut(EventEnvelope<Clip>) + Send),
+    ) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_garbage() {
+        let c = Cursor {
+            created_at: 1_700_000_000_000_000,
+            id: "AAAAAAAAAAAAAAAA".into(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("not a cursor"), None);
+        assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("x:y")), None);
+        assert_eq!(Cursor::decode(&"A".repeat(500)), None);
+    }
+}

@@ -1,0 +1,178 @@
+//! The `ClipView` read model and how each event changes it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use voicebin_domain::{ClipEvent, ScanState};
+
+/// Everything the API shows about a clip, flattened for querying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ClipView {
+    /// Clip id.
+    pub id: String,
+    /// Owning account.
+    pub owner: String,
+    /// Title.
+    pub title: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Display filename.
+    pub filename: String,
+    /// Media type sniffed from the bytes.
+    pub content_type: String,
+    /// Stored size.
+    pub size_bytes: i64,
+    /// SHA-256 of the bytes, lowercase hex.
+    pub sha256: String,
+    /// Blob store key.
+    pub blob_key: String,
+    /// `pending`, `clean`, `infected`, `rejected` or `failed`.
+    pub scan_state: String,
+    /// Why the scan ended as it did.
+    pub scan_detail: Option<String>,
+    /// Which scanner(s) ran.
+    pub scanner: Option<String>,
+    /// Audio container, once scanned.
+    pub container: Option<String>,
+    /// Audio codec, once scanned.
+    pub codec: Option<String>,
+    /// Duration in ms, once scanned.
+    pub duration_ms: Option<i64>,
+    /// Sample rate, once scanned.
+    pub sample_rate: Option<i64>,
+    /// Channels, once scanned.
+    pub channels: Option<i64>,
+    /// Download limit; `None` is unlimited.
+    pub download_limit: Option<i64>,
+    /// Downloads counted.
+    pub download_count: i64,
+    /// Upload time (µs since epoch).
+    pub created_at: i64,
+    /// Last change (µs since epoch).
+    pub updated_at: i64,
+    /// Scan time (µs since epoch).
+    pub scanned_at: Option<i64>,
+    /// Deletion time (µs since epoch).
+    pub deleted_at: Option<i64>,
+    /// Sequence number of the last event applied.
+    pub version: i64,
+}
+
+fn micros(at: &DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+impl ClipView {
+    /// The scan state as a domain value.
+    pub fn scan_state(&self) -> ScanState {
+        ScanState::parse(&self.scan_state).unwrap_or(ScanState::Pending)
+    }
+
+    /// Whether the clip has been deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+
+    /// Whether anyone (not only the owner) may see and fetch the clip.
+    pub fn is_public(&self) -> bool {
+        !self.is_deleted() && self.scan_state() == ScanState::Clean
+    }
+
+    /// Downloads left before the limit; `None` when unlimited.
+    pub fn downloads_remaining(&self) -> Option<i64> {
+        self.download_limit
+            .map(|limit| (limit - self.download_count).max(0))
+    }
+
+    /// Upload time.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.created_at).unwrap_or_default()
+    }
+
+    /// Applies one event (with its sequence number) to the view of clip `id`. `view` is `None`
+    /// before the `Uploaded` event; events that cannot apply to a missing view are skipped.
+    pub fn apply(view: Option<Self>, id: &str, sequence: i64, event: &ClipEvent) -> Option<Self> {
+        if let ClipEvent::Uploaded {
+            owner,
+            title,
+            description,
+            filename,
+            content_type,
+            size_bytes,
+            sha256,
+            blob_key,
+            download_limit,
+            at,
+        } = event
+        {
+            return Some(ClipView {
+                id: id.to_owned(),
+                owner: owner.to_string(),
+                title: title.as_ref().map(|t| t.to_string()),
+                description: description.as_ref().map(|d| d.to_string()),
+                filename: filename.to_string(),
+                content_type: content_type.to_string(),
+                size_bytes: i64::try_from(*size_bytes).unwrap_or(i64::MAX),
+                sha256: sha256.to_string(),
+                blob_key: blob_key.clone(),
+                scan_state: ScanState::Pending.as_str().to_owned(),
+                scan_detail: None,
+                scanner: None,
+                container: None,
+                codec: None,
+                duration_ms: None,
+                sample_rate: None,
+                channels: None,
+                download_limit: download_limit.map(|l| l.get() as i64),
+                download_count: 0,
+                created_at: micros(at),
+                updated_at: micros(at),
+                scanned_at: None,
+                deleted_at: None,
+                version: sequence,
+            });
+        }
+        let mut view = view?;
+        view.version = sequence;
+        match event {
+            ClipEvent::Uploaded { .. } => unreachable!("handled above"),
+            ClipEvent::ScanCompleted { outcome, at } => {
+                view.scan_state = ScanState::from(outcome.verdict).as_str().to_owned();
+                view.scan_detail = outcome.detail.clone();
+                view.scanner = Some(outcome.scanner.clone());
+                if let Some(audio) = &outcome.audio {
+                    view.container = Some(audio.container.clone());
+                    view.codec = Some(audio.codec.clone());
+                    view.duration_ms = Some(audio.duration_ms as i64);
+                    view.sample_rate = Some(i64::from(audio.sample_rate));
+                    view.channels = Some(i64::from(audio.channels));
+                }
+                view.scanned_at = Some(micros(at));
+                view.updated_at = micros(at);
+            }
+            ClipEvent::Downloaded { .. } => view.download_count += 1,
+            ClipEvent::MetadataEdited {
+                title,
+                description,
+                at,
+                ..
+            } => {
+                if let Some(title) = title {
+                    view.title = title.as_ref().map(|t| t.to_string());
+                }
+                if let Some(description) = description {
+                    view.description = description.as_ref().map(|d| d.to_string());
+                }
+                view.updated_at = micros(at);
+            }
+            ClipEvent::DownloadLimitChanged { limit, at, .. } => {
+                view.download_limit = limit.map(|l| l.get() as i64);
+                view.updated_at = micros(at);
+            }
+            ClipEvent::Deleted { at, .. } => {
+                view.deleted_at = Some(micros(at));
+                view.updated_at = micros(at);
+            }
+        }
+        Some(view)
+    }
+}
