@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Generate the audio test fixtures in tests/fixtures/audio/ (relative to the repo root).
 #
-# Every good file is the same short spoken sentence (espeak-ng, ~3.2 s), normalised with sox and
+# Every good file is the same short spoken sentence (espeak-ng, ~3.6 s), normalised with sox and
 # encoded with ffmpeg into the containers a browser or phone is likely to upload. Bad files are
 # named like audio so that only their bytes tell the truth. facts.json records what ffprobe says
 # about each good file and what each bad file really is.
@@ -73,6 +73,10 @@ ff -i "$SRC" "${BITEXACT[@]}" -c:a flac "$OUT/hello.flac"
 ff -i "$SRC" "${BITEXACT[@]}" -c:a aac -b:a 64k "$OUT/hello.m4a"
 # Opus in WebM, the format Chrome's and Firefox's MediaRecorder produce.
 ff -i "$SRC" "${BITEXACT[@]}" -c:a libopus -b:a 32k -ar 48000 -f webm "$OUT/hello.webm"
+# The same as MediaRecorder really writes it: a "live" WebM with unknown-size segment and
+# clusters, no Duration element and no Cues, so nothing but the packets tells how long it is.
+ff -i "$SRC" "${BITEXACT[@]}" -c:a libopus -b:a 32k -ar 48000 -f webm -live 1 \
+    "$OUT/hello-live.webm"
 ff -i "$SRC" "${BITEXACT[@]}" -c:a alac "$OUT/hello-alac.m4a"
 ff -i "$SRC" "${BITEXACT[@]}" -c:a pcm_s16be -f aiff "$OUT/hello.aiff"
 ff -i "$SRC" "${BITEXACT[@]}" -c:a pcm_s16le -f caf "$OUT/hello.caf"
@@ -85,8 +89,8 @@ ff -i "$SRC" -map_metadata -1 -fflags +bitexact -flags:a +bitexact -c:a libmp3la
     -id3v2_version 4 -write_id3v1 0 \
     -metadata title="Grüße — 测试 🎤" -metadata artist="Zoë" "$OUT/unicode-tags.mp3"
 
-GOOD=(hello.wav hello.mp3 hello.ogg hello.opus hello.flac hello.m4a hello.webm hello-alac.m4a
-    hello.aiff hello.caf hello-stereo-44k.wav unicode-tags.mp3)
+GOOD=(hello.wav hello.mp3 hello.ogg hello.opus hello.flac hello.m4a hello.webm hello-live.webm
+    hello-alac.m4a hello.aiff hello.caf hello-stereo-44k.wav unicode-tags.mp3)
 
 # --- bad files, each named like audio ------------------------------------------------------------
 # An 8x8 PNG image.
@@ -165,6 +169,12 @@ json_escape() {
         dur="$(probe_value "$path" stream duration)"
         if [ -z "$dur" ] || [ "$dur" = "N/A" ]; then
             dur="$(probe_value "$path" format duration)"
+        fi
+        if [ -z "$dur" ] || [ "$dur" = "N/A" ]; then
+            # No duration in the headers (live WebM): end of the last audio packet.
+            dur="$(ffprobe -v error -select_streams a:0 -show_entries packet=pts_time,duration_time \
+                -of csv=p=0 "$path" |
+                awk -F, '$1 != "" { e = $1 + $2; if (e > end) end = e } END { printf "%.6f", end }')"
         fi
         dur_ms="$(awk -v d="$dur" 'BEGIN { printf "%d", d * 1000 + 0.5 }')"
         [ "$first" -eq 1 ] || echo ","

@@ -1,3 +1,100 @@
-//! HTTP edge of voicebin.
+//! The HTTP edge of voicebin: the REST API (poem-openapi, described as OpenAPI 3.1), the public
+//! pages (view page, direct download) and the discovery documents.
+//!
+//! Handlers change state only through `voicebin_commands::ClipService` and answer reads only
+//! from `voicebin_projections`; they never touch the event store. Errors leave as RFC 9457
+//! problem documents built by [`error::ApiError`].
+#![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod model;
+pub mod openapi31;
+pub mod pages;
+pub mod routes;
+pub mod state;
+
+use poem::endpoint::make_sync;
+use poem::error::{MethodNotAllowedError, NotFoundError};
+use poem::middleware::Tracing;
+use poem::{get, Endpoint, EndpointExt, IntoResponse, Response, Route};
+use poem_openapi::OpenApiService;
+
+pub use state::AppState;
+
+use crate::error::{ApiError, Code};
+use crate::routes::{AccountApi, AudioApi, ItemsApi};
+
+/// The OpenAPI service (poem-openapi) for the REST API.
+fn api_service(state: &AppState) -> OpenApiService<(AudioApi, ItemsApi, AccountApi), ()> {
+    OpenApiService::new(
+        (
+            AudioApi {
+                state: state.clone(),
+            },
+            ItemsApi {
+                state: state.clone(),
+            },
+            AccountApi {
+                state: state.clone(),
+            },
+        ),
+        "voicebin",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Upload, share and manage audio clips. Every clip is validated as audio and scanned \
+         before anyone but its owner can fetch it. Errors are RFC 9457 problem documents.",
+    )
+    .server(state.public_url.clone())
+}
+
+/// The OpenAPI 3.1 document of the REST API, as served at `/api/v1/openapi.json`.
+pub fn openapi_document(state: &AppState) -> serde_json::Value {
+    let spec: serde_json::Value =
+        serde_json::from_str(&api_service(state).spec()).expect("poem-openapi emits valid JSON");
+    openapi31::upgrade(spec)
+}
+
+/// Builds the whole HTTP application.
+pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
+    let document = openapi_document(&state).to_string();
+    let api = api_service(&state);
+    Route::new()
+        .at(
+            "/api/v1/openapi.json",
+            get(make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json")
+                    .body(document.clone())
+            })),
+        )
+        .nest_no_strip("/api", api)
+        .at("/.well-known/jwks.json", get(pages::jwks))
+        .at("/healthz", get(pages::healthz))
+        .at("/readyz", get(pages::readyz))
+        .at("/:id", get(pages::view_page))
+        .at("/:id/download", get(pages::download).head(pages::download))
+        .catch_error(|_: NotFoundError| async {
+            ApiError::new(Code::NotFound, "no such route").into_response()
+        })
+        .catch_error(|_: MethodNotAllowedError| async {
+            let mut response =
+                ApiError::new(Code::BadRequest, "method not allowed on this route").into_response();
+            response.set_status(poem::http::StatusCode::METHOD_NOT_ALLOWED);
+            response
+        })
+        .around(|ep, req| async move {
+            // Errors become responses first so that they get the header too.
+            let mut response = ep.get_response(req).await;
+            response.headers_mut().insert(
+                "x-content-type-options",
+                poem::http::HeaderValue::from_static("nosniff"),
+            );
+            Ok(response)
+        })
+        .with(Tracing)
+        .data(state)
+        .map_to_response()
+}

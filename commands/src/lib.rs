@@ -1,1 +1,18 @@
-//! placeholder
+//! Application services: everything that changes a clip goes through [`ClipService`], which runs
+//! commands through the cqrs-es framework (retrying optimistic-concurrency conflicts) and talks
+//! to the outside world only through ports: [`BlobStore`], [`ScanQueue`] and [`Scanner`].
+//!
+//! Reads do not happen here (see `voicebin-projections`), and nothing here knows HTTP.
+#![forbid(unsafe_code)]
+
+mod bus;
+mod local_blobs;
+mod ports;
+mod queue;
+mod service;
+
+pub use bus::{postgres_bus, sqlite_bus, ClipStore, CommandError, CommandMeta};
+pub use local_blobs::LocalBlobStore;
+pub use ports::{BlobError, BlobStore, ByteStream, QueueError, ScanError, ScanQueue, Scanner};
+pub use queue::{InProcessQueue, ScanJobs};
+pub use service::{ClipService, UploadError, UploadRequest};

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clip;
+pub mod sniff;
 pub mod values;
 
 pub use clip::{

@@ -91,23 +91,24 @@ impl RebuildStats {
 }
 
 /// Replays every `Clip` event into fresh views and swaps them in atomically.
-pub async fn rebuild(log: &dyn EventLog, views: &dyn ReadStore) -> Result<RebuildStats, StoreError> {
+pub async fn rebuild(
+    log: &dyn EventLog,
+    views: &dyn ReadStore,
+) -> Result<RebuildStats, StoreError> {
     let started = Instant::now();
     let mut built: Vec<ClipView> = Vec::new();
     let mut current: Option<(String, Option<ClipView>)> = None;
     let events = log
-        .all_events(&mut |e| {
-            match &mut current {
-                Some((id, view)) if *id == e.aggregate_id => {
-                    *view = ClipView::apply(view.take(), id, e.sequence as i64, &e.payload);
+        .all_events(&mut |e| match &mut current {
+            Some((id, view)) if *id == e.aggregate_id => {
+                *view = ClipView::apply(view.take(), id, e.sequence as i64, &e.payload);
+            }
+            _ => {
+                if let Some((_, Some(done))) = current.take() {
+                    built.push(done);
                 }
-                _ => {
-                    if let Some((_, Some(done))) = current.take() {
-                        built.push(done);
-                    }
-                    let view = ClipView::apply(None, &e.aggregate_id, e.sequence as i64, &e.payload);
-                    current = Some((e.aggregate_id.clone(), view));
-                }
+                let view = ClipView::apply(None, &e.aggregate_id, e.sequence as i64, &e.payload);
+                current = Some((e.aggregate_id.clone(), view));
             }
         })
         .await?;

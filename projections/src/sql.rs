@@ -77,9 +77,8 @@ fn like_pattern(q: &str) -> String {
 }
 
 fn list_sql(has_q: bool, has_cursor: bool) -> String {
-    let mut sql = format!(
-        "SELECT {COLUMNS} FROM clip_views WHERE owner = $1 AND deleted_at IS NULL"
-    );
+    let mut sql =
+        format!("SELECT {COLUMNS} FROM clip_views WHERE owner = $1 AND deleted_at IS NULL");
     let mut n = 2;
     if has_q {
         sql.push_str(&format!(
@@ -238,10 +237,7 @@ macro_rules! sql_store {
 
         #[async_trait]
         impl EventLog for $store {
-            async fn events_for(
-                &self,
-                id: &str,
-            ) -> Result<Vec<EventEnvelope<Clip>>, StoreError> {
+            async fn events_for(&self, id: &str) -> Result<Vec<EventEnvelope<Clip>>, StoreError> {
                 let sql = concat!(
                     "SELECT aggregate_id, sequence, event_type, event_version, ",
                     $text_payload,

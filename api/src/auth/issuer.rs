@@ -278,3 +278,179 @@ fn warn_if_exposed(path: &Path) {
     #[cfg(not(unix))]
     let _ = path;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::testutil::TempDir;
+    use crate::auth::{JwtVerifier, TokenVerifier};
+
+    const ISS: &str = "http://127.0.0.1:8080";
+
+    fn request() -> MintRequest {
+        MintRequest {
+            account: "acct".into(),
+            scopes: vec!["clips:read".into()],
+            audience: ISS.into(),
+            ttl: Some(Duration::from_secs(600)),
+        }
+    }
+
+    #[tokio::test]
+    async fn key_persisted_across_loads_with_private_mode() {
+        let dir = TempDir::new();
+        let data_dir = dir.path().join("data");
+        let first = EmbeddedIssuer::load_or_create(&data_dir, ISS.into()).unwrap();
+        let path = EmbeddedIssuer::key_path(&data_dir);
+        assert_eq!(path, data_dir.join("keys/issuer-ed25519.pk8"));
+        assert!(path.is_file());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "key file mode {mode:o}");
+            let dir_mode = fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(dir_mode & 0o077, 0, "keys dir mode {dir_mode:o}");
+        }
+        let bytes = fs::read(&path).unwrap();
+
+        let second = EmbeddedIssuer::load_or_create(&data_dir, ISS.into()).unwrap();
+        assert_eq!(first.kid(), second.kid());
+        assert_eq!(first.jwks(), second.jwks());
+        assert_eq!(fs::read(&path).unwrap(), bytes, "existing key untouched");
+        let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, [std::ffi::OsString::from(KEY_FILE)]);
+
+        let token = first.mint(&request()).unwrap();
+        let verifier = JwtVerifier::new(ISS.into(), vec![ISS.into()], second.key_source());
+        assert_eq!(verifier.verify(&token).await.unwrap().account, "acct");
+
+        let elsewhere = TempDir::new();
+        let third = EmbeddedIssuer::load_or_create(elsewhere.path(), ISS.into()).unwrap();
+        assert_ne!(third.kid(), first.kid());
+    }
+
+    #[test]
+    fn concurrent_first_start_agrees_on_one_key() {
+        let dir = TempDir::new();
+        let kids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        EmbeddedIssuer::load_or_create(dir.path(), ISS.into())
+                            .unwrap()
+                            .kid()
+                            .to_owned()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(kids.windows(2).all(|w| w[0] == w[1]), "{kids:?}");
+    }
+
+    #[test]
+    fn corrupt_key_file_is_an_error() {
+        let dir = TempDir::new();
+        fs::create_dir_all(dir.path().join(KEY_DIR)).unwrap();
+        fs::write(EmbeddedIssuer::key_path(dir.path()), b"garbage").unwrap();
+        let err = EmbeddedIssuer::load_or_create(dir.path(), ISS.into()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn kid_is_rfc7638_thumbprint() {
+        // RFC 8037 appendix A.3.
+        assert_eq!(
+            ed25519_thumbprint("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
+    fn jwks_is_public_ed25519() {
+        let dir = TempDir::new();
+        let issuer = EmbeddedIssuer::load_or_create(dir.path(), ISS.into()).unwrap();
+        let jwks = issuer.jwks();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1);
+        let jwk = keys[0].as_object().unwrap();
+        let mut members: Vec<_> = jwk.keys().map(String::as_str).collect();
+        members.sort_unstable();
+        assert_eq!(members, ["alg", "crv", "kid", "kty", "use", "x"]);
+        assert_eq!(jwk["kty"], "OKP");
+        assert_eq!(jwk["crv"], "Ed25519");
+        assert_eq!(jwk["alg"], "EdDSA");
+        assert_eq!(jwk["use"], "sig");
+        assert_eq!(jwk["kid"], issuer.kid());
+        let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
+        assert_eq!(x.len(), 32);
+        assert_eq!(issuer.kid(), ed25519_thumbprint(jwk["x"].as_str().unwrap()));
+    }
+
+    #[test]
+    fn mint_validates_request() {
+        let dir = TempDir::new();
+        let issuer = EmbeddedIssuer::load_or_create(dir.path(), ISS.into()).unwrap();
+        let bad_account = MintRequest {
+            account: String::new(),
+            ..request()
+        };
+        assert!(matches!(
+            issuer.mint(&bad_account),
+            Err(MintError::InvalidAccount)
+        ));
+        let long_account = MintRequest {
+            account: "a".repeat(129),
+            ..request()
+        };
+        assert!(matches!(
+            issuer.mint(&long_account),
+            Err(MintError::InvalidAccount)
+        ));
+        let spaced_scope = MintRequest {
+            scopes: vec!["a b".into()],
+            ..request()
+        };
+        assert!(matches!(
+            issuer.mint(&spaced_scope),
+            Err(MintError::InvalidScope)
+        ));
+        let empty_aud = MintRequest {
+            audience: String::new(),
+            ..request()
+        };
+        assert!(matches!(
+            issuer.mint(&empty_aud),
+            Err(MintError::InvalidAudience)
+        ));
+    }
+
+    #[test]
+    fn mint_sets_standard_claims() {
+        let dir = TempDir::new();
+        let issuer = EmbeddedIssuer::load_or_create(dir.path(), ISS.into()).unwrap();
+        let token = issuer.mint(&request()).unwrap();
+        let jws = token.strip_prefix(API_KEY_PREFIX).unwrap();
+        let parts: Vec<&str> = jws.split('.').collect();
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(header["alg"], "EdDSA");
+        assert_eq!(header["kid"], issuer.kid());
+        assert_eq!(claims["iss"], ISS);
+        assert_eq!(claims["aud"], ISS);
+        assert_eq!(claims["sub"], "acct");
+        assert_eq!(claims["scope"], "clips:read");
+        let iat = claims["iat"].as_u64().unwrap();
+        assert_eq!(claims["exp"].as_u64().unwrap(), iat + 600);
+        assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
+    }
+}

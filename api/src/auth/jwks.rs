@@ -89,7 +89,9 @@ impl fmt::Debug for VerificationKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kty = match self.material {
             Material::Rsa { .. } => "RSA",
-            Material::Ec { alg: Alg::ES384, .. } => "EC P-384",
+            Material::Ec {
+                alg: Alg::ES384, ..
+            } => "EC P-384",
             Material::Ec { .. } => "EC P-256",
             Material::Ed25519(_) => "OKP Ed25519",
         };
@@ -199,12 +201,15 @@ impl VerificationKey {
                 Material::Rsa { n, e }
             }
             "EC" => {
-                let (curve_alg, verify_alg, coord_len): (_, &'static sig::EcdsaVerificationAlgorithm, _) =
-                    match str_field("crv")? {
-                        Some("P-256") => (Alg::ES256, &sig::ECDSA_P256_SHA256_FIXED, 32),
-                        Some("P-384") => (Alg::ES384, &sig::ECDSA_P384_SHA384_FIXED, 48),
-                        _ => return Ok(None),
-                    };
+                let (curve_alg, verify_alg, coord_len): (
+                    _,
+                    &'static sig::EcdsaVerificationAlgorithm,
+                    _,
+                ) = match str_field("crv")? {
+                    Some("P-256") => (Alg::ES256, &sig::ECDSA_P256_SHA256_FIXED, 32),
+                    Some("P-384") => (Alg::ES384, &sig::ECDSA_P384_SHA384_FIXED, 48),
+                    _ => return Ok(None),
+                };
                 let (x, y) = (b64("x")?, b64("y")?);
                 if x.len() != coord_len || y.len() != coord_len {
                     return Err("EC coordinates have the wrong length".into());
@@ -235,11 +240,7 @@ impl VerificationKey {
             // `oct` (HMAC secrets) and unknown key types are never trusted.
             _ => return Ok(None),
         };
-        let key = VerificationKey {
-            kid,
-            alg,
-            material,
-        };
+        let key = VerificationKey { kid, alg, material };
         if let Some(pinned) = alg {
             if !key.accepts(pinned) {
                 return Err("JWK `alg` does not match its key type".into());
@@ -572,5 +573,236 @@ impl KeySource for RemoteJwks {
 
     async fn refresh(&self) -> Result<Arc<KeySet>, AuthError> {
         self.fetch_rate_limited().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::auth::testutil::{b64, now, Ed25519TestKey, JwksServer, RsaTestKey, TempDir};
+    use crate::auth::{JwtVerifier, TokenVerifier};
+
+    const SITE: &str = "http://127.0.0.1:8080";
+
+    fn token(key: &Ed25519TestKey, kid: &str) -> String {
+        key.token(
+            &json!({"alg": "EdDSA", "kid": kid}),
+            &json!({"iss": "iss", "sub": "acct", "aud": SITE, "iat": now()}),
+        )
+    }
+
+    fn verifier(source: Arc<dyn KeySource>) -> JwtVerifier {
+        JwtVerifier::new("iss".into(), vec![SITE.into()], source)
+    }
+
+    #[test]
+    fn unusable_jwks_entries_are_skipped() {
+        let good = Ed25519TestKey::generate();
+        let mut enc_rsa = RsaTestKey::shared().jwk("enc");
+        enc_rsa["use"] = json!("enc");
+        let mut oaep_rsa = RsaTestKey::shared().jwk("oaep");
+        oaep_rsa["alg"] = json!("RSA-OAEP");
+        let mut wrap_only = RsaTestKey::shared().jwk("wrap");
+        wrap_only["key_ops"] = json!(["wrapKey"]);
+        let mut hs_pinned = good.jwk("hs");
+        hs_pinned["alg"] = json!("HS256");
+        let mut es_pinned_ed = good.jwk("mismatch");
+        es_pinned_ed["alg"] = json!("ES256");
+        let mut short_x = good.jwk("short");
+        short_x["x"] = json!(b64([1u8; 31]));
+        let weak_rsa = json!({"kty": "RSA", "kid": "weak", "n": b64([0xC5u8; 128]), "e": "AQAB"});
+        let jwks = json!({"keys": [
+            {"kty": "oct", "kid": "hmac", "k": b64(b"secret")},
+            {"kty": "OKP", "crv": "X25519", "kid": "x", "x": b64([9u8; 32])},
+            {"kty": "EC", "crv": "P-521", "kid": "p521", "x": "AA", "y": "AA"},
+            {"kty": "EC", "crv": "P-256", "kid": "offcurve", "x": b64([1u8; 32]), "y": b64([2u8; 32])},
+            enc_rsa, oaep_rsa, wrap_only, hs_pinned, es_pinned_ed, short_x, weak_rsa,
+            "not an object",
+            good.jwk("good"),
+        ]});
+        let set = KeySet::from_value(&jwks).unwrap();
+        let kids: Vec<_> = set.keys().iter().map(|k| k.kid()).collect();
+        assert_eq!(kids, [Some("good")]);
+    }
+
+    #[test]
+    fn rsa_jwk_with_verify_op_is_kept() {
+        let mut jwk = RsaTestKey::shared().jwk("r");
+        jwk["key_ops"] = json!(["verify"]);
+        jwk["use"] = json!("sig");
+        assert_eq!(
+            KeySet::from_value(&json!({"keys": [jwk]})).unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
+    fn static_jwks_requires_a_usable_key() {
+        assert!(matches!(
+            StaticJwks::from_json(r#"{"keys": []}"#),
+            Err(JwksError::NoUsableKeys)
+        ));
+        assert!(matches!(
+            StaticJwks::from_json(r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#),
+            Err(JwksError::NoUsableKeys)
+        ));
+        assert!(matches!(
+            StaticJwks::from_json("nope"),
+            Err(JwksError::Invalid(_))
+        ));
+        assert!(matches!(
+            StaticJwks::from_json(r#"{"key": []}"#),
+            Err(JwksError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn static_jwks_from_file() {
+        let dir = TempDir::new();
+        let key = Ed25519TestKey::generate();
+        let path = dir.path().join("jwks.json");
+        std::fs::write(&path, json!({"keys": [key.jwk("k")]}).to_string()).unwrap();
+        let source = Arc::new(StaticJwks::from_file(&path).unwrap());
+        verifier(source).verify(&token(&key, "k")).await.unwrap();
+        assert!(matches!(
+            StaticJwks::from_file(&dir.path().join("missing.json")),
+            Err(JwksError::Io(_))
+        ));
+    }
+
+    #[test]
+    fn remote_url_validated() {
+        assert!(RemoteJwks::new("ftp://example.com/jwks", DEFAULT_REFRESH_MIN_INTERVAL).is_err());
+        assert!(RemoteJwks::new("not a url", DEFAULT_REFRESH_MIN_INTERVAL).is_err());
+        assert!(RemoteJwks::new("https://example.com/jwks", DEFAULT_REFRESH_MIN_INTERVAL).is_ok());
+    }
+
+    #[tokio::test]
+    async fn remote_key_rotation_picked_up_after_interval() {
+        let (a, b) = (Ed25519TestKey::generate(), Ed25519TestKey::generate());
+        let server = JwksServer::start(json!({"keys": [a.jwk("a")]})).await;
+        let interval = Duration::from_millis(500);
+        let v = verifier(Arc::new(RemoteJwks::new(&server.url, interval).unwrap()));
+
+        v.verify(&token(&a, "a")).await.unwrap();
+        v.verify(&token(&a, "a")).await.unwrap();
+        assert_eq!(server.hits(), 1, "known kid is served from cache");
+
+        server.set_body(json!({"keys": [a.jwk("a"), b.jwk("b")]}));
+        assert!(matches!(
+            v.verify(&token(&b, "b")).await,
+            Err(AuthError::UnknownKey)
+        ));
+        assert_eq!(server.hits(), 1, "refetch is rate-limited");
+
+        tokio::time::sleep(interval + Duration::from_millis(100)).await;
+        v.verify(&token(&b, "b")).await.unwrap();
+        assert_eq!(server.hits(), 2);
+        v.verify(&token(&a, "a")).await.unwrap();
+        assert_eq!(server.hits(), 2);
+    }
+
+    #[tokio::test]
+    async fn unknown_kid_flood_fetches_at_most_once_per_interval() {
+        let key = Ed25519TestKey::generate();
+        let server = JwksServer::start(json!({"keys": [key.jwk("real")]})).await;
+        let interval = Duration::from_secs(1);
+        let v = Arc::new(verifier(Arc::new(
+            RemoteJwks::new(&server.url, interval).unwrap(),
+        )));
+        v.verify(&token(&key, "real")).await.unwrap();
+        assert_eq!(server.hits(), 1);
+
+        let flood = |round: usize| {
+            let v = v.clone();
+            let tokens: Vec<String> = (0..50)
+                .map(|i| token(&key, &format!("bogus-{round}-{i}")))
+                .collect();
+            async move {
+                let results = futures::future::join_all(tokens.iter().map(|t| v.verify(t))).await;
+                assert!(results
+                    .iter()
+                    .all(|r| matches!(r, Err(AuthError::UnknownKey))));
+            }
+        };
+        flood(1).await;
+        assert_eq!(server.hits(), 1);
+
+        tokio::time::sleep(interval + Duration::from_millis(100)).await;
+        flood(2).await;
+        assert_eq!(server.hits(), 2);
+        flood(3).await;
+        assert_eq!(server.hits(), 2);
+    }
+
+    #[tokio::test]
+    async fn unreachable_issuer_is_server_side_and_rate_limited() {
+        let key = Ed25519TestKey::generate();
+        let server = JwksServer::start(json!("not a jwks")).await;
+        let interval = Duration::from_millis(300);
+        let v = verifier(Arc::new(RemoteJwks::new(&server.url, interval).unwrap()));
+        for _ in 0..3 {
+            let err = v.verify(&token(&key, "k")).await.unwrap_err();
+            assert!(err.is_server_side(), "{err:?}");
+        }
+        assert_eq!(server.hits(), 1);
+
+        server.set_body(json!({"keys": [key.jwk("k")]}));
+        tokio::time::sleep(interval + Duration::from_millis(100)).await;
+        v.verify(&token(&key, "k")).await.unwrap();
+        assert_eq!(server.hits(), 2);
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_keys_unavailable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        drop(listener);
+        let v = verifier(Arc::new(
+            RemoteJwks::new(url, DEFAULT_REFRESH_MIN_INTERVAL).unwrap(),
+        ));
+        let err = v
+            .verify(&token(&Ed25519TestKey::generate(), "k"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AuthError::KeysUnavailable(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn stale_keys_kept_when_refetch_fails() {
+        let key = Ed25519TestKey::generate();
+        let server = JwksServer::start(json!({"keys": [key.jwk("k")]})).await;
+        let interval = Duration::from_millis(200);
+        let source = RemoteJwks::new(&server.url, interval)
+            .unwrap()
+            .with_max_age(Duration::from_millis(200));
+        let v = verifier(Arc::new(source));
+        v.verify(&token(&key, "k")).await.unwrap();
+
+        server.set_body(json!("broken"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        v.verify(&token(&key, "k")).await.unwrap();
+        assert_eq!(server.hits(), 2, "max age triggered a refetch");
+    }
+
+    #[tokio::test]
+    async fn keys_dropped_by_issuer_stop_verifying_after_max_age() {
+        let (old, new) = (Ed25519TestKey::generate(), Ed25519TestKey::generate());
+        let server = JwksServer::start(json!({"keys": [old.jwk("old")]})).await;
+        let source = RemoteJwks::new(&server.url, Duration::from_millis(100))
+            .unwrap()
+            .with_max_age(Duration::from_millis(200));
+        let v = verifier(Arc::new(source));
+        v.verify(&token(&old, "old")).await.unwrap();
+
+        server.set_body(json!({"keys": [new.jwk("new")]}));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(matches!(
+            v.verify(&token(&old, "old")).await,
+            Err(AuthError::UnknownKey)
+        ));
+        v.verify(&token(&new, "new")).await.unwrap();
     }
 }

@@ -27,7 +27,11 @@ pub(crate) fn b64(bytes: impl AsRef<[u8]>) -> String {
 }
 
 /// Assembles a compact JWS, signing `header.payload` with `sign`.
-pub(crate) fn sign_jws(header: &Value, claims: &Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
+pub(crate) fn sign_jws(
+    header: &Value,
+    claims: &Value,
+    sign: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> String {
     let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
     let signature = sign(input.as_bytes());
     format!("{input}.{}", b64(signature))
@@ -96,7 +100,11 @@ impl EcTestKey {
 
     pub(crate) fn token(&self, header: &Value, claims: &Value) -> String {
         sign_jws(header, claims, |m| {
-            self.0.sign(&SystemRandom::new(), m).unwrap().as_ref().to_vec()
+            self.0
+                .sign(&SystemRandom::new(), m)
+                .unwrap()
+                .as_ref()
+                .to_vec()
         })
     }
 }

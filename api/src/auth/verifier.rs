@@ -170,14 +170,13 @@ impl TokenVerifier for JwtVerifier {
             .await?;
 
         // Only authenticated bytes are parsed as claims.
-        let claims: Claims =
-            serde_json::from_slice(&b64_decode(payload_b64)?).map_err(|e| {
-                if e.is_data() {
-                    AuthError::InvalidClaims("claims have wrong types or duplicates".into())
-                } else {
-                    AuthError::Malformed
-                }
-            })?;
+        let claims: Claims = serde_json::from_slice(&b64_decode(payload_b64)?).map_err(|e| {
+            if e.is_data() {
+                AuthError::InvalidClaims("claims have wrong types or duplicates".into())
+            } else {
+                AuthError::Malformed
+            }
+        })?;
         self.check_claims(claims)
     }
 }
@@ -263,10 +262,7 @@ fn b64_decode(part: &str) -> Result<Vec<u8>, AuthError> {
         .map_err(|_| AuthError::Malformed)
 }
 
-fn numeric_date(
-    value: Option<&serde_json::Number>,
-    name: &str,
-) -> Result<Option<i64>, AuthError> {
+fn numeric_date(value: Option<&serde_json::Number>, name: &str) -> Result<Option<i64>, AuthError> {
     let Some(n) = value else { return Ok(None) };
     let secs = match n.as_i64() {
         Some(secs) => secs,
@@ -410,8 +406,16 @@ mod tests {
             audience: SITE.into(),
             ttl: None,
         };
-        let a = f.verifier.verify(&f.issuer.mint(&req).unwrap()).await.unwrap();
-        let b = f.verifier.verify(&f.issuer.mint(&req).unwrap()).await.unwrap();
+        let a = f
+            .verifier
+            .verify(&f.issuer.mint(&req).unwrap())
+            .await
+            .unwrap();
+        let b = f
+            .verifier
+            .verify(&f.issuer.mint(&req).unwrap())
+            .await
+            .unwrap();
         assert!(a.scopes.is_empty());
         assert_ne!(a.token_id, b.token_id);
     }
@@ -443,21 +447,30 @@ mod tests {
                 })
                 .unwrap()
         };
-        for other in ["http://evil.example", "http://127.0.0.1:8080/", "http://127.0.0.1:80800"] {
+        for other in [
+            "http://evil.example",
+            "http://127.0.0.1:8080/",
+            "http://127.0.0.1:80800",
+        ] {
             assert!(matches!(
                 f.verifier.verify(&mint(other)).await,
                 Err(AuthError::WrongAudience)
             ));
         }
         // Every configured audience is accepted, e.g. the MCP resource URL.
-        f.verifier.verify(&mint(&format!("{SITE}/mcp"))).await.unwrap();
+        f.verifier
+            .verify(&mint(&format!("{SITE}/mcp")))
+            .await
+            .unwrap();
 
         let list = f
             .issuer
             .mint_with_claims(&with(claims(), json!({"aud": ["http://x", SITE]})));
         f.verifier.verify(&list).await.unwrap();
         for aud in [json!(["http://x"]), json!([]), Value::Null] {
-            let token = f.issuer.mint_with_claims(&with(claims(), json!({"aud": aud})));
+            let token = f
+                .issuer
+                .mint_with_claims(&with(claims(), json!({"aud": aud})));
             assert!(matches!(
                 f.verifier.verify(&token).await,
                 Err(AuthError::WrongAudience)
@@ -468,8 +481,14 @@ mod tests {
     #[tokio::test]
     async fn wrong_issuer_rejected() {
         let f = fixture();
-        for iss in [json!("http://other.example"), json!(format!("{ISS}/")), Value::Null] {
-            let token = f.issuer.mint_with_claims(&with(claims(), json!({"iss": iss})));
+        for iss in [
+            json!("http://other.example"),
+            json!(format!("{ISS}/")),
+            Value::Null,
+        ] {
+            let token = f
+                .issuer
+                .mint_with_claims(&with(claims(), json!({"iss": iss})));
             assert!(matches!(
                 f.verifier.verify(&token).await,
                 Err(AuthError::WrongIssuer)
@@ -483,7 +502,8 @@ mod tests {
             EmbeddedIssuer::key_path(dir.path()),
         )
         .unwrap();
-        let other = EmbeddedIssuer::load_or_create(dir.path(), "http://other.example".into()).unwrap();
+        let other =
+            EmbeddedIssuer::load_or_create(dir.path(), "http://other.example".into()).unwrap();
         let token = other
             .mint(&MintRequest {
                 account: "a".into(),
@@ -501,14 +521,20 @@ mod tests {
     #[tokio::test]
     async fn expiry_checked_with_leeway() {
         let f = fixture();
-        let expired = f.issuer.mint_with_claims(&with(claims(), json!({"exp": now() - 120})));
+        let expired = f
+            .issuer
+            .mint_with_claims(&with(claims(), json!({"exp": now() - 120})));
         assert!(matches!(
             f.verifier.verify(&expired).await,
             Err(AuthError::Expired)
         ));
-        let within_leeway = f.issuer.mint_with_claims(&with(claims(), json!({"exp": now() - 30})));
+        let within_leeway = f
+            .issuer
+            .mint_with_claims(&with(claims(), json!({"exp": now() - 30})));
         f.verifier.verify(&within_leeway).await.unwrap();
-        let fractional = f.issuer.mint_with_claims(&with(claims(), json!({"exp": now() as f64 + 0.5})));
+        let fractional = f
+            .issuer
+            .mint_with_claims(&with(claims(), json!({"exp": now() as f64 + 0.5})));
         f.verifier.verify(&fractional).await.unwrap();
         let strict = JwtVerifier::new(ISS.into(), vec![SITE.into()], f.issuer.key_source())
             .with_leeway(Duration::ZERO);
@@ -516,7 +542,9 @@ mod tests {
             strict.verify(&within_leeway).await,
             Err(AuthError::Expired)
         ));
-        let bad_type = f.issuer.mint_with_claims(&with(claims(), json!({"exp": "tomorrow"})));
+        let bad_type = f
+            .issuer
+            .mint_with_claims(&with(claims(), json!({"exp": "tomorrow"})));
         assert!(matches!(
             f.verifier.verify(&bad_type).await,
             Err(AuthError::InvalidClaims(_))
@@ -526,19 +554,27 @@ mod tests {
     #[tokio::test]
     async fn not_yet_valid_rejected() {
         let f = fixture();
-        let future_nbf = f.issuer.mint_with_claims(&with(claims(), json!({"nbf": now() + 300})));
+        let future_nbf = f
+            .issuer
+            .mint_with_claims(&with(claims(), json!({"nbf": now() + 300})));
         assert!(matches!(
             f.verifier.verify(&future_nbf).await,
             Err(AuthError::NotYetValid)
         ));
-        let skewed_nbf = f.issuer.mint_with_claims(&with(claims(), json!({"nbf": now() + 30})));
+        let skewed_nbf = f
+            .issuer
+            .mint_with_claims(&with(claims(), json!({"nbf": now() + 30})));
         f.verifier.verify(&skewed_nbf).await.unwrap();
-        let future_iat = f.issuer.mint_with_claims(&with(claims(), json!({"iat": now() + 300})));
+        let future_iat = f
+            .issuer
+            .mint_with_claims(&with(claims(), json!({"iat": now() + 300})));
         assert!(matches!(
             f.verifier.verify(&future_iat).await,
             Err(AuthError::NotYetValid)
         ));
-        let no_iat = f.issuer.mint_with_claims(&with(claims(), json!({"iat": null})));
+        let no_iat = f
+            .issuer
+            .mint_with_claims(&with(claims(), json!({"iat": null})));
         assert!(matches!(
             f.verifier.verify(&no_iat).await,
             Err(AuthError::InvalidClaims(_))
@@ -589,7 +625,9 @@ mod tests {
         // Without any `alg` it is not a JWS at all.
         let header = b64(json!({"typ": "JWT"}).to_string());
         assert!(matches!(
-            f.verifier.verify(&format!("{header}.{payload}.{}", b64("s"))).await,
+            f.verifier
+                .verify(&format!("{header}.{payload}.{}", b64("s")))
+                .await,
             Err(AuthError::Malformed)
         ));
     }
@@ -663,7 +701,10 @@ mod tests {
             ("PS512", &sig::RSA_PSS_SHA512),
         ] {
             let token = rsa.token(encoding, &json!({"alg": alg, "kid": "rsa-1"}), &claims());
-            let p = verifier.verify(&token).await.unwrap_or_else(|e| panic!("{alg}: {e}"));
+            let p = verifier
+                .verify(&token)
+                .await
+                .unwrap_or_else(|e| panic!("{alg}: {e}"));
             assert_eq!(p.account, "acct_123");
         }
         let es = ec.token(&json!({"alg": "ES256", "kid": "ec-1"}), &claims());
@@ -673,7 +714,11 @@ mod tests {
         verifier.verify(&es_no_kid).await.unwrap();
 
         // The header alg must fit the key it names.
-        let rs_as_ps = rsa.token(&sig::RSA_PKCS1_SHA256, &json!({"alg": "PS256", "kid": "rsa-1"}), &claims());
+        let rs_as_ps = rsa.token(
+            &sig::RSA_PKCS1_SHA256,
+            &json!({"alg": "PS256", "kid": "rsa-1"}),
+            &claims(),
+        );
         assert!(matches!(
             verifier.verify(&rs_as_ps).await,
             Err(AuthError::BadSignature)
@@ -688,8 +733,8 @@ mod tests {
             verifier.verify(&es384_on_p256).await,
             Err(AuthError::UnsupportedAlgorithm)
         ));
-        let eddsa_on_ec = Ed25519TestKey::generate()
-            .token(&json!({"alg": "EdDSA", "kid": "ec-1"}), &claims());
+        let eddsa_on_ec =
+            Ed25519TestKey::generate().token(&json!({"alg": "EdDSA", "kid": "ec-1"}), &claims());
         assert!(matches!(
             verifier.verify(&eddsa_on_ec).await,
             Err(AuthError::UnsupportedAlgorithm)
@@ -702,9 +747,17 @@ mod tests {
         let mut jwk = rsa.jwk("rsa-1");
         jwk["alg"] = json!("RS256");
         let verifier = static_verifier(json!({"keys": [jwk]}));
-        let rs256 = rsa.token(&sig::RSA_PKCS1_SHA256, &json!({"alg": "RS256", "kid": "rsa-1"}), &claims());
+        let rs256 = rsa.token(
+            &sig::RSA_PKCS1_SHA256,
+            &json!({"alg": "RS256", "kid": "rsa-1"}),
+            &claims(),
+        );
         verifier.verify(&rs256).await.unwrap();
-        let ps256 = rsa.token(&sig::RSA_PSS_SHA256, &json!({"alg": "PS256", "kid": "rsa-1"}), &claims());
+        let ps256 = rsa.token(
+            &sig::RSA_PSS_SHA256,
+            &json!({"alg": "PS256", "kid": "rsa-1"}),
+            &claims(),
+        );
         assert!(matches!(
             verifier.verify(&ps256).await,
             Err(AuthError::UnsupportedAlgorithm)
@@ -728,24 +781,42 @@ mod tests {
     async fn subject_rules_enforced() {
         let f = fixture();
         let long_ok = "a".repeat(128);
-        let token = f.issuer.mint_with_claims(&with(claims(), json!({"sub": long_ok})));
+        let token = f
+            .issuer
+            .mint_with_claims(&with(claims(), json!({"sub": long_ok})));
         assert_eq!(f.verifier.verify(&token).await.unwrap().account, long_ok);
-        for bad in [json!(""), json!("a".repeat(129)), json!("ab\ncd"), json!("a\u{0}"), json!(42), Value::Null] {
-            let token = f.issuer.mint_with_claims(&with(claims(), json!({"sub": bad})));
-            assert!(matches!(
-                f.verifier.verify(&token).await,
-                Err(AuthError::InvalidClaims(_))
-            ), "{token}");
+        for bad in [
+            json!(""),
+            json!("a".repeat(129)),
+            json!("ab\ncd"),
+            json!("a\u{0}"),
+            json!(42),
+            Value::Null,
+        ] {
+            let token = f
+                .issuer
+                .mint_with_claims(&with(claims(), json!({"sub": bad})));
+            assert!(
+                matches!(
+                    f.verifier.verify(&token).await,
+                    Err(AuthError::InvalidClaims(_))
+                ),
+                "{token}"
+            );
         }
     }
 
     #[tokio::test]
     async fn scope_parsing() {
         let f = fixture();
-        let token = f.issuer.mint_with_claims(&with(claims(), json!({"scope": null})));
+        let token = f
+            .issuer
+            .mint_with_claims(&with(claims(), json!({"scope": null})));
         assert!(f.verifier.verify(&token).await.unwrap().scopes.is_empty());
         for bad in [json!("a\tb"), json!("a \"b\""), json!(["a", "b"])] {
-            let token = f.issuer.mint_with_claims(&with(claims(), json!({"scope": bad})));
+            let token = f
+                .issuer
+                .mint_with_claims(&with(claims(), json!({"scope": bad})));
             assert!(matches!(
                 f.verifier.verify(&token).await,
                 Err(AuthError::InvalidClaims(_))
@@ -794,7 +865,10 @@ mod tests {
                 Err(AuthError::Malformed)
             ));
         }
-        let ok = key.token(&json!({"alg": "EdDSA", "kid": "k1", "typ": "application/AT+JWT"}), &claims());
+        let ok = key.token(
+            &json!({"alg": "EdDSA", "kid": "k1", "typ": "application/AT+JWT"}),
+            &claims(),
+        );
         verifier.verify(&ok).await.unwrap();
     }
 

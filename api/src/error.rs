@@ -1,0 +1,367 @@
+//! `ApiError`: every error the REST API returns, as RFC 9457 `application/problem+json`.
+//!
+//! The table in [`Code`] fixes, per error kind, the HTTP status, the stable problem `type` and
+//! its title. 5xx bodies are opaque; their cause is logged once, here.
+
+use poem::http::StatusCode;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+use voicebin_commands::{CommandError, UploadError};
+use voicebin_domain::{ClipError, ValueError};
+use voicebin_projections::StoreError;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// A URI naming the kind of problem; stable, one per error kind (`urn:voicebin:problem:<code>`).
+    #[oai(rename = "type")]
+    pub ty: String,
+    /// A short, human-readable summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this occurrence.
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    /// The field the problem is about, for validation errors.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+    /// The scope that was needed, for `insufficient_scope`.
+    #[oai(skip_serializing_if_is_none)]
+    pub required_scope: Option<String>,
+}
+
+/// Error kinds, each with its status, problem type and title.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// 400: malformed request.
+    BadRequest,
+    /// 400: a field failed validation.
+    InvalidField,
+    /// 401: no or bad credentials.
+    Unauthorized,
+    /// 403: the token lacks a scope.
+    InsufficientScope,
+    /// 404: no such clip (or not visible to the caller).
+    NotFound,
+    /// 409: a business rule conflicts with the clip's state.
+    Conflict,
+    /// 410: the clip was deleted.
+    Gone,
+    /// 413: body too large.
+    TooLarge,
+    /// 415: not audio.
+    NotAudio,
+    /// 422: well-formed but semantically invalid.
+    Unprocessable,
+    /// 503: a dependency is unavailable; retry later.
+    Unavailable,
+    /// 500: a bug.
+    Internal,
+}
+
+impl Code {
+    fn parts(self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            Code::BadRequest => (S::BAD_REQUEST, "bad-request", "The request is malformed"),
+            Code::InvalidField => (S::BAD_REQUEST, "invalid-field", "A field is invalid"),
+            Code::Unauthorized => (S::UNAUTHORIZED, "unauthorized", "Authentication required"),
+            Code::InsufficientScope => (S::FORBIDDEN, "insufficient-scope", "Insufficient scope"),
+            Code::NotFound => (S::NOT_FOUND, "not-found", "Not found"),
+            Code::Conflict => (S::CONFLICT, "conflict", "Conflict with the clip's state"),
+            Code::Gone => (S::GONE, "gone", "The clip is gone"),
+            Code::TooLarge => (S::PAYLOAD_TOO_LARGE, "too-large", "The upload is too large"),
+            Code::NotAudio => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "not-audio",
+                "Not a supported audio file",
+            ),
+            Code::Unprocessable => (
+                S::UNPROCESSABLE_ENTITY,
+                "unprocessable",
+                "Unprocessable request",
+            ),
+            Code::Unavailable => (
+                S::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable",
+            ),
+            Code::Internal => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        }
+    }
+
+    /// The stable problem `type` URI.
+    pub fn type_uri(self) -> String {
+        format!("urn:voicebin:problem:{}", self.parts().1)
+    }
+}
+
+/// Seconds a client is told to wait after a 503.
+const RETRY_AFTER_SECS: u32 = 1;
+
+/// Every error response of the REST API.
+#[derive(Debug, ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum ApiError {
+    /// The request is malformed or a field is invalid.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing or invalid credentials.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// The token is valid but lacks the scope the operation needs.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// No such clip, or not visible to the caller.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The request conflicts with the clip's current state.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The clip was deleted.
+    #[oai(status = 410, content_type = "application/problem+json")]
+    Gone(Json<Problem>),
+    /// The upload exceeds the size limit.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    TooLarge(Json<Problem>),
+    /// The body is not a supported audio format.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    NotAudio(Json<Problem>),
+    /// The request is well-formed but cannot be applied.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// A dependency is temporarily unavailable; retry after the given seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
+    /// An unexpected server error (details are logged, not shown).
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+}
+
+/// The `WWW-Authenticate` challenge for a failed or missing credential.
+pub fn bearer_challenge(error: Option<(&str, &str)>) -> String {
+    match error {
+        None => r#"Bearer realm="voicebin""#.to_owned(),
+        Some((code, description)) => format!(
+            r#"Bearer realm="voicebin", error="{code}", error_description="{}""#,
+            description.replace(['"', '\\'], "'")
+        ),
+    }
+}
+
+impl ApiError {
+    /// Builds the error of kind `code` with a detail message.
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
+        let (status, _, title) = code.parts();
+        let problem = Json(Problem {
+            ty: code.type_uri(),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: Some(detail.into()),
+            field: None,
+            required_scope: None,
+        });
+        match code {
+            Code::BadRequest | Code::InvalidField => ApiError::BadRequest(problem),
+            Code::Unauthorized => ApiError::Unauthorized(problem, bearer_challenge(None)),
+            Code::InsufficientScope => ApiError::Forbidden(problem, bearer_challenge(None)),
+            Code::NotFound => ApiError::NotFound(problem),
+            Code::Conflict => ApiError::Conflict(problem),
+            Code::Gone => ApiError::Gone(problem),
+            Code::TooLarge => ApiError::TooLarge(problem),
+            Code::NotAudio => ApiError::NotAudio(problem),
+            Code::Unprocessable => ApiError::Unprocessable(problem),
+            Code::Unavailable => ApiError::Unavailable(problem, RETRY_AFTER_SECS),
+            Code::Internal => ApiError::Internal(problem),
+        }
+    }
+
+    /// 404 for a clip that does not exist or that the caller may not see.
+    pub fn not_found() -> Self {
+        Self::new(Code::NotFound, "no clip with this id")
+    }
+
+    /// 410 for a deleted clip.
+    pub fn gone() -> Self {
+        Self::new(Code::Gone, "this clip has been deleted")
+    }
+
+    /// 401 with an `invalid_token` challenge.
+    pub fn invalid_token(description: &str) -> Self {
+        let mut e = Self::new(Code::Unauthorized, description);
+        if let ApiError::Unauthorized(_, challenge) = &mut e {
+            *challenge = bearer_challenge(Some(("invalid_token", description)));
+        }
+        e
+    }
+
+    /// 403 naming the scope that was needed.
+    pub fn insufficient_scope(scope: &str) -> Self {
+        let (status, _, title) = Code::InsufficientScope.parts();
+        ApiError::Forbidden(
+            Json(Problem {
+                ty: Code::InsufficientScope.type_uri(),
+                title: title.to_owned(),
+                status: status.as_u16(),
+                detail: Some(format!("this operation needs the `{scope}` scope")),
+                field: None,
+                required_scope: Some(scope.to_owned()),
+            }),
+            format!(r#"Bearer realm="voicebin", error="insufficient_scope", scope="{scope}""#),
+        )
+    }
+
+    /// 400 about one field.
+    pub fn invalid_field(err: &ValueError) -> Self {
+        let mut e = Self::new(Code::InvalidField, err.to_string());
+        if let ApiError::BadRequest(Json(p)) = &mut e {
+            p.field = Some(err.field().to_owned());
+        }
+        e
+    }
+
+    /// 500 with an opaque body; the cause is logged here, once.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(Code::Internal, "an unexpected error occurred")
+    }
+
+    /// 503 with `Retry-After`; the cause is logged here, once.
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "dependency unavailable");
+        Self::new(
+            Code::Unavailable,
+            "a dependency is temporarily unavailable; retry shortly",
+        )
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(..) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(..) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotAudio(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Converts poem-openapi's extraction errors (bad parameters, bodies, credentials) into
+/// problem documents.
+fn bad_request(err: poem::Error) -> ApiError {
+    if let Some(e) = err.downcast_ref::<AuthRejection>() {
+        return e.0.clone();
+    }
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(Code::TooLarge, err.to_string());
+    }
+    let detail = err.to_string();
+    if err.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+        || err.status() == StatusCode::METHOD_NOT_ALLOWED
+    {
+        return ApiError::new(Code::BadRequest, detail);
+    }
+    ApiError::new(Code::BadRequest, detail)
+}
+
+impl Clone for ApiError {
+    fn clone(&self) -> Self {
+        match self {
+            ApiError::BadRequest(p) => ApiError::BadRequest(Json(p.0.clone())),
+            ApiError::Unauthorized(p, h) => ApiError::Unauthorized(Json(p.0.clone()), h.clone()),
+            ApiError::Forbidden(p, h) => ApiError::Forbidden(Json(p.0.clone()), h.clone()),
+            ApiError::NotFound(p) => ApiError::NotFound(Json(p.0.clone())),
+            ApiError::Conflict(p) => ApiError::Conflict(Json(p.0.clone())),
+            ApiError::Gone(p) => ApiError::Gone(Json(p.0.clone())),
+            ApiError::TooLarge(p) => ApiError::TooLarge(Json(p.0.clone())),
+            ApiError::NotAudio(p) => ApiError::NotAudio(Json(p.0.clone())),
+            ApiError::Unprocessable(p) => ApiError::Unprocessable(Json(p.0.clone())),
+            ApiError::Unavailable(p, s) => ApiError::Unavailable(Json(p.0.clone()), *s),
+            ApiError::Internal(p) => ApiError::Internal(Json(p.0.clone())),
+        }
+    }
+}
+
+/// Carries an authentication failure out of an extractor, through `poem::Error`, to
+/// [`bad_request`], which turns it back into the `ApiError` it was.
+#[derive(Debug, thiserror::Error)]
+#[error("authentication failed")]
+pub struct AuthRejection(pub ApiError);
+
+impl poem::error::ResponseError for AuthRejection {
+    fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn as_response(&self) -> poem::Response {
+        use poem::IntoResponse;
+        self.0.clone().into_response()
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Rule(rule) => rule.into(),
+            CommandError::Conflict => ApiError::new(
+                Code::Unavailable,
+                "too many concurrent changes to this clip; retry shortly",
+            ),
+            CommandError::Unavailable(cause) => ApiError::unavailable(&cause),
+            CommandError::Internal(cause) => ApiError::internal(&cause),
+        }
+    }
+}
+
+impl From<ClipError> for ApiError {
+    fn from(e: ClipError) -> Self {
+        match e {
+            ClipError::NotFound | ClipError::NotOwner => ApiError::not_found(),
+            ClipError::Deleted => ApiError::gone(),
+            ClipError::AlreadyExists => ApiError::new(Code::Conflict, e.to_string()),
+            ClipError::LimitReached => ApiError::new(Code::Gone, e.to_string()),
+            ClipError::NotAvailable => ApiError::not_found(),
+            ClipError::LimitBelowCount { .. } => ApiError::new(Code::Unprocessable, e.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Database(cause) => ApiError::unavailable(&cause),
+            StoreError::Corrupt(cause) => ApiError::internal(&cause),
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::Empty => ApiError::new(Code::NotAudio, "the body is empty"),
+            UploadError::NotAudio => ApiError::new(
+                Code::NotAudio,
+                "the body is not a supported audio format (WAV, MP3, Ogg, Opus, FLAC, \
+                 MP4/M4A, WebM, AIFF, CAF)",
+            ),
+            UploadError::TooLarge { max } => ApiError::new(
+                Code::TooLarge,
+                format!("uploads are limited to {max} bytes"),
+            ),
+            UploadError::Body(cause) => ApiError::new(
+                Code::BadRequest,
+                format!("could not read the body: {cause}"),
+            ),
+            UploadError::Storage(cause) => ApiError::unavailable(&cause),
+            UploadError::Command(e) => e.into(),
+        }
+    }
+}

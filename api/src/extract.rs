@@ -1,0 +1,259 @@
+//! Request extractors that poem-openapi documents: bearer authentication (required or
+//! optional) and the streaming upload body.
+
+use poem::{Request, RequestBody};
+use poem_openapi::registry::{
+    MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, MetaSecurityScheme, Registry,
+};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+
+use crate::auth::{AuthError, Principal};
+use crate::error::{ApiError, AuthRejection};
+use crate::state::AppState;
+
+/// The name of the security scheme in the OpenAPI document.
+pub const SECURITY_SCHEME: &str = "bearerAuth";
+
+fn register_scheme(registry: &mut Registry) {
+    registry.create_security_scheme(
+        SECURITY_SCHEME,
+        MetaSecurityScheme {
+            ty: "http",
+            description: Some(
+                "An API key (`pbca_live_…`) or an OAuth access token (JWT) signed by the \
+                 configured issuer, audience-bound to this site.",
+            ),
+            name: None,
+            key_in: None,
+            scheme: Some("bearer"),
+            bearer_format: Some("JWT"),
+            flows: None,
+            openid_connect_url: None,
+        },
+    );
+}
+
+fn state(req: &Request) -> poem::Result<&AppState> {
+    req.data::<AppState>().ok_or_else(|| {
+        poem::Error::from_string(
+            "state missing",
+            poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+        )
+    })
+}
+
+fn reject(e: ApiError) -> poem::Error {
+    poem::Error::from(AuthRejection(e))
+}
+
+/// Reads and verifies the bearer token, if any. `Ok(None)` when no `Authorization` header.
+async fn authenticate(req: &Request) -> poem::Result<Option<Principal>> {
+    let headers = req.headers().get_all(poem::http::header::AUTHORIZATION);
+    let mut values = headers.iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(reject(ApiError::invalid_token(
+            "more than one Authorization header",
+        )));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| reject(ApiError::invalid_token("malformed Authorization header")))?;
+    let Some((scheme, token)) = value.split_once(' ') else {
+        return Err(reject(ApiError::invalid_token("expected `Bearer <token>`")));
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(reject(ApiError::invalid_token("expected `Bearer <token>`")));
+    }
+    let state = state(req)?;
+    match state.verifier.verify(token.trim()).await {
+        Ok(principal) => Ok(Some(principal)),
+        Err(e) if e.is_server_side() => Err(reject(ApiError::unavailable(&e))),
+        Err(e) => Err(reject(ApiError::invalid_token(&describe(&e)))),
+    }
+}
+
+fn describe(e: &AuthError) -> String {
+    match e {
+        AuthError::WrongAudience => "the token is not for this site (audience)".into(),
+        AuthError::WrongIssuer => "the token is from an untrusted issuer".into(),
+        AuthError::Expired => "the token has expired".into(),
+        AuthError::NotYetValid => "the token is not valid yet".into(),
+        AuthError::UnsupportedAlgorithm => "the token's signing algorithm is not accepted".into(),
+        AuthError::UnknownKey => "the token's signing key is unknown".into(),
+        AuthError::BadSignature => "the token's signature is invalid".into(),
+        _ => "the token is invalid".into(),
+    }
+}
+
+/// The verified caller of a plain poem handler, if it sent a token (errors carry an
+/// [`AuthRejection`]).
+pub async fn optional_principal(req: &Request) -> poem::Result<Option<Principal>> {
+    authenticate(req).await
+}
+
+/// A verified caller. Operations taking it require `Authorization: Bearer <token>`.
+pub struct Auth(pub Principal);
+
+impl Auth {
+    /// The caller, if it holds `scope`; otherwise a 403 naming the scope.
+    pub fn require(&self, scope: &str) -> Result<&Principal, ApiError> {
+        if self.0.has_scope(scope) {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::insufficient_scope(scope))
+        }
+    }
+}
+
+impl<'a> ApiExtractor<'a> for Auth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        register_scheme(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SECURITY_SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        match authenticate(req).await? {
+            Some(p) => Ok(Auth(p)),
+            None => Err(reject(ApiError::new(
+                crate::error::Code::Unauthorized,
+                "this operation needs `Authorization: Bearer <token>`",
+            ))),
+        }
+    }
+}
+
+/// An optional caller: anonymous requests pass, but a token that is sent must be valid.
+pub struct MaybeAuth(pub Option<Principal>);
+
+impl<'a> ApiExtractor<'a> for MaybeAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        register_scheme(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SECURITY_SCHEME]
+    }
+
+    fn has_security_fallback() -> bool {
+        true
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        Ok(MaybeAuth(authenticate(req).await?))
+    }
+}
+
+/// The raw upload body, streamed, with its `Content-Type`. Documented as raw audio
+/// (`application/octet-stream`, `audio/*`) or `multipart/form-data` with a `file` part.
+pub struct UploadBody {
+    /// The request's `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The declared `Content-Length`, if any.
+    pub content_length: Option<u64>,
+    /// The body, not yet read.
+    pub body: poem::Body,
+}
+
+fn binary_schema() -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "binary")))
+}
+
+fn form_schema() -> MetaSchemaRef {
+    let mut schema = MetaSchema::new("object");
+    schema.required = vec!["file"];
+    let text = |description: &'static str| {
+        let mut s = MetaSchema::new("string");
+        s.description = Some(description);
+        MetaSchemaRef::Inline(Box::new(s))
+    };
+    let mut limit = MetaSchema::new_with_format("integer", "int64");
+    limit.description =
+        Some("Downloads allowed to others (1 to 1000000000); absent means unlimited.");
+    limit.minimum = Some(1.0);
+    limit.maximum = Some(1_000_000_000.0);
+    schema.properties = vec![
+        ("title", text("Title (at most 200 characters).")),
+        (
+            "description",
+            text("Description (at most 5000 characters)."),
+        ),
+        (
+            "filename",
+            text("Filename; defaults to the file part's filename."),
+        ),
+        ("download_limit", MetaSchemaRef::Inline(Box::new(limit))),
+        ("file", binary_schema()),
+    ];
+    schema.description = Some("Metadata fields must come before the `file` part.");
+    MetaSchemaRef::Inline(Box::new(schema))
+}
+
+impl<'a> ApiExtractor<'a> for UploadBody {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: Some(
+                "The audio file: raw bytes (any audio type; the server decides the type from \
+                 the bytes) or a multipart form with a `file` part.",
+            ),
+            content: vec![
+                MetaMediaType {
+                    content_type: "application/octet-stream",
+                    schema: binary_schema(),
+                },
+                MetaMediaType {
+                    content_type: "audio/*",
+                    schema: binary_schema(),
+                },
+                MetaMediaType {
+                    content_type: "multipart/form-data",
+                    schema: form_schema(),
+                },
+            ],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        body: &mut RequestBody,
+        _opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let header = |name: poem::http::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Ok(UploadBody {
+            content_type: header(poem::http::header::CONTENT_TYPE),
+            content_length: header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.parse().ok()),
+            body: body.take()?,
+        })
+    }
+}

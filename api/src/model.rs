@@ -1,0 +1,171 @@
+//! JSON bodies of the REST API (snake_case, as the contract fixes).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Enum, Object};
+use voicebin_projections::ClipView;
+
+use crate::state::AppState;
+
+/// Where a clip can be seen and fetched.
+#[derive(Debug, Clone, Object)]
+pub struct ItemUrls {
+    /// The view page (player, details, download button).
+    pub view: String,
+    /// The direct download URL (attachment).
+    pub download: String,
+}
+
+/// Scan state of a clip. Only `clean` clips are served to anyone but their owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ScanStateDto {
+    /// Not scanned yet.
+    Pending,
+    /// Valid audio, no malware found.
+    Clean,
+    /// Malware found.
+    Infected,
+    /// Not valid audio.
+    Rejected,
+    /// Scanning failed after retries.
+    Failed,
+}
+
+/// A clip. Fields marked "owner only" are present only when the owner reads it with a token.
+#[derive(Debug, Clone, Object)]
+pub struct Item {
+    /// Short, random, URL-safe id.
+    pub id: String,
+    /// Title.
+    pub title: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Display filename.
+    pub filename: String,
+    /// Media type, decided from the bytes.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// Duration in milliseconds, once scanned.
+    pub duration_ms: Option<i64>,
+    /// Container format (`wav`, `mp3`, `ogg`, `flac`, `mp4`, `webm`, `aiff`, `caf`), once scanned.
+    pub container: Option<String>,
+    /// Codec (`pcm_s16le`, `mp3`, `vorbis`, `opus`, `flac`, `aac`, `alac`, ...), once scanned.
+    pub codec: Option<String>,
+    /// Sample rate in Hz, once scanned.
+    pub sample_rate: Option<i64>,
+    /// Channel count, once scanned.
+    pub channels: Option<i64>,
+    /// Upload time (RFC 3339).
+    pub created_at: String,
+    /// Links.
+    pub urls: ItemUrls,
+    /// Owner only: scan state.
+    #[oai(skip_serializing_if_is_none)]
+    pub scan_state: Option<ScanStateDto>,
+    /// Owner only: why the scan ended as it did.
+    #[oai(skip_serializing_if_is_none)]
+    pub scan_detail: Option<String>,
+    /// Owner only: SHA-256 of the bytes.
+    #[oai(skip_serializing_if_is_none)]
+    pub sha256: Option<String>,
+    /// Owner only: downloads allowed to others; absent or null means unlimited.
+    #[oai(skip_serializing_if_is_none)]
+    pub download_limit: Option<i64>,
+    /// Owner only: downloads counted so far.
+    #[oai(skip_serializing_if_is_none)]
+    pub download_count: Option<i64>,
+    /// Owner only: downloads left before the limit; absent when unlimited.
+    #[oai(skip_serializing_if_is_none)]
+    pub downloads_remaining: Option<i64>,
+    /// Owner only: last change (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    pub updated_at: Option<String>,
+}
+
+fn rfc3339(micros: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn scan_state(s: &str) -> ScanStateDto {
+    match s {
+        "clean" => ScanStateDto::Clean,
+        "infected" => ScanStateDto::Infected,
+        "rejected" => ScanStateDto::Rejected,
+        "failed" => ScanStateDto::Failed,
+        _ => ScanStateDto::Pending,
+    }
+}
+
+impl Item {
+    /// What anyone may see of a clip.
+    pub fn public(view: &ClipView, state: &AppState) -> Self {
+        Item {
+            id: view.id.clone(),
+            title: view.title.clone(),
+            description: view.description.clone(),
+            filename: view.filename.clone(),
+            content_type: view.content_type.clone(),
+            size_bytes: view.size_bytes,
+            duration_ms: view.duration_ms,
+            container: view.container.clone(),
+            codec: view.codec.clone(),
+            sample_rate: view.sample_rate,
+            channels: view.channels,
+            created_at: rfc3339(view.created_at),
+            urls: ItemUrls {
+                view: state.view_url(&view.id),
+                download: state.download_url(&view.id),
+            },
+            scan_state: None,
+            scan_detail: None,
+            sha256: None,
+            download_limit: None,
+            download_count: None,
+            downloads_remaining: None,
+            updated_at: None,
+        }
+    }
+
+    /// What the owner sees.
+    pub fn owner(view: &ClipView, state: &AppState) -> Self {
+        Item {
+            scan_state: Some(scan_state(&view.scan_state)),
+            scan_detail: view.scan_detail.clone(),
+            sha256: Some(view.sha256.clone()),
+            download_limit: view.download_limit,
+            download_count: Some(view.download_count),
+            downloads_remaining: view.downloads_remaining(),
+            updated_at: Some(rfc3339(view.updated_at)),
+            ..Item::public(view, state)
+        }
+    }
+}
+
+/// A page of the caller's clips.
+#[derive(Debug, Clone, Object)]
+pub struct ItemPage {
+    /// Newest first.
+    pub items: Vec<Item>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+/// Changes to a clip. Absent fields are left alone; `null` clears a field.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ItemPatch {
+    /// New title (at most 200 characters), or null to clear.
+    #[oai(default)]
+    pub title: MaybeUndefined<String>,
+    /// New description (at most 5000 characters), or null to clear.
+    #[oai(default)]
+    pub description: MaybeUndefined<String>,
+    /// New download limit (1 to 1000000000), or null for unlimited.
+    #[oai(default)]
+    pub download_limit: MaybeUndefined<i64>,
+}

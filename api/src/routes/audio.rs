@@ -1,0 +1,232 @@
+//! `POST /api/v1/audio`: streaming uploads, raw or multipart.
+
+use std::collections::HashMap;
+
+use futures::{StreamExt, TryStreamExt};
+use poem_openapi::param::Header;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+use voicebin_commands::{ByteStream, UploadRequest};
+use voicebin_domain::{AccountId, ClipId, Description, DownloadLimit, Filename, Title, ValueError};
+
+use super::ApiTags;
+use crate::error::{ApiError, Code};
+use crate::extract::{Auth, UploadBody};
+use crate::model::Item;
+use crate::state::AppState;
+
+/// Largest accepted multipart text field.
+const MAX_FORM_FIELD: u64 = 16 * 1024;
+/// Allowance for multipart framing and fields on top of the file size limit.
+const MULTIPART_SLACK: u64 = 64 * 1024;
+
+/// Uploads.
+pub struct AudioApi {
+    /// Shared state.
+    pub state: AppState,
+}
+
+#[derive(ApiResponse)]
+enum UploadResponse {
+    /// Stored. The clip is `pending` until its scan completes; the body is the owner view.
+    #[oai(status = 201)]
+    Created(Json<Item>, #[oai(header = "Location")] String),
+}
+
+/// Metadata as sent, before validation.
+#[derive(Default)]
+struct RawMeta {
+    filename: Option<String>,
+    title: Option<String>,
+    description: Option<String>,
+    download_limit: Option<String>,
+}
+
+fn parse_limit(raw: &str) -> Result<DownloadLimit, ApiError> {
+    raw.trim()
+        .parse::<u64>()
+        .map_err(|_| ValueError::Invalid {
+            field: "download_limit",
+            reason: "must be a whole number",
+        })
+        .and_then(DownloadLimit::new)
+        .map_err(|e| ApiError::invalid_field(&e))
+}
+
+impl RawMeta {
+    fn merge(&mut self, other: HashMap<String, String>) {
+        for (name, value) in other {
+            let slot = match name.as_str() {
+                "filename" => &mut self.filename,
+                "title" => &mut self.title,
+                "description" => &mut self.description,
+                "download_limit" => &mut self.download_limit,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+    }
+
+    fn into_request(
+        self,
+        owner: AccountId,
+        request_id: Option<String>,
+    ) -> Result<UploadRequest, ApiError> {
+        let invalid = |e: ValueError| ApiError::invalid_field(&e);
+        Ok(UploadRequest {
+            owner,
+            title: self
+                .title
+                .as_deref()
+                .map(Title::parse)
+                .transpose()
+                .map_err(invalid)?
+                .flatten(),
+            description: self
+                .description
+                .as_deref()
+                .map(Description::parse)
+                .transpose()
+                .map_err(invalid)?
+                .flatten(),
+            filename: self
+                .filename
+                .as_deref()
+                .map(Filename::parse)
+                .transpose()
+                .map_err(invalid)?,
+            download_limit: self
+                .download_limit
+                .as_deref()
+                .map(parse_limit)
+                .transpose()?,
+            request_id,
+        })
+    }
+}
+
+/// Reads form fields up to the `file` part and returns them with the file's byte stream.
+async fn split_multipart(
+    body: poem::Body,
+    content_type: &str,
+) -> Result<(HashMap<String, String>, Option<String>, ByteStream), ApiError> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|e| ApiError::new(Code::BadRequest, format!("bad multipart content type: {e}")))?;
+    let mut multipart = multer::Multipart::new(body.into_bytes_stream(), boundary);
+    let mut fields = HashMap::new();
+    let bad = |e: multer::Error| {
+        ApiError::new(Code::BadRequest, format!("malformed multipart body: {e}"))
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let filename = field.file_name().map(str::to_owned);
+            let stream = field.map_err(std::io::Error::other);
+            return Ok((fields, filename, Box::pin(stream)));
+        }
+        let mut value = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(bad)? {
+            value.extend_from_slice(&chunk);
+            if value.len() as u64 > MAX_FORM_FIELD {
+                return Err(ApiError::new(
+                    Code::BadRequest,
+                    format!("form field `{name}` is longer than {MAX_FORM_FIELD} bytes"),
+                ));
+            }
+        }
+        let value = String::from_utf8(value).map_err(|_| {
+            ApiError::new(
+                Code::BadRequest,
+                format!("form field `{name}` is not UTF-8"),
+            )
+        })?;
+        fields.insert(name, value);
+    }
+    Err(ApiError::new(
+        Code::BadRequest,
+        "the multipart body has no `file` part",
+    ))
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Audio")]
+impl AudioApi {
+    /// Upload an audio clip (scope `voice:create`).
+    ///
+    /// Send the file as the raw body, or as `multipart/form-data` with a `file` part (metadata
+    /// fields before it). The media type is decided from the bytes; anything that is not
+    /// audio is refused with 415. The clip is `pending` until validated and scanned; only then
+    /// is it served to others.
+    #[oai(path = "/audio", method = "post", operation_id = "uploadAudio")]
+    #[allow(clippy::too_many_arguments)]
+    async fn upload(
+        &self,
+        auth: Auth,
+        body: UploadBody,
+        /// Display filename (default: from the multipart part, else `<id>.<ext>`).
+        #[oai(name = "x-filename")]
+        x_filename: Header<Option<String>>,
+        /// Title (at most 200 characters).
+        #[oai(name = "x-title")]
+        x_title: Header<Option<String>>,
+        /// Description (at most 5000 characters).
+        #[oai(name = "x-description")]
+        x_description: Header<Option<String>>,
+        /// Downloads allowed to others than the owner (1 to 1000000000); absent = unlimited.
+        #[oai(name = "x-download-limit")]
+        x_download_limit: Header<Option<String>>,
+        req: &poem::Request,
+    ) -> Result<UploadResponse, ApiError> {
+        let principal = auth.require("voice:create")?;
+        let owner = AccountId::parse(&principal.account).map_err(|_| {
+            ApiError::invalid_token("the token's subject is not a valid account id")
+        })?;
+        let max = self.state.service.max_upload_bytes();
+        let is_multipart = body.content_type.as_deref().is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+        let allowance = if is_multipart {
+            max + MULTIPART_SLACK
+        } else {
+            max
+        };
+        if body.content_length.is_some_and(|len| len > allowance) {
+            return Err(ApiError::new(
+                Code::TooLarge,
+                format!("uploads are limited to {max} bytes"),
+            ));
+        }
+
+        let mut meta = RawMeta {
+            filename: x_filename.0,
+            title: x_title.0,
+            description: x_description.0,
+            download_limit: x_download_limit.0,
+        };
+        let stream: ByteStream = if is_multipart {
+            let content_type = body.content_type.as_deref().unwrap_or_default();
+            let (fields, part_filename, stream) = split_multipart(body.body, content_type).await?;
+            meta.merge(fields);
+            if meta.filename.is_none() {
+                meta.filename = part_filename.filter(|f| !f.is_empty());
+            }
+            stream
+        } else {
+            Box::pin(
+                body.body
+                    .into_bytes_stream()
+                    .map(|r| r.map_err(std::io::Error::other)),
+            )
+        };
+        let request = meta.into_request(owner, super::request_id(req))?;
+        let id: ClipId = self.state.service.upload(request, stream).await?;
+        let view = self.state.views.get(id.as_str()).await?.ok_or_else(|| {
+            ApiError::unavailable(&"upload recorded but its view is not readable yet")
+        })?;
+        Ok(UploadResponse::Created(
+            Json(Item::owner(&view, &self.state)),
+            self.state.item_url(id.as_str()),
+        ))
+    }
+}

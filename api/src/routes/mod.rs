@@ -1,0 +1,31 @@
+//! One `#[OpenApi]` struct per resource.
+
+pub mod account;
+pub mod audio;
+pub mod items;
+
+pub use account::AccountApi;
+pub use audio::AudioApi;
+pub use items::ItemsApi;
+
+use poem_openapi::Tags;
+
+/// Groups of operations in the OpenAPI document.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Uploading clips.
+    Audio,
+    /// Reading, editing and deleting one clip.
+    Items,
+    /// The caller's own clips.
+    Account,
+}
+
+/// Request id from `X-Request-Id`, if the client or a proxy set one (bounded and printable).
+pub fn request_id(req: &poem::Request) -> Option<String> {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+}

@@ -1,0 +1,42 @@
+//! `AppState`: everything handlers need, built once by the binary and shared by all routes.
+
+use std::sync::Arc;
+
+use voicebin_commands::ClipService;
+use voicebin_projections::ReadStore;
+
+use crate::auth::TokenVerifier;
+
+/// Shared application state. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Commands: upload, edit, delete.
+    pub service: ClipService,
+    /// Read models.
+    pub views: Arc<dyn ReadStore>,
+    /// Verifies bearer tokens.
+    pub verifier: Arc<dyn TokenVerifier>,
+    /// The site's canonical URL, without a trailing slash (`https://voicebin.example`).
+    pub public_url: String,
+    /// The embedded issuer's JWKS, served at `/.well-known/jwks.json` when it is in use.
+    pub jwks: Option<serde_json::Value>,
+    /// A one-line description of the scanner, for `/readyz`.
+    pub scanner: String,
+}
+
+impl AppState {
+    /// The view page URL of a clip.
+    pub fn view_url(&self, id: &str) -> String {
+        format!("{}/{id}", self.public_url)
+    }
+
+    /// The direct download URL of a clip.
+    pub fn download_url(&self, id: &str) -> String {
+        format!("{}/{id}/download", self.public_url)
+    }
+
+    /// The API URL of a clip.
+    pub fn item_url(&self, id: &str) -> String {
+        format!("{}/api/v1/items/{id}", self.public_url)
+    }
+}

@@ -1,0 +1,280 @@
+//! [`ClipService`]: the use cases that change clips.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use futures::StreamExt;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tracing::instrument;
+use voicebin_domain::sniff::sniff_audio;
+use voicebin_domain::{
+    AccountId, ClipCommand, ClipError, ClipId, ContentType, Description, DownloadLimit, Filename,
+    ScanOutcome, Sha256Digest, Title,
+};
+
+use crate::bus::{ClipStore, CommandError, CommandMeta};
+use crate::ports::{BlobError, BlobStore, ByteStream, ScanQueue};
+
+/// How many leading bytes are inspected to decide the media type.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// An upload's metadata, already validated.
+#[derive(Debug, Clone)]
+pub struct UploadRequest {
+    /// The uploading account.
+    pub owner: AccountId,
+    /// Optional title.
+    pub title: Option<Title>,
+    /// Optional description.
+    pub description: Option<Description>,
+    /// Client filename; a fallback is derived from the id when absent.
+    pub filename: Option<Filename>,
+    /// Optional download limit.
+    pub download_limit: Option<DownloadLimit>,
+    /// Request id, for the event metadata.
+    pub request_id: Option<String>,
+}
+
+/// Why an upload was not accepted. In every case nothing is left behind.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// The body is empty.
+    #[error("the body is empty")]
+    Empty,
+    /// The bytes are not a supported audio format.
+    #[error("the body is not a supported audio format")]
+    NotAudio,
+    /// The body exceeds the configured size limit.
+    #[error("the body exceeds the {max} byte limit")]
+    TooLarge {
+        /// The limit in bytes.
+        max: u64,
+    },
+    /// Reading the body failed (the client went away or sent a malformed stream).
+    #[error("could not read the body: {0}")]
+    Body(std::io::Error),
+    /// Blob storage failed.
+    #[error(transparent)]
+    Storage(BlobError),
+    /// Recording the upload failed.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+/// The application service for clips.
+#[derive(Clone)]
+pub struct ClipService {
+    store: Arc<dyn ClipStore>,
+    blobs: Arc<dyn BlobStore>,
+    queue: Arc<dyn ScanQueue>,
+    max_upload_bytes: u64,
+}
+
+/// Marker error carried through the byte stream when the size limit is crossed.
+#[derive(Debug, thiserror::Error)]
+#[error("upload size limit exceeded")]
+struct LimitExceeded;
+
+impl ClipService {
+    /// Builds the service from its ports.
+    pub fn new(
+        store: Arc<dyn ClipStore>,
+        blobs: Arc<dyn BlobStore>,
+        queue: Arc<dyn ScanQueue>,
+        max_upload_bytes: u64,
+    ) -> Self {
+        Self {
+            store,
+            blobs,
+            queue,
+            max_upload_bytes,
+        }
+    }
+
+    /// The configured upload size limit in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_bytes
+    }
+
+    /// The blob store (downloads and the scan worker read from it).
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
+    /// Streams `body` to blob storage while hashing and measuring it, records `Uploaded` and
+    /// queues a scan. The media type is decided from the first bytes; nothing stays behind
+    /// when the upload is refused.
+    #[instrument(skip_all, fields(clip.id))]
+    pub async fn upload(
+        &self,
+        request: UploadRequest,
+        mut body: ByteStream,
+    ) -> Result<ClipId, UploadError> {
+        let mut prefix = BytesMut::new();
+        while prefix.len() < SNIFF_BYTES {
+            match body.next().await {
+                Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
+                Some(Err(e)) => return Err(UploadError::Body(e)),
+                None => break,
+            }
+            if prefix.len() as u64 > self.max_upload_bytes {
+                return Err(UploadError::TooLarge {
+                    max: self.max_upload_bytes,
+                });
+            }
+        }
+        if prefix.is_empty() {
+            return Err(UploadError::Empty);
+        }
+        let content_type =
+            ContentType::from_sniffed(sniff_audio(&prefix).ok_or(UploadError::NotAudio)?);
+
+        let id = new_clip_id();
+        tracing::Span::current().record("clip.id", id.as_str());
+        let blob_key = format!("clips/{id}");
+
+        let state = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+        let max = self.max_upload_bytes;
+        let hashing = {
+            let state = state.clone();
+            futures::stream::once(async move { Ok(prefix.freeze()) })
+                .chain(body)
+                .map(move |chunk: std::io::Result<Bytes>| {
+                    let chunk = chunk?;
+                    let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+                    guard.0.update(&chunk);
+                    guard.1 += chunk.len() as u64;
+                    if guard.1 > max {
+                        return Err(std::io::Error::other(LimitExceeded));
+                    }
+                    Ok(chunk)
+                })
+        };
+        match self.blobs.put(&blob_key, Box::pin(hashing)).await {
+            Ok(_) => {}
+            Err(BlobError::Source(e)) if is_limit(&e) => return Err(UploadError::TooLarge { max }),
+            Err(BlobError::Source(e)) => return Err(UploadError::Body(e)),
+            Err(e) => return Err(UploadError::Storage(e)),
+        }
+        let (hasher, size_bytes) = {
+            let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *guard)
+        };
+        let sha256 = Sha256Digest::from_bytes(hasher.finalize().into());
+
+        let filename = request
+            .filename
+            .unwrap_or_else(|| Filename::fallback(&id, &content_type));
+        let command = ClipCommand::UploadClip {
+            owner: request.owner.clone(),
+            title: request.title,
+            description: request.description,
+            filename,
+            content_type,
+            size_bytes,
+            sha256,
+            blob_key: blob_key.clone(),
+            download_limit: request.download_limit,
+            at: Utc::now(),
+        };
+        let meta = CommandMeta {
+            actor: format!("account:{}", request.owner),
+            request_id: request.request_id,
+        };
+        if let Err(e) = self.store.execute(&id, command, meta).await {
+            if let Err(cleanup) = self.blobs.delete(&blob_key).await {
+                tracing::warn!(error = %cleanup, "could not remove the blob of a failed upload");
+            }
+            return Err(e.into());
+        }
+        if let Err(e) = self.queue.enqueue(&id).await {
+            // The upload is recorded; pending clips are re-queued when a worker starts.
+            tracing::warn!(error = %e, "scan job not queued; it will be recovered");
+        }
+        Ok(id)
+    }
+
+    /// Edits title, description and/or download limit (`None` = leave alone).
+    #[instrument(skip_all, fields(clip.id = %id))]
+    pub async fn edit(
+        &self,
+        id: &ClipId,
+        actor: &AccountId,
+        title: Option<Option<Title>>,
+        description: Option<Option<Description>>,
+        download_limit: Option<Option<DownloadLimit>>,
+        request_id: Option<String>,
+    ) -> Result<(), CommandError> {
+        let command = ClipCommand::EditClip {
+            actor: actor.clone(),
+            title,
+            description,
+            download_limit,
+            at: Utc::now(),
+        };
+        let meta = CommandMeta {
+            actor: format!("account:{actor}"),
+            request_id,
+        };
+        self.store.execute(id, command, meta).await
+    }
+
+    /// Deletes a clip and purges its bytes. The clip stops being served when `Deleted` is
+    /// committed; a purge failure is logged and retried by the sweeper, never shown to the user.
+    #[instrument(skip_all, fields(clip.id = %id))]
+    pub async fn delete(
+        &self,
+        id: &ClipId,
+        actor: &AccountId,
+        blob_key: &str,
+        request_id: Option<String>,
+    ) -> Result<(), CommandError> {
+        let command = ClipCommand::DeleteClip {
+            actor: actor.clone(),
+            at: Utc::now(),
+        };
+        let meta = CommandMeta {
+            actor: format!("account:{actor}"),
+            request_id,
+        };
+        self.store.execute(id, command, meta).await?;
+        if let Err(e) = self.blobs.delete(blob_key).await {
+            tracing::warn!(error = %e, "blob of a deleted clip not purged yet");
+        }
+        Ok(())
+    }
+
+    /// Records a scan verdict. A verdict for a clip deleted meanwhile is dropped quietly.
+    #[instrument(skip_all, fields(clip.id = %id, verdict = ?outcome.verdict))]
+    pub async fn complete_scan(
+        &self,
+        id: &ClipId,
+        outcome: ScanOutcome,
+        component: &str,
+    ) -> Result<(), CommandError> {
+        let command = ClipCommand::CompleteScan {
+            outcome,
+            at: Utc::now(),
+        };
+        match self
+            .store
+            .execute(id, command, CommandMeta::system(component))
+            .await
+        {
+            Err(CommandError::Rule(ClipError::Deleted)) => Ok(()),
+            other => other,
+        }
+    }
+}
+
+fn is_limit(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<LimitExceeded>())
+}
+
+fn new_clip_id() -> ClipId {
+    let mut bytes = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    ClipId::from_random_bytes(bytes)
+}
