@@ -365,3 +365,45 @@ impl From<UploadError> for ApiError {
         }
     }
 }
+
+/// Renders any error that escaped a handler (poem-openapi's parameter and body errors, unknown
+/// routes, wrong methods) as a problem document with a status-derived type.
+pub fn problem_response(err: poem::Error) -> poem::Response {
+    use poem::IntoResponse;
+    if let Some(rejection) = err.downcast_ref::<AuthRejection>() {
+        return rejection.0.clone().into_response();
+    }
+    let status = err.status();
+    let message = err.to_string();
+    let response = err.into_response();
+    // ApiError values returned by handlers arrive here already rendered.
+    if response.content_type() == Some("application/problem+json") {
+        return response;
+    }
+    let (code, title) = match status {
+        StatusCode::NOT_FOUND => ("not-found", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "The request is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "Unsupported media type"),
+        s if s.is_server_error() => ("internal", "Internal error"),
+        _ => ("bad-request", "The request is malformed"),
+    };
+    let detail = if status.is_server_error() {
+        tracing::error!(error = %message, "unhandled error");
+        "an unexpected error occurred".to_owned()
+    } else if status == StatusCode::NOT_FOUND {
+        "no such resource".to_owned()
+    } else {
+        message
+    };
+    let body = serde_json::json!({
+        "type": format!("urn:voicebin:problem:{code}"),
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    poem::Response::builder()
+        .status(status)
+        .content_type("application/problem+json")
+        .body(body.to_string())
+}

@@ -5,6 +5,9 @@
 //! from `voicebin_projections`; they never touch the event store. Errors leave as RFC 9457
 //! problem documents built by [`error::ApiError`].
 #![forbid(unsafe_code)]
+// `ApiError` is a poem-openapi response enum carrying a whole problem document; it is built once
+// per failed request, so its size does not matter.
+#![allow(clippy::result_large_err)]
 
 pub mod auth;
 pub mod error;
@@ -16,14 +19,12 @@ pub mod routes;
 pub mod state;
 
 use poem::endpoint::make_sync;
-use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::middleware::Tracing;
-use poem::{get, Endpoint, EndpointExt, IntoResponse, Response, Route};
+use poem::{get, Endpoint, EndpointExt, Response, Route};
 use poem_openapi::OpenApiService;
 
 pub use state::AppState;
 
-use crate::error::{ApiError, Code};
 use crate::routes::{AccountApi, AudioApi, ItemsApi};
 
 /// The OpenAPI service (poem-openapi) for the REST API.
@@ -76,18 +77,12 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/readyz", get(pages::readyz))
         .at("/:id", get(pages::view_page))
         .at("/:id/download", get(pages::download).head(pages::download))
-        .catch_error(|_: NotFoundError| async {
-            ApiError::new(Code::NotFound, "no such route").into_response()
-        })
-        .catch_error(|_: MethodNotAllowedError| async {
-            let mut response =
-                ApiError::new(Code::BadRequest, "method not allowed on this route").into_response();
-            response.set_status(poem::http::StatusCode::METHOD_NOT_ALLOWED);
-            response
-        })
         .around(|ep, req| async move {
-            // Errors become responses first so that they get the header too.
-            let mut response = ep.get_response(req).await;
+            // Every error leaves as problem+json, and every response says nosniff.
+            let mut response = match ep.call(req).await {
+                Ok(response) => response,
+                Err(e) => error::problem_response(e),
+            };
             response.headers_mut().insert(
                 "x-content-type-options",
                 poem::http::HeaderValue::from_static("nosniff"),

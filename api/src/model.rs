@@ -160,12 +160,9 @@ pub struct ItemPage {
 #[oai(deny_unknown_fields)]
 pub struct ItemPatch {
     /// New title (at most 200 characters), or null to clear.
-    #[oai(default)]
     pub title: MaybeUndefined<String>,
     /// New description (at most 5000 characters), or null to clear.
-    #[oai(default)]
     pub description: MaybeUndefined<String>,
     /// New download limit (1 to 1000000000), or null for unlimited.
-    #[oai(default)]
     pub download_limit: MaybeUndefined<i64>,
 }

@@ -2,7 +2,7 @@
 //!
 //! [`sniff_audio`] looks only at the first bytes of an upload and decides which audio container it
 //! claims to be. It never trusts a file name or a client-supplied `Content-Type`. It is a cheap
-//! first gate: [`crate::probe::probe_file`] still demuxes (and where possible decodes) the whole
+//! first gate: the scan worker's probe still demuxes (and where possible decodes) the whole
 //! file before anything is accepted.
 
 /// How many leading bytes callers should pass to [`sniff_audio`] (or the whole file if shorter).
@@ -29,7 +29,7 @@ pub fn sniff_audio(prefix: &[u8]) -> Option<&'static str> {
 
 /// The result of sniffing, with a little more detail than the public function returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Sniffed {
+pub struct Sniffed {
     /// The media type, as returned by [`sniff_audio`].
     pub media_type: &'static str,
     /// True if the decision rests only on an ID3v2 tag that runs past the end of the prefix, so
@@ -40,7 +40,8 @@ pub(crate) struct Sniffed {
 /// Maximum number of consecutive ID3v2 tags that are skipped.
 const MAX_ID3_TAGS: usize = 4;
 
-pub(crate) fn sniff(prefix: &[u8]) -> Option<Sniffed> {
+/// Sniffs `prefix`, keeping the detail of how sure the decision is.
+pub fn sniff(prefix: &[u8]) -> Option<Sniffed> {
     let mut pos = 0usize;
     let mut tags = 0usize;
 
@@ -285,7 +286,7 @@ fn is_audio_ftyp(data: &[u8]) -> bool {
     }
     let size = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
     // ftyp = size, type, major brand, minor version, then whole compatible brands.
-    if size < 16 || size > 4096 || (size - 16) % 4 != 0 {
+    if !(16..=4096).contains(&size) || !(size - 16).is_multiple_of(4) {
         return false;
     }
     let end = size.min(data.len());
@@ -337,6 +338,7 @@ mod tests {
             ("hello.m4a", "audio/mp4"),
             ("hello-alac.m4a", "audio/mp4"),
             ("hello.webm", "audio/webm"),
+            ("hello-live.webm", "audio/webm"),
             ("hello.aiff", "audio/aiff"),
             ("hello.caf", "audio/x-caf"),
         ];

@@ -7,7 +7,6 @@
 pub mod embedded;
 pub mod probe;
 pub mod scanner;
-pub mod sniff;
 
 pub use embedded::EmbeddedWorker;
 pub use scanner::AudioProbeScanner;

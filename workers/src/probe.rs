@@ -4,7 +4,7 @@
 //!
 //! # What it does
 //!
-//! 1. Sniffs the first 64 KiB with [`crate::sniff`]: anything without an audio container's magic
+//! 1. Sniffs the first 64 KiB with [`voicebin_domain::sniff`]: anything without an audio container's magic
 //!    number (images, executables, HTML, text, empty files) is [`ProbeError::NotAudio`] before
 //!    symphonia ever sees it. (symphonia's probe scans up to 1 MB for an MPEG frame sync, and
 //!    happily finds "MPEG layer I" frames inside an ELF binary.)
@@ -24,14 +24,22 @@
 //!
 //! * The duration is the sum of the *valid* (non-delay, non-padding) duration of each packet that
 //!   was not found broken, converted from the track's time base.
+//! * Decoders run *without* gapless trimming, so a decoded packet yields its whole block; if that
+//!   is shorter than the block the container promised (a packet cut off by the end of the file,
+//!   e.g. a WAV whose header claims more data than follows), the shortfall is not counted.
+//! * End trimming (encoder padding) is honoured only on the final packet. Headers that declare
+//!   fewer frames than follow (MP3s joined with `cat`: the first Xing/LAME header describes only
+//!   the first file, and symphonia then marks every later packet as "padding") cannot hide audio.
+//! * Chained Ogg (`cat a.ogg b.ogg`) is measured link by link and summed, as players play every
+//!   link. The codec, rate and channels reported are the first link's.
 //! * symphonia 0.6.1's `PacketBuilder::trimmed_dur` (used by the MP3 demuxer) sets `trim_start` /
 //!   `trim_end` but forgets to subtract them from `dur`. For MPEG audio the trims are subtracted
 //!   here when `dur + trims` exceeds the codec's frame length (so a fixed symphonia is still
 //!   handled correctly). MP3 durations are therefore gapless (LAME delay and padding removed);
 //!   ffprobe reports MP3 durations *including* them, which is why MP3 facts differ by ~60 ms.
 //! * Matroska/WebM blocks usually carry no duration (symphonia reports 0). For Opus the duration
-//!   of each packet is read from its TOC byte and the pre-skip from the `OpusHead` in the codec
-//!   private data is subtracted once. Matroska's `DiscardPadding` (end trimming) is not exposed by
+//!   of each packet is read from its TOC byte, and the pre-skip from the `OpusHead` in the codec
+//!   private data is subtracted once (symphonia's Matroska and MP4 demuxers do not apply it). Matroska's `DiscardPadding` (end trimming) is not exposed by
 //!   symphonia 0.6, so up to one Opus frame (≤ 20 ms normally, ≤ 120 ms at most) of encoder
 //!   padding at the end may be included. For other codecs without block durations the decoded
 //!   frame count is used, or else the timestamp gap to the next packet (capped at 1 s per packet).
@@ -49,7 +57,8 @@
 //! damaged (20 million packets is > 100 hours of 20 ms Opus packets, far beyond any voice clip).
 //! At most [`MAX_CONTIGUOUS_DECODE`] packets are decoded from the start, then a burst of
 //! [`SPOT_CHECK_BURST`] packets every [`SPOT_CHECK_INTERVAL`] packets, so the decoding work for a
-//! 1 GiB file stays in the low hundreds of thousands of packets.
+//! 1 GiB file stays around a hundred thousand packets. Measured in release mode: a 1 GiB WAV
+//! probes in ~0.3 s and an 880 MB MP3 (4 million frames) in ~0.8 s, with ~4 MB peak RSS.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
@@ -63,13 +72,13 @@ use symphonia::core::codecs::audio::{
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::well_known as format;
-use symphonia::core::formats::{FormatId, FormatOptions, TrackType};
+use symphonia::core::formats::{FormatId, FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::packet::Packet;
 use symphonia::core::units::TimeBase;
 
-use crate::sniff::{sniff, SNIFF_LEN};
+use voicebin_domain::sniff::{sniff, SNIFF_LEN};
 
 /// Facts about a file that passed [`probe_file`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -174,7 +183,7 @@ fn read_prefix(file: &mut File, len: usize) -> std::io::Result<Vec<u8>> {
 
 fn scan(
     file: File,
-    sniffed: crate::sniff::Sniffed,
+    sniffed: voicebin_domain::sniff::Sniffed,
     limits: Limits,
 ) -> Result<ProbedAudio, ProbeError> {
     // 2. Open the container. No hint: the file name must not influence the verdict.
@@ -202,65 +211,17 @@ fn scan(
         )));
     }
 
-    let track = reader
-        .default_track(TrackType::Audio)
-        .cloned()
-        .ok_or(ProbeError::NoAudioTrack)?;
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
-        .cloned()
-        .ok_or(ProbeError::NoAudioTrack)?;
-    if params.codec == CODEC_ID_NULL_AUDIO {
-        return Err(ProbeError::NotAudio(
-            "the audio track's codec is not supported".into(),
-        ));
-    }
-    let codec_name = codec_name(params.codec);
-
-    let registry = symphonia::default::get_codecs();
-    let mut decoder: Option<Box<dyn AudioDecoder>> = match registry.get_audio_decoder(params.codec)
-    {
-        Some(_) => Some(
-            registry
-                // No gapless trimming: the decoder outputs each packet's whole block, which
-                // is compared with what the container promised (see `Timing::add`).
-                .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(false))
-                .map_err(|e| {
-                    ProbeError::Damaged(format!("cannot set up the {codec_name} decoder: {e}"))
-                })?,
-        ),
-        None => None,
-    };
-    let is_opus = params.codec == codec::CODEC_ID_OPUS;
-
-    // Opus always decodes at 48 kHz; Matroska's SamplingFrequency (and symphonia's report of it)
-    // may be the encoder's input rate instead.
-    let mut sample_rate = if is_opus {
-        Some(48_000)
-    } else {
-        params.sample_rate.filter(|r| *r > 0)
-    };
-    let mut channels = params
-        .channels
-        .as_ref()
-        .map(|c| c.count())
-        .filter(|c| *c > 0);
-    if let Some(dec) = &decoder {
-        let p = dec.codec_params();
-        sample_rate = sample_rate.or(p.sample_rate.filter(|r| *r > 0));
-        channels = channels.or(p.channels.as_ref().map(|c| c.count()).filter(|c| *c > 0));
-    }
-    let time_base = track
-        .time_base
-        .or_else(|| sample_rate.and_then(TimeBase::try_from_recip));
+    let mut chain = Chain::open(reader.as_ref())?;
+    let codec_name = chain.codec_name.clone();
+    let mut sample_rate = chain.sample_rate;
+    let mut channels = chain.channels;
 
     // 3 & 4. Demux everything, decode what we may.
     let mut stats = ScanStats::default();
-    let mut timing = Timing::new(&params, time_base, sample_rate);
     let mut total_packets: u64 = 0;
     let mut track_packets: u64 = 0;
+    let mut chains: u64 = 1;
+    let mut finished_chains_ns: u128 = 0;
     let mut stopped_early: Option<String> = None;
 
     loop {
@@ -268,9 +229,20 @@ fn scan(
             Ok(Some(p)) => p,
             Ok(None) => break,
             Err(SymphoniaError::ResetRequired) => {
-                // A chained Ogg stream starts a new logical stream: measure the first one only.
-                stopped_early = Some("a chained stream follows".into());
-                break;
+                // A chained Ogg stream (e.g. `cat a.ogg b.ogg`) starts a new logical stream.
+                // Players play every link, so every link counts.
+                finished_chains_ns += chain.timing.total_ns();
+                match Chain::open(reader.as_ref()) {
+                    Ok(next) => {
+                        chain = next;
+                        chains += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        stopped_early = Some(format!("an unusable chained stream follows: {e}"));
+                        break;
+                    }
+                }
             }
             Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
                 // The file ends inside an element or packet: it was cut short, or it is a "live"
@@ -299,67 +271,26 @@ fn scan(
                 limits.max_packets
             )));
         }
-        if packet.track_id != track.id {
+        if packet.track_id != chain.track_id {
             continue;
         }
-        let index = track_packets;
+        let plan = decode_plan(track_packets, limits);
         track_packets += 1;
 
-        let check = match decoder.as_mut() {
-            Some(dec) => {
-                let plan = decode_plan(index, limits);
-                if plan.reset {
-                    dec.reset();
-                }
-                if plan.decode {
-                    match dec.decode(&packet) {
-                        Ok(buf) => {
-                            let frames = buf.frames() as u64;
-                            if sample_rate.is_none() {
-                                sample_rate = Some(buf.spec().rate()).filter(|r| *r > 0);
-                            }
-                            if channels.is_none() {
-                                channels = Some(buf.spec().channels().count()).filter(|c| *c > 0);
-                            }
-                            // Right after a reset some codecs (Vorbis: overlap-add) output
-                            // fewer frames than the packet holds: do not use that count.
-                            let decoded_frames = if plan.warmup { None } else { Some(frames) };
-                            Check::Valid { decoded_frames }
-                        }
-                        Err(_) if plan.warmup => Check::Unchecked,
-                        Err(SymphoniaError::ResetRequired) => {
-                            dec.reset();
-                            Check::Broken
-                        }
-                        Err(_) => Check::Broken,
-                    }
-                } else {
-                    Check::Unchecked
-                }
-            }
-            None if is_opus => match opus_packet_samples(&packet.data) {
-                Some(_) => Check::Valid {
-                    decoded_frames: None,
-                },
-                None => Check::Broken,
-            },
-            None => Check::Unchecked,
-        };
-
+        let check = chain.check(&packet, plan);
+        if let Some((rate, count)) = chain.decoded_spec {
+            sample_rate = sample_rate.or(Some(rate).filter(|r| *r > 0));
+            channels = channels.or(Some(count).filter(|c| *c > 0));
+        }
         match check {
             Check::Valid { .. } => stats.valid += 1,
             Check::Broken => stats.broken += 1,
             Check::Unchecked => {}
         }
-        timing.sample_rate = sample_rate;
-        if !matches!(check, Check::Broken) {
-            let decoded = match check {
-                Check::Valid { decoded_frames } => decoded_frames,
-                _ => None,
-            };
-            timing.add(&packet, decoded);
-        } else {
-            timing.skip(&packet);
+        match check {
+            Check::Valid { decoded_frames } => chain.timing.add(&packet, decoded_frames),
+            Check::Unchecked => chain.timing.add(&packet, None),
+            Check::Broken => chain.timing.skip(&packet),
         }
     }
 
@@ -388,25 +319,22 @@ fn scan(
     let channels = channels
         .and_then(|c| u16::try_from(c).ok())
         .ok_or_else(|| ProbeError::Damaged("the audio track has no channel count".into()))?;
-    if time_base.is_none() {
-        return Err(ProbeError::Damaged(
-            "the audio track has no time base".into(),
-        ));
-    }
 
-    let mut duration_ms = timing.total_ms();
+    let mut duration_ms = ns_to_ms(finished_chains_ns + chain.timing.total_ns());
 
     // Believe a slightly shorter declared duration (edit lists / priming that symphonia ignores).
-    let slack_ms = timing.slack_ms();
-    let declared = [
-        (track.duration, track.time_base),
-        (reader.media_info().duration, reader.media_info().time_base),
-    ];
-    for (dur, tb) in declared {
-        if let (Some(dur), Some(tb)) = (dur, tb) {
-            let declared_ms = units_to_ms(dur.get(), tb);
-            if declared_ms < duration_ms && duration_ms - declared_ms <= slack_ms {
-                duration_ms = declared_ms;
+    if chains == 1 {
+        let slack_ms = chain.timing.slack_ms();
+        let declared = [
+            (chain.declared_duration, chain.declared_time_base),
+            (reader.media_info().duration, reader.media_info().time_base),
+        ];
+        for (dur, tb) in declared {
+            if let (Some(dur), Some(tb)) = (dur, tb) {
+                let declared_ms = units_to_ms(dur.get(), tb);
+                if declared_ms < duration_ms && duration_ms - declared_ms <= slack_ms {
+                    duration_ms = declared_ms;
+                }
             }
         }
     }
@@ -427,6 +355,136 @@ fn scan(
         channels,
         duration_ms,
     })
+}
+
+/// The audio track being measured (one per link of a chained Ogg stream), its decoder and timing.
+struct Chain {
+    track_id: u32,
+    codec_name: String,
+    is_opus: bool,
+    decoder: Option<Box<dyn AudioDecoder>>,
+    sample_rate: Option<u32>,
+    channels: Option<usize>,
+    /// Rate and channel count of the last decoded buffer.
+    decoded_spec: Option<(u32, usize)>,
+    declared_duration: Option<symphonia::core::units::Duration>,
+    declared_time_base: Option<TimeBase>,
+    timing: Timing,
+}
+
+impl Chain {
+    fn open(reader: &dyn FormatReader) -> Result<Chain, ProbeError> {
+        let track = reader
+            .default_track(TrackType::Audio)
+            .ok_or(ProbeError::NoAudioTrack)?;
+        let params = track
+            .codec_params
+            .as_ref()
+            .and_then(|p| p.audio())
+            .cloned()
+            .ok_or(ProbeError::NoAudioTrack)?;
+        if params.codec == CODEC_ID_NULL_AUDIO {
+            return Err(ProbeError::NotAudio(
+                "the audio track's codec is not supported".into(),
+            ));
+        }
+        let codec_name = codec_name(params.codec);
+
+        let registry = symphonia::default::get_codecs();
+        let decoder = match registry.get_audio_decoder(params.codec) {
+            Some(_) => Some(
+                registry
+                    // No gapless trimming: the decoder outputs each packet's whole block, which
+                    // is compared with what the container promised (see `Timing::add`).
+                    .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(false))
+                    .map_err(|e| {
+                        ProbeError::Damaged(format!("cannot set up the {codec_name} decoder: {e}"))
+                    })?,
+            ),
+            None => None,
+        };
+        let is_opus = params.codec == codec::CODEC_ID_OPUS;
+
+        // Opus always decodes at 48 kHz; Matroska's SamplingFrequency (and symphonia's report of
+        // it) may be the encoder's input rate instead.
+        let mut sample_rate = if is_opus {
+            Some(48_000)
+        } else {
+            params.sample_rate.filter(|r| *r > 0)
+        };
+        let mut channels = params
+            .channels
+            .as_ref()
+            .map(|c| c.count())
+            .filter(|c| *c > 0);
+        if let Some(dec) = &decoder {
+            let p = dec.codec_params();
+            sample_rate = sample_rate.or(p.sample_rate.filter(|r| *r > 0));
+            channels = channels.or(p.channels.as_ref().map(|c| c.count()).filter(|c| *c > 0));
+        }
+        let time_base = track
+            .time_base
+            .or_else(|| sample_rate.and_then(TimeBase::try_from_recip))
+            .ok_or_else(|| {
+                ProbeError::Damaged("the audio track has neither time base nor rate".into())
+            })?;
+
+        Ok(Chain {
+            track_id: track.id,
+            codec_name,
+            is_opus,
+            decoder,
+            sample_rate,
+            channels,
+            decoded_spec: None,
+            declared_duration: track.duration,
+            declared_time_base: track.time_base,
+            timing: Timing::new(&params, time_base, sample_rate, track.delay.is_some()),
+        })
+    }
+
+    /// Decode (or, for Opus, parse) a packet of this track as the plan says.
+    fn check(&mut self, packet: &Packet, plan: DecodePlan) -> Check {
+        let Some(dec) = self.decoder.as_mut() else {
+            if self.is_opus {
+                return match opus_packet_samples(&packet.data) {
+                    Some(_) => Check::Valid {
+                        decoded_frames: None,
+                    },
+                    None => Check::Broken,
+                };
+            }
+            return Check::Unchecked;
+        };
+        if plan.reset {
+            dec.reset();
+        }
+        if !plan.decode {
+            return Check::Unchecked;
+        }
+        match dec.decode(packet) {
+            Ok(buf) => {
+                let frames = buf.frames() as u64;
+                let spec = buf.spec();
+                let (rate, count) = (spec.rate(), spec.channels().count());
+                self.decoded_spec = Some((rate, count));
+                if self.timing.sample_rate.is_none() && rate > 0 {
+                    self.timing.sample_rate = Some(rate);
+                }
+                // Right after a reset some codecs (Vorbis: overlap-add) output fewer frames
+                // than the packet holds: do not use that count.
+                Check::Valid {
+                    decoded_frames: if plan.warmup { None } else { Some(frames) },
+                }
+            }
+            Err(_) if plan.warmup => Check::Unchecked,
+            Err(SymphoniaError::ResetRequired) => {
+                dec.reset();
+                Check::Broken
+            }
+            Err(_) => Check::Broken,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -473,16 +531,16 @@ fn decode_plan(index: u64, limits: Limits) -> DecodePlan {
 struct Timing {
     /// Sum of the valid duration of counted packets.
     ns: u128,
-    /// Pre-skip from the `OpusHead` (48 kHz samples), subtracted once if any Opus packet had to
-    /// be timed from its TOC byte (the container gave no duration, so no trimming was applied).
+    /// Pre-skip from the `OpusHead` (48 kHz samples), subtracted once at the end when the
+    /// demuxer did not apply it itself (Matroska/WebM and MP4 do not; Ogg does, and says so by
+    /// setting the track's delay).
     opus_pre_skip: u64,
-    opus_timed_by_toc: bool,
     /// Largest single packet duration seen.
     max_packet_ns: u128,
     /// Frames per MPEG audio frame, to work around symphonia 0.6.1's untrimmed MP3 durations.
     mpeg_frame_len: Option<u64>,
     is_opus: bool,
-    time_base: Option<TimeBase>,
+    time_base: TimeBase,
     sample_rate: Option<u32>,
     /// Timestamp of a previous packet whose duration was unknown, to be credited with the gap.
     pending_gap_from: Option<i64>,
@@ -493,8 +551,9 @@ struct Timing {
 impl Timing {
     fn new(
         params: &AudioCodecParameters,
-        time_base: Option<TimeBase>,
+        time_base: TimeBase,
         sample_rate: Option<u32>,
+        demuxer_handles_delay: bool,
     ) -> Self {
         let mpeg_frame_len = match params.codec {
             codec::CODEC_ID_MP1 => Some(384),
@@ -507,7 +566,7 @@ impl Timing {
             _ => None,
         };
         let is_opus = params.codec == codec::CODEC_ID_OPUS;
-        let opus_pre_skip = if is_opus {
+        let opus_pre_skip = if is_opus && !demuxer_handles_delay {
             params
                 .extra_data
                 .as_deref()
@@ -519,7 +578,6 @@ impl Timing {
         Timing {
             ns: 0,
             opus_pre_skip: u64::from(opus_pre_skip),
-            opus_timed_by_toc: false,
             max_packet_ns: 0,
             mpeg_frame_len,
             is_opus,
@@ -537,7 +595,7 @@ impl Timing {
     }
 
     /// Count a packet that was not found broken. `decoded_frames` is what the decoder produced
-    /// for it (after its own gapless trimming), if it was decoded.
+    /// for it (its whole block: gapless trimming is off), if it was decoded.
     fn add(&mut self, packet: &Packet, decoded_frames: Option<u64>) {
         let pts = packet.pts.get();
         if let Some(from) = self.pending_gap_from.take() {
@@ -599,7 +657,6 @@ impl Timing {
             self.count(ns);
         } else if self.is_opus {
             if let Some(samples) = opus_packet_samples(&packet.data) {
-                self.opus_timed_by_toc = true;
                 self.count(u128::from(samples) * NS_PER_S / 48_000);
             }
         } else {
@@ -613,22 +670,14 @@ impl Timing {
     }
 
     fn units_to_ns(&self, units: u64) -> u128 {
-        match self.time_base {
-            Some(tb) => {
-                u128::from(units) * u128::from(tb.numer.get()) * NS_PER_S
-                    / u128::from(tb.denom.get())
-            }
-            None => 0,
-        }
+        let tb = self.time_base;
+        u128::from(units) * u128::from(tb.numer.get()) * NS_PER_S / u128::from(tb.denom.get())
     }
 
-    /// Total duration in milliseconds, rounded to nearest.
-    fn total_ms(&self) -> u64 {
-        let mut ns = self.ns.saturating_sub(self.last_end_trim_ns);
-        if self.opus_timed_by_toc {
-            ns = ns.saturating_sub(u128::from(self.opus_pre_skip) * NS_PER_S / 48_000);
-        }
-        ns_to_ms(ns)
+    /// Total duration in nanoseconds.
+    fn total_ns(&self) -> u128 {
+        let ns = self.ns.saturating_sub(self.last_end_trim_ns);
+        ns.saturating_sub(u128::from(self.opus_pre_skip) * NS_PER_S / 48_000)
     }
 
     /// Twice the longest packet, in milliseconds.
@@ -704,7 +753,7 @@ fn container_name(id: FormatId) -> Option<&'static str> {
 }
 
 /// True if the container symphonia found is the one the magic number announced.
-fn sniff_agrees(sniffed: crate::sniff::Sniffed, container: &str) -> bool {
+fn sniff_agrees(sniffed: voicebin_domain::sniff::Sniffed, container: &str) -> bool {
     let expected = match sniffed.media_type {
         "audio/wav" => "wav",
         "audio/mpeg" => "mp3",
@@ -1113,6 +1162,24 @@ mod tests {
             "three copies of {single} ms probed as {} ms",
             probed.duration_ms
         );
+    }
+
+    #[test]
+    fn chained_ogg_counts_every_link() {
+        // `cat a.ogg b.ogg` is a valid chained Ogg stream; players play both links.
+        for name in ["hello.ogg", "hello.opus"] {
+            let one = std::fs::read(fixture_dir().join(name)).unwrap();
+            let single = probe_file(&fixture_dir().join(name)).unwrap();
+            let f = temp_file(&[one.as_slice(), one.as_slice()].concat(), ".ogg");
+            let probed = probe_file(f.path()).unwrap();
+            assert_eq!(probed.codec, single.codec);
+            assert!(
+                probed.duration_ms.abs_diff(2 * single.duration_ms) <= 2,
+                "{name} twice: {} ms, once: {} ms",
+                probed.duration_ms,
+                single.duration_ms
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,303 @@
+//! Spawning the real application on port 0 with a fresh database and data directory per test,
+//! plus typed helpers for the calls tests make.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use poem::listener::{Acceptor, TcpAcceptor};
+use rand::Rng;
+use reqwest::{Response, StatusCode};
+use secrecy::SecretString;
+use serde_json::Value;
+use voicebin::{build, Database, IssuerSettings, Settings, DEFAULT_MAX_UPLOAD_BYTES};
+use voicebin_api::auth::{EmbeddedIssuer, MintRequest};
+
+/// Which event store and read-model backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+pub const ALL_SCOPES: &[&str] = &["voice:read", "voice:create", "voice:delete"];
+
+pub fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio")
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// The PostgreSQL server the tests create their databases in.
+pub fn admin_database_url() -> String {
+    std::env::var("VOICEBIN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Creates an empty database and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    let admin = admin_database_url();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL at {admin} is needed for these tests (run scripts/test): {e}")
+        });
+    let name = format!("vbtest_{:016x}", rand::thread_rng().gen::<u64>());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let (base, _) = admin.rsplit_once('/').expect("database URL has a path");
+    format!("{base}/{name}")
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub issuer: EmbeddedIssuer,
+    pub data_dir: tempfile::TempDir,
+    pub database: Database,
+}
+
+pub struct Options {
+    pub max_upload_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, Options::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let data_dir = tempfile::tempdir().unwrap();
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(SecretString::from(fresh_postgres_database().await)),
+    };
+    let settings = Settings {
+        data_dir: data_dir.path().to_owned(),
+        database_url,
+        public_url: base.clone(),
+        max_upload_bytes: options.max_upload_bytes,
+        issuer: IssuerSettings::default(),
+    };
+    let app = build(&settings).await.expect("build app");
+    let database = app.database.clone();
+    let (queue, jobs) = app.queue;
+    tokio::spawn(app.worker.run(queue, jobs, std::future::pending()));
+    listener.set_nonblocking(true).unwrap();
+    let acceptor = TcpAcceptor::from_std(listener).unwrap();
+    let _ = acceptor.local_addr();
+    let endpoint = voicebin_api::app(app.state);
+    tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor)
+            .run(endpoint)
+            .await;
+    });
+    let issuer = voicebin::embedded_issuer(data_dir.path(), &base).unwrap();
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        issuer,
+        data_dir,
+        database,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn key(&self, account: &str, scopes: &[&str]) -> String {
+        self.issuer
+            .mint(&MintRequest {
+                account: account.to_owned(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                audience: self.base.clone(),
+                ttl: None,
+            })
+            .unwrap()
+    }
+
+    pub fn alice(&self) -> String {
+        self.key("alice", ALL_SCOPES)
+    }
+
+    pub async fn upload(&self, key: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Response {
+        let mut req = self
+            .client
+            .post(self.url("/api/v1/audio"))
+            .bearer_auth(key)
+            .body(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Uploads and returns the new clip's id, asserting 201.
+    pub async fn upload_ok(&self, key: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> String {
+        let res = self.upload(key, body, headers).await;
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+        let json: Value = serde_json::from_str(&text).unwrap();
+        json["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_item(&self, id: &str, key: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(&format!("/api/v1/items/{id}")));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn patch_item(&self, id: &str, key: &str, body: Value) -> Response {
+        self.client
+            .patch(self.url(&format!("/api/v1/items/{id}")))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete_item(&self, id: &str, key: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/api/v1/items/{id}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn list(&self, key: &str, query: &[(&str, &str)]) -> Response {
+        self.client
+            .get(self.url("/api/v1/account/items"))
+            .bearer_auth(key)
+            .query(query)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Polls the owner view until the scan has finished; returns the owner view.
+    pub async fn wait_scanned(&self, id: &str, key: &str) -> Value {
+        for _ in 0..200 {
+            let json: Value = self.get_item(id, Some(key)).await.json().await.unwrap();
+            if json["scan_state"] != "pending" {
+                return json;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("clip {id} still pending after 10 s");
+    }
+
+    /// Number of events stored for a clip.
+    pub async fn event_count(&self, id: &str) -> i64 {
+        let sql = "SELECT COUNT(*) FROM events WHERE aggregate_id = $1";
+        match &self.database {
+            Database::Sqlite(pool) => sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Database::Postgres(pool) => sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Event types stored for a clip, in order.
+    pub async fn event_types(&self, id: &str) -> Vec<String> {
+        let sql = "SELECT event_type FROM events WHERE aggregate_id = $1 ORDER BY sequence";
+        match &self.database {
+            Database::Sqlite(pool) => sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+            Database::Postgres(pool) => sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Total events in the store.
+    pub async fn total_events(&self) -> i64 {
+        let sql = "SELECT COUNT(*) FROM events";
+        match &self.database {
+            Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
+    /// Files under the blob directory (excluding the temp area), and temp files.
+    pub fn blob_files(&self) -> (usize, usize) {
+        fn count(dir: &Path) -> usize {
+            std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| {
+                            let p = e.path();
+                            if p.is_dir() {
+                                if p.file_name().is_some_and(|n| n == ".tmp") {
+                                    0
+                                } else {
+                                    count(&p)
+                                }
+                            } else {
+                                1
+                            }
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        let root = self.data_dir.path().join("blobs");
+        (count(&root), count(&root.join(".tmp")))
+    }
+}
+
+pub async fn json(res: Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}

@@ -1,0 +1,271 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{fixture, fixture_dir, json, spawn_app, spawn_app_with, Backend, Options};
+use crate::on_both_backends;
+
+fn facts() -> Vec<Value> {
+    let raw = std::fs::read_to_string(fixture_dir().join("facts.json")).unwrap();
+    serde_json::from_str(&raw).unwrap()
+}
+
+async fn every_fixture_uploads_and_gets_its_true_audio_facts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.alice();
+    let good: Vec<Value> = facts().into_iter().filter(|f| f["bad"].is_null()).collect();
+    assert!(good.len() >= 12, "fixture set is incomplete");
+    for fact in good {
+        let name = fact["file"].as_str().unwrap();
+        let id = app
+            .upload_ok(&key, fixture(name), &[("x-filename", name)])
+            .await;
+        let view = app.wait_scanned(&id, &key).await;
+        assert_eq!(view["scan_state"], "clean", "{name}: {view}");
+        assert_eq!(view["container"], fact["container"], "{name}");
+        assert_eq!(view["codec"], fact["codec"], "{name}");
+        assert_eq!(view["sample_rate"], fact["sample_rate"], "{name}");
+        assert_eq!(view["channels"], fact["channels"], "{name}");
+        let got = view["duration_ms"].as_i64().unwrap();
+        let want = fact["duration_ms"].as_i64().unwrap();
+        assert!((got - want).abs() <= 80, "{name}: duration {got} vs {want}");
+        assert_eq!(view["filename"], name);
+        assert_eq!(view["size_bytes"], fixture(name).len() as i64);
+        assert_eq!(app.event_types(&id).await, ["Uploaded", "ScanCompleted"]);
+    }
+}
+on_both_backends!(every_fixture_uploads_and_gets_its_true_audio_facts);
+
+async fn disguised_files_are_refused_and_leave_nothing_behind(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.alice();
+    for name in [
+        "not-audio.mp3",
+        "elf-binary.mp3",
+        "html-disguised.mp3",
+        "empty.wav",
+    ] {
+        let (status, body) = json(
+            app.upload(&key, fixture(name), &[("x-filename", name)])
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{name}: {body}");
+        assert_eq!(body["type"], "urn:voicebin:problem:not-audio");
+        assert_eq!(body["status"], 415);
+    }
+    assert_eq!(app.total_events().await, 0);
+    assert_eq!(app.blob_files(), (0, 0));
+}
+on_both_backends!(disguised_files_are_refused_and_leave_nothing_behind);
+
+#[tokio::test]
+async fn a_truncated_mp3_is_never_clean_with_a_made_up_duration() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = app.alice();
+    let res = app.upload(&key, fixture("truncated.mp3"), &[]).await;
+    if res.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return;
+    }
+    let (status, body) = json(res).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let view = app.wait_scanned(body["id"].as_str().unwrap(), &key).await;
+    if view["scan_state"] == "clean" {
+        assert!(view["duration_ms"].as_i64().unwrap() < 500, "{view}");
+    } else {
+        assert_eq!(view["scan_state"], "rejected", "{view}");
+    }
+}
+
+#[tokio::test]
+async fn an_upload_over_the_size_limit_is_413_and_leaves_nothing() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        Options {
+            max_upload_bytes: 50_000,
+        },
+    )
+    .await;
+    let key = app.alice();
+    // hello.wav is larger than the limit: refused by Content-Length.
+    let (status, body) = json(app.upload(&key, fixture("hello.wav"), &[]).await).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["type"], "urn:voicebin:problem:too-large");
+    // Same without a Content-Length (chunked): refused while streaming.
+    let bytes = fixture("hello.wav");
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    let res = app
+        .client
+        .post(app.url("/api/v1/audio"))
+        .bearer_auth(&key)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.total_events().await, 0);
+    assert_eq!(app.blob_files(), (0, 0));
+    // Something under the limit still works.
+    app.upload_ok(&key, fixture("hello.ogg"), &[]).await;
+    assert_eq!(app.blob_files(), (1, 0));
+}
+
+#[tokio::test]
+async fn multipart_uploads_take_metadata_from_form_fields() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = app.alice();
+    let form = reqwest::multipart::Form::new()
+        .text("title", "Form title")
+        .text("description", "from a form")
+        .text("download_limit", "3")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(fixture("hello.flac")).file_name("../../song.flac"),
+        );
+    let res = app
+        .client
+        .post(app.url("/api/v1/audio"))
+        .bearer_auth(&key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["title"], "Form title");
+    assert_eq!(body["description"], "from a form");
+    assert_eq!(body["filename"], "song.flac");
+    assert_eq!(body["download_limit"], 3);
+    assert_eq!(body["downloads_remaining"], 3);
+    assert_eq!(body["content_type"], "audio/flac");
+    assert_eq!(body["size_bytes"], fixture("hello.flac").len() as i64);
+}
+
+#[tokio::test]
+async fn the_content_type_comes_from_the_bytes_not_the_client() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = app.alice();
+    let res = app
+        .upload(&key, fixture("hello.ogg"), &[("content-type", "text/html")])
+        .await;
+    let (status, body) = json(res).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["content_type"], "audio/ogg");
+    assert_eq!(body["scan_state"], "pending");
+}
+
+#[tokio::test]
+async fn a_201_carries_location_and_the_owner_view() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = app.alice();
+    let res = app
+        .upload(
+            &key,
+            fixture("hello.mp3"),
+            &[("x-title", "Hi"), ("x-download-limit", "5")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = res.json().await.unwrap();
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(location, app.url(&format!("/api/v1/items/{id}")));
+    assert_eq!(id.len(), 16);
+    assert_eq!(body["scan_state"], "pending");
+    assert_eq!(body["download_limit"], 5);
+    assert_eq!(body["download_count"], 0);
+    assert_eq!(body["urls"]["view"], app.url(&format!("/{id}")));
+    assert_eq!(
+        body["urls"]["download"],
+        app.url(&format!("/{id}/download"))
+    );
+    assert_eq!(body["sha256"].as_str().unwrap().len(), 64);
+}
+
+#[tokio::test]
+async fn invalid_metadata_is_a_400_problem_and_changes_nothing() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = app.alice();
+    let long_title = "t".repeat(201);
+    let long_name = "n".repeat(10_000);
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("x-title", long_title.as_str(), "title"),
+        ("x-filename", long_name.as_str(), "filename"),
+        ("x-filename", "..", "filename"),
+        ("x-download-limit", "0", "download_limit"),
+        ("x-download-limit", "-4", "download_limit"),
+        ("x-download-limit", "lots", "download_limit"),
+        (
+            "x-download-limit",
+            "99999999999999999999999",
+            "download_limit",
+        ),
+    ];
+    for (header, value, field) in cases {
+        let (status, body) = json(
+            app.upload(&key, fixture("hello.ogg"), &[(header, value)])
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{header}: {body}");
+        assert_eq!(body["field"], field, "{body}");
+        assert_eq!(body["type"], "urn:voicebin:problem:invalid-field");
+    }
+    // Control characters in a header value cannot even be sent by reqwest; a form field can.
+    let form = reqwest::multipart::Form::new()
+        .text("filename", "evil\r\nSet-Cookie: a=b.mp3")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(fixture("hello.ogg")),
+        );
+    let res = app
+        .client
+        .post(app.url("/api/v1/audio"))
+        .bearer_auth(&key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "filename");
+    assert_eq!(app.total_events().await, 0);
+    assert_eq!(app.blob_files(), (0, 0));
+}
+
+#[tokio::test]
+async fn hostile_filenames_never_reach_a_path_or_a_header_unescaped() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = app.alice();
+    let id = app
+        .upload_ok(
+            &key,
+            fixture("hello.ogg"),
+            &[("x-filename", "../../x\"; a=.ogg")],
+        )
+        .await;
+    let view = app.wait_scanned(&id, &key).await;
+    assert_eq!(view["filename"], "x\"; a=.ogg");
+    // The blob lives under the clip id, nowhere near the client's name.
+    assert!(app.data_dir.path().join("blobs/clips").join(&id).exists());
+    let res = app
+        .client
+        .get(app.url(&format!("/{id}/download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        disposition,
+        "attachment; filename=\"x_; a=.ogg\"; filename*=UTF-8''x%22%3B%20a%3D.ogg"
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        res.bytes().await.unwrap().as_ref(),
+        fixture("hello.ogg").as_slice()
+    );
+}
