@@ -407,3 +407,37 @@ pub fn problem_response(err: poem::Error) -> poem::Response {
         .content_type("application/problem+json")
         .body(body.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::IntoResponse;
+
+    #[test]
+    fn exhausted_conflicts_are_503_with_retry_after_never_500() {
+        let response = ApiError::from(CommandError::Conflict).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert_eq!(response.content_type(), Some("application/problem+json"));
+    }
+
+    #[test]
+    fn rule_errors_map_to_their_statuses() {
+        let status = |e: ClipError| ApiError::from(e).status();
+        assert_eq!(status(ClipError::NotOwner), StatusCode::NOT_FOUND);
+        assert_eq!(status(ClipError::Deleted), StatusCode::GONE);
+        assert_eq!(
+            status(ClipError::LimitBelowCount { limit: 1, count: 2 }),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+
+    #[test]
+    fn challenges_cannot_be_broken_by_quotes_in_descriptions() {
+        let c = bearer_challenge(Some(("invalid_token", "bad \"token\"")));
+        assert_eq!(
+            c,
+            r#"Bearer realm="voicebin", error="invalid_token", error_description="bad 'token'""#
+        );
+    }
+}

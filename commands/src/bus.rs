@@ -138,3 +138,81 @@ pub fn sqlite_bus(pool: SqlitePool, queries: Vec<Box<dyn Query<Clip>>>) -> impl 
 pub fn postgres_bus(pool: PgPool, queries: Vec<Box<dyn Query<Clip>>>) -> impl ClipStore {
     postgres_es::postgres_snapshot_cqrs(pool, queries, SNAPSHOT_EVERY, ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Fails with a conflict `failures` times, then succeeds.
+    struct Contended {
+        failures: u32,
+        calls: AtomicU32,
+    }
+
+    #[async_trait]
+    impl ClipStore for Contended {
+        async fn execute_once(
+            &self,
+            _id: &str,
+            _command: ClipCommand,
+            _metadata: HashMap<String, String>,
+        ) -> Result<(), AggregateError<ClipError>> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if n < self.failures {
+                Err(AggregateError::AggregateConflict)
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    fn command() -> ClipCommand {
+        ClipCommand::RecordDownload {
+            at: chrono::Utc::now(),
+        }
+    }
+
+    fn id() -> ClipId {
+        ClipId::from_random_bytes([0; 12])
+    }
+
+    #[tokio::test]
+    async fn conflicts_are_retried_until_the_command_goes_through() {
+        let store = Contended {
+            failures: 3,
+            calls: AtomicU32::new(0),
+        };
+        store
+            .execute(&id(), command(), CommandMeta::system("test"))
+            .await
+            .unwrap();
+        assert_eq!(store.calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn endless_conflicts_surface_as_a_transient_error_after_bounded_attempts() {
+        let store = Contended {
+            failures: u32::MAX,
+            calls: AtomicU32::new(0),
+        };
+        let err = store
+            .execute(&id(), command(), CommandMeta::system("test"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CommandError::Conflict));
+        assert!(err.is_transient());
+        assert_eq!(store.calls.load(Ordering::SeqCst), MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn metadata_names_the_actor_and_request() {
+        let map = CommandMeta {
+            actor: "account:alice".into(),
+            request_id: Some("req-1".into()),
+        }
+        .into_map();
+        assert_eq!(map["actor"], "account:alice");
+        assert_eq!(map["request_id"], "req-1");
+    }
+}

@@ -115,3 +115,128 @@ async fn each_route_requires_its_scope() {
     assert_eq!(app.event_types(&id).await[0], "Uploaded");
     assert!(!app.event_types(&id).await.contains(&"Deleted".to_owned()));
 }
+
+#[tokio::test]
+async fn the_embedded_issuer_publishes_a_jwks_that_verifies_its_keys() {
+    use std::sync::Arc;
+    use voicebin_api::auth::{JwtVerifier, StaticJwks, TokenVerifier};
+    let app = spawn_app(Backend::Sqlite).await;
+    let res = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let jwks: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+    assert!(jwks["keys"][0].get("d").is_none(), "private key leaked");
+    let verifier = JwtVerifier::new(
+        app.base.clone(),
+        vec![app.base.clone()],
+        Arc::new(StaticJwks::from_value(&jwks).unwrap()),
+    );
+    let principal = verifier.verify(&app.alice()).await.unwrap();
+    assert_eq!(principal.account, "alice");
+    assert!(principal.has_scope("voice:delete"));
+}
+
+async fn external_issuer_app(
+    jwks_url: Option<String>,
+    jwks_file: Option<std::path::PathBuf>,
+) -> crate::helpers::TestApp {
+    crate::helpers::spawn_app_with(
+        Backend::Sqlite,
+        crate::helpers::Options {
+            issuer: voicebin::IssuerSettings {
+                issuer: Some("https://issuer.test".into()),
+                jwks_url,
+                jwks_file,
+            },
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+fn external_key(issuer: &voicebin_api::auth::EmbeddedIssuer, audience: &str) -> String {
+    issuer
+        .mint(&voicebin_api::auth::MintRequest {
+            account: "carol".into(),
+            scopes: vec!["voice:create".into(), "voice:read".into()],
+            audience: audience.into(),
+            ttl: None,
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_external_issuer_from_a_jwks_file_is_trusted_and_the_embedded_one_is_not() {
+    let issuer_dir = tempfile::tempdir().unwrap();
+    let external = voicebin_api::auth::EmbeddedIssuer::load_or_create(
+        issuer_dir.path(),
+        "https://issuer.test".into(),
+    )
+    .unwrap();
+    let jwks_file = issuer_dir.path().join("jwks.json");
+    std::fs::write(&jwks_file, external.jwks().to_string()).unwrap();
+    let app = external_issuer_app(None, Some(jwks_file)).await;
+
+    let key = external_key(&external, &app.base);
+    assert_eq!(
+        app.upload(&key, fixture("hello.ogg"), &[]).await.status(),
+        StatusCode::CREATED
+    );
+    // The app's own data-dir issuer is not the configured one any more.
+    assert_eq!(
+        app.upload(&app.alice(), fixture("hello.ogg"), &[])
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // No embedded JWKS is published in this mode.
+    let res = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_external_issuer_from_a_jwks_url_is_trusted() {
+    use poem::{handler, listener::TcpListener, web::Data, EndpointExt, Route};
+    let issuer_dir = tempfile::tempdir().unwrap();
+    let external = voicebin_api::auth::EmbeddedIssuer::load_or_create(
+        issuer_dir.path(),
+        "https://issuer.test".into(),
+    )
+    .unwrap();
+    #[handler]
+    fn jwks(Data(body): Data<&String>) -> String {
+        body.clone()
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let route = Route::new()
+        .at("/jwks.json", poem::get(jwks))
+        .data(external.jwks().to_string());
+    tokio::spawn(poem::Server::new(TcpListener::bind(format!("127.0.0.1:{port}"))).run(route));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let app = external_issuer_app(Some(format!("http://127.0.0.1:{port}/jwks.json")), None).await;
+    let key = external_key(&external, &app.base);
+    let (status, body) = json(app.upload(&key, fixture("hello.ogg"), &[]).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let wrong_audience = external_key(&external, "https://voicebin.elsewhere");
+    assert_eq!(
+        app.upload(&wrong_audience, fixture("hello.ogg"), &[])
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

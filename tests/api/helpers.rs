@@ -80,12 +80,14 @@ pub struct TestApp {
 
 pub struct Options {
     pub max_upload_bytes: u64,
+    pub issuer: IssuerSettings,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            issuer: IssuerSettings::default(),
         }
     }
 }
@@ -108,7 +110,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         database_url,
         public_url: base.clone(),
         max_upload_bytes: options.max_upload_bytes,
-        issuer: IssuerSettings::default(),
+        issuer: options.issuer,
     };
     let app = build(&settings).await.expect("build app");
     let database = app.database.clone();

@@ -82,6 +82,7 @@ async fn an_upload_over_the_size_limit_is_413_and_leaves_nothing() {
         Backend::Sqlite,
         Options {
             max_upload_bytes: 50_000,
+            ..Options::default()
         },
     )
     .await;

@@ -80,4 +80,18 @@ async fn the_readme_walkthrough_works_against_the_real_binary() {
     // The walkthrough ends by fetching the deleted clip, which must be gone.
     assert!(stdout.contains("\"scan_state\":\"clean\""), "{stdout}");
     assert!(stdout.trim_end().ends_with("410"), "{stdout}");
+
+    // The operator command replays the history into fresh read models.
+    let rebuild = Command::new(bin)
+        .args(["projections", "rebuild"])
+        .env("VOICEBIN_DATA_DIR", data.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&rebuild.stderr);
+    assert!(rebuild.status.success(), "{report}");
+    assert!(
+        report.contains("rebuilt 1 clip views from 3 events"),
+        "{report}"
+    );
 }
