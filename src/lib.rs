@@ -15,16 +15,25 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use voicebin_api::auth::{
     EmbeddedIssuer, JwtVerifier, KeySource, RemoteJwks, StaticJwks, DEFAULT_REFRESH_MIN_INTERVAL,
 };
 use voicebin_api::AppState;
+use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
-    postgres_bus, sqlite_bus, ClipService, ClipStore, InProcessQueue, LocalBlobStore, ScanJobs,
-    ScanQueue, Scanner,
+    postgres_bus, sqlite_bus, BlobStore, ClipService, ClipStore, InProcessQueue, LocalBlobStore,
+    S3BlobStore, S3Settings, ScanJobs, ScanQueue, Scanner,
 };
-use voicebin_projections::{ClipProjector, EventLog, PostgresStore, ReadStore, SqliteStore};
-use voicebin_workers::{AudioProbeScanner, EmbeddedWorker};
+use voicebin_projections::{
+    ClipProjector, EventLog, PostgresStore, ReadStore, ScanDispatch, SqliteStore,
+};
+use voicebin_workers::rabbit::{JobOutcome, ScanJobHandler};
+use voicebin_workers::{
+    Attempt, AudioProbeScanner, BlobSweeper, ClamdClient, ClamdScanner, EmbeddedWorker,
+    RabbitQueue, RelaySettings, ScanJobRunner, ScanRelay, SweeperSettings,
+};
 
 /// Default upload size limit: 100 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
@@ -94,6 +103,14 @@ impl Database {
         }
     }
 
+    /// The scan-job claim table over this database.
+    pub fn dispatch(&self) -> Arc<dyn ScanDispatch> {
+        match self {
+            Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
+            Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),
+        }
+    }
+
     /// The read-model store and event log over this database.
     pub fn projections(&self) -> (Arc<dyn ReadStore>, Arc<dyn EventLog>) {
         match self {
@@ -130,7 +147,25 @@ pub struct IssuerSettings {
     pub jwks_file: Option<PathBuf>,
 }
 
-/// Everything `serve` needs.
+/// The RabbitMQ scan queue (production mode).
+#[derive(Clone)]
+pub struct AmqpSettings {
+    /// `amqp://user:pass@host:5672/vhost`.
+    pub url: SecretString,
+    /// The work queue's name (its dead-letter queue is `<name>.dead`).
+    pub queue: String,
+}
+
+/// The clamd malware scanner.
+#[derive(Debug, Clone)]
+pub struct ClamdSettings {
+    /// `host:port` of clamd's TCP socket.
+    pub addr: String,
+    /// Must equal clamd's `StreamMaxLength`; larger clips are never reported clean.
+    pub max_stream_bytes: u64,
+}
+
+/// Everything `serve` and `worker` need.
 #[derive(Clone)]
 pub struct Settings {
     /// Data directory (SQLite file, blobs, embedded issuer key).
@@ -143,6 +178,31 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     /// Token issuer.
     pub issuer: IssuerSettings,
+    /// S3 blob storage; `None` keeps blobs in the data directory.
+    pub s3: Option<S3Settings>,
+    /// RabbitMQ; `None` scans in process.
+    pub amqp: Option<AmqpSettings>,
+    /// clamd; `None` validates audio only.
+    pub clamd: Option<ClamdSettings>,
+    /// The orphan-blob sweeper's timing.
+    pub sweeper: SweeperSettings,
+}
+
+impl Settings {
+    /// Embedded-mode settings for `data_dir` and `public_url`, everything else default.
+    pub fn embedded(data_dir: PathBuf, public_url: String) -> Self {
+        Settings {
+            data_dir,
+            database_url: None,
+            public_url,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            issuer: IssuerSettings::default(),
+            s3: None,
+            amqp: None,
+            clamd: None,
+            sweeper: SweeperSettings::default(),
+        }
+    }
 }
 
 /// Normalises and checks a public URL (`http(s)://host[:port][/path]`, no trailing slash).
@@ -164,32 +224,178 @@ pub fn embedded_issuer(data_dir: &Path, public_url: &str) -> anyhow::Result<Embe
         .with_context(|| format!("loading the issuer key in {}", data_dir.display()))
 }
 
-/// A built application: its state, plus the embedded worker to run beside it.
+/// A built application: its state, plus the background tasks to run beside it.
 pub struct App {
     /// Shared state for the HTTP layer.
     pub state: AppState,
     /// The database, for operator commands and tests.
     pub database: Database,
-    /// The embedded scan worker.
-    pub worker: EmbeddedWorker,
-    /// Its queue and job stream.
-    pub queue: (Arc<dyn ScanQueue>, ScanJobs),
+    /// The scan-job relay and, in embedded mode, the scan worker.
+    pub background: Background,
+}
+
+/// Background tasks, not yet started.
+pub struct Background {
+    relay: ScanRelay,
+    sweeper: BlobSweeper,
+    worker: Option<(EmbeddedWorker, ScanJobs)>,
+}
+
+/// Running background tasks; dropping it (or [`BackgroundHandle::stop`]) stops them.
+pub struct BackgroundHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    // Returns on `stop` or when the handle is dropped.
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+impl Background {
+    /// Starts the tasks on the current runtime.
+    pub fn start(self) -> BackgroundHandle {
+        let (stop, rx) = watch::channel(false);
+        let mut tasks = vec![
+            tokio::spawn(self.relay.run(stopped(rx.clone()))),
+            tokio::spawn(self.sweeper.run(stopped(rx.clone()))),
+        ];
+        if let Some((worker, jobs)) = self.worker {
+            tasks.push(tokio::spawn(worker.run(jobs, stopped(rx))));
+        }
+        BackgroundHandle { stop, tasks }
+    }
+}
+
+impl BackgroundHandle {
+    /// Stops the tasks and waits for scans in flight.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The adapters both `serve` and `worker` use.
+struct Adapters {
+    database: Database,
+    views: Arc<dyn ReadStore>,
+    log: Arc<dyn EventLog>,
+    store: Arc<dyn ClipStore>,
+    blobs: Arc<dyn BlobStore>,
+    scanner: Arc<dyn Scanner>,
+    rabbit: Option<Arc<RabbitQueue>>,
+    readiness: Vec<Arc<dyn ReadinessCheck>>,
+}
+
+struct ClamdCheck(ClamdClient);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for ClamdCheck {
+    fn name(&self) -> &'static str {
+        "clamd"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+struct RabbitCheck(Arc<RabbitQueue>);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for RabbitCheck {
+    fn name(&self) -> &'static str {
+        "rabbitmq"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
+    let database = Database::connect(&settings.data_dir, settings.database_url.as_ref()).await?;
+    database.migrate().await.context("applying migrations")?;
+    let (views, log) = database.projections();
+    let store = database.command_store(ClipProjector::new(views.clone(), log.clone()));
+    let blobs: Arc<dyn BlobStore> = match &settings.s3 {
+        Some(s3) => Arc::new(
+            S3BlobStore::connect(s3.clone())
+                .await
+                .with_context(|| format!("connecting to S3 at {}", s3.endpoint))?,
+        ),
+        None => Arc::new(
+            LocalBlobStore::open(settings.data_dir.join("blobs"))
+                .await
+                .context("opening the blob directory")?,
+        ),
+    };
+    let mut readiness: Vec<Arc<dyn ReadinessCheck>> = Vec::new();
+    let scanner: Arc<dyn Scanner> = match &settings.clamd {
+        Some(clamd) => {
+            let client =
+                ClamdClient::new(clamd.addr.clone()).with_max_stream_bytes(clamd.max_stream_bytes);
+            readiness.push(Arc::new(ClamdCheck(client.clone())));
+            Arc::new(ClamdScanner::new(AudioProbeScanner, client))
+        }
+        None => Arc::new(AudioProbeScanner),
+    };
+    let rabbit = match &settings.amqp {
+        Some(amqp) => {
+            let queue = RabbitQueue::connect(amqp.url.expose_secret(), &amqp.queue)
+                .await
+                .context("connecting to RabbitMQ")?;
+            let queue = Arc::new(queue);
+            readiness.push(Arc::new(RabbitCheck(queue.clone())));
+            Some(queue)
+        }
+        None => None,
+    };
+    Ok(Adapters {
+        database,
+        views,
+        log,
+        store,
+        blobs,
+        scanner,
+        rabbit,
+        readiness,
+    })
 }
 
 /// Connects every adapter and builds the application (migrating the store first).
 pub async fn build(settings: &Settings) -> anyhow::Result<App> {
-    let database = Database::connect(&settings.data_dir, settings.database_url.as_ref()).await?;
-    database.migrate().await.context("applying migrations")?;
-    let (views, log) = database.projections();
-    let store = database.command_store(ClipProjector::new(views.clone(), log));
-    let blobs = Arc::new(
-        LocalBlobStore::open(settings.data_dir.join("blobs"))
-            .await
-            .context("opening the blob directory")?,
+    let Adapters {
+        database,
+        views,
+        log,
+        store,
+        blobs,
+        scanner,
+        rabbit,
+        readiness,
+    } = adapters(settings).await?;
+    // Embedded mode scans in process; with RabbitMQ, `voicebin worker` processes do.
+    let (queue, jobs): (Arc<dyn ScanQueue>, Option<ScanJobs>) = match rabbit {
+        Some(rabbit) => (rabbit, None),
+        None => {
+            let (queue, jobs) = InProcessQueue::new();
+            (Arc::new(queue), Some(jobs))
+        }
+    };
+    let relay = ScanRelay::new(
+        database.dispatch(),
+        queue,
+        ClipProjector::new(views.clone(), log.clone()),
+        RelaySettings::default(),
     );
-    let (queue, jobs) = InProcessQueue::new();
-    let queue: Arc<dyn ScanQueue> = Arc::new(queue);
-    let service = ClipService::new(store, blobs, queue.clone(), settings.max_upload_bytes);
+    let sweeper = BlobSweeper::new(blobs.clone(), log, settings.sweeper);
+    let service = ClipService::new(
+        store,
+        blobs,
+        Arc::new(relay.trigger()),
+        settings.max_upload_bytes,
+    );
 
     let (keys, issuer, jwks): (Arc<dyn KeySource>, String, _) =
         match (&settings.issuer.jwks_url, &settings.issuer.jwks_file) {
@@ -226,7 +432,6 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         vec![settings.public_url.clone()],
         keys,
     ));
-    let scanner: Arc<dyn Scanner> = Arc::new(AudioProbeScanner);
     let state = AppState {
         service: service.clone(),
         views: views.clone(),
@@ -234,16 +439,113 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         public_url: settings.public_url.clone(),
         jwks,
         scanner: scanner.describe(),
+        readiness,
     };
-    let worker = EmbeddedWorker {
-        service,
-        views,
-        scanner,
-    };
+    let worker = jobs.map(|jobs| {
+        let worker = EmbeddedWorker {
+            runner: ScanJobRunner {
+                service,
+                views,
+                scanner,
+            },
+        };
+        (worker, jobs)
+    });
     Ok(App {
         state,
         database,
-        worker,
-        queue: (queue, jobs),
+        background: Background {
+            relay,
+            sweeper,
+            worker,
+        },
     })
+}
+
+/// A `voicebin worker` process: consumes scan jobs from RabbitMQ.
+pub struct Worker {
+    queue: Arc<RabbitQueue>,
+    handler: Arc<RabbitHandler>,
+    /// What the worker scans with, for start-up logs.
+    pub scanner: String,
+    /// Where the worker stores and reads, for start-up logs.
+    pub database: Database,
+}
+
+struct RabbitHandler {
+    runner: ScanJobRunner,
+    delivery_limit: u32,
+}
+
+#[async_trait::async_trait]
+impl ScanJobHandler for RabbitHandler {
+    async fn handle(&self, clip: &voicebin_domain::ClipId, delivery_count: u32) -> JobOutcome {
+        match self.runner.attempt(clip).await {
+            Attempt::Done => JobOutcome::Done,
+            // The broker dead-letters the job after the delivery limit; record `failed` on the
+            // last delivery so the owner sees it instead of an endless `pending`.
+            Attempt::Retry(why) if delivery_count + 1 >= self.delivery_limit => {
+                tracing::error!(clip.id = %clip, error = %why, "scan keeps failing; giving up");
+                match self.runner.give_up(clip, &why).await {
+                    Attempt::Done => JobOutcome::GiveUp,
+                    Attempt::Retry(_) => JobOutcome::Retry,
+                }
+            }
+            Attempt::Retry(why) => {
+                // Hold the job a while before handing it back: a requeue is immediate, and a
+                // scanner that is down for a minute must not burn all deliveries at once.
+                let backoff = Duration::from_secs(1 << delivery_count.min(5));
+                tracing::warn!(clip.id = %clip, delivery_count, error = %why, ?backoff, "scan failed; will retry");
+                tokio::time::sleep(backoff).await;
+                JobOutcome::Retry
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// Connects the worker's adapters.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let adapters = adapters(settings).await?;
+        let queue = adapters.rabbit.context(
+            "`voicebin worker` needs VOICEBIN_AMQP_URL (embedded mode scans inside `serve`)",
+        )?;
+        let runner = ScanJobRunner {
+            service: ClipService::new(
+                adapters.store,
+                adapters.blobs,
+                // Workers never upload, so they never trigger the relay.
+                queue.clone(),
+                settings.max_upload_bytes,
+            ),
+            views: adapters.views,
+            scanner: adapters.scanner.clone(),
+        };
+        Ok(Worker {
+            handler: Arc::new(RabbitHandler {
+                runner,
+                delivery_limit: voicebin_workers::rabbit::RabbitOptions::default().delivery_limit,
+            }),
+            queue,
+            scanner: adapters.scanner.describe(),
+            database: adapters.database,
+        })
+    }
+
+    /// Consumes jobs until `shutdown`.
+    pub async fn run(
+        self,
+        prefetch: u16,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        self.queue
+            .consume(self.handler, prefetch, shutdown)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// The queue, for dead-letter commands.
+    pub fn queue(&self) -> &RabbitQueue {
+        &self.queue
+    }
 }

@@ -7,12 +7,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use poem::listener::TcpListener;
+use secrecy::ExposeSecret;
 use secrecy::SecretString;
 use voicebin::{
-    build, embedded_issuer, normalize_public_url, Database, IssuerSettings, Settings,
-    DEFAULT_MAX_UPLOAD_BYTES,
+    build, embedded_issuer, normalize_public_url, AmqpSettings, ClamdSettings, Database,
+    IssuerSettings, Settings, Worker, DEFAULT_MAX_UPLOAD_BYTES,
 };
 use voicebin_api::auth::MintRequest;
+use voicebin_commands::S3Settings;
+use voicebin_workers::SweeperSettings;
 
 /// A self-hostable audio clip bin.
 #[derive(Parser)]
@@ -46,10 +49,57 @@ struct GlobalArgs {
     log_json: bool,
 }
 
+/// Backends shared by `serve` and `worker`. Each is chosen independently; unset means embedded.
+#[derive(Args, Clone)]
+struct BackendArgs {
+    /// S3 endpoint (`https://s3.example`); set to keep blobs in S3 instead of the data directory.
+    #[arg(long, env = "VOICEBIN_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// S3 bucket (created if missing).
+    #[arg(long, env = "VOICEBIN_S3_BUCKET", default_value = "voicebin")]
+    s3_bucket: String,
+    /// S3 region.
+    #[arg(long, env = "VOICEBIN_S3_REGION", default_value = "us-east-1")]
+    s3_region: String,
+    /// S3 access key (or `VOICEBIN_S3_ACCESS_KEY_FILE`).
+    #[arg(long, env = "VOICEBIN_S3_ACCESS_KEY", hide_env_values = true)]
+    s3_access_key: Option<SecretString>,
+    /// S3 secret key (or `VOICEBIN_S3_SECRET_KEY_FILE`).
+    #[arg(long, env = "VOICEBIN_S3_SECRET_KEY", hide_env_values = true)]
+    s3_secret_key: Option<SecretString>,
+    /// RabbitMQ URL (`amqp://user:pass@host:5672/%2f`, or `VOICEBIN_AMQP_URL_FILE`); set to
+    /// scan in `voicebin worker` processes instead of inside `serve`.
+    #[arg(long, env = "VOICEBIN_AMQP_URL", hide_env_values = true)]
+    amqp_url: Option<SecretString>,
+    /// The scan queue's name (its dead-letter queue is `<name>.dead`).
+    #[arg(long, env = "VOICEBIN_SCAN_QUEUE", default_value = "voicebin.scan")]
+    scan_queue: String,
+    /// clamd's TCP address (`127.0.0.1:3310`); set to scan for malware.
+    #[arg(long, env = "VOICEBIN_CLAMD_ADDR")]
+    clamd_addr: Option<String>,
+    /// clamd's `StreamMaxLength` in bytes; larger clips are never reported clean.
+    #[arg(long, env = "VOICEBIN_CLAMD_MAX_STREAM_BYTES", default_value_t = 100 * 1024 * 1024)]
+    clamd_max_stream_bytes: u64,
+    /// Largest accepted upload, in bytes.
+    #[arg(long, env = "VOICEBIN_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    max_upload_bytes: u64,
+    /// Blobs no clip owns are removed once older than this many seconds.
+    #[arg(long, env = "VOICEBIN_ORPHAN_GRACE_SECS", default_value_t = 3600)]
+    orphan_grace_secs: u64,
+    /// Seconds between orphan sweeps.
+    #[arg(long, env = "VOICEBIN_SWEEP_INTERVAL_SECS", default_value_t = 3600)]
+    sweep_interval_secs: u64,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (and, in embedded mode, the scan worker).
     Serve(ServeArgs),
+    /// Consume scan jobs from RabbitMQ (production mode).
+    Worker(WorkerArgs),
+    /// Inspect or re-queue scan jobs that kept failing.
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage API keys of the embedded issuer.
@@ -65,9 +115,8 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "VOICEBIN_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Largest accepted upload, in bytes.
-    #[arg(long, env = "VOICEBIN_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
-    max_upload_bytes: u64,
+    #[command(flatten)]
+    backends: BackendArgs,
     /// Issuer (`iss`) of accepted tokens, when an external issuer is configured.
     #[arg(long, env = "VOICEBIN_ISSUER")]
     issuer: Option<String>,
@@ -77,6 +126,29 @@ struct ServeArgs {
     /// A JWKS file with the external issuer's keys.
     #[arg(long, env = "VOICEBIN_JWKS_FILE")]
     jwks_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// Scan jobs handled at once.
+    #[arg(long, env = "VOICEBIN_WORKER_PREFETCH", default_value_t = 2)]
+    prefetch: u16,
+    #[command(flatten)]
+    backends: BackendArgs,
+}
+
+#[derive(Subcommand)]
+enum DeadLettersCommand {
+    /// List dead-lettered scan jobs.
+    List {
+        #[command(flatten)]
+        backends: BackendArgs,
+    },
+    /// Move dead-lettered scan jobs back to the work queue.
+    Requeue {
+        #[command(flatten)]
+        backends: BackendArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -108,22 +180,80 @@ enum ProjectionsCommand {
     Rebuild,
 }
 
-fn database_url(global: &GlobalArgs) -> anyhow::Result<Option<SecretString>> {
-    if let Some(url) = &global.database_url {
-        return Ok(Some(url.clone()));
+/// A secret from its flag/variable, or from the file named by `<VARIABLE>_FILE`.
+fn secret(value: &Option<SecretString>, variable: &str) -> anyhow::Result<Option<SecretString>> {
+    if let Some(value) = value {
+        return Ok(Some(value.clone()));
     }
-    match std::env::var_os("DATABASE_URL_FILE") {
+    let file_variable = format!("{variable}_FILE");
+    match std::env::var_os(&file_variable) {
         Some(path) => {
-            let url = std::fs::read_to_string(&path).with_context(|| {
+            let text = std::fs::read_to_string(&path).with_context(|| {
                 format!(
-                    "reading DATABASE_URL_FILE {}",
+                    "reading {file_variable} ({})",
                     PathBuf::from(&path).display()
                 )
             })?;
-            Ok(Some(SecretString::from(url.trim().to_owned())))
+            Ok(Some(SecretString::from(text.trim().to_owned())))
         }
         None => Ok(None),
     }
+}
+
+fn database_url(global: &GlobalArgs) -> anyhow::Result<Option<SecretString>> {
+    secret(&global.database_url, "DATABASE_URL")
+}
+
+fn settings(
+    global: &GlobalArgs,
+    backends: &BackendArgs,
+    public_url: String,
+    issuer: IssuerSettings,
+) -> anyhow::Result<Settings> {
+    let s3 = match &backends.s3_endpoint {
+        Some(endpoint) => Some(S3Settings {
+            endpoint: endpoint.clone(),
+            bucket: backends.s3_bucket.clone(),
+            region: backends.s3_region.clone(),
+            access_key: secret(&backends.s3_access_key, "VOICEBIN_S3_ACCESS_KEY")?
+                .context("VOICEBIN_S3_ACCESS_KEY is required with VOICEBIN_S3_ENDPOINT")?
+                .expose_secret()
+                .to_owned(),
+            secret_key: secret(&backends.s3_secret_key, "VOICEBIN_S3_SECRET_KEY")?
+                .context("VOICEBIN_S3_SECRET_KEY is required with VOICEBIN_S3_ENDPOINT")?,
+        }),
+        None => None,
+    };
+    Ok(Settings {
+        data_dir: global.data_dir.clone(),
+        database_url: database_url(global)?,
+        public_url,
+        max_upload_bytes: backends.max_upload_bytes,
+        issuer,
+        s3,
+        amqp: secret(&backends.amqp_url, "VOICEBIN_AMQP_URL")?.map(|url| AmqpSettings {
+            url,
+            queue: backends.scan_queue.clone(),
+        }),
+        clamd: backends.clamd_addr.clone().map(|addr| ClamdSettings {
+            addr,
+            max_stream_bytes: backends.clamd_max_stream_bytes,
+        }),
+        sweeper: SweeperSettings {
+            grace: Duration::from_secs(backends.orphan_grace_secs),
+            interval: Duration::from_secs(backends.sweep_interval_secs.max(1)),
+            ..SweeperSettings::default()
+        },
+    })
+}
+
+fn public_url_or_default(global: &GlobalArgs) -> anyhow::Result<String> {
+    normalize_public_url(
+        global
+            .public_url
+            .as_deref()
+            .unwrap_or("http://127.0.0.1:8080"),
+    )
 }
 
 async fn shutdown_signal() {
@@ -148,31 +278,29 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| format!("http://{}", args.listen)),
     )?;
-    let settings = Settings {
-        data_dir: global.data_dir.clone(),
-        database_url: database_url(global)?,
-        public_url: public_url.clone(),
-        max_upload_bytes: args.max_upload_bytes,
-        issuer: IssuerSettings {
-            issuer: args.issuer,
-            jwks_url: args.jwks_url,
-            jwks_file: args.jwks_file,
-        },
+    let issuer = IssuerSettings {
+        issuer: args.issuer,
+        jwks_url: args.jwks_url,
+        jwks_file: args.jwks_file,
     };
+    let settings = settings(global, &args.backends, public_url.clone(), issuer)?;
     let app = build(&settings).await?;
     tracing::info!(
         database = app.database.describe(),
-        blobs = %settings.data_dir.join("blobs").display(),
+        blobs = %match &settings.s3 {
+            Some(s3) => format!("S3 {} bucket {}", s3.endpoint, s3.bucket),
+            None => format!("directory {}", settings.data_dir.join("blobs").display()),
+        },
+        scan_queue = if settings.amqp.is_some() { "RabbitMQ (run `voicebin worker`)" } else { "in process" },
         scanner = %app.state.scanner,
         issuer = if app.state.jwks.is_some() { "embedded" } else { "external" },
         %public_url,
         "voicebin starting"
     );
-    let (queue, jobs) = app.queue;
-    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(app.worker.run(queue, jobs, async {
-        let _ = worker_stopped.await;
-    }));
+    if settings.clamd.is_none() {
+        tracing::warn!("no malware scanner configured (VOICEBIN_CLAMD_ADDR): uploads are validated as audio only");
+    }
+    let background = app.background.start();
     let listener = TcpListener::bind(args.listen);
     tracing::info!(listen = %args.listen, "listening");
     poem::Server::new(listener)
@@ -183,8 +311,7 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         )
         .await
         .context("HTTP server failed")?;
-    let _ = stop_worker.send(());
-    let _ = worker.await;
+    background.stop().await;
     Ok(())
 }
 
@@ -201,13 +328,60 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("migrations applied ({})", db.describe());
             Ok(())
         }
-        Command::Keys(KeysCommand::Mint(args)) => {
-            let public_url = normalize_public_url(
-                global
-                    .public_url
-                    .as_deref()
-                    .unwrap_or("http://127.0.0.1:8080"),
+        Command::Worker(args) => {
+            let settings = settings(
+                global,
+                &args.backends,
+                public_url_or_default(global)?,
+                IssuerSettings::default(),
             )?;
+            let worker = Worker::build(&settings).await?;
+            tracing::info!(
+                database = worker.database.describe(),
+                scanner = %worker.scanner,
+                prefetch = args.prefetch,
+                "voicebin worker starting"
+            );
+            worker.run(args.prefetch, shutdown_signal()).await
+        }
+        Command::DeadLetters(command) => {
+            let (backends, requeue) = match &command {
+                DeadLettersCommand::List { backends } => (backends, false),
+                DeadLettersCommand::Requeue { backends } => (backends, true),
+            };
+            let settings = settings(
+                global,
+                backends,
+                public_url_or_default(global)?,
+                IssuerSettings::default(),
+            )?;
+            let worker = Worker::build(&settings).await?;
+            if requeue {
+                let moved = worker
+                    .queue()
+                    .requeue_dead_letters(10_000)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                println!("re-queued {moved} scan jobs");
+            } else {
+                let letters = worker
+                    .queue()
+                    .dead_letters(10_000)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                for letter in letters {
+                    let clip = letter
+                        .clip
+                        .map(|c| c.into_inner())
+                        .or(letter.message_id)
+                        .unwrap_or_else(|| "-".into());
+                    println!("{clip}\t{}", letter.reason.unwrap_or_else(|| "-".into()));
+                }
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Mint(args)) => {
+            let public_url = public_url_or_default(global)?;
             let issuer = embedded_issuer(&global.data_dir, &public_url)?;
             let key = issuer.mint(&MintRequest {
                 account: args.account,

@@ -23,7 +23,7 @@ use poem::middleware::Tracing;
 use poem::{get, Endpoint, EndpointExt, Response, Route};
 use poem_openapi::OpenApiService;
 
-pub use state::AppState;
+pub use state::{AppState, ReadinessCheck};
 
 use crate::routes::{AccountApi, AudioApi, ItemsApi};
 

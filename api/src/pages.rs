@@ -201,28 +201,41 @@ pub async fn healthz() -> Response {
         .body(r#"{"status":"ok"}"#)
 }
 
-/// `GET /readyz`: every dependency is usable.
+/// `GET /readyz`: every dependency is usable (200), or which one is not (503).
 #[handler]
 pub async fn readyz(Data(state): Data<&AppState>) -> Response {
-    let store = state.views.ping().await.map_err(|e| e.to_string());
-    let blobs = state
-        .service
-        .blobs()
-        .ping()
-        .await
-        .map_err(|e| e.to_string());
-    let ok = store.is_ok() && blobs.is_ok();
-    let check = |r: &Result<(), String>| match r {
-        Ok(()) => serde_json::json!({"status": "ok"}),
-        Err(e) => serde_json::json!({"status": "error", "error": e}),
+    let mut checks = serde_json::Map::new();
+    let mut ok = true;
+    let mut record = |name: &str, result: Result<(), String>| {
+        let entry = match result {
+            Ok(()) => serde_json::json!({"status": "ok"}),
+            Err(e) => {
+                ok = false;
+                serde_json::json!({"status": "error", "error": e})
+            }
+        };
+        checks.insert(name.to_owned(), entry);
     };
+    record(
+        "database",
+        state.views.ping().await.map_err(|e| e.to_string()),
+    );
+    record(
+        "blob_store",
+        state
+            .service
+            .blobs()
+            .ping()
+            .await
+            .map_err(|e| e.to_string()),
+    );
+    for check in &state.readiness {
+        record(check.name(), check.check().await);
+    }
     let body = serde_json::json!({
         "status": if ok { "ok" } else { "unavailable" },
-        "checks": {
-            "database": check(&store),
-            "blob_store": check(&blobs),
-            "scanner": {"status": "ok", "description": state.scanner},
-        }
+        "scanner": state.scanner,
+        "checks": checks,
     });
     Response::builder()
         .status(if ok {

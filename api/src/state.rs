@@ -7,6 +7,15 @@ use voicebin_projections::ReadStore;
 
 use crate::auth::TokenVerifier;
 
+/// One dependency `/readyz` checks (the database and blob store are always checked).
+#[async_trait::async_trait]
+pub trait ReadinessCheck: Send + Sync {
+    /// The name shown in `/readyz`.
+    fn name(&self) -> &'static str;
+    /// `Ok` when the dependency is usable.
+    async fn check(&self) -> Result<(), String>;
+}
+
 /// Shared application state. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -22,6 +31,8 @@ pub struct AppState {
     pub jwks: Option<serde_json::Value>,
     /// A one-line description of the scanner, for `/readyz`.
     pub scanner: String,
+    /// Further dependencies to check in `/readyz` (scanner, queue).
+    pub readiness: Vec<Arc<dyn ReadinessCheck>>,
 }
 
 impl AppState {

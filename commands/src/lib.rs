@@ -9,10 +9,12 @@ mod bus;
 mod local_blobs;
 mod ports;
 mod queue;
+mod s3_blobs;
 mod service;
 
 pub use bus::{postgres_bus, sqlite_bus, ClipStore, CommandError, CommandMeta};
 pub use local_blobs::LocalBlobStore;
 pub use ports::{BlobError, BlobStore, ByteStream, QueueError, ScanError, ScanQueue, Scanner};
 pub use queue::{InProcessQueue, ScanJobs};
+pub use s3_blobs::{S3BlobStore, S3Settings};
 pub use service::{ClipService, UploadError, UploadRequest};

@@ -46,6 +46,17 @@ pub(crate) fn validate_key(key: &str) -> Result<(), BlobError> {
     }
 }
 
+/// Refuses any listing prefix that is not a valid key, optionally followed by one `/`
+/// (`clips/`, `clips/ab`).
+pub(crate) fn validate_prefix(prefix: &str) -> Result<(), BlobError> {
+    validate_key(prefix.strip_suffix('/').unwrap_or(prefix))
+}
+
+/// How long ago `modified` was; a time in the future (clock skew) counts as zero.
+pub(crate) fn age_since(now: SystemTime, modified: SystemTime) -> Duration {
+    now.duration_since(modified).unwrap_or(Duration::ZERO)
+}
+
 fn io_err(e: std::io::Error) -> BlobError {
     BlobError::Unavailable(e.to_string())
 }
@@ -164,6 +175,73 @@ impl BlobStore for LocalBlobStore {
             .map(|_| ())
             .map_err(io_err)
     }
+
+    async fn list_older_than(
+        &self,
+        prefix: &str,
+        min_age: Duration,
+        limit: usize,
+    ) -> Result<Vec<String>, BlobError> {
+        validate_prefix(prefix)?;
+        let mut found = Vec::new();
+        if limit == 0 {
+            return Ok(found);
+        }
+        let now = SystemTime::now();
+        // Directories to walk, as key paths relative to the root. The walk starts at the deepest
+        // directory the prefix names (`clips/` and `clips/ab` both start at `<root>/clips`), so
+        // `.tmp` is never entered; keys then match the prefix as a string, as in S3.
+        let start = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let mut dirs = vec![start.to_owned()];
+        while let Some(dir) = dirs.pop() {
+            let mut entries = match tokio::fs::read_dir(self.root.join(&dir)).await {
+                Ok(entries) => entries,
+                // Nothing stored under it (yet), or removed since it was listed.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(io_err)? {
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let key = if dir.is_empty() {
+                    name
+                } else {
+                    format!("{dir}/{name}")
+                };
+                // Also skips `.tmp` and anything else no generated key could name.
+                if validate_key(&key).is_err() {
+                    continue;
+                }
+                // Not following symlinks: blobs are regular files this store wrote.
+                let file_type = match entry.file_type().await {
+                    Ok(t) => t,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_err(e)),
+                };
+                if file_type.is_dir() {
+                    let as_dir = format!("{key}/");
+                    if as_dir.starts_with(prefix) || prefix.starts_with(&as_dir) {
+                        dirs.push(key);
+                    }
+                } else if file_type.is_file() && key.starts_with(prefix) {
+                    let modified = match entry.metadata().await {
+                        Ok(meta) => meta.modified().map_err(io_err)?,
+                        // Deleted while we walked.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(io_err(e)),
+                    };
+                    if age_since(now, modified) >= min_age {
+                        found.push(key);
+                        if found.len() >= limit {
+                            return Ok(found);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
 }
 
 #[cfg(test)]
@@ -231,6 +309,167 @@ mod tests {
             std::fs::read_dir(dir.path().join(".tmp")).unwrap().count(),
             0
         );
+    }
+
+    /// Sets the blob's modification time `ago` in the past.
+    fn age(dir: &Path, key: &str, ago: Duration) {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.join(key))
+            .unwrap();
+        file.set_modified(SystemTime::now() - ago).unwrap();
+    }
+
+    async fn put_x(store: &LocalBlobStore, key: &str) {
+        store
+            .put(key, body(vec![Ok(Bytes::from_static(b"x"))]))
+            .await
+            .unwrap();
+    }
+
+    fn sorted(mut keys: Vec<String>) -> Vec<String> {
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn only_blobs_older_than_min_age_under_the_prefix_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        let hour = Duration::from_secs(3600);
+        for key in [
+            "clips/old1",
+            "clips/old2",
+            "clips/old3",
+            "clips/new1",
+            "clipsy/old",
+            "other/old",
+        ] {
+            put_x(&store, key).await;
+        }
+        for key in [
+            "clips/old1",
+            "clips/old2",
+            "clips/old3",
+            "clipsy/old",
+            "other/old",
+        ] {
+            age(dir.path(), key, 2 * hour);
+        }
+        // An old temporary file (an upload in flight, or a crash's leftover) is never a key.
+        std::fs::write(dir.path().join(".tmp/abandoned"), b"partial").unwrap();
+        age(dir.path(), ".tmp/abandoned", 2 * hour);
+
+        let old = ["clips/old1", "clips/old2", "clips/old3"];
+        assert_eq!(
+            sorted(store.list_older_than("clips/", hour, 100).await.unwrap()),
+            old
+        );
+        assert_eq!(
+            sorted(
+                store
+                    .list_older_than("clips/", Duration::ZERO, 100)
+                    .await
+                    .unwrap()
+            ),
+            ["clips/new1", "clips/old1", "clips/old2", "clips/old3"]
+        );
+        assert!(store
+            .list_older_than("clips/", 3 * hour, 100)
+            .await
+            .unwrap()
+            .is_empty());
+        // A prefix is a string prefix, as in S3: `clips` also matches `clipsy/`; `clips/ol` only
+        // part of `clips/`.
+        assert_eq!(
+            sorted(store.list_older_than("clips", hour, 100).await.unwrap()),
+            ["clips/old1", "clips/old2", "clips/old3", "clipsy/old"]
+        );
+        assert_eq!(
+            sorted(
+                store
+                    .list_older_than("clips/ol", Duration::ZERO, 100)
+                    .await
+                    .unwrap()
+            ),
+            old
+        );
+        assert_eq!(
+            store.list_older_than("other/", hour, 100).await.unwrap(),
+            ["other/old"]
+        );
+        assert!(store
+            .list_older_than("nothing/", Duration::ZERO, 100)
+            .await
+            .unwrap()
+            .is_empty());
+        // Even walking the whole root, `.tmp` stays out.
+        for prefix in ["c", "o", "clips", "other"] {
+            let keys = store
+                .list_older_than(prefix, Duration::ZERO, 100)
+                .await
+                .unwrap();
+            assert!(keys.iter().all(|k| !k.contains("tmp")), "{keys:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn listing_stops_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        let all: Vec<String> = (0..5).map(|i| format!("clips/c{i}")).collect();
+        for key in &all {
+            put_x(&store, key).await;
+            age(dir.path(), key, Duration::from_secs(60));
+        }
+        for limit in [1, 2, 4] {
+            let keys = store
+                .list_older_than("clips/", Duration::from_secs(30), limit)
+                .await
+                .unwrap();
+            assert_eq!(keys.len(), limit);
+            assert!(keys.iter().all(|k| all.contains(k)), "{keys:?}");
+        }
+        assert_eq!(
+            sorted(
+                store
+                    .list_older_than("clips/", Duration::from_secs(30), 5)
+                    .await
+                    .unwrap()
+            ),
+            all
+        );
+        assert!(store
+            .list_older_than("clips/", Duration::ZERO, 0)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn listing_prefixes_that_could_escape_the_root_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        for prefix in [
+            "",
+            "/",
+            "../",
+            "..",
+            "clips/../",
+            ".tmp/",
+            ".tmp",
+            "clips//",
+            "/etc/",
+            "a\nb/",
+        ] {
+            assert!(
+                matches!(
+                    store.list_older_than(prefix, Duration::ZERO, 10).await,
+                    Err(BlobError::InvalidKey)
+                ),
+                "{prefix:?}"
+            );
+        }
     }
 
     #[tokio::test]

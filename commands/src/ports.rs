@@ -46,6 +46,18 @@ pub trait BlobStore: Send + Sync {
     fn local_path(&self, key: &str) -> Option<PathBuf>;
     /// Whether the store is usable.
     async fn ping(&self) -> Result<(), BlobError>;
+    /// Keys under `prefix` whose blob was last modified at least `min_age` ago (for the orphan
+    /// sweeper). Bounded: returns at most `limit` keys per call, oldest listing order is fine.
+    ///
+    /// `prefix` is a plain string prefix of keys (`clips/`, or `clips/ab`), validated like a key
+    /// but allowed a trailing `/`; an invalid one is [`BlobError::InvalidKey`]. Only full keys
+    /// the service could have generated are returned, never a store's temporary files.
+    async fn list_older_than(
+        &self,
+        prefix: &str,
+        min_age: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<String>, BlobError>;
 }
 
 /// A queue failure.

@@ -13,5 +13,5 @@ mod view;
 
 pub use projector::{rebuild, ClipProjector, RebuildStats};
 pub use sql::{PostgresStore, SqliteStore};
-pub use store::{Cursor, EventLog, ListQuery, Page, ReadStore, StoreError};
+pub use store::{Cursor, EventLog, ListQuery, Page, ReadStore, ScanDispatch, StoreError};
 pub use view::ClipView;

@@ -27,6 +27,14 @@ impl ClipProjector {
         Self { views, log }
     }
 
+    /// Re-folds one clip's view from its full event stream (used to repair stale views).
+    pub async fn repair(&self, id: &str) -> Result<(), StoreError> {
+        if let Some(view) = fold(None, id, &self.log.events_for(id).await?) {
+            self.views.upsert(&view).await?;
+        }
+        Ok(())
+    }
+
     async fn project(&self, id: &str, events: &[EventEnvelope<Clip>]) -> Result<(), StoreError> {
         let Some(first) = events.first() else {
             return Ok(());

@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use sqlx::{PgPool, Row, SqlitePool};
 use voicebin_domain::Clip;
 
-use crate::store::{Cursor, EventLog, ListQuery, Page, ReadStore, StoreError};
+use crate::store::{Cursor, EventLog, ListQuery, Page, ReadStore, ScanDispatch, StoreError};
 use crate::view::ClipView;
 
 /// Read models and event log in the embedded SQLite database.
@@ -232,6 +232,67 @@ macro_rules! sql_store {
             async fn ping(&self) -> Result<(), StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl ScanDispatch for $store {
+            async fn claim_pending(
+                &self,
+                now: i64,
+                cutoff: i64,
+                limit: u32,
+            ) -> Result<Vec<String>, StoreError> {
+                let rows = sqlx::query(
+                    "INSERT INTO scan_dispatch (clip_id, published_at, attempts) \
+                     SELECT v.id, $1, 1 FROM clip_views v \
+                     WHERE v.scan_state = 'pending' AND v.deleted_at IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM scan_dispatch d \
+                                     WHERE d.clip_id = v.id AND d.published_at >= $2) \
+                     ORDER BY v.created_at LIMIT $3 \
+                     ON CONFLICT (clip_id) DO UPDATE SET published_at = excluded.published_at, \
+                     attempts = scan_dispatch.attempts + 1 \
+                     WHERE scan_dispatch.published_at < $2 \
+                     RETURNING clip_id",
+                )
+                .bind(now)
+                .bind(cutoff)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.get::<String, _>(0)).collect())
+            }
+
+            async fn release(&self, clip_id: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM scan_dispatch WHERE clip_id = $1")
+                    .bind(clip_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn prune(&self) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "DELETE FROM scan_dispatch WHERE NOT EXISTS (SELECT 1 FROM clip_views v \
+                     WHERE v.id = scan_dispatch.clip_id AND v.scan_state = 'pending' \
+                     AND v.deleted_at IS NULL)",
+                )
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn stale_views(&self) -> Result<Vec<String>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT e.aggregate_id FROM events e \
+                     LEFT JOIN clip_views v ON v.id = e.aggregate_id \
+                     WHERE e.aggregate_type = 'Clip' \
+                     GROUP BY e.aggregate_id, v.version \
+                     HAVING MAX(e.sequence) > COALESCE(v.version, 0)",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.get::<String, _>(0)).collect())
             }
         }
 

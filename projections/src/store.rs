@@ -92,6 +92,26 @@ pub trait ReadStore: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
+/// Bookkeeping of published scan jobs (the relay's claim table).
+#[async_trait]
+pub trait ScanDispatch: Send + Sync {
+    /// Claims up to `limit` pending clips whose job was never published or not since `cutoff`
+    /// (µs), marking them published at `now`. Atomic across replicas: a clip is claimed by one
+    /// caller per interval.
+    async fn claim_pending(
+        &self,
+        now: i64,
+        cutoff: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Forgets a claim whose publish failed, so the next pass retries it.
+    async fn release(&self, clip_id: &str) -> Result<(), StoreError>;
+    /// Drops claims of clips that are no longer pending.
+    async fn prune(&self) -> Result<u64, StoreError>;
+    /// Ids of clips whose view is behind (or missing from) their event stream.
+    async fn stale_views(&self) -> Result<Vec<String>, StoreError>;
+}
+
 /// Read access to the `Clip` event streams.
 #[async_trait]
 pub trait EventLog: Send + Sync {

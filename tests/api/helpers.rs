@@ -71,11 +71,14 @@ pub async fn fresh_postgres_database() -> String {
 }
 
 pub struct TestApp {
+    pub settings: Settings,
     pub base: String,
     pub client: reqwest::Client,
     pub issuer: EmbeddedIssuer,
     pub data_dir: tempfile::TempDir,
     pub database: Database,
+    /// Keeps the relay and worker running for the test's lifetime.
+    pub _background: voicebin::BackgroundHandle,
 }
 
 pub struct Options {
@@ -97,25 +100,47 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
+    let Options {
+        max_upload_bytes,
+        issuer,
+    } = options;
+    spawn_with_settings(move |dir, base| {
+        Box::pin(async move {
+            let database_url = match backend {
+                Backend::Sqlite => None,
+                Backend::Postgres => Some(SecretString::from(fresh_postgres_database().await)),
+            };
+            Settings {
+                data_dir: dir.to_owned(),
+                database_url,
+                public_url: base,
+                max_upload_bytes,
+                issuer,
+                s3: None,
+                amqp: None,
+                clamd: None,
+                sweeper: Default::default(),
+            }
+        })
+    })
+    .await
+}
+
+type SettingsFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Settings> + Send + 'a>>;
+
+/// Spawns the app with settings made from its data directory and base URL.
+pub async fn spawn_with_settings(
+    make: impl for<'a> FnOnce(&'a Path, String) -> SettingsFuture<'a>,
+) -> TestApp {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let data_dir = tempfile::tempdir().unwrap();
-    let database_url = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(SecretString::from(fresh_postgres_database().await)),
-    };
-    let settings = Settings {
-        data_dir: data_dir.path().to_owned(),
-        database_url,
-        public_url: base.clone(),
-        max_upload_bytes: options.max_upload_bytes,
-        issuer: options.issuer,
-    };
+    let settings = make(data_dir.path(), base.clone()).await;
     let app = build(&settings).await.expect("build app");
     let database = app.database.clone();
-    let (queue, jobs) = app.queue;
-    tokio::spawn(app.worker.run(queue, jobs, std::future::pending()));
+    let background = app.background.start();
     listener.set_nonblocking(true).unwrap();
     let acceptor = TcpAcceptor::from_std(listener).unwrap();
     let _ = acceptor.local_addr();
@@ -127,11 +152,13 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     });
     let issuer = voicebin::embedded_issuer(data_dir.path(), &base).unwrap();
     TestApp {
+        settings,
         base,
         client: reqwest::Client::new(),
         issuer,
         data_dir,
         database,
+        _background: background,
     }
 }
 

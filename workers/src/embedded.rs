@@ -1,54 +1,32 @@
-//! The embedded scan worker: consumes the in-process queue, scans, records `ScanCompleted`.
-//!
-//! At start-up it re-queues every clip still `pending` in the read model, so jobs lost when
-//! the process stopped are not lost for good.
+//! The embedded scan worker: consumes the in-process queue and runs each job, retrying
+//! transient failures a few times before recording `failed`.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tracing::instrument;
-use voicebin_commands::{ClipService, ScanJobs, ScanQueue, Scanner};
-use voicebin_domain::{ClipId, ScanOutcome, ScanVerdict};
-use voicebin_projections::ReadStore;
+use voicebin_commands::ScanJobs;
+use voicebin_domain::ClipId;
 
-/// Attempts before a clip is recorded as `failed`.
-const MAX_ATTEMPTS: u32 = 3;
+use crate::jobs::{Attempt, ScanJobRunner};
+
+/// Attempts before a clip is recorded as `failed` (backing off 0.5, 1, 2, 4, 8 s in between,
+/// so a scanner that is briefly down does not fail clips).
+const MAX_ATTEMPTS: u32 = 6;
 /// Scans running at once.
 const CONCURRENCY: usize = 2;
 
-/// Everything the worker needs.
+/// The in-process worker.
 #[derive(Clone)]
 pub struct EmbeddedWorker {
-    /// Records verdicts and reads blobs.
-    pub service: ClipService,
-    /// Finds the blob of a clip and its current state.
-    pub views: Arc<dyn ReadStore>,
-    /// Decides verdicts.
-    pub scanner: Arc<dyn Scanner>,
+    /// Runs jobs.
+    pub runner: ScanJobRunner,
 }
 
 impl EmbeddedWorker {
-    /// Re-queues pending clips, then scans jobs until `shutdown` completes or the queue closes.
-    pub async fn run(
-        self,
-        queue: Arc<dyn ScanQueue>,
-        mut jobs: ScanJobs,
-        shutdown: impl Future<Output = ()>,
-    ) {
-        match self.views.pending_ids().await {
-            Ok(ids) => {
-                for id in ids.iter().filter_map(|id| ClipId::parse(id).ok()) {
-                    let _ = queue.enqueue(&id).await;
-                }
-                if !ids.is_empty() {
-                    tracing::info!(count = ids.len(), "re-queued pending clips");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not list pending clips"),
-        }
-        drop(queue);
+    /// Scans jobs until `shutdown` completes or the queue closes.
+    pub async fn run(self, mut jobs: ScanJobs, shutdown: impl Future<Output = ()>) {
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
         tokio::pin!(shutdown);
         loop {
@@ -70,55 +48,24 @@ impl EmbeddedWorker {
         let _ = permits.acquire_many(CONCURRENCY as u32).await;
     }
 
-    /// Scans one clip with retries; never records `clean` after an error.
-    #[instrument(skip_all, fields(clip.id = %id))]
-    pub async fn scan_one(&self, id: &ClipId) {
-        let view = match self.views.get(id.as_str()).await {
-            Ok(Some(view)) => view,
-            Ok(None) => {
-                tracing::warn!("scan job for an unknown clip; dropped");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "read model unavailable; job dropped until restart");
-                return;
-            }
-        };
-        if view.is_deleted() || view.scan_state != "pending" {
-            return;
-        }
-        let mut last_error = String::new();
+    async fn scan_one(&self, id: &ClipId) {
+        let mut reason = String::new();
         for attempt in 1..=MAX_ATTEMPTS {
-            let Some(path) = self.service.blobs().local_path(&view.blob_key) else {
-                last_error = "blob store keeps no local files".into();
-                break;
-            };
-            match self.scanner.scan(&path).await {
-                Ok(outcome) => {
-                    self.record(id, outcome).await;
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(attempt, error = %e, "scan attempt failed");
-                    last_error = e.to_string();
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            match self.runner.attempt(id).await {
+                Attempt::Done => return,
+                Attempt::Retry(why) => {
+                    tracing::warn!(clip.id = %id, attempt, error = %why, "scan attempt failed");
+                    reason = why;
+                    if attempt < MAX_ATTEMPTS {
+                        tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                    }
                 }
             }
         }
-        let outcome = ScanOutcome {
-            verdict: ScanVerdict::Failed,
-            audio: None,
-            detail: Some(format!(
-                "scanning failed after {MAX_ATTEMPTS} attempts: {last_error}"
-            )),
-            scanner: self.scanner.describe(),
-        };
-        self.record(id, outcome).await;
-    }
-
-    async fn record(&self, id: &ClipId, outcome: ScanOutcome) {
-        if let Err(e) = self.service.complete_scan(id, outcome, "scanner").await {
-            tracing::error!(error = %e, "could not record the scan verdict");
+        // The relay republishes clips that are still pending, so a clip that is merely not
+        // projected yet gets another chance; one that keeps failing is recorded as failed.
+        if let Attempt::Retry(why) = self.runner.give_up(id, &reason).await {
+            tracing::error!(clip.id = %id, error = %why, "could not record the failure");
         }
     }
 }

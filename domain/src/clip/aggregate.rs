@@ -105,7 +105,9 @@ impl Aggregate for Clip {
             ClipCommand::CompleteScan { outcome, at } => {
                 self.live()?;
                 // At-least-once delivery means a verdict can arrive twice; the first one stands.
-                if self.scan_state != ScanState::Pending {
+                // `Failed` is not a verdict on the content (the scanner gave up), so a later scan
+                // (a re-queued dead letter) may still record one.
+                if !matches!(self.scan_state, ScanState::Pending | ScanState::Failed) {
                     return Ok(());
                 }
                 sink.write(ClipEvent::ScanCompleted { outcome, at }, self)
@@ -345,6 +347,17 @@ mod tests {
                 at: at(),
             })
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_failed_scan_can_be_followed_by_a_real_verdict() {
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Failed)])
+            .when(ClipCommand::CompleteScan {
+                outcome: outcome(ScanVerdict::Clean),
+                at: at(),
+            })
+            .then_expect_events(vec![scanned(ScanVerdict::Clean)]);
     }
 
     #[test]

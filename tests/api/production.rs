@@ -1,0 +1,119 @@
+//! Production mode end to end: PostgreSQL events, S3 blobs (moto), RabbitMQ scan jobs consumed
+//! by a `voicebin worker`, ClamAV scanning — all real services started by `scripts/test`.
+
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use voicebin::{AmqpSettings, ClamdSettings, Settings, Worker};
+use voicebin_commands::S3Settings;
+
+use crate::helpers::{fixture, fresh_postgres_database, json, spawn_with_settings, TestApp};
+
+/// The EICAR test string, assembled here so no file in the repository carries it.
+pub fn eicar() -> Vec<u8> {
+    let mut s = String::from("X5O!P%@AP[4\\PZX54(P^)7CC)7}$");
+    s.push_str("EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*");
+    s.into_bytes()
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+async fn production_settings(data_dir: &std::path::Path, public_url: String) -> Settings {
+    let suffix = format!(
+        "{:012x}",
+        rand::thread_rng().gen::<u64>() & 0xffff_ffff_ffff
+    );
+    let mut settings = Settings::embedded(data_dir.to_owned(), public_url);
+    settings.database_url = Some(SecretString::from(fresh_postgres_database().await));
+    settings.s3 = Some(S3Settings {
+        endpoint: env_or("VOICEBIN_TEST_S3_ENDPOINT", "http://127.0.0.1:9090"),
+        bucket: format!("vbtest-{suffix}"),
+        region: "us-east-1".into(),
+        access_key: "test".into(),
+        secret_key: SecretString::from("test"),
+    });
+    settings.amqp = Some(AmqpSettings {
+        url: SecretString::from(env_or(
+            "VOICEBIN_TEST_AMQP_URL",
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+        )),
+        queue: format!("vbtest.scan.{suffix}"),
+    });
+    settings.clamd = Some(ClamdSettings {
+        addr: env_or("VOICEBIN_TEST_CLAMD_ADDR", "127.0.0.1:3311"),
+        max_stream_bytes: 100 * 1024 * 1024,
+    });
+    settings
+}
+
+async fn spawn_production() -> TestApp {
+    let app = spawn_with_settings(|dir, url| Box::pin(production_settings(dir, url))).await;
+    let worker = Worker::build(&app.settings).await.expect("worker starts");
+    tokio::spawn(async move {
+        let _ = worker.run(2, std::future::pending()).await;
+    });
+    app
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_upload_is_scanned_by_a_worker_and_served_from_s3() {
+    let app = spawn_production().await;
+    let alice = app.alice();
+    let id = app.upload_ok(&alice, fixture("hello.flac"), &[]).await;
+    let view = app.wait_scanned(&id, &alice).await;
+    assert_eq!(view["scan_state"], "clean", "{view}");
+    assert_eq!(view["codec"], "flac");
+    // Nothing on local disk: the bytes live in S3.
+    assert_eq!(app.blob_files(), (0, 0));
+    let res = app
+        .client
+        .get(app.url(&format!("/{id}/download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.bytes().await.unwrap().as_ref(),
+        fixture("hello.flac").as_slice()
+    );
+    assert_eq!(app.event_types(&id).await, ["Uploaded", "ScanCompleted"]);
+
+    let (status, ready) = json(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    for dependency in ["database", "blob_store", "clamd", "rabbitmq"] {
+        assert_eq!(ready["checks"][dependency]["status"], "ok", "{ready}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eicar_carrying_upload_ends_infected_and_is_never_served() {
+    let app = spawn_production().await;
+    let alice = app.alice();
+    let mut bytes = fixture("hello.wav");
+    bytes.extend_from_slice(&eicar());
+    let id = app.upload_ok(&alice, bytes, &[]).await;
+    let view = app.wait_scanned(&id, &alice).await;
+    assert_eq!(view["scan_state"], "infected", "{view}");
+    assert!(
+        view["scan_detail"].as_str().unwrap().contains("malware"),
+        "{view}"
+    );
+    assert_eq!(
+        app.get_item(&id, None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let res = app
+        .client
+        .get(app.url(&format!("/{id}/download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // Redelivery or a second worker never records a second verdict.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.event_types(&id).await, ["Uploaded", "ScanCompleted"]);
+}

@@ -1,0 +1,98 @@
+//! Nothing acknowledged is lost when a process stops at the wrong moment.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use secrecy::SecretString;
+use voicebin::{build, Database, IssuerSettings, Settings, DEFAULT_MAX_UPLOAD_BYTES};
+use voicebin_commands::UploadRequest;
+use voicebin_domain::AccountId;
+
+use crate::helpers::{fixture, fresh_postgres_database, Backend};
+use crate::on_both_backends;
+
+fn upload_request() -> UploadRequest {
+    UploadRequest {
+        owner: AccountId::parse("alice").unwrap(),
+        title: None,
+        description: None,
+        filename: None,
+        download_limit: None,
+        request_id: None,
+    }
+}
+
+async fn wait_for_state(views: &dyn voicebin_projections::ReadStore, id: &str) -> String {
+    for _ in 0..200 {
+        if let Some(view) = views.get(id).await.unwrap() {
+            if view.scan_state != "pending" {
+                return view.scan_state;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{id} still pending after 10 s");
+}
+
+async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backend: Backend) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        data_dir: data_dir.path().to_owned(),
+        database_url: match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(SecretString::from(fresh_postgres_database().await)),
+        },
+        public_url: "http://127.0.0.1:9".into(),
+        max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+        issuer: IssuerSettings::default(),
+        s3: None,
+        amqp: None,
+        clamd: None,
+        sweeper: Default::default(),
+    };
+
+    // First process: accepts two uploads but never runs its background tasks, as if killed
+    // right after answering 201. For the second clip the projection is lost too (a crash between
+    // the event commit and the read-model write).
+    let first = build(&settings).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let body =
+            futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(fixture("hello.ogg")))]);
+        let id = first
+            .state
+            .service
+            .upload(upload_request(), Box::pin(body))
+            .await
+            .unwrap();
+        ids.push(id.into_inner());
+    }
+    let forget = "DELETE FROM clip_views WHERE id = $1";
+    match &first.database {
+        Database::Sqlite(pool) => {
+            sqlx::query(forget)
+                .bind(&ids[1])
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        Database::Postgres(pool) => {
+            sqlx::query(forget)
+                .bind(&ids[1])
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    assert!(first.state.views.get(&ids[1]).await.unwrap().is_none());
+    drop(first);
+
+    // Second process on the same store: repairs the view and scans both clips.
+    let second = build(&settings).await.unwrap();
+    let views = second.state.views.clone();
+    let _background = second.background.start();
+    for id in &ids {
+        assert_eq!(wait_for_state(views.as_ref(), id).await, "clean");
+    }
+}
+on_both_backends!(pending_clips_left_by_a_stopped_process_are_scanned_after_restart);

@@ -1,0 +1,266 @@
+//! Fault injection against the production mode: each test kills a process or stops a service
+//! at a bad moment and shows that nothing acknowledged is lost and nothing half-done remains.
+//! These tests stop shared services (RabbitMQ, clamd, PostgreSQL), so they run one at a time
+//! and always restart what they stopped.
+
+mod stack;
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use stack::{env_or, fixture, sh, Restore, Stack, SERIAL};
+
+const VERDICT_TIMEOUT: Duration = Duration::from_secs(90);
+
+async fn created_id(res: reqwest::Response) -> String {
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["scan_state"], "pending");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_killed_right_after_a_201_still_gets_the_clip_scanned() {
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::new(true, true).await;
+    let api = stack.start_api().await;
+    let id = created_id(stack.upload(fixture("hello.ogg")).await).await;
+    stack.kill(api);
+
+    stack.start_api().await;
+    stack.start_worker();
+    assert_eq!(stack.wait_verdict(&id, VERDICT_TIMEOUT).await, "clean");
+    assert_eq!(stack.event_types(&id).await, ["Uploaded", "ScanCompleted"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_killed_mid_upload_leaves_no_clip_no_event_and_no_object() {
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::new(true, true).await;
+    stack.extra_env = vec![
+        ("VOICEBIN_ORPHAN_GRACE_SECS".into(), "0".into()),
+        ("VOICEBIN_SWEEP_INTERVAL_SECS".into(), "1".into()),
+    ];
+    let api = stack.start_api().await;
+
+    // A 12 MiB WAV body: the first 7 MiB go out at once (more than one 5 MiB S3 part), then
+    // the client stalls and the server is killed.
+    let wav = fixture("hello.wav");
+    let (header, samples) = wav.split_at(44);
+    let mut first = header.to_vec();
+    while first.len() < 7 * 1024 * 1024 {
+        first.extend_from_slice(samples);
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tx.send(Ok(first)).await.unwrap();
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let request = stack
+        .client
+        .post(format!("{}/api/v1/audio", stack.base))
+        .bearer_auth(&stack.key)
+        .body(body)
+        .send();
+    let upload = tokio::spawn(request);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stack.kill(api);
+    drop(tx);
+    let _ = upload.await;
+
+    stack.start_api().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        stack.event_count().await,
+        0,
+        "an interrupted upload recorded events"
+    );
+    let (status, page) = list(&stack).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        s3_keys(&stack).await,
+        Vec::<String>::new(),
+        "an object was left behind"
+    );
+}
+
+fn tokio_stream_from(
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}
+
+async fn list(stack: &Stack) -> (StatusCode, Value) {
+    let res = stack
+        .client
+        .get(format!("{}/api/v1/account/items", stack.base))
+        .bearer_auth(&stack.key)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+async fn s3_keys(stack: &Stack) -> Vec<String> {
+    use voicebin_commands::{BlobStore, S3BlobStore, S3Settings};
+    let store = S3BlobStore::connect(S3Settings {
+        endpoint: env_or("VOICEBIN_TEST_S3_ENDPOINT", "http://127.0.0.1:9090"),
+        bucket: stack.bucket.clone(),
+        region: "us-east-1".into(),
+        access_key: "test".into(),
+        secret_key: secrecy::SecretString::from("test"),
+    })
+    .await
+    .unwrap();
+    store
+        .list_older_than("clips/", Duration::ZERO, 100)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_mid_scan_gets_the_job_redelivered_and_one_verdict_recorded() {
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::new(true, true).await;
+    stack.start_api().await;
+    // A large clip keeps the first worker busy long enough to be killed while scanning.
+    let wav = fixture("hello.wav");
+    let (header, samples) = wav.split_at(44);
+    let mut big = header.to_vec();
+    while big.len() < 40 * 1024 * 1024 {
+        big.extend_from_slice(samples);
+    }
+    let data_len = (big.len() - 44) as u32;
+    big[40..44].copy_from_slice(&data_len.to_le_bytes());
+    big[4..8].copy_from_slice(&(data_len + 36).to_le_bytes());
+    let id = created_id(stack.upload(big).await).await;
+    let first = stack.start_worker();
+    // Kill as soon as the worker has taken the job (its log says it is scanning), or after
+    // a few seconds at most.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && !stack.logs("worker").contains("voicebin worker starting") {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stack.kill(first);
+
+    stack.start_worker();
+    assert_eq!(stack.wait_verdict(&id, VERDICT_TIMEOUT).await, "clean");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let verdicts = stack
+        .event_types(&id)
+        .await
+        .into_iter()
+        .filter(|t| t == "ScanCompleted")
+        .count();
+    assert_eq!(verdicts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_succeed_while_rabbitmq_is_down_and_are_scanned_once_it_is_back() {
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::new(false, true).await;
+    stack.start_api().await;
+    stack.start_worker();
+    let restore = Restore("rabbitmqctl -q start_app");
+    sh("rabbitmqctl -q stop_app");
+    let mut ids = Vec::new();
+    for name in ["hello.ogg", "hello.flac", "hello.mp3"] {
+        ids.push(created_id(stack.upload(fixture(name)).await).await);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for id in &ids {
+        assert_eq!(stack.owner_view(id).await.unwrap()["scan_state"], "pending");
+    }
+    drop(restore);
+    for id in &ids {
+        assert_eq!(stack.wait_verdict(id, VERDICT_TIMEOUT).await, "clean");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_clamd_is_down_clips_stay_pending_and_complete_when_it_returns() {
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::new(false, true).await;
+    stack.start_api().await;
+    stack.start_worker();
+    let restore = Restore("source scripts/services/clamd.sh && ensure_clamd");
+    sh(
+        r#"pid_file="${VOICEBIN_CACHE_DIR:-$HOME/.cache/voicebin}/clamd/clamd.pid"
+          kill "$(cat "$pid_file")"
+          for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/3311) 2>/dev/null || exit 0; sleep 0.1; done
+          exit 1"#,
+    );
+    let id = created_id(stack.upload(fixture("hello.ogg")).await).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        stack.owner_view(&id).await.unwrap()["scan_state"],
+        "pending"
+    );
+    let (status, ready) = {
+        let res = stack
+            .client
+            .get(format!("{}/readyz", stack.base))
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json::<Value>().await.unwrap())
+    };
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert_eq!(ready["checks"]["clamd"]["status"], "error");
+    drop(restore);
+    assert_eq!(stack.wait_verdict(&id, VERDICT_TIMEOUT).await, "clean");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_answers_503_then_recovers_without_a_restart() {
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::new(false, false).await;
+    stack.start_api().await;
+    let id = created_id(stack.upload(fixture("hello.ogg")).await).await;
+    stack.wait_verdict(&id, VERDICT_TIMEOUT).await;
+
+    let cluster = r#"v=$(ls /etc/postgresql | sort -V | tail -n 1); pg_ctlcluster --skip-systemctl-redirect "$v" main"#;
+    let restore = Restore(
+        r#"v=$(ls /etc/postgresql | sort -V | tail -n 1); pg_ctlcluster --skip-systemctl-redirect "$v" main start; for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 && break; sleep 0.5; done"#,
+    );
+    sh(&format!("{cluster} stop -m fast"));
+    let res = stack
+        .client
+        .get(format!("{}/api/v1/items/{id}", stack.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let res = stack.upload(fixture("hello.ogg")).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    drop(restore);
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let res = stack
+            .client
+            .get(format!("{}/api/v1/items/{id}", stack.base))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "API did not recover: {}",
+            stack.logs("api")
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    created_id(stack.upload(fixture("hello.flac")).await).await;
+    // The upload refused during the outage left nothing behind.
+    assert_eq!(stack.blob_count(), 2);
+}
