@@ -87,6 +87,21 @@ async fn a_clean_upload_is_scanned_by_a_worker_and_served_from_s3() {
     for dependency in ["database", "blob_store", "clamd", "rabbitmq"] {
         assert_eq!(ready["checks"][dependency]["status"], "ok", "{ready}");
     }
+
+    // Deleting purges the object from S3.
+    let s3 = app.settings.s3.clone().unwrap();
+    let store = voicebin_commands::S3BlobStore::connect(s3).await.unwrap();
+    use voicebin_commands::BlobStore;
+    let key = format!("clips/{id}");
+    assert!(store.exists(&key).await.unwrap());
+    assert_eq!(
+        app.delete_item(&id, &alice).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        !store.exists(&key).await.unwrap(),
+        "deleted clip's object still in S3"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

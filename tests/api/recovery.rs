@@ -96,3 +96,48 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
     }
 }
 on_both_backends!(pending_clips_left_by_a_stopped_process_are_scanned_after_restart);
+
+#[tokio::test]
+async fn the_sweeper_removes_orphaned_and_deleted_blobs_and_keeps_live_ones() {
+    use voicebin_workers::{BlobSweeper, SweeperSettings};
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let alice = app.alice();
+    let live = app.upload_ok(&alice, fixture("hello.ogg"), &[]).await;
+    let deleted = app.upload_ok(&alice, fixture("hello.flac"), &[]).await;
+    app.wait_scanned(&deleted, &alice).await;
+    assert_eq!(app.delete_item(&deleted, &alice).await.status(), 204);
+    let blobs_dir = app.data_dir.path().join("blobs/clips");
+    // A purge that failed (the blob came back), and bytes stored by a process that died
+    // before recording the upload.
+    std::fs::write(blobs_dir.join(&deleted), b"left over").unwrap();
+    std::fs::write(blobs_dir.join("AAAAAAAAAAAAAAAA"), b"orphan").unwrap();
+
+    let settings = voicebin::Settings::embedded(app.data_dir.path().to_owned(), app.base.clone());
+    let database = voicebin::Database::connect(&settings.data_dir, None)
+        .await
+        .unwrap();
+    let (_, log) = database.projections();
+    let blobs = std::sync::Arc::new(
+        voicebin_commands::LocalBlobStore::open(app.data_dir.path().join("blobs"))
+            .await
+            .unwrap(),
+    );
+    let young = BlobSweeper::new(blobs.clone(), log.clone(), SweeperSettings::default());
+    assert_eq!(
+        young.sweep_once().await,
+        0,
+        "blobs inside the grace period were swept"
+    );
+    let sweeper = BlobSweeper::new(
+        blobs,
+        log,
+        SweeperSettings {
+            grace: Duration::ZERO,
+            ..SweeperSettings::default()
+        },
+    );
+    assert_eq!(sweeper.sweep_once().await, 2);
+    assert!(blobs_dir.join(&live).exists());
+    assert!(!blobs_dir.join(&deleted).exists());
+    assert!(!blobs_dir.join("AAAAAAAAAAAAAAAA").exists());
+}

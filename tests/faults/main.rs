@@ -14,6 +14,12 @@ use stack::{env_or, fixture, sh, Restore, Stack, SERIAL};
 
 const VERDICT_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// Stops the test clamd started by `scripts/services/clamd.sh` and waits until its port closes.
+const STOP_CLAMD: &str = r#"pid_file="${VOICEBIN_CACHE_DIR:-$HOME/.cache/voicebin}/clamd/clamd.pid"
+    kill "$(cat "$pid_file")"
+    for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/3311) 2>/dev/null || exit 0; sleep 0.1; done
+    exit 1"#;
+
 async fn created_id(res: reqwest::Response) -> String {
     let status = res.status();
     let body: Value = res.json().await.unwrap();
@@ -147,6 +153,12 @@ async fn worker_killed_mid_scan_gets_the_job_redelivered_and_one_verdict_recorde
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     stack.kill(first);
+    // The premise of the test: the first worker died before recording anything.
+    assert_eq!(
+        stack.owner_view(&id).await.unwrap()["scan_state"],
+        "pending",
+        "the first worker finished before it was killed; the clip is too small for this test"
+    );
 
     stack.start_worker();
     assert_eq!(stack.wait_verdict(&id, VERDICT_TIMEOUT).await, "clean");
@@ -263,4 +275,161 @@ async fn a_postgres_restart_answers_503_then_recovers_without_a_restart() {
     created_id(stack.upload(fixture("hello.flac")).await).await;
     // The upload refused during the outage left nothing behind.
     assert_eq!(stack.blob_count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_given_duplicate_jobs_record_one_verdict_per_clip() {
+    use voicebin_commands::ScanQueue;
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::new(false, true).await;
+    stack.start_api().await;
+    let mut ids = Vec::new();
+    for name in [
+        "hello.ogg",
+        "hello.flac",
+        "hello.mp3",
+        "hello.wav",
+        "hello.m4a",
+        "hello.opus",
+    ] {
+        ids.push(created_id(stack.upload(fixture(name)).await).await);
+    }
+    // Every job three more times, as redeliveries and relay republishing can produce.
+    let queue = voicebin_workers::RabbitQueue::connect(
+        &env_or(
+            "VOICEBIN_TEST_AMQP_URL",
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+        ),
+        &stack.queue,
+    )
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        for id in &ids {
+            let id = voicebin_domain::ClipId::parse(id).unwrap();
+            queue.enqueue(&id).await.unwrap();
+        }
+    }
+    stack.start_worker();
+    stack.start_worker();
+    for id in &ids {
+        assert_eq!(stack.wait_verdict(id, VERDICT_TIMEOUT).await, "clean");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for id in &ids {
+        assert_eq!(
+            stack.event_types(id).await,
+            ["Uploaded", "ScanCompleted"],
+            "{id}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_can_be_listed_and_requeued_from_the_command_line() {
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::new(false, true).await;
+    stack.start_api().await;
+    stack.start_worker();
+    // A poison message: not a scan job at all. The worker dead-letters it at once.
+    let amqp = env_or(
+        "VOICEBIN_TEST_AMQP_URL",
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+    );
+    publish_raw(&amqp, &stack.queue, b"not json").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let out = stack.run(&["dead-letters", "list"]);
+        if !out.trim().is_empty() {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "nothing was dead-lettered");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(listed.contains("rejected"), "{listed}");
+    let requeued = stack.run(&["dead-letters", "requeue"]);
+    assert!(requeued.contains("re-queued 1 scan jobs"), "{requeued}");
+}
+
+async fn publish_raw(url: &str, queue: &str, body: &[u8]) {
+    use lapin::options::BasicPublishOptions;
+    use lapin::{BasicProperties, Connection, ConnectionProperties};
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let _ = conn.close(0, "done".into()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_keeps_failing_ends_failed_in_the_dead_letter_queue_and_can_be_retried() {
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::new(false, true).await;
+    stack.start_api().await;
+    stack.start_worker();
+    let restore = Restore("source scripts/services/clamd.sh && ensure_clamd");
+    sh(STOP_CLAMD);
+    let id = created_id(stack.upload(fixture("hello.ogg")).await).await;
+    // Five deliveries with backoff, then the worker records `failed` and dead-letters the job.
+    assert_eq!(stack.wait_verdict(&id, VERDICT_TIMEOUT).await, "failed");
+    let view = stack.owner_view(&id).await.unwrap();
+    assert!(
+        view["scan_detail"].as_str().unwrap().contains("failed"),
+        "{view}"
+    );
+    assert_eq!(
+        stack
+            .client
+            .get(format!("{}/{id}/download", stack.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND,
+        "a failed clip must not be served"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if stack.run(&["dead-letters", "list"]).contains(&id) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed job is not in the dead-letter queue"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    drop(restore);
+    assert!(stack
+        .run(&["dead-letters", "requeue"])
+        .contains("re-queued 1"));
+    let deadline = Instant::now() + VERDICT_TIMEOUT;
+    loop {
+        let state = stack.owner_view(&id).await.unwrap()["scan_state"].clone();
+        if state == "clean" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "re-queued job did not complete: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        stack.event_types(&id).await,
+        ["Uploaded", "ScanCompleted", "ScanCompleted"],
+        "failed, then clean after the retry"
+    );
 }

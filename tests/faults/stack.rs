@@ -182,6 +182,17 @@ impl Stack {
         let _ = self.processes[i].wait();
     }
 
+    /// Runs a one-shot `voicebin` command with the stack's configuration; returns stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let output = self.command().args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "voicebin {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
     pub fn logs(&self, name: &str) -> String {
         std::fs::read_to_string(self.log_path(name)).unwrap_or_default()
     }
