@@ -23,8 +23,8 @@ use voicebin_api::auth::{
 use voicebin_api::AppState;
 use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
-    postgres_bus, sqlite_bus, BlobStore, ClipService, ClipStore, InProcessQueue, LocalBlobStore,
-    S3BlobStore, S3Settings, ScanJobs, ScanQueue, Scanner,
+    postgres_bus, sqlite_bus, BlobStore, ClipService, ClipStore, DownloadCounter, InProcessQueue,
+    LocalBlobStore, S3BlobStore, S3Settings, ScanJobs, ScanQueue, Scanner,
 };
 use voicebin_projections::{
     ClipProjector, EventLog, PostgresStore, ReadStore, ScanDispatch, SqliteStore,
@@ -238,6 +238,7 @@ pub struct App {
 pub struct Background {
     relay: ScanRelay,
     sweeper: BlobSweeper,
+    downloads: Arc<DownloadCounter>,
     worker: Option<(EmbeddedWorker, ScanJobs)>,
 }
 
@@ -259,6 +260,10 @@ impl Background {
         let mut tasks = vec![
             tokio::spawn(self.relay.run(stopped(rx.clone()))),
             tokio::spawn(self.sweeper.run(stopped(rx.clone()))),
+            tokio::spawn(
+                self.downloads
+                    .run(Duration::from_secs(1), stopped(rx.clone())),
+            ),
         ];
         if let Some((worker, jobs)) = self.worker {
             tasks.push(tokio::spawn(worker.run(jobs, stopped(rx))));
@@ -363,6 +368,13 @@ async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
     })
 }
 
+fn random_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Connects every adapter and builds the application (migrating the store first).
 pub async fn build(settings: &Settings) -> anyhow::Result<App> {
     let Adapters {
@@ -432,6 +444,11 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         vec![settings.public_url.clone()],
         keys,
     ));
+    let grant_secret = views
+        .shared_secret("playback-grants", &random_secret())
+        .await
+        .context("reading the playback-grant secret")?;
+    let downloads = service.downloads().clone();
     let state = AppState {
         service: service.clone(),
         views: views.clone(),
@@ -440,6 +457,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         jwks,
         scanner: scanner.describe(),
         readiness,
+        grants: Arc::new(voicebin_api::download::Grants::new(grant_secret.as_bytes())),
     };
     let worker = jobs.map(|jobs| {
         let worker = EmbeddedWorker {
@@ -457,6 +475,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         background: Background {
             relay,
             sweeper,
+            downloads,
             worker,
         },
     })

@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod download;
 pub mod error;
 pub mod extract;
 pub mod model;
@@ -17,6 +18,7 @@ pub mod openapi31;
 pub mod pages;
 pub mod routes;
 pub mod state;
+pub mod view;
 
 use poem::endpoint::make_sync;
 use poem::middleware::Tracing;
@@ -75,8 +77,15 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/.well-known/jwks.json", get(pages::jwks))
         .at("/healthz", get(pages::healthz))
         .at("/readyz", get(pages::readyz))
-        .at("/:id", get(pages::view_page))
-        .at("/:id/download", get(pages::download).head(pages::download))
+        .at("/oembed", get(view::oembed))
+        .at("/static/:name", get(view::static_file))
+        .at("/:id", get(view::view_page))
+        .at("/:id/embed", get(view::embed_page))
+        .at(
+            "/:id/download",
+            get(download::download).head(download::download),
+        )
+        .at("/:id/audio", get(download::audio).head(download::audio))
         .around(|ep, req| async move {
             // Every error leaves as problem+json, and every response says nosniff.
             let mut response = match ep.call(req).await {

@@ -33,6 +33,8 @@ pub struct AppState {
     pub scanner: String,
     /// Further dependencies to check in `/readyz` (scanner, queue).
     pub readiness: Vec<Arc<dyn ReadinessCheck>>,
+    /// Signs playback grants (shared by all replicas through the database).
+    pub grants: Arc<crate::download::Grants>,
 }
 
 impl AppState {

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod bus;
+mod downloads;
 mod local_blobs;
 mod ports;
 mod queue;
@@ -13,6 +14,7 @@ mod s3_blobs;
 mod service;
 
 pub use bus::{postgres_bus, sqlite_bus, ClipStore, CommandError, CommandMeta};
+pub use downloads::DownloadCounter;
 pub use local_blobs::LocalBlobStore;
 pub use ports::{BlobError, BlobStore, ByteStream, QueueError, ScanError, ScanQueue, Scanner};
 pub use queue::{InProcessQueue, ScanJobs};

@@ -18,6 +18,10 @@ use crate::ports::{BlobError, BlobStore, ByteStream};
 /// Temporary files older than this are leftovers of a crash and are removed at start-up.
 const STALE_TMP_AGE: Duration = Duration::from_secs(3600);
 
+/// Read size when streaming a blob: large reads mean few trips through tokio's blocking pool
+/// (4 KiB reads made downloads CPU-bound at a fifth of nginx's throughput).
+const READ_CHUNK: usize = 256 * 1024;
+
 /// Write buffer per upload.
 const WRITE_BUFFER: usize = 256 * 1024;
 
@@ -145,9 +149,12 @@ impl BlobStore for LocalBlobStore {
                     .await
                     .map_err(io_err)?;
                 let len = range.end.saturating_sub(range.start);
-                Ok(Box::pin(ReaderStream::new(file.take(len))))
+                Ok(Box::pin(ReaderStream::with_capacity(
+                    file.take(len),
+                    READ_CHUNK,
+                )))
             }
-            None => Ok(Box::pin(ReaderStream::new(file))),
+            None => Ok(Box::pin(ReaderStream::with_capacity(file, READ_CHUNK))),
         }
     }
 

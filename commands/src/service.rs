@@ -15,6 +15,7 @@ use voicebin_domain::{
 };
 
 use crate::bus::{ClipStore, CommandError, CommandMeta};
+use crate::downloads::DownloadCounter;
 use crate::ports::{BlobError, BlobStore, ByteStream, ScanQueue};
 
 /// How many leading bytes are inspected to decide the media type.
@@ -69,6 +70,7 @@ pub struct ClipService {
     store: Arc<dyn ClipStore>,
     blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn ScanQueue>,
+    downloads: Arc<DownloadCounter>,
     max_upload_bytes: u64,
 }
 
@@ -86,6 +88,7 @@ impl ClipService {
         max_upload_bytes: u64,
     ) -> Self {
         Self {
+            downloads: Arc::new(DownloadCounter::new(store.clone())),
             store,
             blobs,
             queue,
@@ -96,6 +99,11 @@ impl ClipService {
     /// The configured upload size limit in bytes.
     pub fn max_upload_bytes(&self) -> u64 {
         self.max_upload_bytes
+    }
+
+    /// The download counter (its flush loop runs in the background).
+    pub fn downloads(&self) -> &Arc<DownloadCounter> {
+        &self.downloads
     }
 
     /// The blob store (downloads and the scan worker read from it).

@@ -40,14 +40,14 @@ impl PostgresStore {
 
 const COLUMNS: &str = "id, owner, title, description, filename, content_type, size_bytes, \
     sha256, blob_key, scan_state, scan_detail, scanner, container, codec, duration_ms, \
-    sample_rate, channels, download_limit, download_count, created_at, updated_at, scanned_at, \
-    deleted_at, version";
+    sample_rate, channels, peaks, download_limit, download_count, created_at, updated_at, \
+    scanned_at, deleted_at, version";
 
 const INSERT: &str = "INSERT INTO clip_views (id, owner, title, description, filename, \
     content_type, size_bytes, sha256, blob_key, scan_state, scan_detail, scanner, container, \
-    codec, duration_ms, sample_rate, channels, download_limit, download_count, created_at, \
-    updated_at, scanned_at, deleted_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-    $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)";
+    codec, duration_ms, sample_rate, channels, peaks, download_limit, download_count, \
+    created_at, updated_at, scanned_at, deleted_at, version) VALUES ($1, $2, $3, $4, $5, $6, \
+    $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
 
 const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, \
     title = excluded.title, description = excluded.description, filename = excluded.filename, \
@@ -56,7 +56,7 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET owner = excluded.owne
     scan_detail = excluded.scan_detail, scanner = excluded.scanner, \
     container = excluded.container, codec = excluded.codec, \
     duration_ms = excluded.duration_ms, sample_rate = excluded.sample_rate, \
-    channels = excluded.channels, download_limit = excluded.download_limit, \
+    channels = excluded.channels, peaks = excluded.peaks, download_limit = excluded.download_limit, \
     download_count = excluded.download_count, created_at = excluded.created_at, \
     updated_at = excluded.updated_at, scanned_at = excluded.scanned_at, \
     deleted_at = excluded.deleted_at, version = excluded.version \
@@ -146,6 +146,7 @@ macro_rules! sql_store {
                     .bind(v.duration_ms)
                     .bind(v.sample_rate)
                     .bind(v.channels)
+                    .bind(&v.peaks)
                     .bind(v.download_limit)
                     .bind(v.download_count)
                     .bind(v.created_at)
@@ -233,6 +234,26 @@ macro_rules! sql_store {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
             }
+
+            async fn shared_secret(
+                &self,
+                name: &str,
+                candidate: &str,
+            ) -> Result<String, StoreError> {
+                sqlx::query(
+                    "INSERT INTO server_secrets (name, value) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(candidate)
+                .execute(&self.pool)
+                .await?;
+                let value = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(value.get::<String, _>(0))
+            }
         }
 
         #[async_trait]
@@ -240,23 +261,28 @@ macro_rules! sql_store {
             async fn claim_pending(
                 &self,
                 now: i64,
-                cutoff: i64,
+                first_retry: i64,
                 limit: u32,
             ) -> Result<Vec<String>, StoreError> {
+                // The first claim of a clip is due again after `first_retry`, each later one
+                // after twice as long as the one before (up to 32 times), so a job lost in a
+                // crash is republished soon and a long backlog is not flooded with duplicates.
                 let rows = sqlx::query(
-                    "INSERT INTO scan_dispatch (clip_id, published_at, attempts) \
-                     SELECT v.id, $1, 1 FROM clip_views v \
+                    "INSERT INTO scan_dispatch (clip_id, due_at, attempts) \
+                     SELECT v.id, $1 + $2, 1 FROM clip_views v \
                      WHERE v.scan_state = 'pending' AND v.deleted_at IS NULL \
                      AND NOT EXISTS (SELECT 1 FROM scan_dispatch d \
-                                     WHERE d.clip_id = v.id AND d.published_at >= $2) \
+                                     WHERE d.clip_id = v.id AND d.due_at > $1) \
                      ORDER BY v.created_at LIMIT $3 \
-                     ON CONFLICT (clip_id) DO UPDATE SET published_at = excluded.published_at, \
+                     ON CONFLICT (clip_id) DO UPDATE SET \
+                     due_at = $1 + ($2 << CAST(CASE WHEN scan_dispatch.attempts > 5 THEN 5 \
+                                               ELSE scan_dispatch.attempts END AS integer)), \
                      attempts = scan_dispatch.attempts + 1 \
-                     WHERE scan_dispatch.published_at < $2 \
+                     WHERE scan_dispatch.due_at <= $1 \
                      RETURNING clip_id",
                 )
                 .bind(now)
-                .bind(cutoff)
+                .bind(first_retry)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?;

@@ -90,6 +90,9 @@ pub trait ReadStore: Send + Sync {
     async fn all(&self) -> Result<Vec<ClipView>, StoreError>;
     /// Whether the store answers at all.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The shared secret called `name`, storing `candidate` if there is none yet (the first
+    /// replica to ask wins; everyone gets the same value).
+    async fn shared_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError>;
 }
 
 /// Bookkeeping of published scan jobs (the relay's claim table).

@@ -41,6 +41,8 @@ pub struct ClipView {
     pub sample_rate: Option<i64>,
     /// Channels, once scanned.
     pub channels: Option<i64>,
+    /// Waveform peaks as a JSON array of levels 0–255, once scanned.
+    pub peaks: Option<String>,
     /// Download limit; `None` is unlimited.
     pub download_limit: Option<i64>,
     /// Downloads counted.
@@ -75,6 +77,13 @@ impl ClipView {
     /// Whether anyone (not only the owner) may see and fetch the clip.
     pub fn is_public(&self) -> bool {
         !self.is_deleted() && self.scan_state() == ScanState::Clean
+    }
+
+    /// The waveform peaks, once scanned.
+    pub fn peaks_levels(&self) -> Option<Vec<u8>> {
+        self.peaks
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
     }
 
     /// Downloads left before the limit; `None` when unlimited.
@@ -122,6 +131,7 @@ impl ClipView {
                 duration_ms: None,
                 sample_rate: None,
                 channels: None,
+                peaks: None,
                 download_limit: download_limit.map(|l| l.get() as i64),
                 download_count: 0,
                 created_at: micros(at),
@@ -145,11 +155,18 @@ impl ClipView {
                     view.duration_ms = Some(audio.duration_ms as i64);
                     view.sample_rate = Some(i64::from(audio.sample_rate));
                     view.channels = Some(i64::from(audio.channels));
+                    view.peaks = audio
+                        .peaks
+                        .as_ref()
+                        .and_then(|p| serde_json::to_string(p).ok());
                 }
                 view.scanned_at = Some(micros(at));
                 view.updated_at = micros(at);
             }
             ClipEvent::Downloaded { .. } => view.download_count += 1,
+            ClipEvent::DownloadsCounted { count, .. } => {
+                view.download_count += i64::try_from(*count).unwrap_or(i64::MAX)
+            }
             ClipEvent::MetadataEdited {
                 title,
                 description,

@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod concurrency;
+mod downloads;
 mod listing;
 mod openapi;
 mod production;

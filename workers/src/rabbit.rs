@@ -412,6 +412,20 @@ impl RabbitQueue {
             return Ok(0);
         }
         let channel = self.side_channel(true).await?;
+        // Move only what is dead now: a job that is still poison comes straight back while we
+        // work, and must not be moved again and again.
+        let waiting = self
+            .bounded(
+                "counting dead letters",
+                channel.queue_declare(
+                    self.dead_queue.clone(),
+                    QueueDeclareOptions::durable().passive(),
+                    FieldTable::default(),
+                ),
+            )
+            .await?
+            .message_count() as usize;
+        let max = max.min(waiting);
         let mut moved = 0;
         while moved < max {
             let got = self

@@ -21,7 +21,8 @@ use voicebin_projections::{ClipProjector, ScanDispatch};
 pub struct RelaySettings {
     /// Time between passes when nothing pokes the relay.
     pub interval: Duration,
-    /// A published job not scanned after this long is published again.
+    /// A published job not scanned after this long is published again (then after twice as
+    /// long, and so on, up to 32 times this).
     pub republish_after: Duration,
     /// Time between stale-view repairs.
     pub repair_every: Duration,
@@ -31,7 +32,7 @@ impl Default for RelaySettings {
     fn default() -> Self {
         RelaySettings {
             interval: Duration::from_secs(2),
-            republish_after: Duration::from_secs(600),
+            republish_after: Duration::from_secs(15),
             repair_every: Duration::from_secs(600),
         }
     }
@@ -106,10 +107,10 @@ impl ScanRelay {
     /// One pass: claim pending clips and publish their jobs. Returns how many were published.
     pub async fn publish_pending(&self) -> usize {
         let now = Utc::now().timestamp_micros();
-        let cutoff = now - self.settings.republish_after.as_micros() as i64;
+        let first_retry = self.settings.republish_after.as_micros() as i64;
         let mut published = 0;
         loop {
-            let claimed = match self.dispatch.claim_pending(now, cutoff, 200).await {
+            let claimed = match self.dispatch.claim_pending(now, first_retry, 200).await {
                 Ok(ids) => ids,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not claim pending scans");

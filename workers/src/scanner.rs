@@ -38,6 +38,7 @@ impl Scanner for AudioProbeScanner {
                     duration_ms: audio.duration_ms,
                     sample_rate: audio.sample_rate,
                     channels: audio.channels,
+                    peaks: None,
                 }),
                 detail: None,
                 scanner: AUDIO_PROBE.to_owned(),

@@ -105,6 +105,23 @@ impl RawMeta {
     }
 }
 
+/// A header's value as UTF-8 text; 400 when it is not valid UTF-8 or sent twice.
+fn raw_header(req: &poem::Request, name: &'static str) -> Result<Option<String>, ApiError> {
+    let mut values = req.headers().get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::new(
+            Code::BadRequest,
+            format!("`{name}` is sent more than once"),
+        ));
+    }
+    String::from_utf8(value.as_bytes().to_vec())
+        .map(Some)
+        .map_err(|_| ApiError::new(Code::BadRequest, format!("`{name}` is not valid UTF-8")))
+}
+
 /// Reads form fields up to the `file` part and returns them with the file's byte stream.
 async fn split_multipart(
     body: poem::Body,
@@ -198,11 +215,14 @@ impl AudioApi {
             ));
         }
 
+        // Header values are read as raw UTF-8 (clients send non-ASCII filenames and titles
+        // as-is); the typed parameters above only document them.
+        let _ = (x_filename, x_title, x_description, x_download_limit);
         let mut meta = RawMeta {
-            filename: x_filename.0,
-            title: x_title.0,
-            description: x_description.0,
-            download_limit: x_download_limit.0,
+            filename: raw_header(req, "x-filename")?,
+            title: raw_header(req, "x-title")?,
+            description: raw_header(req, "x-description")?,
+            download_limit: raw_header(req, "x-download-limit")?,
         };
         let stream: ByteStream = if is_multipart {
             let content_type = body.content_type.as_deref().unwrap_or_default();

@@ -125,6 +125,17 @@ impl Aggregate for Clip {
                 }
                 sink.write(ClipEvent::Downloaded { at }, self).await;
             }
+            ClipCommand::CountDownloads { count, at } => {
+                // Counts of downloads already served are facts even if the clip was deleted or
+                // limited since; only a never-uploaded clip has none.
+                if self.lifecycle == Lifecycle::New {
+                    return Err(ClipError::NotFound);
+                }
+                if count > 0 {
+                    sink.write(ClipEvent::DownloadsCounted { count, at }, self)
+                        .await;
+                }
+            }
             ClipCommand::EditClip {
                 actor,
                 title,
@@ -189,6 +200,7 @@ impl Aggregate for Clip {
                 self.scan_state = outcome.verdict.into();
             }
             ClipEvent::Downloaded { .. } => self.download_count += 1,
+            ClipEvent::DownloadsCounted { count, .. } => self.download_count += count,
             ClipEvent::MetadataEdited {
                 title, description, ..
             } => {
@@ -280,6 +292,7 @@ mod tests {
                 duration_ms: 4323,
                 sample_rate: 22050,
                 channels: 1,
+                peaks: Some(vec![0, 128, 255]),
             }),
             detail: None,
             scanner: "audio-probe".into(),
@@ -483,6 +496,23 @@ mod tests {
                 scanned(ScanVerdict::Clean),
                 download.clone(),
                 download,
+            ])
+            .when(ClipCommand::RecordDownload { at: at() })
+            .then_expect_error(ClipError::LimitReached);
+    }
+
+    #[test]
+    fn batched_counts_are_recorded_even_after_deletion_and_add_up() {
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean), deleted()])
+            .when(ClipCommand::CountDownloads { count: 7, at: at() })
+            .then_expect_events(vec![ClipEvent::DownloadsCounted { count: 7, at: at() }]);
+        ClipTest::with(())
+            .given(vec![
+                uploaded(Some(8)),
+                scanned(ScanVerdict::Clean),
+                ClipEvent::DownloadsCounted { count: 7, at: at() },
+                ClipEvent::Downloaded { at: at() },
             ])
             .when(ClipCommand::RecordDownload { at: at() })
             .then_expect_error(ClipError::LimitReached);

@@ -46,6 +46,13 @@ pub enum ClipCommand {
         /// Now.
         at: DateTime<Utc>,
     },
+    /// Count a batch of downloads of a clip that had no limit when they happened.
+    CountDownloads {
+        /// Downloads in the batch.
+        count: u64,
+        /// Now.
+        at: DateTime<Utc>,
+    },
     /// Edit title, description and/or download limit. `None` leaves a field alone;
     /// `Some(None)` clears it.
     EditClip {

@@ -55,6 +55,14 @@ pub enum ClipEvent {
         /// When the download was granted.
         at: DateTime<Utc>,
     },
+    /// Downloads of an unlimited clip, counted in a batch (one event per flush, not per
+    /// download, so a popular clip does not serialise its downloads through the aggregate).
+    DownloadsCounted {
+        /// How many downloads the batch covers.
+        count: u64,
+        /// When the batch was flushed.
+        at: DateTime<Utc>,
+    },
     /// The owner changed the title and/or description. `None` fields were not touched;
     /// `Some(None)` cleared the field.
     MetadataEdited {
@@ -130,6 +138,10 @@ pub struct AudioFacts {
     pub sample_rate: u32,
     /// Channel count.
     pub channels: u16,
+    /// Waveform peak levels (0–255) of equal-duration slices, for drawing the clip; absent in
+    /// events recorded before peaks were computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peaks: Option<Vec<u8>>,
 }
 
 impl DomainEvent for ClipEvent {
@@ -138,6 +150,7 @@ impl DomainEvent for ClipEvent {
             ClipEvent::Uploaded { .. } => "Uploaded",
             ClipEvent::ScanCompleted { .. } => "ScanCompleted",
             ClipEvent::Downloaded { .. } => "Downloaded",
+            ClipEvent::DownloadsCounted { .. } => "DownloadsCounted",
             ClipEvent::MetadataEdited { .. } => "MetadataEdited",
             ClipEvent::DownloadLimitChanged { .. } => "DownloadLimitChanged",
             ClipEvent::Deleted { .. } => "Deleted",

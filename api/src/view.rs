@@ -1,0 +1,312 @@
+//! The public pages of a clip: the view page `/{id}` (player, waveform, details, download
+//! button, link-preview tags), the embeddable player `/{id}/embed`, and oEmbed discovery
+//! `/oembed`. Server-rendered; every user-provided string is escaped; scripts and styles come
+//! from `/static/` only, under a strict Content-Security-Policy.
+
+use poem::http::{header, StatusCode};
+use poem::web::{Data, Path, Query};
+use poem::{handler, IntoResponse, Request, Response};
+use serde::Deserialize;
+use voicebin_domain::ClipId;
+use voicebin_projections::ClipView;
+
+use crate::error::{ApiError, Code};
+use crate::pages::html_escape;
+use crate::state::AppState;
+
+const VIEW_JS: &str = include_str!("../static/view.js");
+const VIEW_CSS: &str = include_str!("../static/view.css");
+
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    media-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
+const EMBED_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    media-src 'self'; base-uri 'none'; form-action 'none'";
+
+/// The clip as the page may show it, or the status to answer with.
+async fn visible(
+    state: &AppState,
+    req: &Request,
+    id: &str,
+) -> Result<(ClipView, bool), StatusCode> {
+    let Ok(id) = ClipId::parse(id) else {
+        return Err(StatusCode::NOT_FOUND);
+    };
+    let view = match state.views.get(id.as_str()).await {
+        Ok(Some(view)) => view,
+        Ok(None) => return Err(StatusCode::NOT_FOUND),
+        Err(_) => return Err(StatusCode::SERVICE_UNAVAILABLE),
+    };
+    if view.is_deleted() {
+        return Err(StatusCode::GONE);
+    }
+    // Pages are opened by browsers, which send no bearer token; an owner who sends one sees
+    // their pending clip too.
+    let owner = matches!(
+        crate::extract::optional_principal(req).await,
+        Ok(Some(p)) if p.account == view.owner && p.has_scope("voice:read")
+    );
+    if !owner && !view.is_public() {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    if !owner && view.downloads_remaining() == Some(0) {
+        return Err(StatusCode::GONE);
+    }
+    Ok((view, owner))
+}
+
+fn error_page(status: StatusCode) -> Response {
+    let (title, text) = match status {
+        StatusCode::GONE => (
+            "Gone",
+            "This clip has been deleted or is no longer available.",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => ("Unavailable", "Please try again in a moment."),
+        _ => ("Not found", "There is no clip here."),
+    };
+    Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .header(header::CONTENT_SECURITY_POLICY, PAGE_CSP)
+        .body(format!(
+            "<!doctype html><html lang=en><head><meta charset=utf-8><title>{title} · voicebin</title>\
+             <link rel=stylesheet href=\"/static/view.css\"></head><body><h1>{title}</h1>\
+             <p>{text}</p></body></html>"
+        ))
+}
+
+fn duration_text(ms: Option<i64>) -> String {
+    match ms {
+        Some(ms) => format!("{}:{:02}", ms / 60_000, (ms / 1000) % 60),
+        None => String::new(),
+    }
+}
+
+fn size_text(bytes: i64) -> String {
+    let bytes = bytes as f64;
+    if bytes >= 1024.0 * 1024.0 {
+        format!("{:.1} MB", bytes / (1024.0 * 1024.0))
+    } else {
+        format!("{:.0} KB", (bytes / 1024.0).max(1.0))
+    }
+}
+
+fn peaks_json(view: &ClipView) -> String {
+    view.peaks_levels()
+        .map(|p| serde_json::to_string(&p).unwrap_or_else(|_| "[]".into()))
+        .unwrap_or_else(|| "[]".into())
+}
+
+fn title_of(view: &ClipView) -> String {
+    view.title.clone().unwrap_or_else(|| view.filename.clone())
+}
+
+/// `GET /{id}`: the view page. Showing it never counts as a download.
+#[handler]
+pub async fn view_page(
+    req: &Request,
+    Path(id): Path<String>,
+    Data(state): Data<&AppState>,
+) -> Response {
+    let (view, _) = match visible(state, req, &id).await {
+        Ok(v) => v,
+        Err(status) => return error_page(status),
+    };
+    let e = html_escape;
+    let title = title_of(&view);
+    let description = view.description.clone().unwrap_or_default();
+    let page_url = state.view_url(&view.id);
+    let audio_url = format!("{}/{}/audio", state.public_url, view.id);
+    let embed_url = format!("{}/{}/embed", state.public_url, view.id);
+    let oembed_url = format!(
+        "{}/oembed?format=json&url={}",
+        state.public_url,
+        percent_encode(&page_url)
+    );
+    let summary = if description.is_empty() {
+        format!("{} audio clip on voicebin", duration_text(view.duration_ms))
+    } else {
+        description.chars().take(200).collect()
+    };
+    let body = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · voicebin</title>
+<link rel="stylesheet" href="/static/view.css">
+<link rel="canonical" href="{page_url}">
+<link rel="alternate" type="application/json+oembed" href="{oembed_url}" title="{title}">
+<meta name="description" content="{summary}">
+<meta property="og:type" content="music.song">
+<meta property="og:site_name" content="voicebin">
+<meta property="og:title" content="{title}">
+<meta property="og:description" content="{summary}">
+<meta property="og:url" content="{page_url}">
+<meta property="og:audio" content="{audio_url}">
+<meta property="og:audio:type" content="{content_type}">
+<meta name="twitter:card" content="player">
+<meta name="twitter:title" content="{title}">
+<meta name="twitter:description" content="{summary}">
+<meta name="twitter:player" content="{embed_url}">
+<meta name="twitter:player:width" content="480">
+<meta name="twitter:player:height" content="140">
+<meta name="twitter:player:stream" content="{audio_url}">
+<meta name="twitter:player:stream:content_type" content="{content_type}">
+</head>
+<body>
+<main>
+<h1 id="title">{title}</h1>
+<p class="facts"><span id="duration">{duration}</span> · {size} · uploaded <time datetime="{created}">{created_day}</time></p>
+<canvas id="waveform" data-peaks="{peaks}" aria-label="Waveform"></canvas>
+<audio id="player" controls preload="metadata" src="{audio_url}"></audio>
+<p class="description">{description}</p>
+<a class="download" href="/{id}/download" download>Download {filename}</a>
+</main>
+<footer><a href="/">voicebin</a></footer>
+<script src="/static/view.js"></script>
+</body>
+</html>
+"#,
+        title = e(&title),
+        summary = e(&summary),
+        page_url = e(&page_url),
+        oembed_url = e(&oembed_url),
+        audio_url = e(&audio_url),
+        embed_url = e(&embed_url),
+        content_type = e(&view.content_type),
+        duration = e(&duration_text(view.duration_ms)),
+        size = e(&size_text(view.size_bytes)),
+        created = e(&view.created_at().to_rfc3339()),
+        created_day = e(&view.created_at().format("%Y-%m-%d").to_string()),
+        peaks = e(&peaks_json(&view)),
+        description = e(&description),
+        id = e(&view.id),
+        filename = e(&view.filename),
+    );
+    html(body, PAGE_CSP)
+}
+
+/// `GET /{id}/embed`: a compact player for iframes (oEmbed, Twitter player cards).
+#[handler]
+pub async fn embed_page(
+    req: &Request,
+    Path(id): Path<String>,
+    Data(state): Data<&AppState>,
+) -> Response {
+    let (view, _) = match visible(state, req, &id).await {
+        Ok(v) => v,
+        Err(status) => return error_page(status),
+    };
+    let e = html_escape;
+    let body = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · voicebin</title><link rel="stylesheet" href="/static/view.css"></head>
+<body class="embed"><h1><a href="{page_url}" target="_blank" rel="noopener">{title}</a></h1>
+<canvas id="waveform" data-peaks="{peaks}" aria-label="Waveform"></canvas>
+<audio id="player" controls preload="metadata" src="/{id}/audio"></audio>
+<script src="/static/view.js"></script></body></html>
+"#,
+        title = e(&title_of(&view)),
+        page_url = e(&state.view_url(&view.id)),
+        peaks = e(&peaks_json(&view)),
+        id = e(&view.id),
+    );
+    html(body, EMBED_CSP)
+}
+
+fn html(body: String, csp: &str) -> Response {
+    Response::builder()
+        .content_type("text/html; charset=utf-8")
+        .header(header::CONTENT_SECURITY_POLICY, csp)
+        .header("Referrer-Policy", "strict-origin-when-cross-origin")
+        .body(body)
+}
+
+/// Percent-encodes a URL for use as a query parameter value.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// oEmbed query parameters.
+#[derive(Deserialize)]
+pub struct OEmbedQuery {
+    url: String,
+    format: Option<String>,
+    maxwidth: Option<u32>,
+    maxheight: Option<u32>,
+}
+
+/// `GET /oembed?url=…`: a rich oEmbed response with an iframe of the embed page.
+#[handler]
+pub async fn oembed(
+    req: &Request,
+    Query(q): Query<OEmbedQuery>,
+    Data(state): Data<&AppState>,
+) -> Response {
+    if q.format.as_deref().is_some_and(|f| f != "json") {
+        let mut response =
+            ApiError::new(Code::BadRequest, "only format=json is supported").into_response();
+        response.set_status(StatusCode::NOT_IMPLEMENTED);
+        return response;
+    }
+    let prefix = format!("{}/", state.public_url);
+    let Some(id) = q
+        .url
+        .strip_prefix(&prefix)
+        .map(|rest| rest.trim_end_matches('/'))
+    else {
+        return ApiError::new(Code::NotFound, "the url is not a clip of this site").into_response();
+    };
+    let (view, _) = match visible(state, req, id).await {
+        Ok(v) => v,
+        Err(StatusCode::GONE) => return ApiError::gone().into_response(),
+        Err(_) => return ApiError::not_found().into_response(),
+    };
+    let width = q.maxwidth.unwrap_or(480).clamp(200, 1200);
+    let height = q.maxheight.unwrap_or(140).clamp(80, 400);
+    let embed_url = format!("{}/{}/embed", state.public_url, view.id);
+    let body = serde_json::json!({
+        "version": "1.0",
+        "type": "rich",
+        "provider_name": "voicebin",
+        "provider_url": state.public_url,
+        "title": title_of(&view),
+        "width": width,
+        "height": height,
+        "html": format!(
+            "<iframe src=\"{}\" width=\"{width}\" height=\"{height}\" frameborder=\"0\" \
+             allow=\"autoplay\" title=\"{}\"></iframe>",
+            html_escape(&embed_url),
+            html_escape(&title_of(&view))
+        ),
+        "cache_age": 3600,
+    });
+    Response::builder()
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+/// `GET /static/view.js` and `/static/view.css`.
+#[handler]
+pub async fn static_file(Path(name): Path<String>) -> Response {
+    let (body, content_type) = match name.as_str() {
+        "view.js" => (VIEW_JS, "text/javascript; charset=utf-8"),
+        "view.css" => (VIEW_CSS, "text/css; charset=utf-8"),
+        _ => return ApiError::new(Code::NotFound, "no such file").into_response(),
+    };
+    Response::builder()
+        .content_type(content_type)
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(body)
+}
