@@ -101,7 +101,8 @@ fn title_of(view: &ClipView) -> String {
     view.title.clone().unwrap_or_else(|| view.filename.clone())
 }
 
-/// `GET /{id}`: the view page. Showing it never counts as a download.
+/// `GET /{id}`: the view page. Showing it never counts as a download: the player does not
+/// preload (the duration and waveform come from the scan), so bytes flow only on play.
 #[handler]
 pub async fn view_page(
     req: &Request,
@@ -136,6 +137,7 @@ pub async fn view_page(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · voicebin</title>
 <link rel="stylesheet" href="/static/view.css">
+<link rel="icon" href="data:,">
 <link rel="canonical" href="{page_url}">
 <link rel="alternate" type="application/json+oembed" href="{oembed_url}" title="{title}">
 <meta name="description" content="{summary}">
@@ -160,7 +162,7 @@ pub async fn view_page(
 <h1 id="title">{title}</h1>
 <p class="facts"><span id="duration">{duration}</span> · {size} · uploaded <time datetime="{created}">{created_day}</time></p>
 <canvas id="waveform" data-peaks="{peaks}" aria-label="Waveform"></canvas>
-<audio id="player" controls preload="metadata" src="{audio_url}"></audio>
+<audio id="player" controls preload="none" src="{audio_url}"></audio>
 <p class="description">{description}</p>
 <a class="download" href="/{id}/download" download>Download {filename}</a>
 </main>
@@ -206,7 +208,7 @@ pub async fn embed_page(
 <title>{title} · voicebin</title><link rel="stylesheet" href="/static/view.css"></head>
 <body class="embed"><h1><a href="{page_url}" target="_blank" rel="noopener">{title}</a></h1>
 <canvas id="waveform" data-peaks="{peaks}" aria-label="Waveform"></canvas>
-<audio id="player" controls preload="metadata" src="/{id}/audio"></audio>
+<audio id="player" controls preload="none" src="/{id}/audio"></audio>
 <script src="/static/view.js"></script></body></html>
 "#,
         title = e(&title_of(&view)),

@@ -26,10 +26,23 @@
     }
   }
 
+  var pendingSeek = null;
   canvas.addEventListener("click", function (event) {
-    if (!audio.duration) return;
     var rect = canvas.getBoundingClientRect();
-    audio.currentTime = ((event.clientX - rect.left) / rect.width) * audio.duration;
+    var fraction = (event.clientX - rect.left) / rect.width;
+    if (!audio.duration) {
+      // Nothing is preloaded (so viewing the page is not a download): start playing, then seek.
+      pendingSeek = fraction;
+      audio.play();
+      return;
+    }
+    audio.currentTime = fraction * audio.duration;
+  });
+  audio.addEventListener("loadedmetadata", function () {
+    if (pendingSeek !== null && audio.duration) {
+      audio.currentTime = pendingSeek * audio.duration;
+      pendingSeek = null;
+    }
   });
   ["timeupdate", "seeked", "loadedmetadata", "play", "pause"].forEach(function (name) {
     audio.addEventListener(name, draw);

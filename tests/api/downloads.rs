@@ -194,10 +194,17 @@ async fn exactly_n_downloads_succeed_under_concurrency(backend: Backend) {
     let app = spawn_app(backend).await;
     let id = clean_clip(&app, Some("5")).await;
     let url = app.url(&format!("/{id}/download"));
+    // Two API processes over one store, fifty racing clients split between them.
+    let (replica, _replica_tasks) = crate::helpers::spawn_replica(&app).await;
+    let replica_url = format!("{replica}/{id}/download");
     let mut tasks = Vec::new();
-    for _ in 0..30 {
+    for i in 0..50 {
         let client = reqwest::Client::new();
-        let url = url.clone();
+        let url = if i % 2 == 0 {
+            url.clone()
+        } else {
+            replica_url.clone()
+        };
         tasks.push(tokio::spawn(async move {
             let res = client.get(url).send().await.unwrap();
             let status = res.status();

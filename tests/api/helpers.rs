@@ -162,6 +162,23 @@ pub async fn spawn_with_settings(
     }
 }
 
+/// A second API process over the same database and blobs (another replica); returns its base URL.
+pub async fn spawn_replica(app: &TestApp) -> (String, voicebin::BackgroundHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let replica = build(&app.settings).await.expect("build replica");
+    let background = replica.background.start();
+    listener.set_nonblocking(true).unwrap();
+    let acceptor = TcpAcceptor::from_std(listener).unwrap();
+    let endpoint = voicebin_api::app(replica.state);
+    tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor)
+            .run(endpoint)
+            .await;
+    });
+    (format!("http://127.0.0.1:{port}"), background)
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

@@ -31,6 +31,29 @@ async fn every_fixture_uploads_and_gets_its_true_audio_facts(backend: Backend) {
         assert_eq!(view["filename"], name);
         assert_eq!(view["size_bytes"], fixture(name).len() as i64);
         assert_eq!(app.event_types(&id).await, ["Uploaded", "ScanCompleted"]);
+
+        // The waveform comes from the decoded audio, for every container (Opus included).
+        let (status, peaks) = json(
+            app.client
+                .get(app.url(&format!("/api/v1/items/{id}/peaks")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{name}: {peaks}");
+        let levels: Vec<u64> = peaks["peaks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(levels.len(), 400, "{name}");
+        assert!(levels.iter().all(|l| *l <= 255));
+        assert!(
+            *levels.iter().max().unwrap() >= 64,
+            "{name}: speech should be loud"
+        );
     }
 }
 on_both_backends!(every_fixture_uploads_and_gets_its_true_audio_facts);

@@ -8,6 +8,7 @@
 pub mod clamd;
 pub mod embedded;
 pub mod jobs;
+pub mod peaks;
 pub mod probe;
 pub mod rabbit;
 pub mod relay;

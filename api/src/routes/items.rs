@@ -28,6 +28,25 @@ enum GetItemResponse {
 }
 
 #[derive(ApiResponse)]
+enum PeaksResponse {
+    /// Waveform peaks: `count` levels from 0 (silence) to 255 (full scale), one per
+    /// equal-duration slice of the clip, computed from the decoded audio by the scan.
+    #[oai(status = 200)]
+    Ok(Json<Peaks>),
+}
+
+/// A clip's waveform.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct Peaks {
+    /// The clip.
+    pub id: String,
+    /// Number of levels.
+    pub count: u32,
+    /// Levels 0–255, in time order.
+    pub peaks: Vec<u8>,
+}
+
+#[derive(ApiResponse)]
 enum PatchItemResponse {
     /// The clip after the change (owner view).
     #[oai(status = 200)]
@@ -116,6 +135,42 @@ impl ItemsApi {
             return Err(ApiError::not_found());
         }
         Ok(GetItemResponse::Ok(Json(Item::public(&view, &self.state))))
+    }
+
+    /// A clip's waveform peaks, for drawing it.
+    ///
+    /// Same visibility as the clip itself. 404 while the clip has not been scanned.
+    #[oai(path = "/:id/peaks", method = "get", operation_id = "getItemPeaks")]
+    async fn get_peaks(
+        &self,
+        auth: MaybeAuth,
+        id: Path<String>,
+    ) -> Result<PeaksResponse, ApiError> {
+        let id = ClipId::parse(&id.0).map_err(|_| ApiError::not_found())?;
+        let view = self
+            .state
+            .views
+            .get(id.as_str())
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        if view.is_deleted() {
+            return Err(ApiError::gone());
+        }
+        let reader = auth.0.as_ref().filter(|p| p.has_scope("voice:read"));
+        if !is_owner(&view, reader) && !view.is_public() {
+            return Err(ApiError::not_found());
+        }
+        let peaks = view.peaks_levels().ok_or_else(|| {
+            ApiError::new(
+                crate::error::Code::NotFound,
+                "this clip has no waveform (not scanned yet, or not decodable)",
+            )
+        })?;
+        Ok(PeaksResponse::Ok(Json(Peaks {
+            id: view.id.clone(),
+            count: peaks.len() as u32,
+            peaks,
+        })))
     }
 
     /// Edit a clip's title, description or download limit (owner, scope `voice:create`).
