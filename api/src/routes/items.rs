@@ -70,6 +70,27 @@ fn account(principal: &Principal) -> Result<AccountId, ApiError> {
 }
 
 impl ItemsApi {
+    /// The clip as the caller may read it, and whether the caller reads it as its owner (a
+    /// `voice:read` token of the owning account): 404 when absent or not visible, 410 deleted.
+    async fn readable(&self, id: &str, auth: &MaybeAuth) -> Result<(ClipView, bool), ApiError> {
+        let id = ClipId::parse(id).map_err(|_| ApiError::not_found())?;
+        let view = self
+            .state
+            .views
+            .get(id.as_str())
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        if view.is_deleted() {
+            return Err(ApiError::gone());
+        }
+        let reader = auth.0.as_ref().filter(|p| p.has_scope("voice:read"));
+        let owner = is_owner(&view, reader);
+        if !owner && !view.is_public() {
+            return Err(ApiError::not_found());
+        }
+        Ok((view, owner))
+    }
+
     /// The clip's view as its owner may see it: 404 if absent or owned by someone else,
     /// 410 if deleted.
     async fn owned_view(
@@ -117,24 +138,13 @@ impl ItemsApi {
         auth: MaybeAuth,
         id: Path<String>,
     ) -> Result<GetItemResponse, ApiError> {
-        let id = ClipId::parse(&id.0).map_err(|_| ApiError::not_found())?;
-        let view = self
-            .state
-            .views
-            .get(id.as_str())
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        if view.is_deleted() {
-            return Err(ApiError::gone());
-        }
-        let reader = auth.0.as_ref().filter(|p| p.has_scope("voice:read"));
-        if is_owner(&view, reader) {
-            return Ok(GetItemResponse::Ok(Json(Item::owner(&view, &self.state))));
-        }
-        if !view.is_public() {
-            return Err(ApiError::not_found());
-        }
-        Ok(GetItemResponse::Ok(Json(Item::public(&view, &self.state))))
+        let (view, owner) = self.readable(&id.0, &auth).await?;
+        let item = if owner {
+            Item::owner(&view, &self.state)
+        } else {
+            Item::public(&view, &self.state)
+        };
+        Ok(GetItemResponse::Ok(Json(item)))
     }
 
     /// A clip's waveform peaks, for drawing it.
@@ -146,20 +156,7 @@ impl ItemsApi {
         auth: MaybeAuth,
         id: Path<String>,
     ) -> Result<PeaksResponse, ApiError> {
-        let id = ClipId::parse(&id.0).map_err(|_| ApiError::not_found())?;
-        let view = self
-            .state
-            .views
-            .get(id.as_str())
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        if view.is_deleted() {
-            return Err(ApiError::gone());
-        }
-        let reader = auth.0.as_ref().filter(|p| p.has_scope("voice:read"));
-        if !is_owner(&view, reader) && !view.is_public() {
-            return Err(ApiError::not_found());
-        }
+        let (view, _) = self.readable(&id.0, &auth).await?;
         let peaks = view.peaks_levels().ok_or_else(|| {
             ApiError::new(
                 crate::error::Code::NotFound,
