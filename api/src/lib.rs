@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod docs;
 pub mod download;
 pub mod error;
 pub mod extract;
@@ -77,6 +78,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/.well-known/jwks.json", get(pages::jwks))
         .at("/healthz", get(pages::healthz))
         .at("/readyz", get(pages::readyz))
+        .at("/docs", get(docs::docs))
         .at("/oembed", get(view::oembed))
         .at("/static/:name", get(view::static_file))
         .at("/:id", get(view::view_page))

@@ -389,3 +389,14 @@ async fn pages_of_hidden_or_deleted_clips_are_404_or_410() {
         .unwrap()
         .starts_with("text/html"));
 }
+
+#[tokio::test]
+async fn the_developer_guide_documents_the_counting_rule_with_this_sites_url() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let res = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!("{}/api/v1/openapi.json", app.base)));
+    assert!(html.contains("One playback with seeking counts once"));
+    assert!(html.contains("never count"));
+}
