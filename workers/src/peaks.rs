@@ -65,15 +65,14 @@ use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions, CODEC_ID_NULL_AUDIO};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::well_known as format;
-use symphonia::core::formats::{FormatId, FormatOptions, FormatReader, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::packet::Packet;
 
 use voicebin_domain::sniff::{sniff, Sniffed, SNIFF_LEN};
 
-use crate::probe::MAX_PACKETS;
+use crate::probe::{container_name, sniff_agrees, MAX_PACKETS};
 
 /// Why peaks could not be computed.
 #[derive(Debug, thiserror::Error)]
@@ -799,38 +798,6 @@ fn level(peak: f32) -> u8 {
     } else {
         0
     }
-}
-
-/// Map symphonia's container to the short name voicebin uses (as [`crate::probe`] does).
-fn container_name(id: FormatId) -> Option<&'static str> {
-    Some(match id {
-        format::FORMAT_ID_WAVE => "wav",
-        format::FORMAT_ID_AIFF => "aiff",
-        format::FORMAT_ID_CAF => "caf",
-        format::FORMAT_ID_MP1 | format::FORMAT_ID_MP2 | format::FORMAT_ID_MP3 => "mp3",
-        format::FORMAT_ID_OGG => "ogg",
-        format::FORMAT_ID_FLAC => "flac",
-        format::FORMAT_ID_ISOMP4 => "mp4",
-        format::FORMAT_ID_MKV => "webm",
-        _ => return None,
-    })
-}
-
-/// True if the container symphonia found is the one the magic number announced.
-fn sniff_agrees(sniffed: Sniffed, container: &str) -> bool {
-    let expected = match sniffed.media_type {
-        "audio/wav" => "wav",
-        "audio/mpeg" => "mp3",
-        "audio/ogg" => "ogg",
-        "audio/flac" => "flac",
-        "audio/mp4" => "mp4",
-        "audio/webm" => "webm",
-        "audio/aiff" => "aiff",
-        "audio/x-caf" => "caf",
-        _ => return false,
-    };
-    // An ID3v2 tag too large to look past may front MPEG audio or FLAC.
-    expected == container || (sniffed.unverified_id3 && container == "flac")
 }
 
 /// Map an error from opening the container.
@@ -1583,8 +1550,14 @@ mod tests {
         };
         assert!(sniff_agrees(id3, "mp3") && sniff_agrees(id3, "flac"));
         assert!(!sniff_agrees(id3, "ogg"));
-        assert_eq!(container_name(format::FORMAT_ID_MKV), Some("webm"));
-        assert_eq!(container_name(format::FORMAT_ID_ADTS), None);
+        assert_eq!(
+            container_name(symphonia::core::formats::well_known::FORMAT_ID_MKV),
+            Some("webm")
+        );
+        assert_eq!(
+            container_name(symphonia::core::formats::well_known::FORMAT_ID_ADTS),
+            None
+        );
     }
 
     #[test]

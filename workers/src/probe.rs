@@ -738,7 +738,7 @@ pub(crate) fn opus_packet_samples(packet: &[u8]) -> Option<u32> {
 }
 
 /// Map symphonia's container to the short name the rest of voicebin uses.
-fn container_name(id: FormatId) -> Option<&'static str> {
+pub(crate) fn container_name(id: FormatId) -> Option<&'static str> {
     Some(match id {
         format::FORMAT_ID_WAVE => "wav",
         format::FORMAT_ID_AIFF => "aiff",
@@ -753,7 +753,7 @@ fn container_name(id: FormatId) -> Option<&'static str> {
 }
 
 /// True if the container symphonia found is the one the magic number announced.
-fn sniff_agrees(sniffed: voicebin_domain::sniff::Sniffed, container: &str) -> bool {
+pub(crate) fn sniff_agrees(sniffed: voicebin_domain::sniff::Sniffed, container: &str) -> bool {
     let expected = match sniffed.media_type {
         "audio/wav" => "wav",
         "audio/mpeg" => "mp3",
