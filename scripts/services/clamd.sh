@@ -43,7 +43,7 @@ ensure_clamd() {
   local db="$cache/db" conf="$cache/clamd.conf"
 
   if ! command -v clamd >/dev/null 2>&1 && [ ! -x /usr/sbin/clamd ]; then
-    # scripts/test defines apt_install (apt-get update + install, via sudo when not root); fall
+    # scripts/test defines apt_install (apt-get -o DPkg::Lock::Timeout=600 update + install, via sudo when not root); fall
     # back to the same steps when this file is sourced on its own.
     if declare -F apt_install >/dev/null; then
       apt_install clamav-daemon || return 1
@@ -51,8 +51,8 @@ ensure_clamd() {
       local sudo=()
       [ "$(id -u)" = 0 ] || sudo=(sudo)
       printf '==> installing clamav-daemon\n' >&2
-      "${sudo[@]}" apt-get update -qq || return 1
-      DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq clamav-daemon >/dev/null ||
+      "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq || return 1
+      DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq clamav-daemon >/dev/null ||
         return 1
     fi
   fi

@@ -36,7 +36,7 @@ ensure_rabbitmq() {
 
   if ! rabbitmq_answers; then
     if ! command -v rabbitmq-server >/dev/null 2>&1 && [ ! -x /usr/sbin/rabbitmq-server ]; then
-      # scripts/test defines apt_install (apt-get update + install, via sudo when not root);
+      # scripts/test defines apt_install (apt-get -o DPkg::Lock::Timeout=600 update + install, via sudo when not root);
       # fall back to the same steps when this file is sourced on its own.
       if declare -F apt_install >/dev/null; then
         apt_install rabbitmq-server || return 1
@@ -44,8 +44,8 @@ ensure_rabbitmq() {
         local sudo=()
         [ "$(id -u)" = 0 ] || sudo=(sudo)
         printf '==> installing rabbitmq-server\n' >&2
-        "${sudo[@]}" apt-get update -qq || return 1
-        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq rabbitmq-server \
+        "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq || return 1
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq rabbitmq-server \
           >/dev/null || return 1
       fi
     fi

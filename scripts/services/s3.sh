@@ -36,8 +36,8 @@ ensure_s3() {
       # Debian splits venv support out of python3.
       local sudo=""
       [ "$(id -u)" = 0 ] || sudo=sudo
-      $sudo apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+      $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq python3-venv >/dev/null
       rm -rf "$venv"
       python3 -m venv "$venv"
     fi
