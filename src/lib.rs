@@ -17,9 +17,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use voicebin_api::auth::dpop::DpopVerifier;
+pub use voicebin_api::auth::dpop::NoncePolicy;
+pub use voicebin_api::auth::IntrospectionSettings;
 use voicebin_api::auth::{
-    EmbeddedIssuer, JwtVerifier, KeySource, RemoteJwks, StaticJwks, DEFAULT_REFRESH_MIN_INTERVAL,
+    EmbeddedIssuer, Introspection, JwtVerifier, KeySource, RemoteJwks, StaticJwks, TokenVerifier,
+    DEFAULT_REFRESH_MIN_INTERVAL,
 };
+use voicebin_api::discovery::Discovery;
 use voicebin_api::AppState;
 use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
@@ -27,7 +32,7 @@ use voicebin_commands::{
     LocalBlobStore, S3BlobStore, S3Settings, ScanJobs, ScanQueue, Scanner,
 };
 use voicebin_projections::{
-    ClipProjector, EventLog, PostgresStore, ReadStore, ScanDispatch, SqliteStore,
+    ClipProjector, EventLog, PostgresStore, ReadStore, ReplayCache, ScanDispatch, SqliteStore,
 };
 use voicebin_workers::rabbit::{JobOutcome, ScanJobHandler};
 use voicebin_workers::{
@@ -111,6 +116,14 @@ impl Database {
         }
     }
 
+    /// The DPoP proof-id cache over this database (shared by every API replica).
+    pub fn replay_cache(&self) -> Arc<dyn ReplayCache> {
+        match self {
+            Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
+            Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),
+        }
+    }
+
     /// The read-model store and event log over this database.
     pub fn projections(&self) -> (Arc<dyn ReadStore>, Arc<dyn EventLog>) {
         match self {
@@ -145,6 +158,23 @@ pub struct IssuerSettings {
     pub jwks_url: Option<String>,
     /// A JWKS file.
     pub jwks_file: Option<PathBuf>,
+    /// The issuer's OAuth authorization endpoint (advertised in the agent card).
+    pub authorization_endpoint: Option<String>,
+    /// The issuer's OAuth token endpoint (advertised in the agent card).
+    pub token_endpoint: Option<String>,
+    /// RFC 7662 introspection of every token at the issuer (cached briefly), if configured.
+    pub introspection: Option<IntrospectionSettings>,
+    /// Whether DPoP proofs must carry a server nonce.
+    pub dpop_nonce: NoncePolicy,
+}
+
+/// What the deployment says about itself on `/privacy`, `/abuse` and in the agent card.
+#[derive(Debug, Clone, Default)]
+pub struct SiteSettings {
+    /// Where to report abuse (an e-mail address or URL).
+    pub abuse_contact: Option<String>,
+    /// Who operates this deployment.
+    pub operator: Option<String>,
 }
 
 /// The RabbitMQ scan queue (production mode).
@@ -178,6 +208,8 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     /// Token issuer.
     pub issuer: IssuerSettings,
+    /// Operator contacts shown on the public pages.
+    pub site: SiteSettings,
     /// S3 blob storage; `None` keeps blobs in the data directory.
     pub s3: Option<S3Settings>,
     /// RabbitMQ; `None` scans in process.
@@ -197,6 +229,7 @@ impl Settings {
             public_url,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             issuer: IssuerSettings::default(),
+            site: SiteSettings::default(),
             s3: None,
             amqp: None,
             clamd: None,
@@ -439,11 +472,37 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
                 )
             }
         };
-    let verifier = Arc::new(JwtVerifier::new(
+    // RFC 9068 audience: the site itself, or its MCP endpoint as a resource of its own.
+    let audiences = vec![
+        settings.public_url.clone(),
+        format!("{}/mcp", settings.public_url),
+    ];
+    let mut verifier: Arc<dyn TokenVerifier> =
+        Arc::new(JwtVerifier::new(issuer.clone(), audiences, keys));
+    if let Some(introspection) = &settings.issuer.introspection {
+        verifier = Arc::new(
+            Introspection::new(verifier, introspection.clone()).map_err(|e| anyhow::anyhow!(e))?,
+        );
+    }
+    let replay = database.replay_cache();
+    let nonce_secret = views
+        .shared_secret("dpop-nonces", &random_secret())
+        .await
+        .context("reading the DPoP nonce secret")?;
+    let dpop = DpopVerifier::new(
+        &settings.public_url,
+        replay,
+        nonce_secret.as_bytes(),
+        settings.issuer.dpop_nonce,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let discovery = Discovery {
         issuer,
-        vec![settings.public_url.clone()],
-        keys,
-    ));
+        authorization_endpoint: settings.issuer.authorization_endpoint.clone(),
+        token_endpoint: settings.issuer.token_endpoint.clone(),
+        abuse_contact: settings.site.abuse_contact.clone(),
+        operator: settings.site.operator.clone(),
+    };
     let grant_secret = views
         .shared_secret("playback-grants", &random_secret())
         .await
@@ -458,6 +517,8 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         scanner: scanner.describe(),
         readiness,
         grants: Arc::new(voicebin_api::download::Grants::new(grant_secret.as_bytes())),
+        dpop: Arc::new(dpop),
+        discovery,
     };
     let worker = jobs.map(|jobs| {
         let worker = EmbeddedWorker {

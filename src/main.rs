@@ -11,7 +11,8 @@ use secrecy::ExposeSecret;
 use secrecy::SecretString;
 use voicebin::{
     build, embedded_issuer, normalize_public_url, AmqpSettings, ClamdSettings, Database,
-    IssuerSettings, Settings, Worker, DEFAULT_MAX_UPLOAD_BYTES,
+    IntrospectionSettings, IssuerSettings, NoncePolicy, Settings, SiteSettings, Worker,
+    DEFAULT_MAX_UPLOAD_BYTES,
 };
 use voicebin_api::auth::MintRequest;
 use voicebin_commands::S3Settings;
@@ -94,7 +95,7 @@ struct BackendArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (and, in embedded mode, the scan worker).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Consume scan jobs from RabbitMQ (production mode).
     Worker(WorkerArgs),
     /// Inspect or re-queue scan jobs that kept failing.
@@ -126,6 +127,45 @@ struct ServeArgs {
     /// A JWKS file with the external issuer's keys.
     #[arg(long, env = "VOICEBIN_JWKS_FILE")]
     jwks_file: Option<PathBuf>,
+    /// The issuer's OAuth authorization endpoint (advertised in the agent card).
+    #[arg(long, env = "VOICEBIN_OAUTH_AUTHORIZATION_ENDPOINT")]
+    oauth_authorization_endpoint: Option<String>,
+    /// The issuer's OAuth token endpoint (advertised in the agent card).
+    #[arg(long, env = "VOICEBIN_OAUTH_TOKEN_ENDPOINT")]
+    oauth_token_endpoint: Option<String>,
+    /// The issuer's RFC 7662 introspection endpoint; when set, every token is also checked there.
+    #[arg(long, env = "VOICEBIN_INTROSPECTION_URL")]
+    introspection_url: Option<String>,
+    /// This service's client id at the introspection endpoint.
+    #[arg(long, env = "VOICEBIN_INTROSPECTION_CLIENT_ID")]
+    introspection_client_id: Option<String>,
+    /// Its client secret (or VOICEBIN_INTROSPECTION_CLIENT_SECRET_FILE).
+    #[arg(
+        long,
+        env = "VOICEBIN_INTROSPECTION_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    introspection_client_secret: Option<SecretString>,
+    /// Seconds an introspection answer is reused (how long a revoked token may still work).
+    #[arg(long, env = "VOICEBIN_INTROSPECTION_CACHE_SECS", default_value_t = 30)]
+    introspection_cache_secs: u64,
+    /// Whether DPoP proofs must carry a server nonce (`off` or `required`).
+    #[arg(long, env = "VOICEBIN_DPOP_NONCE", value_enum, default_value_t = DpopNonce::Off)]
+    dpop_nonce: DpopNonce,
+    /// Where to report abuse (an e-mail address or URL), shown on /abuse and /privacy.
+    #[arg(long, env = "VOICEBIN_ABUSE_CONTACT")]
+    abuse_contact: Option<String>,
+    /// Who operates this deployment (the agent card's provider).
+    #[arg(long, env = "VOICEBIN_OPERATOR")]
+    operator: Option<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DpopNonce {
+    /// Proofs need no server nonce.
+    Off,
+    /// Every proof must carry a current server nonce (`DPoP-Nonce`).
+    Required,
 }
 
 #[derive(Args)]
@@ -230,6 +270,7 @@ fn settings(
         public_url,
         max_upload_bytes: backends.max_upload_bytes,
         issuer,
+        site: SiteSettings::default(),
         s3,
         amqp: secret(&backends.amqp_url, "VOICEBIN_AMQP_URL")?.map(|url| AmqpSettings {
             url,
@@ -278,12 +319,40 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| format!("http://{}", args.listen)),
     )?;
+    let introspection = match args.introspection_url {
+        None => None,
+        Some(endpoint) => Some(IntrospectionSettings {
+            endpoint,
+            client_id: args.introspection_client_id.context(
+                "VOICEBIN_INTROSPECTION_CLIENT_ID is required with an introspection URL",
+            )?,
+            client_secret: secret(
+                &args.introspection_client_secret,
+                "VOICEBIN_INTROSPECTION_CLIENT_SECRET",
+            )?
+            .context(
+                "VOICEBIN_INTROSPECTION_CLIENT_SECRET is required with an introspection URL",
+            )?,
+            cache_ttl: Duration::from_secs(args.introspection_cache_secs),
+        }),
+    };
     let issuer = IssuerSettings {
         issuer: args.issuer,
         jwks_url: args.jwks_url,
         jwks_file: args.jwks_file,
+        authorization_endpoint: args.oauth_authorization_endpoint,
+        token_endpoint: args.oauth_token_endpoint,
+        introspection,
+        dpop_nonce: match args.dpop_nonce {
+            DpopNonce::Off => NoncePolicy::Off,
+            DpopNonce::Required => NoncePolicy::Required,
+        },
     };
-    let settings = settings(global, &args.backends, public_url.clone(), issuer)?;
+    let mut settings = settings(global, &args.backends, public_url.clone(), issuer)?;
+    settings.site = SiteSettings {
+        abuse_contact: args.abuse_contact,
+        operator: args.operator,
+    };
     let app = build(&settings).await?;
     tracing::info!(
         database = app.database.describe(),
@@ -321,7 +390,7 @@ async fn main() -> anyhow::Result<()> {
     voicebin::telemetry::init(cli.global.log_json);
     let global = &cli.global;
     match cli.command {
-        Command::Serve(args) => serve(global, args).await,
+        Command::Serve(args) => serve(global, *args).await,
         Command::Migrate => {
             let db = Database::connect(&global.data_dir, database_url(global)?.as_ref()).await?;
             db.migrate().await?;

@@ -9,11 +9,15 @@ use crate::state::AppState;
 
 const CSP: &str = "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'";
 
-/// The guide (REST with curl examples, errors, downloads and limits, tokens).
+/// The guide (REST with curl examples, MCP, OAuth/DPoP, discovery, errors, limits).
 #[handler]
 pub async fn docs(Data(state): Data<&AppState>) -> Response {
     let url = html_escape(&state.public_url);
+    let issuer = html_escape(&state.discovery.issuer);
     let max = state.service.max_upload_bytes();
+    let mcp_max = crate::discovery::MCP_UPLOAD_MAX_BYTES;
+    let mcp_version = crate::discovery::MCP_PROTOCOL_VERSION;
+    let algs = crate::auth::dpop::PROOF_ALGS.join(", ");
     let body = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -47,11 +51,57 @@ succeed, then the clip answers 410 to everyone but its owner.</p>
 <li>One playback with seeking counts once: the first counted answer sets a <code>vb_grant</code> cookie valid for
 10 minutes, and requests that carry it are not counted again. Clients that keep no cookies are counted on every request.</li>
 </ul>
+<h2 id="mcp">MCP (for AI agents)</h2>
+<p>The Model Context Protocol endpoint is <code>{url}/mcp</code> (streamable HTTP, protocol revision
+<code>{mcp_version}</code>, JSON responses, stateless: any replica answers any request). Every request needs a
+token, exactly as for REST. A client configuration:</p>
+<pre>{{
+  "mcpServers": {{
+    "voicebin": {{
+      "type": "http",
+      "url": "{url}/mcp",
+      "headers": {{ "Authorization": "Bearer pbca_live_…" }}
+    }}
+  }}
+}}</pre>
+<p>Clients that do OAuth discover the authorization server from the 401 challenge
+(<code>WWW-Authenticate: Bearer resource_metadata="{url}/.well-known/oauth-protected-resource/mcp"</code>).
+Tools: <code>upload_audio</code> (base64 <code>data</code>, at most {mcp_max} bytes decoded; remote URLs are never
+fetched), <code>get_audio</code>, <code>list_audio</code> (<code>q</code>, <code>cursor</code>), <code>update_audio</code>
+(title, description, download limit) and <code>delete_audio</code>; each needs the same scope and ownership as
+its REST route, and business errors come back as results with <code>isError: true</code>. Clips are also
+resources (<code>resources/templates/list</code>, <code>resources/read</code>).</p>
+<h2 id="oauth">OAuth and DPoP</h2>
+<p>Tokens come from <code>{issuer}</code>: API keys, or OAuth 2.1 access tokens (RFC 9068, <code>typ: at+jwt</code>,
+with <code>iss</code>, <code>sub</code>, <code>aud</code>, <code>client_id</code>, <code>scope</code>, <code>exp</code>,
+<code>iat</code>, <code>jti</code>). The audience must be <code>{url}</code> or <code>{url}/mcp</code>; tokens for any
+other audience are refused. Scopes: <code>voice:read</code>, <code>voice:create</code>, <code>voice:delete</code>.</p>
+<p>A token bound to a key (<code>cnf.jkt</code>, RFC 9449) is sent as <code>Authorization: DPoP &lt;token&gt;</code>
+with a <code>DPoP</code> header holding a fresh proof: a JWS with <code>typ: dpop+jwt</code>, an asymmetric
+<code>alg</code> ({algs}), the public <code>jwk</code>, and claims <code>jti</code> (unique), <code>htm</code>
+(the method), <code>htu</code> (the URL under <code>{url}</code>, without query), <code>iat</code> (within 5 minutes) and
+<code>ath</code> (base64url SHA-256 of the token). A proof is accepted once, by any replica. If the server
+answers 401 <code>error="use_dpop_nonce"</code>, retry with the <code>DPoP-Nonce</code> it sent in a <code>nonce</code>
+claim. A bound token sent as <code>Bearer</code> is refused.</p>
+<h2 id="discovery">Discovery</h2>
+<ul>
+<li><a href="{url}/.well-known/oauth-protected-resource">{url}/.well-known/oauth-protected-resource</a> and
+<a href="{url}/.well-known/oauth-protected-resource/mcp">…/mcp</a>: RFC 9728 protected-resource metadata.</li>
+<li><a href="{url}/.well-known/agent.json">{url}/.well-known/agent.json</a>: the capabilities card.</li>
+<li><a href="{url}/llms.txt">{url}/llms.txt</a>, <a href="{url}/api/v1/openapi.json">the OpenAPI 3.1 document</a>.</li>
+</ul>
+<h2 id="limits">Limits</h2>
+<ul>
+<li>Uploads: at most {max} bytes over REST (413 beyond), {mcp_max} bytes through MCP.</li>
+<li>Titles at most 200 characters, descriptions 5000, filenames 255; download limits 1 to 10<sup>9</sup>.</li>
+<li>Listing pages: 1 to 100 items (<code>limit</code>, default 20).</li>
+</ul>
+<p>Policies: <a href="{url}/privacy">privacy</a>, <a href="{url}/abuse">report abuse</a>.</p>
 <h2 id="errors">Errors</h2>
 <p>Errors are RFC 9457 <code>application/problem+json</code> documents with a stable <code>type</code>
 (<code>urn:voicebin:problem:not-audio</code>, <code>…:too-large</code>, <code>…:invalid-field</code>, <code>…:unauthorized</code>,
 <code>…:insufficient-scope</code>, <code>…:not-found</code>, <code>…:gone</code>, <code>…:unavailable</code>). 401 answers carry a
-<code>WWW-Authenticate: Bearer</code> challenge; 503 answers carry <code>Retry-After</code>.</p>
+<code>WWW-Authenticate</code> challenge (<code>Bearer</code>, or <code>DPoP</code> for DPoP requests); 503 answers carry <code>Retry-After</code>.</p>
 </main></body></html>
 "#
     );

@@ -139,15 +139,32 @@ pub enum ApiError {
     Internal(Json<Problem>),
 }
 
-/// The `WWW-Authenticate` challenge for a failed or missing credential.
+/// The `WWW-Authenticate` challenge for a failed or missing credential. Without an error both
+/// schemes are offered (RFC 6750 and RFC 9449 §7.1).
 pub fn bearer_challenge(error: Option<(&str, &str)>) -> String {
     match error {
-        None => r#"Bearer realm="voicebin""#.to_owned(),
+        None => format!(r#"Bearer realm="voicebin", {}"#, dpop_challenge(None)),
         Some((code, description)) => format!(
             r#"Bearer realm="voicebin", error="{code}", error_description="{}""#,
-            description.replace(['"', '\\'], "'")
+            quoted(description)
         ),
     }
+}
+
+/// The `DPoP` challenge (RFC 9449 §7.1), naming the proof algorithms accepted.
+pub fn dpop_challenge(error: Option<(&str, &str)>) -> String {
+    let algs = crate::auth::dpop::PROOF_ALGS.join(" ");
+    match error {
+        None => format!(r#"DPoP realm="voicebin", algs="{algs}""#),
+        Some((code, description)) => format!(
+            r#"DPoP realm="voicebin", algs="{algs}", error="{code}", error_description="{}""#,
+            quoted(description)
+        ),
+    }
+}
+
+fn quoted(description: &str) -> String {
+    description.replace(['"', '\\'], "'")
 }
 
 impl ApiError {
@@ -192,6 +209,28 @@ impl ApiError {
         let mut e = Self::new(Code::Unauthorized, description);
         if let ApiError::Unauthorized(_, challenge) = &mut e {
             *challenge = bearer_challenge(Some(("invalid_token", description)));
+        }
+        e
+    }
+
+    /// 401 for a request made with `Authorization: DPoP`: the challenge uses that scheme, with
+    /// `error` one of `invalid_token`, `invalid_dpop_proof` or `use_dpop_nonce`.
+    pub fn dpop_rejected(error: &str, description: &str) -> Self {
+        let mut e = Self::new(Code::Unauthorized, description);
+        if let ApiError::Unauthorized(_, challenge) = &mut e {
+            *challenge = dpop_challenge(Some((error, description)));
+        }
+        e
+    }
+
+    /// 403 naming the scope that was needed, challenging with the scheme the caller used.
+    pub fn insufficient_scope_for(scope: &str, dpop: bool) -> Self {
+        let mut e = Self::insufficient_scope(scope);
+        if let (ApiError::Forbidden(_, challenge), true) = (&mut e, dpop) {
+            *challenge = format!(
+                r#"DPoP realm="voicebin", algs="{}", error="insufficient_scope", scope="{scope}""#,
+                crate::auth::dpop::PROOF_ALGS.join(" ")
+            );
         }
         e
     }

@@ -7,6 +7,7 @@ use poem_openapi::registry::{
 };
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
+use crate::auth::dpop::{DpopError, ProofTarget};
 use crate::auth::{AuthError, Principal};
 use crate::error::{ApiError, AuthRejection};
 use crate::state::AppState;
@@ -20,8 +21,10 @@ fn register_scheme(registry: &mut Registry) {
         MetaSecurityScheme {
             ty: "http",
             description: Some(
-                "An API key (`pbca_live_…`) or an OAuth access token (JWT) signed by the \
-                 configured issuer, audience-bound to this site.",
+                "An API key (`pbca_live_…`) or an OAuth access token (JWT, RFC 9068) signed by \
+                 the configured issuer, audience-bound to this site. Tokens bound to a key \
+                 (`cnf.jkt`) are sent as `Authorization: DPoP <token>` with a `DPoP` proof \
+                 (RFC 9449) instead.",
             ),
             name: None,
             key_in: None,
@@ -46,7 +49,8 @@ fn reject(e: ApiError) -> poem::Error {
     poem::Error::from(AuthRejection(e))
 }
 
-/// Reads and verifies the bearer token, if any. `Ok(None)` when no `Authorization` header.
+/// Reads and verifies the credential, if any: `Bearer <token>`, or `DPoP <token>` with a `DPoP`
+/// proof for tokens bound to a key (RFC 9449). `Ok(None)` when no `Authorization` header.
 async fn authenticate(req: &Request) -> poem::Result<Option<Principal>> {
     let headers = req.headers().get_all(poem::http::header::AUTHORIZATION);
     let mut values = headers.iter();
@@ -58,21 +62,72 @@ async fn authenticate(req: &Request) -> poem::Result<Option<Principal>> {
             "more than one Authorization header",
         )));
     }
+    const EXPECTED: &str = "expected `Bearer <token>` or `DPoP <token>`";
     let value = value
         .to_str()
         .map_err(|_| reject(ApiError::invalid_token("malformed Authorization header")))?;
     let Some((scheme, token)) = value.split_once(' ') else {
-        return Err(reject(ApiError::invalid_token("expected `Bearer <token>`")));
+        return Err(reject(ApiError::invalid_token(EXPECTED)));
     };
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(reject(ApiError::invalid_token("expected `Bearer <token>`")));
+    let token = token.trim();
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    if !(dpop || scheme.eq_ignore_ascii_case("bearer")) || token.is_empty() {
+        return Err(reject(ApiError::invalid_token(EXPECTED)));
     }
+    let token_error = |description: &str| {
+        reject(if dpop {
+            ApiError::dpop_rejected("invalid_token", description)
+        } else {
+            ApiError::invalid_token(description)
+        })
+    };
     let state = state(req)?;
-    match state.verifier.verify(token.trim()).await {
-        Ok(principal) => Ok(Some(principal)),
-        Err(e) if e.is_server_side() => Err(reject(ApiError::unavailable(&e))),
-        Err(e) => Err(reject(ApiError::invalid_token(&describe(&e)))),
+    let principal = match state.verifier.verify(token).await {
+        Ok(principal) => principal,
+        Err(e) if e.is_server_side() => return Err(reject(ApiError::unavailable(&e))),
+        Err(e) => return Err(token_error(&describe(&e))),
+    };
+    match (&principal.confirmation, dpop) {
+        (None, false) => {}
+        // RFC 9449 §7.2: a bound token is worthless without its key.
+        (Some(_), false) => {
+            return Err(token_error(
+                "this token is bound to a DPoP key: send it as `Authorization: DPoP` with a proof",
+            ))
+        }
+        (None, true) => {
+            return Err(token_error(
+                "this token is not DPoP-bound: send it as `Authorization: Bearer`",
+            ))
+        }
+        (Some(jkt), true) => {
+            let proofs: Vec<&[u8]> = req
+                .headers()
+                .get_all("dpop")
+                .iter()
+                .map(|v| v.as_bytes())
+                .collect();
+            let target = ProofTarget {
+                method: req.method().as_str(),
+                path: req.original_uri().path(),
+                access_token: token,
+                jkt,
+            };
+            match state.dpop.check(&proofs, target).await {
+                Ok(()) => {}
+                Err(DpopError::InvalidProof(m)) => {
+                    return Err(reject(ApiError::dpop_rejected("invalid_dpop_proof", &m)))
+                }
+                Err(DpopError::UseNonce(m)) => {
+                    return Err(reject(ApiError::dpop_rejected("use_dpop_nonce", m)))
+                }
+                Err(e @ DpopError::Unavailable(_)) => {
+                    return Err(reject(ApiError::unavailable(&e)))
+                }
+            }
+        }
     }
+    Ok(Some(principal))
 }
 
 fn describe(e: &AuthError) -> String {
@@ -84,6 +139,8 @@ fn describe(e: &AuthError) -> String {
         AuthError::UnsupportedAlgorithm => "the token's signing algorithm is not accepted".into(),
         AuthError::UnknownKey => "the token's signing key is unknown".into(),
         AuthError::BadSignature => "the token's signature is invalid".into(),
+        AuthError::Revoked => "the token has been revoked".into(),
+        AuthError::InvalidClaims(why) => format!("the token is invalid ({why})"),
         _ => "the token is invalid".into(),
     }
 }
@@ -103,7 +160,8 @@ impl Auth {
         if self.0.has_scope(scope) {
             Ok(&self.0)
         } else {
-            Err(ApiError::insufficient_scope(scope))
+            let dpop = self.0.confirmation.is_some();
+            Err(ApiError::insufficient_scope_for(scope, dpop))
         }
     }
 }

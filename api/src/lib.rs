@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod discovery;
 pub mod docs;
 pub mod download;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod extract;
 pub mod model;
 pub mod openapi31;
 pub mod pages;
+pub mod policy;
 pub mod routes;
 pub mod state;
 pub mod view;
@@ -76,6 +78,18 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         )
         .nest_no_strip("/api", api)
         .at("/.well-known/jwks.json", get(pages::jwks))
+        .at(
+            "/.well-known/oauth-protected-resource",
+            get(discovery::resource_metadata),
+        )
+        .at(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(discovery::mcp_resource_metadata),
+        )
+        .at("/.well-known/agent.json", get(discovery::agent))
+        .at("/llms.txt", get(discovery::llms_txt))
+        .at("/privacy", get(policy::privacy))
+        .at("/abuse", get(policy::abuse))
         .at("/healthz", get(pages::healthz))
         .at("/readyz", get(pages::readyz))
         .at("/docs", get(docs::docs))
@@ -89,15 +103,24 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         )
         .at("/:id/audio", get(download::audio).head(download::audio))
         .around(|ep, req| async move {
+            // With nonces on, any answer to a DPoP request (and any 401) carries a fresh one.
+            let nonce = req
+                .data::<AppState>()
+                .and_then(|state| state.dpop.fresh_nonce())
+                .filter(|_| req.headers().contains_key("dpop"));
             // Every error leaves as problem+json, and every response says nosniff.
             let mut response = match ep.call(req).await {
                 Ok(response) => response,
                 Err(e) => error::problem_response(e),
             };
-            response.headers_mut().insert(
+            let headers = response.headers_mut();
+            headers.insert(
                 "x-content-type-options",
                 poem::http::HeaderValue::from_static("nosniff"),
             );
+            if let Some(value) = nonce.and_then(|n| poem::http::HeaderValue::from_str(&n).ok()) {
+                headers.insert("dpop-nonce", value);
+            }
             Ok(response)
         })
         .with(Tracing)

@@ -35,6 +35,10 @@ pub struct AppState {
     pub readiness: Vec<Arc<dyn ReadinessCheck>>,
     /// Signs playback grants (shared by all replicas through the database).
     pub grants: Arc<crate::download::Grants>,
+    /// Checks DPoP proofs (replay cache and nonce key shared by all replicas).
+    pub dpop: Arc<crate::auth::dpop::DpopVerifier>,
+    /// Where the site is described for OAuth clients and agents.
+    pub discovery: crate::discovery::Discovery,
 }
 
 impl AppState {

@@ -13,5 +13,7 @@ mod view;
 
 pub use projector::{rebuild, ClipProjector, RebuildStats};
 pub use sql::{PostgresStore, SqliteStore};
-pub use store::{Cursor, EventLog, ListQuery, Page, ReadStore, ScanDispatch, StoreError};
+pub use store::{
+    Cursor, EventLog, ListQuery, Page, ReadStore, ReplayCache, ScanDispatch, StoreError,
+};
 pub use view::ClipView;

@@ -9,7 +9,9 @@ use futures::TryStreamExt;
 use sqlx::{PgPool, Row, SqlitePool};
 use voicebin_domain::Clip;
 
-use crate::store::{Cursor, EventLog, ListQuery, Page, ReadStore, ScanDispatch, StoreError};
+use crate::store::{
+    Cursor, EventLog, ListQuery, Page, ReadStore, ReplayCache, ScanDispatch, StoreError,
+};
 use crate::view::ClipView;
 
 /// Read models and event log in the embedded SQLite database.
@@ -253,6 +255,34 @@ macro_rules! sql_store {
                     .fetch_one(&self.pool)
                     .await?;
                 Ok(value.get::<String, _>(0))
+            }
+        }
+
+        #[async_trait]
+        impl ReplayCache for $store {
+            async fn first_use(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+                // A row whose time is up may be taken over; a live one makes this a replay.
+                let inserted = sqlx::query(
+                    "INSERT INTO dpop_proofs (key, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
+                     WHERE dpop_proofs.expires_at <= $3",
+                )
+                .bind(key)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(inserted == 1)
+            }
+
+            async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+                let deleted = sqlx::query("DELETE FROM dpop_proofs WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(deleted)
             }
         }
 

@@ -95,6 +95,16 @@ pub trait ReadStore: Send + Sync {
     async fn shared_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError>;
 }
 
+/// One-time tokens seen by any replica (DPoP proof ids), kept until they expire.
+#[async_trait]
+pub trait ReplayCache: Send + Sync {
+    /// Records `key` until `expires_at` (Unix seconds). `true` the first time; `false` while an
+    /// earlier record of the same key is still live (a replay). Atomic across replicas.
+    async fn first_use(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError>;
+    /// Forgets every record whose time is up; returns how many.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+}
+
 /// Bookkeeping of published scan jobs (the relay's claim table).
 #[async_trait]
 pub trait ScanDispatch: Send + Sync {

@@ -152,6 +152,7 @@ async fn external_issuer_app(
                 issuer: Some("https://issuer.test".into()),
                 jwks_url,
                 jwks_file,
+                ..Default::default()
             },
             ..Default::default()
         },

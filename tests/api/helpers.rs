@@ -116,6 +116,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
                 public_url: base,
                 max_upload_bytes,
                 issuer,
+                site: Default::default(),
                 s3: None,
                 amqp: None,
                 clamd: None,

@@ -45,6 +45,7 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
         public_url: "http://127.0.0.1:9".into(),
         max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
         issuer: IssuerSettings::default(),
+        site: Default::default(),
         s3: None,
         amqp: None,
         clamd: None,

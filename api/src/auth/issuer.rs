@@ -176,16 +176,22 @@ impl EmbeddedIssuer {
         if let Some(ttl) = req.ttl {
             claims["exp"] = json!(iat.saturating_add(ttl.as_secs()));
         }
-        Ok(self.sign(&claims))
+        Ok(format!("{API_KEY_PREFIX}{}", self.sign(&claims, "JWT")))
     }
 
     /// Signs arbitrary `claims` as an API key, unchecked; meant for tests that forge claims.
     pub fn mint_with_claims(&self, claims: &Value) -> String {
-        self.sign(claims)
+        format!("{API_KEY_PREFIX}{}", self.sign(claims, "JWT"))
     }
 
-    fn sign(&self, claims: &Value) -> String {
-        let header = json!({ "alg": "EdDSA", "typ": "JWT", "kid": self.kid });
+    /// Signs arbitrary `claims` as an RFC 9068 OAuth access token (`typ: at+jwt`, no key
+    /// prefix), unchecked; meant for tests that play the authorization server.
+    pub fn mint_access_token(&self, claims: &Value) -> String {
+        self.sign(claims, "at+jwt")
+    }
+
+    fn sign(&self, claims: &Value, typ: &str) -> String {
+        let header = json!({ "alg": "EdDSA", "typ": typ, "kid": self.kid });
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -193,7 +199,7 @@ impl EmbeddedIssuer {
         );
         let signature = self.key_pair.sign(signing_input.as_bytes());
         format!(
-            "{API_KEY_PREFIX}{signing_input}.{}",
+            "{signing_input}.{}",
             URL_SAFE_NO_PAD.encode(signature.as_ref())
         )
     }

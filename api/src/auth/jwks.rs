@@ -145,7 +145,7 @@ impl VerificationKey {
 
     /// Parses one JWK. `Ok(None)` means "not a signature key we handle" (skipped
     /// quietly); `Err` means it claims to be one but is broken.
-    fn from_jwk(jwk: &Value) -> Result<Option<Self>, String> {
+    pub(crate) fn from_jwk(jwk: &Value) -> Result<Option<Self>, String> {
         let obj = jwk.as_object().ok_or("JWK is not an object")?;
         let str_field = |name: &str| -> Result<Option<&str>, String> {
             match obj.get(name) {

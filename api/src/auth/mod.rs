@@ -4,6 +4,8 @@
 //! `typ: at+jwt`) are both verified by [`JwtVerifier`] against keys from a
 //! [`KeySource`]; [`EmbeddedIssuer`] provides a local issuer for zero-config mode.
 
+pub mod dpop;
+mod introspection;
 mod issuer;
 mod jwks;
 #[cfg(test)]
@@ -12,6 +14,7 @@ mod verifier;
 
 use std::collections::BTreeSet;
 
+pub use introspection::{Introspection, IntrospectionSettings};
 pub use issuer::{EmbeddedIssuer, MintError, MintRequest};
 pub use jwks::{
     JwksError, KeySet, KeySource, RemoteJwks, StaticJwks, VerificationKey,
@@ -33,6 +36,9 @@ pub struct Principal {
     pub token_id: Option<String>,
     /// OAuth client the token was issued to (`client_id`), if any.
     pub client_id: Option<String>,
+    /// The RFC 7638 thumbprint of the key the token is bound to (`cnf.jkt`, RFC 9449): such a
+    /// token is only accepted with `Authorization: DPoP` and a proof signed by that key.
+    pub confirmation: Option<String>,
 }
 
 impl Principal {
@@ -84,12 +90,21 @@ pub enum AuthError {
     /// Verification keys could not be obtained (issuer unreachable, bad JWKS).
     #[error("verification keys unavailable: {0}")]
     KeysUnavailable(String),
+    /// The issuer says the token is no longer active (RFC 7662 introspection).
+    #[error("token revoked or inactive")]
+    Revoked,
+    /// The issuer's introspection endpoint could not answer; failing closed.
+    #[error("token introspection failed: {0}")]
+    IntrospectionFailed(String),
 }
 
 impl AuthError {
     /// True when the failure is ours (answer 503), not the caller's (answer 401).
     pub fn is_server_side(&self) -> bool {
-        matches!(self, AuthError::KeysUnavailable(_))
+        matches!(
+            self,
+            AuthError::KeysUnavailable(_) | AuthError::IntrospectionFailed(_)
+        )
     }
 }
 
@@ -98,8 +113,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_keys_unavailable_is_server_side() {
+    fn only_issuer_failures_are_server_side() {
         assert!(AuthError::KeysUnavailable("x".into()).is_server_side());
+        assert!(AuthError::IntrospectionFailed("x".into()).is_server_side());
         for e in [
             AuthError::Malformed,
             AuthError::UnsupportedAlgorithm,
@@ -110,6 +126,7 @@ mod tests {
             AuthError::Expired,
             AuthError::NotYetValid,
             AuthError::InvalidClaims("x".into()),
+            AuthError::Revoked,
         ] {
             assert!(!e.is_server_side(), "{e:?}");
         }
@@ -122,6 +139,7 @@ mod tests {
             scopes: ["clips:read".to_string()].into_iter().collect(),
             token_id: None,
             client_id: None,
+            confirmation: None,
         };
         assert!(p.has_scope("clips:read"));
         assert!(!p.has_scope("clips"));

@@ -82,7 +82,7 @@ impl JwtVerifier {
         }
     }
 
-    fn check_claims(&self, claims: Claims) -> Result<Principal, AuthError> {
+    fn check_claims(&self, claims: Claims, access_token: bool) -> Result<Principal, AuthError> {
         if claims.iss.as_deref() != Some(self.issuer.as_str()) {
             return Err(AuthError::WrongIssuer);
         }
@@ -127,11 +127,31 @@ impl JwtVerifier {
                 return Err(AuthError::InvalidClaims(format!("invalid {name}")));
             }
         }
+        // RFC 9068 §2.2: an OAuth access token always names its client, its id and its expiry.
+        if access_token {
+            for (name, present) in [
+                ("exp", claims.exp.is_some()),
+                ("jti", claims.jti.is_some()),
+                ("client_id", claims.client_id.is_some()),
+            ] {
+                if !present {
+                    return Err(AuthError::InvalidClaims(format!(
+                        "an at+jwt access token needs `{name}`"
+                    )));
+                }
+            }
+        }
+        let confirmation = match claims.cnf {
+            None => None,
+            Some(Confirmation { jkt: Some(jkt) }) if valid_thumbprint(&jkt) => Some(jkt),
+            Some(_) => return Err(AuthError::InvalidClaims("invalid cnf".into())),
+        };
         Ok(Principal {
             account,
             scopes,
             token_id: claims.jti,
             client_id: claims.client_id,
+            confirmation,
         })
     }
 }
@@ -177,7 +197,10 @@ impl TokenVerifier for JwtVerifier {
                 AuthError::Malformed
             }
         })?;
-        self.check_claims(claims)
+        let access_token = header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        });
+        self.check_claims(claims, access_token)
     }
 }
 
@@ -240,6 +263,13 @@ struct Claims {
     iat: Option<serde_json::Number>,
     exp: Option<serde_json::Number>,
     nbf: Option<serde_json::Number>,
+    cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 confirmation: the token is bound to the key with this RFC 7638 thumbprint (RFC 9449).
+#[derive(Deserialize)]
+struct Confirmation {
+    jkt: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -288,6 +318,14 @@ pub(crate) fn valid_subject(sub: &str) -> bool {
     !sub.is_empty()
         && sub.chars().count() <= MAX_SUBJECT_CHARS
         && !sub.chars().any(char::is_control)
+}
+
+/// A base64url SHA-256 thumbprint: 43 characters.
+fn valid_thumbprint(jkt: &str) -> bool {
+    jkt.len() == 43
+        && jkt
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn valid_identifier(id: &str) -> bool {
@@ -426,12 +464,57 @@ mod tests {
         let verifier = static_verifier(json!({"keys": [key.jwk("k1")]}));
         let token = key.token(
             &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k1"}),
-            &with(claims(), json!({"client_id": "cli-7", "scope": "a  b c"})),
+            &with(
+                claims(),
+                json!({"client_id": "cli-7", "scope": "a  b c", "exp": now() + 600}),
+            ),
         );
         let p = verifier.verify(&token).await.unwrap();
         assert_eq!(p.client_id.as_deref(), Some("cli-7"));
         assert_eq!(p.scopes.len(), 3);
         assert_eq!(p.token_id.as_deref(), Some("tok-1"));
+        assert_eq!(p.confirmation, None);
+    }
+
+    #[tokio::test]
+    async fn at_jwt_tokens_need_exp_jti_and_client_id() {
+        let key = Ed25519TestKey::generate();
+        let verifier = static_verifier(json!({"keys": [key.jwk("k1")]}));
+        let header = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k1"});
+        let full = with(claims(), json!({"client_id": "c", "exp": now() + 600}));
+        verifier.verify(&key.token(&header, &full)).await.unwrap();
+        for missing in ["exp", "jti", "client_id"] {
+            let mut c = full.clone();
+            c.as_object_mut().unwrap().remove(missing);
+            assert!(
+                matches!(
+                    verifier.verify(&key.token(&header, &c)).await,
+                    Err(AuthError::InvalidClaims(_))
+                ),
+                "{missing}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_confirmation_thumbprint_is_carried_and_checked() {
+        let key = Ed25519TestKey::generate();
+        let verifier = static_verifier(json!({"keys": [key.jwk("k1")]}));
+        let header = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "k1"});
+        let jkt = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+        let bound = with(
+            claims(),
+            json!({"client_id": "c", "exp": now() + 600, "cnf": {"jkt": jkt}}),
+        );
+        let p = verifier.verify(&key.token(&header, &bound)).await.unwrap();
+        assert_eq!(p.confirmation.as_deref(), Some(jkt));
+        for cnf in [json!({"jkt": "short"}), json!({}), json!("x")] {
+            let c = with(
+                claims(),
+                json!({"client_id": "c", "exp": now() + 600, "cnf": cnf}),
+            );
+            assert!(verifier.verify(&key.token(&header, &c)).await.is_err());
+        }
     }
 
     #[tokio::test]
@@ -867,7 +950,7 @@ mod tests {
         }
         let ok = key.token(
             &json!({"alg": "EdDSA", "kid": "k1", "typ": "application/AT+JWT"}),
-            &claims(),
+            &with(claims(), json!({"client_id": "c", "exp": now() + 600})),
         );
         verifier.verify(&ok).await.unwrap();
     }
