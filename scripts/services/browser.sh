@@ -1,18 +1,22 @@
 # shellcheck shell=bash
-# A headless browser for the end-to-end view-page test (tests/browser/view.mjs): Debian's
-# chromium driven by playwright-core from npm. playwright's own browser download cannot reach
-# its CDN here, so the browser comes from apt. Meant to be *sourced*; defines `ensure_browser`
-# and nothing else that runs.
+# Headless browsers for the end-to-end view-page test (tests/browser/view.mjs):
+#   - Debian's chromium driven by playwright-core from npm;
+#   - Debian's firefox-esr driven by puppeteer-core from npm over WebDriver BiDi (playwright
+#     only drives its own patched Firefox builds, not a stock one).
+# playwright's and puppeteer's own browser downloads cannot reach their CDNs here, so the
+# browsers come from apt. Meant to be *sourced*; defines `ensure_browser` and nothing else that
+# runs.
 #
 #   source scripts/services/browser.sh && ensure_browser
 #
-# Exports VOICEBIN_BROWSER_NODE_PATH (the node_modules holding playwright-core) and
-# VOICEBIN_CHROMIUM (the browser executable).
+# Exports VOICEBIN_BROWSER_NODE_PATH (the node_modules holding playwright-core and
+# puppeteer-core), VOICEBIN_CHROMIUM and VOICEBIN_FIREFOX (the browser executables).
 
 ensure_browser() {
   local cache="${VOICEBIN_CACHE_DIR:-$HOME/.cache/voicebin}"
   local dir="$cache/browser"
   local chromium=/usr/bin/chromium
+  local firefox=/usr/bin/firefox-esr
 
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     printf '==> node and npm are needed for the browser test\n' >&2
@@ -24,14 +28,28 @@ ensure_browser() {
     _browser_apt_install chromium
   fi
 
+  if [ ! -x "$firefox" ]; then
+    printf '==> installing firefox-esr\n' >&2
+    _browser_apt_install firefox-esr
+  fi
+
   if [ ! -f "$dir/node_modules/playwright-core/package.json" ]; then
     printf '==> installing playwright-core into %s\n' "$dir" >&2
     mkdir -p "$dir"
     npm install --prefix "$dir" --no-audit --no-fund --loglevel=error 'playwright-core@1' >&2
   fi
 
+  # puppeteer-core speaks WebDriver BiDi to Firefox (checked with puppeteer-core 25 and
+  # firefox-esr 153).
+  if [ ! -f "$dir/node_modules/puppeteer-core/package.json" ]; then
+    printf '==> installing puppeteer-core into %s\n' "$dir" >&2
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error 'puppeteer-core@25' >&2
+  fi
+
   export VOICEBIN_BROWSER_NODE_PATH="$dir/node_modules"
   export VOICEBIN_CHROMIUM="$chromium"
+  export VOICEBIN_FIREFOX="$firefox"
 }
 
 _browser_apt_install() {

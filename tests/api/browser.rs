@@ -1,6 +1,7 @@
-//! The view page in a real browser: `tests/browser/view.mjs` drives Debian's chromium through
-//! playwright-core (both installed by `scripts/services/browser.sh`, which `scripts/test`
-//! sources) against a live app. Never skipped: a missing browser fails the test.
+//! The view page in real browsers: `tests/browser/view.mjs` drives Debian's chromium through
+//! playwright-core and Debian's firefox-esr through puppeteer-core (all installed by
+//! `scripts/services/browser.sh`, which `scripts/test` sources) against a live app. Never
+//! skipped: a missing browser fails the test.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,14 +11,48 @@ use crate::helpers::{fixture, spawn_app, Backend};
 
 const SETUP_HINT: &str =
     "run scripts/test (or `source scripts/services/browser.sh && ensure_browser`) first";
-/// The whole browser run, launch included; it takes a few seconds when healthy.
+/// The whole browser run, launch included; it takes a few seconds when healthy (Firefox takes
+/// longer to start, ~10 s on a busy machine).
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Where `ensure_browser` installs playwright-core when the environment does not say.
+/// A browser `tests/browser/view.mjs` can drive, and how to find it.
+#[derive(Clone, Copy, Debug)]
+enum Browser {
+    Chromium,
+    Firefox,
+}
+
+impl Browser {
+    /// The name `view.mjs` takes, also used in artifact names and messages.
+    fn name(self) -> &'static str {
+        match self {
+            Browser::Chromium => "chromium",
+            Browser::Firefox => "firefox",
+        }
+    }
+
+    /// The variable `ensure_browser` exports with the executable, and the default it uses.
+    fn executable(self) -> (&'static str, &'static str) {
+        match self {
+            Browser::Chromium => ("VOICEBIN_CHROMIUM", "/usr/bin/chromium"),
+            Browser::Firefox => ("VOICEBIN_FIREFOX", "/usr/bin/firefox-esr"),
+        }
+    }
+
+    /// The npm package that drives it.
+    fn driver(self) -> &'static str {
+        match self {
+            Browser::Chromium => "playwright-core",
+            Browser::Firefox => "puppeteer-core",
+        }
+    }
+}
+
+/// Where `ensure_browser` installs the npm drivers when the environment does not say.
 fn default_node_path() -> Option<PathBuf> {
     let cache = match std::env::var_os("VOICEBIN_CACHE_DIR") {
         Some(dir) => PathBuf::from(dir),
@@ -26,45 +61,50 @@ fn default_node_path() -> Option<PathBuf> {
     Some(cache.join("browser/node_modules"))
 }
 
-/// Runs `node tests/browser/view.mjs <url> <screenshot>`; returns (success, stdout, stderr).
-fn run_view_check(url: &str, screenshot: &Path) -> (bool, String, String) {
+/// Runs `node tests/browser/view.mjs <url> <screenshot> <browser>`; returns (success, stdout,
+/// stderr).
+fn run_view_check(browser: Browser, url: &str, screenshot: &Path) -> (bool, String, String) {
     let node_version = Command::new("node").arg("--version").output();
     if !node_version.is_ok_and(|o| o.status.success()) {
         panic!("`node` is not installed or does not run; {SETUP_HINT}");
     }
-    let chromium =
-        std::env::var("VOICEBIN_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let (variable, default) = browser.executable();
+    let executable = std::env::var(variable).unwrap_or_else(|_| default.into());
     assert!(
-        Path::new(&chromium).exists(),
-        "chromium is not installed at {chromium}; {SETUP_HINT}"
+        Path::new(&executable).exists(),
+        "{} is not installed at {executable}; {SETUP_HINT}",
+        browser.name()
     );
     let node_path = std::env::var_os("VOICEBIN_BROWSER_NODE_PATH")
         .map(PathBuf::from)
         .or_else(default_node_path)
         .unwrap_or_default();
-    let has_playwright = node_path.join("playwright-core/package.json").exists()
+    let driver = browser.driver();
+    let has_driver = node_path.join(driver).join("package.json").exists()
         || std::env::var_os("NODE_PATH").is_some();
     assert!(
-        has_playwright,
-        "playwright-core is not installed (VOICEBIN_BROWSER_NODE_PATH={}); {SETUP_HINT}",
+        has_driver,
+        "{driver} is not installed (VOICEBIN_BROWSER_NODE_PATH={}); {SETUP_HINT}",
         node_path.display()
     );
 
     let dir = screenshot.parent().unwrap();
-    let stdout_path = dir.join("view-page.stdout.json");
-    let stderr_path = dir.join("view-page.stderr.log");
+    let stem = format!("view-page-{}", browser.name());
+    let stdout_path = dir.join(format!("{stem}.stdout.json"));
+    let stderr_path = dir.join(format!("{stem}.stderr.log"));
     let mut command = Command::new("node");
     command
         .current_dir(repo())
         .arg(repo().join("tests/browser/view.mjs"))
         .arg(url)
         .arg(screenshot)
+        .arg(browser.name())
         .env("VOICEBIN_BROWSER_NODE_PATH", &node_path)
-        .env("VOICEBIN_CHROMIUM", &chromium)
+        .env(variable, &executable)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&stdout_path).unwrap())
         .stderr(std::fs::File::create(&stderr_path).unwrap());
-    // Its own process group, so a hung run can be killed together with chromium.
+    // Its own process group, so a hung run can be killed together with the browser.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = command
         .spawn()
@@ -96,6 +136,16 @@ fn run_view_check(url: &str, screenshot: &Path) -> (bool, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_view_page_plays_seeks_and_draws_its_waveform_in_chromium() {
+    check_view_page(Browser::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_view_page_plays_seeks_and_draws_its_waveform_in_firefox() {
+    check_view_page(Browser::Firefox).await;
+}
+
+/// Uploads a clip, waits for its scan, then runs `view.mjs` on its view page in `browser`.
+async fn check_view_page(browser: Browser) {
     let app = spawn_app(Backend::Sqlite).await;
     let alice = app.alice();
     // hello.ogg: Vorbis, 3.57 s — long enough to play, seek to the middle and keep playing.
@@ -111,20 +161,22 @@ async fn the_view_page_plays_seeks_and_draws_its_waveform_in_chromium() {
 
     let artifacts = repo().join("test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join("view-page.png");
+    // test-artifacts/view-page-<browser>.png, with the run's stdout and stderr next to it.
+    let screenshot = artifacts.join(format!("view-page-{}.png", browser.name()));
     let _ = std::fs::remove_file(&screenshot);
     let url = app.url(&format!("/{id}"));
     let started = Instant::now();
     let (ok, stdout, stderr) = {
         let screenshot = screenshot.clone();
-        tokio::task::spawn_blocking(move || run_view_check(&url, &screenshot))
+        tokio::task::spawn_blocking(move || run_view_check(browser, &url, &screenshot))
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     };
     assert!(
         ok,
-        "the view page failed in chromium after {:.1} s (screenshot, if any: {}):\n\
+        "the view page failed in {} after {:.1} s (screenshot, if any: {}):\n\
          --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        browser.name(),
         started.elapsed().as_secs_f64(),
         screenshot.display()
     );
@@ -134,7 +186,8 @@ async fn the_view_page_plays_seeks_and_draws_its_waveform_in_chromium() {
         screenshot.display()
     );
     println!(
-        "view page checked in chromium in {:.1} s; screenshot: {}",
+        "view page checked in {} in {:.1} s; screenshot: {}",
+        browser.name(),
         started.elapsed().as_secs_f64(),
         screenshot.display()
     );

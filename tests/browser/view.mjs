@@ -1,21 +1,26 @@
-// End-to-end check of a clip's view page in a real browser (Debian's chromium driven by
-// playwright-core; `scripts/services/browser.sh` installs both).
+// End-to-end check of a clip's view page in a real browser: Debian's chromium driven by
+// playwright-core, or Debian's firefox-esr driven by puppeteer-core (tests/browser/drivers.mjs;
+// `scripts/services/browser.sh` installs all four).
 //
-//   node tests/browser/view.mjs <page-url> <screenshot-path>
+//   node tests/browser/view.mjs <page-url> <screenshot-path> [chromium|firefox]
 //
 // Asserts that the waveform is drawn, that the player plays, seeks to the middle and keeps
 // playing, that a click on the waveform at 75% of its width seeks to 75% of the clip, and that
 // the page logs no console error and triggers no Content-Security-Policy violation. Takes a
 // full-page screenshot. Prints what it observed as JSON on stdout; exits non-zero on failure.
+// The browser defaults to chromium.
 
-import { createRequire } from "node:module";
 import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-const [pageUrl, screenshotPath] = process.argv.slice(2);
-if (!pageUrl || !screenshotPath) {
-  console.error("usage: node tests/browser/view.mjs <page-url> <screenshot-path>");
+import { BROWSERS, launch } from "./drivers.mjs";
+
+const [pageUrl, screenshotPath, browserName = "chromium"] = process.argv.slice(2);
+if (!pageUrl || !screenshotPath || !BROWSERS.includes(browserName)) {
+  console.error(
+    `usage: node tests/browser/view.mjs <page-url> <screenshot-path> [${BROWSERS.join("|")}]`,
+  );
   process.exit(2);
 }
 
@@ -23,27 +28,8 @@ const SETUP_HINT = "run scripts/test (or `source scripts/services/browser.sh && 
 const STEP_TIMEOUT_MS = 15_000;
 const OVERALL_TIMEOUT_MS = 90_000;
 
-/** playwright-core from VOICEBIN_BROWSER_NODE_PATH or NODE_PATH (ESM ignores NODE_PATH). */
-function loadPlaywright() {
-  const require = createRequire(import.meta.url);
-  const paths = [
-    process.env.VOICEBIN_BROWSER_NODE_PATH,
-    ...(process.env.NODE_PATH || "").split(path.delimiter),
-  ].filter(Boolean);
-  try {
-    return require(require.resolve("playwright-core", { paths }));
-  } catch (e) {
-    console.error(
-      `playwright-core not found (searched ${JSON.stringify(paths)} and the default ` +
-        `locations): ${e.message}\n${SETUP_HINT}`,
-    );
-    process.exit(3);
-  }
-}
-
-const { chromium } = loadPlaywright();
-
 const observed = {
+  browser: browserName,
   url: pageUrl,
   steps: [],
   consoleErrors: [],
@@ -59,7 +45,7 @@ function check(ok, message, details) {
   return ok;
 }
 
-const userDataDir = mkdtempSync(path.join(tmpdir(), "voicebin-chromium-"));
+const userDataDir = mkdtempSync(path.join(tmpdir(), `voicebin-${browserName}-`));
 // A last resort against a hung browser: report what was seen so far and fail.
 const watchdog = setTimeout(() => {
   observed.failures = [...failures, `no result after ${OVERALL_TIMEOUT_MS} ms`];
@@ -69,37 +55,22 @@ const watchdog = setTimeout(() => {
   process.exit(1);
 }, OVERALL_TIMEOUT_MS);
 
-const executablePath = process.env.VOICEBIN_CHROMIUM || "/usr/bin/chromium";
-let context;
+let browser;
 const started = Date.now();
 
 try {
-  try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath,
-      headless: true,
-      viewport: { width: 1000, height: 700 },
-      timeout: 60_000,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required",
-      ],
-    });
-  } catch (e) {
-    throw new Error(`could not launch ${executablePath}: ${e.message}\n${SETUP_HINT}`);
-  }
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  browser = await launch(browserName, {
+    userDataDir,
+    viewport: { width: 1000, height: 700 },
+    launchTimeout: 60_000,
+    stepTimeout: STEP_TIMEOUT_MS,
+    setupHint: SETUP_HINT,
+  });
+  observed.executablePath = browser.executablePath;
 
-  // Registered before any page script runs; init scripts are injected by the browser, so the
-  // page's CSP does not block this one.
-  await context.addInitScript(() => {
+  // Registered before any page script runs; injected by the browser, so the page's CSP does not
+  // block it.
+  await browser.addInitScript(() => {
     window.__voicebinCsp = [];
     // The player's media events in order, for the report (media events do not bubble, but a
     // capturing listener on the document sees them).
@@ -141,12 +112,11 @@ try {
     );
   });
 
-  const page = context.pages()[0] || (await context.newPage());
   observed.ignoredConsoleErrors = [];
-  page.on("console", (msg) => {
-    if (msg.type() !== "error") return;
-    const entry = { text: msg.text(), location: msg.location() };
-    // Chromium fetches /favicon.ico by itself; the page links none and the app serves none.
+  browser.onConsole(({ type, text, location }) => {
+    if (type !== "error") return;
+    const entry = { text, location };
+    // The browser fetches /favicon.ico by itself; the page links none and the app serves none.
     // That 404 says nothing about the page, so it is recorded but does not fail the check.
     const url = (entry.location && entry.location.url) || "";
     if (url.endsWith("/favicon.ico") && entry.text.includes("404")) {
@@ -155,41 +125,25 @@ try {
       observed.consoleErrors.push(entry);
     }
   });
-  page.on("pageerror", (err) => observed.pageErrors.push(String(err && err.stack ? err.stack : err)));
+  browser.onPageError((err) => observed.pageErrors.push(err));
   observed.responses = [];
-  page.on("response", (res) => {
-    observed.responses.push({
-      url: res.url(),
-      status: res.status(),
-      range: res.request().headers().range,
-      contentType: res.headers()["content-type"],
-    });
-  });
-  page.on("requestfailed", (req) => {
-    observed.failedRequests.push({
-      url: req.url(),
-      type: req.resourceType(),
-      error: req.failure() && req.failure().errorText,
-    });
-  });
+  browser.onResponse((res) => observed.responses.push(res));
+  browser.onRequestFailed((req) => observed.failedRequests.push(req));
 
-  const response = await page.goto(pageUrl, { waitUntil: "load" });
-  observed.status = response && response.status();
-  observed.csp = response && (await response.headerValue("content-security-policy"));
+  const { status, csp } = await browser.goto(pageUrl);
+  observed.status = status;
+  observed.csp = csp;
   check(observed.status === 200, "the page answers 200", observed.status);
-  observed.title = await page.title();
+  observed.title = await browser.title();
 
   // The waveform.
-  const ready = await page
-    .waitForSelector('#waveform[data-ready="true"]', { timeout: STEP_TIMEOUT_MS })
-    .then(() => true)
-    .catch(() => false);
+  const ready = await browser.waitForSelector('#waveform[data-ready="true"]', STEP_TIMEOUT_MS);
   check(ready, 'the canvas gets data-ready="true"');
-  // Informational: with preload="none" (or when Chromium defers preload) nothing is known
+  // Informational: with preload="none" (or when the browser defers preload) nothing is known
   // about the audio, not even its duration, until playback is asked for.
-  observed.beforePlay = await playerState(page);
-  observed.visibility = await page.evaluate(() => document.visibilityState);
-  const waveform = await page.evaluate(() => {
+  observed.beforePlay = await playerState(browser);
+  observed.visibility = await browser.evaluate(() => document.visibilityState);
+  const waveform = await browser.evaluate(() => {
     const canvas = document.getElementById("waveform");
     const peaks = JSON.parse(canvas.getAttribute("data-peaks") || "[]");
     const ctx = canvas.getContext("2d");
@@ -214,7 +168,7 @@ try {
   });
 
   // Playback.
-  const play = await page.evaluate(async (timeout) => {
+  const play = await browser.evaluate(async (timeout) => {
     const audio = document.getElementById("player");
     audio.muted = true;
     try {
@@ -234,19 +188,18 @@ try {
   const duration = play.duration;
   if (check(play.ok, "audio.play() resolves", play)) {
     check(Number.isFinite(duration) && duration > 1, "the audio has a finite duration", duration);
-    const advanced = await page
-      .waitForFunction(() => document.getElementById("player").currentTime > 0.2, null, {
-        timeout: STEP_TIMEOUT_MS,
-      })
-      .then(() => true)
-      .catch(() => false);
-    observed.afterPlay = await playerState(page);
+    const advanced = await browser.waitForFunction(
+      () => document.getElementById("player").currentTime > 0.2,
+      null,
+      STEP_TIMEOUT_MS,
+    );
+    observed.afterPlay = await playerState(browser);
     check(advanced, "currentTime advances past 0.2 s", observed.afterPlay);
   }
 
   // Seek to the middle; playback carries on from there.
   if (failures.length === 0) {
-    observed.afterSeek = await page.evaluate(async (timeout) => {
+    observed.afterSeek = await browser.evaluate(async (timeout) => {
       const audio = document.getElementById("player");
       const target = audio.duration / 2;
       const seeked = new Promise((resolve, reject) => {
@@ -264,25 +217,22 @@ try {
     const s = observed.afterSeek;
     check(!s.error && s.currentTime >= s.target - 0.25, "seeking to the middle lands there", s);
     const from = s.currentTime;
-    const kept = await page
-      .waitForFunction(
-        (from) => {
-          const a = document.getElementById("player");
-          return !a.paused && a.currentTime > from + 0.2;
-        },
-        from,
-        { timeout: STEP_TIMEOUT_MS },
-      )
-      .then(() => true)
-      .catch(() => false);
-    observed.afterSeekPlaying = await playerState(page);
+    const kept = await browser.waitForFunction(
+      (from) => {
+        const a = document.getElementById("player");
+        return !a.paused && a.currentTime > from + 0.2;
+      },
+      from,
+      STEP_TIMEOUT_MS,
+    );
+    observed.afterSeekPlaying = await playerState(browser);
     check(kept, "playback continues after the seek", observed.afterSeekPlaying);
   }
 
   // A click on the waveform at 75% of its width seeks to 75% of the clip. Paused at 0 first, so
   // the position after the click can only come from the click.
   if (failures.length === 0) {
-    await page.evaluate(async (timeout) => {
+    await browser.evaluate(async (timeout) => {
       const audio = document.getElementById("player");
       audio.pause();
       const seeked = new Promise((resolve) => {
@@ -294,13 +244,14 @@ try {
       window.__voicebinSeeks = 0;
       audio.addEventListener("seeked", () => window.__voicebinSeeks++);
     }, STEP_TIMEOUT_MS);
-    const box = await page.locator("#waveform").boundingBox();
-    await page.locator("#waveform").click({ position: { x: box.width * 0.75, y: box.height / 2 } });
-    const seekedByClick = await page
-      .waitForFunction(() => window.__voicebinSeeks > 0, null, { timeout: STEP_TIMEOUT_MS })
-      .then(() => true)
-      .catch(() => false);
-    const state = await playerState(page);
+    const box = await browser.boundingBox("#waveform");
+    await browser.clickAt("#waveform", box.width * 0.75, box.height / 2);
+    const seekedByClick = await browser.waitForFunction(
+      () => window.__voicebinSeeks > 0,
+      null,
+      STEP_TIMEOUT_MS,
+    );
+    const state = await playerState(browser);
     observed.afterClick = { ...state, expected: state.duration * 0.75, box };
     check(
       seekedByClick && Math.abs(state.currentTime - state.duration * 0.75) <= 0.5,
@@ -308,7 +259,7 @@ try {
       observed.afterClick,
     );
     // The redraw after the seek colours the played part differently (informational).
-    observed.afterClick.colours = await page.evaluate(() => {
+    observed.afterClick.colours = await browser.evaluate(() => {
       const canvas = document.getElementById("waveform");
       const ctx = canvas.getContext("2d");
       const column = (fraction) => {
@@ -324,20 +275,20 @@ try {
   }
 
   // Let late errors (media decode, CSP reports) arrive before judging.
-  await page.waitForTimeout(200);
-  observed.cspViolations = await page.evaluate(() => window.__voicebinCsp || []);
-  observed.mediaEvents = await page.evaluate(() => window.__voicebinMedia || []);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  observed.cspViolations = await browser.evaluate(() => window.__voicebinCsp || []);
+  observed.mediaEvents = await browser.evaluate(() => window.__voicebinMedia || []);
   check(observed.consoleErrors.length === 0, "no console errors", observed.consoleErrors);
   check(observed.pageErrors.length === 0, "no uncaught page errors", observed.pageErrors);
   check(observed.cspViolations.length === 0, "no CSP violations", observed.cspViolations);
 
   mkdirSync(path.dirname(path.resolve(screenshotPath)), { recursive: true });
-  await page.screenshot({ path: screenshotPath, fullPage: true });
+  await browser.screenshot(screenshotPath);
   observed.screenshot = path.resolve(screenshotPath);
 } catch (e) {
   failures.push(`error: ${e && e.stack ? e.stack : e}`);
 } finally {
-  if (context) await context.close().catch(() => {});
+  if (browser) await browser.close().catch(() => {});
   rmSync(userDataDir, { recursive: true, force: true });
 }
 
@@ -346,13 +297,13 @@ observed.elapsedMs = Date.now() - started;
 observed.failures = failures;
 console.log(JSON.stringify(observed, null, 2));
 if (failures.length) {
-  console.error(`view page check FAILED:\n  - ${failures.join("\n  - ")}`);
+  console.error(`view page check FAILED in ${browserName}:\n  - ${failures.join("\n  - ")}`);
   process.exit(1);
 }
-console.error(`view page check passed in ${observed.elapsedMs} ms`);
+console.error(`view page check passed in ${browserName} in ${observed.elapsedMs} ms`);
 
-async function playerState(page) {
-  return page.evaluate(() => {
+async function playerState(browser) {
+  return browser.evaluate(() => {
     const a = document.getElementById("player");
     return {
       currentTime: a.currentTime,
