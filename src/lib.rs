@@ -434,7 +434,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         ClipProjector::new(views.clone(), log.clone()),
         RelaySettings::default(),
     );
-    let sweeper = BlobSweeper::new(blobs.clone(), log, settings.sweeper);
+    let sweeper = BlobSweeper::new(blobs.clone(), log.clone(), settings.sweeper);
     let service = ClipService::new(
         store,
         blobs,
@@ -511,6 +511,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
     let state = AppState {
         service: service.clone(),
         views: views.clone(),
+        events: log,
         verifier,
         public_url: settings.public_url.clone(),
         jwks,

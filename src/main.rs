@@ -109,6 +109,17 @@ enum Command {
     /// Manage read models.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Print a clip's history (every event, with actor and request id) from the event store.
+    History(HistoryArgs),
+}
+
+#[derive(Args)]
+struct HistoryArgs {
+    /// The clip id.
+    id: String,
+    /// One JSON object per line (as `GET /api/v1/items/{id}/history` shows a moderator).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -218,6 +229,18 @@ struct MintArgs {
 enum ProjectionsCommand {
     /// Replay every event into fresh read models.
     Rebuild,
+}
+
+fn history_json(entry: &voicebin_api::routes::history::HistoryEntry) -> serde_json::Value {
+    serde_json::json!({
+        "sequence": entry.sequence,
+        "type": entry.event_type,
+        "version": entry.version,
+        "time": entry.time,
+        "actor": entry.actor.as_ref().map(|a| serde_json::json!({"kind": a.kind, "id": a.id})),
+        "request_id": entry.request_id,
+        "payload": entry.payload,
+    })
 }
 
 /// A secret from its flag/variable, or from the file named by `<VARIABLE>_FILE`.
@@ -459,6 +482,46 @@ async fn main() -> anyhow::Result<()> {
                 ttl: args.ttl_days.map(|d| Duration::from_secs(d * 86_400)),
             })?;
             println!("{key}");
+            Ok(())
+        }
+        Command::History(args) => {
+            let id = voicebin_domain::ClipId::parse(&args.id)
+                .map_err(|_| anyhow::anyhow!("`{}` is not a clip id", args.id))?;
+            let db = Database::connect(&global.data_dir, database_url(global)?.as_ref()).await?;
+            db.migrate().await?;
+            let (_, log) = db.projections();
+            let mut after = 0;
+            let mut printed = 0;
+            loop {
+                let page = log.history(id.as_str(), after, 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.sequence;
+                for event in page {
+                    // The operator sees everything, like a moderator.
+                    let entry = voicebin_api::routes::history::entry(event, "", true);
+                    printed += 1;
+                    if args.json {
+                        println!("{}", history_json(&entry));
+                    } else {
+                        let actor = entry.actor.as_ref().map_or("-".to_owned(), |a| {
+                            format!("{}:{}", a.kind, a.id.as_deref().unwrap_or("?"))
+                        });
+                        println!(
+                            "{:>6}  {:<32}  {:<20} {:<4}  {:<24}  {:<12}  {}",
+                            entry.sequence,
+                            entry.time.as_deref().unwrap_or("-"),
+                            entry.event_type,
+                            entry.version,
+                            actor,
+                            entry.request_id.as_deref().unwrap_or("-"),
+                            entry.payload
+                        );
+                    }
+                }
+            }
+            if printed == 0 {
+                anyhow::bail!("no events for clip {}", id.as_str());
+            }
             Ok(())
         }
         Command::Projections(ProjectionsCommand::Rebuild) => {

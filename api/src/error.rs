@@ -251,6 +251,14 @@ impl ApiError {
         )
     }
 
+    /// Names the request field a 400 is about.
+    pub fn with_field(mut self, name: &str) -> Self {
+        if let ApiError::BadRequest(Json(p)) = &mut self {
+            p.field = Some(name.to_owned());
+        }
+        self
+    }
+
     /// 400 about one field.
     pub fn invalid_field(err: &ValueError) -> Self {
         let mut e = Self::new(Code::InvalidField, err.to_string());

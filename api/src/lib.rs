@@ -30,16 +30,21 @@ use poem_openapi::OpenApiService;
 
 pub use state::{AppState, ReadinessCheck};
 
-use crate::routes::{AccountApi, AudioApi, ItemsApi};
+use crate::routes::{AccountApi, AudioApi, HistoryApi, ItemsApi};
 
 /// The OpenAPI service (poem-openapi) for the REST API.
-fn api_service(state: &AppState) -> OpenApiService<(AudioApi, ItemsApi, AccountApi), ()> {
+fn api_service(
+    state: &AppState,
+) -> OpenApiService<(AudioApi, ItemsApi, HistoryApi, AccountApi), ()> {
     OpenApiService::new(
         (
             AudioApi {
                 state: state.clone(),
             },
             ItemsApi {
+                state: state.clone(),
+            },
+            HistoryApi {
                 state: state.clone(),
             },
             AccountApi {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use voicebin_commands::ClipService;
-use voicebin_projections::ReadStore;
+use voicebin_projections::{EventLog, ReadStore};
 
 use crate::auth::TokenVerifier;
 
@@ -23,6 +23,8 @@ pub struct AppState {
     pub service: ClipService,
     /// Read models.
     pub views: Arc<dyn ReadStore>,
+    /// The event store, read-only: only the history endpoint reads it.
+    pub events: Arc<dyn EventLog>,
     /// Verifies bearer tokens.
     pub verifier: Arc<dyn TokenVerifier>,
     /// The site's canonical URL, without a trailing slash (`https://voicebin.example`).

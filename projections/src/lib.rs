@@ -15,5 +15,6 @@ pub use projector::{rebuild, ClipProjector, RebuildStats};
 pub use sql::{PostgresStore, SqliteStore};
 pub use store::{
     Cursor, EventLog, ListQuery, Page, ReadStore, ReplayCache, ScanDispatch, StoreError,
+    StoredEvent,
 };
 pub use view::ClipView;

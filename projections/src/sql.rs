@@ -11,6 +11,7 @@ use voicebin_domain::Clip;
 
 use crate::store::{
     Cursor, EventLog, ListQuery, Page, ReadStore, ReplayCache, ScanDispatch, StoreError,
+    StoredEvent,
 };
 use crate::view::ClipView;
 
@@ -354,6 +355,45 @@ macro_rules! sql_store {
 
         #[async_trait]
         impl EventLog for $store {
+            async fn history(
+                &self,
+                id: &str,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<StoredEvent>, StoreError> {
+                let sql = concat!(
+                    "SELECT sequence, event_type, event_version, ",
+                    $text_payload,
+                    ", ",
+                    $text_metadata,
+                    " FROM events WHERE aggregate_type = 'Clip' AND aggregate_id = $1 ",
+                    "AND sequence > $2 ORDER BY sequence LIMIT $3"
+                );
+                let rows = sqlx::query(sql)
+                    .bind(id)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter()
+                    .map(|row| {
+                        let sequence: i64 = row.get(0);
+                        let json = |i: usize| {
+                            serde_json::from_str(row.get::<&str, _>(i)).map_err(|e| {
+                                StoreError::Corrupt(format!("{id}#{sequence}: {e}"))
+                            })
+                        };
+                        Ok(StoredEvent {
+                            sequence,
+                            event_type: row.get(1),
+                            event_version: row.get(2),
+                            payload: json(3)?,
+                            metadata: json(4)?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn events_for(&self, id: &str) -> Result<Vec<EventEnvelope<Clip>>, StoreError> {
                 let sql = concat!(
                     "SELECT aggregate_id, sequence, event_type, event_version, ",

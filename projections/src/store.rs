@@ -125,9 +125,31 @@ pub trait ScanDispatch: Send + Sync {
     async fn stale_views(&self) -> Result<Vec<String>, StoreError>;
 }
 
+/// One stored event exactly as written: the audit view of a clip's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Position in the clip's stream, from 1.
+    pub sequence: i64,
+    /// The event's type name (`Uploaded`, `ScanCompleted`, …).
+    pub event_type: String,
+    /// The event's schema version.
+    pub event_version: String,
+    /// The serialized event (externally tagged: `{"Uploaded": {...}}`).
+    pub payload: serde_json::Value,
+    /// Who caused it and in which request (`actor`, `request_id`).
+    pub metadata: serde_json::Value,
+}
+
 /// Read access to the `Clip` event streams.
 #[async_trait]
 pub trait EventLog: Send + Sync {
+    /// Up to `limit` events of one clip with a sequence above `after`, in order, as stored.
+    async fn history(
+        &self,
+        id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
     /// One clip's events, in order.
     async fn events_for(&self, id: &str) -> Result<Vec<EventEnvelope<Clip>>, StoreError>;
     /// Every clip's events, grouped by clip and in order within a clip, delivered in batches.

@@ -8,6 +8,7 @@ mod concurrency;
 mod discovery;
 mod downloads;
 mod dpop;
+mod history;
 mod listing;
 mod openapi;
 mod production;

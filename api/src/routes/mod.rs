@@ -2,10 +2,12 @@
 
 pub mod account;
 pub mod audio;
+pub mod history;
 pub mod items;
 
 pub use account::AccountApi;
 pub use audio::AudioApi;
+pub use history::HistoryApi;
 pub use items::ItemsApi;
 
 use poem_openapi::Tags;
