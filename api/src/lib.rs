@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod clips;
 pub mod docs;
 pub mod download;
 pub mod error;
