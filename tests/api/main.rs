@@ -7,6 +7,7 @@ mod browser;
 mod concurrency;
 mod downloads;
 mod listing;
+mod mcp;
 mod openapi;
 mod production;
 mod rebuild;
