@@ -283,6 +283,23 @@ impl ApiError {
         )
     }
 
+    /// The problem document this error renders as.
+    pub fn problem(&self) -> &Problem {
+        match self {
+            ApiError::BadRequest(p)
+            | ApiError::NotFound(p)
+            | ApiError::Conflict(p)
+            | ApiError::Gone(p)
+            | ApiError::TooLarge(p)
+            | ApiError::NotAudio(p)
+            | ApiError::Unprocessable(p)
+            | ApiError::Internal(p)
+            | ApiError::Unauthorized(p, _)
+            | ApiError::Forbidden(p, _)
+            | ApiError::Unavailable(p, _) => &p.0,
+        }
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {

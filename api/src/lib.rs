@@ -10,11 +10,13 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod clips;
 pub mod discovery;
 pub mod docs;
 pub mod download;
 pub mod error;
 pub mod extract;
+pub mod mcp;
 pub mod model;
 pub mod openapi31;
 pub mod pages;
@@ -98,6 +100,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/healthz", get(pages::healthz))
         .at("/readyz", get(pages::readyz))
         .at("/docs", get(docs::docs))
+        .at("/mcp", mcp::endpoint(&state))
         .at("/oembed", get(view::oembed))
         .at("/static/:name", get(view::static_file))
         .at("/:id", get(view::view_page))

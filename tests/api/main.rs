@@ -10,6 +10,7 @@ mod downloads;
 mod dpop;
 mod history;
 mod listing;
+mod mcp;
 mod openapi;
 mod production;
 mod rebuild;

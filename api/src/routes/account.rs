@@ -3,20 +3,13 @@
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
-use voicebin_projections::{Cursor, ListQuery};
 
 use super::ApiTags;
-use crate::error::{ApiError, Code};
+use crate::clips;
+use crate::error::ApiError;
 use crate::extract::Auth;
-use crate::model::{Item, ItemPage};
+use crate::model::ItemPage;
 use crate::state::AppState;
-
-/// Default page size.
-const DEFAULT_LIMIT: u32 = 20;
-/// Largest page size.
-const MAX_LIMIT: u32 = 100;
-/// Longest search term.
-const MAX_Q: usize = 200;
 
 /// The caller's account.
 pub struct AccountApi {
@@ -51,40 +44,7 @@ impl AccountApi {
         cursor: Query<Option<String>>,
     ) -> Result<ListItemsResponse, ApiError> {
         let principal = auth.require("voice:read")?;
-        let q = q.0.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
-        if q.as_ref()
-            .is_some_and(|q| q.chars().count() > MAX_Q || q.chars().any(char::is_control))
-        {
-            return Err(ApiError::new(
-                Code::InvalidField,
-                format!("q must be at most {MAX_Q} printable characters"),
-            ));
-        }
-        let after = match cursor.0.filter(|c| !c.is_empty()) {
-            Some(raw) => Some(
-                Cursor::decode(&raw)
-                    .ok_or_else(|| ApiError::new(Code::InvalidField, "cursor is not valid"))?,
-            ),
-            None => None,
-        };
-        let limit = limit.0.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-        let page = self
-            .state
-            .views
-            .list(&ListQuery {
-                owner: principal.account.clone(),
-                q,
-                after,
-                limit,
-            })
-            .await?;
-        Ok(ListItemsResponse::Ok(Json(ItemPage {
-            items: page
-                .items
-                .iter()
-                .map(|v| Item::owner(v, &self.state))
-                .collect(),
-            next_cursor: page.next.map(|c| c.encode()),
-        })))
+        let page = clips::list(&self.state, principal, q.0, cursor.0, limit.0).await?;
+        Ok(ListItemsResponse::Ok(Json(page)))
     }
 }

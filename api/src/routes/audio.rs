@@ -6,10 +6,11 @@ use futures::{StreamExt, TryStreamExt};
 use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
-use voicebin_commands::{ByteStream, UploadRequest};
-use voicebin_domain::{AccountId, ClipId, Description, DownloadLimit, Filename, Title, ValueError};
+use voicebin_commands::ByteStream;
+use voicebin_domain::AccountId;
 
 use super::ApiTags;
+use crate::clips::{self, RawMeta};
 use crate::error::{ApiError, Code};
 use crate::extract::{Auth, UploadBody};
 use crate::model::Item;
@@ -33,75 +34,17 @@ enum UploadResponse {
     Created(Json<Item>, #[oai(header = "Location")] String),
 }
 
-/// Metadata as sent, before validation.
-#[derive(Default)]
-struct RawMeta {
-    filename: Option<String>,
-    title: Option<String>,
-    description: Option<String>,
-    download_limit: Option<String>,
-}
-
-fn parse_limit(raw: &str) -> Result<DownloadLimit, ApiError> {
-    raw.trim()
-        .parse::<u64>()
-        .map_err(|_| ValueError::Invalid {
-            field: "download_limit",
-            reason: "must be a whole number",
-        })
-        .and_then(DownloadLimit::new)
-        .map_err(|e| ApiError::invalid_field(&e))
-}
-
-impl RawMeta {
-    fn merge(&mut self, other: HashMap<String, String>) {
-        for (name, value) in other {
-            let slot = match name.as_str() {
-                "filename" => &mut self.filename,
-                "title" => &mut self.title,
-                "description" => &mut self.description,
-                "download_limit" => &mut self.download_limit,
-                _ => continue,
-            };
-            slot.get_or_insert(value);
-        }
-    }
-
-    fn into_request(
-        self,
-        owner: AccountId,
-        request_id: Option<String>,
-    ) -> Result<UploadRequest, ApiError> {
-        let invalid = |e: ValueError| ApiError::invalid_field(&e);
-        Ok(UploadRequest {
-            owner,
-            title: self
-                .title
-                .as_deref()
-                .map(Title::parse)
-                .transpose()
-                .map_err(invalid)?
-                .flatten(),
-            description: self
-                .description
-                .as_deref()
-                .map(Description::parse)
-                .transpose()
-                .map_err(invalid)?
-                .flatten(),
-            filename: self
-                .filename
-                .as_deref()
-                .map(Filename::parse)
-                .transpose()
-                .map_err(invalid)?,
-            download_limit: self
-                .download_limit
-                .as_deref()
-                .map(parse_limit)
-                .transpose()?,
-            request_id,
-        })
+/// Adds form fields to `meta`; headers sent with the form take precedence.
+fn merge(meta: &mut RawMeta, fields: HashMap<String, String>) {
+    for (name, value) in fields {
+        let slot = match name.as_str() {
+            "filename" => &mut meta.filename,
+            "title" => &mut meta.title,
+            "description" => &mut meta.description,
+            "download_limit" => &mut meta.download_limit,
+            _ => continue,
+        };
+        slot.get_or_insert(value);
     }
 }
 
@@ -227,7 +170,7 @@ impl AudioApi {
         let stream: ByteStream = if is_multipart {
             let content_type = body.content_type.as_deref().unwrap_or_default();
             let (fields, part_filename, stream) = split_multipart(body.body, content_type).await?;
-            meta.merge(fields);
+            merge(&mut meta, fields);
             if meta.filename.is_none() {
                 meta.filename = part_filename.filter(|f| !f.is_empty());
             }
@@ -239,14 +182,8 @@ impl AudioApi {
                     .map(|r| r.map_err(std::io::Error::other)),
             )
         };
-        let request = meta.into_request(owner, super::request_id(req))?;
-        let id: ClipId = self.state.service.upload(request, stream).await?;
-        let view = self.state.views.get(id.as_str()).await?.ok_or_else(|| {
-            ApiError::unavailable(&"upload recorded but its view is not readable yet")
-        })?;
-        Ok(UploadResponse::Created(
-            Json(Item::owner(&view, &self.state)),
-            self.state.item_url(id.as_str()),
-        ))
+        let item = clips::upload(&self.state, owner, meta, stream, super::request_id(req)).await?;
+        let location = self.state.item_url(&item.id);
+        Ok(UploadResponse::Created(Json(item), location))
     }
 }

@@ -2,13 +2,10 @@
 
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, OpenApi};
-use voicebin_domain::{AccountId, ClipId, Description, DownloadLimit, Title, ValueError};
-use voicebin_projections::ClipView;
 
 use super::ApiTags;
-use crate::auth::Principal;
+use crate::clips;
 use crate::error::ApiError;
 use crate::extract::{Auth, MaybeAuth};
 use crate::model::{Item, ItemPatch};
@@ -60,72 +57,6 @@ enum DeleteItemResponse {
     Deleted,
 }
 
-fn is_owner(view: &ClipView, principal: Option<&Principal>) -> bool {
-    principal.is_some_and(|p| p.account == view.owner)
-}
-
-fn account(principal: &Principal) -> Result<AccountId, ApiError> {
-    AccountId::parse(&principal.account)
-        .map_err(|_| ApiError::invalid_token("the token's subject is not a valid account id"))
-}
-
-impl ItemsApi {
-    /// The clip as the caller may read it, and whether the caller reads it as its owner (a
-    /// `voice:read` token of the owning account): 404 when absent or not visible, 410 deleted.
-    async fn readable(&self, id: &str, auth: &MaybeAuth) -> Result<(ClipView, bool), ApiError> {
-        let id = ClipId::parse(id).map_err(|_| ApiError::not_found())?;
-        let view = self
-            .state
-            .views
-            .get(id.as_str())
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        if view.is_deleted() {
-            return Err(ApiError::gone());
-        }
-        let reader = auth.0.as_ref().filter(|p| p.has_scope("voice:read"));
-        let owner = is_owner(&view, reader);
-        if !owner && !view.is_public() {
-            return Err(ApiError::not_found());
-        }
-        Ok((view, owner))
-    }
-
-    /// The clip's view as its owner may see it: 404 if absent or owned by someone else,
-    /// 410 if deleted.
-    async fn owned_view(
-        &self,
-        id: &str,
-        principal: &Principal,
-    ) -> Result<(ClipId, ClipView), ApiError> {
-        let id = ClipId::parse(id).map_err(|_| ApiError::not_found())?;
-        let view = self
-            .state
-            .views
-            .get(id.as_str())
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        if !is_owner(&view, Some(principal)) {
-            return Err(ApiError::not_found());
-        }
-        if view.is_deleted() {
-            return Err(ApiError::gone());
-        }
-        Ok((id, view))
-    }
-}
-
-fn patch_value<T>(
-    value: MaybeUndefined<String>,
-    parse: impl Fn(&str) -> Result<Option<T>, ValueError>,
-) -> Result<Option<Option<T>>, ApiError> {
-    match value {
-        MaybeUndefined::Undefined => Ok(None),
-        MaybeUndefined::Null => Ok(Some(None)),
-        MaybeUndefined::Value(v) => parse(&v).map(Some).map_err(|e| ApiError::invalid_field(&e)),
-    }
-}
-
 #[OpenApi(prefix_path = "/api/v1/items", tag = "ApiTags::Items")]
 impl ItemsApi {
     /// Read a clip's metadata.
@@ -138,12 +69,7 @@ impl ItemsApi {
         auth: MaybeAuth,
         id: Path<String>,
     ) -> Result<GetItemResponse, ApiError> {
-        let (view, owner) = self.readable(&id.0, &auth).await?;
-        let item = if owner {
-            Item::owner(&view, &self.state)
-        } else {
-            Item::public(&view, &self.state)
-        };
+        let item = clips::get(&self.state, &id.0, auth.0.as_ref()).await?;
         Ok(GetItemResponse::Ok(Json(item)))
     }
 
@@ -156,7 +82,7 @@ impl ItemsApi {
         auth: MaybeAuth,
         id: Path<String>,
     ) -> Result<PeaksResponse, ApiError> {
-        let (view, _) = self.readable(&id.0, &auth).await?;
+        let (view, _) = clips::readable(&self.state, &id.0, auth.0.as_ref()).await?;
         let peaks = view.peaks_levels().ok_or_else(|| {
             ApiError::new(
                 crate::error::Code::NotFound,
@@ -182,43 +108,15 @@ impl ItemsApi {
         req: &poem::Request,
     ) -> Result<PatchItemResponse, ApiError> {
         let principal = auth.require("voice:create")?;
-        let (id, _) = self.owned_view(&id.0, principal).await?;
-        let ItemPatch {
-            title,
-            description,
-            download_limit,
-        } = body.0;
-        let title = patch_value(title, Title::parse)?;
-        let description = patch_value(description, Description::parse)?;
-        let download_limit = match download_limit {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(v) => Some(Some(
-                u64::try_from(v)
-                    .map_err(|_| ())
-                    .and_then(|v| DownloadLimit::new(v).map_err(|_| ()))
-                    .map_err(|_| ApiError::invalid_field(&DownloadLimit::new(0).unwrap_err()))?,
-            )),
-        };
-        let actor = account(principal)?;
-        self.state
-            .service
-            .edit(
-                &id,
-                &actor,
-                title,
-                description,
-                download_limit,
-                super::request_id(req),
-            )
-            .await?;
-        let view = self
-            .state
-            .views
-            .get(id.as_str())
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        Ok(PatchItemResponse::Ok(Json(Item::owner(&view, &self.state))))
+        let item = clips::edit(
+            &self.state,
+            principal,
+            &id.0,
+            body.0,
+            super::request_id(req),
+        )
+        .await?;
+        Ok(PatchItemResponse::Ok(Json(item)))
     }
 
     /// Delete a clip (owner, scope `voice:delete`).
@@ -232,12 +130,7 @@ impl ItemsApi {
         req: &poem::Request,
     ) -> Result<DeleteItemResponse, ApiError> {
         let principal = auth.require("voice:delete")?;
-        let (id, view) = self.owned_view(&id.0, principal).await?;
-        let actor = account(principal)?;
-        self.state
-            .service
-            .delete(&id, &actor, &view.blob_key, super::request_id(req))
-            .await?;
+        clips::delete(&self.state, principal, &id.0, super::request_id(req)).await?;
         Ok(DeleteItemResponse::Deleted)
     }
 }

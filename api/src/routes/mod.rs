@@ -25,7 +25,12 @@ pub enum ApiTags {
 
 /// Request id from `X-Request-Id`, if the client or a proxy set one (bounded and printable).
 pub fn request_id(req: &poem::Request) -> Option<String> {
-    req.headers()
+    request_id_header(req.headers())
+}
+
+/// [`request_id`] from a header map (the MCP tools see the request as `http` parts).
+pub fn request_id_header(headers: &poem::http::HeaderMap) -> Option<String> {
+    headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))

@@ -1,0 +1,276 @@
+//! The clip use cases both edges share, REST (`routes`) and MCP (`mcp`): who may see a clip,
+//! the owner listing, upload, edit and delete. Each takes an already verified caller, changes
+//! state only through `ClipService`, reads only the projections, and answers with the REST
+//! shapes of [`crate::model`] or an [`ApiError`]. Scope checks stay with the callers, which
+//! report a missing scope in their own way.
+
+use voicebin_commands::{ByteStream, UploadRequest};
+use voicebin_domain::{AccountId, ClipId, Description, DownloadLimit, Filename, Title, ValueError};
+use voicebin_projections::{ClipView, Cursor, ListQuery};
+
+use poem_openapi::types::MaybeUndefined;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, Code};
+use crate::model::{Item, ItemPage, ItemPatch};
+use crate::state::AppState;
+
+/// Default page size of the listing.
+pub const DEFAULT_LIMIT: u32 = 20;
+/// Largest page size of the listing.
+pub const MAX_LIMIT: u32 = 100;
+/// Longest search term.
+const MAX_Q: usize = 200;
+
+/// The caller's account id; 401 when the token's subject is not a valid one.
+pub fn account(principal: &Principal) -> Result<AccountId, ApiError> {
+    AccountId::parse(&principal.account)
+        .map_err(|_| ApiError::invalid_token("the token's subject is not a valid account id"))
+}
+
+fn is_owner(view: &ClipView, principal: Option<&Principal>) -> bool {
+    principal.is_some_and(|p| p.account == view.owner)
+}
+
+/// The clip as `caller` may read it, and whether it reads it as the owner (a `voice:read`
+/// token of the owning account): 404 when absent or not visible, 410 when deleted.
+pub async fn readable(
+    state: &AppState,
+    id: &str,
+    caller: Option<&Principal>,
+) -> Result<(ClipView, bool), ApiError> {
+    let id = ClipId::parse(id).map_err(|_| ApiError::not_found())?;
+    let view = state
+        .views
+        .get(id.as_str())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if view.is_deleted() {
+        return Err(ApiError::gone());
+    }
+    let reader = caller.filter(|p| p.has_scope("voice:read"));
+    let owner = is_owner(&view, reader);
+    if !owner && !view.is_public() {
+        return Err(ApiError::not_found());
+    }
+    Ok((view, owner))
+}
+
+/// The item view `caller` may see: the owner view for its owner, the public one otherwise.
+pub async fn get(state: &AppState, id: &str, caller: Option<&Principal>) -> Result<Item, ApiError> {
+    let (view, owner) = readable(state, id, caller).await?;
+    Ok(if owner {
+        Item::owner(&view, state)
+    } else {
+        Item::public(&view, state)
+    })
+}
+
+/// The clip's view as its owner may see it: 404 if absent or owned by someone else, 410 if
+/// deleted.
+pub async fn owned(
+    state: &AppState,
+    id: &str,
+    principal: &Principal,
+) -> Result<(ClipId, ClipView), ApiError> {
+    let id = ClipId::parse(id).map_err(|_| ApiError::not_found())?;
+    let view = state
+        .views
+        .get(id.as_str())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if !is_owner(&view, Some(principal)) {
+        return Err(ApiError::not_found());
+    }
+    if view.is_deleted() {
+        return Err(ApiError::gone());
+    }
+    Ok((id, view))
+}
+
+/// One page of the caller's clips, newest first (owner view). `q` is trimmed; an empty `q` or
+/// `cursor` means none; `limit` is clamped to 1..=100.
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+) -> Result<ItemPage, ApiError> {
+    let q = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+    if q.as_ref()
+        .is_some_and(|q| q.chars().count() > MAX_Q || q.chars().any(char::is_control))
+    {
+        return Err(ApiError::new(
+            Code::InvalidField,
+            format!("q must be at most {MAX_Q} printable characters"),
+        ));
+    }
+    let after = match cursor.filter(|c| !c.is_empty()) {
+        Some(raw) => Some(
+            Cursor::decode(&raw)
+                .ok_or_else(|| ApiError::new(Code::InvalidField, "cursor is not valid"))?,
+        ),
+        None => None,
+    };
+    let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let page = state
+        .views
+        .list(&ListQuery {
+            owner: principal.account.clone(),
+            q,
+            after,
+            limit,
+        })
+        .await?;
+    Ok(ItemPage {
+        items: page.items.iter().map(|v| Item::owner(v, state)).collect(),
+        next_cursor: page.next.map(|c| c.encode()),
+    })
+}
+
+/// Upload metadata as sent, before validation.
+#[derive(Debug, Default)]
+pub struct RawMeta {
+    /// Display filename.
+    pub filename: Option<String>,
+    /// Title.
+    pub title: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Download limit, as text (a header or form field).
+    pub download_limit: Option<String>,
+}
+
+fn parse_limit(raw: &str) -> Result<DownloadLimit, ApiError> {
+    raw.trim()
+        .parse::<u64>()
+        .map_err(|_| ValueError::Invalid {
+            field: "download_limit",
+            reason: "must be a whole number",
+        })
+        .and_then(DownloadLimit::new)
+        .map_err(|e| ApiError::invalid_field(&e))
+}
+
+impl RawMeta {
+    /// Validates the metadata into an upload request of `owner`.
+    pub fn into_request(
+        self,
+        owner: AccountId,
+        request_id: Option<String>,
+    ) -> Result<UploadRequest, ApiError> {
+        let invalid = |e: ValueError| ApiError::invalid_field(&e);
+        Ok(UploadRequest {
+            owner,
+            title: self
+                .title
+                .as_deref()
+                .map(Title::parse)
+                .transpose()
+                .map_err(invalid)?
+                .flatten(),
+            description: self
+                .description
+                .as_deref()
+                .map(Description::parse)
+                .transpose()
+                .map_err(invalid)?
+                .flatten(),
+            filename: self
+                .filename
+                .as_deref()
+                .map(Filename::parse)
+                .transpose()
+                .map_err(invalid)?,
+            download_limit: self
+                .download_limit
+                .as_deref()
+                .map(parse_limit)
+                .transpose()?,
+            request_id,
+        })
+    }
+}
+
+/// Validates `meta`, stores `body` as a new clip of `owner` and returns its owner view.
+pub async fn upload(
+    state: &AppState,
+    owner: AccountId,
+    meta: RawMeta,
+    body: ByteStream,
+    request_id: Option<String>,
+) -> Result<Item, ApiError> {
+    let request = meta.into_request(owner, request_id)?;
+    let id: ClipId = state.service.upload(request, body).await?;
+    let view = state.views.get(id.as_str()).await?.ok_or_else(|| {
+        ApiError::unavailable(&"upload recorded but its view is not readable yet")
+    })?;
+    Ok(Item::owner(&view, state))
+}
+
+fn patch_value<T>(
+    value: MaybeUndefined<String>,
+    parse: impl Fn(&str) -> Result<Option<T>, ValueError>,
+) -> Result<Option<Option<T>>, ApiError> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(v) => parse(&v).map(Some).map_err(|e| ApiError::invalid_field(&e)),
+    }
+}
+
+/// Applies `patch` to a clip the caller owns and returns the clip after the change.
+pub async fn edit(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    patch: ItemPatch,
+    request_id: Option<String>,
+) -> Result<Item, ApiError> {
+    let (id, _) = owned(state, id, principal).await?;
+    let ItemPatch {
+        title,
+        description,
+        download_limit,
+    } = patch;
+    let title = patch_value(title, Title::parse)?;
+    let description = patch_value(description, Description::parse)?;
+    let download_limit = match download_limit {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(
+            u64::try_from(v)
+                .map_err(|_| ())
+                .and_then(|v| DownloadLimit::new(v).map_err(|_| ()))
+                .map_err(|_| ApiError::invalid_field(&DownloadLimit::new(0).unwrap_err()))?,
+        )),
+    };
+    let actor = account(principal)?;
+    state
+        .service
+        .edit(&id, &actor, title, description, download_limit, request_id)
+        .await?;
+    let view = state
+        .views
+        .get(id.as_str())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Item::owner(&view, state))
+}
+
+/// Deletes a clip the caller owns; its bytes are purged.
+pub async fn delete(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    request_id: Option<String>,
+) -> Result<(), ApiError> {
+    let (id, view) = owned(state, id, principal).await?;
+    let actor = account(principal)?;
+    state
+        .service
+        .delete(&id, &actor, &view.blob_key, request_id)
+        .await?;
+    Ok(())
+}

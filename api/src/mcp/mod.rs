@@ -1,0 +1,339 @@
+//! The MCP endpoint at `/mcp`: Streamable HTTP, protocol revision 2025-11-25 (rmcp), answering
+//! each POST with one JSON response and keeping no session, so any replica can answer any
+//! request.
+//!
+//! Every request must carry a bearer token, verified by the same path as the REST API before
+//! rmcp sees the request; the verified [`Principal`] travels to the handlers in the request's
+//! extensions. Tools and resources run the REST use cases of [`crate::clips`], with the same
+//! scopes and ownership rules. `Host` and `Origin` must match the configured public URL
+//! (DNS-rebinding protection).
+
+mod resources;
+mod schema;
+mod tools;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use poem::endpoint::{BoxEndpoint, TowerCompatExt};
+use poem::http::{header, StatusCode};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, InitializeResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+
+pub use resources::MAX_BLOB_BYTES;
+pub use tools::MAX_INLINE_UPLOAD_BYTES;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, AuthRejection, Code};
+use crate::state::AppState;
+
+/// The protocol revision this endpoint implements (older revisions are negotiated down to).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::V_2025_11_25;
+
+/// The scopes the tools use, announced in the 401 challenge.
+pub const SCOPES: &str = "voice:read voice:create voice:delete";
+
+/// The MCP server: tools and resources over the clip use cases. Cheap to clone; one is made
+/// per request.
+#[derive(Clone)]
+pub struct McpServer {
+    state: AppState,
+    catalog: Arc<tools::Catalog>,
+}
+
+impl McpServer {
+    /// Describes the tools once; output schemas come from the REST API's OpenAPI document.
+    pub fn new(state: AppState) -> Self {
+        let doc = crate::openapi_document(&state);
+        let catalog = Arc::new(tools::Catalog::new(&state, &doc));
+        McpServer { state, catalog }
+    }
+}
+
+/// The caller the HTTP layer authenticated for this request.
+fn caller(context: &RequestContext<RoleServer>) -> Result<tools::Caller, ErrorData> {
+    let parts = context
+        .extensions
+        .get::<poem::http::request::Parts>()
+        .ok_or_else(|| ErrorData::internal_error("request without HTTP parts", None))?;
+    let principal = parts
+        .extensions
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| ErrorData::internal_error("request without a verified caller", None))?;
+    Ok(tools::Caller {
+        principal,
+        request_id: crate::routes::request_id_header(&parts.headers),
+    })
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> InitializeResult {
+        InitializeResult::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_protocol_version(PROTOCOL_VERSION)
+        .with_server_info(Implementation::new("voicebin", env!("CARGO_PKG_VERSION")))
+        .with_instructions(format!(
+            "voicebin stores audio clips. upload_audio takes the file's bytes in base64 (at \
+             most {} bytes decoded; URLs are not fetched) and returns the clip with its view \
+             and download URLs. A clip is `pending` until scanned, then served to others only \
+             if `clean`. get_audio, list_audio, update_audio and delete_audio manage clips; a \
+             clip is also the resource {}/{{id}}.",
+            self.catalog.upload_cap, self.state.public_url
+        ))
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(ProtocolVersion::known_up_to(&PROTOCOL_VERSION))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.catalog.tools.clone()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.catalog.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let caller = caller(&context)?;
+        let arguments = request.arguments.unwrap_or_default();
+        tools::call(
+            &self.state,
+            &self.catalog,
+            &caller,
+            &request.name,
+            arguments,
+        )
+        .await
+        .map(Into::into)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(resources::templates(&self.state))
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let caller = caller(&context)?;
+        let cursor = request.and_then(|r| r.cursor);
+        resources::list(&self.state, &caller.principal, cursor).await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let caller = caller(&context)?;
+        resources::read(&self.state, &caller.principal, &request.uri)
+            .await
+            .map(Into::into)
+    }
+}
+
+/// `Host` and `Origin` values the endpoint accepts: those of the public URL.
+fn allowed_host_and_origin(public_url: &str) -> Option<(String, String)> {
+    let uri: poem::http::Uri = public_url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let authority = uri.authority()?;
+    let default_port = match scheme.as_str() {
+        "https" => 443,
+        _ => 80,
+    };
+    let port = authority.port_u16().unwrap_or(default_port);
+    let host = authority.host();
+    // A default port may be left out of `Host`; an entry without a port accepts both forms.
+    let allowed_host = if port == default_port {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    };
+    Some((allowed_host, format!("{scheme}://{host}:{port}")))
+}
+
+/// The `/mcp` endpoint.
+pub struct McpEndpoint {
+    inner: BoxEndpoint<'static, Response>,
+    resource_metadata: String,
+}
+
+/// Builds the `/mcp` endpoint for `state`.
+pub fn endpoint(state: &AppState) -> McpEndpoint {
+    let server = McpServer::new(state.clone());
+    // Room for the largest inline upload in base64 plus the JSON-RPC envelope and metadata.
+    // Fixed, not the (possibly lower) configured upload limit, so that a clip over that limit
+    // is refused by the tool with a readable "too large" result rather than by the transport.
+    let max_body = MAX_INLINE_UPLOAD_BYTES.div_ceil(3) * 4 + 64 * 1024;
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_sse_retry(None)
+        .with_max_request_body_bytes(usize::try_from(max_body).unwrap_or(usize::MAX))
+        .enforce_origin_validation();
+    match allowed_host_and_origin(&state.public_url) {
+        Some((host, origin)) => {
+            config = config
+                .with_allowed_hosts([host])
+                .with_allowed_origins([origin]);
+        }
+        None => tracing::warn!(
+            public_url = %state.public_url,
+            "public URL has no scheme and host; /mcp accepts loopback hosts and no Origin"
+        ),
+    }
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
+    McpEndpoint {
+        inner: service.compat().boxed(),
+        resource_metadata: format!(
+            "{}/.well-known/oauth-protected-resource/mcp",
+            state.public_url
+        ),
+    }
+}
+
+impl McpEndpoint {
+    /// 401 with the RFC 9728 challenge that points clients at the discovery document.
+    fn challenge(&self, error: Option<&ApiError>) -> Response {
+        let mut value = format!(
+            r#"Bearer resource_metadata="{}", scope="{SCOPES}""#,
+            self.resource_metadata
+        );
+        let problem = match error {
+            Some(e) => {
+                let detail = e.problem().detail.clone().unwrap_or_default();
+                value.push_str(&format!(
+                    r#", error="invalid_token", error_description="{}""#,
+                    detail.replace(['"', '\\'], "'")
+                ));
+                e.problem().clone()
+            }
+            None => ApiError::new(
+                Code::Unauthorized,
+                "the MCP endpoint needs `Authorization: Bearer <token>`",
+            )
+            .problem()
+            .clone(),
+        };
+        ApiError::Unauthorized(poem_openapi::payload::Json(problem), value).into_response()
+    }
+}
+
+/// rmcp answers transport errors (bad `Origin`, wrong `Accept`, oversized body) in plain text;
+/// they leave as problem documents like every other error.
+async fn plain_error_as_problem(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .content_type()
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let detail = body.into_string().await.unwrap_or_default();
+    let (code, title) = match status {
+        StatusCode::FORBIDDEN => ("forbidden", "Forbidden"),
+        StatusCode::NOT_FOUND => ("not-found", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed"),
+        StatusCode::NOT_ACCEPTABLE => ("not-acceptable", "Not acceptable"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "The request is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "Unsupported media type"),
+        _ => ("bad-request", "The request is malformed"),
+    };
+    let body = serde_json::json!({
+        "type": format!("urn:voicebin:problem:{code}"),
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    let mut response = Response::from_parts(parts, body.to_string().into());
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
+impl Endpoint for McpEndpoint {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        match crate::extract::optional_principal(&req).await {
+            Ok(Some(principal)) => {
+                req.extensions_mut().insert(principal);
+            }
+            Ok(None) => return Ok(self.challenge(None)),
+            Err(e) => {
+                return match e.downcast_ref::<AuthRejection>() {
+                    Some(AuthRejection(e @ ApiError::Unauthorized(..))) => {
+                        Ok(self.challenge(Some(e)))
+                    }
+                    _ => Err(e),
+                }
+            }
+        }
+        let response = self.inner.call(req).await?;
+        Ok(plain_error_as_problem(response).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_and_origin_come_from_the_public_url() {
+        assert_eq!(
+            allowed_host_and_origin("http://127.0.0.1:8080"),
+            Some(("127.0.0.1:8080".into(), "http://127.0.0.1:8080".into()))
+        );
+        assert_eq!(
+            allowed_host_and_origin("https://voicebin.example"),
+            Some((
+                "voicebin.example".into(),
+                "https://voicebin.example:443".into()
+            ))
+        );
+        assert_eq!(
+            allowed_host_and_origin("https://voicebin.example/bin"),
+            Some((
+                "voicebin.example".into(),
+                "https://voicebin.example:443".into()
+            ))
+        );
+        assert_eq!(allowed_host_and_origin("not a url"), None);
+    }
+}
