@@ -4,13 +4,20 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cqrs_es::{AggregateError, CqrsFramework, EventStore, Query};
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
+    SerializedSnapshot,
+};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventEnvelope, EventStore, Query};
+use postgres_es::PostgresEventRepository;
 use rand::Rng;
+use serde_json::Value;
+use sqlite_es::SqliteEventRepository;
 use sqlx::{PgPool, SqlitePool};
 use voicebin_domain::{Clip, ClipCommand, ClipError, ClipId};
 
 /// Events between snapshots: loading a clip replays at most this many events.
-const SNAPSHOT_EVERY: usize = 100;
+pub const SNAPSHOT_EVERY: usize = 100;
 /// Attempts before an optimistic-concurrency conflict is reported to the caller.
 const MAX_ATTEMPTS: u32 = 10;
 
@@ -127,22 +134,135 @@ where
     }
 }
 
+/// The clip event store over SQLite: events plus a snapshot every [`SNAPSHOT_EVERY`] events.
+pub type SqliteClipEvents = PersistedEventStore<CompleteSnapshots<SqliteEventRepository>, Clip>;
+/// The clip event store over PostgreSQL: events plus a snapshot every [`SNAPSHOT_EVERY`] events.
+pub type PostgresClipEvents = PersistedEventStore<CompleteSnapshots<PostgresEventRepository>, Clip>;
+
+/// The event store the SQLite command side loads clips from and commits to.
+pub fn sqlite_event_store(pool: SqlitePool) -> SqliteClipEvents {
+    let repo = CompleteSnapshots::new(SqliteEventRepository::new(pool), SNAPSHOT_EVERY);
+    PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY)
+}
+
+/// The event store the PostgreSQL command side loads clips from and commits to.
+pub fn postgres_event_store(pool: PgPool) -> PostgresClipEvents {
+    let repo = CompleteSnapshots::new(PostgresEventRepository::new(pool), SNAPSHOT_EVERY);
+    PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY)
+}
+
 /// The command side over the embedded SQLite event store.
 pub fn sqlite_bus(pool: SqlitePool, queries: Vec<Box<dyn Query<Clip>>>) -> impl ClipStore {
-    let repo = sqlite_es::SqliteEventRepository::new(pool);
-    let store = cqrs_es::persist::PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY);
-    CqrsFramework::new(store, queries, ())
+    CqrsFramework::new(sqlite_event_store(pool), queries, ())
 }
 
 /// The command side over the PostgreSQL event store.
 pub fn postgres_bus(pool: PgPool, queries: Vec<Box<dyn Query<Clip>>>) -> impl ClipStore {
-    postgres_es::postgres_snapshot_cqrs(pool, queries, SNAPSHOT_EVERY, ())
+    CqrsFramework::new(postgres_event_store(pool), queries, ())
+}
+
+/// An event repository whose snapshots always hold the state after the last event they claim.
+///
+/// cqrs-es 0.5 builds a snapshot from the events up to the last multiple of the snapshot size,
+/// but the repository records it as covering the commit's *last* event. When one command's
+/// events straddle that multiple (an `EditClip` that changes the title and the limit emits two
+/// events), the events after the multiple were missing from the snapshot and skipped on every
+/// later load. This wrapper applies them to the snapshot before it is written, in the same
+/// transaction as the events.
+pub struct CompleteSnapshots<R> {
+    inner: R,
+    every: usize,
+}
+
+impl<R> CompleteSnapshots<R> {
+    /// Wraps `inner`, whose event store takes a snapshot every `every` events.
+    pub fn new(inner: R, every: usize) -> Self {
+        CompleteSnapshots { inner, every }
+    }
+}
+
+impl<R: PersistedEventRepository> PersistedEventRepository for CompleteSnapshots<R> {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.inner.get_events::<A>(aggregate_id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.inner
+            .get_last_events::<A>(aggregate_id, last_sequence)
+            .await
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        self.inner.get_snapshot::<A>(aggregate_id).await
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        let snapshot_update = match snapshot_update {
+            Some((id, state, number)) => Some((
+                id,
+                complete_snapshot::<A>(state, events, self.every)?,
+                number,
+            )),
+            None => None,
+        };
+        self.inner.persist::<A>(events, snapshot_update).await
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        self.inner.stream_events::<A>(aggregate_id).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.inner.stream_all_events::<A>().await
+    }
+}
+
+/// Applies to a snapshot state the committed events it does not include yet.
+///
+/// cqrs-es builds the state up to the last multiple of `every` among the committed sequences.
+fn complete_snapshot<A: Aggregate>(
+    state: Value,
+    events: &[SerializedEvent],
+    every: usize,
+) -> Result<Value, PersistenceError> {
+    let Some(last) = events.last().map(|e| e.sequence) else {
+        return Ok(state);
+    };
+    let covered = last - last % every;
+    let missing: Vec<&SerializedEvent> = events.iter().filter(|e| e.sequence > covered).collect();
+    if missing.is_empty() {
+        return Ok(state);
+    }
+    let mut aggregate: A = serde_json::from_value(state)?;
+    for event in missing {
+        let envelope: EventEnvelope<A> = event.clone().try_into()?;
+        aggregate.apply(envelope.payload);
+    }
+    Ok(serde_json::to_value(aggregate)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+    use voicebin_domain::ClipEvent;
 
     /// Fails with a conflict `failures` times, then succeeds.
     struct Contended {
@@ -203,6 +323,49 @@ mod tests {
         assert!(matches!(err, CommandError::Conflict));
         assert!(err.is_transient());
         assert_eq!(store.calls.load(Ordering::SeqCst), MAX_ATTEMPTS);
+    }
+
+    fn serialized(sequence: usize, event: ClipEvent) -> SerializedEvent {
+        let envelope = EventEnvelope::<Clip> {
+            aggregate_id: "clip".into(),
+            sequence,
+            payload: event,
+            metadata: HashMap::new(),
+        };
+        SerializedEvent::try_from(&envelope).unwrap()
+    }
+
+    #[test]
+    fn a_snapshot_taken_inside_a_commit_also_holds_the_commits_later_events() {
+        let at = chrono::Utc::now();
+        let first = ClipEvent::DownloadsCounted { count: 1, at };
+        let second = ClipEvent::DownloadsCounted { count: 10, at };
+        // cqrs-es hands over the state up to sequence 100, to be stored as of sequence 101.
+        let mut up_to_100 = Clip::default();
+        up_to_100.apply(first.clone());
+        let events = [serialized(100, first), serialized(101, second)];
+
+        let state = serde_json::to_value(&up_to_100).unwrap();
+        let completed = complete_snapshot::<Clip>(state, &events, 100).unwrap();
+
+        let clip: Clip = serde_json::from_value(completed).unwrap();
+        assert_eq!(clip.download_count(), 11);
+    }
+
+    #[test]
+    fn a_snapshot_at_the_commits_last_event_is_stored_unchanged() {
+        let at = chrono::Utc::now();
+        let mut state = Clip::default();
+        state.apply(ClipEvent::DownloadsCounted { count: 3, at });
+        let events = [serialized(
+            200,
+            ClipEvent::DownloadsCounted { count: 3, at },
+        )];
+        let value = serde_json::to_value(&state).unwrap();
+        assert_eq!(
+            complete_snapshot::<Clip>(value.clone(), &events, 100).unwrap(),
+            value
+        );
     }
 
     #[test]
