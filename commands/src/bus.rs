@@ -141,13 +141,13 @@ pub type PostgresClipEvents = PersistedEventStore<CompleteSnapshots<PostgresEven
 
 /// The event store the SQLite command side loads clips from and commits to.
 pub fn sqlite_event_store(pool: SqlitePool) -> SqliteClipEvents {
-    let repo = CompleteSnapshots::new(SqliteEventRepository::new(pool), SNAPSHOT_EVERY);
+    let repo = CompleteSnapshots::new(SqliteEventRepository::new(pool));
     PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY)
 }
 
 /// The event store the PostgreSQL command side loads clips from and commits to.
 pub fn postgres_event_store(pool: PgPool) -> PostgresClipEvents {
-    let repo = CompleteSnapshots::new(PostgresEventRepository::new(pool), SNAPSHOT_EVERY);
+    let repo = CompleteSnapshots::new(PostgresEventRepository::new(pool));
     PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY)
 }
 
@@ -161,23 +161,23 @@ pub fn postgres_bus(pool: PgPool, queries: Vec<Box<dyn Query<Clip>>>) -> impl Cl
     CqrsFramework::new(postgres_event_store(pool), queries, ())
 }
 
-/// An event repository whose snapshots always hold the state after the last event they claim.
+/// An event repository whose snapshots hold exactly the state after the events they claim.
 ///
-/// cqrs-es 0.5 builds a snapshot from the events up to the last multiple of the snapshot size,
-/// but the repository records it as covering the commit's *last* event. When one command's
-/// events straddle that multiple (an `EditClip` that changes the title and the limit emits two
-/// events), the events after the multiple were missing from the snapshot and skipped on every
-/// later load. This wrapper applies them to the snapshot before it is written, in the same
-/// transaction as the events.
+/// cqrs-es 0.5 builds the snapshot it writes from the command's aggregate, to which the
+/// `EventSink` has already applied the new events, and applies (some of) them again: every
+/// snapshot counted the `Downloaded` of its commit twice, so limits were reached early. And it
+/// stores the snapshot as of the commit's last event even when it applied only the events up to
+/// the last multiple of the snapshot size. This wrapper instead rebuilds the snapshot from the
+/// stored one, the events stored since, and the events being committed, and writes it in the
+/// same transaction as the events (a snapshot is written once every [`SNAPSHOT_EVERY`] events).
 pub struct CompleteSnapshots<R> {
     inner: R,
-    every: usize,
 }
 
 impl<R> CompleteSnapshots<R> {
-    /// Wraps `inner`, whose event store takes a snapshot every `every` events.
-    pub fn new(inner: R, every: usize) -> Self {
-        CompleteSnapshots { inner, every }
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        CompleteSnapshots { inner }
     }
 }
 
@@ -212,11 +212,10 @@ impl<R: PersistedEventRepository> PersistedEventRepository for CompleteSnapshots
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
         let snapshot_update = match snapshot_update {
-            Some((id, state, number)) => Some((
-                id,
-                complete_snapshot::<A>(state, events, self.every)?,
-                number,
-            )),
+            Some((id, _double_applied, number)) => {
+                let state = self.rebuilt_state::<A>(&id, events).await?;
+                Some((id, state, number))
+            }
             None => None,
         };
         self.inner.persist::<A>(events, snapshot_update).await
@@ -234,35 +233,38 @@ impl<R: PersistedEventRepository> PersistedEventRepository for CompleteSnapshots
     }
 }
 
-/// Applies to a snapshot state the committed events it does not include yet.
-///
-/// cqrs-es builds the state up to the last multiple of `every` among the committed sequences.
-fn complete_snapshot<A: Aggregate>(
-    state: Value,
-    events: &[SerializedEvent],
-    every: usize,
-) -> Result<Value, PersistenceError> {
-    let Some(last) = events.last().map(|e| e.sequence) else {
-        return Ok(state);
-    };
-    let covered = last - last % every;
-    let missing: Vec<&SerializedEvent> = events.iter().filter(|e| e.sequence > covered).collect();
-    if missing.is_empty() {
-        return Ok(state);
+impl<R: PersistedEventRepository> CompleteSnapshots<R> {
+    /// The aggregate after the stored snapshot, the events stored since and `events`.
+    async fn rebuilt_state<A: Aggregate>(
+        &self,
+        id: &str,
+        events: &[SerializedEvent],
+    ) -> Result<Value, PersistenceError> {
+        let (mut aggregate, since) = match self.inner.get_snapshot::<A>(id).await? {
+            Some(snapshot) => match serde_json::from_value::<A>(snapshot.aggregate) {
+                Ok(aggregate) => (aggregate, snapshot.current_sequence),
+                Err(_) => (A::default(), 0),
+            },
+            None => (A::default(), 0),
+        };
+        let first_new = events.first().map_or(usize::MAX, |e| e.sequence);
+        let stored = self.inner.get_last_events::<A>(id, since).await?;
+        for event in stored.into_iter().filter(|e| e.sequence < first_new) {
+            let envelope: EventEnvelope<A> = event.try_into()?;
+            aggregate.apply(envelope.payload);
+        }
+        for event in events {
+            let envelope: EventEnvelope<A> = event.clone().try_into()?;
+            aggregate.apply(envelope.payload);
+        }
+        Ok(serde_json::to_value(aggregate)?)
     }
-    let mut aggregate: A = serde_json::from_value(state)?;
-    for event in missing {
-        let envelope: EventEnvelope<A> = event.clone().try_into()?;
-        aggregate.apply(envelope.payload);
-    }
-    Ok(serde_json::to_value(aggregate)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use voicebin_domain::ClipEvent;
 
     /// Fails with a conflict `failures` times, then succeeds.
     struct Contended {
@@ -323,49 +325,6 @@ mod tests {
         assert!(matches!(err, CommandError::Conflict));
         assert!(err.is_transient());
         assert_eq!(store.calls.load(Ordering::SeqCst), MAX_ATTEMPTS);
-    }
-
-    fn serialized(sequence: usize, event: ClipEvent) -> SerializedEvent {
-        let envelope = EventEnvelope::<Clip> {
-            aggregate_id: "clip".into(),
-            sequence,
-            payload: event,
-            metadata: HashMap::new(),
-        };
-        SerializedEvent::try_from(&envelope).unwrap()
-    }
-
-    #[test]
-    fn a_snapshot_taken_inside_a_commit_also_holds_the_commits_later_events() {
-        let at = chrono::Utc::now();
-        let first = ClipEvent::DownloadsCounted { count: 1, at };
-        let second = ClipEvent::DownloadsCounted { count: 10, at };
-        // cqrs-es hands over the state up to sequence 100, to be stored as of sequence 101.
-        let mut up_to_100 = Clip::default();
-        up_to_100.apply(first.clone());
-        let events = [serialized(100, first), serialized(101, second)];
-
-        let state = serde_json::to_value(&up_to_100).unwrap();
-        let completed = complete_snapshot::<Clip>(state, &events, 100).unwrap();
-
-        let clip: Clip = serde_json::from_value(completed).unwrap();
-        assert_eq!(clip.download_count(), 11);
-    }
-
-    #[test]
-    fn a_snapshot_at_the_commits_last_event_is_stored_unchanged() {
-        let at = chrono::Utc::now();
-        let mut state = Clip::default();
-        state.apply(ClipEvent::DownloadsCounted { count: 3, at });
-        let events = [serialized(
-            200,
-            ClipEvent::DownloadsCounted { count: 3, at },
-        )];
-        let value = serde_json::to_value(&state).unwrap();
-        assert_eq!(
-            complete_snapshot::<Clip>(value.clone(), &events, 100).unwrap(),
-            value
-        );
     }
 
     #[test]

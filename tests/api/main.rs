@@ -6,6 +6,7 @@ mod auth;
 mod browser;
 mod concurrency;
 mod downloads;
+mod event_snapshots;
 mod listing;
 mod openapi;
 mod production;
