@@ -4,13 +4,20 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cqrs_es::{AggregateError, CqrsFramework, EventStore, Query};
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
+    SerializedSnapshot,
+};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventEnvelope, EventStore, Query};
+use postgres_es::PostgresEventRepository;
 use rand::Rng;
+use serde_json::Value;
+use sqlite_es::SqliteEventRepository;
 use sqlx::{PgPool, SqlitePool};
 use voicebin_domain::{Clip, ClipCommand, ClipError, ClipId};
 
 /// Events between snapshots: loading a clip replays at most this many events.
-const SNAPSHOT_EVERY: usize = 100;
+pub const SNAPSHOT_EVERY: usize = 100;
 /// Attempts before an optimistic-concurrency conflict is reported to the caller.
 const MAX_ATTEMPTS: u32 = 10;
 
@@ -127,16 +134,131 @@ where
     }
 }
 
+/// The clip event store over SQLite: events plus a snapshot every [`SNAPSHOT_EVERY`] events.
+pub type SqliteClipEvents = PersistedEventStore<CompleteSnapshots<SqliteEventRepository>, Clip>;
+/// The clip event store over PostgreSQL: events plus a snapshot every [`SNAPSHOT_EVERY`] events.
+pub type PostgresClipEvents = PersistedEventStore<CompleteSnapshots<PostgresEventRepository>, Clip>;
+
+/// The event store the SQLite command side loads clips from and commits to.
+pub fn sqlite_event_store(pool: SqlitePool) -> SqliteClipEvents {
+    let repo = CompleteSnapshots::new(SqliteEventRepository::new(pool));
+    PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY)
+}
+
+/// The event store the PostgreSQL command side loads clips from and commits to.
+pub fn postgres_event_store(pool: PgPool) -> PostgresClipEvents {
+    let repo = CompleteSnapshots::new(PostgresEventRepository::new(pool));
+    PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY)
+}
+
 /// The command side over the embedded SQLite event store.
 pub fn sqlite_bus(pool: SqlitePool, queries: Vec<Box<dyn Query<Clip>>>) -> impl ClipStore {
-    let repo = sqlite_es::SqliteEventRepository::new(pool);
-    let store = cqrs_es::persist::PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY);
-    CqrsFramework::new(store, queries, ())
+    CqrsFramework::new(sqlite_event_store(pool), queries, ())
 }
 
 /// The command side over the PostgreSQL event store.
 pub fn postgres_bus(pool: PgPool, queries: Vec<Box<dyn Query<Clip>>>) -> impl ClipStore {
-    postgres_es::postgres_snapshot_cqrs(pool, queries, SNAPSHOT_EVERY, ())
+    CqrsFramework::new(postgres_event_store(pool), queries, ())
+}
+
+/// An event repository whose snapshots hold exactly the state after the events they claim.
+///
+/// cqrs-es 0.5 builds the snapshot it writes from the command's aggregate, to which the
+/// `EventSink` has already applied the new events, and applies (some of) them again: every
+/// snapshot counted the `Downloaded` of its commit twice, so limits were reached early. And it
+/// stores the snapshot as of the commit's last event even when it applied only the events up to
+/// the last multiple of the snapshot size. This wrapper instead rebuilds the snapshot from the
+/// stored one, the events stored since, and the events being committed, and writes it in the
+/// same transaction as the events (a snapshot is written once every [`SNAPSHOT_EVERY`] events).
+pub struct CompleteSnapshots<R> {
+    inner: R,
+}
+
+impl<R> CompleteSnapshots<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        CompleteSnapshots { inner }
+    }
+}
+
+impl<R: PersistedEventRepository> PersistedEventRepository for CompleteSnapshots<R> {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.inner.get_events::<A>(aggregate_id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.inner
+            .get_last_events::<A>(aggregate_id, last_sequence)
+            .await
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        self.inner.get_snapshot::<A>(aggregate_id).await
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        let snapshot_update = match snapshot_update {
+            Some((id, _double_applied, number)) => {
+                let state = self.rebuilt_state::<A>(&id, events).await?;
+                Some((id, state, number))
+            }
+            None => None,
+        };
+        self.inner.persist::<A>(events, snapshot_update).await
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        self.inner.stream_events::<A>(aggregate_id).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.inner.stream_all_events::<A>().await
+    }
+}
+
+impl<R: PersistedEventRepository> CompleteSnapshots<R> {
+    /// The aggregate after the stored snapshot, the events stored since and `events`.
+    async fn rebuilt_state<A: Aggregate>(
+        &self,
+        id: &str,
+        events: &[SerializedEvent],
+    ) -> Result<Value, PersistenceError> {
+        let (mut aggregate, since) = match self.inner.get_snapshot::<A>(id).await? {
+            Some(snapshot) => match serde_json::from_value::<A>(snapshot.aggregate) {
+                Ok(aggregate) => (aggregate, snapshot.current_sequence),
+                Err(_) => (A::default(), 0),
+            },
+            None => (A::default(), 0),
+        };
+        let first_new = events.first().map_or(usize::MAX, |e| e.sequence);
+        let stored = self.inner.get_last_events::<A>(id, since).await?;
+        for event in stored.into_iter().filter(|e| e.sequence < first_new) {
+            let envelope: EventEnvelope<A> = event.try_into()?;
+            aggregate.apply(envelope.payload);
+        }
+        for event in events {
+            let envelope: EventEnvelope<A> = event.clone().try_into()?;
+            aggregate.apply(envelope.payload);
+        }
+        Ok(serde_json::to_value(aggregate)?)
+    }
 }
 
 #[cfg(test)]

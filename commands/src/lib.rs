@@ -13,7 +13,10 @@ mod queue;
 mod s3_blobs;
 mod service;
 
-pub use bus::{postgres_bus, sqlite_bus, ClipStore, CommandError, CommandMeta};
+pub use bus::{
+    postgres_bus, postgres_event_store, sqlite_bus, sqlite_event_store, ClipStore, CommandError,
+    CommandMeta, CompleteSnapshots, PostgresClipEvents, SqliteClipEvents, SNAPSHOT_EVERY,
+};
 pub use downloads::DownloadCounter;
 pub use local_blobs::LocalBlobStore;
 pub use ports::{BlobError, BlobStore, ByteStream, QueueError, ScanError, ScanQueue, Scanner};

@@ -8,6 +8,7 @@ mod concurrency;
 mod discovery;
 mod downloads;
 mod dpop;
+mod event_snapshots;
 mod history;
 mod listing;
 mod mcp;
