@@ -40,7 +40,8 @@ is validated (and scanned for malware where configured), then <code>clean</code>
 curl -G {url}/api/v1/account/items --data-urlencode q=hello -H "Authorization: Bearer $KEY"
 curl -X PATCH {url}/api/v1/items/$ID -H "Authorization: Bearer $KEY" \
   -H 'content-type: application/json' -d '{{"title": "New", "download_limit": 10}}'
-curl -X DELETE {url}/api/v1/items/$ID -H "Authorization: Bearer $KEY"</pre>
+curl -X DELETE {url}/api/v1/items/$ID -H "Authorization: Bearer $KEY"
+curl {url}/api/v1/items/$ID/history -H "Authorization: Bearer $KEY"   # every event, with actor and request id</pre>
 <h2 id="downloads">Downloads and limits</h2>
 <p><code>{url}/ID/download</code> (attachment) and <code>{url}/ID/audio</code> (inline) support <code>Range</code>,
 <code>If-Range</code>, <code>If-None-Match</code> and <code>HEAD</code>. With a <code>download_limit</code> of N, exactly N downloads
