@@ -11,7 +11,7 @@ use super::ApiTags;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{Auth, MaybeAuth};
-use crate::model::{Item, ItemPatch};
+use crate::model::{Item, ItemPatch, JsonString};
 use crate::state::AppState;
 
 /// Operations on one clip.
@@ -116,13 +116,15 @@ impl ItemsApi {
 }
 
 fn patch_value<T>(
-    value: MaybeUndefined<String>,
+    value: MaybeUndefined<JsonString>,
     parse: impl Fn(&str) -> Result<Option<T>, ValueError>,
 ) -> Result<Option<Option<T>>, ApiError> {
     match value {
         MaybeUndefined::Undefined => Ok(None),
         MaybeUndefined::Null => Ok(Some(None)),
-        MaybeUndefined::Value(v) => parse(&v).map(Some).map_err(|e| ApiError::invalid_field(&e)),
+        MaybeUndefined::Value(v) => parse(&v.0)
+            .map(Some)
+            .map_err(|e| ApiError::invalid_field(&e)),
     }
 }
 
@@ -193,9 +195,11 @@ impl ItemsApi {
         let download_limit = match download_limit {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
+            // Whole numbers only; `as` saturates, so negatives and huge values fail the range.
             MaybeUndefined::Value(v) => Some(Some(
-                u64::try_from(v)
-                    .map_err(|_| ())
+                (v.fract() == 0.0)
+                    .then_some(v as u64)
+                    .ok_or(())
                     .and_then(|v| DownloadLimit::new(v).map_err(|_| ()))
                     .map_err(|_| ApiError::invalid_field(&DownloadLimit::new(0).unwrap_err()))?,
             )),
