@@ -232,15 +232,26 @@ enum ProjectionsCommand {
 }
 
 fn history_json(entry: &voicebin_api::routes::history::HistoryEntry) -> serde_json::Value {
-    serde_json::json!({
+    // The same shape as the API's: absent fields are left out.
+    let mut out = serde_json::json!({
         "sequence": entry.sequence,
         "type": entry.event_type,
         "version": entry.version,
-        "time": entry.time,
-        "actor": entry.actor.as_ref().map(|a| serde_json::json!({"kind": a.kind, "id": a.id})),
-        "request_id": entry.request_id,
         "payload": entry.payload,
-    })
+    });
+    if let Some(time) = &entry.time {
+        out["time"] = serde_json::json!(time);
+    }
+    if let Some(actor) = &entry.actor {
+        out["actor"] = serde_json::json!({"kind": actor.kind});
+        if let Some(id) = &actor.id {
+            out["actor"]["id"] = serde_json::json!(id);
+        }
+    }
+    if let Some(request_id) = &entry.request_id {
+        out["request_id"] = serde_json::json!(request_id);
+    }
+    out
 }
 
 /// A secret from its flag/variable, or from the file named by `<VARIABLE>_FILE`.

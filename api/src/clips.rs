@@ -12,7 +12,7 @@ use poem_openapi::types::MaybeUndefined;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
-use crate::model::{Item, ItemPage, ItemPatch};
+use crate::model::{Item, ItemPage, ItemPatch, JsonString};
 use crate::state::AppState;
 
 /// Default page size of the listing.
@@ -210,13 +210,15 @@ pub async fn upload(
 }
 
 fn patch_value<T>(
-    value: MaybeUndefined<String>,
+    value: MaybeUndefined<JsonString>,
     parse: impl Fn(&str) -> Result<Option<T>, ValueError>,
 ) -> Result<Option<Option<T>>, ApiError> {
     match value {
         MaybeUndefined::Undefined => Ok(None),
         MaybeUndefined::Null => Ok(Some(None)),
-        MaybeUndefined::Value(v) => parse(&v).map(Some).map_err(|e| ApiError::invalid_field(&e)),
+        MaybeUndefined::Value(v) => parse(&v.0)
+            .map(Some)
+            .map_err(|e| ApiError::invalid_field(&e)),
     }
 }
 
@@ -239,9 +241,12 @@ pub async fn edit(
     let download_limit = match download_limit {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),
+        // Whole numbers only (`5.0` is one in JSON); `as` saturates, so negatives and huge
+        // values fail the range check.
         MaybeUndefined::Value(v) => Some(Some(
-            u64::try_from(v)
-                .map_err(|_| ())
+            (v.fract() == 0.0)
+                .then_some(v as u64)
+                .ok_or(())
                 .and_then(|v| DownloadLimit::new(v).map_err(|_| ()))
                 .map_err(|_| ApiError::invalid_field(&DownloadLimit::new(0).unwrap_err()))?,
         )),

@@ -246,11 +246,10 @@ fn form_schema() -> MetaSchemaRef {
         s.description = Some(description);
         MetaSchemaRef::Inline(Box::new(s))
     };
-    let mut limit = MetaSchema::new_with_format("integer", "int64");
+    // A form field is text: the server parses it as a whole number (see `contract.rs`).
+    let mut limit = MetaSchema::new("string");
     limit.description =
         Some("Downloads allowed to others (1 to 1000000000); absent means unlimited.");
-    limit.minimum = Some(1.0);
-    limit.maximum = Some(1_000_000_000.0);
     schema.properties = vec![
         ("title", text("Title (at most 200 characters).")),
         (

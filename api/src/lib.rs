@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod clips;
+pub mod contract;
 pub mod discovery;
 pub mod docs;
 pub mod download;
@@ -67,12 +68,15 @@ fn api_service(
 pub fn openapi_document(state: &AppState) -> serde_json::Value {
     let spec: serde_json::Value =
         serde_json::from_str(&api_service(state).spec()).expect("poem-openapi emits valid JSON");
-    openapi31::upgrade(spec)
+    let mut doc = openapi31::upgrade(spec);
+    contract::refine(&mut doc);
+    doc
 }
 
 /// Builds the whole HTTP application.
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
-    let document = openapi_document(&state).to_string();
+    let spec = std::sync::Arc::new(openapi_document(&state));
+    let document = spec.to_string();
     let api = api_service(&state);
     Route::new()
         .at(
@@ -110,26 +114,39 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             get(download::download).head(download::download),
         )
         .at("/:id/audio", get(download::audio).head(download::audio))
-        .around(|ep, req| async move {
-            // With nonces on, any answer to a DPoP request (and any 401) carries a fresh one.
-            let nonce = req
-                .data::<AppState>()
-                .and_then(|state| state.dpop.fresh_nonce())
-                .filter(|_| req.headers().contains_key("dpop"));
-            // Every error leaves as problem+json, and every response says nosniff.
-            let mut response = match ep.call(req).await {
-                Ok(response) => response,
-                Err(e) => error::problem_response(e),
-            };
-            let headers = response.headers_mut();
-            headers.insert(
-                "x-content-type-options",
-                poem::http::HeaderValue::from_static("nosniff"),
-            );
-            if let Some(value) = nonce.and_then(|n| poem::http::HeaderValue::from_str(&n).ok()) {
-                headers.insert("dpop-nonce", value);
+        .around(move |ep, req| {
+            let spec = spec.clone();
+            async move {
+                let path = req.uri().path().to_owned();
+                // With nonces on, any answer to a DPoP request (and any 401) carries a fresh one.
+                let nonce = req
+                    .data::<AppState>()
+                    .and_then(|state| state.dpop.fresh_nonce())
+                    .filter(|_| req.headers().contains_key("dpop"));
+                // Every error leaves as problem+json, and every response says nosniff.
+                let mut response = match ep.call(req).await {
+                    Ok(response) => response,
+                    Err(e) => error::problem_response(e),
+                };
+                // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
+                let allow = (response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED)
+                    .then(|| contract::allowed_methods(&spec, &path))
+                    .flatten()
+                    .and_then(|a| poem::http::HeaderValue::from_str(&a).ok());
+                let headers = response.headers_mut();
+                headers.insert(
+                    "x-content-type-options",
+                    poem::http::HeaderValue::from_static("nosniff"),
+                );
+                if let Some(value) = allow {
+                    headers.insert(poem::http::header::ALLOW, value);
+                }
+                if let Some(value) = nonce.and_then(|n| poem::http::HeaderValue::from_str(&n).ok())
+                {
+                    headers.insert("dpop-nonce", value);
+                }
+                Ok(response)
             }
-            Ok(response)
         })
         .with(Tracing)
         .data(state)

@@ -1,8 +1,12 @@
 //! JSON bodies of the REST API (snake_case, as the contract fixes).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use poem_openapi::types::MaybeUndefined;
+use std::borrow::Cow;
+
+use poem_openapi::registry::MetaSchemaRef;
+use poem_openapi::types::{MaybeUndefined, ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{Enum, Object};
+use serde_json::Value;
 use voicebin_projections::ClipView;
 
 use crate::state::AppState;
@@ -160,9 +164,53 @@ pub struct ItemPage {
 #[oai(deny_unknown_fields)]
 pub struct ItemPatch {
     /// New title (at most 200 characters), or null to clear.
-    pub title: MaybeUndefined<String>,
+    pub title: MaybeUndefined<JsonString>,
     /// New description (at most 5000 characters), or null to clear.
-    pub description: MaybeUndefined<String>,
+    pub description: MaybeUndefined<JsonString>,
+    // Read as a JSON number so that integers written with a zero fraction (`5.0`, an integer
+    // in JSON Schema) are accepted; the document declares it an integer (`contract.rs`).
     /// New download limit (1 to 1000000000), or null for unlimited.
-    pub download_limit: MaybeUndefined<i64>,
+    pub download_limit: MaybeUndefined<f64>,
+}
+
+/// A JSON string and nothing else: poem-openapi's `String` also takes numbers and booleans
+/// (`{"title": 42}` would become the title "42"), which the document does not allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonString(pub String);
+
+impl Type for JsonString {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        String::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        String::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for JsonString {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value.unwrap_or_default() {
+            Value::String(s) => Ok(JsonString(s)),
+            other => Err(ParseError::expected_type(other)),
+        }
+    }
+}
+
+impl ToJSON for JsonString {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
 }

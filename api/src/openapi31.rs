@@ -414,6 +414,69 @@ fn convert_nullable(obj: &mut Map<String, Value>) {
     }
 }
 
+/// Operations whose `operationId` is `operation_id`, wherever they are in `paths`.
+fn operations_mut<'a>(
+    doc: &'a mut Value,
+    operation_id: &'a str,
+) -> impl Iterator<Item = &'a mut Map<String, Value>> + 'a {
+    doc.get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| {
+            item.iter_mut()
+                .filter(|(method, _)| HTTP_METHODS.contains(&method.as_str()))
+                .map(|(_, op)| op)
+        })
+        .filter_map(Value::as_object_mut)
+        .filter(move |op| op.get("operationId").and_then(Value::as_str) == Some(operation_id))
+}
+
+/// Adds [Link Objects](https://spec.openapis.org/oas/v3.1.0#link-object) to the `status`
+/// response of the operation `operation_id` (poem-openapi cannot declare links). `links` maps
+/// link names to Link Objects; existing links of the same name are replaced.
+pub fn add_links(doc: &mut Value, operation_id: &str, status: &str, links: Map<String, Value>) {
+    for op in operations_mut(doc, operation_id) {
+        let Some(Value::Object(response)) = op
+            .get_mut("responses")
+            .and_then(|responses| responses.get_mut(status))
+        else {
+            continue;
+        };
+        let entry = response
+            .entry("links")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(existing) = entry {
+            existing.extend(links.clone());
+        }
+    }
+}
+
+/// Merges `keywords` into the schema of parameter `name` (in `location`) of the operation
+/// `operation_id`: for constraints the handler enforces itself on a parameter it reads raw.
+pub fn refine_parameter(
+    doc: &mut Value,
+    operation_id: &str,
+    location: &str,
+    name: &str,
+    keywords: &Map<String, Value>,
+) {
+    for op in operations_mut(doc, operation_id) {
+        let Some(Value::Array(params)) = op.get_mut("parameters") else {
+            continue;
+        };
+        for param in params
+            .iter_mut()
+            .filter(|p| p["in"] == location && p["name"] == name)
+        {
+            if let Some(Value::Object(schema)) = param.get_mut("schema") {
+                schema.extend(keywords.clone());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1513,5 +1576,41 @@ mod tests {
             output.contains("exclusiveMinimum"),
             "unexpected validator output:\n{output}"
         );
+    }
+
+    #[test]
+    fn links_and_parameter_refinements_are_added_to_the_named_operation() {
+        let mut doc = json!({
+            "openapi": "3.1.0",
+            "info": { "title": "t", "version": "1" },
+            "paths": {
+                "/x": { "post": {
+                    "operationId": "make",
+                    "parameters": [{ "in": "header", "name": "x-n", "schema": { "type": "string" } }],
+                    "responses": { "201": { "description": "made" } }
+                } },
+                "/x/{id}": { "get": {
+                    "operationId": "read",
+                    "responses": { "200": { "description": "ok" } }
+                } }
+            }
+        });
+        let link = json!({ "operationId": "read", "parameters": { "id": "$response.body#/id" } });
+        let mut links = Map::new();
+        links.insert("Read".into(), link.clone());
+        add_links(&mut doc, "make", "201", links);
+        let mut keywords = Map::new();
+        keywords.insert("maxLength".into(), json!(3));
+        refine_parameter(&mut doc, "make", "header", "x-n", &keywords);
+        refine_parameter(&mut doc, "make", "query", "x-n", &Map::new());
+        let op = &doc["paths"]["/x"]["post"];
+        assert_eq!(op["responses"]["201"]["links"]["Read"], link);
+        assert_eq!(
+            op["parameters"][0]["schema"],
+            json!({ "type": "string", "maxLength": 3 })
+        );
+        assert!(doc["paths"]["/x/{id}"]["get"]["responses"]["200"]
+            .get("links")
+            .is_none());
     }
 }

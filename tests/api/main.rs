@@ -5,6 +5,7 @@ mod helpers;
 mod auth;
 mod browser;
 mod concurrency;
+mod contract;
 mod discovery;
 mod downloads;
 mod dpop;

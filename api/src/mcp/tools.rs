@@ -27,7 +27,7 @@ use super::schema;
 use crate::auth::Principal;
 use crate::clips::{self, RawMeta};
 use crate::error::{ApiError, Code};
-use crate::model::ItemPatch;
+use crate::model::{ItemPatch, JsonString};
 use crate::state::AppState;
 
 /// Largest clip `upload_audio` accepts, decoded (the server's upload limit applies if lower).
@@ -348,9 +348,9 @@ async fn update(state: &AppState, caller: &Caller, a: JsonObject) -> Outcome {
     require(caller, "voice:create")?;
     let a: UpdateArgs = args(a)?;
     let patch = ItemPatch {
-        title: maybe(a.title),
-        description: maybe(a.description),
-        download_limit: maybe(a.download_limit),
+        title: maybe(a.title.map(|t| t.map(JsonString))),
+        description: maybe(a.description.map(|d| d.map(JsonString))),
+        download_limit: maybe(a.download_limit.map(|l| l.map(|l| l as f64))),
     };
     let item = clips::edit(
         state,

@@ -37,6 +37,7 @@ pub struct Actor {
     pub kind: String,
     /// The account id, or the component (`scanner`, `downloads`, …). Owners do not see the
     /// ids of other accounts (reporters, moderators): for them it is absent.
+    #[oai(skip_serializing_if_is_none)]
     pub id: Option<String>,
 }
 
@@ -51,10 +52,13 @@ pub struct HistoryEntry {
     /// Event schema version.
     pub version: String,
     /// When it happened (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
     pub time: Option<String>,
     /// Who caused it.
+    #[oai(skip_serializing_if_is_none)]
     pub actor: Option<Actor>,
     /// The HTTP request that caused it (`X-Request-Id`), if any.
+    #[oai(skip_serializing_if_is_none)]
     pub request_id: Option<String>,
     /// The event's data as recorded (third parties' identities are shown to moderators only).
     pub payload: Value,
@@ -68,6 +72,7 @@ pub struct HistoryPage {
     /// Events in order.
     pub items: Vec<HistoryEntry>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
 
@@ -83,7 +88,8 @@ impl HistoryApi {
     /// A clip's history (owner with `voice:read`, or a moderator with `voice:moderate`).
     ///
     /// Every event recorded for the clip, oldest first, with who caused it and the request id.
-    /// Deleted clips keep their history. Others get 404, as if the clip did not exist.
+    /// A deleted clip's history stays readable by moderators; its owner gets 410. Others get
+    /// 404, as if the clip did not exist.
     #[oai(path = "/:id/history", method = "get", operation_id = "getItemHistory")]
     async fn history(
         &self,
@@ -110,6 +116,11 @@ impl HistoryApi {
                 return Err(ApiError::not_found());
             }
             auth.require("voice:read")?;
+            // For its owner a deleted clip is gone, history included; the audit record stays
+            // readable by moderators (and operators, with `voicebin history`).
+            if view.is_deleted() {
+                return Err(ApiError::gone());
+            }
         }
         let after = match cursor.0.filter(|c| !c.is_empty()) {
             Some(raw) => decode_cursor(&raw).ok_or_else(|| {

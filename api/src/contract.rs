@@ -1,0 +1,331 @@
+//! What the OpenAPI document says that poem-openapi cannot declare: the links from an upload to
+//! the operations on the new clip, and the exact rules of the values the handlers read raw and
+//! validate themselves (metadata headers and form fields, `q`, `cursor`, the patch body).
+//!
+//! The patterns mirror `voicebin_domain`'s parsers: control characters (and U+2028/U+2029 and the
+//! bidi overrides) are refused anywhere, and length limits apply after surrounding whitespace is
+//! trimmed. The contract test (`tests/api/contract.rs`, schemathesis) checks that the server
+//! accepts what these schemas allow and refuses what they do not.
+
+use serde_json::{json, Map, Value};
+
+use crate::openapi31::{add_links, refine_parameter};
+
+/// Characters refused in titles and filenames (`char::is_control`, line/paragraph separators,
+/// bidi overrides).
+const CONTROL: &str = r"\x00-\x1F\x7F-\x9F\u2028\u2029\u202A-\u202E";
+/// The same for descriptions, which may hold tabs and newlines.
+const CONTROL_BUT_TAB_LF: &str = r"\x00-\x08\x0B-\x1F\x7F-\x9F\u2028\u2029\u202A-\u202E";
+/// Unicode whitespace (what `str::trim` removes) that is not a refused character.
+const SPACE: &str = r" \xA0\u1680\u2000-\u200A\u202F\u205F\u3000";
+/// All Unicode whitespace (`char::is_whitespace`).
+const ANY_SPACE: &str = r"\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+/// At most `max` characters of `allowed`, once surrounding whitespace (`space`) is trimmed.
+fn trimmed_text(space: &str, allowed: &str, max: usize) -> Value {
+    json!({ "pattern": format!("^[{space}]*{allowed}{{0,{max}}}[{space}]*$") })
+}
+
+fn title() -> Value {
+    trimmed_text(SPACE, &format!("[^{CONTROL}]"), 200)
+}
+
+fn description() -> Value {
+    trimmed_text(
+        &format!(r"\t\n{SPACE}"),
+        &format!("[^{CONTROL_BUT_TAB_LF}]"),
+        5000,
+    )
+}
+
+/// An optional directory part, dropped by the server (`/` or `\` separated).
+fn filename_dirs() -> String {
+    format!(r"(?:[^{CONTROL}]*[/\\])?")
+}
+
+/// Last path components that do not name a file: empty, `.` or `..` once trimmed.
+fn filename_refused_base() -> String {
+    format!(r"[{SPACE}]*\.{{0,2}}[{SPACE}]*")
+}
+
+/// A last path component of at most 255 characters once trimmed.
+fn filename_base() -> String {
+    format!(r"[{SPACE}]*[^{CONTROL}/\\]{{0,255}}[{SPACE}]*")
+}
+
+/// A name whose last path component (after `/` or `\`, trimmed) is a file name: not empty, `.`
+/// or `..`, at most 255 characters; the whole value at most 1020 characters.
+fn filename() -> Value {
+    json!({
+        "maxLength": 1020,
+        "pattern": format!(
+            "^{}(?!{}$){}$",
+            filename_dirs(),
+            filename_refused_base(),
+            filename_base()
+        ),
+    })
+}
+
+/// A download limit sent as text (header or form field): a whole number from 1 to 1000000000,
+/// as `u64::from_str` reads it once trimmed (an optional `+`, leading zeros).
+fn download_limit_text() -> Value {
+    json!({
+        "type": "string",
+        "pattern": format!(
+            "^[{ANY_SPACE}]*\\+?0*(?:[1-9][0-9]{{0,8}}|1000000000)[{ANY_SPACE}]*$"
+        ),
+    })
+}
+
+/// Fields that `Item` always carries, `null` until known.
+const ITEM_NULLABLE: [&str; 7] = [
+    "title",
+    "description",
+    "duration_ms",
+    "container",
+    "codec",
+    "sample_rate",
+    "channels",
+];
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Merges `keywords` into the schema at `pointer`, if there is one.
+fn refine_schema(doc: &mut Value, pointer: &str, keywords: Value) {
+    if let Some(Value::Object(schema)) = doc.pointer_mut(pointer) {
+        schema.extend(object(keywords));
+    }
+}
+
+/// Adds links and the handlers' own validation rules to the (3.1) document.
+pub fn refine(doc: &mut Value) {
+    let id = json!({ "id": "$response.body#/id" });
+    let link = |operation: &str, description: &str| json!({ "operationId": operation, "parameters": id, "description": description });
+    let links = object(json!({
+        "GetItem": link("getItem", "Read the uploaded clip."),
+        "UpdateItem": link("updateItem", "Edit the uploaded clip."),
+        "DeleteItem": link("deleteItem", "Delete the uploaded clip."),
+        "GetItemPeaks": link("getItemPeaks", "The uploaded clip's waveform, once scanned."),
+    }));
+    add_links(doc, "uploadAudio", "201", links);
+
+    for (name, keywords) in [
+        ("x-filename", filename()),
+        ("x-title", title()),
+        ("x-description", description()),
+        ("x-download-limit", download_limit_text()),
+    ] {
+        refine_parameter(doc, "uploadAudio", "header", name, &object(keywords));
+    }
+    let form =
+        "/paths/~1api~1v1~1audio/post/requestBody/content/multipart~1form-data/schema/properties";
+    refine_schema(doc, &format!("{form}/filename"), filename());
+    refine_schema(doc, &format!("{form}/title"), title());
+    refine_schema(doc, &format!("{form}/description"), description());
+    refine_schema(
+        doc,
+        &format!("{form}/download_limit"),
+        download_limit_text(),
+    );
+    // Part names go into part headers: control characters cannot be sent there.
+    let names = json!({ "propertyNames": { "pattern": r"^[^\x00-\x1F\x7F]*$" } });
+    refine_schema(doc, form.trim_end_matches("/properties"), names);
+
+    // poem-openapi documents `Option` fields as optional; `Item` always sends them (null
+    // until known).
+    let item = "/components/schemas/Item";
+    for field in ITEM_NULLABLE {
+        if let Some(Value::Object(schema)) = doc.pointer_mut(&format!("{item}/properties/{field}"))
+        {
+            if let Some(ty) = schema.get("type").cloned() {
+                schema.insert("type".into(), json!([ty, "null"]));
+            }
+        }
+        if let Some(Value::Array(required)) = doc.pointer_mut(&format!("{item}/required")) {
+            required.push(json!(field));
+        }
+    }
+
+    let q = trimmed_text(ANY_SPACE, r"[^\x00-\x1F\x7F-\x9F]", 200);
+    refine_parameter(doc, "listItems", "query", "q", &object(q));
+    let cursor = json!({ "maxLength": 128, "pattern": "^[A-Za-z0-9_-]*$" });
+    refine_parameter(doc, "listItems", "query", "cursor", &object(cursor));
+
+    let patch = "/components/schemas/ItemPatch";
+    refine_schema(doc, patch, json!({ "additionalProperties": false }));
+    // `null` clears a field (poem-openapi does not mark `MaybeUndefined` fields nullable).
+    let nullable = |mut keywords: Value| {
+        keywords["type"] = json!(["string", "null"]);
+        keywords
+    };
+    refine_schema(doc, &format!("{patch}/properties/title"), nullable(title()));
+    refine_schema(
+        doc,
+        &format!("{patch}/properties/description"),
+        nullable(description()),
+    );
+    refine_schema(
+        doc,
+        &format!("{patch}/properties/download_limit"),
+        json!({
+            "type": ["integer", "null"],
+            "format": "int64",
+            "minimum": 1,
+            "maximum": 1_000_000_000
+        }),
+    );
+}
+
+/// The methods the document allows on the API path `path` (for `Allow` on a 405), `None` if no
+/// documented path matches.
+pub fn allowed_methods(doc: &Value, path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let paths = doc.get("paths")?.as_object()?;
+    let (_, item) = paths.iter().find(|(template, _)| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+    })?;
+    let mut methods: Vec<String> = item
+        .as_object()?
+        .keys()
+        .filter(|m| {
+            ["get", "put", "post", "delete", "patch", "options", "trace"].contains(&m.as_str())
+        })
+        .map(|m| m.to_ascii_uppercase())
+        .collect();
+    if methods.iter().any(|m| m == "GET") {
+        methods.push("HEAD".into());
+    }
+    Some(methods.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(schema: &Value, text: &str) -> bool {
+        let pattern = schema["pattern"].as_str().unwrap();
+        regex::Regex::new(pattern).unwrap().is_match(text)
+    }
+
+    /// The filename pattern, checked with the `regex` crate (which has no look-ahead).
+    fn filename_matches(text: &str) -> bool {
+        let whole = format!("^{}{}$", filename_dirs(), filename_base());
+        let refused = format!("^{}$", filename_refused_base());
+        let base = text.rsplit(['/', '\\']).next().unwrap();
+        regex::Regex::new(&whole).unwrap().is_match(text)
+            && !regex::Regex::new(&refused).unwrap().is_match(base)
+            && text.chars().count() <= 1020
+    }
+
+    #[test]
+    fn patterns_agree_with_the_domain_parsers() {
+        use voicebin_domain::{Description, Filename, Title};
+        let samples = [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\u{a0}x\u{a0}",
+            "a\tb",
+            "a\nb",
+            "a\u{7}b",
+            "a\u{2028}",
+            ".",
+            "..",
+            " .. ",
+            "...",
+            ". .",
+            "a/",
+            "a/.",
+            "dir/x.wav",
+            "dir\\x.wav",
+            "\u{202e}x",
+            "é",
+        ];
+        let long = [
+            "x".repeat(200),
+            "x".repeat(201),
+            format!(" {} ", "x".repeat(200)),
+        ];
+        for text in samples
+            .iter()
+            .copied()
+            .chain(long.iter().map(String::as_str))
+        {
+            assert_eq!(
+                matches(&title(), text),
+                Title::parse(text).is_ok(),
+                "title {text:?}"
+            );
+            assert_eq!(
+                matches(&description(), text),
+                Description::parse(text).is_ok(),
+                "description {text:?}"
+            );
+            assert_eq!(
+                filename_matches(text),
+                Filename::parse(text).is_ok(),
+                "filename {text:?}"
+            );
+        }
+        let name = "y".repeat(256);
+        assert!(!filename_matches(&name));
+        assert!(filename_matches(&format!("d/{}", &name[1..])));
+        assert!(!filename_matches(&format!("d/{}", "z".repeat(1019))));
+    }
+
+    #[test]
+    fn the_limit_pattern_agrees_with_the_upload_parser() {
+        let limit = download_limit_text();
+        for text in [
+            "1",
+            "+7",
+            " 42 ",
+            "0005",
+            "1000000000",
+            "999999999",
+            "0",
+            "-1",
+            "1000000001",
+            "1.0",
+            "",
+            "ten",
+            "99999999999999999999",
+        ] {
+            let parsed = text
+                .trim()
+                .parse::<u64>()
+                .is_ok_and(|n| (1..=1_000_000_000).contains(&n));
+            assert_eq!(matches(&limit, text), parsed, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn allow_lists_the_documented_methods() {
+        let doc = json!({ "paths": {
+            "/api/v1/items/{id}": { "get": {}, "patch": {}, "delete": {}, "parameters": [] },
+            "/api/v1/audio": { "post": {} }
+        }});
+        assert_eq!(
+            allowed_methods(&doc, "/api/v1/items/abc").as_deref(),
+            Some("DELETE, GET, PATCH, HEAD")
+        );
+        assert_eq!(
+            allowed_methods(&doc, "/api/v1/audio").as_deref(),
+            Some("POST")
+        );
+        assert_eq!(allowed_methods(&doc, "/api/v1/items/"), None);
+        assert_eq!(allowed_methods(&doc, "/api/v1/nope"), None);
+    }
+}
