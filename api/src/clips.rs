@@ -32,6 +32,17 @@ fn is_owner(view: &ClipView, principal: Option<&Principal>) -> bool {
     principal.is_some_and(|p| p.account == view.owner)
 }
 
+/// The clip's view, deleted or not, whoever asks: 404 for a malformed or unknown id.
+pub async fn view(state: &AppState, id: &str) -> Result<(ClipId, ClipView), ApiError> {
+    let id = ClipId::parse(id).map_err(|_| ApiError::not_found())?;
+    let view = state
+        .views
+        .get(id.as_str())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok((id, view))
+}
+
 /// The clip as `caller` may read it, and whether it reads it as the owner (a `voice:read`
 /// token of the owning account): 404 when absent or not visible, 410 when deleted.
 pub async fn readable(
@@ -39,12 +50,7 @@ pub async fn readable(
     id: &str,
     caller: Option<&Principal>,
 ) -> Result<(ClipView, bool), ApiError> {
-    let id = ClipId::parse(id).map_err(|_| ApiError::not_found())?;
-    let view = state
-        .views
-        .get(id.as_str())
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let (_, view) = view(state, id).await?;
     if view.is_deleted() {
         return Err(ApiError::gone());
     }
@@ -73,12 +79,7 @@ pub async fn owned(
     id: &str,
     principal: &Principal,
 ) -> Result<(ClipId, ClipView), ApiError> {
-    let id = ClipId::parse(id).map_err(|_| ApiError::not_found())?;
-    let view = state
-        .views
-        .get(id.as_str())
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let (id, view) = view(state, id).await?;
     if !is_owner(&view, Some(principal)) {
         return Err(ApiError::not_found());
     }

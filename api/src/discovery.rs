@@ -244,11 +244,7 @@ fn cacheable(req: &Request, body: String, content_type: &str) -> Response {
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|tag| {
-            let tag = tag.trim();
-            tag == "*" || tag.trim_start_matches("W/") == etag
-        });
+        .any(|v| crate::download::none_match(v, &etag));
     let builder = Response::builder()
         .header(header::ETAG, etag.as_str())
         .header(header::CACHE_CONTROL, CACHE_CONTROL)

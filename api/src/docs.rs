@@ -1,13 +1,10 @@
 //! `GET /docs`: the developer guide, rendered with this deployment's public URL and limits.
 
-use poem::http::header;
 use poem::web::Data;
 use poem::{handler, Response};
 
-use crate::pages::html_escape;
+use crate::pages::{html_escape, text_page};
 use crate::state::AppState;
-
-const CSP: &str = "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'";
 
 /// The guide (REST with curl examples, MCP, OAuth/DPoP, discovery, errors, limits).
 #[handler]
@@ -18,12 +15,8 @@ pub async fn docs(Data(state): Data<&AppState>) -> Response {
     let mcp_max = crate::discovery::MCP_UPLOAD_MAX_BYTES;
     let mcp_version = crate::discovery::MCP_PROTOCOL_VERSION;
     let algs = crate::auth::dpop::PROOF_ALGS.join(", ");
-    let body = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Developer guide · voicebin</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/static/view.css"></head>
-<body><main>
-<h1>voicebin developer guide</h1>
+    let main = format!(
+        r#"<h1>voicebin developer guide</h1>
 <p>The REST API is described by the OpenAPI 3.1 document at <a href="{url}/api/v1/openapi.json">{url}/api/v1/openapi.json</a>.
 Send <code>Authorization: Bearer &lt;key&gt;</code> with an API key (<code>pbca_live_…</code>) or an OAuth access token
 whose audience is <code>{url}</code>. Scopes: <code>voice:read</code>, <code>voice:create</code>, <code>voice:delete</code>.</p>
@@ -103,11 +96,7 @@ claim. A bound token sent as <code>Bearer</code> is refused.</p>
 (<code>urn:voicebin:problem:not-audio</code>, <code>…:too-large</code>, <code>…:invalid-field</code>, <code>…:unauthorized</code>,
 <code>…:insufficient-scope</code>, <code>…:not-found</code>, <code>…:gone</code>, <code>…:unavailable</code>). 401 answers carry a
 <code>WWW-Authenticate</code> challenge (<code>Bearer</code>, or <code>DPoP</code> for DPoP requests); 503 answers carry <code>Retry-After</code>.</p>
-</main></body></html>
 "#
     );
-    Response::builder()
-        .content_type("text/html; charset=utf-8")
-        .header(header::CONTENT_SECURITY_POLICY, CSP)
-        .body(body)
+    text_page("Developer guide", &main)
 }

@@ -148,12 +148,7 @@ fn grant_cookie(req: &Request) -> Option<String> {
 }
 
 async fn find(state: &AppState, req: &Request, id: &str) -> Result<(ClipView, bool), ApiError> {
-    let id = ClipId::parse(id).map_err(|_| ApiError::not_found())?;
-    let view = state
-        .views
-        .get(id.as_str())
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let (_, view) = crate::clips::view(state, id).await?;
     if view.is_deleted() {
         return Err(ApiError::gone());
     }

@@ -47,6 +47,27 @@ pub fn content_disposition(kind: &str, filename: &str) -> String {
     format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
+/// The policy of the static text pages (`/docs`, `/privacy`, `/abuse`): no scripts, own styles.
+const TEXT_PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'";
+
+/// A static text page: `main` (trusted HTML, user text already escaped) in the site's layout.
+pub fn text_page(title: &str, main: &str) -> Response {
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · voicebin</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/static/view.css"></head>
+<body><main>
+{main}
+</main></body></html>
+"#
+    );
+    Response::builder()
+        .content_type("text/html; charset=utf-8")
+        .header(header::CONTENT_SECURITY_POLICY, TEXT_PAGE_CSP)
+        .body(html)
+}
+
 fn problem(e: ApiError) -> Response {
     e.into_response()
 }

@@ -4,27 +4,17 @@ use poem::http::header;
 use poem::web::Data;
 use poem::{handler, Response};
 
-use crate::pages::html_escape;
+use crate::pages::{html_escape, text_page};
 use crate::state::AppState;
 
-const CSP: &str = "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'";
-
+/// A policy page: the shared layout, cacheable for an hour.
 fn page(title: &str, body: &str) -> Response {
-    let html = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · voicebin</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/static/view.css"></head>
-<body><main>
-<h1>{title}</h1>
-{body}
-</main></body></html>
-"#
+    let mut response = text_page(title, &format!("<h1>{title}</h1>\n{body}"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("public, max-age=3600"),
     );
-    Response::builder()
-        .content_type("text/html; charset=utf-8")
-        .header(header::CONTENT_SECURITY_POLICY, CSP)
-        .header(header::CACHE_CONTROL, "public, max-age=3600")
-        .body(html)
+    response
 }
 
 fn contact(state: &AppState) -> String {

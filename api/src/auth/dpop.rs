@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use voicebin_projections::ReplayCache;
 
 use super::jwks::{Alg, VerificationKey};
+use super::verifier::{seconds, unix_now};
 
 /// The proof algorithms accepted (all asymmetric; `none` and HMAC cannot be expressed).
 pub const PROOF_ALGS: &[&str] = &[
@@ -115,7 +116,7 @@ impl Nonces {
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
 /// The request a proof must match.
@@ -275,7 +276,7 @@ impl DpopVerifier {
         let iat = claims
             .iat
             .as_ref()
-            .and_then(numeric_date)
+            .and_then(seconds)
             .ok_or_else(|| invalid("the proof needs a numeric `iat`"))?;
         if iat > now.saturating_add(self.leeway) {
             return Err(invalid("the proof was issued in the future"));
@@ -388,21 +389,6 @@ fn b64(part: &str) -> Result<Vec<u8>, DpopError> {
     URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| invalid("the proof is not base64url"))
-}
-
-fn numeric_date(n: &serde_json::Number) -> Option<i64> {
-    n.as_i64().or_else(|| {
-        n.as_f64()
-            .filter(|f| f.is_finite())
-            .map(|f| f.floor() as i64)
-    })
-}
-
-fn unix_now() -> i64 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    i64::try_from(secs).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

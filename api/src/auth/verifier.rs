@@ -294,19 +294,22 @@ fn b64_decode(part: &str) -> Result<Vec<u8>, AuthError> {
 
 fn numeric_date(value: Option<&serde_json::Number>, name: &str) -> Result<Option<i64>, AuthError> {
     let Some(n) = value else { return Ok(None) };
-    let secs = match n.as_i64() {
-        Some(secs) => secs,
-        // NumericDate may be fractional; `as` saturates on out-of-range values.
-        None => n
-            .as_f64()
-            .filter(|f| f.is_finite())
-            .map(|f| f.floor() as i64)
-            .ok_or_else(|| AuthError::InvalidClaims(format!("invalid {name}")))?,
-    };
-    Ok(Some(secs))
+    seconds(n)
+        .map(Some)
+        .ok_or_else(|| AuthError::InvalidClaims(format!("invalid {name}")))
 }
 
-fn unix_now() -> i64 {
+/// A NumericDate in whole seconds. It may be fractional; `as` saturates on out-of-range values.
+pub(super) fn seconds(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.is_finite())
+            .map(|f| f.floor() as i64)
+    })
+}
+
+/// Now, in Unix seconds.
+pub(super) fn unix_now() -> i64 {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

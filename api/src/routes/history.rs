@@ -7,7 +7,6 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
-use voicebin_domain::ClipId;
 use voicebin_projections::StoredEvent;
 
 use super::ApiTags;
@@ -102,13 +101,7 @@ impl HistoryApi {
         /// Opaque cursor from a previous page's `next_cursor`.
         cursor: Query<Option<String>>,
     ) -> Result<HistoryResponse, ApiError> {
-        let clip = ClipId::parse(&id.0).map_err(|_| ApiError::not_found())?;
-        let view = self
-            .state
-            .views
-            .get(clip.as_str())
-            .await?
-            .ok_or_else(ApiError::not_found)?;
+        let (clip, view) = crate::clips::view(&self.state, &id.0).await?;
         let principal = &auth.0;
         let moderator = principal.has_scope(MODERATE);
         if !moderator {
