@@ -25,14 +25,16 @@ use voicebin_api::auth::{
     DEFAULT_REFRESH_MIN_INTERVAL,
 };
 use voicebin_api::discovery::Discovery;
+pub use voicebin_api::moderation::ModerationSettings;
 use voicebin_api::AppState;
 use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
-    postgres_bus, sqlite_bus, BlobStore, ClipService, ClipStore, DownloadCounter, InProcessQueue,
-    LocalBlobStore, S3BlobStore, S3Settings, ScanJobs, ScanQueue, Scanner,
+    postgres_bus, sqlite_bus, BlobStore, Blocklist, ClipService, ClipStore, DownloadCounter,
+    InProcessQueue, LocalBlobStore, S3BlobStore, S3Settings, ScanJobs, ScanQueue, Scanner,
 };
 use voicebin_projections::{
-    ClipProjector, EventLog, PostgresStore, ReadStore, ReplayCache, ScanDispatch, SqliteStore,
+    ClipProjector, EventLog, PostgresStore, RateLimits, ReadStore, ReplayCache, ScanDispatch,
+    SqliteStore,
 };
 use voicebin_workers::rabbit::{JobOutcome, ScanJobHandler};
 use voicebin_workers::{
@@ -118,6 +120,14 @@ impl Database {
 
     /// The DPoP proof-id cache over this database (shared by every API replica).
     pub fn replay_cache(&self) -> Arc<dyn ReplayCache> {
+        match self {
+            Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
+            Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),
+        }
+    }
+
+    /// The rate-limit counters over this database (shared by every API replica).
+    pub fn rate_limits(&self) -> Arc<dyn RateLimits> {
         match self {
             Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
             Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),
@@ -218,6 +228,8 @@ pub struct Settings {
     pub clamd: Option<ClamdSettings>,
     /// The orphan-blob sweeper's timing.
     pub sweeper: SweeperSettings,
+    /// Abuse-report limits and the auto-hide threshold.
+    pub moderation: ModerationSettings,
 }
 
 impl Settings {
@@ -234,6 +246,7 @@ impl Settings {
             amqp: None,
             clamd: None,
             sweeper: SweeperSettings::default(),
+            moderation: ModerationSettings::default(),
         }
     }
 }
@@ -401,6 +414,20 @@ async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
     })
 }
 
+/// The blocklist read model, as the upload path consults it.
+struct ViewsBlocklist(Arc<dyn ReadStore>);
+
+#[async_trait::async_trait]
+impl Blocklist for ViewsBlocklist {
+    async fn is_blocked(&self, sha256: &voicebin_domain::Sha256Digest) -> Result<bool, String> {
+        self.0
+            .blocked(sha256.as_str())
+            .await
+            .map(|entry| entry.is_some())
+            .map_err(|e| e.to_string())
+    }
+}
+
 fn random_secret() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 32];
@@ -439,6 +466,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         store,
         blobs,
         Arc::new(relay.trigger()),
+        Arc::new(ViewsBlocklist(views.clone())),
         settings.max_upload_bytes,
     );
 
@@ -507,6 +535,10 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         .shared_secret("playback-grants", &random_secret())
         .await
         .context("reading the playback-grant secret")?;
+    let reporter_secret = views
+        .shared_secret("reporter-tags", &random_secret())
+        .await
+        .context("reading the reporter-tag secret")?;
     let downloads = service.downloads().clone();
     let state = AppState {
         service: service.clone(),
@@ -520,6 +552,11 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         grants: Arc::new(voicebin_api::download::Grants::new(grant_secret.as_bytes())),
         dpop: Arc::new(dpop),
         discovery,
+        moderation: settings.moderation.clone(),
+        rate_limits: database.rate_limits(),
+        reporter_tags: Arc::new(voicebin_api::moderation::ReporterTags::new(
+            reporter_secret.as_bytes(),
+        )),
     };
     let worker = jobs.map(|jobs| {
         let worker = EmbeddedWorker {
@@ -597,6 +634,7 @@ impl Worker {
                 adapters.blobs,
                 // Workers never upload, so they never trigger the relay.
                 queue.clone(),
+                Arc::new(ViewsBlocklist(adapters.views.clone())),
                 settings.max_upload_bytes,
             ),
             views: adapters.views,

@@ -11,8 +11,8 @@ use secrecy::ExposeSecret;
 use secrecy::SecretString;
 use voicebin::{
     build, embedded_issuer, normalize_public_url, AmqpSettings, ClamdSettings, Database,
-    IntrospectionSettings, IssuerSettings, NoncePolicy, Settings, SiteSettings, Worker,
-    DEFAULT_MAX_UPLOAD_BYTES,
+    IntrospectionSettings, IssuerSettings, ModerationSettings, NoncePolicy, Settings, SiteSettings,
+    Worker, DEFAULT_MAX_UPLOAD_BYTES,
 };
 use voicebin_api::auth::MintRequest;
 use voicebin_commands::S3Settings;
@@ -169,6 +169,24 @@ struct ServeArgs {
     /// Who operates this deployment (the agent card's provider).
     #[arg(long, env = "VOICEBIN_OPERATOR")]
     operator: Option<String>,
+    /// Distinct reporters with open reports that hide a clip until a moderator decides (0:
+    /// reports never hide a clip).
+    #[arg(long, env = "VOICEBIN_REPORT_HIDE_THRESHOLD", default_value_t = 3)]
+    report_hide_threshold: u32,
+    /// Abuse reports accepted per network address per hour (0: unlimited).
+    #[arg(long, env = "VOICEBIN_REPORTS_PER_HOUR_PER_IP", default_value_t = 10)]
+    reports_per_hour_per_ip: u32,
+    /// Abuse reports accepted per signed-in account per hour (0: unlimited).
+    #[arg(
+        long,
+        env = "VOICEBIN_REPORTS_PER_HOUR_PER_ACCOUNT",
+        default_value_t = 30
+    )]
+    reports_per_hour_per_account: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry; set only behind a
+    /// reverse proxy that sets it, or clients choose their own address.
+    #[arg(long, env = "VOICEBIN_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -227,7 +245,8 @@ struct MintArgs {
 
 #[derive(Subcommand)]
 enum ProjectionsCommand {
-    /// Replay every event into fresh read models.
+    /// Rebuild every read model (clip views, report queue, blocklist) from the event store,
+    /// aside, then swap it in; safe while the API runs.
     Rebuild,
 }
 
@@ -305,6 +324,7 @@ fn settings(
         max_upload_bytes: backends.max_upload_bytes,
         issuer,
         site: SiteSettings::default(),
+        moderation: ModerationSettings::default(),
         s3,
         amqp: secret(&backends.amqp_url, "VOICEBIN_AMQP_URL")?.map(|url| AmqpSettings {
             url,
@@ -386,6 +406,12 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     settings.site = SiteSettings {
         abuse_contact: args.abuse_contact,
         operator: args.operator,
+    };
+    settings.moderation = ModerationSettings {
+        hide_threshold: args.report_hide_threshold,
+        reports_per_hour_per_ip: args.reports_per_hour_per_ip,
+        reports_per_hour_per_account: args.reports_per_hour_per_account,
+        trust_forwarded_for: args.trust_forwarded_for,
     };
     let app = build(&settings).await?;
     tracing::info!(
@@ -541,8 +567,10 @@ async fn main() -> anyhow::Result<()> {
             let (views, log) = db.projections();
             let stats = voicebin_projections::rebuild(log.as_ref(), views.as_ref()).await?;
             eprintln!(
-                "rebuilt {} clip views from {} events in {:.2}s ({:.0} events/s)",
+                "rebuilt the read models (views, reports, blocklist) of {} {} from {} events \
+                 in {:.2}s ({:.0} events/s)",
                 stats.views,
+                if stats.views == 1 { "clip" } else { "clips" },
                 stats.events,
                 stats.seconds,
                 stats.events_per_second()

@@ -32,6 +32,17 @@ fn is_owner(view: &ClipView, principal: Option<&Principal>) -> bool {
     principal.is_some_and(|p| p.account == view.owner)
 }
 
+/// The scope of moderators: they read any clip, its history and the report queue, and decide.
+pub const MODERATE: &str = "voice:moderate";
+
+/// Whether `caller` reads `view` beyond what the public sees: its owner with `voice:read`, or a
+/// moderator with `voice:moderate`. Privileged reads see every state and never count downloads.
+pub fn privileged(view: &ClipView, caller: Option<&Principal>) -> bool {
+    caller.is_some_and(|p| {
+        p.has_scope(MODERATE) || (p.account == view.owner && p.has_scope("voice:read"))
+    })
+}
+
 /// The clip's view, deleted or not, whoever asks: 404 for a malformed or unknown id.
 pub async fn view(state: &AppState, id: &str) -> Result<(ClipId, ClipView), ApiError> {
     let id = ClipId::parse(id).map_err(|_| ApiError::not_found())?;
@@ -43,8 +54,9 @@ pub async fn view(state: &AppState, id: &str) -> Result<(ClipId, ClipView), ApiE
     Ok((id, view))
 }
 
-/// The clip as `caller` may read it, and whether it reads it as the owner (a `voice:read`
-/// token of the owning account): 404 when absent or not visible, 410 when deleted.
+/// The clip as `caller` may read it, and whether it reads it privileged (see [`privileged`]):
+/// 410 when deleted; for everyone else 451 when a moderator removed it and 404 when absent or
+/// not public (pending, rejected, hidden by reports, blocked).
 pub async fn readable(
     state: &AppState,
     id: &str,
@@ -54,15 +66,18 @@ pub async fn readable(
     if view.is_deleted() {
         return Err(ApiError::gone());
     }
-    let reader = caller.filter(|p| p.has_scope("voice:read"));
-    let owner = is_owner(&view, reader);
-    if !owner && !view.is_public() {
+    let privileged = privileged(&view, caller);
+    if !privileged && view.is_removed() {
+        return Err(ApiError::removed());
+    }
+    if !privileged && !view.is_public() {
         return Err(ApiError::not_found());
     }
-    Ok((view, owner))
+    Ok((view, privileged))
 }
 
-/// The item view `caller` may see: the owner view for its owner, the public one otherwise.
+/// The item view `caller` may see: the full view for its owner and moderators, the public one
+/// otherwise.
 pub async fn get(state: &AppState, id: &str, caller: Option<&Principal>) -> Result<Item, ApiError> {
     let (view, owner) = readable(state, id, caller).await?;
     Ok(if owner {

@@ -38,6 +38,28 @@ fn description() -> Value {
     )
 }
 
+/// A report's note: what `ReportNote::parse` accepts (as a description, at most 1000).
+fn note() -> Value {
+    trimmed_text(
+        &format!(r"\t\n{SPACE}"),
+        &format!("[^{CONTROL_BUT_TAB_LF}]"),
+        1000,
+    )
+}
+
+/// A moderator's reason: as a note, at most 500 characters, and not blank.
+fn moderation_reason() -> Value {
+    let Value::String(text) = &trimmed_text(
+        &format!(r"\t\n{SPACE}"),
+        &format!("[^{CONTROL_BUT_TAB_LF}]"),
+        500,
+    )["pattern"] else {
+        return json!({});
+    };
+    let not_blank = format!(r"^(?=[\s\S]*[^\t\n{SPACE}])");
+    json!({ "pattern": format!("{not_blank}{}", &text[1..]) })
+}
+
 /// An optional directory part, dropped by the server (`/` or `\` separated).
 fn filename_dirs() -> String {
     format!(r"(?:[^{CONTROL}]*[/\\])?")
@@ -155,7 +177,19 @@ pub fn refine(doc: &mut Value) {
     let q = trimmed_text(ANY_SPACE, r"[^\x00-\x1F\x7F-\x9F]", 200);
     refine_parameter(doc, "listItems", "query", "q", &object(q));
     let cursor = json!({ "maxLength": 128, "pattern": "^[A-Za-z0-9_-]*$" });
-    refine_parameter(doc, "listItems", "query", "cursor", &object(cursor));
+    refine_parameter(doc, "listItems", "query", "cursor", &object(cursor.clone()));
+
+    refine_parameter(doc, "listReports", "query", "cursor", &object(cursor));
+    let report = "/components/schemas/NewReport";
+    refine_schema(doc, report, json!({ "additionalProperties": false }));
+    refine_schema(doc, &format!("{report}/properties/note"), note());
+    let decision = "/components/schemas/DecisionBody";
+    refine_schema(doc, decision, json!({ "additionalProperties": false }));
+    refine_schema(
+        doc,
+        &format!("{decision}/properties/reason"),
+        moderation_reason(),
+    );
 
     let patch = "/components/schemas/ItemPatch";
     refine_schema(doc, patch, json!({ "additionalProperties": false }));

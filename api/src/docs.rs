@@ -45,6 +45,19 @@ succeed, then the clip answers 410 to everyone but its owner.</p>
 <li>One playback with seeking counts once: the first counted answer sets a <code>vb_grant</code> cookie valid for
 10 minutes, and requests that carry it are not counted again. Clients that keep no cookies are counted on every request.</li>
 </ul>
+<h2 id="moderation">Abuse reports and moderation</h2>
+<pre>curl -X POST {url}/api/v1/items/$ID/reports -H 'content-type: application/json' \
+  -d '{{"reason": "spam", "note": "links to a scam"}}'        # anyone; 202
+curl {url}/api/v1/moderation/reports -H "Authorization: Bearer $MODERATOR_KEY"
+curl -X POST {url}/api/v1/moderation/items/$ID/block -H "Authorization: Bearer $MODERATOR_KEY" \
+  -H 'content-type: application/json' -d '{{"reason": "under review"}}'   # also restore, remove</pre>
+<p>Reasons: <code>malware</code>, <code>copyright</code>, <code>harassment</code>, <code>illegal_content</code>,
+<code>spam</code>, <code>other</code>. Reports need no token and are rate limited per network address and per account
+(429 with <code>Retry-After</code>); the <a href="{url}/abuse">report page</a> has a form. When several different people
+have reported a clip it is hidden from the public until a moderator decides. Moderators (scope
+<code>voice:moderate</code>) see the queue, read and download any clip without counting a download, and block,
+restore or remove clips with a reason the owner sees. A removed clip answers 451, and the same audio can never be
+uploaded again (451).</p>
 <h2 id="mcp">MCP (for AI agents)</h2>
 <p>The Model Context Protocol endpoint is <code>{url}/mcp</code> (streamable HTTP, protocol revision
 <code>{mcp_version}</code>, JSON responses, stateless: any replica answers any request). Every request needs a
@@ -69,7 +82,8 @@ resources (<code>resources/templates/list</code>, <code>resources/read</code>).<
 <p>Tokens come from <code>{issuer}</code>: API keys, or OAuth 2.1 access tokens (RFC 9068, <code>typ: at+jwt</code>,
 with <code>iss</code>, <code>sub</code>, <code>aud</code>, <code>client_id</code>, <code>scope</code>, <code>exp</code>,
 <code>iat</code>, <code>jti</code>). The audience must be <code>{url}</code> or <code>{url}/mcp</code>; tokens for any
-other audience are refused. Scopes: <code>voice:read</code>, <code>voice:create</code>, <code>voice:delete</code>.</p>
+other audience are refused. Scopes: <code>voice:read</code>, <code>voice:create</code>, <code>voice:delete</code>, and
+<code>voice:moderate</code> for moderators.</p>
 <p>A token bound to a key (<code>cnf.jkt</code>, RFC 9449) is sent as <code>Authorization: DPoP &lt;token&gt;</code>
 with a <code>DPoP</code> header holding a fresh proof: a JWS with <code>typ: dpop+jwt</code>, an asymmetric
 <code>alg</code> ({algs}), the public <code>jwk</code>, and claims <code>jti</code> (unique), <code>htm</code>
@@ -94,8 +108,9 @@ claim. A bound token sent as <code>Bearer</code> is refused.</p>
 <h2 id="errors">Errors</h2>
 <p>Errors are RFC 9457 <code>application/problem+json</code> documents with a stable <code>type</code>
 (<code>urn:voicebin:problem:not-audio</code>, <code>…:too-large</code>, <code>…:invalid-field</code>, <code>…:unauthorized</code>,
-<code>…:insufficient-scope</code>, <code>…:not-found</code>, <code>…:gone</code>, <code>…:unavailable</code>). 401 answers carry a
-<code>WWW-Authenticate</code> challenge (<code>Bearer</code>, or <code>DPoP</code> for DPoP requests); 503 answers carry <code>Retry-After</code>.</p>
+<code>…:insufficient-scope</code>, <code>…:not-found</code>, <code>…:gone</code>, <code>…:removed</code> (451),
+<code>…:too-many-requests</code> (429), <code>…:unavailable</code>). 401 answers carry a
+<code>WWW-Authenticate</code> challenge (<code>Bearer</code>, or <code>DPoP</code> for DPoP requests); 429 and 503 answers carry <code>Retry-After</code>.</p>
 "#
     );
     text_page("Developer guide", &main)

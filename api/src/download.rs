@@ -152,8 +152,9 @@ async fn find(state: &AppState, req: &Request, id: &str) -> Result<(ClipView, bo
     if view.is_deleted() {
         return Err(ApiError::gone());
     }
+    // Owners and moderators fetch without counting.
     let owner = match crate::extract::optional_principal(req).await {
-        Ok(p) => p.is_some_and(|p| p.account == view.owner && p.has_scope("voice:read")),
+        Ok(p) => crate::clips::privileged(&view, p.as_ref()),
         Err(e) => {
             return Err(e
                 .downcast_ref::<AuthRejection>()
@@ -161,6 +162,10 @@ async fn find(state: &AppState, req: &Request, id: &str) -> Result<(ClipView, bo
                 .unwrap_or_else(|| ApiError::invalid_token("the token is invalid")))
         }
     };
+    // A takedown purged the bytes: nobody can fetch them any more.
+    if view.is_removed() {
+        return Err(ApiError::removed());
+    }
     if !owner && !view.is_public() {
         return Err(ApiError::not_found());
     }

@@ -54,6 +54,10 @@ pub enum Code {
     NotAudio,
     /// 422: well-formed but semantically invalid.
     Unprocessable,
+    /// 429: too many requests of this kind; retry later.
+    TooManyRequests,
+    /// 451: taken down by a moderator.
+    Removed,
     /// 503: a dependency is unavailable; retry later.
     Unavailable,
     /// 500: a bug.
@@ -81,6 +85,16 @@ impl Code {
                 S::UNPROCESSABLE_ENTITY,
                 "unprocessable",
                 "Unprocessable request",
+            ),
+            Code::TooManyRequests => (
+                S::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+            ),
+            Code::Removed => (
+                S::UNAVAILABLE_FOR_LEGAL_REASONS,
+                "removed",
+                "Removed by a moderator",
             ),
             Code::Unavailable => (
                 S::SERVICE_UNAVAILABLE,
@@ -131,6 +145,12 @@ pub enum ApiError {
     /// The request is well-formed but cannot be applied.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
+    /// Too many requests of this kind (abuse reports); retry after the given seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u32),
+    /// A moderator took the clip (or these exact bytes) down.
+    #[oai(status = 451, content_type = "application/problem+json")]
+    Removed(Json<Problem>),
     /// A dependency is temporarily unavailable; retry after the given seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
@@ -189,6 +209,8 @@ impl ApiError {
             Code::TooLarge => ApiError::TooLarge(problem),
             Code::NotAudio => ApiError::NotAudio(problem),
             Code::Unprocessable => ApiError::Unprocessable(problem),
+            Code::TooManyRequests => ApiError::TooManyRequests(problem, RETRY_AFTER_SECS),
+            Code::Removed => ApiError::Removed(problem),
             Code::Unavailable => ApiError::Unavailable(problem, RETRY_AFTER_SECS),
             Code::Internal => ApiError::Internal(problem),
         }
@@ -202,6 +224,20 @@ impl ApiError {
     /// 410 for a deleted clip.
     pub fn gone() -> Self {
         Self::new(Code::Gone, "this clip has been deleted")
+    }
+
+    /// 451 for a clip a moderator took down.
+    pub fn removed() -> Self {
+        Self::new(Code::Removed, "this clip was removed by a moderator")
+    }
+
+    /// 429 telling the client how many seconds to wait.
+    pub fn too_many(detail: impl Into<String>, retry_after: u32) -> Self {
+        let mut e = Self::new(Code::TooManyRequests, detail);
+        if let ApiError::TooManyRequests(_, after) = &mut e {
+            *after = retry_after.max(1);
+        }
+        e
     }
 
     /// 401 with an `invalid_token` challenge.
@@ -293,6 +329,8 @@ impl ApiError {
             | ApiError::TooLarge(p)
             | ApiError::NotAudio(p)
             | ApiError::Unprocessable(p)
+            | ApiError::Removed(p)
+            | ApiError::TooManyRequests(p, _)
             | ApiError::Internal(p)
             | ApiError::Unauthorized(p, _)
             | ApiError::Forbidden(p, _)
@@ -312,6 +350,8 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotAudio(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Removed(_) => StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
             ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -348,6 +388,8 @@ impl Clone for ApiError {
             ApiError::TooLarge(p) => ApiError::TooLarge(Json(p.0.clone())),
             ApiError::NotAudio(p) => ApiError::NotAudio(Json(p.0.clone())),
             ApiError::Unprocessable(p) => ApiError::Unprocessable(Json(p.0.clone())),
+            ApiError::TooManyRequests(p, s) => ApiError::TooManyRequests(Json(p.0.clone()), *s),
+            ApiError::Removed(p) => ApiError::Removed(Json(p.0.clone())),
             ApiError::Unavailable(p, s) => ApiError::Unavailable(Json(p.0.clone()), *s),
             ApiError::Internal(p) => ApiError::Internal(Json(p.0.clone())),
         }
@@ -394,6 +436,11 @@ impl From<ClipError> for ApiError {
             ClipError::LimitReached => ApiError::new(Code::Gone, e.to_string()),
             ClipError::NotAvailable => ApiError::not_found(),
             ClipError::LimitBelowCount { .. } => ApiError::new(Code::Unprocessable, e.to_string()),
+            ClipError::Removed => ApiError::removed(),
+            ClipError::AlreadyBlocked | ClipError::NothingToRestore => {
+                ApiError::new(Code::Conflict, e.to_string())
+            }
+            ClipError::OwnClip => ApiError::new(Code::Unprocessable, e.to_string()),
         }
     }
 }
@@ -425,6 +472,8 @@ impl From<UploadError> for ApiError {
                 format!("could not read the body: {cause}"),
             ),
             UploadError::Storage(cause) => ApiError::unavailable(&cause),
+            UploadError::Blocked => ApiError::new(Code::Removed, e.to_string()),
+            UploadError::BlocklistUnavailable(cause) => ApiError::unavailable(&cause),
             UploadError::Command(e) => e.into(),
         }
     }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod extract;
 pub mod mcp;
 pub mod model;
+pub mod moderation;
 pub mod openapi31;
 pub mod pages;
 pub mod policy;
@@ -33,12 +34,19 @@ use poem_openapi::OpenApiService;
 
 pub use state::{AppState, ReadinessCheck};
 
-use crate::routes::{AccountApi, AudioApi, HistoryApi, ItemsApi};
+use crate::routes::{AccountApi, AudioApi, HistoryApi, ItemsApi, ModerationApi, ReportsApi};
 
 /// The OpenAPI service (poem-openapi) for the REST API.
-fn api_service(
-    state: &AppState,
-) -> OpenApiService<(AudioApi, ItemsApi, HistoryApi, AccountApi), ()> {
+type Apis = (
+    AudioApi,
+    ItemsApi,
+    HistoryApi,
+    AccountApi,
+    ReportsApi,
+    ModerationApi,
+);
+
+fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             AudioApi {
@@ -51,6 +59,12 @@ fn api_service(
                 state: state.clone(),
             },
             AccountApi {
+                state: state.clone(),
+            },
+            ReportsApi {
+                state: state.clone(),
+            },
+            ModerationApi {
                 state: state.clone(),
             },
         ),
@@ -100,7 +114,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/.well-known/agent.json", get(discovery::agent))
         .at("/llms.txt", get(discovery::llms_txt))
         .at("/privacy", get(policy::privacy))
-        .at("/abuse", get(policy::abuse))
+        .at("/abuse", get(policy::abuse).post(policy::abuse_report))
         .at("/healthz", get(pages::healthz))
         .at("/readyz", get(pages::readyz))
         .at("/docs", get(docs::docs))

@@ -36,7 +36,52 @@ pub enum ScanStateDto {
     Failed,
 }
 
-/// A clip. Fields marked "owner only" are present only when the owner reads it with a token.
+/// Whether moderation lets the public see a clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ModerationStateDto {
+    /// Nothing stands in the way.
+    Visible,
+    /// Hidden automatically after reports from several people, until a moderator decides.
+    Hidden,
+    /// Blocked by a moderator: only the owner and moderators see it.
+    Blocked,
+    /// Taken down by a moderator: the audio is gone and cannot be uploaded again.
+    Removed,
+}
+
+/// What moderation decided about a clip, and why.
+#[derive(Debug, Clone, Object)]
+pub struct ItemModeration {
+    /// Where moderation has left the clip.
+    pub state: ModerationStateDto,
+    /// Why (the moderator's words, or why reports hid it); absent if moderation never acted.
+    #[oai(skip_serializing_if_is_none)]
+    pub reason: Option<String>,
+    /// When moderation last acted (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    pub at: Option<String>,
+}
+
+impl ItemModeration {
+    /// The moderation part of a view.
+    pub fn of(view: &ClipView) -> Self {
+        use voicebin_domain::Moderation;
+        ItemModeration {
+            state: match view.moderation() {
+                Moderation::Visible => ModerationStateDto::Visible,
+                Moderation::Hidden => ModerationStateDto::Hidden,
+                Moderation::Blocked => ModerationStateDto::Blocked,
+                Moderation::Removed => ModerationStateDto::Removed,
+            },
+            reason: view.moderation_reason.clone(),
+            at: view.moderated_at.map(rfc3339),
+        }
+    }
+}
+
+/// A clip. Fields marked "owner only" are present only when the owner (or a moderator) reads it
+/// with a token.
 #[derive(Debug, Clone, Object)]
 pub struct Item {
     /// Short, random, URL-safe id.
@@ -86,9 +131,13 @@ pub struct Item {
     /// Owner only: last change (RFC 3339).
     #[oai(skip_serializing_if_is_none)]
     pub updated_at: Option<String>,
+    /// Owner only: whether moderation hid, blocked or removed the clip, and why.
+    #[oai(skip_serializing_if_is_none)]
+    pub moderation: Option<ItemModeration>,
 }
 
-fn rfc3339(micros: i64) -> String {
+/// A time in µs since the epoch as RFC 3339 (milliseconds, `Z`).
+pub fn rfc3339(micros: i64) -> String {
     DateTime::<Utc>::from_timestamp_micros(micros)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -131,6 +180,7 @@ impl Item {
             download_count: None,
             downloads_remaining: None,
             updated_at: None,
+            moderation: None,
         }
     }
 
@@ -144,6 +194,7 @@ impl Item {
             download_count: Some(view.download_count),
             downloads_remaining: view.downloads_remaining(),
             updated_at: Some(rfc3339(view.updated_at)),
+            moderation: Some(ItemModeration::of(view)),
             ..Item::public(view, state)
         }
     }

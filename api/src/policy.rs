@@ -1,11 +1,22 @@
 //! `/privacy` and `/abuse`: what this deployment keeps about people, and how to report a clip.
 
-use poem::http::header;
-use poem::web::Data;
-use poem::{handler, Response};
+use futures::StreamExt;
+use poem::http::{header, HeaderValue, StatusCode};
+use poem::web::{Data, Query};
+use poem::{handler, Body, Request, Response};
+use serde::Deserialize;
+use voicebin_domain::ReportReason;
 
+use crate::error::ApiError;
+use crate::moderation::{self, RawReport};
 use crate::pages::{html_escape, text_page};
 use crate::state::AppState;
+
+/// Largest accepted report form body.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+/// The report form posts to this page, so its policy allows exactly that.
+const FORM_PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'self'";
 
 /// A policy page: the shared layout, cacheable for an hour.
 fn page(title: &str, body: &str) -> Response {
@@ -50,6 +61,11 @@ downloads. Public clips can be fetched by anyone who has their link.</p>
 <p>Deleting a clip stops it being served at once and purges the audio. The clip's history (its
 events: metadata, verdicts, counts, the deletion) is kept, because it is the audit record of the
 service.</p>
+<h2>Abuse reports</h2>
+<p>A report records the clip, the reason, your note and the time. If you are signed in it records
+your account id; if not, a keyed hash of your network address (not the address), which lets us count
+repeated reports from one place once and limit how many reports come from it per hour. Moderators see
+who reported (account id or hash); the clip's owner never does. Reports are part of the clip's history.</p>
 <h2>Requests</h2>
 <p>A counted playback sets one functional cookie, <code>vb_grant</code>, for ten minutes, so that
 seeking within a clip counts as one download. There are no tracking cookies, no analytics and no
@@ -62,19 +78,170 @@ timing) for operations; tokens and audio bytes are never logged.</p>
     page("Privacy", &body)
 }
 
-/// `GET /abuse`.
+/// `?clip=` prefills the report form (the view page links here).
+#[derive(Debug, Deserialize)]
+pub struct AbuseQuery {
+    clip: Option<String>,
+}
+
+fn reason_label(reason: ReportReason) -> &'static str {
+    match reason {
+        ReportReason::Malware => "Malware",
+        ReportReason::Copyright => "Copyright infringement",
+        ReportReason::Harassment => "Harassment",
+        ReportReason::IllegalContent => "Illegal content",
+        ReportReason::Spam => "Spam",
+        ReportReason::Other => "Something else",
+    }
+}
+
+fn form(clip: &str) -> String {
+    let options: String = ReportReason::ALL
+        .iter()
+        .map(|r| {
+            format!(
+                r#"<option value="{}">{}</option>"#,
+                r.as_str(),
+                reason_label(*r)
+            )
+        })
+        .collect();
+    format!(
+        r#"<form method="post" action="/abuse">
+<p><label for="clip">Clip link or id</label><br>
+<input id="clip" name="clip" required maxlength="300" value="{clip}"></p>
+<p><label for="reason">Reason</label><br>
+<select id="reason" name="reason" required>{options}</select></p>
+<p><label for="note">What should a moderator know? (optional)</label><br>
+<textarea id="note" name="note" maxlength="1000" rows="5" cols="60"></textarea></p>
+<p><button type="submit">Send report</button></p>
+</form>"#,
+        clip = html_escape(clip)
+    )
+}
+
+/// The report page with its form: the shared layout, a policy that lets the form post here,
+/// and `status`.
+fn form_page(status: StatusCode, title: &str, body: &str) -> Response {
+    let mut response = text_page(title, &format!("<h1>{title}</h1>\n{body}"));
+    response.set_status(status);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(FORM_PAGE_CSP),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /abuse`: how reports work, and the form that files one.
 #[handler]
-pub async fn abuse(Data(state): Data<&AppState>) -> Response {
+pub async fn abuse(Data(state): Data<&AppState>, Query(query): Query<AbuseQuery>) -> Response {
     let url = html_escape(&state.public_url);
     let body = format!(
         r#"<p>Every clip on <a href="{url}">{url}</a> is checked to be audio and scanned before it is
 served to anyone but its owner. If a clip still breaks the law or the rules (malware, copyright,
-harassment, illegal content, spam), report it.</p>
-<h2>How to report</h2>
-<p>Send the clip's link (<code>{url}/ID</code>), the reason, and anything that helps us judge it to
-{contact}. Reports are reviewed by the operators, who can block or remove the clip; its owner sees
-that it was blocked or removed and why.</p>"#,
+harassment, illegal content, spam), report it here. You do not need an account.</p>
+{form}
+<h2>What happens next</h2>
+<p>Moderators review every report and can block the clip (only its owner still sees it), restore
+it, or remove it for good (the same audio can then never be uploaded again). When several people
+report the same clip it is hidden until a moderator has looked at it. The owner sees that the clip
+was blocked or removed and why, but never who reported it. Anonymous reports are known only by a
+keyed hash of the network address they came from, and are rate limited.</p>
+<p>Programs can file the same report with <code>POST {url}/api/v1/items/ID/reports</code>. For
+anything else, contact {contact}.</p>"#,
+        form = form(query.clip.as_deref().unwrap_or_default()),
         contact = contact(state)
     );
-    page("Report abuse", &body)
+    form_page(StatusCode::OK, "Report abuse", &body)
+}
+
+/// The clip id in what someone pasted: an id, or a link to the clip's page, download or API URL.
+fn clip_id_from(input: &str) -> String {
+    let path = input.trim().split(['?', '#']).next().unwrap_or_default();
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let last = segments.next().unwrap_or_default();
+    match last {
+        "download" | "audio" | "embed" => segments.next().unwrap_or_default().to_owned(),
+        _ => last.to_owned(),
+    }
+}
+
+/// `POST /abuse`: the form's report, filed exactly as `POST /api/v1/items/{id}/reports` files
+/// it (anonymous, rate limited), answered with a page.
+#[handler]
+pub async fn abuse_report(req: &Request, body: Body, Data(state): Data<&AppState>) -> Response {
+    let mut bytes = Vec::new();
+    let mut stream = body.into_bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return form_page(
+                StatusCode::BAD_REQUEST,
+                "Report not sent",
+                "<p>The form could not be read.</p>",
+            );
+        };
+        if bytes.len() + chunk.len() > MAX_FORM_BYTES {
+            return form_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Report not sent",
+                "<p>The report is too long.</p>",
+            );
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let mut raw = RawReport::default();
+    let mut clip = String::new();
+    for (name, value) in url::form_urlencoded::parse(&bytes) {
+        match name.as_ref() {
+            "clip" => clip = clip_id_from(&value),
+            "reason" => raw.reason = value.into_owned(),
+            "note" => raw.note = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let ip = moderation::client_ip(req, state.moderation.trust_forwarded_for);
+    let request_id = crate::routes::request_id(req);
+    match moderation::report(state, &clip, None, ip, raw, request_id).await {
+        Ok(()) => form_page(
+            StatusCode::ACCEPTED,
+            "Thank you",
+            "<p>Your report was received. A moderator will review it.</p>\n\
+             <p><a href=\"/abuse\">Report another clip</a></p>",
+        ),
+        Err(e) => {
+            let status = e.status();
+            let detail = e.problem().detail.clone().unwrap_or_default();
+            let mut response = form_page(
+                status,
+                "Report not sent",
+                &format!("<p>{}</p>\n{}", html_escape(&detail), form(&clip)),
+            );
+            if let ApiError::TooManyRequests(_, after) = e {
+                if let Ok(v) = HeaderValue::from_str(&after.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pasted_links_give_the_clip_id() {
+        for input in [
+            "AAAAAAAAAAAAAAAA",
+            " https://v.example/AAAAAAAAAAAAAAAA ",
+            "https://v.example/AAAAAAAAAAAAAAAA/download?x=1",
+            "https://v.example/api/v1/items/AAAAAAAAAAAAAAAA/",
+            "https://v.example/AAAAAAAAAAAAAAAA#t=3",
+        ] {
+            assert_eq!(clip_id_from(input), "AAAAAAAAAAAAAAAA", "{input}");
+        }
+    }
 }

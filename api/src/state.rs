@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use voicebin_commands::ClipService;
-use voicebin_projections::{EventLog, ReadStore};
+use voicebin_projections::{EventLog, RateLimits, ReadStore};
 
 use crate::auth::TokenVerifier;
 
@@ -41,6 +41,12 @@ pub struct AppState {
     pub dpop: Arc<crate::auth::dpop::DpopVerifier>,
     /// Where the site is described for OAuth clients and agents.
     pub discovery: crate::discovery::Discovery,
+    /// Report limits and the auto-hide threshold.
+    pub moderation: crate::moderation::ModerationSettings,
+    /// Rate-limit counters shared by all replicas.
+    pub rate_limits: Arc<dyn RateLimits>,
+    /// Names anonymous reporters (key shared by all replicas through the database).
+    pub reporter_tags: Arc<crate::moderation::ReporterTags>,
 }
 
 impl AppState {

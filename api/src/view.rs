@@ -46,6 +46,9 @@ async fn visible(
         crate::extract::optional_principal(req).await,
         Ok(Some(p)) if p.account == view.owner && p.has_scope("voice:read")
     );
+    if view.is_removed() {
+        return Err(StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
+    }
     if !owner && !view.is_public() {
         return Err(StatusCode::NOT_FOUND);
     }
@@ -62,6 +65,9 @@ fn error_page(status: StatusCode) -> Response {
             "This clip has been deleted or is no longer available.",
         ),
         StatusCode::SERVICE_UNAVAILABLE => ("Unavailable", "Please try again in a moment."),
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS => {
+            ("Removed", "This clip was taken down by a moderator.")
+        }
         _ => ("Not found", "There is no clip here."),
     };
     Response::builder()
@@ -166,7 +172,7 @@ pub async fn view_page(
 <p class="description">{description}</p>
 <a class="download" href="/{id}/download" download>Download {filename}</a>
 </main>
-<footer><a href="/">voicebin</a></footer>
+<footer><a href="/">voicebin</a> · <a href="/abuse?clip={id}">Report this clip</a></footer>
 <script src="/static/view.js"></script>
 </body>
 </html>

@@ -19,7 +19,9 @@ pub use bus::{
 };
 pub use downloads::DownloadCounter;
 pub use local_blobs::LocalBlobStore;
-pub use ports::{BlobError, BlobStore, ByteStream, QueueError, ScanError, ScanQueue, Scanner};
+pub use ports::{
+    BlobError, BlobStore, Blocklist, ByteStream, QueueError, ScanError, ScanQueue, Scanner,
+};
 pub use queue::{InProcessQueue, ScanJobs};
 pub use s3_blobs::{S3BlobStore, S3Settings};
-pub use service::{ClipService, UploadError, UploadRequest};
+pub use service::{ClipService, Decision, UploadError, UploadRequest};

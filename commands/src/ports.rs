@@ -85,3 +85,11 @@ pub trait Scanner: Send + Sync {
     /// A short description for start-up logs and `/readyz`.
     fn describe(&self) -> String;
 }
+
+/// Digests a moderator took down: bytes that may never be uploaded again.
+#[async_trait]
+pub trait Blocklist: Send + Sync {
+    /// Whether `sha256` was taken down. An error means "cannot tell" (the upload is refused
+    /// as unavailable, never let through).
+    async fn is_blocked(&self, sha256: &voicebin_domain::Sha256Digest) -> Result<bool, String>;
+}

@@ -11,12 +11,12 @@ use tracing::instrument;
 use voicebin_domain::sniff::sniff_audio;
 use voicebin_domain::{
     AccountId, ClipCommand, ClipError, ClipId, ContentType, Description, DownloadLimit, Filename,
-    ScanOutcome, Sha256Digest, Title,
+    ModerationReason, ReportNote, ReportReason, Reporter, ScanOutcome, Sha256Digest, Title,
 };
 
 use crate::bus::{ClipStore, CommandError, CommandMeta};
 use crate::downloads::DownloadCounter;
-use crate::ports::{BlobError, BlobStore, ByteStream, ScanQueue};
+use crate::ports::{BlobError, BlobStore, Blocklist, ByteStream, ScanQueue};
 
 /// How many leading bytes are inspected to decide the media type.
 const SNIFF_BYTES: usize = 64 * 1024;
@@ -59,6 +59,12 @@ pub enum UploadError {
     /// Blob storage failed.
     #[error(transparent)]
     Storage(BlobError),
+    /// A moderator took these exact bytes down; they may not be uploaded again.
+    #[error("this audio was taken down by a moderator and cannot be uploaded again")]
+    Blocked,
+    /// The blocklist could not be consulted.
+    #[error("the blocklist is unavailable: {0}")]
+    BlocklistUnavailable(String),
     /// Recording the upload failed.
     #[error(transparent)]
     Command(#[from] CommandError),
@@ -71,7 +77,19 @@ pub struct ClipService {
     blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn ScanQueue>,
     downloads: Arc<DownloadCounter>,
+    blocklist: Arc<dyn Blocklist>,
     max_upload_bytes: u64,
+}
+
+/// What a moderator decided about a clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Hide it from everyone but its owner and moderators.
+    Block,
+    /// Make it public again (or dismiss open reports).
+    Restore,
+    /// Take it down for good: purge the bytes, blocklist the digest.
+    Remove,
 }
 
 /// Marker error carried through the byte stream when the size limit is crossed.
@@ -85,6 +103,7 @@ impl ClipService {
         store: Arc<dyn ClipStore>,
         blobs: Arc<dyn BlobStore>,
         queue: Arc<dyn ScanQueue>,
+        blocklist: Arc<dyn Blocklist>,
         max_upload_bytes: u64,
     ) -> Self {
         Self {
@@ -92,6 +111,7 @@ impl ClipService {
             store,
             blobs,
             queue,
+            blocklist,
             max_upload_bytes,
         }
     }
@@ -171,6 +191,17 @@ impl ClipService {
             std::mem::take(&mut *guard)
         };
         let sha256 = Sha256Digest::from_bytes(hasher.finalize().into());
+        let blocked = match self.blocklist.is_blocked(&sha256).await {
+            Ok(false) => None,
+            Ok(true) => Some(UploadError::Blocked),
+            Err(e) => Some(UploadError::BlocklistUnavailable(e)),
+        };
+        if let Some(refusal) = blocked {
+            if let Err(cleanup) = self.blobs.delete(&blob_key).await {
+                tracing::warn!(error = %cleanup, "could not remove the blob of a refused upload");
+            }
+            return Err(refusal);
+        }
 
         let filename = request
             .filename
@@ -250,6 +281,87 @@ impl ClipService {
         self.store.execute(id, command, meta).await?;
         if let Err(e) = self.blobs.delete(blob_key).await {
             tracing::warn!(error = %e, "blob of a deleted clip not purged yet");
+        }
+        Ok(())
+    }
+
+    /// Records an abuse report (and hides the clip when `hide_threshold` distinct reporters
+    /// have open reports). A repeat from the same reporter is accepted and not recorded again.
+    #[instrument(skip_all, fields(clip.id = %id))]
+    pub async fn report(
+        &self,
+        id: &ClipId,
+        reporter: Reporter,
+        reason: ReportReason,
+        note: Option<ReportNote>,
+        hide_threshold: u32,
+        request_id: Option<String>,
+    ) -> Result<(), CommandError> {
+        // The reporter is the actor: `account:<id>`, or `anonymous:<tag>` for someone known only
+        // by a keyed hash of their address. Owners see neither.
+        let actor = reporter.to_string();
+        let command = ClipCommand::ReportClip {
+            reporter,
+            reason,
+            note,
+            at: Utc::now(),
+        };
+        let meta = CommandMeta { actor, request_id };
+        self.store.execute(id, command, meta).await?;
+        // Hiding is the system's doing, so it is a command of its own with the system as actor.
+        // Should this process die in between, the next report of the clip hides it.
+        let command = ClipCommand::ApplyReportThreshold {
+            threshold: hide_threshold,
+            at: Utc::now(),
+        };
+        self.store
+            .execute(id, command, CommandMeta::system("moderation"))
+            .await
+    }
+
+    /// Records a moderator's decision. A removal purges the bytes once it is committed (a purge
+    /// failure is logged and left to the sweeper, as for deletions).
+    #[instrument(skip_all, fields(clip.id = %id, decision = ?decision))]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn moderate(
+        &self,
+        id: &ClipId,
+        moderator: &AccountId,
+        decision: Decision,
+        reason: ModerationReason,
+        sha256: Sha256Digest,
+        blob_key: &str,
+        request_id: Option<String>,
+    ) -> Result<(), CommandError> {
+        let at = Utc::now();
+        let moderator_id = moderator.clone();
+        let command = match decision {
+            Decision::Block => ClipCommand::BlockClip {
+                moderator: moderator_id,
+                reason,
+                at,
+            },
+            Decision::Restore => ClipCommand::RestoreClip {
+                moderator: moderator_id,
+                reason,
+                at,
+            },
+            Decision::Remove => ClipCommand::RemoveClip {
+                moderator: moderator_id,
+                reason,
+                sha256,
+                at,
+            },
+        };
+        let meta = CommandMeta {
+            actor: format!("account:{moderator}"),
+            request_id,
+        };
+        self.store.execute(id, command, meta).await?;
+        if decision == Decision::Remove {
+            if let Err(e) = self.blobs.delete(blob_key).await {
+                tracing::warn!(error = %e, "blob of a removed clip not purged yet");
+            }
         }
         Ok(())
     }

@@ -13,9 +13,10 @@ pub mod sniff;
 pub mod values;
 
 pub use clip::{
-    AudioFacts, Clip, ClipCommand, ClipError, ClipEvent, ScanOutcome, ScanState, ScanVerdict,
+    AudioFacts, Clip, ClipCommand, ClipError, ClipEvent, Moderation, ScanOutcome, ScanState,
+    ScanVerdict,
 };
 pub use values::{
-    AccountId, ClipId, ContentType, Description, DownloadLimit, Filename, Sha256Digest, Title,
-    ValueError,
+    AccountId, ClipId, ContentType, Description, DownloadLimit, Filename, ModerationReason,
+    ReportNote, ReportReason, Reporter, Sha256Digest, Title, ValueError,
 };

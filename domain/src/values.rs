@@ -123,6 +123,81 @@ string_newtype!(
     /// A lowercase hex SHA-256 digest of a clip's bytes.
     Sha256Digest
 );
+string_newtype!(
+    /// What a reporter adds to an abuse report: at most 1000 characters; tabs and newlines
+    /// allowed, other control characters not.
+    ReportNote
+);
+string_newtype!(
+    /// Why a moderator decided what they did: 1 to 500 characters, no control characters but
+    /// tabs and newlines. Shown to the clip's owner.
+    ModerationReason
+);
+string_newtype!(
+    /// Who filed an abuse report: `account:<id>` for a signed-in reporter, `anonymous:<tag>`
+    /// (a keyed hash of the network address, never the address itself) otherwise.
+    Reporter
+);
+
+/// Why someone reports a clip. A fixed list, so the queue can be filtered by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportReason {
+    /// The file is or carries malware.
+    Malware,
+    /// It infringes someone's copyright.
+    Copyright,
+    /// It harasses or threatens someone.
+    Harassment,
+    /// Its content is illegal.
+    IllegalContent,
+    /// It is spam.
+    Spam,
+    /// Anything else (the note says what).
+    Other,
+}
+
+impl ReportReason {
+    /// Every reason, in the order forms list them.
+    pub const ALL: [ReportReason; 6] = [
+        ReportReason::Malware,
+        ReportReason::Copyright,
+        ReportReason::Harassment,
+        ReportReason::IllegalContent,
+        ReportReason::Spam,
+        ReportReason::Other,
+    ];
+
+    /// The stable wire name (`malware`, `illegal_content`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportReason::Malware => "malware",
+            ReportReason::Copyright => "copyright",
+            ReportReason::Harassment => "harassment",
+            ReportReason::IllegalContent => "illegal_content",
+            ReportReason::Spam => "spam",
+            ReportReason::Other => "other",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == raw)
+            .ok_or(ValueError::Invalid {
+                field: "reason",
+                reason:
+                    "must be one of malware, copyright, harassment, illegal_content, spam, other",
+            })
+    }
+}
+
+impl fmt::Display for ReportReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 const CLIP_ID_LEN: usize = 16;
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -250,6 +325,53 @@ impl Filename {
     }
 }
 
+impl ReportNote {
+    /// Longest accepted note, in characters.
+    pub const MAX_LEN: usize = 1000;
+
+    /// Parses a note; an all-whitespace note means "none".
+    pub fn parse(raw: &str) -> Result<Option<Self>, ValueError> {
+        let field = "note";
+        if has_control(raw, true) {
+            return Err(ValueError::ControlCharacters { field });
+        }
+        let trimmed = raw.trim();
+        check_len(field, trimmed, Self::MAX_LEN)?;
+        Ok((!trimmed.is_empty()).then(|| ReportNote(trimmed.to_owned())))
+    }
+}
+
+impl ModerationReason {
+    /// Longest accepted reason, in characters.
+    pub const MAX_LEN: usize = 500;
+
+    /// Parses a moderator's reason, which must not be blank.
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let field = "reason";
+        if has_control(raw, true) {
+            return Err(ValueError::ControlCharacters { field });
+        }
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(ValueError::Empty { field });
+        }
+        check_len(field, trimmed, Self::MAX_LEN)?;
+        Ok(ModerationReason(trimmed.to_owned()))
+    }
+}
+
+impl Reporter {
+    /// A signed-in reporter.
+    pub fn account(account: &AccountId) -> Self {
+        Reporter(format!("account:{account}"))
+    }
+
+    /// An anonymous reporter, known only by a keyed hash of where they came from.
+    pub fn anonymous(tag: &str) -> Self {
+        Reporter(format!("anonymous:{tag}"))
+    }
+}
+
 impl ContentType {
     /// Wraps a media type the server itself decided from the bytes.
     pub fn from_sniffed(media_type: &'static str) -> Self {
@@ -282,6 +404,12 @@ impl Sha256Digest {
             s.push(HEX[(b & 15) as usize] as char);
         }
         Sha256Digest(s)
+    }
+
+    /// Parses a lowercase hex digest (as stored in the read models).
+    pub fn from_hex(raw: &str) -> Option<Self> {
+        (raw.len() == 64 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Sha256Digest(raw.to_owned()))
     }
 }
 

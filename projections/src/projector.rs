@@ -7,10 +7,17 @@ use async_trait::async_trait;
 use cqrs_es::{EventEnvelope, Query};
 use voicebin_domain::Clip;
 
-use crate::store::{EventLog, ReadStore, StoreError};
+use crate::moderation::{apply_in_memory, change_for, BlockedDigest, ModerationChange, ReportRow};
+use crate::store::{EventLog, ReadStore, RebuildBatch, StoreError};
 use crate::view::ClipView;
 
-/// The cqrs-es query that folds newly committed events into `clip_views`.
+/// Rows a rebuild holds before writing them aside.
+const REBUILD_BATCH_ROWS: usize = 5000;
+/// Events a rebuild reads per query.
+const EVENTS_PER_PAGE: u32 = 20_000;
+
+/// The cqrs-es query that folds newly committed events into `clip_views` and the moderation
+/// read models (`clip_reports`, `blocked_digests`).
 ///
 /// cqrs-es dispatches queries after commit and outside the transaction, so a crash (or a
 /// database error) between the two can leave a view behind its stream. The projector detects
@@ -27,12 +34,14 @@ impl ClipProjector {
         Self { views, log }
     }
 
-    /// Re-folds one clip's view from its full event stream (used to repair stale views).
+    /// Ids of clips whose view is behind (or missing from) their event stream.
+    pub async fn stale_views(&self) -> Result<Vec<String>, StoreError> {
+        self.log.stale_views().await
+    }
+
+    /// Re-folds one clip's read models from its full event stream (used to repair stale views).
     pub async fn repair(&self, id: &str) -> Result<(), StoreError> {
-        if let Some(view) = fold(None, id, &self.log.events_for(id).await?) {
-            self.views.upsert(&view).await?;
-        }
-        Ok(())
+        repair(self.log.as_ref(), self.views.as_ref(), id).await
     }
 
     async fn project(&self, id: &str, events: &[EventEnvelope<Clip>]) -> Result<(), StoreError> {
@@ -42,21 +51,44 @@ impl ClipProjector {
         let current = self.views.get(id).await?;
         let expected = current.as_ref().map_or(1, |v| v.version + 1);
         let first_seq = first.sequence as i64;
-        let view = if first_seq == expected {
-            fold(current, id, events)
-        } else if first_seq < expected {
-            // Already applied (a replay or a racing dispatch); upsert's version guard keeps the
-            // newest, so re-folding from the log is both safe and simplest.
-            fold(None, id, &self.log.events_for(id).await?)
-        } else {
-            tracing::warn!(clip.id = %id, expected, got = first_seq, "view behind its stream; repairing");
-            fold(None, id, &self.log.events_for(id).await?)
-        };
-        if let Some(view) = view {
+        if first_seq != expected {
+            // Below: already applied (a replay or a racing dispatch); upsert's version guard
+            // keeps the newest and moderation changes are idempotent, so re-folding is safe.
+            // Above: a commit whose projection was lost.
+            if first_seq > expected {
+                tracing::warn!(clip.id = %id, expected, got = first_seq, "view behind its stream; repairing");
+            }
+            return self.repair(id).await;
+        }
+        if let Some(view) = fold(current, id, events) {
             self.views.upsert(&view).await?;
         }
-        Ok(())
+        self.views
+            .apply_moderation(&moderation_changes(id, events))
+            .await
     }
+}
+
+/// Re-folds clip `id`'s read models from its full event stream. Safe at any time: the view's
+/// version guard and the idempotent moderation changes keep the newest state.
+pub async fn repair(log: &dyn EventLog, views: &dyn ReadStore, id: &str) -> Result<(), StoreError> {
+    let events = log.events_for(id).await?;
+    if let Some(view) = fold(None, id, &events) {
+        views.upsert(&view).await?;
+    }
+    views
+        .apply_moderation(&moderation_changes(id, &events))
+        .await
+}
+
+fn moderation_changes(id: &str, events: &[EventEnvelope<Clip>]) -> Vec<(i64, ModerationChange)> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let sequence = e.sequence as i64;
+            change_for(id, sequence, &e.payload).map(|c| (sequence, c))
+        })
+        .collect()
 }
 
 fn fold(start: Option<ClipView>, id: &str, events: &[EventEnvelope<Clip>]) -> Option<ClipView> {
@@ -98,36 +130,95 @@ impl RebuildStats {
     }
 }
 
-/// Replays every `Clip` event into fresh views and swaps them in atomically.
+/// One clip's read models while a rebuild folds its stream.
+#[derive(Default)]
+struct Folding {
+    id: String,
+    view: Option<ClipView>,
+    reports: Vec<ReportRow>,
+    blocked: Vec<BlockedDigest>,
+}
+
+impl Folding {
+    fn apply(&mut self, sequence: i64, event: &voicebin_domain::ClipEvent) {
+        self.view = ClipView::apply(self.view.take(), &self.id, sequence, event);
+        if let Some(change) = change_for(&self.id, sequence, event) {
+            apply_in_memory(change, sequence, &mut self.reports, &mut self.blocked);
+        }
+    }
+
+    fn finish(self, batch: &mut RebuildBatch) {
+        // Events of a clip without `Uploaded` build nothing, exactly as live projection does.
+        if let Some(view) = self.view {
+            batch.views.push(view);
+            batch.reports.extend(self.reports);
+            batch.blocked.extend(self.blocked);
+        }
+    }
+}
+
+/// Rebuilds every read model (clip views, reports, blocklist) from the event store while the
+/// API keeps serving: replays all `Clip` events into tables built aside, swaps them in in one
+/// transaction, then repairs the clips whose streams grew while it ran.
 pub async fn rebuild(
     log: &dyn EventLog,
     views: &dyn ReadStore,
 ) -> Result<RebuildStats, StoreError> {
     let started = Instant::now();
-    let mut built: Vec<ClipView> = Vec::new();
-    let mut current: Option<(String, Option<ClipView>)> = None;
-    let events = log
-        .all_events(&mut |e| match &mut current {
-            Some((id, view)) if *id == e.aggregate_id => {
-                *view = ClipView::apply(view.take(), id, e.sequence as i64, &e.payload);
+    views.rebuild_begin().await?;
+    let mut events = 0u64;
+    let mut written = 0u64;
+    let mut batch = RebuildBatch::default();
+    let mut current = Folding::default();
+    let mut after: Option<(String, i64)> = None;
+    let mut page = log.events_page(None, EVENTS_PER_PAGE).await?;
+    loop {
+        let last_page = page.len() < EVENTS_PER_PAGE as usize;
+        events += page.len() as u64;
+        if let Some(last) = page.last() {
+            after = Some((last.aggregate_id.clone(), last.sequence as i64));
+        }
+        for e in &page {
+            if e.aggregate_id != current.id {
+                let next = Folding {
+                    id: e.aggregate_id.clone(),
+                    ..Folding::default()
+                };
+                std::mem::replace(&mut current, next).finish(&mut batch);
             }
-            _ => {
-                if let Some((_, Some(done))) = current.take() {
-                    built.push(done);
-                }
-                let view = ClipView::apply(None, &e.aggregate_id, e.sequence as i64, &e.payload);
-                current = Some((e.aggregate_id.clone(), view));
+            current.apply(e.sequence as i64, &e.payload);
+        }
+        if last_page {
+            break;
+        }
+        // Write a full batch while the next page is read.
+        let full = (batch.len() >= REBUILD_BATCH_ROWS).then(|| std::mem::take(&mut batch));
+        let next = log.events_page(
+            after.as_ref().map(|(id, seq)| (id.as_str(), *seq)),
+            EVENTS_PER_PAGE,
+        );
+        page = match full {
+            Some(full) => {
+                written += full.views.len() as u64;
+                let (wrote, next) = tokio::join!(views.rebuild_write(&full), next);
+                wrote?;
+                next?
             }
-        })
-        .await?;
-    if let Some((_, Some(done))) = current.take() {
-        built.push(done);
+            None => next.await?,
+        };
     }
-    let count = built.len() as u64;
-    views.replace_all(built).await?;
+    current.finish(&mut batch);
+    written += batch.views.len() as u64;
+    views.rebuild_write(&batch).await?;
+    views.rebuild_swap().await?;
+    // Events committed while the rebuild read the store reached the live tables, which the swap
+    // just replaced: fold those clips again from their streams.
+    for id in log.stale_views().await? {
+        repair(log, views, &id).await?;
+    }
     Ok(RebuildStats {
         events,
-        views: count,
+        views: written,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

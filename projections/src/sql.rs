@@ -6,12 +6,16 @@ use async_trait::async_trait;
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::EventEnvelope;
 use futures::TryStreamExt;
-use sqlx::{PgPool, Row, SqlitePool};
+use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
 use voicebin_domain::Clip;
 
+use crate::moderation::{
+    BlockedDigest, ModerationChange, QueueCursor, QueueEntry, QueuePage, QueueQuery, ReportRow,
+    ReportState,
+};
 use crate::store::{
-    Cursor, EventLog, ListQuery, Page, ReadStore, ReplayCache, ScanDispatch, StoreError,
-    StoredEvent,
+    Cursor, EventLog, ListQuery, Page, RateLimits, ReadStore, RebuildBatch, ReplayCache,
+    ScanDispatch, StoreError, StoredEvent,
 };
 use crate::view::ClipView;
 
@@ -44,13 +48,67 @@ impl PostgresStore {
 const COLUMNS: &str = "id, owner, title, description, filename, content_type, size_bytes, \
     sha256, blob_key, scan_state, scan_detail, scanner, container, codec, duration_ms, \
     sample_rate, channels, peaks, download_limit, download_count, created_at, updated_at, \
-    scanned_at, deleted_at, version";
+    scanned_at, deleted_at, version, moderation_state, moderation_reason, moderated_at";
+
+const REPORT_COLUMNS: &str =
+    "clip_id, sequence, reporter, reason, note, reported_at, resolved_at, resolution";
+
+const BLOCKED_COLUMNS: &str = "sha256, clip_id, reason, removed_at";
+
+/// Rows per multi-row INSERT of a rebuild (29 columns × 1000 stays under SQLite's 32766
+/// parameters).
+const REBUILD_CHUNK: usize = 1000;
+
+/// The read-model tables a rebuild builds aside and swaps in, with their columns.
+fn rebuilt_tables() -> [(&'static str, &'static str); 3] {
+    [
+        ("clip_views", COLUMNS),
+        ("clip_reports", REPORT_COLUMNS),
+        ("blocked_digests", BLOCKED_COLUMNS),
+    ]
+}
+
+fn queue_sql(query: &QueueQuery, entries: bool) -> String {
+    let mut sql = if entries {
+        "SELECT clip_id, MIN(reported_at), MAX(reported_at), COUNT(*) FROM clip_reports \
+         WHERE 1 = 1"
+            .to_owned()
+    } else {
+        format!("SELECT {REPORT_COLUMNS} FROM clip_reports WHERE clip_id = $1")
+    };
+    sql.push_str(match query.state {
+        ReportState::Open => " AND resolved_at IS NULL",
+        ReportState::Resolved => " AND resolved_at IS NOT NULL",
+        ReportState::All => "",
+    });
+    let mut n = if entries { 1 } else { 2 };
+    if query.reason.is_some() {
+        sql.push_str(&format!(" AND reason = ${n}"));
+        n += 1;
+    }
+    if entries {
+        sql.push_str(" GROUP BY clip_id");
+        if query.after.is_some() {
+            sql.push_str(&format!(
+                " HAVING MIN(reported_at) > ${a} OR (MIN(reported_at) = ${a} AND clip_id > ${b})",
+                a = n,
+                b = n + 1
+            ));
+            n += 2;
+        }
+        sql.push_str(&format!(" ORDER BY MIN(reported_at), clip_id LIMIT ${n}"));
+    } else {
+        sql.push_str(&format!(" ORDER BY sequence LIMIT ${n}"));
+    }
+    sql
+}
 
 const INSERT: &str = "INSERT INTO clip_views (id, owner, title, description, filename, \
     content_type, size_bytes, sha256, blob_key, scan_state, scan_detail, scanner, container, \
     codec, duration_ms, sample_rate, channels, peaks, download_limit, download_count, \
-    created_at, updated_at, scanned_at, deleted_at, version) VALUES ($1, $2, $3, $4, $5, $6, \
-    $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
+    created_at, updated_at, scanned_at, deleted_at, version, moderation_state, moderation_reason, \
+    moderated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+    $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)";
 
 const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, \
     title = excluded.title, description = excluded.description, filename = excluded.filename, \
@@ -62,7 +120,9 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET owner = excluded.owne
     channels = excluded.channels, peaks = excluded.peaks, download_limit = excluded.download_limit, \
     download_count = excluded.download_count, created_at = excluded.created_at, \
     updated_at = excluded.updated_at, scanned_at = excluded.scanned_at, \
-    deleted_at = excluded.deleted_at, version = excluded.version \
+    deleted_at = excluded.deleted_at, version = excluded.version, \
+    moderation_state = excluded.moderation_state, \
+    moderation_reason = excluded.moderation_reason, moderated_at = excluded.moderated_at \
     WHERE clip_views.version < excluded.version";
 
 /// Escapes `%`, `_` and `\` so a search term matches literally inside `LIKE`.
@@ -125,7 +185,7 @@ fn to_envelope(
 }
 
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $text_payload:literal, $text_metadata:literal) => {
+    ($store:ident, $db:ty, $text_payload:literal, $text_metadata:literal, $create_aside:literal) => {
         impl $store {
             fn bind_view<'q>(
                 query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
@@ -157,6 +217,80 @@ macro_rules! sql_store {
                     .bind(v.scanned_at)
                     .bind(v.deleted_at)
                     .bind(v.version)
+                    .bind(&v.moderation_state)
+                    .bind(&v.moderation_reason)
+                    .bind(v.moderated_at)
+            }
+
+            async fn insert_aside(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                batch: &RebuildBatch,
+            ) -> Result<(), StoreError> {
+                for chunk in batch.views.chunks(REBUILD_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(format!(
+                        "INSERT INTO clip_views_rebuild ({COLUMNS}) "
+                    ));
+                    q.push_values(chunk, |mut b, v| {
+                        b.push_bind(&v.id)
+                            .push_bind(&v.owner)
+                            .push_bind(&v.title)
+                            .push_bind(&v.description)
+                            .push_bind(&v.filename)
+                            .push_bind(&v.content_type)
+                            .push_bind(v.size_bytes)
+                            .push_bind(&v.sha256)
+                            .push_bind(&v.blob_key)
+                            .push_bind(&v.scan_state)
+                            .push_bind(&v.scan_detail)
+                            .push_bind(&v.scanner)
+                            .push_bind(&v.container)
+                            .push_bind(&v.codec)
+                            .push_bind(v.duration_ms)
+                            .push_bind(v.sample_rate)
+                            .push_bind(v.channels)
+                            .push_bind(&v.peaks)
+                            .push_bind(v.download_limit)
+                            .push_bind(v.download_count)
+                            .push_bind(v.created_at)
+                            .push_bind(v.updated_at)
+                            .push_bind(v.scanned_at)
+                            .push_bind(v.deleted_at)
+                            .push_bind(v.version)
+                            .push_bind(&v.moderation_state)
+                            .push_bind(&v.moderation_reason)
+                            .push_bind(v.moderated_at);
+                    });
+                    q.build().execute(&mut **tx).await?;
+                }
+                for chunk in batch.reports.chunks(REBUILD_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(format!(
+                        "INSERT INTO clip_reports_rebuild ({REPORT_COLUMNS}) "
+                    ));
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(&r.clip_id)
+                            .push_bind(r.sequence)
+                            .push_bind(&r.reporter)
+                            .push_bind(&r.reason)
+                            .push_bind(&r.note)
+                            .push_bind(r.reported_at)
+                            .push_bind(r.resolved_at)
+                            .push_bind(&r.resolution);
+                    });
+                    q.build().execute(&mut **tx).await?;
+                }
+                for chunk in batch.blocked.chunks(REBUILD_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(format!(
+                        "INSERT INTO blocked_digests_rebuild ({BLOCKED_COLUMNS}) "
+                    ));
+                    q.push_values(chunk, |mut b, d| {
+                        b.push_bind(&d.sha256)
+                            .push_bind(&d.clip_id)
+                            .push_bind(&d.reason)
+                            .push_bind(d.removed_at);
+                    });
+                    q.build().execute(&mut **tx).await?;
+                }
+                Ok(())
             }
         }
 
@@ -212,18 +346,173 @@ macro_rules! sql_store {
                 Ok(rows.into_iter().map(|r| r.get::<String, _>(0)).collect())
             }
 
-            async fn replace_all(&self, views: Vec<ClipView>) -> Result<(), StoreError> {
+            async fn apply_moderation(
+                &self,
+                changes: &[(i64, ModerationChange)],
+            ) -> Result<(), StoreError> {
+                if changes.is_empty() {
+                    return Ok(());
+                }
                 let mut tx = self.pool.begin().await?;
-                sqlx::query("DELETE FROM clip_views")
+                for (sequence, change) in changes {
+                    if let Some((clip_id, before, at, resolution)) = change.resolution_of(*sequence) {
+                        sqlx::query(
+                            "UPDATE clip_reports SET resolved_at = $1, resolution = $2 \
+                             WHERE clip_id = $3 AND sequence < $4 AND resolved_at IS NULL",
+                        )
+                        .bind(at)
+                        .bind(resolution)
+                        .bind(clip_id)
+                        .bind(before)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    match change {
+                        ModerationChange::Report(r) => {
+                            sqlx::query(&format!(
+                                "INSERT INTO clip_reports ({REPORT_COLUMNS}) VALUES \
+                                 ($1, $2, $3, $4, $5, $6, $7, $8) \
+                                 ON CONFLICT (clip_id, sequence) DO NOTHING"
+                            ))
+                            .bind(&r.clip_id)
+                            .bind(r.sequence)
+                            .bind(&r.reporter)
+                            .bind(&r.reason)
+                            .bind(&r.note)
+                            .bind(r.reported_at)
+                            .bind(r.resolved_at)
+                            .bind(&r.resolution)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        ModerationChange::Block(d) => {
+                            sqlx::query(&format!(
+                                "INSERT INTO blocked_digests ({BLOCKED_COLUMNS}) VALUES \
+                                 ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING"
+                            ))
+                            .bind(&d.sha256)
+                            .bind(&d.clip_id)
+                            .bind(&d.reason)
+                            .bind(d.removed_at)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        ModerationChange::Resolve { .. } => {}
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn report_queue(&self, query: &QueueQuery) -> Result<QueuePage, StoreError> {
+                let sql = queue_sql(query, true);
+                let mut select = sqlx::query(&sql);
+                if let Some(reason) = &query.reason {
+                    select = select.bind(reason);
+                }
+                if let Some(after) = &query.after {
+                    select = select.bind(after.first_reported_at).bind(&after.clip_id);
+                }
+                let limit = i64::from(query.limit);
+                let mut rows = select.bind(limit + 1).fetch_all(&self.pool).await?;
+                let more = rows.len() as i64 > limit;
+                rows.truncate(query.limit as usize);
+                let reports_sql = queue_sql(query, false);
+                let mut entries = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let clip_id: String = row.get(0);
+                    let Some(view) = self.get(&clip_id).await? else {
+                        continue;
+                    };
+                    let mut select = sqlx::query_as::<_, ReportRow>(&reports_sql).bind(&clip_id);
+                    if let Some(reason) = &query.reason {
+                        select = select.bind(reason);
+                    }
+                    let reports = select
+                        .bind(i64::from(query.reports_per_entry))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    entries.push(QueueEntry {
+                        view,
+                        first_reported_at: row.get(1),
+                        last_reported_at: row.get(2),
+                        report_count: row.get(3),
+                        reports,
+                    });
+                }
+                let next = more
+                    .then(|| {
+                        entries.last().map(|e| QueueCursor {
+                            first_reported_at: e.first_reported_at,
+                            clip_id: e.view.id.clone(),
+                        })
+                    })
+                    .flatten();
+                Ok(QueuePage { entries, next })
+            }
+
+            async fn blocked(&self, sha256: &str) -> Result<Option<BlockedDigest>, StoreError> {
+                let sql = format!("SELECT {BLOCKED_COLUMNS} FROM blocked_digests WHERE sha256 = $1");
+                Ok(sqlx::query_as::<_, BlockedDigest>(&sql)
+                    .bind(sha256)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn rebuild_begin(&self) -> Result<(), StoreError> {
+                for (table, _) in rebuilt_tables() {
+                    sqlx::raw_sql(&format!(
+                        "DROP TABLE IF EXISTS {table}_rebuild; \
+                         {} {table}_rebuild AS SELECT * FROM {table} WHERE 1 = 0",
+                        $create_aside
+                    ))
+                    .execute(&self.pool)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn rebuild_write(&self, batch: &RebuildBatch) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                Self::insert_aside(&mut tx, batch).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn rebuild_swap(&self) -> Result<(), StoreError> {
+                // Readers keep seeing the old rows until the commit (MVCC in PostgreSQL, WAL
+                // snapshots in SQLite); the tables themselves, their indexes and grants stay.
+                let mut tx = self.pool.begin().await?;
+                for (table, columns) in rebuilt_tables() {
+                    sqlx::query(&format!("DELETE FROM {table}"))
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(&format!(
+                        "INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_rebuild"
+                    ))
                     .execute(&mut *tx)
                     .await?;
-                for view in &views {
-                    Self::bind_view(sqlx::query(INSERT), view)
+                    sqlx::query(&format!("DROP TABLE {table}_rebuild"))
                         .execute(&mut *tx)
                         .await?;
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn all_reports(&self) -> Result<Vec<ReportRow>, StoreError> {
+                let sql =
+                    format!("SELECT {REPORT_COLUMNS} FROM clip_reports ORDER BY clip_id, sequence");
+                Ok(sqlx::query_as::<_, ReportRow>(&sql)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn all_blocked(&self) -> Result<Vec<BlockedDigest>, StoreError> {
+                let sql = format!("SELECT {BLOCKED_COLUMNS} FROM blocked_digests ORDER BY sha256");
+                Ok(sqlx::query_as::<_, BlockedDigest>(&sql)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
 
             async fn all(&self) -> Result<Vec<ClipView>, StoreError> {
@@ -256,6 +545,35 @@ macro_rules! sql_store {
                     .fetch_one(&self.pool)
                     .await?;
                 Ok(value.get::<String, _>(0))
+            }
+        }
+
+        #[async_trait]
+        impl RateLimits for $store {
+            async fn hit(&self, key: &str, window_start: i64) -> Result<i64, StoreError> {
+                // Expressions in DO UPDATE read the row as it was, so a new window restarts at 1.
+                let row = sqlx::query(
+                    "INSERT INTO rate_limits (key, window_start, hits) VALUES ($1, $2, 1) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                     hits = CASE WHEN rate_limits.window_start = excluded.window_start \
+                                 THEN rate_limits.hits + 1 ELSE 1 END, \
+                     window_start = excluded.window_start \
+                     RETURNING hits",
+                )
+                .bind(key)
+                .bind(window_start)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(row.get(0))
+            }
+
+            async fn purge_before(&self, before: i64) -> Result<u64, StoreError> {
+                let deleted = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(deleted)
             }
         }
 
@@ -338,19 +656,6 @@ macro_rules! sql_store {
                 .await?;
                 Ok(done.rows_affected())
             }
-
-            async fn stale_views(&self) -> Result<Vec<String>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT e.aggregate_id FROM events e \
-                     LEFT JOIN clip_views v ON v.id = e.aggregate_id \
-                     WHERE e.aggregate_type = 'Clip' \
-                     GROUP BY e.aggregate_id, v.version \
-                     HAVING MAX(e.sequence) > COALESCE(v.version, 0)",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(|r| r.get::<String, _>(0)).collect())
-            }
         }
 
         #[async_trait]
@@ -394,6 +699,19 @@ macro_rules! sql_store {
                     .collect()
             }
 
+            async fn stale_views(&self) -> Result<Vec<String>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT e.aggregate_id FROM events e \
+                     LEFT JOIN clip_views v ON v.id = e.aggregate_id \
+                     WHERE e.aggregate_type = 'Clip' \
+                     GROUP BY e.aggregate_id, v.version \
+                     HAVING MAX(e.sequence) > COALESCE(v.version, 0)",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.get::<String, _>(0)).collect())
+            }
+
             async fn events_for(&self, id: &str) -> Result<Vec<EventEnvelope<Clip>>, StoreError> {
                 let sql = concat!(
                     "SELECT aggregate_id, sequence, event_type, event_version, ",
@@ -418,22 +736,29 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn all_events(
+            async fn events_page(
                 &self,
-                sink: &mut (dyn FnMut(EventEnvelope<Clip>) + Send),
-            ) -> Result<u64, StoreError> {
+                after: Option<(&str, i64)>,
+                limit: u32,
+            ) -> Result<Vec<EventEnvelope<Clip>>, StoreError> {
                 let sql = concat!(
                     "SELECT aggregate_id, sequence, event_type, event_version, ",
                     $text_payload,
                     ", ",
                     $text_metadata,
                     " FROM events WHERE aggregate_type = 'Clip' ",
-                    "ORDER BY aggregate_id, sequence"
+                    "AND (aggregate_id, sequence) > ($1, $2) ",
+                    "ORDER BY aggregate_id, sequence LIMIT $3"
                 );
-                let mut rows = sqlx::query(sql).fetch(&self.pool);
-                let mut count = 0;
+                let (id, sequence) = after.unwrap_or(("", -1));
+                let mut rows = sqlx::query(sql)
+                    .bind(id)
+                    .bind(sequence)
+                    .bind(i64::from(limit))
+                    .fetch(&self.pool);
+                let mut page = Vec::with_capacity(limit as usize);
                 while let Some(row) = rows.try_next().await? {
-                    sink(to_envelope(
+                    page.push(to_envelope(
                         row.get(0),
                         row.get(1),
                         row.get(2),
@@ -441,20 +766,27 @@ macro_rules! sql_store {
                         row.get::<&str, _>(4),
                         row.get::<&str, _>(5),
                     )?);
-                    count += 1;
                 }
-                Ok(count)
+                Ok(page)
             }
         }
     };
 }
 
-sql_store!(SqliteStore, sqlx::Sqlite, "payload", "metadata");
+sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    "payload",
+    "metadata",
+    "CREATE TABLE"
+);
+// Tables built aside are scratch space: unlogged, so writing them costs no WAL.
 sql_store!(
     PostgresStore,
     sqlx::Postgres,
     "payload::text",
-    "metadata::text"
+    "metadata::text",
+    "CREATE UNLOGGED TABLE"
 );
 
 #[cfg(test)]
@@ -475,5 +807,28 @@ mod tests {
         assert!(sql.contains("id < $4"));
         assert!(sql.ends_with("LIMIT $5"));
         assert!(list_sql(false, false).ends_with("LIMIT $2"));
+    }
+
+    #[test]
+    fn queue_sql_numbers_parameters_in_order() {
+        let query = QueueQuery {
+            state: ReportState::Open,
+            reason: Some("spam".into()),
+            after: Some(QueueCursor {
+                first_reported_at: 1,
+                clip_id: "AAAAAAAAAAAAAAAA".into(),
+            }),
+            limit: 10,
+            reports_per_entry: 5,
+        };
+        let entries = queue_sql(&query, true);
+        assert!(entries.contains("resolved_at IS NULL AND reason = $1"));
+        assert!(entries.contains("MIN(reported_at) > $2"));
+        assert!(entries.contains("clip_id > $3"));
+        assert!(entries.ends_with("LIMIT $4"));
+        let reports = queue_sql(&query, false);
+        assert!(reports.contains("clip_id = $1"));
+        assert!(reports.contains("reason = $2"));
+        assert!(reports.ends_with("LIMIT $3"));
     }
 }

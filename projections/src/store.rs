@@ -7,6 +7,7 @@ use base64::Engine;
 use cqrs_es::EventEnvelope;
 use voicebin_domain::Clip;
 
+use crate::moderation::{BlockedDigest, ModerationChange, QueuePage, QueueQuery, ReportRow};
 use crate::view::ClipView;
 
 /// A read-model or event-log failure.
@@ -84,15 +85,65 @@ pub trait ReadStore: Send + Sync {
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
     /// Ids of live clips still waiting for a scan verdict.
     async fn pending_ids(&self) -> Result<Vec<String>, StoreError>;
-    /// Replaces every view at once (used by rebuild).
-    async fn replace_all(&self, views: Vec<ClipView>) -> Result<(), StoreError>;
+    /// Applies changes to the moderation read models, each with the sequence of the event that
+    /// made it. Idempotent: applying the same change again changes nothing.
+    async fn apply_moderation(&self, changes: &[(i64, ModerationChange)])
+        -> Result<(), StoreError>;
+    /// The moderators' queue: clips with matching reports, oldest report first.
+    async fn report_queue(&self, query: &QueueQuery) -> Result<QueuePage, StoreError>;
+    /// The blocklist entry of a digest, if a moderator took those bytes down.
+    async fn blocked(&self, sha256: &str) -> Result<Option<BlockedDigest>, StoreError>;
+    /// Starts a rebuild: empties (creating if needed) the tables it builds aside.
+    async fn rebuild_begin(&self) -> Result<(), StoreError>;
+    /// Adds rows to the tables being built aside.
+    async fn rebuild_write(&self, batch: &RebuildBatch) -> Result<(), StoreError>;
+    /// Swaps the tables built aside in for the live ones, in one transaction, and drops them.
+    async fn rebuild_swap(&self) -> Result<(), StoreError>;
     /// Every view, ordered by id (used to compare a rebuild with the live tables).
     async fn all(&self) -> Result<Vec<ClipView>, StoreError>;
+    /// Every report, ordered by clip and sequence (for the same comparison).
+    async fn all_reports(&self) -> Result<Vec<ReportRow>, StoreError>;
+    /// The whole blocklist, ordered by digest (for the same comparison).
+    async fn all_blocked(&self) -> Result<Vec<BlockedDigest>, StoreError>;
     /// Whether the store answers at all.
     async fn ping(&self) -> Result<(), StoreError>;
     /// The shared secret called `name`, storing `candidate` if there is none yet (the first
     /// replica to ask wins; everyone gets the same value).
     async fn shared_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError>;
+}
+
+/// Rows a rebuild writes aside in one go.
+#[derive(Debug, Default)]
+pub struct RebuildBatch {
+    /// Clip views.
+    pub views: Vec<ClipView>,
+    /// Abuse reports.
+    pub reports: Vec<ReportRow>,
+    /// Blocklist entries.
+    pub blocked: Vec<BlockedDigest>,
+}
+
+impl RebuildBatch {
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.views.len() + self.reports.len() + self.blocked.len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Fixed-window counters shared by every replica (rate limits).
+#[async_trait]
+pub trait RateLimits: Send + Sync {
+    /// Counts one hit on `key` in the window starting at `window_start` (any unit, as long as
+    /// the caller is consistent) and returns the hits in that window so far, this one included.
+    /// Atomic across replicas.
+    async fn hit(&self, key: &str, window_start: i64) -> Result<i64, StoreError>;
+    /// Forgets counters of windows that started before `before`; returns how many.
+    async fn purge_before(&self, before: i64) -> Result<u64, StoreError>;
 }
 
 /// One-time tokens seen by any replica (DPoP proof ids), kept until they expire.
@@ -121,8 +172,6 @@ pub trait ScanDispatch: Send + Sync {
     async fn release(&self, clip_id: &str) -> Result<(), StoreError>;
     /// Drops claims of clips that are no longer pending.
     async fn prune(&self) -> Result<u64, StoreError>;
-    /// Ids of clips whose view is behind (or missing from) their event stream.
-    async fn stale_views(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// One stored event exactly as written: the audit view of a clip's history.
@@ -150,13 +199,18 @@ pub trait EventLog: Send + Sync {
         after: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Ids of clips whose view is behind (or missing from) their event stream.
+    async fn stale_views(&self) -> Result<Vec<String>, StoreError>;
     /// One clip's events, in order.
     async fn events_for(&self, id: &str) -> Result<Vec<EventEnvelope<Clip>>, StoreError>;
-    /// Every clip's events, grouped by clip and in order within a clip, delivered in batches.
-    async fn all_events(
+    /// Up to `limit` events of all clips, ordered by clip id and then sequence, starting after
+    /// event `after` (a clip id and sequence; `None` starts at the beginning). Paging through
+    /// this reads the whole store.
+    async fn events_page(
         &self,
-        sink: &mut (dyn FnMut(EventEnvelope<Clip>) + Send),
-    ) -> Result<u64, StoreError>;
+        after: Option<(&str, i64)>,
+        limit: u32,
+    ) -> Result<Vec<EventEnvelope<Clip>>, StoreError>;
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use voicebin_domain::{ClipEvent, ScanState};
+use voicebin_domain::{ClipEvent, Moderation, ScanState};
 
 /// Everything the API shows about a clip, flattened for querying.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -57,6 +57,12 @@ pub struct ClipView {
     pub deleted_at: Option<i64>,
     /// Sequence number of the last event applied.
     pub version: i64,
+    /// `visible`, `hidden` (by reports), `blocked` or `removed` (by a moderator).
+    pub moderation_state: String,
+    /// Why moderation last changed the clip (shown to the owner).
+    pub moderation_reason: Option<String>,
+    /// When moderation last changed the clip (µs since epoch).
+    pub moderated_at: Option<i64>,
 }
 
 fn micros(at: &DateTime<Utc>) -> i64 {
@@ -74,9 +80,21 @@ impl ClipView {
         self.deleted_at.is_some()
     }
 
+    /// Where moderation has left the clip.
+    pub fn moderation(&self) -> Moderation {
+        Moderation::parse(&self.moderation_state).unwrap_or_default()
+    }
+
+    /// Whether a moderator took the clip down (its bytes are gone).
+    pub fn is_removed(&self) -> bool {
+        self.moderation() == Moderation::Removed
+    }
+
     /// Whether anyone (not only the owner) may see and fetch the clip.
     pub fn is_public(&self) -> bool {
-        !self.is_deleted() && self.scan_state() == ScanState::Clean
+        !self.is_deleted()
+            && self.scan_state() == ScanState::Clean
+            && self.moderation() == Moderation::Visible
     }
 
     /// The waveform peaks, once scanned.
@@ -95,6 +113,13 @@ impl ClipView {
     /// Upload time.
     pub fn created_at(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_micros(self.created_at).unwrap_or_default()
+    }
+
+    fn moderate(&mut self, state: Moderation, reason: String, at: &DateTime<Utc>) {
+        self.moderation_state = state.as_str().to_owned();
+        self.moderation_reason = Some(reason);
+        self.moderated_at = Some(micros(at));
+        self.updated_at = micros(at);
     }
 
     /// Applies one event (with its sequence number) to the view of clip `id`. `view` is `None`
@@ -139,6 +164,9 @@ impl ClipView {
                 scanned_at: None,
                 deleted_at: None,
                 version: sequence,
+                moderation_state: Moderation::Visible.as_str().to_owned(),
+                moderation_reason: None,
+                moderated_at: None,
             });
         }
         let mut view = view?;
@@ -188,6 +216,33 @@ impl ClipView {
             ClipEvent::Deleted { at, .. } => {
                 view.deleted_at = Some(micros(at));
                 view.updated_at = micros(at);
+            }
+            // Who reported what is the moderation queue's business (`ModerationChange`).
+            ClipEvent::Reported { .. } => {}
+            ClipEvent::AutoHidden {
+                reporters,
+                reasons,
+                at,
+            } => {
+                let reasons: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
+                view.moderate(
+                    Moderation::Hidden,
+                    format!(
+                        "hidden automatically after reports from {reporters} people ({}) until \
+                         a moderator reviews it",
+                        reasons.join(", ")
+                    ),
+                    at,
+                );
+            }
+            ClipEvent::Blocked { reason, at, .. } => {
+                view.moderate(Moderation::Blocked, reason.to_string(), at)
+            }
+            ClipEvent::Restored { reason, at, .. } => {
+                view.moderate(Moderation::Visible, reason.to_string(), at)
+            }
+            ClipEvent::Removed { reason, at, .. } => {
+                view.moderate(Moderation::Removed, reason.to_string(), at)
             }
         }
         Some(view)

@@ -9,7 +9,9 @@ use rand::Rng;
 use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::Value;
-use voicebin::{build, Database, IssuerSettings, Settings, DEFAULT_MAX_UPLOAD_BYTES};
+use voicebin::{
+    build, Database, IssuerSettings, ModerationSettings, Settings, DEFAULT_MAX_UPLOAD_BYTES,
+};
 use voicebin_api::auth::{EmbeddedIssuer, MintRequest};
 
 /// Which event store and read-model backend a test runs on.
@@ -44,6 +46,28 @@ pub fn fixture_dir() -> PathBuf {
 
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(fixture_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// A 16-bit mono PCM WAV file of `samples` at `sample_rate` Hz.
+pub fn pcm_wav(sample_rate: u32, samples: &[i16]) -> Vec<u8> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut wav = Vec::with_capacity(44 + data_len as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&sample_rate.to_le_bytes());
+    wav.extend_from_slice(&(sample_rate * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        wav.extend_from_slice(&s.to_le_bytes());
+    }
+    wav
 }
 
 /// The PostgreSQL server the tests create their databases in.
@@ -84,6 +108,7 @@ pub struct TestApp {
 pub struct Options {
     pub max_upload_bytes: u64,
     pub issuer: IssuerSettings,
+    pub moderation: ModerationSettings,
 }
 
 impl Default for Options {
@@ -91,6 +116,7 @@ impl Default for Options {
         Options {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             issuer: IssuerSettings::default(),
+            moderation: ModerationSettings::default(),
         }
     }
 }
@@ -103,6 +129,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     let Options {
         max_upload_bytes,
         issuer,
+        moderation,
     } = options;
     spawn_with_settings(move |dir, base| {
         Box::pin(async move {
@@ -117,6 +144,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
                 max_upload_bytes,
                 issuer,
                 site: Default::default(),
+                moderation,
                 s3: None,
                 amqp: None,
                 clamd: None,

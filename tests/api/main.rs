@@ -13,6 +13,7 @@ mod event_snapshots;
 mod history;
 mod listing;
 mod mcp;
+mod moderation;
 mod openapi;
 mod production;
 mod rebuild;

@@ -105,22 +105,7 @@ fn conforms(value: &Value, schema: &Value) {
 
 /// A WAV file of `seconds` of silence (16-bit mono, 44.1 kHz).
 fn silent_wav(seconds: u32) -> Vec<u8> {
-    let data_len = 44_100 * 2 * seconds;
-    let mut wav = Vec::new();
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&44_100u32.to_le_bytes());
-    wav.extend_from_slice(&(44_100u32 * 2).to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    wav.resize(wav.len() + data_len as usize, 0);
-    wav
+    crate::helpers::pcm_wav(44_100, &vec![0; 44_100 * seconds as usize])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -402,6 +387,7 @@ async fn spawn_app_with_stalled_scanner() -> TestApp {
                 max_upload_bytes: voicebin::DEFAULT_MAX_UPLOAD_BYTES,
                 issuer: Default::default(),
                 site: Default::default(),
+                moderation: Default::default(),
                 s3: None,
                 amqp: None,
                 clamd: Some(voicebin::ClamdSettings {

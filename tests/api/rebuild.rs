@@ -57,3 +57,226 @@ async fn a_rebuild_from_events_equals_the_live_read_models(backend: Backend) {
     );
 }
 on_both_backends!(a_rebuild_from_events_equals_the_live_read_models);
+
+/// A distinct little WAV per `n` (8 kHz mono, 0.1 s), so no two clips share a digest.
+fn tiny_wav(n: u32) -> Vec<u8> {
+    let mut samples: Vec<i16> = (0..800u32)
+        .map(|i| (((i * 37 + n * 101) % 2000) as i16 - 1000) * 8)
+        .collect();
+    // The first two samples spell `n`, so every clip's bytes differ.
+    samples[0] = (n & 0x7fff) as i16;
+    samples[1] = (n >> 15) as i16;
+    crate::helpers::pcm_wav(8000, &samples)
+}
+
+/// Every read model, as rows.
+async fn snapshot(
+    views: &dyn voicebin_projections::ReadStore,
+) -> (
+    Vec<voicebin_projections::ClipView>,
+    Vec<voicebin_projections::ReportRow>,
+    Vec<voicebin_projections::BlockedDigest>,
+) {
+    (
+        views.all().await.unwrap(),
+        views.all_reports().await.unwrap(),
+        views.all_blocked().await.unwrap(),
+    )
+}
+
+/// Waits until no clip is pending a scan.
+async fn settle(views: &dyn voicebin_projections::ReadStore) {
+    for _ in 0..1200 {
+        if views.pending_ids().await.unwrap().is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("scans did not finish");
+}
+
+async fn ten_thousand_clips_rebuild_row_for_row_while_the_api_serves(backend: Backend) {
+    use futures::StreamExt;
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    const CLIPS: u32 = 10_000;
+    let app = crate::helpers::spawn_app_with(
+        backend,
+        crate::helpers::Options {
+            moderation: voicebin::ModerationSettings {
+                hide_threshold: 2,
+                reports_per_hour_per_ip: 0,
+                reports_per_hour_per_account: 0,
+                trust_forwarded_for: false,
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    let owners: Vec<String> = (0..5)
+        .map(|i| app.key(&format!("owner{i}"), ALL_SCOPES))
+        .collect();
+    let reporters: Vec<String> = (0..2)
+        .map(|i| app.key(&format!("reporter{i}"), &["voice:read"]))
+        .collect();
+    let moderator = app.key("mod", &["voice:moderate"]);
+    let app = &app;
+
+    // Uploads, some with limits and titles.
+    let ids: Vec<String> = futures::stream::iter(0..CLIPS)
+        .map(|n| {
+            let owner = owners[(n % 5) as usize].clone();
+            async move {
+                let limit = (n % 3 == 0).then(|| (n % 4 + 2).to_string());
+                let title = format!("clip {n}");
+                let mut headers = vec![("x-title", title.as_str())];
+                if let Some(limit) = &limit {
+                    headers.push(("x-download-limit", limit.as_str()));
+                }
+                app.upload_ok(&owner, tiny_wav(n), &headers).await
+            }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let (views, log) = app.database.projections();
+    settle(views.as_ref()).await;
+
+    // Mixed histories: edits, downloads, reports (some past the threshold), moderator
+    // decisions and deletions.
+    futures::stream::iter(ids.iter().enumerate())
+        .for_each_concurrent(8, |(n, id)| {
+            let owner = owners[n % 5].clone();
+            let reporters = reporters.clone();
+            let moderator = moderator.clone();
+            async move {
+                if n % 7 == 0 {
+                    let res = app
+                        .patch_item(id, &owner, json!({"description": format!("edit {n}")}))
+                        .await;
+                    assert_eq!(res.status(), StatusCode::OK);
+                }
+                if n % 3 == 0 && n % 2 == 0 {
+                    let res = app.client.get(app.url(&format!("/{id}/download"))).send().await.unwrap();
+                    assert_eq!(res.status(), StatusCode::OK);
+                }
+                if n % 13 == 0 {
+                    for reporter in &reporters[..1 + (n % 2)] {
+                        let res = app
+                            .client
+                            .post(app.url(&format!("/api/v1/items/{id}/reports")))
+                            .bearer_auth(reporter)
+                            .json(&json!({"reason": if n % 4 == 0 { "spam" } else { "copyright" }, "note": format!("n{n}")}))
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(res.status(), StatusCode::ACCEPTED);
+                    }
+                }
+                let decision = match n % 91 {
+                    0 => Some("remove"),
+                    13 => Some("restore"),
+                    26 => Some("block"),
+                    _ => None,
+                };
+                if let Some(decision) = decision {
+                    let res = app
+                        .client
+                        .post(app.url(&format!("/api/v1/moderation/items/{id}/{decision}")))
+                        .bearer_auth(&moderator)
+                        .json(&json!({"reason": format!("{decision} {n}")}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), StatusCode::OK, "{decision} {n}");
+                }
+                if n % 11 == 0 && n % 91 != 0 {
+                    let res = app.delete_item(id, &owner).await;
+                    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+                }
+            }
+        })
+        .await;
+
+    let live = snapshot(views.as_ref()).await;
+    assert_eq!(live.0.len(), CLIPS as usize);
+    assert!(live.1.len() > 1000, "reports: {}", live.1.len());
+    assert!(!live.2.is_empty());
+    assert!(live.0.iter().any(|v| v.moderation_state == "hidden"));
+    assert!(live.0.iter().any(|v| v.moderation_state == "blocked"));
+
+    // Wreck the read models, then rebuild them from the event store.
+    let wreck = "UPDATE clip_views SET title = 'wrong', moderation_state = 'visible'; \
+                 DELETE FROM clip_reports; DELETE FROM blocked_digests";
+    match &app.database {
+        Database::Sqlite(pool) => {
+            sqlx::raw_sql(wreck).execute(pool).await.unwrap();
+        }
+        Database::Postgres(pool) => {
+            sqlx::raw_sql(wreck).execute(pool).await.unwrap();
+        }
+    }
+    let stats = voicebin_projections::rebuild(log.as_ref(), views.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(stats.views, u64::from(CLIPS));
+    assert_eq!(stats.events as i64, app.total_events().await);
+    let rebuilt = snapshot(views.as_ref()).await;
+    assert!(
+        rebuilt.0 == live.0,
+        "rebuilt clip views differ from the live ones"
+    );
+    assert_eq!(rebuilt.1, live.1, "rebuilt reports differ");
+    assert_eq!(rebuilt.2, live.2, "rebuilt blocklist differs");
+
+    // Rebuild again while the API takes uploads, reports and decisions: afterwards the live
+    // tables hold every change, exactly as a quiet rebuild makes them.
+    let traffic = async {
+        for n in 0..40u32 {
+            let owner = &owners[(n % 5) as usize];
+            let id = app
+                .upload_ok(owner, tiny_wav(CLIPS + n), &[("x-title", "during")])
+                .await;
+            let res = app
+                .client
+                .post(app.url(&format!("/api/v1/items/{}/reports", ids[(n * 3) as usize])))
+                .bearer_auth(&reporters[(n % 2) as usize])
+                .json(&json!({"reason": "other"}))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                [
+                    StatusCode::ACCEPTED,
+                    StatusCode::NOT_FOUND,
+                    StatusCode::GONE,
+                    StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS
+                ]
+                .contains(&res.status()),
+                "{}",
+                res.status()
+            );
+            let _ = id;
+        }
+    };
+    let (during, ()) = tokio::join!(
+        voicebin_projections::rebuild(log.as_ref(), views.as_ref()),
+        traffic
+    );
+    during.unwrap();
+    settle(views.as_ref()).await;
+    let after_traffic = snapshot(views.as_ref()).await;
+    assert_eq!(after_traffic.0.len(), CLIPS as usize + 40);
+    voicebin_projections::rebuild(log.as_ref(), views.as_ref())
+        .await
+        .unwrap();
+    let quiet = snapshot(views.as_ref()).await;
+    assert!(
+        quiet.0 == after_traffic.0,
+        "views after a rebuild under traffic differ"
+    );
+    assert_eq!(quiet.1, after_traffic.1);
+    assert_eq!(quiet.2, after_traffic.2);
+}
+on_both_backends!(ten_thousand_clips_rebuild_row_for_row_while_the_api_serves);

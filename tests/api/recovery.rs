@@ -46,6 +46,7 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
         max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
         issuer: IssuerSettings::default(),
         site: Default::default(),
+        moderation: Default::default(),
         s3: None,
         amqp: None,
         clamd: None,
@@ -99,7 +100,7 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
 on_both_backends!(pending_clips_left_by_a_stopped_process_are_scanned_after_restart);
 
 #[tokio::test]
-async fn the_sweeper_removes_orphaned_and_deleted_blobs_and_keeps_live_ones() {
+async fn the_sweeper_removes_orphaned_deleted_and_removed_blobs_and_keeps_live_ones() {
     use voicebin_workers::{BlobSweeper, SweeperSettings};
     let app = crate::helpers::spawn_app(Backend::Sqlite).await;
     let alice = app.alice();
@@ -107,10 +108,22 @@ async fn the_sweeper_removes_orphaned_and_deleted_blobs_and_keeps_live_ones() {
     let deleted = app.upload_ok(&alice, fixture("hello.flac"), &[]).await;
     app.wait_scanned(&deleted, &alice).await;
     assert_eq!(app.delete_item(&deleted, &alice).await.status(), 204);
+    let removed = app.upload_ok(&alice, fixture("hello.mp3"), &[]).await;
+    app.wait_scanned(&removed, &alice).await;
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/moderation/items/{removed}/remove")))
+        .bearer_auth(app.key("mod", &["voice:moderate"]))
+        .json(&serde_json::json!({"reason": "takedown"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
     let blobs_dir = app.data_dir.path().join("blobs/clips");
-    // A purge that failed (the blob came back), and bytes stored by a process that died
+    // Purges that failed (the blobs came back), and bytes stored by a process that died
     // before recording the upload.
     std::fs::write(blobs_dir.join(&deleted), b"left over").unwrap();
+    std::fs::write(blobs_dir.join(&removed), b"left over").unwrap();
     std::fs::write(blobs_dir.join("AAAAAAAAAAAAAAAA"), b"orphan").unwrap();
 
     let settings = voicebin::Settings::embedded(app.data_dir.path().to_owned(), app.base.clone());
@@ -137,8 +150,9 @@ async fn the_sweeper_removes_orphaned_and_deleted_blobs_and_keeps_live_ones() {
             ..SweeperSettings::default()
         },
     );
-    assert_eq!(sweeper.sweep_once().await, 2);
+    assert_eq!(sweeper.sweep_once().await, 3);
     assert!(blobs_dir.join(&live).exists());
     assert!(!blobs_dir.join(&deleted).exists());
+    assert!(!blobs_dir.join(&removed).exists());
     assert!(!blobs_dir.join("AAAAAAAAAAAAAAAA").exists());
 }

@@ -91,7 +91,9 @@ async fn the_readme_walkthrough_works_against_the_real_binary() {
     let report = String::from_utf8_lossy(&rebuild.stderr);
     assert!(rebuild.status.success(), "{report}");
     assert!(
-        report.contains("rebuilt 1 clip views from 3 events"),
+        report.contains(
+            "rebuilt the read models (views, reports, blocklist) of 1 clip from 3 events"
+        ),
         "{report}"
     );
 }

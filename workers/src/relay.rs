@@ -84,7 +84,7 @@ impl ScanRelay {
 
     /// Repairs views that are behind their event stream (a crash between commit and projection).
     pub async fn repair_stale_views(&self) -> usize {
-        let ids = match self.dispatch.stale_views().await {
+        let ids = match self.projector.stale_views().await {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::warn!(error = %e, "could not look for stale views");

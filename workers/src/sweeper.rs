@@ -1,8 +1,9 @@
 //! The orphan sweeper: removes blobs that no clip owns.
 //!
 //! A blob without an `Uploaded` event is left when a process dies between storing the bytes
-//! and recording the upload; a deleted clip's blob is left when its purge failed. Both are
-//! removed once older than a grace period (uploads in flight are younger than that).
+//! and recording the upload; a deleted (or moderator-removed) clip's blob is left when its purge
+//! failed. Both are removed once older than a grace period (uploads in flight are younger than
+//! that).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -81,9 +82,12 @@ impl BlobSweeper {
                 }
             };
             let orphan = events.is_empty();
-            let deleted = events
-                .iter()
-                .any(|e| matches!(e.payload, ClipEvent::Deleted { .. }));
+            let deleted = events.iter().any(|e| {
+                matches!(
+                    e.payload,
+                    ClipEvent::Deleted { .. } | ClipEvent::Removed { .. }
+                )
+            });
             if !(orphan || deleted) {
                 continue;
             }

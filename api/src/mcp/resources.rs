@@ -74,7 +74,7 @@ pub async fn read(
     let (view, owner) = clips::readable(state, id, Some(principal))
         .await
         .map_err(|e| protocol_error(uri, &e))?;
-    if owner && view.size_bytes <= MAX_BLOB_BYTES {
+    if owner && !view.is_removed() && view.size_bytes <= MAX_BLOB_BYTES {
         let bytes = read_blob(state, &view.blob_key)
             .await
             .map_err(|e| protocol_error(uri, &e))?;

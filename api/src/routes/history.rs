@@ -10,6 +10,7 @@ use serde_json::Value;
 use voicebin_projections::StoredEvent;
 
 use super::ApiTags;
+use crate::clips::MODERATE;
 use crate::error::{ApiError, Code};
 use crate::extract::Auth;
 use crate::state::AppState;
@@ -18,9 +19,8 @@ use crate::state::AppState;
 const DEFAULT_LIMIT: u32 = 100;
 /// Largest page size.
 const MAX_LIMIT: u32 = 500;
-/// The scope that lets a moderator read any clip's history.
-pub const MODERATE: &str = "voice:moderate";
-// Payload members that identify a third party (a reporter): shown to moderators only.
+// Payload members that identify a third party (a reporter): shown to moderators only. `by`
+// (who edited, deleted or moderated) is shown to owners only when it is the owner.
 const PRIVATE_MEMBERS: &[&str] = &["reporter"];
 
 /// Clip histories.
@@ -32,10 +32,12 @@ pub struct HistoryApi {
 /// Who caused an event.
 #[derive(Debug, Clone, Object)]
 pub struct Actor {
-    /// `account` (a person or program with a token) or `system` (a voicebin component).
+    /// `account` (a person or program with a token), `anonymous` (someone without one, e.g. a
+    /// reporter) or `system` (a voicebin component).
     pub kind: String,
-    /// The account id, or the component (`scanner`, `downloads`, …). Owners do not see the
-    /// ids of other accounts (reporters, moderators): for them it is absent.
+    /// The account id, the component (`scanner`, `moderation`, …) or an anonymous reporter's
+    /// tag. Owners do not see who else acted on their clip (reporters, moderators): for them
+    /// it is absent.
     #[oai(skip_serializing_if_is_none)]
     pub id: Option<String>,
 }
@@ -156,7 +158,9 @@ pub fn entry(event: StoredEvent, owner: &str, moderator: bool) -> HistoryEntry {
     };
     if !moderator {
         if let Value::Object(fields) = &mut payload {
-            fields.retain(|k, _| !PRIVATE_MEMBERS.contains(&k.as_str()));
+            fields.retain(|k, v| {
+                !PRIVATE_MEMBERS.contains(&k.as_str()) && (k != "by" || v.as_str() == Some(owner))
+            });
         }
     }
     let time = payload.get("at").and_then(Value::as_str).map(str::to_owned);
@@ -192,7 +196,7 @@ pub fn entry(event: StoredEvent, owner: &str, moderator: bool) -> HistoryEntry {
 
 fn parse_actor(raw: &str) -> Actor {
     match raw.split_once(':') {
-        Some((kind @ ("account" | "system"), id)) => Actor {
+        Some((kind @ ("account" | "system" | "anonymous"), id)) => Actor {
             kind: kind.to_owned(),
             id: Some(id.to_owned()),
         },

@@ -4,11 +4,13 @@ pub mod account;
 pub mod audio;
 pub mod history;
 pub mod items;
+pub mod moderation;
 
 pub use account::AccountApi;
 pub use audio::AudioApi;
 pub use history::HistoryApi;
 pub use items::ItemsApi;
+pub use moderation::{ModerationApi, ReportsApi};
 
 use poem_openapi::Tags;
 
@@ -21,6 +23,8 @@ pub enum ApiTags {
     Items,
     /// The caller's own clips.
     Account,
+    /// Abuse reports and moderators' decisions.
+    Moderation,
 }
 
 /// Request id from `X-Request-Id`, if the client or a proxy set one (bounded and printable).

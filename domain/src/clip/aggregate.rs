@@ -4,8 +4,12 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use super::{ClipCommand, ClipError, ClipEvent, ScanState};
-use crate::values::{AccountId, Description, DownloadLimit, Title};
+use std::collections::BTreeSet;
+
+use super::{ClipCommand, ClipError, ClipEvent, Moderation, ScanState};
+use crate::values::{
+    AccountId, Description, DownloadLimit, ReportReason, Reporter, Sha256Digest, Title,
+};
 
 /// Where a clip is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -29,6 +33,14 @@ pub struct Clip {
     scan_state: ScanState,
     download_limit: Option<DownloadLimit>,
     download_count: u64,
+    // Fields added after snapshots were first written default when an old snapshot is read.
+    #[serde(default)]
+    sha256: Option<Sha256Digest>,
+    #[serde(default)]
+    moderation: Moderation,
+    /// Reporters (and their reasons) since the last moderator decision.
+    #[serde(default)]
+    open_reports: BTreeSet<(Reporter, ReportReason)>,
 }
 
 impl Clip {
@@ -56,6 +68,23 @@ impl Clip {
     /// Downloads counted so far.
     pub fn download_count(&self) -> u64 {
         self.download_count
+    }
+
+    /// Where moderation has left the clip.
+    pub fn moderation(&self) -> Moderation {
+        self.moderation
+    }
+
+    fn not_removed(&self) -> Result<(), ClipError> {
+        self.live()?;
+        if self.moderation == Moderation::Removed {
+            return Err(ClipError::Removed);
+        }
+        Ok(())
+    }
+
+    fn open_reporters(&self) -> BTreeSet<&Reporter> {
+        self.open_reports.iter().map(|(r, _)| r).collect()
     }
 }
 
@@ -115,7 +144,7 @@ impl Aggregate for Clip {
             }
             ClipCommand::RecordDownload { at } => {
                 self.live()?;
-                if self.scan_state != ScanState::Clean {
+                if self.scan_state != ScanState::Clean || self.moderation != Moderation::Visible {
                     return Err(ClipError::NotAvailable);
                 }
                 if let Some(limit) = self.download_limit {
@@ -177,6 +206,96 @@ impl Aggregate for Clip {
                 self.owned_by(&actor)?;
                 sink.write(ClipEvent::Deleted { by: actor, at }, self).await;
             }
+            ClipCommand::ReportClip {
+                reporter,
+                reason,
+                note,
+                at,
+            } => {
+                self.not_removed()?;
+                if self.owner.as_ref().map(Reporter::account).as_ref() == Some(&reporter) {
+                    return Err(ClipError::OwnClip);
+                }
+                // One reporter counts once per round of reports (until a moderator decides),
+                // whatever reasons they give; a repeat is accepted and not recorded again.
+                if self.open_reporters().contains(&reporter) {
+                    return Ok(());
+                }
+                let event = ClipEvent::Reported {
+                    reporter,
+                    reason,
+                    note,
+                    at,
+                };
+                sink.write(event, self).await;
+            }
+            ClipCommand::ApplyReportThreshold { threshold, at } => {
+                self.not_removed()?;
+                let reporters = self.open_reporters().len();
+                if threshold > 0
+                    && self.moderation == Moderation::Visible
+                    && reporters >= threshold as usize
+                {
+                    let reasons: BTreeSet<ReportReason> =
+                        self.open_reports.iter().map(|(_, r)| *r).collect();
+                    let event = ClipEvent::AutoHidden {
+                        reporters: u32::try_from(reporters).unwrap_or(u32::MAX),
+                        reasons: reasons.into_iter().collect(),
+                        at,
+                    };
+                    sink.write(event, self).await;
+                }
+            }
+            ClipCommand::BlockClip {
+                moderator,
+                reason,
+                at,
+            } => {
+                self.not_removed()?;
+                if self.moderation == Moderation::Blocked {
+                    return Err(ClipError::AlreadyBlocked);
+                }
+                let event = ClipEvent::Blocked {
+                    by: moderator,
+                    reason,
+                    at,
+                };
+                sink.write(event, self).await;
+            }
+            ClipCommand::RestoreClip {
+                moderator,
+                reason,
+                at,
+            } => {
+                self.not_removed()?;
+                if self.moderation == Moderation::Visible && self.open_reports.is_empty() {
+                    return Err(ClipError::NothingToRestore);
+                }
+                let event = ClipEvent::Restored {
+                    by: moderator,
+                    reason,
+                    at,
+                };
+                sink.write(event, self).await;
+            }
+            ClipCommand::RemoveClip {
+                moderator,
+                reason,
+                sha256,
+                at,
+            } => {
+                self.not_removed()?;
+                // Snapshots written before the digest was kept in the state lack it; the
+                // caller's copy (from the read model) stands in for those.
+                let sha256 = self.sha256.clone().unwrap_or(sha256);
+                let event = ClipEvent::Removed {
+                    by: moderator,
+                    reason,
+                    sha256,
+                    at,
+                };
+                sink.write(event, self).await;
+            }
         }
         Ok(())
     }
@@ -188,9 +307,11 @@ impl Aggregate for Clip {
                 title,
                 description,
                 download_limit,
+                sha256,
                 ..
             } => {
                 self.lifecycle = Lifecycle::Live;
+                self.sha256 = Some(sha256);
                 self.owner = Some(owner);
                 self.title = title;
                 self.description = description;
@@ -213,6 +334,24 @@ impl Aggregate for Clip {
             }
             ClipEvent::DownloadLimitChanged { limit, .. } => self.download_limit = limit,
             ClipEvent::Deleted { .. } => self.lifecycle = Lifecycle::Deleted,
+            ClipEvent::Reported {
+                reporter, reason, ..
+            } => {
+                self.open_reports.insert((reporter, reason));
+            }
+            ClipEvent::AutoHidden { .. } => self.moderation = Moderation::Hidden,
+            ClipEvent::Blocked { .. } => {
+                self.moderation = Moderation::Blocked;
+                self.open_reports.clear();
+            }
+            ClipEvent::Restored { .. } => {
+                self.moderation = Moderation::Visible;
+                self.open_reports.clear();
+            }
+            ClipEvent::Removed { .. } => {
+                self.moderation = Moderation::Removed;
+                self.open_reports.clear();
+            }
         }
     }
 }
@@ -221,7 +360,7 @@ impl Aggregate for Clip {
 mod tests {
     use super::*;
     use crate::clip::{AudioFacts, ScanOutcome, ScanVerdict};
-    use crate::values::{ContentType, Filename, Sha256Digest};
+    use crate::values::{ContentType, Filename};
     use chrono::{DateTime, TimeZone, Utc};
     use cqrs_es::test::TestFramework;
 
@@ -550,6 +689,198 @@ mod tests {
                 at: at(),
             })
             .then_expect_error(ClipError::LimitBelowCount { limit: 1, count: 2 });
+    }
+
+    fn reporter(name: &str) -> Reporter {
+        Reporter::anonymous(name)
+    }
+
+    fn report(name: &str, reason: ReportReason) -> ClipCommand {
+        ClipCommand::ReportClip {
+            reporter: reporter(name),
+            reason,
+            note: None,
+            at: at(),
+        }
+    }
+
+    fn threshold(threshold: u32) -> ClipCommand {
+        ClipCommand::ApplyReportThreshold {
+            threshold,
+            at: at(),
+        }
+    }
+
+    fn reported(name: &str, reason: ReportReason) -> ClipEvent {
+        ClipEvent::Reported {
+            reporter: reporter(name),
+            reason,
+            note: None,
+            at: at(),
+        }
+    }
+
+    fn because(text: &str) -> crate::values::ModerationReason {
+        crate::values::ModerationReason::parse(text).unwrap()
+    }
+
+    fn moderator() -> AccountId {
+        AccountId::parse("mod").unwrap()
+    }
+
+    #[test]
+    fn reports_from_distinct_reporters_hide_the_clip_at_the_threshold() {
+        let clean = || vec![uploaded(None), scanned(ScanVerdict::Clean)];
+        ClipTest::with(())
+            .given(clean())
+            .when(report("a", ReportReason::Spam))
+            .then_expect_events(vec![reported("a", ReportReason::Spam)]);
+        let mut given = clean();
+        given.push(reported("a", ReportReason::Spam));
+        ClipTest::with(())
+            .given(given.clone())
+            .when(threshold(2))
+            .then_expect_events(vec![]);
+        given.push(reported("b", ReportReason::Malware));
+        ClipTest::with(())
+            .given(given.clone())
+            .when(threshold(2))
+            .then_expect_events(vec![ClipEvent::AutoHidden {
+                reporters: 2,
+                reasons: vec![ReportReason::Malware, ReportReason::Spam],
+                at: at(),
+            }]);
+        // The same reporter again counts once: nothing is recorded.
+        ClipTest::with(())
+            .given(given.clone())
+            .when(report("a", ReportReason::Other))
+            .then_expect_events(vec![]);
+        // Threshold 0 never hides; an already hidden clip is not hidden twice.
+        ClipTest::with(())
+            .given(given.clone())
+            .when(threshold(0))
+            .then_expect_events(vec![]);
+        given.push(ClipEvent::AutoHidden {
+            reporters: 2,
+            reasons: vec![ReportReason::Malware, ReportReason::Spam],
+            at: at(),
+        });
+        ClipTest::with(())
+            .given(given)
+            .when(threshold(1))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_moderator_decision_starts_a_new_round_of_reports() {
+        let restored = ClipEvent::Restored {
+            by: moderator(),
+            reason: because("fine"),
+            at: at(),
+        };
+        ClipTest::with(())
+            .given(vec![
+                uploaded(None),
+                scanned(ScanVerdict::Clean),
+                reported("a", ReportReason::Spam),
+                restored,
+            ])
+            .when(report("a", ReportReason::Spam))
+            .then_expect_events(vec![reported("a", ReportReason::Spam)]);
+    }
+
+    #[test]
+    fn owners_cannot_report_their_own_clip() {
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(ClipCommand::ReportClip {
+                reporter: Reporter::account(&alice()),
+                reason: ReportReason::Spam,
+                note: None,
+                at: at(),
+            })
+            .then_expect_error(ClipError::OwnClip);
+    }
+
+    #[test]
+    fn restore_needs_something_to_restore_and_block_is_not_repeated() {
+        let restore = ClipCommand::RestoreClip {
+            moderator: moderator(),
+            reason: because("ok"),
+            at: at(),
+        };
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean)])
+            .when(restore)
+            .then_expect_error(ClipError::NothingToRestore);
+        let blocked = ClipEvent::Blocked {
+            by: moderator(),
+            reason: because("bad"),
+            at: at(),
+        };
+        ClipTest::with(())
+            .given(vec![uploaded(None), blocked])
+            .when(ClipCommand::BlockClip {
+                moderator: moderator(),
+                reason: because("again"),
+                at: at(),
+            })
+            .then_expect_error(ClipError::AlreadyBlocked);
+    }
+
+    #[test]
+    fn a_removed_clip_records_its_digest_and_takes_no_more_moderation() {
+        let removed = ClipEvent::Removed {
+            by: moderator(),
+            reason: because("takedown"),
+            sha256: Sha256Digest::from_bytes([7; 32]),
+            at: at(),
+        };
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean)])
+            .when(ClipCommand::RemoveClip {
+                moderator: moderator(),
+                reason: because("takedown"),
+                sha256: Sha256Digest::from_bytes([0; 32]),
+                at: at(),
+            })
+            .then_expect_events(vec![removed.clone()]);
+        for command in [
+            report("a", ReportReason::Spam),
+            ClipCommand::RecordDownload { at: at() },
+            ClipCommand::RestoreClip {
+                moderator: moderator(),
+                reason: because("x"),
+                at: at(),
+            },
+        ] {
+            let expected = if matches!(command, ClipCommand::RecordDownload { .. }) {
+                ClipError::NotAvailable
+            } else {
+                ClipError::Removed
+            };
+            ClipTest::with(())
+                .given(vec![
+                    uploaded(None),
+                    scanned(ScanVerdict::Clean),
+                    removed.clone(),
+                ])
+                .when(command)
+                .then_expect_error(expected);
+        }
+    }
+
+    #[test]
+    fn hidden_and_blocked_clips_are_not_counted_as_downloads() {
+        let hidden = ClipEvent::AutoHidden {
+            reporters: 1,
+            reasons: vec![ReportReason::Spam],
+            at: at(),
+        };
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean), hidden])
+            .when(ClipCommand::RecordDownload { at: at() })
+            .then_expect_error(ClipError::NotAvailable);
     }
 
     #[test]

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::events::ScanOutcome;
 use crate::values::{
-    AccountId, ContentType, Description, DownloadLimit, Filename, Sha256Digest, Title,
+    AccountId, ContentType, Description, DownloadLimit, Filename, ModerationReason, ReportNote,
+    ReportReason, Reporter, Sha256Digest, Title,
 };
 
 /// A command for the [`Clip`](super::Clip) aggregate.
@@ -71,6 +72,56 @@ pub enum ClipCommand {
     DeleteClip {
         /// Who asks.
         actor: AccountId,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// Report the clip as abusive. A reporter with an open report on the clip is not recorded
+    /// twice.
+    ReportClip {
+        /// Who reports.
+        reporter: Reporter,
+        /// Why.
+        reason: ReportReason,
+        /// Optional note.
+        note: Option<ReportNote>,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// The system's follow-up to a report: hide the clip until a moderator decides once
+    /// `threshold` distinct reporters have open reports (0 never hides).
+    ApplyReportThreshold {
+        /// Distinct open reporters that hide the clip.
+        threshold: u32,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// A moderator hides the clip from everyone but its owner and moderators.
+    BlockClip {
+        /// The moderator.
+        moderator: AccountId,
+        /// Why.
+        reason: ModerationReason,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// A moderator makes a hidden or blocked clip public again (or dismisses open reports).
+    RestoreClip {
+        /// The moderator.
+        moderator: AccountId,
+        /// Why.
+        reason: ModerationReason,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// A moderator takes the clip down for good.
+    RemoveClip {
+        /// The moderator.
+        moderator: AccountId,
+        /// Why.
+        reason: ModerationReason,
+        /// The digest of the clip's bytes as the caller knows it (used only when the state
+        /// does not record it).
+        sha256: Sha256Digest,
         /// Now.
         at: DateTime<Utc>,
     },

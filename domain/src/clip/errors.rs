@@ -29,4 +29,16 @@ pub enum ClipError {
         /// Downloads already counted.
         count: u64,
     },
+    /// A moderator took the clip down; it accepts no further moderation or reports.
+    #[error("clip has been removed by a moderator")]
+    Removed,
+    /// The clip is already blocked.
+    #[error("clip is already blocked")]
+    AlreadyBlocked,
+    /// Restore asked of a clip that is public and has no open reports.
+    #[error("clip is public and has no open reports; nothing to restore")]
+    NothingToRestore,
+    /// Owners cannot report their own clips.
+    #[error("you cannot report your own clip")]
+    OwnClip,
 }

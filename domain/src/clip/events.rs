@@ -11,7 +11,8 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::values::{
-    AccountId, ContentType, Description, DownloadLimit, Filename, Sha256Digest, Title,
+    AccountId, ContentType, Description, DownloadLimit, Filename, ModerationReason, ReportNote,
+    ReportReason, Reporter, Sha256Digest, Title,
 };
 
 /// The version written with every event of this crate's current shape.
@@ -93,6 +94,58 @@ pub enum ClipEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Someone reported the clip as abusive. Only moderators see who.
+    Reported {
+        /// Who reported it.
+        reporter: Reporter,
+        /// Why, from the fixed list.
+        reason: ReportReason,
+        /// What the reporter added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<ReportNote>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Reports from enough distinct reporters hid the clip from the public until a moderator
+    /// decides (recorded by the system, not by a person).
+    AutoHidden {
+        /// Distinct reporters with open reports when the clip was hidden.
+        reporters: u32,
+        /// The reasons they gave, each once.
+        reasons: Vec<ReportReason>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A moderator hid the clip from everyone but its owner and moderators.
+    Blocked {
+        /// The moderator.
+        by: AccountId,
+        /// Why (shown to the owner).
+        reason: ModerationReason,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A moderator made a hidden or blocked clip public again, or dismissed open reports.
+    Restored {
+        /// The moderator.
+        by: AccountId,
+        /// Why.
+        reason: ModerationReason,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A moderator took the clip down: its bytes are purged and the same bytes can never be
+    /// uploaded again (its digest enters the blocklist).
+    Removed {
+        /// The moderator.
+        by: AccountId,
+        /// Why (shown to the owner).
+        reason: ModerationReason,
+        /// Digest of the removed bytes, for the blocklist.
+        sha256: Sha256Digest,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 /// The scan pipeline's verdict on a clip.
@@ -154,6 +207,11 @@ impl DomainEvent for ClipEvent {
             ClipEvent::MetadataEdited { .. } => "MetadataEdited",
             ClipEvent::DownloadLimitChanged { .. } => "DownloadLimitChanged",
             ClipEvent::Deleted { .. } => "Deleted",
+            ClipEvent::Reported { .. } => "Reported",
+            ClipEvent::AutoHidden { .. } => "AutoHidden",
+            ClipEvent::Blocked { .. } => "Blocked",
+            ClipEvent::Restored { .. } => "Restored",
+            ClipEvent::Removed { .. } => "Removed",
         }
         .to_owned()
     }

@@ -65,3 +65,41 @@ impl From<ScanVerdict> for ScanState {
         }
     }
 }
+
+/// Whether moderation lets the public see a clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Moderation {
+    /// No moderation stands in the way.
+    #[default]
+    Visible,
+    /// Hidden automatically by reports, until a moderator decides.
+    Hidden,
+    /// Blocked by a moderator: only the owner and moderators see it.
+    Blocked,
+    /// Taken down by a moderator: the bytes are gone for good.
+    Removed,
+}
+
+impl Moderation {
+    /// The stable wire name (`visible`, `hidden`, `blocked`, `removed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Moderation::Visible => "visible",
+            Moderation::Hidden => "hidden",
+            Moderation::Blocked => "blocked",
+            Moderation::Removed => "removed",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "visible" => Moderation::Visible,
+            "hidden" => Moderation::Hidden,
+            "blocked" => Moderation::Blocked,
+            "removed" => Moderation::Removed,
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,259 @@
+//! Abuse reports and moderator decisions, shared by the REST routes and the `/abuse` form:
+//! who may report (anyone, rate limited per network address and per account), how an
+//! anonymous reporter is named (a keyed hash of the address, never the address), and what a
+//! moderator's decision does.
+
+use std::net::IpAddr;
+
+use aws_lc_rs::hmac;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::Utc;
+use voicebin_commands::Decision;
+use voicebin_domain::{
+    AccountId, ModerationReason, ReportNote, ReportReason, Reporter, Sha256Digest,
+};
+
+use crate::auth::Principal;
+use crate::clips;
+use crate::error::{ApiError, Code};
+use crate::state::AppState;
+
+/// The length of a rate-limit window.
+const WINDOW_SECS: i64 = 3600;
+
+/// How reports are limited and when they hide a clip.
+#[derive(Debug, Clone)]
+pub struct ModerationSettings {
+    /// Distinct reporters with open reports that hide a clip until a moderator decides; 0
+    /// never hides.
+    pub hide_threshold: u32,
+    /// Reports accepted per network address per hour (0: no limit).
+    pub reports_per_hour_per_ip: u32,
+    /// Reports accepted per signed-in account per hour (0: no limit).
+    pub reports_per_hour_per_account: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy that
+    /// sets it; otherwise clients could pick their own address).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for ModerationSettings {
+    fn default() -> Self {
+        ModerationSettings {
+            hide_threshold: 3,
+            reports_per_hour_per_ip: 10,
+            reports_per_hour_per_account: 30,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+/// Names anonymous reporters by a keyed hash of their address, so repeated reports from one
+/// address count once without the address being stored. The key is shared by all replicas.
+pub struct ReporterTags {
+    key: hmac::Key,
+}
+
+impl ReporterTags {
+    /// Tags keyed with `secret`.
+    pub fn new(secret: &[u8]) -> Self {
+        ReporterTags {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+        }
+    }
+
+    /// The reporter an address stands for.
+    pub fn anonymous(&self, ip: IpAddr) -> Reporter {
+        let tag = hmac::sign(&self.key, normalise(ip).to_string().as_bytes());
+        Reporter::anonymous(&URL_SAFE_NO_PAD.encode(&tag.as_ref()[..12]))
+    }
+}
+
+/// IPv4-mapped IPv6 addresses are the IPv4 address.
+fn normalise(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+/// The client's address: the peer, or with `trust_forwarded_for` the last `X-Forwarded-For`
+/// entry (the one the trusted proxy added).
+pub fn client_ip(req: &poem::Request, trust_forwarded_for: bool) -> Option<IpAddr> {
+    if trust_forwarded_for {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|v| v.trim().parse::<IpAddr>().ok());
+        if forwarded.is_some() {
+            return forwarded.map(normalise);
+        }
+    }
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|addr| normalise(addr.ip()))
+}
+
+/// A report as sent, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct RawReport {
+    /// The reason's wire name.
+    pub reason: String,
+    /// The optional note.
+    pub note: Option<String>,
+}
+
+async fn within_limit(
+    state: &AppState,
+    key: String,
+    per_hour: u32,
+    what: &str,
+) -> Result<(), ApiError> {
+    if per_hour == 0 {
+        return Ok(());
+    }
+    let now = Utc::now().timestamp();
+    let window = now - now.rem_euclid(WINDOW_SECS);
+    let hits = state.rate_limits.hit(&key, window).await?;
+    if hits == 1 {
+        // A key's first hit in a window: a good moment to forget windows long gone.
+        if let Err(e) = state.rate_limits.purge_before(window - WINDOW_SECS).await {
+            tracing::warn!(error = %e, "purging old rate-limit windows failed");
+        }
+    }
+    if hits > i64::from(per_hour) {
+        let retry_after = u32::try_from(window + WINDOW_SECS - now).unwrap_or(1);
+        return Err(ApiError::too_many(
+            format!("at most {per_hour} reports per hour per {what}; try again later"),
+            retry_after,
+        ));
+    }
+    Ok(())
+}
+
+/// Files an abuse report on clip `id` from `caller` (a signed-in reporter; any valid token
+/// will do) or, without one, from the network address `ip`. The clip must be one the caller
+/// can see. A repeat by the same reporter before a moderator decides is accepted and counted
+/// once.
+pub async fn report(
+    state: &AppState,
+    id: &str,
+    caller: Option<&Principal>,
+    ip: Option<IpAddr>,
+    raw: RawReport,
+    request_id: Option<String>,
+) -> Result<(), ApiError> {
+    let reason = ReportReason::parse(raw.reason.trim()).map_err(|e| ApiError::invalid_field(&e))?;
+    let note = match raw.note.as_deref() {
+        Some(note) => ReportNote::parse(note).map_err(|e| ApiError::invalid_field(&e))?,
+        None => None,
+    };
+    let (view, _) = clips::readable(state, id, caller).await?;
+    let clip = voicebin_domain::ClipId::parse(&view.id).map_err(|_| ApiError::not_found())?;
+    let settings = &state.moderation;
+    let reporter = match (caller, ip) {
+        (Some(principal), _) => Reporter::account(&clips::account(principal)?),
+        (None, Some(ip)) => state.reporter_tags.anonymous(ip),
+        (None, None) => {
+            return Err(ApiError::new(
+                Code::BadRequest,
+                "the client address is unknown; sign in to report",
+            ))
+        }
+    };
+    if let Some(ip) = ip {
+        // Keyed by the address's tag, so the counters do not store addresses either.
+        within_limit(
+            state,
+            format!("report:ip:{}", state.reporter_tags.anonymous(ip)),
+            settings.reports_per_hour_per_ip,
+            "network address",
+        )
+        .await?;
+    }
+    if let Some(principal) = caller {
+        within_limit(
+            state,
+            format!("report:account:{}", principal.account),
+            settings.reports_per_hour_per_account,
+            "account",
+        )
+        .await?;
+    }
+    state
+        .service
+        .report(
+            &clip,
+            reporter,
+            reason,
+            note,
+            settings.hide_threshold,
+            request_id,
+        )
+        .await?;
+    Ok(())
+}
+
+/// A moderator's decision on clip `id`, with their reason; returns the clip afterwards (as its
+/// owner would see it). A removal purges the bytes and blocks their digest.
+pub async fn decide(
+    state: &AppState,
+    moderator: &Principal,
+    id: &str,
+    decision: Decision,
+    reason: &str,
+    request_id: Option<String>,
+) -> Result<crate::model::Item, ApiError> {
+    let reason = ModerationReason::parse(reason).map_err(|e| ApiError::invalid_field(&e))?;
+    let (clip, view) = clips::view(state, id).await?;
+    if view.is_deleted() {
+        return Err(ApiError::gone());
+    }
+    let actor: AccountId = clips::account(moderator)?;
+    let sha256 = Sha256Digest::from_hex(&view.sha256)
+        .ok_or_else(|| ApiError::internal(&"stored digest is not hex"))?;
+    state
+        .service
+        .moderate(
+            &clip,
+            &actor,
+            decision,
+            reason,
+            sha256,
+            &view.blob_key,
+            request_id,
+        )
+        .await?;
+    let view = state
+        .views
+        .get(clip.as_str())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(crate::model::Item::owner(&view, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_reporters_are_tagged_not_named() {
+        let tags = ReporterTags::new(b"k");
+        let a = tags.anonymous("192.0.2.1".parse().unwrap());
+        assert!(a.as_str().starts_with("anonymous:"));
+        assert!(!a.as_str().contains("192"));
+        assert_eq!(a, tags.anonymous("::ffff:192.0.2.1".parse().unwrap()));
+        assert_ne!(a, tags.anonymous("192.0.2.2".parse().unwrap()));
+        assert_ne!(
+            a,
+            ReporterTags::new(b"other").anonymous("192.0.2.1".parse().unwrap())
+        );
+    }
+}

@@ -1,0 +1,36 @@
+-- Moderation (issue 6): where moderation left each clip (shown to its owner), the abuse
+-- reports the moderators' queue is built from, the blocklist of digests taken down, and the
+-- fixed-window counters that rate-limit reports across replicas.
+ALTER TABLE clip_views ADD COLUMN moderation_state text NOT NULL DEFAULT 'visible';
+ALTER TABLE clip_views ADD COLUMN moderation_reason text;
+ALTER TABLE clip_views ADD COLUMN moderated_at bigint;
+
+CREATE TABLE clip_reports
+(
+    clip_id     text   NOT NULL,
+    sequence    bigint NOT NULL,
+    reporter    text   NOT NULL,
+    reason      text   NOT NULL,
+    note        text,
+    reported_at bigint NOT NULL,
+    resolved_at bigint,
+    resolution  text,
+    PRIMARY KEY (clip_id, sequence)
+);
+
+CREATE INDEX clip_reports_queue ON clip_reports (reported_at, clip_id);
+
+CREATE TABLE blocked_digests
+(
+    sha256     text   NOT NULL PRIMARY KEY,
+    clip_id    text   NOT NULL,
+    reason     text   NOT NULL,
+    removed_at bigint NOT NULL
+);
+
+CREATE TABLE rate_limits
+(
+    key          text   NOT NULL PRIMARY KEY,
+    window_start bigint NOT NULL,
+    hits         bigint NOT NULL
+);

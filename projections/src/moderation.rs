@@ -1,0 +1,310 @@
+//! The moderation read models: abuse reports (the moderators' queue) and the blocklist of
+//! digests a moderator took down. Both are derived from `Clip` events by [`change_for`], a pure
+//! function shared by the live projector and the rebuild, and every change it yields can be
+//! applied twice without effect.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use voicebin_domain::ClipEvent;
+
+use crate::view::ClipView;
+
+/// One abuse report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ReportRow {
+    /// The reported clip.
+    pub clip_id: String,
+    /// The `Reported` event's sequence number.
+    pub sequence: i64,
+    /// `account:<id>` or `anonymous:<tag>`.
+    pub reporter: String,
+    /// One of the fixed reasons (`spam`, `malware`, ...).
+    pub reason: String,
+    /// The reporter's note.
+    pub note: Option<String>,
+    /// When it was filed (µs since epoch).
+    pub reported_at: i64,
+    /// When a moderator decision (or the clip's deletion) closed it (µs since epoch).
+    pub resolved_at: Option<i64>,
+    /// What closed it: `blocked`, `restored`, `removed` or `deleted`.
+    pub resolution: Option<String>,
+}
+
+/// A digest that may never be uploaded again, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct BlockedDigest {
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+    /// The clip whose removal put it here.
+    pub clip_id: String,
+    /// The moderator's reason.
+    pub reason: String,
+    /// When (µs since epoch).
+    pub removed_at: i64,
+}
+
+/// What one event changes in the moderation read models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModerationChange {
+    /// A new report (kept if already there).
+    Report(ReportRow),
+    /// Closes the clip's open reports filed before `before`.
+    Resolve {
+        /// The clip.
+        clip_id: String,
+        /// Sequence of the deciding event.
+        before: i64,
+        /// When (µs since epoch).
+        at: i64,
+        /// `blocked`, `restored`, `removed` or `deleted`.
+        resolution: &'static str,
+    },
+    /// A digest enters the blocklist (the first removal of those bytes is kept).
+    Block(BlockedDigest),
+}
+
+fn micros(at: &DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+/// The change event number `sequence` of clip `id` makes, if any.
+pub fn change_for(id: &str, sequence: i64, event: &ClipEvent) -> Option<ModerationChange> {
+    let resolve = |at: &DateTime<Utc>, resolution| ModerationChange::Resolve {
+        clip_id: id.to_owned(),
+        before: sequence,
+        at: micros(at),
+        resolution,
+    };
+    match event {
+        ClipEvent::Reported {
+            reporter,
+            reason,
+            note,
+            at,
+        } => Some(ModerationChange::Report(ReportRow {
+            clip_id: id.to_owned(),
+            sequence,
+            reporter: reporter.to_string(),
+            reason: reason.as_str().to_owned(),
+            note: note.as_ref().map(|n| n.to_string()),
+            reported_at: micros(at),
+            resolved_at: None,
+            resolution: None,
+        })),
+        ClipEvent::Blocked { at, .. } => Some(resolve(at, "blocked")),
+        ClipEvent::Restored { at, .. } => Some(resolve(at, "restored")),
+        ClipEvent::Deleted { at, .. } => Some(resolve(at, "deleted")),
+        // A removal both closes the reports and blocks the bytes; the blocklist entry is the
+        // lasting part, and the rebuild and the live projector both derive the resolution from
+        // it (see `ModerationChange::resolution_of`).
+        ClipEvent::Removed {
+            sha256, reason, at, ..
+        } => Some(ModerationChange::Block(BlockedDigest {
+            sha256: sha256.to_string(),
+            clip_id: id.to_owned(),
+            reason: reason.to_string(),
+            removed_at: micros(at),
+        })),
+        _ => None,
+    }
+}
+
+impl ModerationChange {
+    /// The reports this change closes, as a `Resolve` (a removal closes them too).
+    pub fn resolution_of(&self, sequence: i64) -> Option<(String, i64, i64, &'static str)> {
+        match self {
+            ModerationChange::Resolve {
+                clip_id,
+                before,
+                at,
+                resolution,
+            } => Some((clip_id.clone(), *before, *at, resolution)),
+            ModerationChange::Block(b) => {
+                Some((b.clip_id.clone(), sequence, b.removed_at, "removed"))
+            }
+            ModerationChange::Report(_) => None,
+        }
+    }
+}
+
+/// Applies `change` (made by event `sequence`) to one clip's reports and the blocklist held in
+/// memory, exactly as the SQL stores apply it.
+pub fn apply_in_memory(
+    change: ModerationChange,
+    sequence: i64,
+    reports: &mut Vec<ReportRow>,
+    digests: &mut Vec<BlockedDigest>,
+) {
+    if let Some((_, before, at, resolution)) = change.resolution_of(sequence) {
+        for r in reports
+            .iter_mut()
+            .filter(|r| r.sequence < before && r.resolved_at.is_none())
+        {
+            r.resolved_at = Some(at);
+            r.resolution = Some(resolution.to_owned());
+        }
+    }
+    match change {
+        ModerationChange::Report(row) => {
+            if !reports.iter().any(|r| r.sequence == row.sequence) {
+                reports.push(row);
+            }
+        }
+        ModerationChange::Block(digest) => {
+            if !digests.iter().any(|d| d.sha256 == digest.sha256) {
+                digests.push(digest);
+            }
+        }
+        ModerationChange::Resolve { .. } => {}
+    }
+}
+
+/// Which reports the queue shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportState {
+    /// Awaiting a moderator's decision.
+    Open,
+    /// Closed by a decision or by the clip's deletion.
+    Resolved,
+    /// Both.
+    All,
+}
+
+/// A position in the queue: the last entry of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueCursor {
+    /// When the entry's first matching report was filed (µs).
+    pub first_reported_at: i64,
+    /// The entry's clip id.
+    pub clip_id: String,
+}
+
+impl QueueCursor {
+    /// The opaque form handed to clients.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("q{}:{}", self.first_reported_at, self.clip_id))
+    }
+
+    /// Parses the opaque form; `None` when it was not made by [`QueueCursor::encode`].
+    pub fn decode(raw: &str) -> Option<Self> {
+        if raw.len() > 128 {
+            return None;
+        }
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
+        let (at, id) = text.strip_prefix('q')?.split_once(':')?;
+        let id = voicebin_domain::ClipId::parse(id).ok()?;
+        Some(QueueCursor {
+            first_reported_at: at.parse().ok()?,
+            clip_id: id.into_inner(),
+        })
+    }
+}
+
+/// One page of the queue request.
+#[derive(Debug, Clone)]
+pub struct QueueQuery {
+    /// Which reports count.
+    pub state: ReportState,
+    /// Only reports with this reason (wire name).
+    pub reason: Option<String>,
+    /// Continue after this entry.
+    pub after: Option<QueueCursor>,
+    /// Entries per page.
+    pub limit: u32,
+    /// Reports shown per entry (the oldest first); `report_count` tells how many match.
+    pub reports_per_entry: u32,
+}
+
+/// The queue entry of one clip: its matching reports, oldest first.
+#[derive(Debug, Clone)]
+pub struct QueueEntry {
+    /// The clip as it stands.
+    pub view: ClipView,
+    /// How many reports match.
+    pub report_count: i64,
+    /// The first matching report (µs).
+    pub first_reported_at: i64,
+    /// The last matching report (µs).
+    pub last_reported_at: i64,
+    /// The matching reports, oldest first, at most `reports_per_entry`.
+    pub reports: Vec<ReportRow>,
+}
+
+/// A page of the queue: clips ordered by their oldest matching report.
+#[derive(Debug, Clone)]
+pub struct QueuePage {
+    /// Oldest first.
+    pub entries: Vec<QueueEntry>,
+    /// Present when more entries follow.
+    pub next: Option<QueueCursor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(sequence: i64) -> ReportRow {
+        ReportRow {
+            clip_id: "c".into(),
+            sequence,
+            reporter: format!("anonymous:{sequence}"),
+            reason: "spam".into(),
+            note: None,
+            reported_at: sequence,
+            resolved_at: None,
+            resolution: None,
+        }
+    }
+
+    #[test]
+    fn decisions_close_only_earlier_reports_and_replays_change_nothing() {
+        let mut reports = Vec::new();
+        let mut digests = Vec::new();
+        for change in [
+            ModerationChange::Report(report(3)),
+            ModerationChange::Report(report(3)),
+            ModerationChange::Resolve {
+                clip_id: "c".into(),
+                before: 4,
+                at: 40,
+                resolution: "restored",
+            },
+            ModerationChange::Report(report(5)),
+        ] {
+            let seq = match &change {
+                ModerationChange::Report(r) => r.sequence,
+                _ => 4,
+            };
+            apply_in_memory(change, seq, &mut reports, &mut digests);
+        }
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[0].resolution.as_deref(), Some("restored"));
+        assert_eq!(reports[1].resolved_at, None);
+        let block = ModerationChange::Block(BlockedDigest {
+            sha256: "ab".into(),
+            clip_id: "c".into(),
+            reason: "x".into(),
+            removed_at: 60,
+        });
+        apply_in_memory(block.clone(), 6, &mut reports, &mut digests);
+        apply_in_memory(block, 6, &mut reports, &mut digests);
+        assert_eq!(digests.len(), 1);
+        assert_eq!(reports[1].resolution.as_deref(), Some("removed"));
+    }
+
+    #[test]
+    fn queue_cursors_round_trip_and_refuse_garbage() {
+        let c = QueueCursor {
+            first_reported_at: 17,
+            clip_id: "AAAAAAAAAAAAAAAA".into(),
+        };
+        assert_eq!(QueueCursor::decode(&c.encode()), Some(c));
+        assert_eq!(QueueCursor::decode("nope"), None);
+        assert_eq!(
+            QueueCursor::decode(&URL_SAFE_NO_PAD.encode("q1:../x")),
+            None
+        );
+    }
+}
