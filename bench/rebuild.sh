@@ -69,7 +69,7 @@ FROM c
 UNION ALL
 -- Events 4-10: seven downloads, or for one clip in ten two downloads, two reports, the
 -- auto-hide, a block and a restore.
-SELECT 'Clip', id, s, ev.event_type, '1.0', ev.payload, ev.metadata
+SELECT 'Clip', id, s, k.event_type, '1.0', ev.payload, ev.metadata
 FROM c, generate_series(4, 10) AS s,
 LATERAL (SELECT
     CASE WHEN i % 10 <> 0 OR s < 6 THEN 'Downloaded'
@@ -102,7 +102,7 @@ psql -qtA "$url" -c "SELECT count(*) || ' events in ' || pg_size_pretty(pg_total
 echo "load before: $(uptime)"
 for run in $(seq 1 "$runs"); do
     /usr/bin/time -f "run $run: peak RSS %M KiB, %e s wall" \
-        env DATABASE_URL="$url" RUST_LOG=warn "$bin" projections rebuild
+        env DATABASE_URL="$url" RUST_LOG=error "$bin" projections rebuild
 done
 echo "load after: $(uptime)"
 psql -qtA "$url" -c "SELECT 'views ' || (SELECT count(*) FROM clip_views) || ', reports ' || (SELECT count(*) FROM clip_reports) || ', resolved ' || (SELECT count(*) FROM clip_reports WHERE resolution = 'blocked')"

@@ -62,9 +62,17 @@ impl ReporterTags {
         }
     }
 
-    /// The reporter an address stands for.
+    /// The reporter an address stands for. An IPv6 address stands for its /64: one host
+    /// usually holds a whole /64, and must not count as that many reporters.
     pub fn anonymous(&self, ip: IpAddr) -> Reporter {
-        let tag = hmac::sign(&self.key, normalise(ip).to_string().as_bytes());
+        let network = match normalise(ip) {
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(bits.into())
+            }
+            v4 => v4,
+        };
+        let tag = hmac::sign(&self.key, network.to_string().as_bytes());
         Reporter::anonymous(&URL_SAFE_NO_PAD.encode(&tag.as_ref()[..12]))
     }
 }
@@ -215,6 +223,12 @@ pub async fn decide(
     let (clip, view) = clips::view(state, id).await?;
     if view.is_deleted() {
         return Err(ApiError::gone());
+    }
+    if view.is_removed() {
+        return Err(ApiError::new(
+            Code::Conflict,
+            "this clip was removed; a removal is final",
+        ));
     }
     let actor: AccountId = clips::account(moderator)?;
     let sha256 = Sha256Digest::from_hex(&view.sha256)

@@ -65,7 +65,7 @@ service.</p>
 <p>A report records the clip, the reason, your note and the time. If you are signed in it records
 your account id; if not, a keyed hash of your network address (not the address), which lets us count
 repeated reports from one place once and limit how many reports come from it per hour. Moderators see
-who reported (account id or hash); the clip's owner never does. Reports are part of the clip's history.</p>
+who reported (account id or hash) and the note; the clip's owner sees neither, only the reason. Reports are part of the clip's history.</p>
 <h2>Requests</h2>
 <p>A counted playback sets one functional cookie, <code>vb_grant</code>, for ten minutes, so that
 seeking within a clip counts as one download. There are no tracking cookies, no analytics and no
@@ -148,13 +148,27 @@ harassment, illegal content, spam), report it here. You do not need an account.<
 it, or remove it for good (the same audio can then never be uploaded again). When several people
 report the same clip it is hidden until a moderator has looked at it. The owner sees that the clip
 was blocked or removed and why, but never who reported it. Anonymous reports are known only by a
-keyed hash of the network address they came from, and are rate limited.</p>
+keyed hash of the network address they came from, and are rate limited. The owner never sees
+who reported the clip, nor the note.</p>
 <p>Programs can file the same report with <code>POST {url}/api/v1/items/ID/reports</code>. For
 anything else, contact {contact}.</p>"#,
         form = form(query.clip.as_deref().unwrap_or_default()),
         contact = contact(state)
     );
     form_page(StatusCode::OK, "Report abuse", &body)
+}
+
+/// Whether a browser says the request comes from another site (`Sec-Fetch-Site`, or an `Origin`
+/// that is not the public URL's).
+fn cross_site(req: &Request, public_url: &str) -> bool {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|site| site == "cross-site") {
+        return true;
+    }
+    let ours = url::Url::parse(public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    header("origin").is_some_and(|origin| origin != ours)
 }
 
 /// The clip id in what someone pasted: an id, or a link to the clip's page, download or API URL.
@@ -172,6 +186,15 @@ fn clip_id_from(input: &str) -> String {
 /// it (anonymous, rate limited), answered with a page.
 #[handler]
 pub async fn abuse_report(req: &Request, body: Body, Data(state): Data<&AppState>) -> Response {
+    // Only this site's own form may post here: another site's page must not file reports from
+    // its visitors' browsers (each would count as a different reporter).
+    if cross_site(req, &state.public_url) {
+        return form_page(
+            StatusCode::FORBIDDEN,
+            "Report not sent",
+            "<p>Reports must be sent from this site's report page.</p>",
+        );
+    }
     let mut bytes = Vec::new();
     let mut stream = body.into_bytes_stream();
     while let Some(chunk) = stream.next().await {

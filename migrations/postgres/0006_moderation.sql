@@ -34,3 +34,5 @@ CREATE TABLE rate_limits
     window_start bigint NOT NULL,
     hits         bigint NOT NULL
 );
+
+CREATE INDEX rate_limits_window ON rate_limits (window_start);

@@ -34,3 +34,5 @@ CREATE TABLE rate_limits
     window_start integer NOT NULL,
     hits         integer NOT NULL
 ) STRICT;
+
+CREATE INDEX rate_limits_window ON rate_limits (window_start);

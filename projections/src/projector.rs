@@ -60,12 +60,15 @@ impl ClipProjector {
             }
             return self.repair(id).await;
         }
+        // Moderation rows first: they are idempotent, and a view that reached its version
+        // only after them means a failure in between is seen (and repaired) as a stale view.
+        self.views
+            .apply_moderation(&moderation_changes(id, events))
+            .await?;
         if let Some(view) = fold(current, id, events) {
             self.views.upsert(&view).await?;
         }
-        self.views
-            .apply_moderation(&moderation_changes(id, events))
-            .await
+        Ok(())
     }
 }
 

@@ -185,7 +185,14 @@ fn to_envelope(
 }
 
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $text_payload:literal, $text_metadata:literal, $create_aside:literal) => {
+    (
+        $store:ident,
+        $db:ty,
+        $text_payload:literal,
+        $text_metadata:literal,
+        $create_aside:literal,
+        $lock_live:literal
+    ) => {
         impl $store {
             fn bind_view<'q>(
                 query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
@@ -339,7 +346,8 @@ macro_rules! sql_store {
             async fn pending_ids(&self) -> Result<Vec<String>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT id FROM clip_views WHERE scan_state = 'pending' \
-                     AND deleted_at IS NULL ORDER BY created_at",
+                     AND deleted_at IS NULL AND moderation_state <> 'removed' \
+                     ORDER BY created_at",
                 )
                 .fetch_all(&self.pool)
                 .await?;
@@ -483,6 +491,9 @@ macro_rules! sql_store {
                 // Readers keep seeing the old rows until the commit (MVCC in PostgreSQL, WAL
                 // snapshots in SQLite); the tables themselves, their indexes and grants stay.
                 let mut tx = self.pool.begin().await?;
+                // Live projection waits until the swap commits, so no row it writes meanwhile
+                // can collide with the rows swapped in; readers are not blocked.
+                sqlx::query($lock_live).execute(&mut *tx).await?;
                 for (table, columns) in rebuilt_tables() {
                     sqlx::query(&format!("DELETE FROM {table}"))
                         .execute(&mut *tx)
@@ -620,6 +631,7 @@ macro_rules! sql_store {
                     "INSERT INTO scan_dispatch (clip_id, due_at, attempts) \
                      SELECT v.id, $1 + $2, 1 FROM clip_views v \
                      WHERE v.scan_state = 'pending' AND v.deleted_at IS NULL \
+                     AND v.moderation_state <> 'removed' \
                      AND NOT EXISTS (SELECT 1 FROM scan_dispatch d \
                                      WHERE d.clip_id = v.id AND d.due_at > $1) \
                      ORDER BY v.created_at LIMIT $3 \
@@ -650,7 +662,7 @@ macro_rules! sql_store {
                 let done = sqlx::query(
                     "DELETE FROM scan_dispatch WHERE NOT EXISTS (SELECT 1 FROM clip_views v \
                      WHERE v.id = scan_dispatch.clip_id AND v.scan_state = 'pending' \
-                     AND v.deleted_at IS NULL)",
+                     AND v.deleted_at IS NULL AND v.moderation_state <> 'removed')",
                 )
                 .execute(&self.pool)
                 .await?;
@@ -778,7 +790,9 @@ sql_store!(
     sqlx::Sqlite,
     "payload",
     "metadata",
-    "CREATE TABLE"
+    "CREATE TABLE",
+    // A write transaction already excludes every other writer.
+    "SELECT 1"
 );
 // Tables built aside are scratch space: unlogged, so writing them costs no WAL.
 sql_store!(
@@ -786,7 +800,8 @@ sql_store!(
     sqlx::Postgres,
     "payload::text",
     "metadata::text",
-    "CREATE UNLOGGED TABLE"
+    "CREATE UNLOGGED TABLE",
+    "LOCK TABLE clip_views, clip_reports, blocked_digests IN SHARE ROW EXCLUSIVE MODE"
 );
 
 #[cfg(test)]

@@ -59,7 +59,11 @@ impl ScanJobRunner {
             }
             Err(e) => return Attempt::Retry(format!("read model unavailable: {e}")),
         };
-        if view.is_deleted() || !matches!(view.scan_state.as_str(), "pending" | "failed") {
+        // Deleted and removed clips have no bytes left to scan.
+        if view.is_deleted()
+            || view.is_removed()
+            || !matches!(view.scan_state.as_str(), "pending" | "failed")
+        {
             return Attempt::Done;
         }
         let copy = match self.local_copy(&view.blob_key).await {

@@ -84,6 +84,13 @@ pub async fn read(
         )
         .with_mime_type(view.content_type.clone())]));
     }
+    if view.is_removed() {
+        let text = "# This clip was removed by a moderator; its audio is no longer available.\r\n";
+        return Ok(ReadResourceResult::new(vec![ResourceContents::text(
+            text, uri,
+        )
+        .with_mime_type("text/plain")]));
+    }
     let why = if owner {
         format!("# The clip is larger than {MAX_BLOB_BYTES} bytes; fetch it from:")
     } else {

@@ -19,9 +19,10 @@ use crate::state::AppState;
 const DEFAULT_LIMIT: u32 = 100;
 /// Largest page size.
 const MAX_LIMIT: u32 = 500;
-// Payload members that identify a third party (a reporter): shown to moderators only. `by`
-// (who edited, deleted or moderated) is shown to owners only when it is the owner.
-const PRIVATE_MEMBERS: &[&str] = &["reporter"];
+// Payload members that identify (or may identify) a reporter: who, and their free-text note.
+// Shown to moderators only. `by` (who edited, deleted or moderated) is shown to owners only when
+// it is the owner.
+const PRIVATE_MEMBERS: &[&str] = &["reporter", "note"];
 
 /// Clip histories.
 pub struct HistoryApi {
