@@ -14,7 +14,7 @@ mod store;
 mod view;
 
 pub use moderation::{
-    change_for, BlockedDigest, ModerationChange, QueueCursor, QueueEntry, QueuePage, QueueQuery,
+    changes_for, BlockedDigest, ModerationChange, QueueCursor, QueueEntry, QueuePage, QueueQuery,
     ReportRow, ReportState,
 };
 pub use projector::{rebuild, repair, ClipProjector, RebuildStats};

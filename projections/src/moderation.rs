@@ -1,5 +1,5 @@
 //! The moderation read models: abuse reports (the moderators' queue) and the blocklist of
-//! digests a moderator took down. Both are derived from `Clip` events by [`change_for`], a pure
+//! digests a moderator took down. Both are derived from `Clip` events by [`changes_for`], a pure
 //! function shared by the live projector and the rebuild, and every change it yields can be
 //! applied twice without effect.
 
@@ -69,8 +69,9 @@ fn micros(at: &DateTime<Utc>) -> i64 {
     at.timestamp_micros()
 }
 
-/// The change event number `sequence` of clip `id` makes, if any.
-pub fn change_for(id: &str, sequence: i64, event: &ClipEvent) -> Option<ModerationChange> {
+/// The changes event number `sequence` of clip `id` makes (none, one, or for a removal two:
+/// its reports are closed and its bytes blocked).
+pub fn changes_for(id: &str, sequence: i64, event: &ClipEvent) -> Vec<ModerationChange> {
     let resolve = |at: &DateTime<Utc>, resolution| ModerationChange::Resolve {
         clip_id: id.to_owned(),
         before: sequence,
@@ -83,7 +84,7 @@ pub fn change_for(id: &str, sequence: i64, event: &ClipEvent) -> Option<Moderati
             reason,
             note,
             at,
-        } => Some(ModerationChange::Report(ReportRow {
+        } => vec![ModerationChange::Report(ReportRow {
             clip_id: id.to_owned(),
             sequence,
             reporter: reporter.to_string(),
@@ -92,64 +93,50 @@ pub fn change_for(id: &str, sequence: i64, event: &ClipEvent) -> Option<Moderati
             reported_at: micros(at),
             resolved_at: None,
             resolution: None,
-        })),
-        ClipEvent::Blocked { at, .. } => Some(resolve(at, "blocked")),
-        ClipEvent::Restored { at, .. } => Some(resolve(at, "restored")),
-        ClipEvent::Deleted { at, .. } => Some(resolve(at, "deleted")),
-        // A removal both closes the reports and blocks the bytes; the blocklist entry is the
-        // lasting part, and the rebuild and the live projector both derive the resolution from
-        // it (see `ModerationChange::resolution_of`).
+        })],
+        ClipEvent::Blocked { at, .. } => vec![resolve(at, "blocked")],
+        ClipEvent::Restored { at, .. } => vec![resolve(at, "restored")],
+        ClipEvent::Deleted { at, .. } => vec![resolve(at, "deleted")],
         ClipEvent::Removed {
             sha256, reason, at, ..
-        } => Some(ModerationChange::Block(BlockedDigest {
-            sha256: sha256.to_string(),
-            clip_id: id.to_owned(),
-            reason: reason.to_string(),
-            removed_at: micros(at),
-        })),
-        _ => None,
+        } => vec![
+            resolve(at, "removed"),
+            ModerationChange::Block(BlockedDigest {
+                sha256: sha256.to_string(),
+                clip_id: id.to_owned(),
+                reason: reason.to_string(),
+                removed_at: micros(at),
+            }),
+        ],
+        _ => Vec::new(),
     }
 }
 
-impl ModerationChange {
-    /// The reports this change closes, as a `Resolve` (a removal closes them too).
-    pub fn resolution_of(&self, sequence: i64) -> Option<(String, i64, i64, &'static str)> {
-        match self {
-            ModerationChange::Resolve {
-                clip_id,
-                before,
-                at,
-                resolution,
-            } => Some((clip_id.clone(), *before, *at, resolution)),
-            ModerationChange::Block(b) => {
-                Some((b.clip_id.clone(), sequence, b.removed_at, "removed"))
-            }
-            ModerationChange::Report(_) => None,
-        }
-    }
-}
-
-/// Applies `change` (made by event `sequence`) to one clip's reports and the blocklist held in
-/// memory, exactly as the SQL stores apply it.
+/// Applies `change` to one clip's reports and the blocklist held in memory, exactly as the SQL
+/// stores apply it.
 pub fn apply_in_memory(
     change: ModerationChange,
-    sequence: i64,
     reports: &mut Vec<ReportRow>,
     digests: &mut Vec<BlockedDigest>,
 ) {
-    if let Some((_, before, at, resolution)) = change.resolution_of(sequence) {
-        for r in reports
-            .iter_mut()
-            .filter(|r| r.sequence < before && r.resolved_at.is_none())
-        {
-            r.resolved_at = Some(at);
-            r.resolution = Some(resolution.to_owned());
-        }
-    }
     match change {
         ModerationChange::Report(row) => {
             if !reports.iter().any(|r| r.sequence == row.sequence) {
                 reports.push(row);
+            }
+        }
+        ModerationChange::Resolve {
+            before,
+            at,
+            resolution,
+            ..
+        } => {
+            for r in reports
+                .iter_mut()
+                .filter(|r| r.sequence < before && r.resolved_at.is_none())
+            {
+                r.resolved_at = Some(at);
+                r.resolution = Some(resolution.to_owned());
             }
         }
         ModerationChange::Block(digest) => {
@@ -157,7 +144,6 @@ pub fn apply_in_memory(
                 digests.push(digest);
             }
         }
-        ModerationChange::Resolve { .. } => {}
     }
 }
 
@@ -273,25 +259,25 @@ mod tests {
             },
             ModerationChange::Report(report(5)),
         ] {
-            let seq = match &change {
-                ModerationChange::Report(r) => r.sequence,
-                _ => 4,
-            };
-            apply_in_memory(change, seq, &mut reports, &mut digests);
+            apply_in_memory(change, &mut reports, &mut digests);
         }
         assert_eq!(reports.len(), 2);
         assert_eq!(reports[0].resolution.as_deref(), Some("restored"));
         assert_eq!(reports[1].resolved_at, None);
-        let block = ModerationChange::Block(BlockedDigest {
-            sha256: "ab".into(),
-            clip_id: "c".into(),
-            reason: "x".into(),
-            removed_at: 60,
-        });
-        apply_in_memory(block.clone(), 6, &mut reports, &mut digests);
-        apply_in_memory(block, 6, &mut reports, &mut digests);
+        let removed = ClipEvent::Removed {
+            by: voicebin_domain::AccountId::parse("mod").unwrap(),
+            reason: voicebin_domain::ModerationReason::parse("x").unwrap(),
+            sha256: voicebin_domain::Sha256Digest::from_bytes([0xab; 32]),
+            at: DateTime::from_timestamp_micros(60).unwrap(),
+        };
+        for _ in 0..2 {
+            for change in changes_for("c", 6, &removed) {
+                apply_in_memory(change, &mut reports, &mut digests);
+            }
+        }
         assert_eq!(digests.len(), 1);
         assert_eq!(reports[1].resolution.as_deref(), Some("removed"));
+        assert_eq!(reports[1].resolved_at, Some(60));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use cqrs_es::{EventEnvelope, Query};
 use voicebin_domain::Clip;
 
-use crate::moderation::{apply_in_memory, change_for, BlockedDigest, ModerationChange, ReportRow};
+use crate::moderation::{apply_in_memory, changes_for, BlockedDigest, ModerationChange, ReportRow};
 use crate::store::{EventLog, ReadStore, RebuildBatch, StoreError};
 use crate::view::ClipView;
 
@@ -84,13 +84,10 @@ pub async fn repair(log: &dyn EventLog, views: &dyn ReadStore, id: &str) -> Resu
         .await
 }
 
-fn moderation_changes(id: &str, events: &[EventEnvelope<Clip>]) -> Vec<(i64, ModerationChange)> {
+fn moderation_changes(id: &str, events: &[EventEnvelope<Clip>]) -> Vec<ModerationChange> {
     events
         .iter()
-        .filter_map(|e| {
-            let sequence = e.sequence as i64;
-            change_for(id, sequence, &e.payload).map(|c| (sequence, c))
-        })
+        .flat_map(|e| changes_for(id, e.sequence as i64, &e.payload))
         .collect()
 }
 
@@ -145,8 +142,8 @@ struct Folding {
 impl Folding {
     fn apply(&mut self, sequence: i64, event: &voicebin_domain::ClipEvent) {
         self.view = ClipView::apply(self.view.take(), &self.id, sequence, event);
-        if let Some(change) = change_for(&self.id, sequence, event) {
-            apply_in_memory(change, sequence, &mut self.reports, &mut self.blocked);
+        for change in changes_for(&self.id, sequence, event) {
+            apply_in_memory(change, &mut self.reports, &mut self.blocked);
         }
     }
 

@@ -356,25 +356,13 @@ macro_rules! sql_store {
 
             async fn apply_moderation(
                 &self,
-                changes: &[(i64, ModerationChange)],
+                changes: &[ModerationChange],
             ) -> Result<(), StoreError> {
                 if changes.is_empty() {
                     return Ok(());
                 }
                 let mut tx = self.pool.begin().await?;
-                for (sequence, change) in changes {
-                    if let Some((clip_id, before, at, resolution)) = change.resolution_of(*sequence) {
-                        sqlx::query(
-                            "UPDATE clip_reports SET resolved_at = $1, resolution = $2 \
-                             WHERE clip_id = $3 AND sequence < $4 AND resolved_at IS NULL",
-                        )
-                        .bind(at)
-                        .bind(resolution)
-                        .bind(clip_id)
-                        .bind(before)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                for change in changes {
                     match change {
                         ModerationChange::Report(r) => {
                             sqlx::query(&format!(
@@ -405,7 +393,23 @@ macro_rules! sql_store {
                             .execute(&mut *tx)
                             .await?;
                         }
-                        ModerationChange::Resolve { .. } => {}
+                        ModerationChange::Resolve {
+                            clip_id,
+                            before,
+                            at,
+                            resolution,
+                        } => {
+                            sqlx::query(
+                                "UPDATE clip_reports SET resolved_at = $1, resolution = $2 \
+                                 WHERE clip_id = $3 AND sequence < $4 AND resolved_at IS NULL",
+                            )
+                            .bind(at)
+                            .bind(*resolution)
+                            .bind(clip_id)
+                            .bind(before)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
                     }
                 }
                 tx.commit().await?;

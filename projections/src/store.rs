@@ -85,10 +85,9 @@ pub trait ReadStore: Send + Sync {
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
     /// Ids of live clips still waiting for a scan verdict.
     async fn pending_ids(&self) -> Result<Vec<String>, StoreError>;
-    /// Applies changes to the moderation read models, each with the sequence of the event that
-    /// made it. Idempotent: applying the same change again changes nothing.
-    async fn apply_moderation(&self, changes: &[(i64, ModerationChange)])
-        -> Result<(), StoreError>;
+    /// Applies changes to the moderation read models, in order. Idempotent: applying the same
+    /// change again changes nothing.
+    async fn apply_moderation(&self, changes: &[ModerationChange]) -> Result<(), StoreError>;
     /// The moderators' queue: clips with matching reports, oldest report first.
     async fn report_queue(&self, query: &QueueQuery) -> Result<QueuePage, StoreError>;
     /// The blocklist entry of a digest, if a moderator took those bytes down.

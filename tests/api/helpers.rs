@@ -287,6 +287,24 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `GET /api/v1/items/{id}/history` with `key` and `query`.
+    pub async fn history(
+        &self,
+        id: &str,
+        key: &str,
+        query: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .get(self.url(&format!("/api/v1/items/{id}/history")))
+            .query(query)
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        json(res).await
+    }
+
     /// Polls the owner view until the scan has finished; returns the owner view.
     pub async fn wait_scanned(&self, id: &str, key: &str) -> Value {
         for _ in 0..200 {

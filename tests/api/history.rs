@@ -3,24 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{fixture, json, spawn_app, Backend, TestApp};
-
-async fn history(
-    app: &TestApp,
-    id: &str,
-    key: &str,
-    query: &[(&str, &str)],
-) -> (StatusCode, Value) {
-    let res = app
-        .client
-        .get(app.url(&format!("/api/v1/items/{id}/history")))
-        .query(query)
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    json(res).await
-}
+use crate::helpers::{fixture, spawn_app, Backend, TestApp};
 
 /// Upload, scan, edit, one counted download, delete: five kinds of events, three actors.
 async fn clip_with_a_life(app: &TestApp) -> String {
@@ -60,7 +43,7 @@ crate::on_both_backends!(the_owner_sees_every_event_in_order_with_actors_and_req
 async fn the_owner_sees_every_event_in_order_with_actors_and_request_ids(backend: Backend) {
     let app = spawn_app(backend).await;
     let id = clip_with_a_life(&app).await;
-    let (status, before) = history(&app, &id, &app.alice(), &[]).await;
+    let (status, before) = app.history(&id, &app.alice(), &[]).await;
     assert_eq!(status, StatusCode::OK, "{before}");
     assert_eq!(before["items"].as_array().unwrap().len(), 4);
     assert_eq!(
@@ -69,9 +52,11 @@ async fn the_owner_sees_every_event_in_order_with_actors_and_request_ids(backend
     );
 
     // For the owner a deleted clip is gone; moderators still read its whole history.
-    let (status, _) = history(&app, &id, &app.alice(), &[]).await;
+    let (status, _) = app.history(&id, &app.alice(), &[]).await;
     assert_eq!(status, StatusCode::GONE);
-    let (status, page) = history(&app, &id, &app.key("mod", &["voice:moderate"]), &[]).await;
+    let (status, page) = app
+        .history(&id, &app.key("mod", &["voice:moderate"]), &[])
+        .await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["id"], id.as_str());
     let items = page["items"].as_array().unwrap();
@@ -111,7 +96,7 @@ async fn the_owner_sees_every_event_in_order_with_actors_and_request_ids(backend
 async fn history_pages_follow_the_cursor_without_gaps() {
     let app = spawn_app(Backend::Sqlite).await;
     let id = clip_with_a_life(&app).await;
-    let (_, all) = history(&app, &id, &app.alice(), &[]).await;
+    let (_, all) = app.history(&id, &app.alice(), &[]).await;
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -120,7 +105,7 @@ async fn history_pages_follow_the_cursor_without_gaps() {
             query.push(("cursor", c.clone()));
         }
         let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (status, page) = history(&app, &id, &app.alice(), &query).await;
+        let (status, page) = app.history(&id, &app.alice(), &query).await;
         assert_eq!(status, StatusCode::OK);
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 2);
@@ -132,10 +117,12 @@ async fn history_pages_follow_the_cursor_without_gaps() {
     }
     assert_eq!(Value::Array(seen), all["items"]);
 
-    let (status, body) = history(&app, &id, &app.alice(), &[("cursor", "not-a-cursor")]).await;
+    let (status, body) = app
+        .history(&id, &app.alice(), &[("cursor", "not-a-cursor")])
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "cursor");
-    let (status, _) = history(&app, &id, &app.alice(), &[("limit", "0")]).await;
+    let (status, _) = app.history(&id, &app.alice(), &[("limit", "0")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -144,14 +131,20 @@ async fn only_the_owner_and_moderators_may_read_a_history() {
     let app = spawn_app(Backend::Sqlite).await;
     let id = clip_with_a_life(&app).await;
     // Someone else: as if the clip did not exist.
-    let (status, _) = history(&app, &id, &app.key("bob", &["voice:read"]), &[]).await;
+    let (status, _) = app
+        .history(&id, &app.key("bob", &["voice:read"]), &[])
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // The owner needs voice:read.
-    let (status, body) = history(&app, &id, &app.key("alice", &["voice:create"]), &[]).await;
+    let (status, body) = app
+        .history(&id, &app.key("alice", &["voice:create"]), &[])
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["required_scope"], "voice:read");
     // A moderator reads any clip's history.
-    let (status, page) = history(&app, &id, &app.key("mod", &["voice:moderate"]), &[]).await;
+    let (status, page) = app
+        .history(&id, &app.key("mod", &["voice:moderate"]), &[])
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["items"].as_array().unwrap().len(), 4);
     // Anonymous: 401.
@@ -162,7 +155,7 @@ async fn only_the_owner_and_moderators_may_read_a_history() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let (status, _) = history(&app, "AAAAAAAAAAAAAAAA", &app.alice(), &[]).await;
+    let (status, _) = app.history("AAAAAAAAAAAAAAAA", &app.alice(), &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -170,7 +163,9 @@ async fn only_the_owner_and_moderators_may_read_a_history() {
 async fn the_history_command_prints_the_same_events_from_the_store() {
     let app = spawn_app(Backend::Sqlite).await;
     let id = clip_with_a_life(&app).await;
-    let (_, page) = history(&app, &id, &app.key("mod", &["voice:moderate"]), &[]).await;
+    let (_, page) = app
+        .history(&id, &app.key("mod", &["voice:moderate"]), &[])
+        .await;
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_voicebin"))
         .args(["history", &id, "--json"])

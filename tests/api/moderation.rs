@@ -66,16 +66,9 @@ impl TestApp {
         .await
     }
 
-    async fn history(&self, id: &str, key: &str) -> Vec<Value> {
-        let (status, body) = json(
-            self.client
-                .get(self.url(&format!("/api/v1/items/{id}/history")))
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+    /// The history's events, asserting 200.
+    async fn history_items(&self, id: &str, key: &str) -> Vec<Value> {
+        let (status, body) = self.history(id, key, &[]).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["items"].as_array().unwrap().clone()
     }
@@ -172,7 +165,7 @@ async fn reports_past_the_threshold_hide_a_clip_until_a_moderator_restores_it(ba
     assert_eq!(resolved["items"][0]["reports"][1]["state"], "resolved");
 
     // The moderator's history names everyone.
-    let history = app.history(&id, &moderator).await;
+    let history = app.history_items(&id, &moderator).await;
     let types: Vec<&str> = history
         .iter()
         .map(|e| e["type"].as_str().unwrap())
@@ -202,7 +195,7 @@ async fn reports_past_the_threshold_hide_a_clip_until_a_moderator_restores_it(ba
     assert_eq!(history[5]["payload"]["reason"], "reviewed: harmless");
 
     // The owner's history shows what happened, not who reported or moderated.
-    let owner_history = app.history(&id, &alice).await;
+    let owner_history = app.history_items(&id, &alice).await;
     assert_eq!(owner_history.len(), 6);
     for entry in &owner_history[2..] {
         let text = entry.to_string();
@@ -282,7 +275,7 @@ async fn a_takedown_purges_the_audio_and_refuses_the_same_bytes_with_451(backend
         let (status, _) = app.decide(&id, &moderator, decision, "again").await;
         assert_eq!(status, StatusCode::CONFLICT, "{decision}");
     }
-    let history = app.history(&id, &moderator).await;
+    let history = app.history_items(&id, &moderator).await;
     let last = history.last().unwrap();
     assert_eq!(last["type"], "Removed");
     assert_eq!(last["payload"]["by"], "mod");
