@@ -24,8 +24,8 @@ use voicebin_api::auth::{
     EmbeddedIssuer, Introspection, JwtVerifier, KeySource, RemoteJwks, StaticJwks, TokenVerifier,
     DEFAULT_REFRESH_MIN_INTERVAL,
 };
-use voicebin_api::discovery::Discovery;
-pub use voicebin_api::moderation::ModerationSettings;
+use voicebin_api::site::Discovery;
+pub use voicebin_api::usecases::moderation::ModerationSettings;
 use voicebin_api::AppState;
 use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
@@ -549,12 +549,14 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         jwks,
         scanner: scanner.describe(),
         readiness,
-        grants: Arc::new(voicebin_api::download::Grants::new(grant_secret.as_bytes())),
+        grants: Arc::new(voicebin_api::usecases::grants::Grants::new(
+            grant_secret.as_bytes(),
+        )),
         dpop: Arc::new(dpop),
         discovery,
         moderation: settings.moderation.clone(),
         rate_limits: database.rate_limits(),
-        reporter_tags: Arc::new(voicebin_api::moderation::ReporterTags::new(
+        reporter_tags: Arc::new(voicebin_api::usecases::moderation::ReporterTags::new(
             reporter_secret.as_bytes(),
         )),
     };

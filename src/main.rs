@@ -250,7 +250,7 @@ enum ProjectionsCommand {
     Rebuild,
 }
 
-fn history_json(entry: &voicebin_api::routes::history::HistoryEntry) -> serde_json::Value {
+fn history_json(entry: &voicebin_api::rest::history::HistoryEntry) -> serde_json::Value {
     // The same shape as the API's: absent fields are left out.
     let mut out = serde_json::json!({
         "sequence": entry.sequence,
@@ -535,7 +535,7 @@ async fn main() -> anyhow::Result<()> {
                 after = last.sequence;
                 for event in page {
                     // The operator sees everything, like a moderator.
-                    let entry = voicebin_api::routes::history::entry(event, "", true);
+                    let entry = voicebin_api::rest::history::entry(event, "", true);
                     printed += 1;
                     if args.json {
                         println!("{}", history_json(&entry));

@@ -10,6 +10,8 @@ use voicebin_commands::{CommandError, UploadError};
 use voicebin_domain::{ClipError, ValueError};
 use voicebin_projections::StoreError;
 
+use crate::auth::Rejection;
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Object)]
 pub struct Problem {
@@ -410,6 +412,23 @@ impl poem::error::ResponseError for AuthRejection {
     fn as_response(&self) -> poem::Response {
         use poem::IntoResponse;
         self.0.clone().into_response()
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::InvalidToken {
+                dpop: false,
+                description,
+            } => ApiError::invalid_token(&description),
+            Rejection::InvalidToken {
+                dpop: true,
+                description,
+            } => ApiError::dpop_rejected("invalid_token", &description),
+            Rejection::Proof { error, description } => ApiError::dpop_rejected(error, &description),
+            Rejection::Unavailable(cause) => ApiError::unavailable(&cause),
+        }
     }
 }
 

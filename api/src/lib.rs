@@ -9,89 +9,32 @@
 // per failed request, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
 pub mod auth;
-pub mod clips;
-pub mod contract;
-pub mod discovery;
-pub mod docs;
-pub mod download;
 pub mod error;
-pub mod extract;
+pub mod http;
 pub mod mcp;
+pub mod media;
 pub mod model;
-pub mod moderation;
-pub mod openapi31;
 pub mod pages;
-pub mod policy;
-pub mod routes;
+pub mod rest;
+pub mod site;
 pub mod state;
-pub mod view;
+pub mod usecases;
+pub mod wellknown;
 
 use poem::endpoint::make_sync;
 use poem::middleware::Tracing;
 use poem::{get, Endpoint, EndpointExt, Response, Route};
-use poem_openapi::OpenApiService;
 
+pub use rest::openapi_document;
 pub use state::{AppState, ReadinessCheck};
-
-use crate::routes::{AccountApi, AudioApi, HistoryApi, ItemsApi, ModerationApi, ReportsApi};
-
-/// The OpenAPI service (poem-openapi) for the REST API.
-type Apis = (
-    AudioApi,
-    ItemsApi,
-    HistoryApi,
-    AccountApi,
-    ReportsApi,
-    ModerationApi,
-);
-
-fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            AudioApi {
-                state: state.clone(),
-            },
-            ItemsApi {
-                state: state.clone(),
-            },
-            HistoryApi {
-                state: state.clone(),
-            },
-            AccountApi {
-                state: state.clone(),
-            },
-            ReportsApi {
-                state: state.clone(),
-            },
-            ModerationApi {
-                state: state.clone(),
-            },
-        ),
-        "voicebin",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
-        "Upload, share and manage audio clips. Every clip is validated as audio and scanned \
-         before anyone but its owner can fetch it. Errors are RFC 9457 problem documents.",
-    )
-    .server(state.public_url.clone())
-}
-
-/// The OpenAPI 3.1 document of the REST API, as served at `/api/v1/openapi.json`.
-pub fn openapi_document(state: &AppState) -> serde_json::Value {
-    let spec: serde_json::Value =
-        serde_json::from_str(&api_service(state).spec()).expect("poem-openapi emits valid JSON");
-    let mut doc = openapi31::upgrade(spec);
-    contract::refine(&mut doc);
-    doc
-}
 
 /// Builds the whole HTTP application.
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let spec = std::sync::Arc::new(openapi_document(&state));
     let document = spec.to_string();
-    let api = api_service(&state);
+    let api = rest::api_service(&state);
     Route::new()
         .at(
             "/api/v1/openapi.json",
@@ -102,32 +45,32 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             })),
         )
         .nest_no_strip("/api", api)
-        .at("/.well-known/jwks.json", get(pages::jwks))
+        .at("/.well-known/jwks.json", get(wellknown::jwks::jwks))
         .at(
             "/.well-known/oauth-protected-resource",
-            get(discovery::resource_metadata),
+            get(wellknown::oauth::resource_metadata),
         )
         .at(
             "/.well-known/oauth-protected-resource/mcp",
-            get(discovery::mcp_resource_metadata),
+            get(wellknown::oauth::mcp_resource_metadata),
         )
-        .at("/.well-known/agent.json", get(discovery::agent))
-        .at("/llms.txt", get(discovery::llms_txt))
-        .at("/privacy", get(policy::privacy))
-        .at("/abuse", get(policy::abuse).post(policy::abuse_report))
-        .at("/healthz", get(pages::healthz))
-        .at("/readyz", get(pages::readyz))
-        .at("/docs", get(docs::docs))
-        .at("/mcp", mcp::endpoint(&state))
-        .at("/oembed", get(view::oembed))
-        .at("/static/:name", get(view::static_file))
-        .at("/:id", get(view::view_page))
-        .at("/:id/embed", get(view::embed_page))
+        .at("/.well-known/agent.json", get(wellknown::agent::agent))
+        .at("/llms.txt", get(wellknown::llms::llms_txt))
+        .at("/healthz", get(wellknown::health::healthz))
+        .at("/readyz", get(wellknown::health::readyz))
+        .at("/privacy", get(pages::policy::privacy))
         .at(
-            "/:id/download",
-            get(download::download).head(download::download),
+            "/abuse",
+            get(pages::policy::abuse).post(pages::policy::abuse_report),
         )
-        .at("/:id/audio", get(download::audio).head(download::audio))
+        .at("/docs", get(pages::docs::docs))
+        .at("/mcp", mcp::endpoint(&state, &spec))
+        .at("/oembed", get(pages::oembed::oembed))
+        .at("/static/:name", get(pages::assets::static_file))
+        .at("/:id", get(pages::view::view_page))
+        .at("/:id/embed", get(pages::view::embed_page))
+        .at("/:id/download", get(media::download).head(media::download))
+        .at("/:id/audio", get(media::audio).head(media::audio))
         .around(move |ep, req| {
             let spec = spec.clone();
             async move {
@@ -144,7 +87,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
                 };
                 // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
                 let allow = (response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED)
-                    .then(|| contract::allowed_methods(&spec, &path))
+                    .then(|| rest::contract::allowed_methods(&spec, &path))
                     .flatten()
                     .and_then(|a| poem::http::HeaderValue::from_str(&a).ok());
                 let headers = response.headers_mut();

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use voicebin_commands::ClipService;
 use voicebin_projections::{EventLog, RateLimits, ReadStore};
 
-use crate::auth::TokenVerifier;
+use crate::auth::{Principal, TokenVerifier};
+use crate::error::ApiError;
 
 /// One dependency `/readyz` checks (the database and blob store are always checked).
 #[async_trait::async_trait]
@@ -36,20 +37,27 @@ pub struct AppState {
     /// Further dependencies to check in `/readyz` (scanner, queue).
     pub readiness: Vec<Arc<dyn ReadinessCheck>>,
     /// Signs playback grants (shared by all replicas through the database).
-    pub grants: Arc<crate::download::Grants>,
+    pub grants: Arc<crate::usecases::grants::Grants>,
     /// Checks DPoP proofs (replay cache and nonce key shared by all replicas).
     pub dpop: Arc<crate::auth::dpop::DpopVerifier>,
     /// Where the site is described for OAuth clients and agents.
-    pub discovery: crate::discovery::Discovery,
+    pub discovery: crate::site::Discovery,
     /// Report limits and the auto-hide threshold.
-    pub moderation: crate::moderation::ModerationSettings,
+    pub moderation: crate::usecases::moderation::ModerationSettings,
     /// Rate-limit counters shared by all replicas.
     pub rate_limits: Arc<dyn RateLimits>,
     /// Names anonymous reporters (key shared by all replicas through the database).
-    pub reporter_tags: Arc<crate::moderation::ReporterTags>,
+    pub reporter_tags: Arc<crate::usecases::moderation::ReporterTags>,
 }
 
 impl AppState {
+    /// The verified caller of `req`, if it sent a token; a token that is sent must be valid.
+    pub async fn caller(&self, req: &poem::Request) -> Result<Option<Principal>, ApiError> {
+        crate::auth::authenticate(req, self.verifier.as_ref(), &self.dpop)
+            .await
+            .map_err(ApiError::from)
+    }
+
     /// The view page URL of a clip.
     pub fn view_url(&self, id: &str) -> String {
         format!("{}/{id}", self.public_url)

@@ -8,6 +8,7 @@ pub mod dpop;
 mod introspection;
 mod issuer;
 mod jwks;
+mod request;
 #[cfg(test)]
 mod testutil;
 mod verifier;
@@ -20,6 +21,7 @@ pub use jwks::{
     JwksError, KeySet, KeySource, RemoteJwks, StaticJwks, VerificationKey,
     DEFAULT_REFRESH_MIN_INTERVAL,
 };
+pub use request::{authenticate, Rejection};
 pub use verifier::{JwtVerifier, DEFAULT_LEEWAY};
 
 /// Prefix that marks a voicebin API key; the rest is a compact JWS.

@@ -4,7 +4,7 @@
 //!
 //! Every request must carry a bearer token, verified by the same path as the REST API before
 //! rmcp sees the request; the verified [`Principal`] travels to the handlers in the request's
-//! extensions. Tools and resources run the REST use cases of [`crate::clips`], with the same
+//! extensions. Tools and resources run the REST use cases of [`crate::usecases::clips`], with the same
 //! scopes and ownership rules. `Host` and `Origin` must match the configured public URL
 //! (DNS-rebinding protection).
 
@@ -32,7 +32,7 @@ pub use resources::MAX_BLOB_BYTES;
 pub use tools::MAX_INLINE_UPLOAD_BYTES;
 
 use crate::auth::Principal;
-use crate::error::{ApiError, AuthRejection, Code};
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
 /// The protocol revision this endpoint implements (older revisions are negotiated down to).
@@ -50,10 +50,10 @@ pub struct McpServer {
 }
 
 impl McpServer {
-    /// Describes the tools once; output schemas come from the REST API's OpenAPI document.
-    pub fn new(state: AppState) -> Self {
-        let doc = crate::openapi_document(&state);
-        let catalog = Arc::new(tools::Catalog::new(&state, &doc));
+    /// Describes the tools once; output schemas come from the REST API's OpenAPI document
+    /// `doc`.
+    pub fn new(state: AppState, doc: &serde_json::Value) -> Self {
+        let catalog = Arc::new(tools::Catalog::new(&state, doc));
         McpServer { state, catalog }
     }
 }
@@ -71,7 +71,7 @@ fn caller(context: &RequestContext<RoleServer>) -> Result<tools::Caller, ErrorDa
         .ok_or_else(|| ErrorData::internal_error("request without a verified caller", None))?;
     Ok(tools::Caller {
         principal,
-        request_id: crate::routes::request_id_header(&parts.headers),
+        request_id: crate::http::request_id_header(&parts.headers),
     })
 }
 
@@ -185,9 +185,10 @@ pub struct McpEndpoint {
     resource_metadata: String,
 }
 
-/// Builds the `/mcp` endpoint for `state`.
-pub fn endpoint(state: &AppState) -> McpEndpoint {
-    let server = McpServer::new(state.clone());
+/// Builds the `/mcp` endpoint for `state`; `doc` is the REST API's OpenAPI document, whose
+/// schemas the tools' output schemas are.
+pub fn endpoint(state: &AppState, doc: &serde_json::Value) -> McpEndpoint {
+    let server = McpServer::new(state.clone(), doc);
     // Room for the largest inline upload in base64 plus the JSON-RPC envelope and metadata.
     // Fixed, not the (possibly lower) configured upload limit, so that a clip over that limit
     // is refused by the tool with a readable "too large" result rather than by the transport.
@@ -291,19 +292,20 @@ impl Endpoint for McpEndpoint {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        match crate::extract::optional_principal(&req).await {
+        let state = req.data::<AppState>().cloned();
+        let caller = match &state {
+            Some(state) => state.caller(&req).await,
+            None => Err(ApiError::internal(
+                &"the MCP endpoint has no application state",
+            )),
+        };
+        match caller {
             Ok(Some(principal)) => {
                 req.extensions_mut().insert(principal);
             }
             Ok(None) => return Ok(self.challenge(None)),
-            Err(e) => {
-                return match e.downcast_ref::<AuthRejection>() {
-                    Some(AuthRejection(e @ ApiError::Unauthorized(..))) => {
-                        Ok(self.challenge(Some(e)))
-                    }
-                    _ => Err(e),
-                }
-            }
+            Err(e @ ApiError::Unauthorized(..)) => return Ok(self.challenge(Some(&e))),
+            Err(e) => return Ok(poem::IntoResponse::into_response(e)),
         }
         let response = self.inner.call(req).await?;
         Ok(plain_error_as_problem(response).await)

@@ -17,9 +17,9 @@ use serde_json::json;
 use base64::Engine;
 
 use crate::auth::Principal;
-use crate::clips;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
+use crate::usecases::clips;
 
 /// Largest clip `resources/read` embeds as a blob (base64 makes it a third larger on the wire).
 pub const MAX_BLOB_BYTES: i64 = 1024 * 1024;

@@ -1,6 +1,6 @@
 //! The MCP tools: `upload_audio`, `get_audio`, `list_audio`, `update_audio`, `delete_audio`.
 //!
-//! Each tool is the REST operation of the same meaning, run through [`crate::clips`] with the
+//! Each tool is the REST operation of the same meaning, run through [`crate::usecases::clips`] with the
 //! same scope and ownership checks, and answers with the REST JSON shape as
 //! `structuredContent`. Business errors (not found, not owner, missing scope, invalid field,
 //! not audio, too large) are tool results with `isError: true` carrying the problem document's
@@ -25,14 +25,14 @@ use voicebin_domain::ValueError;
 
 use super::schema;
 use crate::auth::Principal;
-use crate::clips::{self, RawMeta};
 use crate::error::{ApiError, Code};
 use crate::model::{ItemPatch, JsonString};
 use crate::state::AppState;
+use crate::usecases::clips::{self, RawMeta};
 
 /// Largest clip `upload_audio` accepts, decoded (the server's upload limit applies if lower).
 /// Base64 in a JSON-RPC body costs a third more, and the whole request sits in memory.
-pub const MAX_INLINE_UPLOAD_BYTES: u64 = crate::discovery::MCP_UPLOAD_MAX_BYTES;
+pub const MAX_INLINE_UPLOAD_BYTES: u64 = crate::site::MCP_UPLOAD_MAX_BYTES;
 
 /// The tools, described once at start-up.
 pub struct Catalog {

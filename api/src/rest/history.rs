@@ -9,10 +9,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
 use voicebin_projections::StoredEvent;
 
+use super::extract::Auth;
 use super::ApiTags;
-use crate::clips::MODERATE;
+use crate::access::MODERATE;
 use crate::error::{ApiError, Code};
-use crate::extract::Auth;
 use crate::state::AppState;
 
 /// Default page size.
@@ -104,7 +104,7 @@ impl HistoryApi {
         /// Opaque cursor from a previous page's `next_cursor`.
         cursor: Query<Option<String>>,
     ) -> Result<HistoryResponse, ApiError> {
-        let (clip, view) = crate::clips::view(&self.state, &id.0).await?;
+        let (clip, view) = crate::usecases::clips::view(&self.state, &id.0).await?;
         let principal = &auth.0;
         let moderator = principal.has_scope(MODERATE);
         if !moderator {

@@ -1,5 +1,5 @@
 //! Request extractors that poem-openapi documents: bearer authentication (required or
-//! optional) and the streaming upload body.
+//! optional, through [`crate::auth::authenticate`]) and the streaming upload body.
 
 use poem::{Request, RequestBody};
 use poem_openapi::registry::{
@@ -7,8 +7,7 @@ use poem_openapi::registry::{
 };
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
-use crate::auth::dpop::{DpopError, ProofTarget};
-use crate::auth::{AuthError, Principal};
+use crate::auth::Principal;
 use crate::error::{ApiError, AuthRejection};
 use crate::state::AppState;
 
@@ -49,106 +48,9 @@ fn reject(e: ApiError) -> poem::Error {
     poem::Error::from(AuthRejection(e))
 }
 
-/// Reads and verifies the credential, if any: `Bearer <token>`, or `DPoP <token>` with a `DPoP`
-/// proof for tokens bound to a key (RFC 9449). `Ok(None)` when no `Authorization` header.
+/// The verified caller, if it sent a token (a refused token is an [`AuthRejection`]).
 async fn authenticate(req: &Request) -> poem::Result<Option<Principal>> {
-    let headers = req.headers().get_all(poem::http::header::AUTHORIZATION);
-    let mut values = headers.iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(reject(ApiError::invalid_token(
-            "more than one Authorization header",
-        )));
-    }
-    const EXPECTED: &str = "expected `Bearer <token>` or `DPoP <token>`";
-    let value = value
-        .to_str()
-        .map_err(|_| reject(ApiError::invalid_token("malformed Authorization header")))?;
-    let Some((scheme, token)) = value.split_once(' ') else {
-        return Err(reject(ApiError::invalid_token(EXPECTED)));
-    };
-    let token = token.trim();
-    let dpop = scheme.eq_ignore_ascii_case("dpop");
-    if !(dpop || scheme.eq_ignore_ascii_case("bearer")) || token.is_empty() {
-        return Err(reject(ApiError::invalid_token(EXPECTED)));
-    }
-    let token_error = |description: &str| {
-        reject(if dpop {
-            ApiError::dpop_rejected("invalid_token", description)
-        } else {
-            ApiError::invalid_token(description)
-        })
-    };
-    let state = state(req)?;
-    let principal = match state.verifier.verify(token).await {
-        Ok(principal) => principal,
-        Err(e) if e.is_server_side() => return Err(reject(ApiError::unavailable(&e))),
-        Err(e) => return Err(token_error(&describe(&e))),
-    };
-    match (&principal.confirmation, dpop) {
-        (None, false) => {}
-        // RFC 9449 §7.2: a bound token is worthless without its key.
-        (Some(_), false) => {
-            return Err(token_error(
-                "this token is bound to a DPoP key: send it as `Authorization: DPoP` with a proof",
-            ))
-        }
-        (None, true) => {
-            return Err(token_error(
-                "this token is not DPoP-bound: send it as `Authorization: Bearer`",
-            ))
-        }
-        (Some(jkt), true) => {
-            let proofs: Vec<&[u8]> = req
-                .headers()
-                .get_all("dpop")
-                .iter()
-                .map(|v| v.as_bytes())
-                .collect();
-            let target = ProofTarget {
-                method: req.method().as_str(),
-                path: req.original_uri().path(),
-                access_token: token,
-                jkt,
-            };
-            match state.dpop.check(&proofs, target).await {
-                Ok(()) => {}
-                Err(DpopError::InvalidProof(m)) => {
-                    return Err(reject(ApiError::dpop_rejected("invalid_dpop_proof", &m)))
-                }
-                Err(DpopError::UseNonce(m)) => {
-                    return Err(reject(ApiError::dpop_rejected("use_dpop_nonce", m)))
-                }
-                Err(e @ DpopError::Unavailable(_)) => {
-                    return Err(reject(ApiError::unavailable(&e)))
-                }
-            }
-        }
-    }
-    Ok(Some(principal))
-}
-
-fn describe(e: &AuthError) -> String {
-    match e {
-        AuthError::WrongAudience => "the token is not for this site (audience)".into(),
-        AuthError::WrongIssuer => "the token is from an untrusted issuer".into(),
-        AuthError::Expired => "the token has expired".into(),
-        AuthError::NotYetValid => "the token is not valid yet".into(),
-        AuthError::UnsupportedAlgorithm => "the token's signing algorithm is not accepted".into(),
-        AuthError::UnknownKey => "the token's signing key is unknown".into(),
-        AuthError::BadSignature => "the token's signature is invalid".into(),
-        AuthError::Revoked => "the token has been revoked".into(),
-        AuthError::InvalidClaims(why) => format!("the token is invalid ({why})"),
-        _ => "the token is invalid".into(),
-    }
-}
-
-/// The verified caller of a plain poem handler, if it sent a token (errors carry an
-/// [`AuthRejection`]).
-pub async fn optional_principal(req: &Request) -> poem::Result<Option<Principal>> {
-    authenticate(req).await
+    state(req)?.caller(req).await.map_err(reject)
 }
 
 /// A verified caller. Operations taking it require `Authorization: Bearer <token>`.

@@ -4,12 +4,12 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::extract::{Auth, MaybeAuth};
 use super::ApiTags;
-use crate::clips;
 use crate::error::ApiError;
-use crate::extract::{Auth, MaybeAuth};
 use crate::model::{Item, ItemPatch};
 use crate::state::AppState;
+use crate::usecases::clips;
 
 /// Operations on one clip.
 pub struct ItemsApi {
@@ -113,7 +113,7 @@ impl ItemsApi {
             principal,
             &id.0,
             body.0,
-            super::request_id(req),
+            crate::http::request_id(req),
         )
         .await?;
         Ok(PatchItemResponse::Ok(Json(item)))
@@ -130,7 +130,7 @@ impl ItemsApi {
         req: &poem::Request,
     ) -> Result<DeleteItemResponse, ApiError> {
         let principal = auth.require("voice:delete")?;
-        clips::delete(&self.state, principal, &id.0, super::request_id(req)).await?;
+        clips::delete(&self.state, principal, &id.0, crate::http::request_id(req)).await?;
         Ok(DeleteItemResponse::Deleted)
     }
 }

@@ -1,4 +1,4 @@
-//! The clip use cases both edges share, REST (`routes`) and MCP (`mcp`): who may see a clip,
+//! The clip use cases the edges share (REST, MCP, pages, media): who may see a clip,
 //! the owner listing, upload, edit and delete. Each takes an already verified caller, changes
 //! state only through `ClipService`, reads only the projections, and answers with the REST
 //! shapes of [`crate::model`] or an [`ApiError`]. Scope checks stay with the callers, which

@@ -1,21 +1,15 @@
 //! The public pages of a clip: the view page `/{id}` (player, waveform, details, download
-//! button, link-preview tags), the embeddable player `/{id}/embed`, and oEmbed discovery
-//! `/oembed`. Server-rendered; every user-provided string is escaped; scripts and styles come
+//! button, link-preview tags) and the embeddable player `/{id}/embed`. Server-rendered; every user-provided string is escaped; scripts and styles come
 //! from `/static/` only, under a strict Content-Security-Policy.
 
 use poem::http::{header, StatusCode};
-use poem::web::{Data, Path, Query};
-use poem::{handler, IntoResponse, Request, Response};
-use serde::Deserialize;
+use poem::web::{Data, Path};
+use poem::{handler, Request, Response};
 use voicebin_domain::ClipId;
 use voicebin_projections::ClipView;
 
-use crate::error::{ApiError, Code};
 use crate::pages::html_escape;
 use crate::state::AppState;
-
-const VIEW_JS: &str = include_str!("../static/view.js");
-const VIEW_CSS: &str = include_str!("../static/view.css");
 
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     media-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
@@ -24,7 +18,7 @@ const EMBED_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'
     media-src 'self'; base-uri 'none'; form-action 'none'";
 
 /// The clip as the page may show it, or the status to answer with.
-async fn visible(
+pub(super) async fn visible(
     state: &AppState,
     req: &Request,
     id: &str,
@@ -43,7 +37,7 @@ async fn visible(
     // Pages are opened by browsers, which send no bearer token; an owner who sends one sees
     // their pending clip too.
     let owner = matches!(
-        crate::extract::optional_principal(req).await,
+        state.caller(req).await,
         Ok(Some(p)) if p.account == view.owner && p.has_scope("voice:read")
     );
     if view.is_removed() {
@@ -103,7 +97,7 @@ fn peaks_json(view: &ClipView) -> String {
         .unwrap_or_else(|| "[]".into())
 }
 
-fn title_of(view: &ClipView) -> String {
+pub(super) fn title_of(view: &ClipView) -> String {
     view.title.clone().unwrap_or_else(|| view.filename.clone())
 }
 
@@ -244,77 +238,4 @@ fn percent_encode(s: &str) -> String {
             }
         })
         .collect()
-}
-
-/// oEmbed query parameters.
-#[derive(Deserialize)]
-pub struct OEmbedQuery {
-    url: String,
-    format: Option<String>,
-    maxwidth: Option<u32>,
-    maxheight: Option<u32>,
-}
-
-/// `GET /oembed?url=…`: a rich oEmbed response with an iframe of the embed page.
-#[handler]
-pub async fn oembed(
-    req: &Request,
-    Query(q): Query<OEmbedQuery>,
-    Data(state): Data<&AppState>,
-) -> Response {
-    if q.format.as_deref().is_some_and(|f| f != "json") {
-        let mut response =
-            ApiError::new(Code::BadRequest, "only format=json is supported").into_response();
-        response.set_status(StatusCode::NOT_IMPLEMENTED);
-        return response;
-    }
-    let prefix = format!("{}/", state.public_url);
-    let Some(id) = q
-        .url
-        .strip_prefix(&prefix)
-        .map(|rest| rest.trim_end_matches('/'))
-    else {
-        return ApiError::new(Code::NotFound, "the url is not a clip of this site").into_response();
-    };
-    let (view, _) = match visible(state, req, id).await {
-        Ok(v) => v,
-        Err(StatusCode::GONE) => return ApiError::gone().into_response(),
-        Err(_) => return ApiError::not_found().into_response(),
-    };
-    let width = q.maxwidth.unwrap_or(480).clamp(200, 1200);
-    let height = q.maxheight.unwrap_or(140).clamp(80, 400);
-    let embed_url = format!("{}/{}/embed", state.public_url, view.id);
-    let body = serde_json::json!({
-        "version": "1.0",
-        "type": "rich",
-        "provider_name": "voicebin",
-        "provider_url": state.public_url,
-        "title": title_of(&view),
-        "width": width,
-        "height": height,
-        "html": format!(
-            "<iframe src=\"{}\" width=\"{width}\" height=\"{height}\" frameborder=\"0\" \
-             allow=\"autoplay\" title=\"{}\"></iframe>",
-            html_escape(&embed_url),
-            html_escape(&title_of(&view))
-        ),
-        "cache_age": 3600,
-    });
-    Response::builder()
-        .content_type("application/json")
-        .body(body.to_string())
-}
-
-/// `GET /static/view.js` and `/static/view.css`.
-#[handler]
-pub async fn static_file(Path(name): Path<String>) -> Response {
-    let (body, content_type) = match name.as_str() {
-        "view.js" => (VIEW_JS, "text/javascript; charset=utf-8"),
-        "view.css" => (VIEW_CSS, "text/css; charset=utf-8"),
-        _ => return ApiError::new(Code::NotFound, "no such file").into_response(),
-    };
-    Response::builder()
-        .content_type(content_type)
-        .header(header::CACHE_CONTROL, "public, max-age=3600")
-        .body(body)
 }

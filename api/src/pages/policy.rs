@@ -8,9 +8,9 @@ use serde::Deserialize;
 use voicebin_domain::ReportReason;
 
 use crate::error::ApiError;
-use crate::moderation::{self, RawReport};
 use crate::pages::{html_escape, text_page};
 use crate::state::AppState;
+use crate::usecases::moderation::{self, RawReport};
 
 /// Largest accepted report form body.
 const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -224,8 +224,8 @@ pub async fn abuse_report(req: &Request, body: Body, Data(state): Data<&AppState
             _ => {}
         }
     }
-    let ip = moderation::client_ip(req, state.moderation.trust_forwarded_for);
-    let request_id = crate::routes::request_id(req);
+    let ip = crate::http::client_ip(req, state.moderation.trust_forwarded_for);
+    let request_id = crate::http::request_id(req);
     match moderation::report(state, &clip, None, ip, raw, request_id).await {
         Ok(()) => form_page(
             StatusCode::ACCEPTED,

@@ -10,13 +10,13 @@ use voicebin_commands::Decision;
 use voicebin_domain::ReportReason;
 use voicebin_projections::{QueueCursor, QueueQuery, ReportRow, ReportState};
 
+use super::extract::{Auth, MaybeAuth};
 use super::ApiTags;
-use crate::clips::MODERATE;
+use crate::access::MODERATE;
 use crate::error::{ApiError, Code};
-use crate::extract::{Auth, MaybeAuth};
 use crate::model::{rfc3339, Item, JsonString};
-use crate::moderation::{self, RawReport};
 use crate::state::AppState;
+use crate::usecases::moderation::{self, RawReport};
 
 /// Default queue page size.
 const DEFAULT_LIMIT: u32 = 20;
@@ -225,7 +225,7 @@ impl ReportsApi {
         id: Path<String>,
         body: Json<NewReport>,
     ) -> Result<ReportResponse, ApiError> {
-        let ip = moderation::client_ip(req, self.state.moderation.trust_forwarded_for);
+        let ip = crate::http::client_ip(req, self.state.moderation.trust_forwarded_for);
         let reason = body.0.reason;
         let raw = RawReport {
             reason: reason.wire().to_owned(),
@@ -237,7 +237,7 @@ impl ReportsApi {
             auth.0.as_ref(),
             ip,
             raw,
-            super::request_id(req),
+            crate::http::request_id(req),
         )
         .await?;
         Ok(ReportResponse::Accepted(Json(ReportReceipt {
@@ -269,7 +269,7 @@ impl ModerationApi {
             id,
             decision,
             &body.reason.0,
-            super::request_id(req),
+            crate::http::request_id(req),
         )
         .await?;
         Ok(DecisionResponse::Ok(Json(item)))

@@ -14,9 +14,10 @@ use voicebin_domain::{
     AccountId, ModerationReason, ReportNote, ReportReason, Reporter, Sha256Digest,
 };
 
+use super::clips;
 use crate::auth::Principal;
-use crate::clips;
 use crate::error::{ApiError, Code};
+use crate::http::normalise_ip;
 use crate::state::AppState;
 
 /// The length of a rate-limit window.
@@ -65,7 +66,7 @@ impl ReporterTags {
     /// The reporter an address stands for. An IPv6 address stands for its /64: one host
     /// usually holds a whole /64, and must not count as that many reporters.
     pub fn anonymous(&self, ip: IpAddr) -> Reporter {
-        let network = match normalise(ip) {
+        let network = match normalise_ip(ip) {
             IpAddr::V6(v6) => {
                 let bits = u128::from(v6) & !((1u128 << 64) - 1);
                 IpAddr::V6(bits.into())
@@ -75,38 +76,6 @@ impl ReporterTags {
         let tag = hmac::sign(&self.key, network.to_string().as_bytes());
         Reporter::anonymous(&URL_SAFE_NO_PAD.encode(&tag.as_ref()[..12]))
     }
-}
-
-/// IPv4-mapped IPv6 addresses are the IPv4 address.
-fn normalise(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    }
-}
-
-/// The client's address: the peer, or with `trust_forwarded_for` the last `X-Forwarded-For`
-/// entry (the one the trusted proxy added).
-pub fn client_ip(req: &poem::Request, trust_forwarded_for: bool) -> Option<IpAddr> {
-    if trust_forwarded_for {
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .last()
-            .and_then(|v| v.trim().parse::<IpAddr>().ok());
-        if forwarded.is_some() {
-            return forwarded.map(normalise);
-        }
-    }
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|addr| normalise(addr.ip()))
 }
 
 /// A report as sent, before validation.

@@ -9,7 +9,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::openapi31::{add_links, refine_parameter};
+use super::openapi31::{add_links, refine_parameter};
 
 /// Characters refused in titles and filenames (`char::is_control`, line/paragraph separators,
 /// bidi overrides).

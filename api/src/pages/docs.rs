@@ -12,8 +12,8 @@ pub async fn docs(Data(state): Data<&AppState>) -> Response {
     let url = html_escape(&state.public_url);
     let issuer = html_escape(&state.discovery.issuer);
     let max = state.service.max_upload_bytes();
-    let mcp_max = crate::discovery::MCP_UPLOAD_MAX_BYTES;
-    let mcp_version = crate::discovery::MCP_PROTOCOL_VERSION;
+    let mcp_max = crate::site::MCP_UPLOAD_MAX_BYTES;
+    let mcp_version = crate::site::MCP_PROTOCOL_VERSION;
     let algs = crate::auth::dpop::PROOF_ALGS.join(", ");
     let main = format!(
         r#"<h1>voicebin developer guide</h1>

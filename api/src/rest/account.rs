@@ -4,12 +4,12 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::extract::Auth;
 use super::ApiTags;
-use crate::clips;
 use crate::error::ApiError;
-use crate::extract::Auth;
 use crate::model::ItemPage;
 use crate::state::AppState;
+use crate::usecases::clips;
 
 /// The caller's account.
 pub struct AccountApi {

@@ -9,12 +9,12 @@ use poem_openapi::{ApiResponse, OpenApi};
 use voicebin_commands::ByteStream;
 use voicebin_domain::AccountId;
 
+use super::extract::{Auth, UploadBody};
 use super::ApiTags;
-use crate::clips::{self, RawMeta};
 use crate::error::{ApiError, Code};
-use crate::extract::{Auth, UploadBody};
 use crate::model::Item;
 use crate::state::AppState;
+use crate::usecases::clips::{self, RawMeta};
 
 /// Largest accepted multipart text field.
 const MAX_FORM_FIELD: u64 = 16 * 1024;
@@ -182,7 +182,14 @@ impl AudioApi {
                     .map(|r| r.map_err(std::io::Error::other)),
             )
         };
-        let item = clips::upload(&self.state, owner, meta, stream, super::request_id(req)).await?;
+        let item = clips::upload(
+            &self.state,
+            owner,
+            meta,
+            stream,
+            crate::http::request_id(req),
+        )
+        .await?;
         let location = self.state.item_url(&item.id);
         Ok(UploadResponse::Created(Json(item), location))
     }

@@ -1,0 +1,50 @@
+//! The HTML pages: a clip's view page and embeddable player (`view`), oEmbed discovery
+//! (`oembed`), the developer guide (`docs`), `/privacy` and `/abuse` (`policy`), and the pages'
+//! scripts and styles (`assets`). Server-rendered, every user-provided string escaped, under a
+//! strict Content-Security-Policy: scripts and styles come from `/static/` only.
+
+pub mod assets;
+pub mod docs;
+pub mod oembed;
+pub mod policy;
+pub mod view;
+
+use poem::http::header;
+use poem::Response;
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The policy of the static text pages (`/docs`, `/privacy`, `/abuse`): no scripts, own styles.
+const TEXT_PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'";
+
+/// A static text page: `main` (trusted HTML, user text already escaped) in the site's layout.
+pub fn text_page(title: &str, main: &str) -> Response {
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · voicebin</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/static/view.css"></head>
+<body><main>
+{main}
+</main></body></html>
+"#
+    );
+    Response::builder()
+        .content_type("text/html; charset=utf-8")
+        .header(header::CONTENT_SECURITY_POLICY, TEXT_PAGE_CSP)
+        .body(html)
+}

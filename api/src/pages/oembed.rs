@@ -1,0 +1,71 @@
+//! `/oembed`: oEmbed discovery of a clip's view page (a rich response with an iframe of the
+//! embed page).
+
+use poem::http::StatusCode;
+use poem::web::{Data, Query};
+use poem::{handler, IntoResponse, Request, Response};
+use serde::Deserialize;
+
+use super::html_escape;
+use super::view::{title_of, visible};
+use crate::error::{ApiError, Code};
+use crate::state::AppState;
+
+/// oEmbed query parameters.
+#[derive(Deserialize)]
+pub struct OEmbedQuery {
+    url: String,
+    format: Option<String>,
+    maxwidth: Option<u32>,
+    maxheight: Option<u32>,
+}
+
+/// `GET /oembed?url=…`: a rich oEmbed response with an iframe of the embed page.
+#[handler]
+pub async fn oembed(
+    req: &Request,
+    Query(q): Query<OEmbedQuery>,
+    Data(state): Data<&AppState>,
+) -> Response {
+    if q.format.as_deref().is_some_and(|f| f != "json") {
+        let mut response =
+            ApiError::new(Code::BadRequest, "only format=json is supported").into_response();
+        response.set_status(StatusCode::NOT_IMPLEMENTED);
+        return response;
+    }
+    let prefix = format!("{}/", state.public_url);
+    let Some(id) = q
+        .url
+        .strip_prefix(&prefix)
+        .map(|rest| rest.trim_end_matches('/'))
+    else {
+        return ApiError::new(Code::NotFound, "the url is not a clip of this site").into_response();
+    };
+    let (view, _) = match visible(state, req, id).await {
+        Ok(v) => v,
+        Err(StatusCode::GONE) => return ApiError::gone().into_response(),
+        Err(_) => return ApiError::not_found().into_response(),
+    };
+    let width = q.maxwidth.unwrap_or(480).clamp(200, 1200);
+    let height = q.maxheight.unwrap_or(140).clamp(80, 400);
+    let embed_url = format!("{}/{}/embed", state.public_url, view.id);
+    let body = serde_json::json!({
+        "version": "1.0",
+        "type": "rich",
+        "provider_name": "voicebin",
+        "provider_url": state.public_url,
+        "title": title_of(&view),
+        "width": width,
+        "height": height,
+        "html": format!(
+            "<iframe src=\"{}\" width=\"{width}\" height=\"{height}\" frameborder=\"0\" \
+             allow=\"autoplay\" title=\"{}\"></iframe>",
+            html_escape(&embed_url),
+            html_escape(&title_of(&view))
+        ),
+        "cache_age": 3600,
+    });
+    Response::builder()
+        .content_type("application/json")
+        .body(body.to_string())
+}

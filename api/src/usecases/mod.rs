@@ -1,0 +1,7 @@
+//! The use cases several edges share. Each takes an already verified caller, changes state only
+//! through `voicebin_commands::ClipService`, reads only the projections, and answers with the
+//! JSON shapes of [`crate::model`] or an [`crate::error::ApiError`].
+
+pub mod clips;
+pub mod grants;
+pub mod moderation;
