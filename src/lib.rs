@@ -25,7 +25,7 @@ use voicebin_api::auth::{
     DEFAULT_REFRESH_MIN_INTERVAL,
 };
 use voicebin_api::site::Discovery;
-pub use voicebin_api::usecases::moderation::ModerationSettings;
+pub use voicebin_api::usecases::reporters::ModerationSettings;
 use voicebin_api::AppState;
 use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
@@ -545,7 +545,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         views: views.clone(),
         events: log,
         verifier,
-        public_url: settings.public_url.clone(),
+        urls: voicebin_api::urls::Urls::new(settings.public_url.clone()),
         jwks,
         scanner: scanner.describe(),
         readiness,
@@ -556,7 +556,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         discovery,
         moderation: settings.moderation.clone(),
         rate_limits: database.rate_limits(),
-        reporter_tags: Arc::new(voicebin_api::usecases::moderation::ReporterTags::new(
+        reporter_tags: Arc::new(voicebin_api::usecases::reporters::ReporterTags::new(
             reporter_secret.as_bytes(),
         )),
     };

@@ -20,6 +20,7 @@ pub mod pages;
 pub mod rest;
 pub mod site;
 pub mod state;
+pub mod urls;
 pub mod usecases;
 pub mod wellknown;
 

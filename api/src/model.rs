@@ -9,7 +9,7 @@ use poem_openapi::{Enum, Object};
 use serde_json::Value;
 use voicebin_projections::ClipView;
 
-use crate::state::AppState;
+use crate::urls::Urls;
 
 /// Where a clip can be seen and fetched.
 #[derive(Debug, Clone, Object)]
@@ -155,7 +155,7 @@ fn scan_state(s: &str) -> ScanStateDto {
 
 impl Item {
     /// What anyone may see of a clip.
-    pub fn public(view: &ClipView, state: &AppState) -> Self {
+    pub fn public(view: &ClipView, urls: &Urls) -> Self {
         Item {
             id: view.id.clone(),
             title: view.title.clone(),
@@ -170,8 +170,8 @@ impl Item {
             channels: view.channels,
             created_at: rfc3339(view.created_at),
             urls: ItemUrls {
-                view: state.view_url(&view.id),
-                download: state.download_url(&view.id),
+                view: urls.view(&view.id),
+                download: urls.download(&view.id),
             },
             scan_state: None,
             scan_detail: None,
@@ -185,7 +185,7 @@ impl Item {
     }
 
     /// What the owner sees.
-    pub fn owner(view: &ClipView, state: &AppState) -> Self {
+    pub fn owner(view: &ClipView, urls: &Urls) -> Self {
         Item {
             scan_state: Some(scan_state(&view.scan_state)),
             scan_detail: view.scan_detail.clone(),
@@ -195,7 +195,7 @@ impl Item {
             downloads_remaining: view.downloads_remaining(),
             updated_at: Some(rfc3339(view.updated_at)),
             moderation: Some(ItemModeration::of(view)),
-            ..Item::public(view, state)
+            ..Item::public(view, urls)
         }
     }
 }

@@ -7,6 +7,7 @@ use voicebin_projections::{EventLog, RateLimits, ReadStore};
 
 use crate::auth::{Principal, TokenVerifier};
 use crate::error::ApiError;
+use crate::urls::Urls;
 
 /// One dependency `/readyz` checks (the database and blob store are always checked).
 #[async_trait::async_trait]
@@ -28,8 +29,8 @@ pub struct AppState {
     pub events: Arc<dyn EventLog>,
     /// Verifies bearer tokens.
     pub verifier: Arc<dyn TokenVerifier>,
-    /// The site's canonical URL, without a trailing slash (`https://voicebin.example`).
-    pub public_url: String,
+    /// The site's canonical URL (`https://voicebin.example`) and every URL built from it.
+    pub urls: Urls,
     /// The embedded issuer's JWKS, served at `/.well-known/jwks.json` when it is in use.
     pub jwks: Option<serde_json::Value>,
     /// A one-line description of the scanner, for `/readyz`.
@@ -43,11 +44,11 @@ pub struct AppState {
     /// Where the site is described for OAuth clients and agents.
     pub discovery: crate::site::Discovery,
     /// Report limits and the auto-hide threshold.
-    pub moderation: crate::usecases::moderation::ModerationSettings,
+    pub moderation: crate::usecases::reporters::ModerationSettings,
     /// Rate-limit counters shared by all replicas.
     pub rate_limits: Arc<dyn RateLimits>,
     /// Names anonymous reporters (key shared by all replicas through the database).
-    pub reporter_tags: Arc<crate::usecases::moderation::ReporterTags>,
+    pub reporter_tags: Arc<crate::usecases::reporters::ReporterTags>,
 }
 
 impl AppState {
@@ -56,20 +57,5 @@ impl AppState {
         crate::auth::authenticate(req, self.verifier.as_ref(), &self.dpop)
             .await
             .map_err(ApiError::from)
-    }
-
-    /// The view page URL of a clip.
-    pub fn view_url(&self, id: &str) -> String {
-        format!("{}/{id}", self.public_url)
-    }
-
-    /// The direct download URL of a clip.
-    pub fn download_url(&self, id: &str) -> String {
-        format!("{}/{id}/download", self.public_url)
-    }
-
-    /// The API URL of a clip.
-    pub fn item_url(&self, id: &str) -> String {
-        format!("{}/api/v1/items/{id}", self.public_url)
     }
 }

@@ -91,7 +91,8 @@ impl ServerHandler for McpServer {
              and download URLs. A clip is `pending` until scanned, then served to others only \
              if `clean`. get_audio, list_audio, update_audio and delete_audio manage clips; a \
              clip is also the resource {}/{{id}}.",
-            self.catalog.upload_cap, self.state.public_url
+            self.catalog.upload_cap,
+            self.state.urls.base()
         ))
     }
 
@@ -200,14 +201,14 @@ pub fn endpoint(state: &AppState, doc: &serde_json::Value) -> McpEndpoint {
         .with_sse_retry(None)
         .with_max_request_body_bytes(usize::try_from(max_body).unwrap_or(usize::MAX))
         .enforce_origin_validation();
-    match allowed_host_and_origin(&state.public_url) {
+    match allowed_host_and_origin(state.urls.base()) {
         Some((host, origin)) => {
             config = config
                 .with_allowed_hosts([host])
                 .with_allowed_origins([origin]);
         }
         None => tracing::warn!(
-            public_url = %state.public_url,
+            public_url = %state.urls.base(),
             "public URL has no scheme and host; /mcp accepts loopback hosts and no Origin"
         ),
     }
@@ -218,10 +219,7 @@ pub fn endpoint(state: &AppState, doc: &serde_json::Value) -> McpEndpoint {
     );
     McpEndpoint {
         inner: service.compat().boxed(),
-        resource_metadata: format!(
-            "{}/.well-known/oauth-protected-resource/mcp",
-            state.public_url
-        ),
+        resource_metadata: state.urls.mcp_metadata(),
     }
 }
 

@@ -29,7 +29,7 @@ pub const URI_LIST: &str = "text/uri-list";
 
 /// The one template: a clip by id.
 pub fn templates(state: &AppState) -> ListResourceTemplatesResult {
-    let template = ResourceTemplate::new(format!("{}/{{id}}", state.public_url), "clip")
+    let template = ResourceTemplate::new(format!("{}/{{id}}", state.urls.base()), "clip")
         .with_title("Audio clip")
         .with_description(format!(
             "An audio clip by id. Reading it returns the audio (base64, with its media type) \
@@ -51,7 +51,7 @@ fn protocol_error(uri: &str, e: &ApiError) -> ErrorData {
 
 /// The clip id in `uri`, if it is a clip URI of this site.
 fn clip_id<'a>(state: &AppState, uri: &'a str) -> Option<&'a str> {
-    uri.strip_prefix(&state.public_url)?
+    uri.strip_prefix(state.urls.base())?
         .strip_prefix('/')
         .filter(|id| !id.is_empty() && !id.contains(['/', '?', '#']))
 }
@@ -66,7 +66,7 @@ pub async fn read(
         ErrorData::resource_not_found(
             format!(
                 "not a clip of this site; clips are {}/{{id}}",
-                state.public_url
+                state.urls.base()
             ),
             Some(json!({"uri": uri})),
         )
@@ -96,7 +96,7 @@ pub async fn read(
     } else {
         "# Fetch the audio from its download URL (downloads count towards its limit):".to_owned()
     };
-    let text = format!("{why}\r\n{}\r\n", state.download_url(&view.id));
+    let text = format!("{why}\r\n{}\r\n", state.urls.download(&view.id));
     Ok(ReadResourceResult::new(vec![ResourceContents::text(
         text, uri,
     )

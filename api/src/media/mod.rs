@@ -140,7 +140,7 @@ async fn serve(
             state.service.downloads().count_unlimited(&clip);
         }
         let expires = now + GRANT_TTL_SECS;
-        let secure = if state.public_url.starts_with("https://") {
+        let secure = if state.urls.is_https() {
             "; Secure"
         } else {
             ""

@@ -9,7 +9,7 @@ use crate::state::AppState;
 /// The guide (REST with curl examples, MCP, OAuth/DPoP, discovery, errors, limits).
 #[handler]
 pub async fn docs(Data(state): Data<&AppState>) -> Response {
-    let url = html_escape(&state.public_url);
+    let url = html_escape(state.urls.base());
     let issuer = html_escape(&state.discovery.issuer);
     let max = state.service.max_upload_bytes();
     let mcp_max = crate::site::MCP_UPLOAD_MAX_BYTES;

@@ -33,12 +33,7 @@ pub async fn oembed(
         response.set_status(StatusCode::NOT_IMPLEMENTED);
         return response;
     }
-    let prefix = format!("{}/", state.public_url);
-    let Some(id) = q
-        .url
-        .strip_prefix(&prefix)
-        .map(|rest| rest.trim_end_matches('/'))
-    else {
+    let Some(id) = state.urls.clip_of(&q.url) else {
         return ApiError::new(Code::NotFound, "the url is not a clip of this site").into_response();
     };
     let (view, _) = match visible(state, req, id).await {
@@ -48,12 +43,12 @@ pub async fn oembed(
     };
     let width = q.maxwidth.unwrap_or(480).clamp(200, 1200);
     let height = q.maxheight.unwrap_or(140).clamp(80, 400);
-    let embed_url = format!("{}/{}/embed", state.public_url, view.id);
+    let embed_url = state.urls.embed(&view.id);
     let body = serde_json::json!({
         "version": "1.0",
         "type": "rich",
         "provider_name": "voicebin",
-        "provider_url": state.public_url,
+        "provider_url": state.urls.base(),
         "title": title_of(&view),
         "width": width,
         "height": height,

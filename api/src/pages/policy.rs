@@ -46,7 +46,7 @@ fn contact(state: &AppState) -> String {
 /// `GET /privacy`.
 #[handler]
 pub async fn privacy(Data(state): Data<&AppState>) -> Response {
-    let url = html_escape(&state.public_url);
+    let url = html_escape(state.urls.base());
     let issuer = html_escape(&state.discovery.issuer);
     let body = format!(
         r#"<p>This page describes what the voicebin service at <a href="{url}">{url}</a> stores.</p>
@@ -137,7 +137,7 @@ fn form_page(status: StatusCode, title: &str, body: &str) -> Response {
 /// `GET /abuse`: how reports work, and the form that files one.
 #[handler]
 pub async fn abuse(Data(state): Data<&AppState>, Query(query): Query<AbuseQuery>) -> Response {
-    let url = html_escape(&state.public_url);
+    let url = html_escape(state.urls.base());
     let body = format!(
         r#"<p>Every clip on <a href="{url}">{url}</a> is checked to be audio and scanned before it is
 served to anyone but its owner. If a clip still breaks the law or the rules (malware, copyright,
@@ -188,7 +188,7 @@ fn clip_id_from(input: &str) -> String {
 pub async fn abuse_report(req: &Request, body: Body, Data(state): Data<&AppState>) -> Response {
     // Only this site's own form may post here: another site's page must not file reports from
     // its visitors' browsers (each would count as a different reporter).
-    if cross_site(req, &state.public_url) {
+    if cross_site(req, state.urls.base()) {
         return form_page(
             StatusCode::FORBIDDEN,
             "Report not sent",

@@ -116,14 +116,13 @@ pub async fn view_page(
     let e = html_escape;
     let title = title_of(&view);
     let description = view.description.clone().unwrap_or_default();
-    let page_url = state.view_url(&view.id);
-    let audio_url = format!("{}/{}/audio", state.public_url, view.id);
-    let embed_url = format!("{}/{}/embed", state.public_url, view.id);
-    let oembed_url = format!(
-        "{}/oembed?format=json&url={}",
-        state.public_url,
+    let page_url = state.urls.view(&view.id);
+    let audio_url = state.urls.audio(&view.id);
+    let embed_url = state.urls.embed(&view.id);
+    let oembed_url = state.urls.at(&format!(
+        "/oembed?format=json&url={}",
         percent_encode(&page_url)
-    );
+    ));
     let summary = if description.is_empty() {
         format!("{} audio clip on voicebin", duration_text(view.duration_ms))
     } else {
@@ -212,7 +211,7 @@ pub async fn embed_page(
 <script src="/static/view.js"></script></body></html>
 "#,
         title = e(&title_of(&view)),
-        page_url = e(&state.view_url(&view.id)),
+        page_url = e(&state.urls.view(&view.id)),
         peaks = e(&peaks_json(&view)),
         id = e(&view.id),
     );

@@ -190,7 +190,7 @@ impl AudioApi {
             crate::http::request_id(req),
         )
         .await?;
-        let location = self.state.item_url(&item.id);
+        let location = self.state.urls.item(&item.id);
         Ok(UploadResponse::Created(Json(item), location))
     }
 }

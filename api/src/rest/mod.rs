@@ -74,7 +74,7 @@ pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
         "Upload, share and manage audio clips. Every clip is validated as audio and scanned \
          before anyone but its owner can fetch it. Errors are RFC 9457 problem documents.",
     )
-    .server(state.public_url.clone())
+    .server(state.urls.base())
 }
 
 /// The OpenAPI 3.1 document of the REST API, as served at `/api/v1/openapi.json`.

@@ -320,7 +320,7 @@ impl ModerationApi {
                 .entries
                 .into_iter()
                 .map(|e| QueueItem {
-                    clip: Item::owner(&e.view, &self.state),
+                    clip: Item::owner(&e.view, &self.state.urls),
                     owner: e.view.owner.clone(),
                     report_count: e.report_count,
                     first_reported_at: rfc3339(e.first_reported_at),

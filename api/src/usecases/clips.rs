@@ -81,9 +81,9 @@ pub async fn readable(
 pub async fn get(state: &AppState, id: &str, caller: Option<&Principal>) -> Result<Item, ApiError> {
     let (view, owner) = readable(state, id, caller).await?;
     Ok(if owner {
-        Item::owner(&view, state)
+        Item::owner(&view, &state.urls)
     } else {
-        Item::public(&view, state)
+        Item::public(&view, &state.urls)
     })
 }
 
@@ -140,7 +140,11 @@ pub async fn list(
         })
         .await?;
     Ok(ItemPage {
-        items: page.items.iter().map(|v| Item::owner(v, state)).collect(),
+        items: page
+            .items
+            .iter()
+            .map(|v| Item::owner(v, &state.urls))
+            .collect(),
         next_cursor: page.next.map(|c| c.encode()),
     })
 }
@@ -222,7 +226,7 @@ pub async fn upload(
     let view = state.views.get(id.as_str()).await?.ok_or_else(|| {
         ApiError::unavailable(&"upload recorded but its view is not readable yet")
     })?;
-    Ok(Item::owner(&view, state))
+    Ok(Item::owner(&view, &state.urls))
 }
 
 fn patch_value<T>(
@@ -277,7 +281,7 @@ pub async fn edit(
         .get(id.as_str())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Item::owner(&view, state))
+    Ok(Item::owner(&view, &state.urls))
 }
 
 /// Deletes a clip the caller owns; its bytes are purged.

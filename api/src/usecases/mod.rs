@@ -5,3 +5,4 @@
 pub mod clips;
 pub mod grants;
 pub mod moderation;
+pub mod reporters;

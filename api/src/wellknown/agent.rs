@@ -5,7 +5,6 @@ use poem::{handler, Request, Response};
 use serde_json::{json, Value};
 
 use super::json_document;
-use super::oauth::mcp_metadata_url;
 use crate::access::SCOPES;
 use crate::auth::dpop::PROOF_ALGS;
 use crate::site::MCP_PROTOCOL_VERSION;
@@ -15,7 +14,7 @@ use crate::state::AppState;
 /// transport (`url`/`preferredTransport`), because voicebin does not serve the A2A protocol:
 /// agents reach it over MCP or REST, listed under `endpoints`.
 pub fn agent_card(state: &AppState) -> Value {
-    let url = &state.public_url;
+    let url = state.urls.base();
     let d = &state.discovery;
     let scopes: serde_json::Map<String, Value> = SCOPES
         .iter()
@@ -69,7 +68,7 @@ pub fn agent_card(state: &AppState) -> Value {
                 "url": format!("{url}/mcp"),
                 "transport": "streamable-http",
                 "protocolVersion": MCP_PROTOCOL_VERSION,
-                "resourceMetadata": mcp_metadata_url(state),
+                "resourceMetadata": state.urls.mcp_metadata(),
             },
             "rest": {
                 "url": format!("{url}/api/v1"),

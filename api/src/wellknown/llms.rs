@@ -14,7 +14,7 @@ pub async fn llms_txt(Data(state): Data<&AppState>, req: &Request) -> Response {
 }
 
 fn llms(state: &AppState) -> String {
-    let url = &state.public_url;
+    let url = state.urls.base();
     let issuer = &state.discovery.issuer;
     let max_mib = state.service.max_upload_bytes() as f64 / (1024.0 * 1024.0);
     let mcp_cap = MCP_UPLOAD_MAX_BYTES / (1024 * 1024);

@@ -19,17 +19,9 @@ pub fn protected_resource_metadata(state: &AppState, resource: &str) -> Value {
         "scopes_supported": SCOPES.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         "bearer_methods_supported": ["header"],
         "dpop_signing_alg_values_supported": PROOF_ALGS,
-        "resource_documentation": format!("{}/docs", state.public_url),
-        "resource_policy_uri": format!("{}/privacy", state.public_url),
+        "resource_documentation": state.urls.at("/docs"),
+        "resource_policy_uri": state.urls.at("/privacy"),
     })
-}
-
-/// The RFC 9728 metadata URL for the MCP endpoint (used in `/mcp`'s 401 challenge).
-pub fn mcp_metadata_url(state: &AppState) -> String {
-    format!(
-        "{}/.well-known/oauth-protected-resource/mcp",
-        state.public_url
-    )
 }
 
 /// `GET /.well-known/oauth-protected-resource`: the REST API as a protected resource.
@@ -37,7 +29,7 @@ pub fn mcp_metadata_url(state: &AppState) -> String {
 pub async fn resource_metadata(Data(state): Data<&AppState>, req: &Request) -> Response {
     json_document(
         req,
-        &protected_resource_metadata(state, &state.public_url),
+        &protected_resource_metadata(state, state.urls.base()),
         "application/json",
     )
 }
@@ -45,7 +37,7 @@ pub async fn resource_metadata(Data(state): Data<&AppState>, req: &Request) -> R
 /// `GET /.well-known/oauth-protected-resource/mcp`: the MCP endpoint as a protected resource.
 #[handler]
 pub async fn mcp_resource_metadata(Data(state): Data<&AppState>, req: &Request) -> Response {
-    let resource = format!("{}/mcp", state.public_url);
+    let resource = state.urls.at("/mcp");
     json_document(
         req,
         &protected_resource_metadata(state, &resource),
