@@ -10,7 +10,9 @@ use voicebin_commands::{CommandError, UploadError};
 use voicebin_domain::{ClipError, ValueError};
 use voicebin_projections::StoreError;
 
+use crate::access::Refusal;
 use crate::auth::Rejection;
+use crate::usecases::clips::FindError;
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Object)]
@@ -412,6 +414,29 @@ impl poem::error::ResponseError for AuthRejection {
     fn as_response(&self) -> poem::Response {
         use poem::IntoResponse;
         self.0.clone().into_response()
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::NotFound => ApiError::not_found(),
+            Refusal::Gone => ApiError::gone(),
+            Refusal::Exhausted => {
+                ApiError::new(Code::Gone, "this clip's download limit has been reached")
+            }
+            Refusal::Removed => ApiError::removed(),
+            Refusal::MissingScope { scope, dpop } => ApiError::insufficient_scope_for(scope, dpop),
+        }
+    }
+}
+
+impl From<FindError> for ApiError {
+    fn from(e: FindError) -> Self {
+        match e {
+            FindError::Refused(r) => r.into(),
+            FindError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -31,6 +31,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 pub use resources::MAX_BLOB_BYTES;
 pub use tools::MAX_INLINE_UPLOAD_BYTES;
 
+use crate::access;
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
@@ -39,7 +40,7 @@ use crate::state::AppState;
 pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::V_2025_11_25;
 
 /// The scopes the tools use, announced in the 401 challenge.
-pub const SCOPES: &str = "voice:read voice:create voice:delete";
+pub const SCOPES: [&str; 3] = [access::READ, access::CREATE, access::DELETE];
 
 /// The MCP server: tools and resources over the clip use cases. Cheap to clone; one is made
 /// per request.
@@ -227,8 +228,9 @@ impl McpEndpoint {
     /// 401 with the RFC 9728 challenge that points clients at the discovery document.
     fn challenge(&self, error: Option<&ApiError>) -> Response {
         let mut value = format!(
-            r#"Bearer resource_metadata="{}", scope="{SCOPES}""#,
-            self.resource_metadata
+            r#"Bearer resource_metadata="{}", scope="{}""#,
+            self.resource_metadata,
+            SCOPES.join(" ")
         );
         let problem = match error {
             Some(e) => {

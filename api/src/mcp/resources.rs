@@ -16,6 +16,7 @@ use serde_json::json;
 
 use base64::Engine;
 
+use crate::access::{self, Want};
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
@@ -71,9 +72,10 @@ pub async fn read(
             Some(json!({"uri": uri})),
         )
     })?;
-    let (view, owner) = clips::readable(state, id, Some(principal))
+    let found = clips::find(state, id, Some(principal), Want::Metadata)
         .await
-        .map_err(|e| protocol_error(uri, &e))?;
+        .map_err(|e| protocol_error(uri, &e.into()))?;
+    let (view, owner) = (found.view, found.reader.is_privileged());
     if owner && !view.is_removed() && view.size_bytes <= MAX_BLOB_BYTES {
         let bytes = read_blob(state, &view.blob_key)
             .await
@@ -129,7 +131,7 @@ pub async fn list(
     principal: &Principal,
     cursor: Option<String>,
 ) -> Result<ListResourcesResult, ErrorData> {
-    if !principal.has_scope("voice:read") {
+    if !principal.has_scope(access::READ) {
         return Ok(ListResourcesResult::with_all_items(Vec::new()));
     }
     let page = clips::list(state, principal, None, cursor, None)

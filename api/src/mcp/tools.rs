@@ -24,6 +24,7 @@ use voicebin_commands::ByteStream;
 use voicebin_domain::ValueError;
 
 use super::schema;
+use crate::access;
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
 use crate::model::{ItemPatch, JsonString};
@@ -314,7 +315,7 @@ fn decode_data(data: &str, cap: u64) -> Result<Vec<u8>, ApiError> {
 }
 
 async fn upload(state: &AppState, catalog: &Catalog, caller: &Caller, a: JsonObject) -> Outcome {
-    require(caller, "voice:create")?;
+    require(caller, access::CREATE)?;
     let owner = clips::account(&caller.principal)?;
     let a: UploadArgs = args(a)?;
     let bytes = decode_data(&a.data, catalog.upload_cap)?;
@@ -338,14 +339,14 @@ async fn get(state: &AppState, caller: &Caller, a: JsonObject) -> Outcome {
 }
 
 async fn list(state: &AppState, caller: &Caller, a: JsonObject) -> Outcome {
-    require(caller, "voice:read")?;
+    require(caller, access::READ)?;
     let a: ListArgs = args(a)?;
     let page = clips::list(state, &caller.principal, a.q, a.cursor, a.limit).await?;
     Ok(json_of(&page))
 }
 
 async fn update(state: &AppState, caller: &Caller, a: JsonObject) -> Outcome {
-    require(caller, "voice:create")?;
+    require(caller, access::CREATE)?;
     let a: UpdateArgs = args(a)?;
     let patch = ItemPatch {
         title: maybe(a.title.map(|t| t.map(JsonString))),
@@ -364,7 +365,7 @@ async fn update(state: &AppState, caller: &Caller, a: JsonObject) -> Outcome {
 }
 
 async fn delete(state: &AppState, caller: &Caller, a: JsonObject) -> Outcome {
-    require(caller, "voice:delete")?;
+    require(caller, access::DELETE)?;
     let a: IdArgs = args(a)?;
     clips::delete(state, &caller.principal, &a.id, caller.request_id.clone()).await?;
     Ok(json!({"id": a.id, "deleted": true}))

@@ -12,13 +12,13 @@ use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::web::{Data, Path};
 use poem::{handler, Body, IntoResponse, Request, Response};
 use voicebin_commands::CommandError;
-use voicebin_domain::{ClipError, ClipId};
-use voicebin_projections::ClipView;
+use voicebin_domain::ClipError;
 
 pub use range::{content_disposition, parse_range, ByteRange};
 
 use self::range::if_range_matches;
-use crate::error::{ApiError, Code};
+use crate::access::{Refusal, Want};
+use crate::error::ApiError;
 use crate::http::{http_date, none_match};
 use crate::state::AppState;
 use crate::usecases::clips;
@@ -38,28 +38,6 @@ fn grant_cookie(req: &Request) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-async fn find(state: &AppState, req: &Request, id: &str) -> Result<(ClipView, bool), ApiError> {
-    let (_, view) = clips::view(state, id).await?;
-    if view.is_deleted() {
-        return Err(ApiError::gone());
-    }
-    // Owners and moderators fetch without counting.
-    let caller = state.caller(req).await?;
-    let owner = clips::privileged(&view, caller.as_ref());
-    // A takedown purged the bytes: nobody can fetch them any more.
-    if view.is_removed() {
-        return Err(ApiError::removed());
-    }
-    if !owner && !view.is_public() {
-        return Err(ApiError::not_found());
-    }
-    Ok((view, owner))
-}
-
-fn limit_reached() -> ApiError {
-    ApiError::new(Code::Gone, "this clip's download limit has been reached")
-}
-
 /// Serves the clip's bytes; `inline` for the player, attachment for the download button.
 async fn serve(
     req: &Request,
@@ -67,7 +45,11 @@ async fn serve(
     state: &AppState,
     inline: bool,
 ) -> Result<Response, ApiError> {
-    let (view, owner) = find(state, req, id).await?;
+    // Credentials first: a token that is sent must be valid, even for a clip that is gone.
+    let caller = state.caller(req).await?;
+    let found = clips::find(state, id, caller.as_ref(), Want::Audio).await?;
+    // Owners and moderators fetch without counting.
+    let (clip, view, owner) = (found.id, found.view, found.reader.is_privileged());
     let len = u64::try_from(view.size_bytes).unwrap_or_default();
     let etag = format!("\"{}\"", view.sha256);
     let last_modified = http_date(view.created_at());
@@ -88,10 +70,6 @@ async fn serve(
         }
         builder
     };
-    let exhausted = view.downloads_remaining() == Some(0);
-    if !owner && exhausted {
-        return Err(limit_reached());
-    }
     let header_str = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     if header_str(header::IF_NONE_MATCH).is_some_and(|h| none_match(h, &etag)) {
         return Ok(headers(Response::builder().status(StatusCode::NOT_MODIFIED)).finish());
@@ -129,11 +107,12 @@ async fn serve(
     let granted = grant_cookie(req).is_some_and(|token| state.grants.valid(&view.id, &token, now));
     let mut set_cookie = None;
     if !owner && !granted {
-        let clip = ClipId::parse(&view.id).map_err(|_| ApiError::not_found())?;
         if view.download_limit.is_some() {
             match state.service.downloads().count_limited(&clip).await {
                 Ok(()) => {}
-                Err(CommandError::Rule(ClipError::LimitReached)) => return Err(limit_reached()),
+                Err(CommandError::Rule(ClipError::LimitReached)) => {
+                    return Err(Refusal::Exhausted.into())
+                }
                 Err(e) => return Err(e.into()),
             }
         } else {

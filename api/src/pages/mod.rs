@@ -9,8 +9,16 @@ pub mod oembed;
 pub mod policy;
 pub mod view;
 
-use poem::http::header;
+use poem::http::{header, StatusCode};
 use poem::Response;
+
+use crate::access::Refusal;
+use crate::usecases::clips::FindError;
+
+/// The policy of a clip's pages: own scripts, styles and media only, never framed.
+pub(crate) const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    media-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn html_escape(s: &str) -> String {
@@ -47,4 +55,49 @@ pub fn text_page(title: &str, main: &str) -> Response {
         .content_type("text/html; charset=utf-8")
         .header(header::CONTENT_SECURITY_POLICY, TEXT_PAGE_CSP)
         .body(html)
+}
+
+pub(crate) fn html(body: String, csp: &str) -> Response {
+    Response::builder()
+        .content_type("text/html; charset=utf-8")
+        .header(header::CONTENT_SECURITY_POLICY, csp)
+        .header("Referrer-Policy", "strict-origin-when-cross-origin")
+        .body(body)
+}
+
+/// The page answering a clip request that cannot be served: the access rule's refusal, or a
+/// read model that could not be read.
+pub fn error_page(error: FindError) -> Response {
+    let (status, title, text) = match error {
+        FindError::Refused(Refusal::Gone | Refusal::Exhausted) => (
+            StatusCode::GONE,
+            "Gone",
+            "This clip has been deleted or is no longer available.",
+        ),
+        FindError::Refused(Refusal::Removed) => (
+            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+            "Removed",
+            "This clip was taken down by a moderator.",
+        ),
+        FindError::Refused(Refusal::NotFound | Refusal::MissingScope { .. }) => {
+            (StatusCode::NOT_FOUND, "Not found", "There is no clip here.")
+        }
+        FindError::Store(e) => {
+            tracing::warn!(error = %e, "read model unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "Please try again in a moment.",
+            )
+        }
+    };
+    Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .header(header::CONTENT_SECURITY_POLICY, PAGE_CSP)
+        .body(format!(
+            "<!doctype html><html lang=en><head><meta charset=utf-8><title>{title} · voicebin</title>\
+             <link rel=stylesheet href=\"/static/view.css\"></head><body><h1>{title}</h1>\
+             <p>{text}</p></body></html>"
+        ))
 }

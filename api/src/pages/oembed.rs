@@ -8,8 +8,10 @@ use serde::Deserialize;
 
 use super::html_escape;
 use super::view::{title_of, visible};
+use crate::access::Refusal;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
+use crate::usecases::clips::FindError;
 
 /// oEmbed query parameters.
 #[derive(Deserialize)]
@@ -36,10 +38,14 @@ pub async fn oembed(
     let Some(id) = state.urls.clip_of(&q.url) else {
         return ApiError::new(Code::NotFound, "the url is not a clip of this site").into_response();
     };
-    let (view, _) = match visible(state, req, id).await {
+    let view = match visible(state, req, id).await {
         Ok(v) => v,
-        Err(StatusCode::GONE) => return ApiError::gone().into_response(),
-        Err(_) => return ApiError::not_found().into_response(),
+        // The page is gone, whether deleted or used up.
+        Err(FindError::Refused(Refusal::Gone | Refusal::Exhausted)) => {
+            return ApiError::gone().into_response()
+        }
+        Err(FindError::Refused(_)) => return ApiError::not_found().into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let width = q.maxwidth.unwrap_or(480).clamp(200, 1200);
     let height = q.maxheight.unwrap_or(140).clamp(80, 400);

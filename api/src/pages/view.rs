@@ -1,78 +1,30 @@
 //! The public pages of a clip: the view page `/{id}` (player, waveform, details, download
-//! button, link-preview tags) and the embeddable player `/{id}/embed`. Server-rendered; every user-provided string is escaped; scripts and styles come
-//! from `/static/` only, under a strict Content-Security-Policy.
+//! button, link-preview tags) and the embeddable player `/{id}/embed`.
 
-use poem::http::{header, StatusCode};
 use poem::web::{Data, Path};
 use poem::{handler, Request, Response};
-use voicebin_domain::ClipId;
 use voicebin_projections::ClipView;
 
-use crate::pages::html_escape;
+use super::{error_page, html, html_escape, PAGE_CSP};
+use crate::access::Want;
 use crate::state::AppState;
+use crate::usecases::clips::{self, FindError};
 
-const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    media-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
-    frame-ancestors 'none'";
 const EMBED_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     media-src 'self'; base-uri 'none'; form-action 'none'";
 
-/// The clip as the page may show it, or the status to answer with.
+/// The clip as a page may show it (its audio is what the page is for). Pages are opened by
+/// browsers, which send no bearer token: one that does not verify counts as none, and an owner
+/// or moderator who sends a valid one sees a pending clip too.
 pub(super) async fn visible(
     state: &AppState,
     req: &Request,
     id: &str,
-) -> Result<(ClipView, bool), StatusCode> {
-    let Ok(id) = ClipId::parse(id) else {
-        return Err(StatusCode::NOT_FOUND);
-    };
-    let view = match state.views.get(id.as_str()).await {
-        Ok(Some(view)) => view,
-        Ok(None) => return Err(StatusCode::NOT_FOUND),
-        Err(_) => return Err(StatusCode::SERVICE_UNAVAILABLE),
-    };
-    if view.is_deleted() {
-        return Err(StatusCode::GONE);
-    }
-    // Pages are opened by browsers, which send no bearer token; an owner who sends one sees
-    // their pending clip too.
-    let owner = matches!(
-        state.caller(req).await,
-        Ok(Some(p)) if p.account == view.owner && p.has_scope("voice:read")
-    );
-    if view.is_removed() {
-        return Err(StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
-    }
-    if !owner && !view.is_public() {
-        return Err(StatusCode::NOT_FOUND);
-    }
-    if !owner && view.downloads_remaining() == Some(0) {
-        return Err(StatusCode::GONE);
-    }
-    Ok((view, owner))
-}
-
-fn error_page(status: StatusCode) -> Response {
-    let (title, text) = match status {
-        StatusCode::GONE => (
-            "Gone",
-            "This clip has been deleted or is no longer available.",
-        ),
-        StatusCode::SERVICE_UNAVAILABLE => ("Unavailable", "Please try again in a moment."),
-        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS => {
-            ("Removed", "This clip was taken down by a moderator.")
-        }
-        _ => ("Not found", "There is no clip here."),
-    };
-    Response::builder()
-        .status(status)
-        .content_type("text/html; charset=utf-8")
-        .header(header::CONTENT_SECURITY_POLICY, PAGE_CSP)
-        .body(format!(
-            "<!doctype html><html lang=en><head><meta charset=utf-8><title>{title} · voicebin</title>\
-             <link rel=stylesheet href=\"/static/view.css\"></head><body><h1>{title}</h1>\
-             <p>{text}</p></body></html>"
-        ))
+) -> Result<ClipView, FindError> {
+    let caller = state.caller(req).await.ok().flatten();
+    Ok(clips::find(state, id, caller.as_ref(), Want::Audio)
+        .await?
+        .view)
 }
 
 fn duration_text(ms: Option<i64>) -> String {
@@ -109,9 +61,9 @@ pub async fn view_page(
     Path(id): Path<String>,
     Data(state): Data<&AppState>,
 ) -> Response {
-    let (view, _) = match visible(state, req, &id).await {
+    let view = match visible(state, req, &id).await {
         Ok(v) => v,
-        Err(status) => return error_page(status),
+        Err(e) => return error_page(e),
     };
     let e = html_escape;
     let title = title_of(&view);
@@ -196,9 +148,9 @@ pub async fn embed_page(
     Path(id): Path<String>,
     Data(state): Data<&AppState>,
 ) -> Response {
-    let (view, _) = match visible(state, req, &id).await {
+    let view = match visible(state, req, &id).await {
         Ok(v) => v,
-        Err(status) => return error_page(status),
+        Err(e) => return error_page(e),
     };
     let e = html_escape;
     let body = format!(
@@ -216,14 +168,6 @@ pub async fn embed_page(
         id = e(&view.id),
     );
     html(body, EMBED_CSP)
-}
-
-fn html(body: String, csp: &str) -> Response {
-    Response::builder()
-        .content_type("text/html; charset=utf-8")
-        .header(header::CONTENT_SECURITY_POLICY, csp)
-        .header("Referrer-Policy", "strict-origin-when-cross-origin")
-        .body(body)
 }
 
 /// Percent-encodes a URL for use as a query parameter value.

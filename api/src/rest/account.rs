@@ -6,6 +6,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::extract::Auth;
 use super::ApiTags;
+use crate::access;
 use crate::error::ApiError;
 use crate::model::ItemPage;
 use crate::state::AppState;
@@ -43,7 +44,7 @@ impl AccountApi {
         /// Opaque cursor from a previous page's `next_cursor`.
         cursor: Query<Option<String>>,
     ) -> Result<ListItemsResponse, ApiError> {
-        let principal = auth.require("voice:read")?;
+        let principal = auth.require(access::READ)?;
         let page = clips::list(&self.state, principal, q.0, cursor.0, limit.0).await?;
         Ok(ListItemsResponse::Ok(Json(page)))
     }

@@ -7,10 +7,10 @@ use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use voicebin_commands::ByteStream;
-use voicebin_domain::AccountId;
 
 use super::extract::{Auth, UploadBody};
 use super::ApiTags;
+use crate::access;
 use crate::error::{ApiError, Code};
 use crate::model::Item;
 use crate::state::AppState;
@@ -136,10 +136,8 @@ impl AudioApi {
         x_download_limit: Header<Option<String>>,
         req: &poem::Request,
     ) -> Result<UploadResponse, ApiError> {
-        let principal = auth.require("voice:create")?;
-        let owner = AccountId::parse(&principal.account).map_err(|_| {
-            ApiError::invalid_token("the token's subject is not a valid account id")
-        })?;
+        let principal = auth.require(access::CREATE)?;
+        let owner = clips::account(principal)?;
         let max = self.state.service.max_upload_bytes();
         let is_multipart = body.content_type.as_deref().is_some_and(|ct| {
             ct.trim_start()

@@ -11,9 +11,10 @@ use voicebin_projections::StoredEvent;
 
 use super::extract::Auth;
 use super::ApiTags;
-use crate::access::MODERATE;
+use crate::access::{Reader, Want};
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
+use crate::usecases::clips;
 
 /// Default page size.
 const DEFAULT_LIMIT: u32 = 100;
@@ -104,20 +105,9 @@ impl HistoryApi {
         /// Opaque cursor from a previous page's `next_cursor`.
         cursor: Query<Option<String>>,
     ) -> Result<HistoryResponse, ApiError> {
-        let (clip, view) = crate::usecases::clips::view(&self.state, &id.0).await?;
-        let principal = &auth.0;
-        let moderator = principal.has_scope(MODERATE);
-        if !moderator {
-            if principal.account != view.owner {
-                return Err(ApiError::not_found());
-            }
-            auth.require("voice:read")?;
-            // For its owner a deleted clip is gone, history included; the audit record stays
-            // readable by moderators (and operators, with `voicebin history`).
-            if view.is_deleted() {
-                return Err(ApiError::gone());
-            }
-        }
+        let found = clips::find(&self.state, &id.0, Some(&auth.0), Want::History).await?;
+        let (clip, view) = (found.id, found.view);
+        let moderator = found.reader == Reader::Moderator;
         let after = match cursor.0.filter(|c| !c.is_empty()) {
             Some(raw) => decode_cursor(&raw).ok_or_else(|| {
                 ApiError::new(Code::InvalidField, "cursor is not valid").with_field("cursor")

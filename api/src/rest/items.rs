@@ -6,6 +6,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::extract::{Auth, MaybeAuth};
 use super::ApiTags;
+use crate::access::{self, Want};
 use crate::error::ApiError;
 use crate::model::{Item, ItemPatch};
 use crate::state::AppState;
@@ -82,7 +83,9 @@ impl ItemsApi {
         auth: MaybeAuth,
         id: Path<String>,
     ) -> Result<PeaksResponse, ApiError> {
-        let (view, _) = clips::readable(&self.state, &id.0, auth.0.as_ref()).await?;
+        let view = clips::find(&self.state, &id.0, auth.0.as_ref(), Want::Metadata)
+            .await?
+            .view;
         let peaks = view.peaks_levels().ok_or_else(|| {
             ApiError::new(
                 crate::error::Code::NotFound,
@@ -107,7 +110,7 @@ impl ItemsApi {
         body: Json<ItemPatch>,
         req: &poem::Request,
     ) -> Result<PatchItemResponse, ApiError> {
-        let principal = auth.require("voice:create")?;
+        let principal = auth.require(access::CREATE)?;
         let item = clips::edit(
             &self.state,
             principal,
@@ -129,7 +132,7 @@ impl ItemsApi {
         id: Path<String>,
         req: &poem::Request,
     ) -> Result<DeleteItemResponse, ApiError> {
-        let principal = auth.require("voice:delete")?;
+        let principal = auth.require(access::DELETE)?;
         clips::delete(&self.state, principal, &id.0, crate::http::request_id(req)).await?;
         Ok(DeleteItemResponse::Deleted)
     }

@@ -1,4 +1,5 @@
-//! The clip use cases the edges share (REST, MCP, pages, media): who may see a clip,
+//! The clip use cases the edges share (REST, MCP, pages, media): finding a clip the caller may
+//! have what it wants of (through the one access rule, [`crate::access::check`]),
 //! the owner listing, upload, edit and delete. Each takes an already verified caller, changes
 //! state only through `ClipService`, reads only the projections, and answers with the REST
 //! shapes of [`crate::model`] or an [`ApiError`]. Scope checks stay with the callers, which
@@ -6,10 +7,11 @@
 
 use voicebin_commands::{ByteStream, UploadRequest};
 use voicebin_domain::{AccountId, ClipId, Description, DownloadLimit, Filename, Title, ValueError};
-use voicebin_projections::{ClipView, Cursor, ListQuery};
+use voicebin_projections::{ClipView, Cursor, ListQuery, StoreError};
 
 use poem_openapi::types::MaybeUndefined;
 
+use crate::access::{self, Reader, Refusal, Want};
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
 use crate::model::{Item, ItemPage, ItemPatch, JsonString};
@@ -28,80 +30,67 @@ pub fn account(principal: &Principal) -> Result<AccountId, ApiError> {
         .map_err(|_| ApiError::invalid_token("the token's subject is not a valid account id"))
 }
 
-fn is_owner(view: &ClipView, principal: Option<&Principal>) -> bool {
-    principal.is_some_and(|p| p.account == view.owner)
+/// A clip the caller may have what it wanted of, and as whom it reads it.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The clip's id.
+    pub id: ClipId,
+    /// Its read model.
+    pub view: ClipView,
+    /// The caller, as the access rule sees it.
+    pub reader: Reader,
 }
 
-/// The scope of moderators: they read any clip, its history and the report queue, and decide.
-pub const MODERATE: &str = "voice:moderate";
-
-/// Whether `caller` reads `view` beyond what the public sees: its owner with `voice:read`, or a
-/// moderator with `voice:moderate`. Privileged reads see every state and never count downloads.
-pub fn privileged(view: &ClipView, caller: Option<&Principal>) -> bool {
-    caller.is_some_and(|p| {
-        p.has_scope(MODERATE) || (p.account == view.owner && p.has_scope("voice:read"))
-    })
+/// Why [`find`] has no clip for the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    /// The access rule refused (or there is no such clip).
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+    /// The read model could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// The clip's view, deleted or not, whoever asks: 404 for a malformed or unknown id.
-pub async fn view(state: &AppState, id: &str) -> Result<(ClipId, ClipView), ApiError> {
-    let id = ClipId::parse(id).map_err(|_| ApiError::not_found())?;
+impl From<Refusal> for FindError {
+    fn from(r: Refusal) -> Self {
+        FindError::Refused(r)
+    }
+}
+
+/// The clip's view, deleted or not, whoever asks: [`Refusal::NotFound`] for a malformed or
+/// unknown id.
+pub async fn view(state: &AppState, id: &str) -> Result<(ClipId, ClipView), FindError> {
+    let id = ClipId::parse(id).map_err(|_| Refusal::NotFound)?;
     let view = state
         .views
         .get(id.as_str())
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or(Refusal::NotFound)?;
     Ok((id, view))
 }
 
-/// The clip as `caller` may read it, and whether it reads it privileged (see [`privileged`]):
-/// 410 when deleted; for everyone else 451 when a moderator removed it and 404 when absent or
-/// not public (pending, rejected, hidden by reports, blocked).
-pub async fn readable(
+/// Clip `id`, if `caller` may have what it wants of it ([`access::check`]).
+pub async fn find(
     state: &AppState,
     id: &str,
     caller: Option<&Principal>,
-) -> Result<(ClipView, bool), ApiError> {
-    let (_, view) = view(state, id).await?;
-    if view.is_deleted() {
-        return Err(ApiError::gone());
-    }
-    let privileged = privileged(&view, caller);
-    if !privileged && view.is_removed() {
-        return Err(ApiError::removed());
-    }
-    if !privileged && !view.is_public() {
-        return Err(ApiError::not_found());
-    }
-    Ok((view, privileged))
+    want: Want,
+) -> Result<Found, FindError> {
+    let (id, view) = view(state, id).await?;
+    let reader = access::check(&view, caller, want)?;
+    Ok(Found { id, view, reader })
 }
 
 /// The item view `caller` may see: the full view for its owner and moderators, the public one
 /// otherwise.
 pub async fn get(state: &AppState, id: &str, caller: Option<&Principal>) -> Result<Item, ApiError> {
-    let (view, owner) = readable(state, id, caller).await?;
-    Ok(if owner {
-        Item::owner(&view, &state.urls)
+    let found = find(state, id, caller, Want::Metadata).await?;
+    Ok(if found.reader.is_privileged() {
+        Item::owner(&found.view, &state.urls)
     } else {
-        Item::public(&view, &state.urls)
+        Item::public(&found.view, &state.urls)
     })
-}
-
-/// The clip's view as its owner may see it: 404 if absent or owned by someone else, 410 if
-/// deleted.
-pub async fn owned(
-    state: &AppState,
-    id: &str,
-    principal: &Principal,
-) -> Result<(ClipId, ClipView), ApiError> {
-    let (id, view) = view(state, id).await?;
-    if !is_owner(&view, Some(principal)) {
-        return Err(ApiError::not_found());
-    }
-    if view.is_deleted() {
-        return Err(ApiError::gone());
-    }
-    Ok((id, view))
 }
 
 /// One page of the caller's clips, newest first (owner view). `q` is trimmed; an empty `q` or
@@ -250,7 +239,7 @@ pub async fn edit(
     patch: ItemPatch,
     request_id: Option<String>,
 ) -> Result<Item, ApiError> {
-    let (id, _) = owned(state, id, principal).await?;
+    let Found { id, .. } = find(state, id, Some(principal), Want::Change).await?;
     let ItemPatch {
         title,
         description,
@@ -291,7 +280,7 @@ pub async fn delete(
     id: &str,
     request_id: Option<String>,
 ) -> Result<(), ApiError> {
-    let (id, view) = owned(state, id, principal).await?;
+    let Found { id, view, .. } = find(state, id, Some(principal), Want::Change).await?;
     let actor = account(principal)?;
     state
         .service

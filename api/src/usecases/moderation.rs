@@ -12,6 +12,7 @@ use voicebin_domain::{
 };
 
 use super::clips;
+use crate::access::Want;
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
@@ -73,8 +74,7 @@ pub async fn report(
         Some(note) => ReportNote::parse(note).map_err(|e| ApiError::invalid_field(&e))?,
         None => None,
     };
-    let (view, _) = clips::readable(state, id, caller).await?;
-    let clip = voicebin_domain::ClipId::parse(&view.id).map_err(|_| ApiError::not_found())?;
+    let clip = clips::find(state, id, caller, Want::Metadata).await?.id;
     let settings = &state.moderation;
     let reporter = match (caller, ip) {
         (Some(principal), _) => Reporter::account(&clips::account(principal)?),

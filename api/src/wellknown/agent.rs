@@ -5,7 +5,7 @@ use poem::{handler, Request, Response};
 use serde_json::{json, Value};
 
 use super::json_document;
-use crate::access::SCOPES;
+use crate::access::{self, SCOPES};
 use crate::auth::dpop::PROOF_ALGS;
 use crate::site::MCP_PROTOCOL_VERSION;
 use crate::state::AppState;
@@ -46,7 +46,7 @@ pub fn agent_card(state: &AppState) -> Value {
                 }
             }
         });
-        security.push(json!({"oauth2": ["voice:read", "voice:create", "voice:delete"]}));
+        security.push(json!({"oauth2": [access::READ, access::CREATE, access::DELETE]}));
     }
     json!({
         "name": "voicebin",

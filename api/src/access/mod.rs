@@ -1,0 +1,150 @@
+//! Who may do what with a clip: the scopes a token can carry, and the one rule that decides,
+//! for a clip and a caller, whether the caller reads it as the public, its owner or a
+//! moderator, or is refused (not found, gone, removed).
+
+/// Read and list one's own clips, including owner-only fields.
+pub const READ: &str = "voice:read";
+/// Upload and edit one's own clips.
+pub const CREATE: &str = "voice:create";
+/// Delete one's own clips.
+pub const DELETE: &str = "voice:delete";
+/// Moderate: read any clip, its history and the report queue, and decide.
+pub const MODERATE: &str = "voice:moderate";
+
+/// The scopes this resource server understands, with what each grants.
+pub const SCOPES: &[(&str, &str)] = &[
+    (
+        READ,
+        "Read and list your clips, including owner-only fields.",
+    ),
+    (CREATE, "Upload clips."),
+    (DELETE, "Delete your clips."),
+    (
+        MODERATE,
+        "Moderate: review reports, block, restore or remove any clip.",
+    ),
+];
+
+use voicebin_projections::ClipView;
+
+use crate::auth::Principal;
+
+/// What the caller wants of the clip; the rule differs only where the thing wanted does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Its metadata (REST item and peaks, MCP `get_audio` and resources, abuse reports).
+    /// Owners and moderators see every state, a removed clip included.
+    Metadata,
+    /// Its audio (downloads, the player, the view and embed pages): nobody gets audio a
+    /// moderator removed (the bytes are purged), and the public none once the download limit
+    /// is used up.
+    Audio,
+    /// Its history (the audit record): moderators always, even after deletion; the owner with
+    /// `voice:read` while it lives.
+    History,
+    /// To change it (edit, delete): its owner only, while it lives. The operation's own scope
+    /// is checked by the edge.
+    Change,
+}
+
+/// How the caller reads a clip it may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// Anyone else: sees public fields of public clips; downloads count.
+    Public,
+    /// The clip's owner (with `voice:read` for reads): sees every field and state; downloads
+    /// do not count.
+    Owner,
+    /// A moderator (`voice:moderate`): reads any clip as its owner would; downloads do not
+    /// count.
+    Moderator,
+}
+
+impl Reader {
+    /// Whether the caller reads beyond what the public sees (owner-only fields, every state)
+    /// and fetches without counting a download.
+    pub fn is_privileged(self) -> bool {
+        self != Reader::Public
+    }
+}
+
+/// Why the caller may not have what it wants of a clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such clip, or not one the caller may see (pending, rejected, hidden, blocked, or
+    /// another account's).
+    NotFound,
+    /// The clip was deleted.
+    Gone,
+    /// The download limit is used up.
+    Exhausted,
+    /// A moderator took the clip down.
+    Removed,
+    /// The caller owns the clip but its token lacks `scope`.
+    MissingScope {
+        /// The scope that was needed.
+        scope: &'static str,
+        /// Whether the token is DPoP-bound (the challenge then uses that scheme).
+        dpop: bool,
+    },
+}
+
+/// Who the caller is to the clip, before the clip's state is considered.
+fn reader(view: &ClipView, caller: Option<&Principal>) -> Reader {
+    match caller {
+        Some(p) if p.has_scope(MODERATE) => Reader::Moderator,
+        Some(p) if p.account == view.owner && p.has_scope(READ) => Reader::Owner,
+        _ => Reader::Public,
+    }
+}
+
+/// Whether `caller` may have what it wants of `view`, and as whom. The one rule every surface
+/// (REST, MCP, pages, media, history) applies; each maps a [`Refusal`] to its own answer.
+pub fn check(view: &ClipView, caller: Option<&Principal>, want: Want) -> Result<Reader, Refusal> {
+    let owns = caller.is_some_and(|p| p.account == view.owner);
+    let reader = reader(view, caller);
+    match want {
+        Want::Change => {
+            if !owns {
+                return Err(Refusal::NotFound);
+            }
+            if view.is_deleted() {
+                return Err(Refusal::Gone);
+            }
+            Ok(Reader::Owner)
+        }
+        Want::History => match (reader, caller) {
+            (Reader::Moderator, _) => Ok(Reader::Moderator),
+            (Reader::Public, Some(p)) if owns => Err(Refusal::MissingScope {
+                scope: READ,
+                dpop: p.confirmation.is_some(),
+            }),
+            (Reader::Public, _) => Err(Refusal::NotFound),
+            // For its owner a deleted clip is gone, history included.
+            (Reader::Owner, _) if view.is_deleted() => Err(Refusal::Gone),
+            (Reader::Owner, _) => Ok(Reader::Owner),
+        },
+        Want::Metadata | Want::Audio => {
+            if view.is_deleted() {
+                return Err(Refusal::Gone);
+            }
+            let bytes_purged = want == Want::Audio && view.is_removed();
+            if bytes_purged || (reader == Reader::Public && view.is_removed()) {
+                return Err(Refusal::Removed);
+            }
+            if reader == Reader::Public && !view.is_public() {
+                return Err(Refusal::NotFound);
+            }
+            if want == Want::Audio
+                && reader == Reader::Public
+                && view.downloads_remaining() == Some(0)
+            {
+                return Err(Refusal::Exhausted);
+            }
+            Ok(reader)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+use chrono::Utc;
+use voicebin_domain::{
+    AccountId, ClipEvent, ContentType, DownloadLimit, Filename, ModerationReason, ScanOutcome,
+    ScanVerdict, Sha256Digest,
+};
+
+use super::*;
+
+const OWNER: &str = "alice";
+
+fn principal(account: &str, scopes: &[&str]) -> Principal {
+    Principal {
+        account: account.into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        token_id: None,
+        client_id: None,
+        confirmation: None,
+    }
+}
+
+fn owner() -> Principal {
+    principal(OWNER, &[READ, CREATE, DELETE])
+}
+
+fn moderator() -> Principal {
+    principal("mod", &[MODERATE])
+}
+
+fn stranger() -> Principal {
+    principal("mallory", &[READ, CREATE, DELETE])
+}
+
+/// A clip uploaded by `OWNER` (limit 1), then the events of `then`.
+fn clip(then: &[ClipEvent]) -> ClipView {
+    let uploaded = ClipEvent::Uploaded {
+        owner: AccountId::parse(OWNER).unwrap(),
+        title: None,
+        description: None,
+        filename: Filename::parse("a.wav").unwrap(),
+        content_type: ContentType::from_sniffed("audio/wav"),
+        size_bytes: 10,
+        sha256: Sha256Digest::from_hex(&"0".repeat(64)).unwrap(),
+        blob_key: "clips/x".into(),
+        download_limit: Some(DownloadLimit::new(1).unwrap()),
+        at: Utc::now(),
+    };
+    let mut view = ClipView::apply(None, "AAAAAAAAAAAAAAAA", 1, &uploaded);
+    for (i, event) in then.iter().enumerate() {
+        view = ClipView::apply(view, "AAAAAAAAAAAAAAAA", i as i64 + 2, event);
+    }
+    view.unwrap()
+}
+
+fn scanned(verdict: ScanVerdict) -> ClipEvent {
+    ClipEvent::ScanCompleted {
+        outcome: ScanOutcome {
+            verdict,
+            audio: None,
+            detail: None,
+            scanner: "test".into(),
+        },
+        at: Utc::now(),
+    }
+}
+
+fn by_moderator() -> AccountId {
+    AccountId::parse("mod").unwrap()
+}
+
+fn reason() -> ModerationReason {
+    ModerationReason::parse("because").unwrap()
+}
+
+fn blocked() -> ClipEvent {
+    ClipEvent::Blocked {
+        by: by_moderator(),
+        reason: reason(),
+        at: Utc::now(),
+    }
+}
+
+fn removed() -> ClipEvent {
+    ClipEvent::Removed {
+        by: by_moderator(),
+        reason: reason(),
+        sha256: Sha256Digest::from_hex(&"0".repeat(64)).unwrap(),
+        at: Utc::now(),
+    }
+}
+
+fn deleted() -> ClipEvent {
+    ClipEvent::Deleted {
+        by: AccountId::parse(OWNER).unwrap(),
+        at: Utc::now(),
+    }
+}
+
+fn downloaded() -> ClipEvent {
+    ClipEvent::Downloaded { at: Utc::now() }
+}
+
+#[test]
+fn the_public_reads_only_clean_visible_clips() {
+    let pending = clip(&[]);
+    let clean = clip(&[scanned(ScanVerdict::Clean)]);
+    let rejected = clip(&[scanned(ScanVerdict::Rejected)]);
+    let hidden = clip(&[scanned(ScanVerdict::Clean), blocked()]);
+    for want in [Want::Metadata, Want::Audio] {
+        assert_eq!(check(&clean, None, want), Ok(Reader::Public));
+        assert_eq!(check(&clean, Some(&stranger()), want), Ok(Reader::Public));
+        for view in [&pending, &rejected, &hidden] {
+            assert_eq!(check(view, None, want), Err(Refusal::NotFound), "{want:?}");
+        }
+    }
+}
+
+#[test]
+fn owners_with_read_and_moderators_read_every_state() {
+    let pending = clip(&[]);
+    let blocked = clip(&[scanned(ScanVerdict::Clean), blocked()]);
+    for view in [&pending, &blocked] {
+        for want in [Want::Metadata, Want::Audio] {
+            assert_eq!(check(view, Some(&owner()), want), Ok(Reader::Owner));
+            assert_eq!(check(view, Some(&moderator()), want), Ok(Reader::Moderator));
+        }
+    }
+    // Without `voice:read` the owner reads as the public does.
+    let no_read = principal(OWNER, &[CREATE]);
+    assert_eq!(
+        check(&pending, Some(&no_read), Want::Metadata),
+        Err(Refusal::NotFound)
+    );
+}
+
+#[test]
+fn removed_clips_are_451_to_the_public_and_have_no_audio_for_anyone() {
+    let view = clip(&[scanned(ScanVerdict::Clean), removed()]);
+    assert_eq!(check(&view, None, Want::Metadata), Err(Refusal::Removed));
+    assert_eq!(
+        check(&view, Some(&owner()), Want::Metadata),
+        Ok(Reader::Owner)
+    );
+    for caller in [None, Some(owner()), Some(moderator())] {
+        assert_eq!(
+            check(&view, caller.as_ref(), Want::Audio),
+            Err(Refusal::Removed)
+        );
+    }
+}
+
+#[test]
+fn an_exhausted_clip_has_audio_only_for_its_owner_and_moderators() {
+    let view = clip(&[scanned(ScanVerdict::Clean), downloaded()]);
+    assert_eq!(check(&view, None, Want::Audio), Err(Refusal::Exhausted));
+    assert_eq!(check(&view, None, Want::Metadata), Ok(Reader::Public));
+    assert_eq!(check(&view, Some(&owner()), Want::Audio), Ok(Reader::Owner));
+    assert_eq!(
+        check(&view, Some(&moderator()), Want::Audio),
+        Ok(Reader::Moderator)
+    );
+}
+
+#[test]
+fn deleted_clips_are_gone_except_their_history_for_moderators() {
+    let view = clip(&[scanned(ScanVerdict::Clean), deleted()]);
+    for want in [Want::Metadata, Want::Audio, Want::Change] {
+        assert_eq!(check(&view, Some(&owner()), want), Err(Refusal::Gone));
+    }
+    assert_eq!(
+        check(&view, Some(&owner()), Want::History),
+        Err(Refusal::Gone)
+    );
+    assert_eq!(
+        check(&view, Some(&moderator()), Want::History),
+        Ok(Reader::Moderator)
+    );
+    assert_eq!(
+        check(&view, Some(&stranger()), Want::History),
+        Err(Refusal::NotFound)
+    );
+}
+
+#[test]
+fn only_the_owner_changes_a_clip_and_needs_read_for_its_history() {
+    let view = clip(&[scanned(ScanVerdict::Clean)]);
+    assert_eq!(
+        check(&view, Some(&owner()), Want::Change),
+        Ok(Reader::Owner)
+    );
+    let create_only = principal(OWNER, &[CREATE]);
+    assert_eq!(
+        check(&view, Some(&create_only), Want::Change),
+        Ok(Reader::Owner)
+    );
+    assert_eq!(
+        check(&view, Some(&create_only), Want::History),
+        Err(Refusal::MissingScope {
+            scope: READ,
+            dpop: false
+        })
+    );
+    for caller in [None, Some(stranger()), Some(moderator())] {
+        assert_eq!(
+            check(&view, caller.as_ref(), Want::Change),
+            Err(Refusal::NotFound)
+        );
+    }
+    assert_eq!(check(&view, None, Want::History), Err(Refusal::NotFound));
+}
