@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use poem::endpoint::{BoxEndpoint, TowerCompatExt};
-use poem::http::{header, StatusCode};
+use poem::http::header;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, InitializeResult,
@@ -33,7 +33,7 @@ pub use tools::MAX_INLINE_UPLOAD_BYTES;
 
 use crate::access;
 use crate::auth::Principal;
-use crate::error::{ApiError, Code};
+use crate::error::{self, quoted, ApiError, Code};
 use crate::state::AppState;
 
 /// The protocol revision this endpoint implements (older revisions are negotiated down to).
@@ -226,29 +226,26 @@ pub fn endpoint(state: &AppState, doc: &serde_json::Value) -> McpEndpoint {
 
 impl McpEndpoint {
     /// 401 with the RFC 9728 challenge that points clients at the discovery document.
-    fn challenge(&self, error: Option<&ApiError>) -> Response {
+    fn challenge(&self, error: Option<ApiError>) -> Response {
         let mut value = format!(
             r#"Bearer resource_metadata="{}", scope="{}""#,
             self.resource_metadata,
             SCOPES.join(" ")
         );
-        let problem = match error {
+        let error = match error {
             Some(e) => {
-                let detail = e.problem().detail.clone().unwrap_or_default();
                 value.push_str(&format!(
                     r#", error="invalid_token", error_description="{}""#,
-                    detail.replace(['"', '\\'], "'")
+                    quoted(e.detail())
                 ));
-                e.problem().clone()
+                e
             }
             None => ApiError::new(
                 Code::Unauthorized,
                 "the MCP endpoint needs `Authorization: Bearer <token>`",
-            )
-            .problem()
-            .clone(),
+            ),
         };
-        ApiError::Unauthorized(poem_openapi::payload::Json(problem), value).into_response()
+        error.with_header(value).into_response()
     }
 }
 
@@ -264,28 +261,13 @@ async fn plain_error_as_problem(response: Response) -> Response {
     }
     let (parts, body) = response.into_parts();
     let detail = body.into_string().await.unwrap_or_default();
-    let (code, title) = match status {
-        StatusCode::FORBIDDEN => ("forbidden", "Forbidden"),
-        StatusCode::NOT_FOUND => ("not-found", "Not found"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed"),
-        StatusCode::NOT_ACCEPTABLE => ("not-acceptable", "Not acceptable"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "The request is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "Unsupported media type"),
-        _ => ("bad-request", "The request is malformed"),
-    };
-    let body = serde_json::json!({
-        "type": format!("urn:voicebin:problem:{code}"),
-        "title": title,
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    let mut response = Response::from_parts(parts, body.to_string().into());
-    response.headers_mut().remove(header::CONTENT_LENGTH);
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/problem+json"),
-    );
-    response
+    let mut problem = error::from_status(status, detail).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
+            problem.headers_mut().append(name, value.clone());
+        }
+    }
+    problem
 }
 
 impl Endpoint for McpEndpoint {
@@ -304,7 +286,7 @@ impl Endpoint for McpEndpoint {
                 req.extensions_mut().insert(principal);
             }
             Ok(None) => return Ok(self.challenge(None)),
-            Err(e @ ApiError::Unauthorized(..)) => return Ok(self.challenge(Some(&e))),
+            Err(e) if e.code() == Code::Unauthorized => return Ok(self.challenge(Some(e))),
             Err(e) => return Ok(poem::IntoResponse::into_response(e)),
         }
         let response = self.inner.call(req).await?;

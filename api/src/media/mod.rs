@@ -87,20 +87,13 @@ async fn serve(
             .finish());
     }
     if range == ByteRange::Unsatisfiable {
-        return Ok(
-            headers(Response::builder().status(StatusCode::RANGE_NOT_SATISFIABLE))
-                .header(header::CONTENT_RANGE, format!("bytes */{len}"))
-                .content_type("application/problem+json")
-                .body(
-                    serde_json::json!({
-                        "type": "urn:voicebin:problem:range-not-satisfiable",
-                        "title": "Range not satisfiable",
-                        "status": 416,
-                        "detail": format!("the clip is {len} bytes long"),
-                    })
-                    .to_string(),
-                ),
-        );
+        // The problem, with the validators a client needs to retry with a better range.
+        let mut response = ApiError::range_not_satisfiable(len).into_response();
+        let validators = headers(Response::builder()).finish();
+        for (name, value) in validators.headers() {
+            response.headers_mut().insert(name, value.clone());
+        }
+        return Ok(response);
     }
 
     let now = Utc::now().timestamp();

@@ -1,7 +1,6 @@
 //! `/oembed`: oEmbed discovery of a clip's view page (a rich response with an iframe of the
 //! embed page).
 
-use poem::http::StatusCode;
 use poem::web::{Data, Query};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
@@ -30,10 +29,8 @@ pub async fn oembed(
     Data(state): Data<&AppState>,
 ) -> Response {
     if q.format.as_deref().is_some_and(|f| f != "json") {
-        let mut response =
-            ApiError::new(Code::BadRequest, "only format=json is supported").into_response();
-        response.set_status(StatusCode::NOT_IMPLEMENTED);
-        return response;
+        return ApiError::new(Code::NotImplemented, "only format=json is supported")
+            .into_response();
     }
     let Some(id) = state.urls.clip_of(&q.url) else {
         return ApiError::new(Code::NotFound, "the url is not a clip of this site").into_response();

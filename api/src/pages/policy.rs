@@ -7,7 +7,6 @@ use poem::{handler, Body, Request, Response};
 use serde::Deserialize;
 use voicebin_domain::ReportReason;
 
-use crate::error::ApiError;
 use crate::pages::{html_escape, text_page};
 use crate::state::AppState;
 use crate::usecases::moderation::{self, RawReport};
@@ -235,15 +234,17 @@ pub async fn abuse_report(req: &Request, body: Body, Data(state): Data<&AppState
         ),
         Err(e) => {
             let status = e.status();
-            let detail = e.problem().detail.clone().unwrap_or_default();
+            let detail = e.detail().to_owned();
             let mut response = form_page(
                 status,
                 "Report not sent",
                 &format!("<p>{}</p>\n{}", html_escape(&detail), form(&clip)),
             );
-            if let ApiError::TooManyRequests(_, after) = e {
-                if let Ok(v) = HeaderValue::from_str(&after.to_string()) {
-                    response.headers_mut().insert(header::RETRY_AFTER, v);
+            // The page says in words what the problem says; a 429 still tells when to retry.
+            if let Some((name, value)) = e.extra_header().filter(|(n, _)| n == header::RETRY_AFTER)
+            {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    response.headers_mut().insert(name, v);
                 }
             }
             response

@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::extract::Auth;
 use super::ApiTags;
 use crate::access;
-use crate::error::ApiError;
+use crate::error::Errors;
 use crate::model::ItemPage;
 use crate::state::AppState;
 use crate::usecases::clips;
@@ -24,6 +24,13 @@ enum ListItemsResponse {
     #[oai(status = 200)]
     Ok(Json<ItemPage>),
 }
+
+crate::errors!(
+    /// What listing one's clips can answer besides 200.
+    ListItemsErrors = "listItems": [
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, Internal, Unavailable
+    ]
+);
 
 #[OpenApi(prefix_path = "/api/v1/account", tag = "ApiTags::Account")]
 impl AccountApi {
@@ -43,7 +50,7 @@ impl AccountApi {
         limit: Query<Option<u32>>,
         /// Opaque cursor from a previous page's `next_cursor`.
         cursor: Query<Option<String>>,
-    ) -> Result<ListItemsResponse, ApiError> {
+    ) -> Result<ListItemsResponse, Errors<ListItemsErrors>> {
         let principal = auth.require(access::READ)?;
         let page = clips::list(&self.state, principal, q.0, cursor.0, limit.0).await?;
         Ok(ListItemsResponse::Ok(Json(page)))

@@ -11,7 +11,7 @@ use voicebin_commands::ByteStream;
 use super::extract::{Auth, UploadBody};
 use super::ApiTags;
 use crate::access;
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, Code, Errors};
 use crate::model::Item;
 use crate::state::AppState;
 use crate::usecases::clips::{self, RawMeta};
@@ -108,6 +108,14 @@ async fn split_multipart(
     ))
 }
 
+crate::errors!(
+    /// What an upload can answer besides 201.
+    UploadErrors = "uploadAudio": [
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, TooLarge, NotAudio, Removed,
+        Internal, Unavailable
+    ]
+);
+
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Audio")]
 impl AudioApi {
     /// Upload an audio clip (scope `voice:create`).
@@ -135,7 +143,7 @@ impl AudioApi {
         #[oai(name = "x-download-limit")]
         x_download_limit: Header<Option<String>>,
         req: &poem::Request,
-    ) -> Result<UploadResponse, ApiError> {
+    ) -> Result<UploadResponse, Errors<UploadErrors>> {
         let principal = auth.require(access::CREATE)?;
         let owner = clips::account(principal)?;
         let max = self.state.service.max_upload_bytes();
@@ -153,7 +161,8 @@ impl AudioApi {
             return Err(ApiError::new(
                 Code::TooLarge,
                 format!("uploads are limited to {max} bytes"),
-            ));
+            )
+            .into());
         }
 
         // Header values are read as raw UTF-8 (clients send non-ASCII filenames and titles

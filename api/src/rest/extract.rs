@@ -8,7 +8,7 @@ use poem_openapi::registry::{
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
 use crate::auth::Principal;
-use crate::error::{ApiError, AuthRejection};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The name of the security scheme in the OpenAPI document.
@@ -45,10 +45,11 @@ fn state(req: &Request) -> poem::Result<&AppState> {
 }
 
 fn reject(e: ApiError) -> poem::Error {
-    poem::Error::from(AuthRejection(e))
+    poem::Error::from(e)
 }
 
-/// The verified caller, if it sent a token (a refused token is an [`AuthRejection`]).
+/// The verified caller, if it sent a token (a refused token is an [`ApiError`] carried by
+/// `poem::Error`).
 async fn authenticate(req: &Request) -> poem::Result<Option<Principal>> {
     state(req)?.caller(req).await.map_err(reject)
 }

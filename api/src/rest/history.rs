@@ -12,7 +12,7 @@ use voicebin_projections::StoredEvent;
 use super::extract::Auth;
 use super::ApiTags;
 use crate::access::{Reader, Want};
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, Code, Errors};
 use crate::state::AppState;
 use crate::usecases::clips;
 
@@ -86,6 +86,14 @@ enum HistoryResponse {
     Ok(Json<HistoryPage>),
 }
 
+crate::errors!(
+    /// What reading a clip's history can answer besides 200.
+    HistoryErrors = "getItemHistory": [
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, NotFound, Gone, Internal,
+        Unavailable
+    ]
+);
+
 #[OpenApi(prefix_path = "/api/v1/items", tag = "ApiTags::Items")]
 impl HistoryApi {
     /// A clip's history (owner with `voice:read`, or a moderator with `voice:moderate`).
@@ -104,7 +112,7 @@ impl HistoryApi {
         limit: Query<Option<u32>>,
         /// Opaque cursor from a previous page's `next_cursor`.
         cursor: Query<Option<String>>,
-    ) -> Result<HistoryResponse, ApiError> {
+    ) -> Result<HistoryResponse, Errors<HistoryErrors>> {
         let found = clips::find(&self.state, &id.0, Some(&auth.0), Want::History).await?;
         let (clip, view) = (found.id, found.view);
         let moderator = found.reader == Reader::Moderator;

@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::extract::{Auth, MaybeAuth};
 use super::ApiTags;
 use crate::access::{self, Want};
-use crate::error::ApiError;
+use crate::error::{ApiError, Errors};
 use crate::model::{Item, ItemPatch};
 use crate::state::AppState;
 use crate::usecases::clips;
@@ -58,6 +58,24 @@ enum DeleteItemResponse {
     Deleted,
 }
 
+crate::errors!(
+    /// What reading a clip (or its waveform) can answer besides 200.
+    ReadErrors = "getItem": [Unauthorized, NotFound, Gone, Removed, Internal, Unavailable]
+);
+crate::errors!(
+    /// What editing a clip can answer besides 200.
+    PatchErrors = "updateItem": [
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, NotFound, Gone,
+        UnsupportedMediaType, Unprocessable, Internal, Unavailable
+    ]
+);
+crate::errors!(
+    /// What deleting a clip can answer besides 204.
+    DeleteErrors = "deleteItem": [
+        Unauthorized, InsufficientScope, NotFound, Gone, Internal, Unavailable
+    ]
+);
+
 #[OpenApi(prefix_path = "/api/v1/items", tag = "ApiTags::Items")]
 impl ItemsApi {
     /// Read a clip's metadata.
@@ -69,7 +87,7 @@ impl ItemsApi {
         &self,
         auth: MaybeAuth,
         id: Path<String>,
-    ) -> Result<GetItemResponse, ApiError> {
+    ) -> Result<GetItemResponse, Errors<ReadErrors>> {
         let item = clips::get(&self.state, &id.0, auth.0.as_ref()).await?;
         Ok(GetItemResponse::Ok(Json(item)))
     }
@@ -82,7 +100,7 @@ impl ItemsApi {
         &self,
         auth: MaybeAuth,
         id: Path<String>,
-    ) -> Result<PeaksResponse, ApiError> {
+    ) -> Result<PeaksResponse, Errors<ReadErrors>> {
         let view = clips::find(&self.state, &id.0, auth.0.as_ref(), Want::Metadata)
             .await?
             .view;
@@ -109,7 +127,7 @@ impl ItemsApi {
         id: Path<String>,
         body: Json<ItemPatch>,
         req: &poem::Request,
-    ) -> Result<PatchItemResponse, ApiError> {
+    ) -> Result<PatchItemResponse, Errors<PatchErrors>> {
         let principal = auth.require(access::CREATE)?;
         let item = clips::edit(
             &self.state,
@@ -131,7 +149,7 @@ impl ItemsApi {
         auth: Auth,
         id: Path<String>,
         req: &poem::Request,
-    ) -> Result<DeleteItemResponse, ApiError> {
+    ) -> Result<DeleteItemResponse, Errors<DeleteErrors>> {
         let principal = auth.require(access::DELETE)?;
         clips::delete(&self.state, principal, &id.0, crate::http::request_id(req)).await?;
         Ok(DeleteItemResponse::Deleted)

@@ -13,7 +13,7 @@ use voicebin_projections::{QueueCursor, QueueQuery, ReportRow, ReportState};
 use super::extract::{Auth, MaybeAuth};
 use super::ApiTags;
 use crate::access::MODERATE;
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, Code, Errors};
 use crate::model::{rfc3339, Item, JsonString};
 use crate::state::AppState;
 use crate::usecases::moderation::{self, RawReport};
@@ -203,6 +203,27 @@ enum QueueResponse {
     Ok(Json<QueuePageDto>),
 }
 
+crate::errors!(
+    /// What filing a report can answer besides 202.
+    ReportErrors = "reportItem": [
+        BadRequest, InvalidField, Unauthorized, NotFound, Gone, UnsupportedMediaType,
+        Unprocessable, TooManyRequests, Removed, Internal, Unavailable
+    ]
+);
+crate::errors!(
+    /// What reading the report queue can answer besides 200.
+    QueueErrors = "listReports": [
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, Internal, Unavailable
+    ]
+);
+crate::errors!(
+    /// What a moderator's decision can answer besides 200.
+    DecisionErrors = "blockItem, restoreItem, removeItem": [
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, NotFound, Gone, Conflict,
+        UnsupportedMediaType, Internal, Unavailable
+    ]
+);
+
 /// Abuse reports.
 pub struct ReportsApi {
     /// Shared state.
@@ -224,7 +245,7 @@ impl ReportsApi {
         /// The clip id.
         id: Path<String>,
         body: Json<NewReport>,
-    ) -> Result<ReportResponse, ApiError> {
+    ) -> Result<ReportResponse, Errors<ReportErrors>> {
         let ip = crate::http::client_ip(req, self.state.moderation.trust_forwarded_for);
         let reason = body.0.reason;
         let raw = RawReport {
@@ -261,7 +282,7 @@ impl ModerationApi {
         id: &str,
         decision: Decision,
         body: DecisionBody,
-    ) -> Result<DecisionResponse, ApiError> {
+    ) -> Result<DecisionResponse, Errors<DecisionErrors>> {
         let moderator = auth.require(MODERATE)?;
         let item = moderation::decide(
             &self.state,
@@ -295,7 +316,7 @@ impl ModerationApi {
         limit: Query<Option<u32>>,
         /// Opaque cursor from a previous page's `next_cursor`.
         cursor: Query<Option<String>>,
-    ) -> Result<QueueResponse, ApiError> {
+    ) -> Result<QueueResponse, Errors<QueueErrors>> {
         auth.require(MODERATE)?;
         let after = match cursor.0.filter(|c| !c.is_empty()) {
             Some(raw) => Some(QueueCursor::decode(&raw).ok_or_else(|| {
@@ -341,7 +362,7 @@ impl ModerationApi {
         /// The clip id.
         id: Path<String>,
         body: Json<DecisionBody>,
-    ) -> Result<DecisionResponse, ApiError> {
+    ) -> Result<DecisionResponse, Errors<DecisionErrors>> {
         self.decide(req, auth, &id.0, Decision::Block, body.0).await
     }
 
@@ -358,7 +379,7 @@ impl ModerationApi {
         /// The clip id.
         id: Path<String>,
         body: Json<DecisionBody>,
-    ) -> Result<DecisionResponse, ApiError> {
+    ) -> Result<DecisionResponse, Errors<DecisionErrors>> {
         self.decide(req, auth, &id.0, Decision::Restore, body.0)
             .await
     }
@@ -377,7 +398,7 @@ impl ModerationApi {
         /// The clip id.
         id: Path<String>,
         body: Json<DecisionBody>,
-    ) -> Result<DecisionResponse, ApiError> {
+    ) -> Result<DecisionResponse, Errors<DecisionErrors>> {
         self.decide(req, auth, &id.0, Decision::Remove, body.0)
             .await
     }

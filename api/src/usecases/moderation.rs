@@ -6,9 +6,9 @@
 use std::net::IpAddr;
 
 use chrono::Utc;
-use voicebin_commands::Decision;
+use voicebin_commands::{CommandError, Decision};
 use voicebin_domain::{
-    AccountId, ModerationReason, ReportNote, ReportReason, Reporter, Sha256Digest,
+    AccountId, ClipError, ModerationReason, ReportNote, ReportReason, Reporter, Sha256Digest,
 };
 
 use super::clips;
@@ -134,11 +134,10 @@ pub async fn decide(
     if view.is_deleted() {
         return Err(ApiError::gone());
     }
+    let final_removal =
+        || ApiError::new(Code::Conflict, "this clip was removed; a removal is final");
     if view.is_removed() {
-        return Err(ApiError::new(
-            Code::Conflict,
-            "this clip was removed; a removal is final",
-        ));
+        return Err(final_removal());
     }
     let actor: AccountId = clips::account(moderator)?;
     let sha256 = Sha256Digest::from_hex(&view.sha256)
@@ -154,7 +153,12 @@ pub async fn decide(
             &view.blob_key,
             request_id,
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // A removal that committed after the view above was read.
+            CommandError::Rule(ClipError::Removed) => final_removal(),
+            e => e.into(),
+        })?;
     let view = state
         .views
         .get(clip.as_str())

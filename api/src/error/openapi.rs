@@ -1,0 +1,129 @@
+//! Each REST operation declares the errors it can return, and its OpenAPI responses list
+//! exactly those, from the error table.
+//!
+//! An operation returns `Result<Its200Response, Errors<ItsErrors>>`, where `ItsErrors` is
+//! declared with [`errors!`](crate::errors): a list of [`Code`]s. Handlers use `?` on anything
+//! that converts into an [`ApiError`]. An error outside the list still reaches the client as it
+//! is (the answer stays truthful) and is logged as a bug in the list; schemathesis's
+//! status-code conformance check, run over the whole API in the test suite, finds such gaps.
+
+use std::marker::PhantomData;
+
+use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::ApiResponse;
+
+use super::{ApiError, Code, ExtraHeader, Problem};
+
+/// The errors one operation can return.
+pub trait ErrorList: Send + Sync + 'static {
+    /// The operation's name, for logs.
+    const OPERATION: &'static str;
+    /// Its error codes; their statuses are its documented error responses.
+    const CODES: &'static [Code];
+}
+
+/// Declares an [`ErrorList`]: `errors!(GetItemErrors = "getItem": [Unauthorized, NotFound]);`.
+#[macro_export]
+macro_rules! errors {
+    ($(#[$meta:meta])* $name:ident = $operation:literal : [$($code:ident),* $(,)?]) => {
+        $(#[$meta])*
+        pub enum $name {}
+
+        impl $crate::error::ErrorList for $name {
+            const OPERATION: &'static str = $operation;
+            const CODES: &'static [$crate::error::Code] = &[$($crate::error::Code::$code),*];
+        }
+    };
+}
+
+/// An error of an operation whose possible errors are `L`.
+pub struct Errors<L: ErrorList> {
+    error: ApiError,
+    list: PhantomData<fn() -> L>,
+}
+
+impl<L: ErrorList> Errors<L> {
+    /// The error itself.
+    pub fn into_inner(self) -> ApiError {
+        self.error
+    }
+}
+
+impl<L: ErrorList> std::fmt::Debug for Errors<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Errors").field(&self.error).finish()
+    }
+}
+
+impl<L: ErrorList, E: Into<ApiError>> From<E> for Errors<L> {
+    fn from(error: E) -> Self {
+        let error = error.into();
+        if !L::CODES.contains(&error.code()) {
+            tracing::error!(
+                operation = L::OPERATION,
+                code = ?error.code(),
+                status = error.status().as_u16(),
+                "an operation answered with an error it does not declare; add it to its list"
+            );
+        }
+        Errors {
+            error,
+            list: PhantomData,
+        }
+    }
+}
+
+impl<L: ErrorList> From<Errors<L>> for poem::Error {
+    fn from(e: Errors<L>) -> Self {
+        poem::Error::from(e.error)
+    }
+}
+
+fn header_meta(header: ExtraHeader) -> MetaHeader {
+    let schema = match header {
+        ExtraHeader::RetryAfter => <u32 as Type>::schema_ref(),
+        ExtraHeader::WwwAuthenticate | ExtraHeader::ContentRange => <String as Type>::schema_ref(),
+    };
+    MetaHeader {
+        name: header.name().as_str().to_ascii_uppercase(),
+        description: None,
+        required: true,
+        deprecated: false,
+        schema,
+    }
+}
+
+/// The documented responses of the codes `codes`: one per status, described by the first code
+/// listed with that status.
+pub fn responses(codes: &[Code]) -> MetaResponses {
+    let mut responses: Vec<MetaResponse> = Vec::new();
+    for code in codes {
+        let row = code.row();
+        let status = row.status.as_u16();
+        if responses.iter().any(|r| r.status == Some(status)) {
+            continue;
+        }
+        responses.push(MetaResponse {
+            description: row.description,
+            status: Some(status),
+            status_range: None,
+            content: vec![MetaMediaType {
+                content_type: "application/problem+json",
+                schema: <Problem as Type>::schema_ref(),
+            }],
+            headers: row.header.map(header_meta).into_iter().collect(),
+        });
+    }
+    MetaResponses { responses }
+}
+
+impl<L: ErrorList> ApiResponse for Errors<L> {
+    fn meta() -> MetaResponses {
+        responses(L::CODES)
+    }
+
+    fn register(registry: &mut Registry) {
+        <Problem as Type>::register(registry);
+    }
+}
