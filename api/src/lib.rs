@@ -1,12 +1,37 @@
-//! The HTTP edge of voicebin: the REST API (poem-openapi, described as OpenAPI 3.1), the public
-//! pages (view page, direct download) and the discovery documents.
+//! The HTTP side of voicebin: the REST API (poem-openapi, described as OpenAPI 3.1), the HTML
+//! pages, media serving with byte ranges, the well-known documents and the MCP endpoint.
 //!
 //! Handlers change state only through `voicebin_commands::ClipService` and answer reads only
-//! from `voicebin_projections`; they never touch the event store. Errors leave as RFC 9457
-//! problem documents built by [`error::ApiError`].
+//! from `voicebin_projections` (the clip history is the one read of the event store). Errors
+//! leave as RFC 9457 problem documents built by [`error::ApiError`].
+//!
+//! # Layout
+//!
+//! Three layers; each imports only the layers below it, and files never import each other in
+//! a circle.
+//!
+//! - **Foundations**: `auth/` (tokens, DPoP, the embedded issuer, reading a request's
+//!   credentials), `error/` (the one table of error kinds and `ApiError`), `access/` (the
+//!   scopes and the one rule of who may have what of a clip), `urls.rs` (every URL the site
+//!   hands out), `http.rs` (request ids, client addresses, conditional requests), `site.rs`
+//!   (what the deployment says about itself), `model.rs` (the JSON shapes), `state.rs`
+//!   (`AppState`, built by the binary).
+//! - **Use cases** several edges share, in `usecases/`: `clips.rs` (finding a clip through the
+//!   access rule, listing, upload, edit, delete), `moderation.rs` (reports and decisions),
+//!   `reporters.rs` (naming and limiting reporters), `grants.rs` (playback grants).
+//! - **Edges**, one folder each: `rest/` (the REST API and its OpenAPI document), `pages/`
+//!   (HTML), `media/` (`/{id}/download` and `/{id}/audio`, where downloads are counted),
+//!   `wellknown/` (discovery documents and health checks), `mcp/` (the MCP endpoint). An edge
+//!   imports the use cases and the foundations, never another edge; what two edges both need
+//!   moves down a layer. The foundations and use cases import no edge, and the foundations no
+//!   use case, except that `state.rs` holds the keys and settings of `usecases/grants.rs` and
+//!   `usecases/reporters.rs` (which themselves import only `http.rs`).
+//!
+//! [`app`] below is where the edges meet: it routes each path to its edge and wraps them all in
+//! the same error rendering and response headers.
 #![forbid(unsafe_code)]
-// `ApiError` is a poem-openapi response enum carrying a whole problem document; it is built once
-// per failed request, so its size does not matter.
+// `ApiError` carries a whole problem document; it is built once per failed request, so its
+// size does not matter.
 #![allow(clippy::result_large_err)]
 
 pub mod access;

@@ -25,7 +25,7 @@ pub const SCOPES: &[(&str, &str)] = &[
     ),
 ];
 
-use voicebin_projections::ClipView;
+use voicebin_projections::{ClipView, StoreError};
 
 use crate::auth::Principal;
 
@@ -87,6 +87,23 @@ pub enum Refusal {
         /// Whether the token is DPoP-bound (the challenge then uses that scheme).
         dpop: bool,
     },
+}
+
+/// Why a caller has no clip to work on: the rule refused, or the read model could not say.
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    /// The access rule refused (or there is no such clip).
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+    /// The read model could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Refusal> for FindError {
+    fn from(r: Refusal) -> Self {
+        FindError::Refused(r)
+    }
 }
 
 /// Who the caller is to the clip, before the clip's state is considered.

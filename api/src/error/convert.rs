@@ -6,9 +6,9 @@ use voicebin_domain::ClipError;
 use voicebin_projections::StoreError;
 
 use super::{ApiError, Code};
+use crate::access::FindError;
 use crate::access::Refusal;
 use crate::auth::Rejection;
-use crate::usecases::clips::FindError;
 
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {

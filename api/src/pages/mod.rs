@@ -12,8 +12,8 @@ pub mod view;
 use poem::http::{header, StatusCode};
 use poem::Response;
 
+use crate::access::FindError;
 use crate::access::Refusal;
-use crate::usecases::clips::FindError;
 
 /// The policy of a clip's pages: own scripts, styles and media only, never framed.
 pub(crate) const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \

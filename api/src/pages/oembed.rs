@@ -7,10 +7,10 @@ use serde::Deserialize;
 
 use super::html_escape;
 use super::view::{title_of, visible};
+use crate::access::FindError;
 use crate::access::Refusal;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
-use crate::usecases::clips::FindError;
 
 /// oEmbed query parameters.
 #[derive(Deserialize)]

@@ -6,9 +6,10 @@ use poem::{handler, Request, Response};
 use voicebin_projections::ClipView;
 
 use super::{error_page, html, html_escape, PAGE_CSP};
+use crate::access::FindError;
 use crate::access::Want;
 use crate::state::AppState;
-use crate::usecases::clips::{self, FindError};
+use crate::usecases::clips;
 
 const EMBED_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     media-src 'self'; base-uri 'none'; form-action 'none'";

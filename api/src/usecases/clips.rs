@@ -7,11 +7,11 @@
 
 use voicebin_commands::{ByteStream, UploadRequest};
 use voicebin_domain::{AccountId, ClipId, Description, DownloadLimit, Filename, Title, ValueError};
-use voicebin_projections::{ClipView, Cursor, ListQuery, StoreError};
+use voicebin_projections::{ClipView, Cursor, ListQuery};
 
 use poem_openapi::types::MaybeUndefined;
 
-use crate::access::{self, Reader, Refusal, Want};
+use crate::access::{self, FindError, Reader, Refusal, Want};
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
 use crate::model::{Item, ItemPage, ItemPatch, JsonString};
@@ -39,23 +39,6 @@ pub struct Found {
     pub view: ClipView,
     /// The caller, as the access rule sees it.
     pub reader: Reader,
-}
-
-/// Why [`find`] has no clip for the caller.
-#[derive(Debug, thiserror::Error)]
-pub enum FindError {
-    /// The access rule refused (or there is no such clip).
-    #[error("refused: {0:?}")]
-    Refused(Refusal),
-    /// The read model could not be read.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<Refusal> for FindError {
-    fn from(r: Refusal) -> Self {
-        FindError::Refused(r)
-    }
 }
 
 /// The clip's view, deleted or not, whoever asks: [`Refusal::NotFound`] for a malformed or
