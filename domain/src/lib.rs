@@ -8,6 +8,24 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+/// `FromStr` by stable name for an enum with `ALL` and `as_str` (how adapters read a stored
+/// name back), failing with [`UnknownName`] rather than guessing. Defined before the modules
+/// that use it.
+macro_rules! parse_by_name {
+    ($ty:ty, $kind:literal) => {
+        impl ::std::str::FromStr for $ty {
+            type Err = $crate::UnknownName;
+
+            fn from_str(name: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == name)
+                    .ok_or_else(|| $crate::UnknownName::new($kind, name))
+            }
+        }
+    };
+}
+
 pub mod clip;
 pub mod sniff;
 pub mod values;
@@ -18,5 +36,5 @@ pub use clip::{
 };
 pub use values::{
     AccountId, ClipId, ContentType, Description, DownloadLimit, Filename, ModerationReason,
-    ReportNote, ReportReason, Reporter, Sha256Digest, Title, ValueError,
+    ReportNote, ReportReason, Reporter, Sha256Digest, Title, UnknownName, ValueError,
 };

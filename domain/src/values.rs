@@ -60,6 +60,27 @@ impl ValueError {
     }
 }
 
+/// A name that is not one of a fixed set's stable names (`pending`, `spam`, ...): in a stored
+/// row, a sign of corruption or of data written by a newer version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?} is not a known {kind}")]
+pub struct UnknownName {
+    /// What the name should have named (`scan state`, `report reason`, ...).
+    pub kind: &'static str,
+    /// The name as found.
+    pub name: String,
+}
+
+impl UnknownName {
+    /// `name` names no `kind`.
+    pub fn new(kind: &'static str, name: &str) -> Self {
+        UnknownName {
+            kind,
+            name: name.to_owned(),
+        }
+    }
+}
+
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -180,18 +201,16 @@ impl ReportReason {
         }
     }
 
-    /// Parses the wire name.
+    /// Parses the wire name a client sent.
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == raw)
-            .ok_or(ValueError::Invalid {
-                field: "reason",
-                reason:
-                    "must be one of malware, copyright, harassment, illegal_content, spam, other",
-            })
+        raw.parse().map_err(|_| ValueError::Invalid {
+            field: "reason",
+            reason: "must be one of malware, copyright, harassment, illegal_content, spam, other",
+        })
     }
 }
+
+parse_by_name!(ReportReason, "report reason");
 
 impl fmt::Display for ReportReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -504,6 +523,26 @@ mod tests {
         assert!(AccountId::parse("").is_err());
         assert!(AccountId::parse("a\nb").is_err());
         assert!(AccountId::parse(&"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn every_report_reason_parses_back_from_its_name_and_unknown_names_are_errors() {
+        for reason in ReportReason::ALL {
+            assert_eq!(reason.as_str().parse(), Ok(reason));
+            assert_eq!(ReportReason::parse(reason.as_str()), Ok(reason));
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+        assert_eq!(
+            "illegal-content".parse::<ReportReason>(),
+            Err(UnknownName::new("report reason", "illegal-content"))
+        );
+        assert!(matches!(
+            ReportReason::parse("SPAM"),
+            Err(ValueError::Invalid {
+                field: "reason",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn micros(at: &DateTime<Utc>) -> i64 {
 impl ClipView {
     /// The scan state as a domain value.
     pub fn scan_state(&self) -> ScanState {
-        ScanState::parse(&self.scan_state).unwrap_or(ScanState::Pending)
+        self.scan_state.parse().unwrap_or(ScanState::Pending)
     }
 
     /// Whether the clip has been deleted.
@@ -82,7 +82,7 @@ impl ClipView {
 
     /// Where moderation has left the clip.
     pub fn moderation(&self) -> Moderation {
-        Moderation::parse(&self.moderation_state).unwrap_or_default()
+        self.moderation_state.parse().unwrap_or_default()
     }
 
     /// Whether a moderator took the clip down (its bytes are gone).

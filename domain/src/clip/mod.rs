@@ -31,6 +31,15 @@ pub enum ScanState {
 }
 
 impl ScanState {
+    /// Every state, in pipeline order.
+    pub const ALL: [ScanState; 5] = [
+        ScanState::Pending,
+        ScanState::Clean,
+        ScanState::Infected,
+        ScanState::Rejected,
+        ScanState::Failed,
+    ];
+
     /// The stable wire name (`pending`, `clean`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,19 +50,9 @@ impl ScanState {
             ScanState::Failed => "failed",
         }
     }
-
-    /// Parses the wire name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => ScanState::Pending,
-            "clean" => ScanState::Clean,
-            "infected" => ScanState::Infected,
-            "rejected" => ScanState::Rejected,
-            "failed" => ScanState::Failed,
-            _ => return None,
-        })
-    }
 }
+
+parse_by_name!(ScanState, "scan state");
 
 impl From<ScanVerdict> for ScanState {
     fn from(v: ScanVerdict) -> Self {
@@ -82,6 +81,14 @@ pub enum Moderation {
 }
 
 impl Moderation {
+    /// Every state.
+    pub const ALL: [Moderation; 4] = [
+        Moderation::Visible,
+        Moderation::Hidden,
+        Moderation::Blocked,
+        Moderation::Removed,
+    ];
+
     /// The stable wire name (`visible`, `hidden`, `blocked`, `removed`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -91,15 +98,38 @@ impl Moderation {
             Moderation::Removed => "removed",
         }
     }
+}
 
-    /// Parses the wire name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "visible" => Moderation::Visible,
-            "hidden" => Moderation::Hidden,
-            "blocked" => Moderation::Blocked,
-            "removed" => Moderation::Removed,
-            _ => return None,
-        })
+parse_by_name!(Moderation, "moderation state");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::UnknownName;
+
+    #[test]
+    fn every_scan_state_parses_back_from_its_name_and_unknown_names_are_errors() {
+        for state in ScanState::ALL {
+            assert_eq!(state.as_str().parse(), Ok(state));
+            // Views are also serialized; both spellings must stay the same.
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        assert_eq!(
+            "Clean".parse::<ScanState>(),
+            Err(UnknownName::new("scan state", "Clean"))
+        );
+        assert!("".parse::<ScanState>().is_err());
+    }
+
+    #[test]
+    fn every_moderation_state_parses_back_from_its_name_and_unknown_names_are_errors() {
+        for state in Moderation::ALL {
+            assert_eq!(state.as_str().parse(), Ok(state));
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        assert_eq!(
+            "deleted".parse::<Moderation>(),
+            Err(UnknownName::new("moderation state", "deleted"))
+        );
     }
 }
