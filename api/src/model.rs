@@ -7,6 +7,7 @@ use poem_openapi::registry::MetaSchemaRef;
 use poem_openapi::types::{MaybeUndefined, ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{Enum, Object};
 use serde_json::Value;
+use voicebin_domain::ScanState;
 use voicebin_projections::ClipView;
 
 use crate::urls::Urls;
@@ -143,13 +144,13 @@ pub fn rfc3339(micros: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn scan_state(s: &str) -> ScanStateDto {
+fn scan_state(s: ScanState) -> ScanStateDto {
     match s {
-        "clean" => ScanStateDto::Clean,
-        "infected" => ScanStateDto::Infected,
-        "rejected" => ScanStateDto::Rejected,
-        "failed" => ScanStateDto::Failed,
-        _ => ScanStateDto::Pending,
+        ScanState::Pending => ScanStateDto::Pending,
+        ScanState::Clean => ScanStateDto::Clean,
+        ScanState::Infected => ScanStateDto::Infected,
+        ScanState::Rejected => ScanStateDto::Rejected,
+        ScanState::Failed => ScanStateDto::Failed,
     }
 }
 
@@ -187,7 +188,7 @@ impl Item {
     /// What the owner sees.
     pub fn owner(view: &ClipView, urls: &Urls) -> Self {
         Item {
-            scan_state: Some(scan_state(&view.scan_state)),
+            scan_state: Some(scan_state(view.scan_state)),
             scan_detail: view.scan_detail.clone(),
             sha256: Some(view.sha256.clone()),
             download_limit: view.download_limit,

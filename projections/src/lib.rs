@@ -11,6 +11,7 @@ mod moderation;
 mod projector;
 mod sql;
 mod store;
+mod stored;
 mod view;
 
 pub use moderation::{

@@ -7,7 +7,7 @@ use cqrs_es::persist::SerializedEvent;
 use cqrs_es::EventEnvelope;
 use futures::TryStreamExt;
 use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
-use voicebin_domain::Clip;
+use voicebin_domain::{Clip, Moderation, ScanState};
 
 use crate::moderation::{
     BlockedDigest, ModerationChange, QueueCursor, QueueEntry, QueuePage, QueueQuery, ReportRow,
@@ -208,7 +208,7 @@ macro_rules! sql_store {
                     .bind(v.size_bytes)
                     .bind(&v.sha256)
                     .bind(&v.blob_key)
-                    .bind(&v.scan_state)
+                    .bind(v.scan_state.as_str())
                     .bind(&v.scan_detail)
                     .bind(&v.scanner)
                     .bind(&v.container)
@@ -224,7 +224,7 @@ macro_rules! sql_store {
                     .bind(v.scanned_at)
                     .bind(v.deleted_at)
                     .bind(v.version)
-                    .bind(&v.moderation_state)
+                    .bind(v.moderation_state.as_str())
                     .bind(&v.moderation_reason)
                     .bind(v.moderated_at)
             }
@@ -247,7 +247,7 @@ macro_rules! sql_store {
                             .push_bind(v.size_bytes)
                             .push_bind(&v.sha256)
                             .push_bind(&v.blob_key)
-                            .push_bind(&v.scan_state)
+                            .push_bind(v.scan_state.as_str())
                             .push_bind(&v.scan_detail)
                             .push_bind(&v.scanner)
                             .push_bind(&v.container)
@@ -263,7 +263,7 @@ macro_rules! sql_store {
                             .push_bind(v.scanned_at)
                             .push_bind(v.deleted_at)
                             .push_bind(v.version)
-                            .push_bind(&v.moderation_state)
+                            .push_bind(v.moderation_state.as_str())
                             .push_bind(&v.moderation_reason)
                             .push_bind(v.moderated_at);
                     });
@@ -345,10 +345,12 @@ macro_rules! sql_store {
 
             async fn pending_ids(&self) -> Result<Vec<String>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT id FROM clip_views WHERE scan_state = 'pending' \
-                     AND deleted_at IS NULL AND moderation_state <> 'removed' \
+                    "SELECT id FROM clip_views WHERE scan_state = $1 \
+                     AND deleted_at IS NULL AND moderation_state <> $2 \
                      ORDER BY created_at",
                 )
+                .bind(ScanState::Pending.as_str())
+                .bind(Moderation::Removed.as_str())
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map(|r| r.get::<String, _>(0)).collect())
@@ -634,8 +636,8 @@ macro_rules! sql_store {
                 let rows = sqlx::query(
                     "INSERT INTO scan_dispatch (clip_id, due_at, attempts) \
                      SELECT v.id, $1 + $2, 1 FROM clip_views v \
-                     WHERE v.scan_state = 'pending' AND v.deleted_at IS NULL \
-                     AND v.moderation_state <> 'removed' \
+                     WHERE v.scan_state = $4 AND v.deleted_at IS NULL \
+                     AND v.moderation_state <> $5 \
                      AND NOT EXISTS (SELECT 1 FROM scan_dispatch d \
                                      WHERE d.clip_id = v.id AND d.due_at > $1) \
                      ORDER BY v.created_at LIMIT $3 \
@@ -649,6 +651,8 @@ macro_rules! sql_store {
                 .bind(now)
                 .bind(first_retry)
                 .bind(i64::from(limit))
+                .bind(ScanState::Pending.as_str())
+                .bind(Moderation::Removed.as_str())
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map(|r| r.get::<String, _>(0)).collect())
@@ -665,9 +669,11 @@ macro_rules! sql_store {
             async fn prune(&self) -> Result<u64, StoreError> {
                 let done = sqlx::query(
                     "DELETE FROM scan_dispatch WHERE NOT EXISTS (SELECT 1 FROM clip_views v \
-                     WHERE v.id = scan_dispatch.clip_id AND v.scan_state = 'pending' \
-                     AND v.deleted_at IS NULL AND v.moderation_state <> 'removed')",
+                     WHERE v.id = scan_dispatch.clip_id AND v.scan_state = $1 \
+                     AND v.deleted_at IS NULL AND v.moderation_state <> $2)",
                 )
+                .bind(ScanState::Pending.as_str())
+                .bind(Moderation::Removed.as_str())
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected())

@@ -15,10 +15,22 @@ use crate::view::ClipView;
 pub enum StoreError {
     /// The database could not be reached or answered with an error.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// A stored event could not be decoded.
-    #[error("stored event is unreadable: {0}")]
+    Database(#[source] sqlx::Error),
+    /// A stored event or read-model row could not be decoded (an unknown state name, say).
+    #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            // The database answered; what it holds does not fit the model.
+            sqlx::Error::ColumnDecode { index, source } => {
+                StoreError::Corrupt(format!("column {index}: {source}"))
+            }
+            e => StoreError::Database(e),
+        }
+    }
 }
 
 /// A position in the owner listing: the last row of the previous page.

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use voicebin_domain::{ClipEvent, Moderation, ScanState};
 
+use crate::stored::ByName;
+
 /// Everything the API shows about a clip, flattened for querying.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ClipView {
@@ -25,8 +27,9 @@ pub struct ClipView {
     pub sha256: String,
     /// Blob store key.
     pub blob_key: String,
-    /// `pending`, `clean`, `infected`, `rejected` or `failed`.
-    pub scan_state: String,
+    /// Where the clip stands in the scan pipeline.
+    #[sqlx(try_from = "ByName<ScanState>")]
+    pub scan_state: ScanState,
     /// Why the scan ended as it did.
     pub scan_detail: Option<String>,
     /// Which scanner(s) ran.
@@ -57,8 +60,9 @@ pub struct ClipView {
     pub deleted_at: Option<i64>,
     /// Sequence number of the last event applied.
     pub version: i64,
-    /// `visible`, `hidden` (by reports), `blocked` or `removed` (by a moderator).
-    pub moderation_state: String,
+    /// Whether moderation lets the public see the clip.
+    #[sqlx(try_from = "ByName<Moderation>")]
+    pub moderation_state: Moderation,
     /// Why moderation last changed the clip (shown to the owner).
     pub moderation_reason: Option<String>,
     /// When moderation last changed the clip (µs since epoch).
@@ -70,11 +74,6 @@ fn micros(at: &DateTime<Utc>) -> i64 {
 }
 
 impl ClipView {
-    /// The scan state as a domain value.
-    pub fn scan_state(&self) -> ScanState {
-        self.scan_state.parse().unwrap_or(ScanState::Pending)
-    }
-
     /// Whether the clip has been deleted.
     pub fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
@@ -82,7 +81,7 @@ impl ClipView {
 
     /// Where moderation has left the clip.
     pub fn moderation(&self) -> Moderation {
-        self.moderation_state.parse().unwrap_or_default()
+        self.moderation_state
     }
 
     /// Whether a moderator took the clip down (its bytes are gone).
@@ -93,7 +92,7 @@ impl ClipView {
     /// Whether anyone (not only the owner) may see and fetch the clip.
     pub fn is_public(&self) -> bool {
         !self.is_deleted()
-            && self.scan_state() == ScanState::Clean
+            && self.scan_state == ScanState::Clean
             && self.moderation() == Moderation::Visible
     }
 
@@ -116,7 +115,7 @@ impl ClipView {
     }
 
     fn moderate(&mut self, state: Moderation, reason: String, at: &DateTime<Utc>) {
-        self.moderation_state = state.as_str().to_owned();
+        self.moderation_state = state;
         self.moderation_reason = Some(reason);
         self.moderated_at = Some(micros(at));
         self.updated_at = micros(at);
@@ -148,7 +147,7 @@ impl ClipView {
                 size_bytes: i64::try_from(*size_bytes).unwrap_or(i64::MAX),
                 sha256: sha256.to_string(),
                 blob_key: blob_key.clone(),
-                scan_state: ScanState::Pending.as_str().to_owned(),
+                scan_state: ScanState::Pending,
                 scan_detail: None,
                 scanner: None,
                 container: None,
@@ -164,7 +163,7 @@ impl ClipView {
                 scanned_at: None,
                 deleted_at: None,
                 version: sequence,
-                moderation_state: Moderation::Visible.as_str().to_owned(),
+                moderation_state: Moderation::Visible,
                 moderation_reason: None,
                 moderated_at: None,
             });
@@ -174,7 +173,7 @@ impl ClipView {
         match event {
             ClipEvent::Uploaded { .. } => unreachable!("handled above"),
             ClipEvent::ScanCompleted { outcome, at } => {
-                view.scan_state = ScanState::from(outcome.verdict).as_str().to_owned();
+                view.scan_state = outcome.verdict.into();
                 view.scan_detail = outcome.detail.clone();
                 view.scanner = Some(outcome.scanner.clone());
                 if let Some(audio) = &outcome.audio {

@@ -1,6 +1,7 @@
 use crate::helpers::{fixture, spawn_app, Backend, ALL_SCOPES};
 use crate::on_both_backends;
 use voicebin::Database;
+use voicebin_domain::Moderation;
 
 async fn a_rebuild_from_events_equals_the_live_read_models(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -203,8 +204,9 @@ async fn ten_thousand_clips_rebuild_row_for_row_while_the_api_serves(backend: Ba
     assert_eq!(live.0.len(), CLIPS as usize);
     assert!(live.1.len() > 1000, "reports: {}", live.1.len());
     assert!(!live.2.is_empty());
-    assert!(live.0.iter().any(|v| v.moderation_state == "hidden"));
-    assert!(live.0.iter().any(|v| v.moderation_state == "blocked"));
+    let states: Vec<Moderation> = live.0.iter().map(|v| v.moderation_state).collect();
+    assert!(states.contains(&Moderation::Hidden));
+    assert!(states.contains(&Moderation::Blocked));
 
     // Wreck the read models, then rebuild them from the event store.
     let wreck = "UPDATE clip_views SET title = 'wrong', moderation_state = 'visible'; \

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use secrecy::SecretString;
 use voicebin::{build, Database, IssuerSettings, Settings, DEFAULT_MAX_UPLOAD_BYTES};
 use voicebin_commands::UploadRequest;
-use voicebin_domain::AccountId;
+use voicebin_domain::{AccountId, ScanState};
 
 use crate::helpers::{fixture, fresh_postgres_database, Backend};
 use crate::on_both_backends;
@@ -22,10 +22,10 @@ fn upload_request() -> UploadRequest {
     }
 }
 
-async fn wait_for_state(views: &dyn voicebin_projections::ReadStore, id: &str) -> String {
+async fn wait_for_state(views: &dyn voicebin_projections::ReadStore, id: &str) -> ScanState {
     for _ in 0..200 {
         if let Some(view) = views.get(id).await.unwrap() {
-            if view.scan_state != "pending" {
+            if view.scan_state != ScanState::Pending {
                 return view.scan_state;
             }
         }
@@ -94,7 +94,7 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
     let views = second.state.views.clone();
     let _background = second.background.start();
     for id in &ids {
-        assert_eq!(wait_for_state(views.as_ref(), id).await, "clean");
+        assert_eq!(wait_for_state(views.as_ref(), id).await, ScanState::Clean);
     }
 }
 on_both_backends!(pending_clips_left_by_a_stopped_process_are_scanned_after_restart);

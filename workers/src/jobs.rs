@@ -8,7 +8,7 @@ use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tracing::instrument;
 use voicebin_commands::{ClipService, CommandError, Scanner};
-use voicebin_domain::{ClipId, ScanOutcome, ScanVerdict};
+use voicebin_domain::{ClipId, ScanOutcome, ScanState, ScanVerdict};
 use voicebin_projections::ReadStore;
 
 /// What happened to one attempt at a job.
@@ -62,7 +62,7 @@ impl ScanJobRunner {
         // Deleted and removed clips have no bytes left to scan.
         if view.is_deleted()
             || view.is_removed()
-            || !matches!(view.scan_state.as_str(), "pending" | "failed")
+            || !matches!(view.scan_state, ScanState::Pending | ScanState::Failed)
         {
             return Attempt::Done;
         }
