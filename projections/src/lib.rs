@@ -16,7 +16,7 @@ mod view;
 
 pub use moderation::{
     changes_for, BlockedDigest, ModerationChange, QueueCursor, QueueEntry, QueuePage, QueueQuery,
-    ReportRow, ReportState,
+    ReportRow, ReportState, Resolution,
 };
 pub use projector::{rebuild, repair, ClipProjector, RebuildStats};
 pub use sql::{PostgresStore, SqliteStore};

@@ -7,8 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use voicebin_domain::ClipEvent;
+use voicebin_domain::{ClipEvent, ReportReason, UnknownName};
 
+use crate::stored::ByName;
 use crate::view::ClipView;
 
 /// One abuse report.
@@ -20,16 +21,62 @@ pub struct ReportRow {
     pub sequence: i64,
     /// `account:<id>` or `anonymous:<tag>`.
     pub reporter: String,
-    /// One of the fixed reasons (`spam`, `malware`, ...).
-    pub reason: String,
+    /// Why it was filed.
+    #[sqlx(try_from = "ByName<ReportReason>")]
+    pub reason: ReportReason,
     /// The reporter's note.
     pub note: Option<String>,
     /// When it was filed (µs since epoch).
     pub reported_at: i64,
     /// When a moderator decision (or the clip's deletion) closed it (µs since epoch).
     pub resolved_at: Option<i64>,
-    /// What closed it: `blocked`, `restored`, `removed` or `deleted`.
-    pub resolution: Option<String>,
+    /// What closed it.
+    pub resolution: Option<Resolution>,
+}
+
+/// What closed a report: a moderator's decision or the clip's deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// A moderator blocked the clip.
+    Blocked,
+    /// A moderator restored the clip.
+    Restored,
+    /// A moderator took the clip down.
+    Removed,
+    /// The clip was deleted.
+    Deleted,
+}
+
+impl Resolution {
+    /// Every resolution.
+    pub const ALL: [Resolution; 4] = [
+        Resolution::Blocked,
+        Resolution::Restored,
+        Resolution::Removed,
+        Resolution::Deleted,
+    ];
+
+    /// The stable name, as stored (`blocked`, `restored`, `removed`, `deleted`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Blocked => "blocked",
+            Resolution::Restored => "restored",
+            Resolution::Removed => "removed",
+            Resolution::Deleted => "deleted",
+        }
+    }
+}
+
+impl std::str::FromStr for Resolution {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == name)
+            .ok_or_else(|| UnknownName::new("report resolution", name))
+    }
 }
 
 /// A digest that may never be uploaded again, and why.
@@ -58,8 +105,8 @@ pub enum ModerationChange {
         before: i64,
         /// When (µs since epoch).
         at: i64,
-        /// `blocked`, `restored`, `removed` or `deleted`.
-        resolution: &'static str,
+        /// What closed them.
+        resolution: Resolution,
     },
     /// A digest enters the blocklist (the first removal of those bytes is kept).
     Block(BlockedDigest),
@@ -88,19 +135,19 @@ pub fn changes_for(id: &str, sequence: i64, event: &ClipEvent) -> Vec<Moderation
             clip_id: id.to_owned(),
             sequence,
             reporter: reporter.to_string(),
-            reason: reason.as_str().to_owned(),
+            reason: *reason,
             note: note.as_ref().map(|n| n.to_string()),
             reported_at: micros(at),
             resolved_at: None,
             resolution: None,
         })],
-        ClipEvent::Blocked { at, .. } => vec![resolve(at, "blocked")],
-        ClipEvent::Restored { at, .. } => vec![resolve(at, "restored")],
-        ClipEvent::Deleted { at, .. } => vec![resolve(at, "deleted")],
+        ClipEvent::Blocked { at, .. } => vec![resolve(at, Resolution::Blocked)],
+        ClipEvent::Restored { at, .. } => vec![resolve(at, Resolution::Restored)],
+        ClipEvent::Deleted { at, .. } => vec![resolve(at, Resolution::Deleted)],
         ClipEvent::Removed {
             sha256, reason, at, ..
         } => vec![
-            resolve(at, "removed"),
+            resolve(at, Resolution::Removed),
             ModerationChange::Block(BlockedDigest {
                 sha256: sha256.to_string(),
                 clip_id: id.to_owned(),
@@ -136,7 +183,7 @@ pub fn apply_in_memory(
                 .filter(|r| r.sequence < before && r.resolved_at.is_none())
             {
                 r.resolved_at = Some(at);
-                r.resolution = Some(resolution.to_owned());
+                r.resolution = Some(resolution);
             }
         }
         ModerationChange::Block(digest) => {
@@ -193,8 +240,8 @@ impl QueueCursor {
 pub struct QueueQuery {
     /// Which reports count.
     pub state: ReportState,
-    /// Only reports with this reason (wire name).
-    pub reason: Option<String>,
+    /// Only reports with this reason.
+    pub reason: Option<ReportReason>,
     /// Continue after this entry.
     pub after: Option<QueueCursor>,
     /// Entries per page.
@@ -236,7 +283,7 @@ mod tests {
             clip_id: "c".into(),
             sequence,
             reporter: format!("anonymous:{sequence}"),
-            reason: "spam".into(),
+            reason: ReportReason::Spam,
             note: None,
             reported_at: sequence,
             resolved_at: None,
@@ -255,14 +302,14 @@ mod tests {
                 clip_id: "c".into(),
                 before: 4,
                 at: 40,
-                resolution: "restored",
+                resolution: Resolution::Restored,
             },
             ModerationChange::Report(report(5)),
         ] {
             apply_in_memory(change, &mut reports, &mut digests);
         }
         assert_eq!(reports.len(), 2);
-        assert_eq!(reports[0].resolution.as_deref(), Some("restored"));
+        assert_eq!(reports[0].resolution, Some(Resolution::Restored));
         assert_eq!(reports[1].resolved_at, None);
         let removed = ClipEvent::Removed {
             by: voicebin_domain::AccountId::parse("mod").unwrap(),
@@ -276,8 +323,23 @@ mod tests {
             }
         }
         assert_eq!(digests.len(), 1);
-        assert_eq!(reports[1].resolution.as_deref(), Some("removed"));
+        assert_eq!(reports[1].resolution, Some(Resolution::Removed));
         assert_eq!(reports[1].resolved_at, Some(60));
+    }
+
+    #[test]
+    fn every_resolution_parses_back_from_its_name_and_unknown_names_are_errors() {
+        for resolution in Resolution::ALL {
+            assert_eq!(resolution.as_str().parse(), Ok(resolution));
+            assert_eq!(
+                serde_json::to_value(resolution).unwrap(),
+                resolution.as_str()
+            );
+        }
+        assert_eq!(
+            "resolved".parse::<Resolution>(),
+            Err(UnknownName::new("report resolution", "resolved"))
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use voicebin_domain::{Clip, Moderation, ScanState};
 
 use crate::moderation::{
     BlockedDigest, ModerationChange, QueueCursor, QueueEntry, QueuePage, QueueQuery, ReportRow,
-    ReportState,
+    ReportState, Resolution,
 };
 use crate::store::{
     Cursor, EventLog, ListQuery, Page, RateLimits, ReadStore, RebuildBatch, ReplayCache,
@@ -277,11 +277,11 @@ macro_rules! sql_store {
                         b.push_bind(&r.clip_id)
                             .push_bind(r.sequence)
                             .push_bind(&r.reporter)
-                            .push_bind(&r.reason)
+                            .push_bind(r.reason.as_str())
                             .push_bind(&r.note)
                             .push_bind(r.reported_at)
                             .push_bind(r.resolved_at)
-                            .push_bind(&r.resolution);
+                            .push_bind(r.resolution.map(Resolution::as_str));
                     });
                     q.build().execute(&mut **tx).await?;
                 }
@@ -375,11 +375,11 @@ macro_rules! sql_store {
                             .bind(&r.clip_id)
                             .bind(r.sequence)
                             .bind(&r.reporter)
-                            .bind(&r.reason)
+                            .bind(r.reason.as_str())
                             .bind(&r.note)
                             .bind(r.reported_at)
                             .bind(r.resolved_at)
-                            .bind(&r.resolution)
+                            .bind(r.resolution.map(Resolution::as_str))
                             .execute(&mut *tx)
                             .await?;
                         }
@@ -406,7 +406,7 @@ macro_rules! sql_store {
                                  WHERE clip_id = $3 AND sequence < $4 AND resolved_at IS NULL",
                             )
                             .bind(at)
-                            .bind(*resolution)
+                            .bind(resolution.as_str())
                             .bind(clip_id)
                             .bind(before)
                             .execute(&mut *tx)
@@ -421,8 +421,8 @@ macro_rules! sql_store {
             async fn report_queue(&self, query: &QueueQuery) -> Result<QueuePage, StoreError> {
                 let sql = queue_sql(query, true);
                 let mut select = sqlx::query(&sql);
-                if let Some(reason) = &query.reason {
-                    select = select.bind(reason);
+                if let Some(reason) = query.reason {
+                    select = select.bind(reason.as_str());
                 }
                 if let Some(after) = &query.after {
                     select = select.bind(after.first_reported_at).bind(&after.clip_id);
@@ -439,8 +439,8 @@ macro_rules! sql_store {
                         continue;
                     };
                     let mut select = sqlx::query_as::<_, ReportRow>(&reports_sql).bind(&clip_id);
-                    if let Some(reason) = &query.reason {
-                        select = select.bind(reason);
+                    if let Some(reason) = query.reason {
+                        select = select.bind(reason.as_str());
                     }
                     let reports = select
                         .bind(i64::from(query.reports_per_entry))
@@ -838,7 +838,7 @@ mod tests {
     fn queue_sql_numbers_parameters_in_order() {
         let query = QueueQuery {
             state: ReportState::Open,
-            reason: Some("spam".into()),
+            reason: Some(voicebin_domain::ReportReason::Spam),
             after: Some(QueueCursor {
                 first_reported_at: 1,
                 clip_id: "AAAAAAAAAAAAAAAA".into(),

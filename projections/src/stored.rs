@@ -9,6 +9,8 @@ use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Type};
 use voicebin_domain::{Moderation, ReportReason, ScanState, UnknownName};
 
+use crate::moderation::Resolution;
+
 /// A value decoded from its stable name. Row structs use it as
 /// `#[sqlx(try_from = "ByName<ScanState>")]`: sqlx cannot be taught to decode the domain's
 /// enums directly (neither the trait nor the type is this crate's), and its `try_from` on a
@@ -53,5 +55,29 @@ impl From<ByName<Moderation>> for Moderation {
 impl From<ByName<ReportReason>> for ReportReason {
     fn from(name: ByName<ReportReason>) -> Self {
         name.0
+    }
+}
+
+// `Resolution` is this crate's, so it decodes by name directly: its column is nullable, and
+// `#[sqlx(try_from)]` cannot reach inside an `Option`.
+impl<DB: Database> Type<DB> for Resolution
+where
+    String: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <ByName<Self> as Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <ByName<Self> as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: Database> Decode<'r, DB> for Resolution
+where
+    String: Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(ByName::<Self>::decode(value)?.0)
     }
 }

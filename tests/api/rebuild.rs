@@ -1,7 +1,20 @@
 use crate::helpers::{fixture, spawn_app, Backend, ALL_SCOPES};
 use crate::on_both_backends;
 use voicebin::Database;
-use voicebin_domain::Moderation;
+use voicebin_domain::{Moderation, ReportReason};
+use voicebin_projections::{Resolution, StoreError};
+
+/// Runs `sql` (one or more statements) against the app's database.
+async fn execute(database: &Database, sql: &str) {
+    match database {
+        Database::Sqlite(pool) => {
+            sqlx::raw_sql(sql).execute(pool).await.unwrap();
+        }
+        Database::Postgres(pool) => {
+            sqlx::raw_sql(sql).execute(pool).await.unwrap();
+        }
+    }
+}
 
 async fn a_rebuild_from_events_equals_the_live_read_models(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -36,15 +49,11 @@ async fn a_rebuild_from_events_equals_the_live_read_models(backend: Backend) {
     assert_eq!(live.len(), 5);
 
     // Wreck the read model, then rebuild it from the event store.
-    let wreck = "UPDATE clip_views SET title = 'wrong', version = 0";
-    match &app.database {
-        Database::Sqlite(pool) => {
-            sqlx::query(wreck).execute(pool).await.unwrap();
-        }
-        Database::Postgres(pool) => {
-            sqlx::query(wreck).execute(pool).await.unwrap();
-        }
-    }
+    execute(
+        &app.database,
+        "UPDATE clip_views SET title = 'wrong', version = 0",
+    )
+    .await;
     assert_ne!(views.all().await.unwrap(), live);
     let stats = voicebin_projections::rebuild(log.as_ref(), views.as_ref())
         .await
@@ -58,6 +67,73 @@ async fn a_rebuild_from_events_equals_the_live_read_models(backend: Backend) {
     );
 }
 on_both_backends!(a_rebuild_from_events_equals_the_live_read_models);
+
+/// Asserts that reading fails as corrupt data naming `column` and the bad `name`.
+fn assert_corrupt<T: std::fmt::Debug>(read: Result<T, StoreError>, column: &str, name: &str) {
+    match read {
+        Err(StoreError::Corrupt(cause)) => {
+            assert!(cause.contains(column) && cause.contains(name), "{cause}")
+        }
+        other => panic!("{column} = {name:?} read as {other:?}"),
+    }
+}
+
+async fn a_row_with_an_unknown_state_name_is_corrupt_data_not_a_default(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.alice();
+    let id = app.upload_ok(&alice, fixture("hello.wav"), &[]).await;
+    app.wait_scanned(&id, &alice).await;
+    let (views, _) = app.database.projections();
+
+    execute(
+        &app.database,
+        "UPDATE clip_views SET scan_state = 'scanning'",
+    )
+    .await;
+    assert_corrupt(views.get(&id).await, "scan_state", "scanning");
+    // The API does not guess either: the owner gets an opaque 500, not a pending clip.
+    assert_eq!(
+        app.get_item(&id, Some(&alice)).await.status(),
+        reqwest::StatusCode::INTERNAL_SERVER_ERROR
+    );
+    execute(
+        &app.database,
+        "UPDATE clip_views SET scan_state = 'clean', moderation_state = 'shadowed'",
+    )
+    .await;
+    assert_corrupt(views.all().await, "moderation_state", "shadowed");
+
+    execute(
+        &app.database,
+        &format!(
+            "UPDATE clip_views SET moderation_state = 'visible'; \
+             INSERT INTO clip_reports (clip_id, sequence, reporter, reason, note, reported_at) \
+             VALUES ('{id}', 99, 'anonymous:x', 'rude', NULL, 1)"
+        ),
+    )
+    .await;
+    assert_corrupt(views.all_reports().await, "reason", "rude");
+    execute(
+        &app.database,
+        "UPDATE clip_reports SET reason = 'spam', resolved_at = 2, resolution = 'closed'",
+    )
+    .await;
+    assert_corrupt(views.all_reports().await, "resolution", "closed");
+
+    execute(
+        &app.database,
+        "UPDATE clip_reports SET resolution = 'restored'",
+    )
+    .await;
+    let reports = views.all_reports().await.unwrap();
+    assert_eq!(reports[0].reason, ReportReason::Spam);
+    assert_eq!(reports[0].resolution, Some(Resolution::Restored));
+    assert_eq!(
+        views.get(&id).await.unwrap().unwrap().moderation_state,
+        Moderation::Visible
+    );
+}
+on_both_backends!(a_row_with_an_unknown_state_name_is_corrupt_data_not_a_default);
 
 /// A distinct little WAV per `n` (8 kHz mono, 0.1 s), so no two clips share a digest.
 fn tiny_wav(n: u32) -> Vec<u8> {
@@ -211,14 +287,7 @@ async fn ten_thousand_clips_rebuild_row_for_row_while_the_api_serves(backend: Ba
     // Wreck the read models, then rebuild them from the event store.
     let wreck = "UPDATE clip_views SET title = 'wrong', moderation_state = 'visible'; \
                  DELETE FROM clip_reports; DELETE FROM blocked_digests";
-    match &app.database {
-        Database::Sqlite(pool) => {
-            sqlx::raw_sql(wreck).execute(pool).await.unwrap();
-        }
-        Database::Postgres(pool) => {
-            sqlx::raw_sql(wreck).execute(pool).await.unwrap();
-        }
-    }
+    execute(&app.database, wreck).await;
     let stats = voicebin_projections::rebuild(log.as_ref(), views.as_ref())
         .await
         .unwrap();

@@ -56,23 +56,22 @@ impl From<ReportReasonDto> for ReportReason {
     }
 }
 
+impl From<ReportReason> for ReportReasonDto {
+    fn from(r: ReportReason) -> Self {
+        match r {
+            ReportReason::Malware => ReportReasonDto::Malware,
+            ReportReason::Copyright => ReportReasonDto::Copyright,
+            ReportReason::Harassment => ReportReasonDto::Harassment,
+            ReportReason::IllegalContent => ReportReasonDto::IllegalContent,
+            ReportReason::Spam => ReportReasonDto::Spam,
+            ReportReason::Other => ReportReasonDto::Other,
+        }
+    }
+}
+
 impl ReportReasonDto {
     fn wire(self) -> &'static str {
         ReportReason::from(self).as_str()
-    }
-
-    /// The DTO of a stored wire name (an unknown one, which no event holds, reads as `other`).
-    fn from_wire(s: &str) -> Self {
-        [
-            ReportReasonDto::Malware,
-            ReportReasonDto::Copyright,
-            ReportReasonDto::Harassment,
-            ReportReasonDto::IllegalContent,
-            ReportReasonDto::Spam,
-        ]
-        .into_iter()
-        .find(|r| r.wire() == s)
-        .unwrap_or(ReportReasonDto::Other)
     }
 }
 
@@ -155,7 +154,7 @@ impl From<ReportRow> for QueuedReport {
     fn from(r: ReportRow) -> Self {
         QueuedReport {
             reporter: r.reporter,
-            reason: ReportReasonDto::from_wire(&r.reason),
+            reason: r.reason.into(),
             note: r.note,
             reported_at: rfc3339(r.reported_at),
             state: if r.resolved_at.is_some() {
@@ -163,7 +162,7 @@ impl From<ReportRow> for QueuedReport {
             } else {
                 ReportStateDto::Open
             },
-            resolution: r.resolution,
+            resolution: r.resolution.map(|how| how.as_str().to_owned()),
             resolved_at: r.resolved_at.map(rfc3339),
         }
     }
@@ -330,7 +329,7 @@ impl ModerationApi {
                 ReportStateDto::Resolved => ReportState::Resolved,
                 ReportStateDto::All => ReportState::All,
             },
-            reason: reason.0.map(|r| r.wire().to_owned()),
+            reason: reason.0.map(ReportReason::from),
             after,
             limit: limit.0.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
             reports_per_entry: REPORTS_PER_ENTRY,
