@@ -5,23 +5,21 @@
 //! Reads do not happen here (see `voicebin-projections`), and nothing here knows HTTP.
 #![forbid(unsafe_code)]
 
+mod blobs;
 mod bus;
 mod downloads;
-mod local_blobs;
 mod ports;
 mod queue;
-mod s3_blobs;
 mod service;
 
+pub use blobs::{LocalBlobStore, S3BlobStore, S3Settings};
 pub use bus::{
     postgres_bus, postgres_event_store, sqlite_bus, sqlite_event_store, ClipStore, CommandError,
     CommandMeta, CompleteSnapshots, PostgresClipEvents, SqliteClipEvents, SNAPSHOT_EVERY,
 };
 pub use downloads::DownloadCounter;
-pub use local_blobs::LocalBlobStore;
 pub use ports::{
     BlobError, BlobStore, Blocklist, ByteStream, QueueError, ScanError, ScanQueue, Scanner,
 };
 pub use queue::{InProcessQueue, ScanJobs};
-pub use s3_blobs::{S3BlobStore, S3Settings};
 pub use service::{ClipService, Decision, UploadError, UploadRequest};

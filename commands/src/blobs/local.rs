@@ -13,6 +13,7 @@ use futures::StreamExt;
 use rand::RngCore;
 use tokio::io::AsyncWriteExt;
 
+use super::{age_since, validate_key, validate_prefix};
 use crate::ports::{BlobError, BlobStore, ByteStream};
 
 /// Temporary files older than this are leftovers of a crash and are removed at start-up.
@@ -29,36 +30,6 @@ const WRITE_BUFFER: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
     root: PathBuf,
-}
-
-/// Refuses any key the service would not generate (`clips/<id>`-like: `[A-Za-z0-9_-]` segments
-/// joined by `/`), so no store ever sees `..`, absolute paths or odd bytes.
-pub(crate) fn validate_key(key: &str) -> Result<(), BlobError> {
-    let valid = !key.is_empty()
-        && key.len() <= 200
-        && key.split('/').all(|part| {
-            !part.is_empty()
-                && !part.starts_with('.')
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-    if valid {
-        Ok(())
-    } else {
-        Err(BlobError::InvalidKey)
-    }
-}
-
-/// Refuses any listing prefix that is not a valid key, optionally followed by one `/`
-/// (`clips/`, `clips/ab`).
-pub(crate) fn validate_prefix(prefix: &str) -> Result<(), BlobError> {
-    validate_key(prefix.strip_suffix('/').unwrap_or(prefix))
-}
-
-/// How long ago `modified` was; a time in the future (clock skew) counts as zero.
-pub(crate) fn age_since(now: SystemTime, modified: SystemTime) -> Duration {
-    now.duration_since(modified).unwrap_or(Duration::ZERO)
 }
 
 fn io_err(e: std::io::Error) -> BlobError {
