@@ -36,10 +36,10 @@ use voicebin_projections::{
     ClipProjector, EventLog, PostgresStore, RateLimits, ReadStore, ReplayCache, ScanDispatch,
     SqliteStore,
 };
-use voicebin_workers::rabbit::{JobOutcome, ScanJobHandler};
 use voicebin_workers::{
-    Attempt, AudioProbeScanner, BlobSweeper, ClamdClient, ClamdScanner, EmbeddedWorker,
-    RabbitQueue, RelaySettings, ScanJobRunner, ScanRelay, SweeperSettings,
+    Attempt, AudioProbeScanner, BlobSweeper, ClamdClient, ClamdScanner, EmbeddedWorker, JobOutcome,
+    RabbitOptions, RabbitQueue, RelaySettings, ScanJobHandler, ScanJobRunner, ScanRelay,
+    SweeperSettings,
 };
 
 /// Default upload size limit: 100 MiB.
@@ -643,7 +643,7 @@ impl Worker {
         Ok(Worker {
             handler: Arc::new(RabbitHandler {
                 runner,
-                delivery_limit: voicebin_workers::rabbit::RabbitOptions::default().delivery_limit,
+                delivery_limit: RabbitOptions::default().delivery_limit,
             }),
             queue,
             scanner: adapters.scanner.describe(),

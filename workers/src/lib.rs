@@ -5,20 +5,15 @@
 //! `voicebin_commands::ClipService`.
 #![forbid(unsafe_code)]
 
-pub mod clamd;
-pub mod embedded;
-pub mod jobs;
 pub mod peaks;
 pub mod probe;
-pub mod rabbit;
-pub mod relay;
-pub mod scanner;
+pub mod scan;
 pub mod sweeper;
 
-pub use clamd::{ClamdClient, ClamdScanner};
-pub use embedded::EmbeddedWorker;
-pub use jobs::{Attempt, ScanJobRunner};
-pub use rabbit::{JobOutcome, RabbitQueue, ScanJobHandler};
-pub use relay::{RelaySettings, RelayTrigger, ScanRelay};
-pub use scanner::AudioProbeScanner;
+pub use scan::clamd::{ClamdClient, ClamdScanner};
+pub use scan::embedded::EmbeddedWorker;
+pub use scan::job::{Attempt, ScanJobRunner};
+pub use scan::queue::rabbit::{DeadLetter, JobOutcome, RabbitOptions, RabbitQueue, ScanJobHandler};
+pub use scan::relay::{RelaySettings, RelayTrigger, ScanRelay};
+pub use scan::scanner::AudioProbeScanner;
 pub use sweeper::{BlobSweeper, SweeperSettings};

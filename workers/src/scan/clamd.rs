@@ -33,7 +33,7 @@ use tokio::net::TcpStream;
 use voicebin_commands::{ScanError, Scanner};
 use voicebin_domain::{ScanOutcome, ScanVerdict};
 
-use crate::scanner::AudioProbeScanner;
+use super::scanner::AudioProbeScanner;
 
 /// The scanner name recorded when both the audio probe and clamd ran.
 pub const AUDIO_PROBE_CLAMD: &str = "audio-probe+clamd";
@@ -599,7 +599,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(outcome.verdict, ScanVerdict::Rejected);
-        assert_eq!(outcome.scanner, crate::scanner::AUDIO_PROBE);
+        assert_eq!(outcome.scanner, crate::scan::scanner::AUDIO_PROBE);
         assert_eq!(outcome.audio, None);
     }
 
