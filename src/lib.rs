@@ -30,16 +30,16 @@ use voicebin_api::AppState;
 use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
     postgres_bus, sqlite_bus, BlobStore, Blocklist, ClipService, ClipStore, DownloadCounter,
-    InProcessQueue, LocalBlobStore, S3BlobStore, S3Settings, ScanJobs, ScanQueue, Scanner,
+    LocalBlobStore, S3BlobStore, S3Settings, ScanQueue, Scanner,
 };
 use voicebin_projections::{
     ClipProjector, EventLog, PostgresStore, RateLimits, ReadStore, ReplayCache, ScanDispatch,
     SqliteStore,
 };
 use voicebin_workers::{
-    Attempt, AudioProbeScanner, BlobSweeper, ClamdClient, ClamdScanner, EmbeddedWorker, JobOutcome,
-    RabbitOptions, RabbitQueue, RelaySettings, ScanJobHandler, ScanJobRunner, ScanRelay,
-    SweeperSettings,
+    Attempt, AudioProbeScanner, BlobSweeper, ClamdClient, ClamdScanner, EmbeddedWorker,
+    InProcessQueue, JobOutcome, RabbitOptions, RabbitQueue, RelaySettings, ScanJobHandler,
+    ScanJobRunner, ScanJobs, ScanRelay, SweeperSettings,
 };
 
 /// Default upload size limit: 100 MiB.

@@ -9,7 +9,6 @@ mod blobs;
 mod bus;
 mod downloads;
 mod ports;
-mod queue;
 mod service;
 
 pub use blobs::{LocalBlobStore, S3BlobStore, S3Settings};
@@ -21,5 +20,4 @@ pub use downloads::DownloadCounter;
 pub use ports::{
     BlobError, BlobStore, Blocklist, ByteStream, QueueError, ScanError, ScanQueue, Scanner,
 };
-pub use queue::{InProcessQueue, ScanJobs};
 pub use service::{ClipService, Decision, UploadError, UploadRequest};

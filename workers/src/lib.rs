@@ -13,6 +13,7 @@ pub mod sweeper;
 pub use scan::clamd::{ClamdClient, ClamdScanner};
 pub use scan::embedded::EmbeddedWorker;
 pub use scan::job::{Attempt, ScanJobRunner};
+pub use scan::queue::in_process::{InProcessQueue, ScanJobs};
 pub use scan::queue::rabbit::{DeadLetter, JobOutcome, RabbitOptions, RabbitQueue, ScanJobHandler};
 pub use scan::relay::{RelaySettings, RelayTrigger, ScanRelay};
 pub use scan::scanner::AudioProbeScanner;

@@ -1,4 +1,5 @@
-//! The scan-job queues, both implementing [`voicebin_commands::ScanQueue`]: RabbitMQ
-//! ([`rabbit`], production mode).
+//! The scan-job queues, both implementing [`voicebin_commands::ScanQueue`]: an in-process
+//! channel ([`in_process`], embedded mode) and RabbitMQ ([`rabbit`], production mode).
 
+pub mod in_process;
 pub mod rabbit;

@@ -5,15 +5,15 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use voicebin_domain::ClipId;
 
-use crate::ports::{QueueError, ScanQueue};
+use voicebin_commands::{QueueError, ScanQueue};
 
-/// The sending half, handed to [`crate::ClipService`].
+/// The sending half, handed to the relay as its queue.
 #[derive(Clone)]
 pub struct InProcessQueue {
     tx: mpsc::UnboundedSender<ClipId>,
 }
 
-/// The receiving half, handed to the embedded worker.
+/// The receiving half, handed to the [`EmbeddedWorker`](crate::EmbeddedWorker).
 pub struct ScanJobs {
     rx: mpsc::UnboundedReceiver<ClipId>,
 }
