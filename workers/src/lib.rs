@@ -5,8 +5,7 @@
 //! `voicebin_commands::ClipService`.
 #![forbid(unsafe_code)]
 
-pub mod peaks;
-pub mod probe;
+pub mod audio;
 pub mod scan;
 pub mod sweeper;
 

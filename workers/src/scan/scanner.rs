@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use voicebin_commands::{ScanError, Scanner};
 use voicebin_domain::{AudioFacts, ScanOutcome, ScanVerdict};
 
-use crate::peaks::compute_peaks;
-use crate::probe::{probe_file, ProbeError};
+use crate::audio::peaks::compute_peaks;
+use crate::audio::probe::{probe_file, ProbeError};
 
 /// Peak levels stored per clip for its waveform.
 pub const PEAK_COUNT: usize = 400;

@@ -4,7 +4,7 @@
 //!
 //! # What it does
 //!
-//! 1. Sniffs the first 64 KiB exactly as [`crate::probe`] does: anything without an audio
+//! 1. Sniffs the first 64 KiB exactly as [`crate::audio::probe`] does: anything without an audio
 //!    container's magic number is [`PeaksError::NotAudio`] before symphonia sees it, and the
 //!    container symphonia opens must be the one the magic number announced.
 //! 2. Demuxes the default audio track with symphonia 0.6 and decodes *every* packet: with
@@ -33,7 +33,7 @@
 //!   ignores MP4 edit lists.
 //!
 //! A packet that fails to decode is skipped (the audio after it moves up by its duration, as in
-//! [`crate::probe`]'s duration); if more than half of the packets fail, the file is
+//! [`crate::audio::probe`]'s duration); if more than half of the packets fail, the file is
 //! [`PeaksError::Decode`]. A chained Ogg stream (`cat a.ogg b.ogg`) is one timeline, link after
 //! link (counted in frames: links at different sample rates are not rescaled).
 //!
@@ -52,7 +52,7 @@
 //! neighbouring pairs when full, so memory is independent of the file's length; each output
 //! peak is exact except that a peak may leak into the neighbouring output bucket by less than one
 //! fine bucket (under 1/32 of an output bucket for `count` ≤ 65 536). At most
-//! [`crate::probe::MAX_PACKETS`] packets are demuxed.
+//! [`crate::audio::probe::MAX_PACKETS`] packets are demuxed.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
@@ -72,7 +72,7 @@ use symphonia::core::packet::Packet;
 
 use voicebin_domain::sniff::{sniff, Sniffed, SNIFF_LEN};
 
-use crate::probe::{container_name, sniff_agrees, MAX_PACKETS};
+use crate::audio::probe::{container_name, sniff_agrees, MAX_PACKETS};
 
 /// Why peaks could not be computed.
 #[derive(Debug, thiserror::Error)]
