@@ -1,4 +1,5 @@
 //! Audio analysis: validating an upload as real audio, measuring it, and drawing its waveform.
 
+mod open;
 pub mod peaks;
 pub mod probe;

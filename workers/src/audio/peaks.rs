@@ -54,25 +54,19 @@
 //! fine bucket (under 1/32 of an output bucket for `count` ≤ 65 536). At most
 //! [`crate::audio::probe::MAX_PACKETS`] packets are demuxed.
 
-use std::fs::File;
-use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::io::ErrorKind;
 use std::ops::Range;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use opus_decoder::OpusDecoder;
 use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions, CODEC_ID_NULL_AUDIO};
 use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
-use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
+use symphonia::core::formats::{FormatReader, TrackType};
 use symphonia::core::packet::Packet;
 
-use voicebin_domain::sniff::{sniff, Sniffed, SNIFF_LEN};
-
-use crate::audio::probe::{container_name, sniff_agrees, MAX_PACKETS};
+use super::open::open_audio;
+use super::probe::{ProbeError, MAX_PACKETS};
 
 /// Why peaks could not be computed.
 #[derive(Debug, thiserror::Error)]
@@ -106,51 +100,26 @@ pub fn compute_peaks(path: &Path, count: usize) -> Result<Vec<u8>, PeaksError> {
     if count == 0 {
         return Ok(Vec::new());
     }
-    let mut file = File::open(path)?;
-    let mut prefix = Vec::with_capacity(SNIFF_LEN);
-    file.by_ref()
-        .take(SNIFF_LEN as u64)
-        .read_to_end(&mut prefix)?;
-    if prefix.is_empty() {
-        return Err(PeaksError::NotAudio("the file is empty".into()));
-    }
-    let sniffed = sniff(&prefix).ok_or_else(|| {
-        PeaksError::NotAudio("the file does not start with an audio container signature".into())
-    })?;
-    drop(prefix);
-    file.seek(SeekFrom::Start(0))?;
+    let envelope = open_audio(path, |reader, _| Ok(decode_envelope(reader, count)))??;
+    Ok(envelope.peaks(count))
+}
 
-    // A malformed file could trip a panic deep inside a demuxer or decoder: report it as
-    // undecodable rather than taking the worker down.
-    match catch_unwind(AssertUnwindSafe(|| decode_envelope(file, sniffed, count))) {
-        Ok(envelope) => Ok(envelope?.peaks(count)),
-        Err(_) => Err(PeaksError::Decode("the demuxer or decoder panicked".into())),
+impl From<ProbeError> for PeaksError {
+    fn from(e: ProbeError) -> Self {
+        match e {
+            ProbeError::NotAudio(why) => PeaksError::NotAudio(why),
+            ProbeError::NoAudioTrack => PeaksError::NotAudio("the file has no audio track".into()),
+            ProbeError::Damaged(why) => PeaksError::Decode(why),
+            ProbeError::Io(e) => PeaksError::Io(e),
+        }
     }
 }
 
 /// Demux and decode the whole default audio track into an [`Envelope`].
-fn decode_envelope(file: File, sniffed: Sniffed, count: usize) -> Result<Envelope, PeaksError> {
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut reader = symphonia::default::get_probe()
-        .probe(
-            &Hint::new(),
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(open_error)?;
-
-    let info = reader.format_info();
-    let container = container_name(info.format).ok_or_else(|| {
-        PeaksError::NotAudio(format!("unsupported container {}", info.short_name))
-    })?;
-    if !sniff_agrees(sniffed, container) {
-        return Err(PeaksError::NotAudio(format!(
-            "the file starts like {} but contains {container}",
-            sniffed.media_type
-        )));
-    }
-
+fn decode_envelope(
+    mut reader: Box<dyn FormatReader>,
+    count: usize,
+) -> Result<Envelope, PeaksError> {
     let mut track = TrackDecoder::open(reader.as_ref())?;
     let mut envelope = Envelope::new(count);
     let mut decoded: u64 = 0;
@@ -800,21 +769,6 @@ fn level(peak: f32) -> u8 {
     }
 }
 
-/// Map an error from opening the container.
-fn open_error(e: SymphoniaError) -> PeaksError {
-    match e {
-        SymphoniaError::Unsupported(what) if what.contains("missing") => {
-            PeaksError::Decode(what.to_string())
-        }
-        SymphoniaError::Unsupported(what) => PeaksError::NotAudio(what.to_string()),
-        SymphoniaError::IoError(e) if e.kind() == ErrorKind::UnexpectedEof => {
-            PeaksError::Decode("the file ends before the container's headers do".into())
-        }
-        SymphoniaError::IoError(e) => PeaksError::Io(e),
-        other => PeaksError::Decode(other.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -966,9 +920,11 @@ mod tests {
 
     /// The fine envelope of a fixture (one frame per bucket for files under 4 Mi frames).
     fn fine_envelope(name: &str) -> Envelope {
-        let bytes = std::fs::read(fixture(name)).unwrap();
-        let sniffed = sniff(&bytes[..bytes.len().min(SNIFF_LEN)]).unwrap();
-        let env = decode_envelope(File::open(fixture(name)).unwrap(), sniffed, 1 << 16).unwrap();
+        let env = open_audio(&fixture(name), |reader, _| {
+            Ok(decode_envelope(reader, 1 << 16))
+        })
+        .unwrap()
+        .unwrap();
         assert_eq!(env.frames_per_bucket, 1, "{name}");
         env
     }
@@ -1263,23 +1219,14 @@ mod tests {
 
     /// The packets of a fixture's audio track, as demuxed.
     fn opus_packets(name: &str) -> Vec<Vec<u8>> {
-        let mss = MediaSourceStream::new(
-            Box::new(File::open(fixture(name)).unwrap()),
-            Default::default(),
-        );
-        let mut reader = symphonia::default::get_probe()
-            .probe(
-                &Hint::new(),
-                mss,
-                FormatOptions::default(),
-                MetadataOptions::default(),
-            )
-            .unwrap();
-        let mut packets = Vec::new();
-        while let Some(packet) = reader.next_packet().unwrap() {
-            packets.push(packet.data.to_vec());
-        }
-        packets
+        open_audio(&fixture(name), |mut reader, _| {
+            let mut packets = Vec::new();
+            while let Some(packet) = reader.next_packet().unwrap() {
+                packets.push(packet.data.to_vec());
+            }
+            Ok(packets)
+        })
+        .unwrap()
     }
 
     /// A frame length as RFC 6716 §3.2.1 writes it.
@@ -1534,30 +1481,6 @@ mod tests {
         let f = temp_file(&bytes, ".mp3");
         let err = compute_peaks(f.path(), 64).unwrap_err();
         assert!(matches!(err, PeaksError::NotAudio(_)), "{err}");
-    }
-
-    #[test]
-    fn container_must_match_the_magic_number() {
-        let wav = Sniffed {
-            media_type: "audio/wav",
-            unverified_id3: false,
-        };
-        assert!(sniff_agrees(wav, "wav"));
-        assert!(!sniff_agrees(wav, "mp3"));
-        let id3 = Sniffed {
-            media_type: "audio/mpeg",
-            unverified_id3: true,
-        };
-        assert!(sniff_agrees(id3, "mp3") && sniff_agrees(id3, "flac"));
-        assert!(!sniff_agrees(id3, "ogg"));
-        assert_eq!(
-            container_name(symphonia::core::formats::well_known::FORMAT_ID_MKV),
-            Some("webm")
-        );
-        assert_eq!(
-            container_name(symphonia::core::formats::well_known::FORMAT_ID_ADTS),
-            None
-        );
     }
 
     #[test]

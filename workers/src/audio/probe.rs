@@ -60,9 +60,7 @@
 //! 1 GiB file stays around a hundred thousand packets. Measured in release mode: a 1 GiB WAV
 //! probes in ~0.3 s and an 880 MB MP3 (4 million frames) in ~0.8 s, with ~4 MB peak RSS.
 
-use std::fs::File;
-use std::io::{ErrorKind, Read, Seek, SeekFrom};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::io::ErrorKind;
 use std::path::Path;
 
 use symphonia::core::codecs::audio::well_known as codec;
@@ -70,15 +68,11 @@ use symphonia::core::codecs::audio::{
     AudioCodecId, AudioCodecParameters, AudioDecoder, AudioDecoderOptions, CODEC_ID_NULL_AUDIO,
 };
 use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::well_known as format;
-use symphonia::core::formats::{FormatId, FormatOptions, FormatReader, TrackType};
-use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
+use symphonia::core::formats::{FormatReader, TrackType};
 use symphonia::core::packet::Packet;
 use symphonia::core::units::TimeBase;
 
-use voicebin_domain::sniff::{sniff, SNIFF_LEN};
+use super::open::open_audio;
 
 /// Facts about a file that passed [`probe_file`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -149,68 +143,14 @@ pub fn probe_file(path: &Path) -> Result<ProbedAudio, ProbeError> {
 }
 
 fn probe_file_with(path: &Path, limits: Limits) -> Result<ProbedAudio, ProbeError> {
-    let mut file = File::open(path)?;
-
-    // 1. Magic numbers.
-    let prefix = read_prefix(&mut file, SNIFF_LEN)?;
-    if prefix.is_empty() {
-        return Err(ProbeError::NotAudio("the file is empty".into()));
-    }
-    let sniffed = sniff(&prefix).ok_or_else(|| {
-        ProbeError::NotAudio("the file does not start with an audio container signature".into())
-    })?;
-    drop(prefix);
-    file.seek(SeekFrom::Start(0))?;
-
-    // symphonia is pure Rust, but a malformed file could still trip a panic (an overflow or an
-    // out-of-bounds index) deep inside a demuxer or decoder: treat that as a damaged file rather
-    // than taking the worker down.
-    let result = catch_unwind(AssertUnwindSafe(|| scan(file, sniffed, limits)));
-    match result {
-        Ok(r) => r,
-        Err(_) => Err(ProbeError::Damaged(
-            "the demuxer or decoder panicked".into(),
-        )),
-    }
-}
-
-/// Read up to `len` bytes from the start of `file`.
-fn read_prefix(file: &mut File, len: usize) -> std::io::Result<Vec<u8>> {
-    let mut prefix = Vec::with_capacity(len);
-    file.by_ref().take(len as u64).read_to_end(&mut prefix)?;
-    Ok(prefix)
+    open_audio(path, |reader, container| scan(reader, container, limits))
 }
 
 fn scan(
-    file: File,
-    sniffed: voicebin_domain::sniff::Sniffed,
+    mut reader: Box<dyn FormatReader>,
+    container: &'static str,
     limits: Limits,
 ) -> Result<ProbedAudio, ProbeError> {
-    // 2. Open the container. No hint: the file name must not influence the verdict.
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut reader = symphonia::default::get_probe()
-        .probe(
-            &Hint::new(),
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(open_error)?;
-
-    let format_id = reader.format_info().format;
-    let container = container_name(format_id).ok_or_else(|| {
-        ProbeError::NotAudio(format!(
-            "unsupported container {}",
-            reader.format_info().short_name
-        ))
-    })?;
-    if !sniff_agrees(sniffed, container) {
-        return Err(ProbeError::NotAudio(format!(
-            "the file starts like {} but contains {container}",
-            sniffed.media_type
-        )));
-    }
-
     let mut chain = Chain::open(reader.as_ref())?;
     let codec_name = chain.codec_name.clone();
     let mut sample_rate = chain.sample_rate;
@@ -737,38 +677,6 @@ pub(crate) fn opus_packet_samples(packet: &[u8]) -> Option<u32> {
     Some(samples)
 }
 
-/// Map symphonia's container to the short name the rest of voicebin uses.
-pub(crate) fn container_name(id: FormatId) -> Option<&'static str> {
-    Some(match id {
-        format::FORMAT_ID_WAVE => "wav",
-        format::FORMAT_ID_AIFF => "aiff",
-        format::FORMAT_ID_CAF => "caf",
-        format::FORMAT_ID_MP1 | format::FORMAT_ID_MP2 | format::FORMAT_ID_MP3 => "mp3",
-        format::FORMAT_ID_OGG => "ogg",
-        format::FORMAT_ID_FLAC => "flac",
-        format::FORMAT_ID_ISOMP4 => "mp4",
-        format::FORMAT_ID_MKV => "webm",
-        _ => return None,
-    })
-}
-
-/// True if the container symphonia found is the one the magic number announced.
-pub(crate) fn sniff_agrees(sniffed: voicebin_domain::sniff::Sniffed, container: &str) -> bool {
-    let expected = match sniffed.media_type {
-        "audio/wav" => "wav",
-        "audio/mpeg" => "mp3",
-        "audio/ogg" => "ogg",
-        "audio/flac" => "flac",
-        "audio/mp4" => "mp4",
-        "audio/webm" => "webm",
-        "audio/aiff" => "aiff",
-        "audio/x-caf" => "caf",
-        _ => return false,
-    };
-    // An ID3v2 tag too large to look past may front MPEG audio or FLAC.
-    expected == container || (sniffed.unverified_id3 && container == "flac")
-}
-
 /// Name a codec the way ffprobe does.
 fn codec_name(id: AudioCodecId) -> String {
     use codec::*;
@@ -839,24 +747,6 @@ fn codec_name(id: AudioCodecId) -> String {
         other => return format!("unknown({other})"),
     };
     name.to_string()
-}
-
-/// Map an error from opening the container.
-fn open_error(e: SymphoniaError) -> ProbeError {
-    match e {
-        // The magic number already matched, so a container whose essential parts are missing
-        // (e.g. "isomp4: missing moov atom", "mkv: missing segment element" in a file cut short)
-        // is damaged rather than something else.
-        SymphoniaError::Unsupported(what) if what.contains("missing") => {
-            ProbeError::Damaged(what.to_string())
-        }
-        SymphoniaError::Unsupported(what) => ProbeError::NotAudio(what.to_string()),
-        SymphoniaError::IoError(e) if e.kind() == ErrorKind::UnexpectedEof => {
-            ProbeError::Damaged("the file ends before the container's headers or chunks do".into())
-        }
-        SymphoniaError::IoError(e) => ProbeError::Io(e),
-        other => ProbeError::Damaged(other.to_string()),
-    }
 }
 
 #[cfg(test)]
@@ -1258,10 +1148,8 @@ mod tests {
     }
 
     #[test]
-    fn codec_and_container_names() {
+    fn codec_names() {
         assert_eq!(codec_name(codec::CODEC_ID_PCM_S16BE), "pcm_s16be");
         assert_eq!(codec_name(codec::CODEC_ID_ALAC), "alac");
-        assert_eq!(container_name(format::FORMAT_ID_MKV), Some("webm"));
-        assert_eq!(container_name(format::FORMAT_ID_ADTS), None);
     }
 }
