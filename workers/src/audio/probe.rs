@@ -73,6 +73,7 @@ use symphonia::core::packet::Packet;
 use symphonia::core::units::TimeBase;
 
 use super::open::open_audio;
+use super::opus::{self, OpusHead};
 
 /// Facts about a file that passed [`probe_file`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -387,7 +388,7 @@ impl Chain {
     fn check(&mut self, packet: &Packet, plan: DecodePlan) -> Check {
         let Some(dec) = self.decoder.as_mut() else {
             if self.is_opus {
-                return match opus_packet_samples(&packet.data) {
+                return match opus::packet_samples(&packet.data) {
                     Some(_) => Check::Valid {
                         decoded_frames: None,
                     },
@@ -510,7 +511,7 @@ impl Timing {
             params
                 .extra_data
                 .as_deref()
-                .and_then(opus_head_pre_skip)
+                .and_then(OpusHead::pre_skip)
                 .unwrap_or(0)
         } else {
             0
@@ -596,7 +597,7 @@ impl Timing {
         if let Some(ns) = decoded_ns {
             self.count(ns);
         } else if self.is_opus {
-            if let Some(samples) = opus_packet_samples(&packet.data) {
+            if let Some(samples) = opus::packet_samples(&packet.data) {
                 self.count(u128::from(samples) * NS_PER_S / 48_000);
             }
         } else {
@@ -637,44 +638,6 @@ fn units_to_ms(units: u64, tb: TimeBase) -> u64 {
     let ns =
         u128::from(units) * u128::from(tb.numer.get()) * 1_000_000_000 / u128::from(tb.denom.get());
     u64::try_from((ns + 500_000) / 1_000_000).unwrap_or(u64::MAX)
-}
-
-/// The pre-skip field of an `OpusHead` identification header (RFC 7845 §5.1).
-fn opus_head_pre_skip(head: &[u8]) -> Option<u16> {
-    if head.len() < 19 || &head[0..8] != b"OpusHead" {
-        return None;
-    }
-    Some(u16::from_le_bytes([head[10], head[11]]))
-}
-
-/// The number of 48 kHz samples in an Opus packet, from its TOC byte (RFC 6716 §3.1), or `None`
-/// if the packet is structurally invalid.
-pub(crate) fn opus_packet_samples(packet: &[u8]) -> Option<u32> {
-    let toc = *packet.first()?;
-    let config = toc >> 3;
-    // Frame size in 48 kHz samples.
-    let frame = match config {
-        0..=11 => [480, 960, 1920, 2880][usize::from(config % 4)],
-        12..=15 => [480, 960][usize::from(config % 2)],
-        _ => [120, 240, 480, 960][usize::from(config % 4)],
-    };
-    let frames = match toc & 0b11 {
-        0 => 1,
-        1 | 2 => 2,
-        _ => {
-            let count = u32::from(*packet.get(1)? & 0b0011_1111);
-            if count == 0 {
-                return None;
-            }
-            count
-        }
-    };
-    let samples = frame * frames;
-    // A packet may hold at most 120 ms of audio.
-    if samples > 5760 {
-        return None;
-    }
-    Some(samples)
 }
 
 /// Name a codec the way ffprobe does.
@@ -1121,30 +1084,6 @@ mod tests {
         );
         assert!(decode_plan(3, l).reset && decode_plan(13, l).reset && !decode_plan(14, l).reset);
         assert!(decode_plan(14, l).warmup && !decode_plan(15, l).warmup);
-    }
-
-    #[test]
-    fn opus_toc_durations() {
-        // config 1 (SILK NB 20 ms), code 0: one 20 ms frame.
-        assert_eq!(opus_packet_samples(&[1 << 3]), Some(960));
-        // config 31 (CELT FB 20 ms), code 1: two frames.
-        assert_eq!(opus_packet_samples(&[(31 << 3) | 1, 0]), Some(1920));
-        // config 16 (CELT 2.5 ms), code 3 with 48 frames: 120 ms, the maximum.
-        assert_eq!(opus_packet_samples(&[(16 << 3) | 3, 48]), Some(5760));
-        // code 3 with 3 frames of 60 ms: 180 ms is too long.
-        assert_eq!(opus_packet_samples(&[(3 << 3) | 3, 3]), None);
-        // code 3 with zero frames, or missing count byte, or an empty packet.
-        assert_eq!(opus_packet_samples(&[(16 << 3) | 3, 0]), None);
-        assert_eq!(opus_packet_samples(&[(16 << 3) | 3]), None);
-        assert_eq!(opus_packet_samples(&[]), None);
-    }
-
-    #[test]
-    fn opus_head_parsing() {
-        let mut head = b"OpusHead".to_vec();
-        head.extend_from_slice(&[1, 1, 0x38, 0x01, 0x80, 0xBB, 0, 0, 0, 0, 0]);
-        assert_eq!(opus_head_pre_skip(&head), Some(312));
-        assert_eq!(opus_head_pre_skip(b"OpusTags"), None);
     }
 
     #[test]
