@@ -15,7 +15,7 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use voicebin_domain::sniff::{sniff, Sniffed, SNIFF_LEN};
 
-use super::probe::ProbeError;
+use super::ProbeError;
 
 /// Opens `path` as audio and hands its container reader, and the container's short name, to
 /// `read`. Blocking.

@@ -1,24 +1,9 @@
-//! Validate an uploaded file as real audio and measure it honestly.
+//! The probe's side of the pass: validates the audio track and measures it honestly (see the
+//! parent module for what is decoded when, and why the probe has a decoder of its own).
 //!
-//! [`probe_file`] is blocking: call it from `tokio::task::spawn_blocking` (or a worker thread).
-//!
-//! # What it does
-//!
-//! 1. Sniffs the first 64 KiB with [`voicebin_domain::sniff`]: anything without an audio container's magic
-//!    number (images, executables, HTML, text, empty files) is [`ProbeError::NotAudio`] before
-//!    symphonia ever sees it. (symphonia's probe scans up to 1 MB for an MPEG frame sync, and
-//!    happily finds "MPEG layer I" frames inside an ELF binary.)
-//! 2. Opens the container with symphonia 0.6 and requires that it is the container the magic
-//!    number announced.
-//! 3. Demuxes *every* packet of the default audio track, streaming through the file (memory
-//!    stays bounded: one packet and one decoded buffer at a time, no samples are kept).
-//! 4. Decodes packets when symphonia has a decoder for the codec: the first
-//!    [`MAX_CONTIGUOUS_DECODE`] packets, then short bursts spread over the rest of the file.
-//!    Opus has no decoder in symphonia 0.6, so its packets are checked by parsing their TOC byte
-//!    (RFC 6716 §3.1) instead. If no checked packet is valid, or most are not, the file is
-//!    [`ProbeError::Damaged`].
-//! 5. Computes the duration from the packets actually present, never from a header's claim: a
-//!    file cut short reports only what it still holds (or is rejected if nothing is left).
+//! A decoded packet is valid if the decoder accepts it; an Opus packet (no decoder in symphonia
+//! 0.6) if its TOC byte is well formed. Packets outside the decode plan are not checked but
+//! still count towards the duration; broken ones do not.
 //!
 //! # Duration details
 //!
@@ -50,18 +35,6 @@
 //!   *shorter* than the packets add up to by at most two packets' worth, the declared value is
 //!   used (that is what the edit list describes). A declared duration that is longer, or much
 //!   shorter, than the packets is ignored.
-//!
-//! # Bounds
-//!
-//! At most [`MAX_PACKETS`] packets (all tracks) are demuxed; a file with more is rejected as
-//! damaged (20 million packets is > 100 hours of 20 ms Opus packets, far beyond any voice clip).
-//! At most [`MAX_CONTIGUOUS_DECODE`] packets are decoded from the start, then a burst of
-//! [`SPOT_CHECK_BURST`] packets every [`SPOT_CHECK_INTERVAL`] packets, so the decoding work for a
-//! 1 GiB file stays around a hundred thousand packets. Measured in release mode: a 1 GiB WAV
-//! probes in ~0.3 s and an 880 MB MP3 (4 million frames) in ~0.8 s, with ~4 MB peak RSS.
-
-use std::io::ErrorKind;
-use std::path::Path;
 
 use symphonia::core::codecs::audio::well_known as codec;
 use symphonia::core::codecs::audio::{
@@ -72,230 +45,194 @@ use symphonia::core::formats::{FormatReader, TrackType};
 use symphonia::core::packet::Packet;
 use symphonia::core::units::TimeBase;
 
-use super::open::open_audio;
 use super::opus::{self, OpusHead};
+use super::{Limits, ProbeError, ProbedAudio};
 
-/// Facts about a file that passed [`probe_file`].
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ProbedAudio {
-    /// The container: `"wav"`, `"mp3"` (any MPEG audio elementary stream), `"ogg"`, `"flac"`,
-    /// `"mp4"`, `"webm"` (Matroska or WebM), `"aiff"` or `"caf"`.
-    pub container: String,
-    /// The codec, named as ffprobe names it: `"pcm_s16le"`, `"mp3"`, `"vorbis"`, `"opus"`,
-    /// `"flac"`, `"aac"`, `"alac"`, ...
-    pub codec: String,
-    /// Sample rate in Hz (Opus is always 48000).
-    pub sample_rate: u32,
-    /// Number of channels.
-    pub channels: u16,
-    /// Duration in milliseconds of the audio really present (see the module docs).
-    pub duration_ms: u64,
-}
-
-/// Why a file is not accepted as audio.
-#[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
-    /// Not an audio container we accept (wrong magic number, unsupported container or codec).
-    #[error("not a recognised audio container: {0}")]
-    NotAudio(String),
-    /// The container is recognised but its contents are broken, truncated or implausible.
-    #[error("audio stream is damaged: {0}")]
-    Damaged(String),
-    /// The container holds no audio track.
-    #[error("no audio track")]
-    NoAudioTrack,
-    /// The file could not be read.
-    #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// Maximum number of packets (of all tracks) demuxed before a file is rejected.
-pub const MAX_PACKETS: u64 = 20_000_000;
-/// Number of packets decoded from the start of the audio track.
-pub const MAX_CONTIGUOUS_DECODE: u64 = 20_000;
-/// After the first [`MAX_CONTIGUOUS_DECODE`] packets, a burst is decoded every this many packets.
-pub const SPOT_CHECK_INTERVAL: u64 = 2_000;
-/// Number of consecutive packets decoded in each spot-check burst.
-pub const SPOT_CHECK_BURST: u64 = 8;
 /// Leading packets of a burst whose failures are ignored: the decoder was just reset, and codecs
 /// such as MP3 (bit reservoir) legitimately fail on the first packet after a discontinuity.
 const SPOT_CHECK_WARMUP: u64 = 2;
 /// Largest gap between timestamps credited to a packet whose duration is unknown, in seconds.
 const MAX_GAP_SECONDS: u64 = 1;
 
-#[derive(Debug, Clone, Copy)]
-struct Limits {
-    max_packets: u64,
-    contiguous_decode: u64,
-    spot_interval: u64,
-    spot_burst: u64,
-}
-
-const DEFAULT_LIMITS: Limits = Limits {
-    max_packets: MAX_PACKETS,
-    contiguous_decode: MAX_CONTIGUOUS_DECODE,
-    spot_interval: SPOT_CHECK_INTERVAL,
-    spot_burst: SPOT_CHECK_BURST,
-};
-
-/// Validate `path` as real audio and measure it. Blocking; see the module docs.
-pub fn probe_file(path: &Path) -> Result<ProbedAudio, ProbeError> {
-    probe_file_with(path, DEFAULT_LIMITS)
-}
-
-fn probe_file_with(path: &Path, limits: Limits) -> Result<ProbedAudio, ProbeError> {
-    open_audio(path, |reader, container| scan(reader, container, limits))
-}
-
-fn scan(
-    mut reader: Box<dyn FormatReader>,
-    container: &'static str,
+/// The validating, measuring side of the pass: fed every packet of the audio track, it checks
+/// those its decode plan picks and adds up the duration of those present.
+pub(super) struct Probe {
     limits: Limits,
-) -> Result<ProbedAudio, ProbeError> {
-    let mut chain = Chain::open(reader.as_ref())?;
-    let codec_name = chain.codec_name.clone();
-    let mut sample_rate = chain.sample_rate;
-    let mut channels = chain.channels;
+    /// The link being read (a chained Ogg stream has several).
+    chain: Chain,
+    /// The first link's codec, which the file is reported as.
+    codec_name: String,
+    sample_rate: Option<u32>,
+    channels: Option<usize>,
+    stats: ScanStats,
+    track_packets: u64,
+    chains: u64,
+    finished_chains_ns: u128,
+    stopped_early: Option<String>,
+}
 
-    // 3 & 4. Demux everything, decode what we may.
-    let mut stats = ScanStats::default();
-    let mut total_packets: u64 = 0;
-    let mut track_packets: u64 = 0;
-    let mut chains: u64 = 1;
-    let mut finished_chains_ns: u128 = 0;
-    let mut stopped_early: Option<String> = None;
+impl Probe {
+    /// Starts on the reader's default audio track.
+    pub(super) fn start(reader: &dyn FormatReader, limits: Limits) -> Result<Probe, ProbeError> {
+        let chain = Chain::open(reader)?;
+        Ok(Probe {
+            limits,
+            codec_name: chain.codec_name.clone(),
+            sample_rate: chain.sample_rate,
+            channels: chain.channels,
+            chain,
+            stats: ScanStats::default(),
+            track_packets: 0,
+            chains: 1,
+            finished_chains_ns: 0,
+            stopped_early: None,
+        })
+    }
 
-    loop {
-        let packet = match reader.next_packet() {
-            Ok(Some(p)) => p,
-            Ok(None) => break,
-            Err(SymphoniaError::ResetRequired) => {
-                // A chained Ogg stream (e.g. `cat a.ogg b.ogg`) starts a new logical stream.
-                // Players play every link, so every link counts.
-                finished_chains_ns += chain.timing.total_ns();
-                match Chain::open(reader.as_ref()) {
-                    Ok(next) => {
-                        chain = next;
-                        chains += 1;
-                        continue;
-                    }
-                    Err(e) => {
-                        stopped_early = Some(format!("an unusable chained stream follows: {e}"));
-                        break;
-                    }
-                }
+    /// The track whose packets are audio.
+    pub(super) fn track_id(&self) -> u32 {
+        self.chain.track_id
+    }
+
+    /// Audio packets seen so far.
+    pub(super) fn packets(&self) -> u64 {
+        self.track_packets
+    }
+
+    /// Whether the file is Opus (its first link is).
+    pub(super) fn is_opus(&self) -> bool {
+        self.codec_name == "opus"
+    }
+
+    /// Moves on to the next link of a chained stream. `false` (the reason noted) when that link
+    /// is unusable: the pass ends there, and the duration counts the links before it.
+    pub(super) fn next_link(&mut self, reader: &dyn FormatReader) -> bool {
+        self.finished_chains_ns += self.chain.timing.total_ns();
+        match Chain::open(reader) {
+            Ok(next) => {
+                self.chain = next;
+                self.chains += 1;
+                true
             }
-            Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
-                // The file ends inside an element or packet: it was cut short, or it is a "live"
-                // WebM (MediaRecorder) whose unknown-size cluster simply runs to the end of the
-                // file. Either way, keep the packets that were complete.
-                stopped_early = Some("the file ends inside an element or packet".into());
-                break;
-            }
-            Err(SymphoniaError::IoError(e)) => return Err(ProbeError::Io(e)),
             Err(e) => {
-                return Err(ProbeError::Damaged(format!(
-                    "demuxing failed after {track_packets} audio packets: {e}"
-                )))
+                self.stopped_early = Some(format!("an unusable chained stream follows: {e}"));
+                false
             }
-        };
-
-        // Metadata revisions can queue up while demuxing (e.g. Ogg/Matroska tags): drop them.
-        while !reader.metadata().is_latest() {
-            reader.metadata().pop();
         }
+    }
 
-        total_packets += 1;
-        if total_packets > limits.max_packets {
-            return Err(ProbeError::Damaged(format!(
-                "more than {} packets; refusing to scan further",
-                limits.max_packets
-            )));
-        }
-        if packet.track_id != chain.track_id {
-            continue;
-        }
-        let plan = decode_plan(track_packets, limits);
-        track_packets += 1;
+    /// Notes why the pass ended before the end of the file.
+    pub(super) fn stop_early(&mut self, why: &str) {
+        self.stopped_early = Some(why.to_owned());
+    }
 
-        let check = chain.check(&packet, plan);
+    /// Checks (as the decode plan says) and measures one packet of the audio track.
+    pub(super) fn packet(&mut self, packet: &Packet) {
+        let plan = decode_plan(self.track_packets, self.limits);
+        self.track_packets += 1;
+
+        let chain = &mut self.chain;
+        let check = chain.check(packet, plan);
         if let Some((rate, count)) = chain.decoded_spec {
-            sample_rate = sample_rate.or(Some(rate).filter(|r| *r > 0));
-            channels = channels.or(Some(count).filter(|c| *c > 0));
+            self.sample_rate = self.sample_rate.or(Some(rate).filter(|r| *r > 0));
+            self.channels = self.channels.or(Some(count).filter(|c| *c > 0));
         }
         match check {
-            Check::Valid { .. } => stats.valid += 1,
-            Check::Broken => stats.broken += 1,
+            Check::Valid { .. } => self.stats.valid += 1,
+            Check::Broken => self.stats.broken += 1,
             Check::Unchecked => {}
         }
         match check {
-            Check::Valid { decoded_frames } => chain.timing.add(&packet, decoded_frames),
-            Check::Unchecked => chain.timing.add(&packet, None),
-            Check::Broken => chain.timing.skip(&packet),
+            Check::Valid { decoded_frames } => chain.timing.add(packet, decoded_frames),
+            Check::Unchecked => chain.timing.add(packet, None),
+            Check::Broken => chain.timing.skip(packet),
         }
     }
 
-    // 5. Verdict.
-    if track_packets == 0 {
-        return Err(ProbeError::Damaged(match stopped_early {
-            Some(why) => format!("no complete audio packet ({why})"),
-            None => "the audio track has no packets".into(),
-        }));
-    }
-    let checked = stats.valid + stats.broken;
-    if checked > 0 && stats.valid == 0 {
-        return Err(ProbeError::Damaged(format!(
-            "none of the {checked} checked {codec_name} packets is valid"
-        )));
-    }
-    if stats.broken * 2 > checked {
-        return Err(ProbeError::Damaged(format!(
-            "{} of {checked} checked {codec_name} packets are invalid",
-            stats.broken
-        )));
+    /// The duration measured so far, in milliseconds. It never decreases as packets come; the
+    /// final duration may still be a little shorter (see [`Probe::finish`]).
+    pub(super) fn duration_so_far_ms(&self) -> u64 {
+        ns_to_ms(self.finished_chains_ns + self.chain.timing.total_ns())
     }
 
-    let sample_rate = sample_rate
-        .ok_or_else(|| ProbeError::Damaged("the audio track has no sample rate".into()))?;
-    let channels = channels
-        .and_then(|c| u16::try_from(c).ok())
-        .ok_or_else(|| ProbeError::Damaged("the audio track has no channel count".into()))?;
+    /// The verdict once every packet was seen: the facts, or why the file is not accepted.
+    pub(super) fn finish(
+        self,
+        reader: &dyn FormatReader,
+        container: &'static str,
+    ) -> Result<ProbedAudio, ProbeError> {
+        let Probe {
+            chain,
+            codec_name,
+            stats,
+            track_packets,
+            stopped_early,
+            ..
+        } = &self;
+        if *track_packets == 0 {
+            return Err(ProbeError::Damaged(match stopped_early {
+                Some(why) => format!("no complete audio packet ({why})"),
+                None => "the audio track has no packets".into(),
+            }));
+        }
+        let checked = stats.valid + stats.broken;
+        if checked > 0 && stats.valid == 0 {
+            return Err(ProbeError::Damaged(format!(
+                "none of the {checked} checked {codec_name} packets is valid"
+            )));
+        }
+        if stats.broken * 2 > checked {
+            return Err(ProbeError::Damaged(format!(
+                "{} of {checked} checked {codec_name} packets are invalid",
+                stats.broken
+            )));
+        }
 
-    let mut duration_ms = ns_to_ms(finished_chains_ns + chain.timing.total_ns());
+        let sample_rate = self
+            .sample_rate
+            .ok_or_else(|| ProbeError::Damaged("the audio track has no sample rate".into()))?;
+        let channels = self
+            .channels
+            .and_then(|c| u16::try_from(c).ok())
+            .ok_or_else(|| ProbeError::Damaged("the audio track has no channel count".into()))?;
 
-    // Believe a slightly shorter declared duration (edit lists / priming that symphonia ignores).
-    if chains == 1 {
-        let slack_ms = chain.timing.slack_ms();
-        let declared = [
-            (chain.declared_duration, chain.declared_time_base),
-            (reader.media_info().duration, reader.media_info().time_base),
-        ];
-        for (dur, tb) in declared {
-            if let (Some(dur), Some(tb)) = (dur, tb) {
-                let declared_ms = units_to_ms(dur.get(), tb);
-                if declared_ms < duration_ms && duration_ms - declared_ms <= slack_ms {
-                    duration_ms = declared_ms;
+        let mut duration_ms = self.duration_so_far_ms();
+
+        // Believe a slightly shorter declared duration (edit lists / priming that symphonia
+        // ignores).
+        if self.chains == 1 {
+            let slack_ms = chain.timing.slack_ms();
+            let declared = [
+                (chain.declared_duration, chain.declared_time_base),
+                (reader.media_info().duration, reader.media_info().time_base),
+            ];
+            for (dur, tb) in declared {
+                if let (Some(dur), Some(tb)) = (dur, tb) {
+                    let declared_ms = units_to_ms(dur.get(), tb);
+                    if declared_ms < duration_ms && duration_ms - declared_ms <= slack_ms {
+                        duration_ms = declared_ms;
+                    }
                 }
             }
         }
-    }
 
-    if duration_ms == 0 {
-        return Err(ProbeError::Damaged(
-            "the audio track holds no audible frames".into(),
-        ));
-    }
-    if let Some(why) = stopped_early {
-        tracing::debug!(container, codec = %codec_name, duration_ms, "probe stopped early: {why}");
-    }
+        if duration_ms == 0 {
+            return Err(ProbeError::Damaged(
+                "the audio track holds no audible frames".into(),
+            ));
+        }
+        if let Some(why) = stopped_early {
+            tracing::debug!(container, codec = %codec_name, duration_ms, "probe stopped early: {why}");
+        }
 
-    Ok(ProbedAudio {
-        container: container.to_string(),
-        codec: codec_name,
-        sample_rate,
-        channels,
-        duration_ms,
-    })
+        Ok(ProbedAudio {
+            container: container.to_string(),
+            codec: self.codec_name,
+            sample_rate,
+            channels,
+            duration_ms,
+        })
+    }
 }
 
 /// The audio track being measured (one per link of a chained Ogg stream), its decoder and timing.
@@ -715,359 +652,6 @@ fn codec_name(id: AudioCodecId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn fixture_dir() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/audio")
-    }
-
-    #[derive(Debug, serde::Deserialize)]
-    struct Fact {
-        file: String,
-        #[serde(default)]
-        bad: bool,
-        container: Option<String>,
-        codec: Option<String>,
-        sample_rate: Option<u32>,
-        channels: Option<u16>,
-        duration_ms: Option<u64>,
-    }
-
-    fn facts() -> Vec<Fact> {
-        let text = std::fs::read_to_string(fixture_dir().join("facts.json")).unwrap();
-        serde_json::from_str(&text).unwrap()
-    }
-
-    /// Tolerance against ffprobe's duration. ffprobe reports MP3 durations including the LAME
-    /// encoder delay and padding (Xing frame count × samples per frame); we report the gapless
-    /// duration, so for MP3 the difference may be up to delay + padding (< 2 MPEG frames plus
-    /// the 529-sample decoder delay: ≈ 105 ms at 22.05 kHz).
-    fn tolerance_ms(codec: &str) -> u64 {
-        match codec {
-            "mp3" | "mp2" | "mp1" => 110,
-            _ => 60,
-        }
-    }
-
-    #[test]
-    fn good_fixtures_match_ffprobe_facts() {
-        let facts = facts();
-        let wav_ms = facts
-            .iter()
-            .find(|f| f.file == "hello.wav")
-            .unwrap()
-            .duration_ms
-            .unwrap();
-        let mut seen = 0;
-        for fact in facts.iter().filter(|f| !f.bad) {
-            let path = fixture_dir().join(&fact.file);
-            let probed =
-                probe_file(&path).unwrap_or_else(|e| panic!("{}: unexpected error {e}", fact.file));
-            assert_eq!(
-                Some(&probed.container),
-                fact.container.as_ref(),
-                "{}",
-                fact.file
-            );
-            assert_eq!(Some(&probed.codec), fact.codec.as_ref(), "{}", fact.file);
-            assert_eq!(Some(probed.sample_rate), fact.sample_rate, "{}", fact.file);
-            assert_eq!(Some(probed.channels), fact.channels, "{}", fact.file);
-            let expected = fact.duration_ms.unwrap();
-            let tol = tolerance_ms(&probed.codec);
-            eprintln!("{}: probed {probed:?}, ffprobe {expected} ms", fact.file);
-            assert!(
-                probed.duration_ms.abs_diff(expected) <= tol,
-                "{}: probed {} ms, ffprobe {} ms (tolerance {} ms)",
-                fact.file,
-                probed.duration_ms,
-                expected,
-                tol
-            );
-            // Every full-length fixture is the same sentence: the honest duration matches the
-            // WAV's to within 60 ms whatever the codec (MP3 included, since we trim its padding).
-            if fact.file.starts_with("hello") && fact.file != "hello-stereo-44k.wav"
-                || fact.file == "unicode-tags.mp3"
-            {
-                assert!(
-                    probed.duration_ms.abs_diff(wav_ms) <= 60,
-                    "{}: probed {} ms, the source WAV is {} ms",
-                    fact.file,
-                    probed.duration_ms,
-                    wav_ms
-                );
-            }
-            seen += 1;
-        }
-        assert!(seen >= 12, "only {seen} good fixtures in facts.json");
-    }
-
-    #[test]
-    fn bad_fixtures_are_errors() {
-        let facts = facts();
-        let mut seen = 0;
-        for fact in facts.iter().filter(|f| f.bad) {
-            let path = fixture_dir().join(&fact.file);
-            match probe_file(&path) {
-                Ok(p) => panic!("{}: accepted as {p:?}", fact.file),
-                Err(ProbeError::Io(e)) => panic!("{}: i/o error {e}", fact.file),
-                Err(_) => {}
-            }
-            seen += 1;
-        }
-        assert_eq!(seen, 5);
-    }
-
-    #[test]
-    fn specific_errors_for_bad_fixtures() {
-        let dir = fixture_dir();
-        for name in [
-            "not-audio.mp3",
-            "elf-binary.mp3",
-            "html-disguised.mp3",
-            "empty.wav",
-        ] {
-            let err = probe_file(&dir.join(name)).unwrap_err();
-            assert!(matches!(err, ProbeError::NotAudio(_)), "{name}: {err}");
-        }
-        let err = probe_file(&dir.join("truncated.mp3")).unwrap_err();
-        assert!(
-            matches!(err, ProbeError::Damaged(_)),
-            "truncated.mp3: {err}"
-        );
-    }
-
-    #[test]
-    fn missing_file_is_io_error() {
-        let err = probe_file(Path::new("/nonexistent/voicebin/clip.wav")).unwrap_err();
-        assert!(matches!(err, ProbeError::Io(_)), "{err}");
-    }
-
-    /// A 16-bit PCM WAV of `seconds` seconds of a 440 Hz tone.
-    fn wav_bytes(sample_rate: u32, channels: u16, frames: u32) -> Vec<u8> {
-        let data_len = frames * u32::from(channels) * 2;
-        let mut v = Vec::with_capacity(44 + data_len as usize);
-        v.extend_from_slice(b"RIFF");
-        v.extend_from_slice(&(36 + data_len).to_le_bytes());
-        v.extend_from_slice(b"WAVEfmt ");
-        v.extend_from_slice(&16u32.to_le_bytes());
-        v.extend_from_slice(&1u16.to_le_bytes()); // PCM
-        v.extend_from_slice(&channels.to_le_bytes());
-        v.extend_from_slice(&sample_rate.to_le_bytes());
-        v.extend_from_slice(&(sample_rate * u32::from(channels) * 2).to_le_bytes());
-        v.extend_from_slice(&(channels * 2).to_le_bytes());
-        v.extend_from_slice(&16u16.to_le_bytes());
-        v.extend_from_slice(b"data");
-        v.extend_from_slice(&data_len.to_le_bytes());
-        for i in 0..frames {
-            let t = f64::from(i) / f64::from(sample_rate);
-            let s = ((t * 440.0 * std::f64::consts::TAU).sin() * 12_000.0) as i16;
-            for _ in 0..channels {
-                v.extend_from_slice(&s.to_le_bytes());
-            }
-        }
-        v
-    }
-
-    fn temp_file(bytes: &[u8], suffix: &str) -> tempfile::NamedTempFile {
-        let mut f = tempfile::Builder::new().suffix(suffix).tempfile().unwrap();
-        f.write_all(bytes).unwrap();
-        f.flush().unwrap();
-        f
-    }
-
-    #[test]
-    fn generated_one_second_wav() {
-        let f = temp_file(&wav_bytes(16_000, 1, 16_000), ".wav");
-        let probed = probe_file(f.path()).unwrap();
-        assert_eq!(
-            probed,
-            ProbedAudio {
-                container: "wav".into(),
-                codec: "pcm_s16le".into(),
-                sample_rate: 16_000,
-                channels: 1,
-                duration_ms: 1000,
-            }
-        );
-        // Serialises as plain JSON for the API.
-        let json = serde_json::to_value(&probed).unwrap();
-        assert_eq!(json["duration_ms"], 1000);
-        assert_eq!(json["container"], "wav");
-    }
-
-    #[test]
-    fn wav_that_claims_more_than_it_holds_reports_what_it_holds() {
-        // Header says 10 s, data holds 0.5 s.
-        let mut bytes = wav_bytes(8_000, 1, 4_000);
-        let claimed: u32 = 8_000 * 2 * 10;
-        bytes[40..44].copy_from_slice(&claimed.to_le_bytes());
-        bytes[4..8].copy_from_slice(&(36 + claimed).to_le_bytes());
-        let f = temp_file(&bytes, ".wav");
-        match probe_file(f.path()) {
-            Ok(p) => assert!(p.duration_ms.abs_diff(500) <= 5, "{p:?}"),
-            Err(ProbeError::Damaged(_)) => {}
-            Err(e) => panic!("unexpected error {e}"),
-        }
-    }
-
-    #[test]
-    fn truncated_copies_of_good_fixtures_are_never_full_length() {
-        // Cut every good fixture in half: either rejected, or at most ~60% of the full length.
-        for fact in facts().iter().filter(|f| !f.bad) {
-            let bytes = std::fs::read(fixture_dir().join(&fact.file)).unwrap();
-            let half = &bytes[..bytes.len() / 2];
-            let f = temp_file(half, "");
-            let full = fact.duration_ms.unwrap();
-            let result = probe_file(f.path());
-            eprintln!("{} cut in half: {result:?}", fact.file);
-            match result {
-                Ok(p) => assert!(
-                    p.duration_ms <= full * 6 / 10,
-                    "{} cut in half probed as {} ms of {} ms",
-                    fact.file,
-                    p.duration_ms,
-                    full
-                ),
-                Err(ProbeError::Io(e)) => panic!("{}: i/o error {e}", fact.file),
-                Err(_) => {}
-            }
-        }
-    }
-
-    #[test]
-    fn garbage_after_a_valid_header_is_damaged() {
-        // A WAV header followed by an MP3 header claiming to be PCM is still PCM and decodes, so
-        // use a FLAC signature followed by garbage instead: the container cannot be read.
-        let mut bytes = b"fLaC".to_vec();
-        bytes.extend(std::iter::repeat_n(0x5Au8, 4096));
-        let f = temp_file(&bytes, ".flac");
-        let err = probe_file(f.path()).unwrap_err();
-        assert!(
-            matches!(err, ProbeError::Damaged(_) | ProbeError::NotAudio(_)),
-            "{err}"
-        );
-
-        // An MP3 whose frames after the first few are overwritten with noise.
-        let mut mp3 = std::fs::read(fixture_dir().join("hello.mp3")).unwrap();
-        let mut x: u32 = 12345;
-        for b in mp3.iter_mut().skip(1000) {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            *b = (x >> 16) as u8;
-        }
-        let f = temp_file(&mp3, ".mp3");
-        match probe_file(f.path()) {
-            Ok(p) => assert!(p.duration_ms < 1000, "noisy mp3 probed as {p:?}"),
-            Err(ProbeError::Io(e)) => panic!("i/o error {e}"),
-            Err(_) => {}
-        }
-    }
-
-    /// Write a WAV of `seconds` of 44.1 kHz stereo s16 to `w` without holding it in memory.
-    fn write_big_wav(w: &mut impl Write, seconds: u32) {
-        let rate = 44_100u32;
-        let data_len = rate * 4 * seconds;
-        let header = wav_bytes(rate, 2, 0);
-        let mut header = header[..44].to_vec();
-        header[4..8].copy_from_slice(&(36 + data_len).to_le_bytes());
-        header[40..44].copy_from_slice(&data_len.to_le_bytes());
-        w.write_all(&header).unwrap();
-        // One second of a 441 Hz tone, repeated.
-        let second = wav_bytes(rate, 2, rate);
-        for _ in 0..seconds {
-            w.write_all(&second[44..]).unwrap();
-        }
-    }
-
-    #[test]
-    fn large_generated_wav_is_streamed() {
-        // 120 MB: ~11 minutes of CD-quality stereo, written by the test rather than stored.
-        let seconds = 680;
-        let mut f = tempfile::Builder::new().suffix(".wav").tempfile().unwrap();
-        {
-            let mut w = std::io::BufWriter::new(f.as_file_mut());
-            write_big_wav(&mut w, seconds);
-            w.flush().unwrap();
-        }
-        let start = std::time::Instant::now();
-        let probed = probe_file(f.path()).unwrap();
-        eprintln!(
-            "{} MB probed in {:?}",
-            176_400 * seconds / 1_000_000,
-            start.elapsed()
-        );
-        assert_eq!(probed.duration_ms, u64::from(seconds) * 1000);
-        assert_eq!((probed.sample_rate, probed.channels), (44_100, 2));
-    }
-
-    #[test]
-    fn concatenated_mp3s_count_every_copy() {
-        // `cat a.mp3 b.mp3 c.mp3`: the first Xing/LAME header describes only the first copy.
-        let one = std::fs::read(fixture_dir().join("hello.mp3")).unwrap();
-        let three = [one.as_slice(), one.as_slice(), one.as_slice()].concat();
-        let f = temp_file(&three, ".mp3");
-        let probed = probe_file(f.path()).unwrap();
-        let single = probe_file(&fixture_dir().join("hello.mp3"))
-            .unwrap()
-            .duration_ms;
-        // Each later copy brings its own encoder delay/padding frames (real, silent frames).
-        assert!(
-            probed.duration_ms >= 3 * single && probed.duration_ms <= 3 * single + 300,
-            "three copies of {single} ms probed as {} ms",
-            probed.duration_ms
-        );
-    }
-
-    #[test]
-    fn chained_ogg_counts_every_link() {
-        // `cat a.ogg b.ogg` is a valid chained Ogg stream; players play both links.
-        for name in ["hello.ogg", "hello.opus"] {
-            let one = std::fs::read(fixture_dir().join(name)).unwrap();
-            let single = probe_file(&fixture_dir().join(name)).unwrap();
-            let f = temp_file(&[one.as_slice(), one.as_slice()].concat(), ".ogg");
-            let probed = probe_file(f.path()).unwrap();
-            assert_eq!(probed.codec, single.codec);
-            assert!(
-                probed.duration_ms.abs_diff(2 * single.duration_ms) <= 2,
-                "{name} twice: {} ms, once: {} ms",
-                probed.duration_ms,
-                single.duration_ms
-            );
-        }
-    }
-
-    #[test]
-    fn packet_cap_is_enforced() {
-        let f = temp_file(&wav_bytes(8_000, 1, 8_000), ".wav");
-        let limits = Limits {
-            max_packets: 3,
-            ..DEFAULT_LIMITS
-        };
-        let err = probe_file_with(f.path(), limits).unwrap_err();
-        assert!(matches!(err, ProbeError::Damaged(_)), "{err}");
-    }
-
-    #[test]
-    fn spot_checks_still_measure_the_whole_file() {
-        // Decode only 2 packets contiguously, then bursts of 2 every 5 packets: the duration must
-        // still cover every packet.
-        for name in [
-            "hello.mp3",
-            "hello.ogg",
-            "hello.flac",
-            "hello.m4a",
-            "hello.wav",
-        ] {
-            let limits = Limits {
-                max_packets: 1_000_000,
-                contiguous_decode: 2,
-                spot_interval: 5,
-                spot_burst: 2,
-            };
-            let capped = probe_file_with(&fixture_dir().join(name), limits).unwrap();
-            let full = probe_file(&fixture_dir().join(name)).unwrap();
-            assert_eq!(capped, full, "{name}");
-        }
-    }
 
     #[test]
     fn decode_plan_shape() {
@@ -1076,6 +660,7 @@ mod tests {
             contiguous_decode: 3,
             spot_interval: 10,
             spot_burst: 4,
+            ..crate::audio::DEFAULT_LIMITS
         };
         let decoded: Vec<u64> = (0..30).filter(|i| decode_plan(*i, l).decode).collect();
         assert_eq!(

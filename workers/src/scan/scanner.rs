@@ -1,5 +1,6 @@
-//! The audio-validation scanner: decodes the clip with symphonia and decides `clean` or
-//! `rejected`. (clamd joins it in production mode.)
+//! The audio-validation scanner: analyses the clip in one pass ([`crate::audio`]) and decides
+//! `clean` (with its facts and, when it can be drawn, its waveform) or `rejected`. (clamd joins
+//! it in production mode.)
 
 use std::path::Path;
 
@@ -7,15 +8,10 @@ use async_trait::async_trait;
 use voicebin_commands::{ScanError, Scanner};
 use voicebin_domain::{AudioFacts, ScanOutcome, ScanVerdict};
 
-use crate::audio::peaks::compute_peaks;
-use crate::audio::probe::{probe_file, ProbeError};
+use crate::audio::{analyse, Analysis, PeaksError, ProbeError};
 
 /// Peak levels stored per clip for its waveform.
 pub const PEAK_COUNT: usize = 400;
-
-/// Opus is decoded in pure Rust at about 15× real time; longer Opus clips get no waveform
-/// rather than minutes of scanning.
-const MAX_OPUS_PEAKS_MS: u64 = 15 * 60 * 1000;
 
 /// Validates that a file is real audio and reads its facts.
 #[derive(Debug, Clone, Default)]
@@ -28,45 +24,41 @@ pub const AUDIO_PROBE: &str = "audio-probe";
 impl Scanner for AudioProbeScanner {
     async fn scan(&self, path: &Path) -> Result<ScanOutcome, ScanError> {
         let path = path.to_owned();
-        let probed = tokio::task::spawn_blocking(move || {
-            probe_file(&path).map(|audio| {
-                // The waveform is a nicety: a clip that validates but cannot be drawn is still
-                // clean, just without peaks.
-                if audio.codec == "opus" && audio.duration_ms > MAX_OPUS_PEAKS_MS {
-                    return (audio, None);
-                }
-                let peaks = match compute_peaks(&path, PEAK_COUNT) {
-                    Ok(peaks) => Some(peaks),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no waveform peaks for this clip");
-                        None
-                    }
-                };
-                (audio, peaks)
-            })
-        })
-        .await
-        .map_err(|e| ScanError(format!("probe task failed: {e}")))?;
+        let analysed = tokio::task::spawn_blocking(move || analyse(&path, PEAK_COUNT))
+            .await
+            .map_err(|e| ScanError(format!("probe task failed: {e}")))?;
         let rejected = |detail: String| ScanOutcome {
             verdict: ScanVerdict::Rejected,
             audio: None,
             detail: Some(detail),
             scanner: AUDIO_PROBE.to_owned(),
         };
-        match probed {
-            Ok((audio, peaks)) => Ok(ScanOutcome {
-                verdict: ScanVerdict::Clean,
-                audio: Some(AudioFacts {
-                    container: audio.container,
-                    codec: audio.codec,
-                    duration_ms: audio.duration_ms,
-                    sample_rate: audio.sample_rate,
-                    channels: audio.channels,
-                    peaks,
-                }),
-                detail: None,
-                scanner: AUDIO_PROBE.to_owned(),
-            }),
+        match analysed {
+            Ok(Analysis { facts, peaks }) => {
+                // The waveform is a nicety: a clip that validates but cannot be drawn is still
+                // clean, just without peaks.
+                let peaks = match peaks {
+                    Ok(peaks) => Some(peaks),
+                    Err(PeaksError::OpusTooLong) => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no waveform peaks for this clip");
+                        None
+                    }
+                };
+                Ok(ScanOutcome {
+                    verdict: ScanVerdict::Clean,
+                    audio: Some(AudioFacts {
+                        container: facts.container,
+                        codec: facts.codec,
+                        duration_ms: facts.duration_ms,
+                        sample_rate: facts.sample_rate,
+                        channels: facts.channels,
+                        peaks,
+                    }),
+                    detail: None,
+                    scanner: AUDIO_PROBE.to_owned(),
+                })
+            }
             Err(ProbeError::Io(e)) => Err(ScanError(format!("could not read the clip: {e}"))),
             Err(e) => Ok(rejected(e.to_string())),
         }
