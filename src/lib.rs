@@ -29,8 +29,8 @@ pub use voicebin_api::moderation::ModerationSettings;
 use voicebin_api::AppState;
 use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
-    postgres_bus, sqlite_bus, BlobStore, Blocklist, ClipService, ClipStore, DownloadCounter,
-    LocalBlobStore, S3BlobStore, S3Settings, ScanQueue, Scanner,
+    postgres_bus, sqlite_bus, BlobStore, Blocklist, BlocklistError, ClipService, ClipStore,
+    DownloadCounter, LocalBlobStore, S3BlobStore, S3Settings, ScanQueue, Scanner,
 };
 use voicebin_projections::{
     ClipProjector, EventLog, PostgresStore, RateLimits, ReadStore, ReplayCache, ScanDispatch,
@@ -419,12 +419,15 @@ struct ViewsBlocklist(Arc<dyn ReadStore>);
 
 #[async_trait::async_trait]
 impl Blocklist for ViewsBlocklist {
-    async fn is_blocked(&self, sha256: &voicebin_domain::Sha256Digest) -> Result<bool, String> {
+    async fn is_blocked(
+        &self,
+        sha256: &voicebin_domain::Sha256Digest,
+    ) -> Result<bool, BlocklistError> {
         self.0
             .blocked(sha256.as_str())
             .await
             .map(|entry| entry.is_some())
-            .map_err(|e| e.to_string())
+            .map_err(|e| BlocklistError::Unavailable(e.into()))
     }
 }
 

@@ -18,6 +18,7 @@ pub use bus::{
 };
 pub use downloads::DownloadCounter;
 pub use ports::{
-    BlobError, BlobStore, Blocklist, ByteStream, QueueError, ScanError, ScanQueue, Scanner,
+    BlobError, BlobStore, Blocklist, BlocklistError, BoxError, ByteStream, QueueError, ScanError,
+    ScanQueue, Scanner,
 };
 pub use service::{ClipService, Decision, UploadError, UploadRequest};

@@ -131,7 +131,7 @@ pub enum ClamdError {
     },
     /// The file to scan could not be read.
     #[error("could not read the file to scan: {0}")]
-    File(io::Error),
+    File(#[source] io::Error),
 }
 
 impl ClamdClient {
@@ -435,6 +435,7 @@ impl Scanner for ClamdScanner {
                 )),
                 scanner: AUDIO_PROBE_CLAMD.to_owned(),
             }),
+            Err(ClamdError::File(e)) => Err(ScanError::Unreadable(e)),
             Err(e) => {
                 if let ClamdError::Server { message, .. } = &e {
                     if message.contains("size limit exceeded") {
@@ -445,7 +446,7 @@ impl Scanner for ClamdScanner {
                         );
                     }
                 }
-                Err(ScanError(format!("malware scan failed: {e}")))
+                Err(ScanError::MalwareScanner(Box::new(e)))
             }
         }
     }
@@ -615,7 +616,10 @@ mod tests {
             .scan(&fixture("hello.wav"))
             .await
             .unwrap_err();
-        assert!(err.0.contains("could not connect to clamd"), "{err}");
+        assert!(
+            matches!(clamd_error(&err), Some(ClamdError::Connect { .. })),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -736,6 +740,14 @@ mod tests {
             .await
     }
 
+    /// The clamd error behind a scanner's error, if that is what it is.
+    fn clamd_error(err: &ScanError) -> Option<&ClamdError> {
+        match err {
+            ScanError::MalwareScanner(source) => source.downcast_ref(),
+            _ => None,
+        }
+    }
+
     async fn scanner_with_fake(fake: Fake) -> Result<ScanOutcome, ScanError> {
         let (addr, _task) = fake_clamd(fake).await;
         scanner(ClamdClient::new(addr).with_timeout(Duration::from_millis(300)))
@@ -792,7 +804,13 @@ mod tests {
         let err = scanner_with_fake(Fake::Reply(b"INSTREAM size limit exceeded. ERROR\0"))
             .await
             .unwrap_err();
-        assert!(err.0.contains("size limit exceeded"), "{err}");
+        assert!(
+            matches!(
+                clamd_error(&err),
+                Some(ClamdError::Server { message, .. }) if message.contains("size limit exceeded")
+            ),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -820,7 +838,10 @@ mod tests {
         let err = scanner_with_fake(Fake::Reply(b"garbage\0"))
             .await
             .unwrap_err();
-        assert!(err.0.contains("unexpected reply"), "{err}");
+        assert!(
+            matches!(clamd_error(&err), Some(ClamdError::UnexpectedReply { .. })),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -858,7 +879,10 @@ mod tests {
         );
         assert!(started.elapsed() < Duration::from_secs(5));
         let err = scanner_with_fake(Fake::Silent).await.unwrap_err();
-        assert!(err.0.contains("timed out"), "{err}");
+        assert!(
+            matches!(clamd_error(&err), Some(ClamdError::Timeout { .. })),
+            "{err}"
+        );
 
         let (addr, _task) = fake_clamd(Fake::Silent).await;
         let err = ClamdClient::new(addr)

@@ -26,7 +26,7 @@ impl Scanner for AudioProbeScanner {
         let path = path.to_owned();
         let analysed = tokio::task::spawn_blocking(move || analyse(&path, PEAK_COUNT))
             .await
-            .map_err(|e| ScanError(format!("probe task failed: {e}")))?;
+            .map_err(ScanError::TaskFailed)?;
         let rejected = |detail: String| ScanOutcome {
             verdict: ScanVerdict::Rejected,
             audio: None,
@@ -59,7 +59,7 @@ impl Scanner for AudioProbeScanner {
                     scanner: AUDIO_PROBE.to_owned(),
                 })
             }
-            Err(ProbeError::Io(e)) => Err(ScanError(format!("could not read the clip: {e}"))),
+            Err(ProbeError::Io(e)) => Err(ScanError::Unreadable(e)),
             Err(e) => Ok(rejected(e.to_string())),
         }
     }

@@ -36,8 +36,6 @@ impl ScanJobs {
 #[async_trait]
 impl ScanQueue for InProcessQueue {
     async fn enqueue(&self, clip: &ClipId) -> Result<(), QueueError> {
-        self.tx
-            .send(clip.clone())
-            .map_err(|_| QueueError("embedded worker has stopped".into()))
+        self.tx.send(clip.clone()).map_err(|_| QueueError::Stopped)
     }
 }

@@ -72,7 +72,9 @@ impl RabbitQueue {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), QueueError> {
         if prefetch == 0 {
-            return Err(QueueError("prefetch must be at least 1".into()));
+            return Err(QueueError::Invalid(
+                "the prefetch must be at least 1".into(),
+            ));
         }
         tokio::pin!(shutdown);
         // The broker's prefetch bounds one session; the semaphore also counts handlers still
@@ -146,7 +148,7 @@ impl RabbitQueue {
                     tracing::warn!(
                         queue = %self.queue,
                         attempt = failures,
-                        error = %e.0,
+                        error = %e,
                         "cannot consume from RabbitMQ; will retry"
                     );
                 }

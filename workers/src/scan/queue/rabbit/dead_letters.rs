@@ -11,7 +11,19 @@ use voicebin_commands::QueueError;
 use voicebin_domain::ClipId;
 
 use super::message::{job_properties, parse_job};
+use super::publish::PublishFailure;
 use super::RabbitQueue;
+
+/// Requeueing stopped part way: `moved` dead letters were moved before `source` happened.
+#[derive(Debug, thiserror::Error)]
+#[error("moved {moved} dead letters, then failed: {source}")]
+pub struct RequeueError {
+    /// Dead letters moved back to the work queue before the failure.
+    pub moved: usize,
+    /// What failed.
+    #[source]
+    pub source: QueueError,
+}
 
 /// A message in the dead-letter queue, as [`RabbitQueue::dead_letters`] shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +77,22 @@ impl RabbitQueue {
     }
 
     /// Moves up to `max` dead letters back to the work queue; returns how many moved.
-    pub async fn requeue_dead_letters(&self, max: usize) -> Result<usize, QueueError> {
+    pub async fn requeue_dead_letters(&self, max: usize) -> Result<usize, RequeueError> {
+        let mut moved = 0;
+        let result = self.requeue_counting(max, &mut moved).await;
+        if moved > 0 {
+            tracing::info!(queue = %self.queue, moved, "requeued dead scan jobs");
+        }
+        match result {
+            Ok(()) => Ok(moved),
+            Err(source) => Err(RequeueError { moved, source }),
+        }
+    }
+
+    /// Moves up to `max` dead letters, counting them in `moved` as they go.
+    async fn requeue_counting(&self, max: usize, moved: &mut usize) -> Result<(), QueueError> {
         if max == 0 {
-            return Ok(0);
+            return Ok(());
         }
         let channel = self.side_channel(true).await?;
         // Move only what is dead now: a job that is still poison comes straight back while we
@@ -84,8 +109,7 @@ impl RabbitQueue {
             .await?
             .message_count() as usize;
         let max = max.min(waiting);
-        let mut moved = 0;
-        while moved < max {
+        while *moved < max {
             let got = self
                 .bounded(
                     "reading dead letters",
@@ -96,26 +120,19 @@ impl RabbitQueue {
             let delivery = message.delivery;
             // Fresh properties: dropping `x-death` and friends gives the job a clean slate.
             let properties = job_properties(delivery.properties.message_id().clone());
-            if let Err(failure) = self.publish_on(&channel, &delivery.data, properties).await {
-                // The dead letter is still unacked: it returns to the dead-letter queue when
-                // the channel closes, so nothing is lost (at worst it is in both queues).
-                let e = failure.into_error();
-                return Err(QueueError(format!(
-                    "moved {moved} dead letters, then failed: {}",
-                    e.0
-                )));
-            }
+            // On failure the dead letter is still unacked: it returns to the dead-letter queue
+            // when the channel closes, so nothing is lost (at worst it is in both queues).
+            self.publish_on(&channel, &delivery.data, properties)
+                .await
+                .map_err(PublishFailure::into_error)?;
             self.bounded(
                 "acknowledging a requeued dead letter",
                 channel.basic_ack(delivery.delivery_tag, BasicAckOptions::default()),
             )
             .await?;
-            moved += 1;
+            *moved += 1;
         }
-        if moved > 0 {
-            tracing::info!(queue = %self.queue, moved, "requeued dead scan jobs");
-        }
-        Ok(moved)
+        Ok(())
     }
 }
 

@@ -31,8 +31,8 @@ impl RabbitQueue {
         // The URL is never part of a message: it may hold a password.
         let conn = match tokio::time::timeout(self.options.connect_timeout, connecting).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(QueueError(format!("cannot connect to RabbitMQ: {e}"))),
-            Err(_) => return Err(QueueError("timed out connecting to RabbitMQ".into())),
+            Ok(Err(e)) => return Err(QueueError::Unreachable(Box::new(e))),
+            Err(_) => return Err(QueueError::TimedOut("connecting")),
         };
         let setup = async {
             let channel = conn.create_channel().await?;
@@ -46,11 +46,14 @@ impl RabbitQueue {
         };
         let failure = match tokio::time::timeout(self.options.operation_timeout, setup).await {
             Ok(Ok(channel)) => return Ok(Link { conn, channel }),
-            Ok(Err(e)) => format!("RabbitMQ failed declaring the scan queues: {e}"),
-            Err(_) => "RabbitMQ timed out declaring the scan queues".to_owned(),
+            Ok(Err(e)) => QueueError::Failed {
+                what: "declaring the scan queues",
+                source: Box::new(e),
+            },
+            Err(_) => QueueError::TimedOut("declaring the scan queues"),
         };
         close_quietly(&conn, self.options.operation_timeout).await;
-        Err(QueueError(failure))
+        Err(failure)
     }
 }
 

@@ -22,6 +22,15 @@ struct ParsedJob {
     clip_id: String,
 }
 
+/// The body of the scan job for `clip`.
+pub(super) fn job_body(clip: &ClipId) -> Vec<u8> {
+    let body = JobBody {
+        clip_id: clip.as_str(),
+    };
+    // A struct of one string field always serialises.
+    serde_json::to_vec(&body).expect("a scan job serialises")
+}
+
 /// The properties of a job published now: JSON, persistent, and `message_id` when given.
 pub(super) fn job_properties(message_id: Option<lapin::types::ShortString>) -> BasicProperties {
     let properties = BasicProperties::default()

@@ -37,7 +37,7 @@ use tokio::sync::Mutex;
 use voicebin_commands::QueueError;
 
 pub use consume::{JobOutcome, ScanJobHandler};
-pub use dead_letters::DeadLetter;
+pub use dead_letters::{DeadLetter, RequeueError};
 
 use publish::PublisherSlot;
 use topology::{DEAD_SUFFIX, MAX_QUEUE_NAME};
@@ -97,13 +97,15 @@ impl RabbitQueue {
         options: RabbitOptions,
     ) -> Result<Self, QueueError> {
         if queue.is_empty() || queue.len() + DEAD_SUFFIX.len() > MAX_QUEUE_NAME {
-            return Err(QueueError(format!(
-                "queue name must be 1 to {} bytes",
+            return Err(QueueError::Invalid(format!(
+                "the queue name must be 1 to {} bytes",
                 MAX_QUEUE_NAME - DEAD_SUFFIX.len()
             )));
         }
         if i32::try_from(options.delivery_limit).is_err() {
-            return Err(QueueError("delivery limit is too large".into()));
+            return Err(QueueError::Invalid(
+                "the delivery limit is too large".into(),
+            ));
         }
         let this = RabbitQueue {
             url: url.to_owned(),
@@ -142,13 +144,16 @@ impl RabbitQueue {
     /// Runs a broker round trip with the operation timeout, naming it in errors.
     pub(super) async fn bounded<T>(
         &self,
-        what: &str,
+        what: &'static str,
         work: impl Future<Output = lapin::Result<T>>,
     ) -> Result<T, QueueError> {
         match tokio::time::timeout(self.options.operation_timeout, work).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(QueueError(format!("RabbitMQ failed {what}: {e}"))),
-            Err(_) => Err(QueueError(format!("RabbitMQ timed out {what}"))),
+            Ok(Err(e)) => Err(QueueError::Failed {
+                what,
+                source: Box::new(e),
+            }),
+            Err(_) => Err(QueueError::TimedOut(what)),
         }
     }
 }

@@ -15,7 +15,7 @@ use voicebin_commands::{QueueError, ScanQueue};
 use voicebin_domain::ClipId;
 
 use super::link::{retire, Link};
-use super::message::{job_properties, JobBody};
+use super::message::{job_body, job_properties};
 use super::RabbitQueue;
 
 #[derive(Default)]
@@ -31,7 +31,7 @@ pub(super) enum PublishFailure {
     Link(lapin::Error),
     /// No confirm in time, or the message came back unroutable: the link's state (or the
     /// topology) is in doubt, so the next call starts over on a new connection.
-    Doubtful(String),
+    Doubtful(QueueError),
     /// The broker nacked the message: the link is fine, the broker is not taking jobs.
     Nacked,
 }
@@ -39,9 +39,12 @@ pub(super) enum PublishFailure {
 impl PublishFailure {
     pub(super) fn into_error(self) -> QueueError {
         match self {
-            PublishFailure::Link(e) => QueueError(format!("RabbitMQ publish failed: {e}")),
-            PublishFailure::Doubtful(why) => QueueError(why),
-            PublishFailure::Nacked => QueueError("RabbitMQ refused the scan job (nack)".into()),
+            PublishFailure::Link(e) => QueueError::Failed {
+                what: "publishing the scan job",
+                source: Box::new(e),
+            },
+            PublishFailure::Doubtful(e) => e,
+            PublishFailure::Nacked => QueueError::Refused,
         }
     }
 }
@@ -49,12 +52,8 @@ impl PublishFailure {
 #[async_trait]
 impl ScanQueue for RabbitQueue {
     async fn enqueue(&self, clip: &ClipId) -> Result<(), QueueError> {
-        let body = serde_json::to_vec(&JobBody {
-            clip_id: clip.as_str(),
-        })
-        .map_err(|e| QueueError(format!("cannot encode the scan job: {e}")))?;
         let properties = job_properties(Some(clip.as_str().into()));
-        self.publish_job(&body, properties).await
+        self.publish_job(&job_body(clip), properties).await
     }
 }
 
@@ -126,19 +125,21 @@ impl RabbitQueue {
             confirm.await
         };
         match tokio::time::timeout(self.options.operation_timeout, work).await {
-            Err(_) => Err(PublishFailure::Doubtful(
-                "RabbitMQ did not confirm the scan job in time".into(),
-            )),
+            Err(_) => Err(PublishFailure::Doubtful(QueueError::TimedOut(
+                "confirming the scan job",
+            ))),
             Ok(Err(e)) => Err(PublishFailure::Link(e)),
             Ok(Ok(Confirmation::Ack(None))) => Ok(()),
-            Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishFailure::Doubtful(format!(
-                "RabbitMQ has no queue {:?} for the scan job",
-                self.queue.as_str()
-            ))),
-            Ok(Ok(Confirmation::Nack(_))) => Err(PublishFailure::Nacked),
-            Ok(Ok(Confirmation::NotRequested)) => Err(PublishFailure::Doubtful(
-                "publisher confirms are not enabled on the channel".into(),
+            Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishFailure::Doubtful(
+                QueueError::NoQueue(self.queue.to_string()),
             )),
+            Ok(Ok(Confirmation::Nack(_))) => Err(PublishFailure::Nacked),
+            Ok(Ok(Confirmation::NotRequested)) => {
+                Err(PublishFailure::Doubtful(QueueError::Failed {
+                    what: "confirming the scan job",
+                    source: "publisher confirms are not enabled on the channel".into(),
+                }))
+            }
         }
     }
 
@@ -149,34 +150,31 @@ impl RabbitQueue {
         stale: Option<u64>,
     ) -> Result<(u64, Channel, bool), QueueError> {
         let mut slot = self.publisher.lock().await;
-        let fresh = self.ensure_link(&mut slot, stale).await?;
-        let channel = match &slot.link {
-            Some(link) => link.channel.clone(),
-            None => return Err(QueueError("RabbitMQ publisher link missing".into())),
-        };
+        let (link, fresh) = self.ensure_link(&mut slot, stale).await?;
+        let channel = link.channel.clone();
         Ok((slot.generation, channel, fresh))
     }
 
-    /// Makes `slot` hold a healthy link (opening one if needed); returns whether it is new.
-    async fn ensure_link(
+    /// Makes `slot` hold a healthy link (opening one if needed); returns it and whether it is
+    /// new.
+    async fn ensure_link<'s>(
         &self,
-        slot: &mut PublisherSlot,
+        slot: &'s mut PublisherSlot,
         stale: Option<u64>,
-    ) -> Result<bool, QueueError> {
-        let keep = match &slot.link {
-            Some(link) => link.healthy() && stale != Some(slot.generation),
-            None => false,
-        };
-        if keep {
-            return Ok(false);
+    ) -> Result<(&'s Link, bool), QueueError> {
+        match slot.link.take() {
+            Some(link) if link.healthy() && stale != Some(slot.generation) => {
+                Ok((slot.link.insert(link), false))
+            }
+            old => {
+                if let Some(old) = old {
+                    retire(old, self.options.operation_timeout);
+                }
+                let link = self.open_link("publisher", true).await?;
+                slot.generation += 1;
+                Ok((slot.link.insert(link), true))
+            }
         }
-        if let Some(old) = slot.link.take() {
-            retire(old, self.options.operation_timeout);
-        }
-        let link = self.open_link("publisher", true).await?;
-        slot.generation += 1;
-        slot.link = Some(link);
-        Ok(true)
     }
 
     /// A new channel on the publisher's connection, for one-off work (ping, dead letters) that
@@ -184,26 +182,17 @@ impl RabbitQueue {
     /// channel, and a multiple nack must only cover this work's deliveries.
     pub(super) async fn side_channel(&self, confirms: bool) -> Result<Channel, QueueError> {
         let mut slot = self.publisher.lock().await;
-        let fresh = self.ensure_link(&mut slot, None).await?;
-        let created = match &slot.link {
-            Some(link) => {
-                self.bounded("opening a channel", link.conn.create_channel())
-                    .await
-            }
-            None => Err(QueueError("RabbitMQ publisher link missing".into())),
-        };
+        let (link, fresh) = self.ensure_link(&mut slot, None).await?;
+        let created = self
+            .bounded("opening a channel", link.conn.create_channel())
+            .await;
         let channel = match created {
             Ok(channel) => channel,
             Err(_) if !fresh => {
                 let stale = slot.generation;
-                self.ensure_link(&mut slot, Some(stale)).await?;
-                match &slot.link {
-                    Some(link) => {
-                        self.bounded("opening a channel", link.conn.create_channel())
-                            .await?
-                    }
-                    None => return Err(QueueError("RabbitMQ publisher link missing".into())),
-                }
+                let (link, _) = self.ensure_link(&mut slot, Some(stale)).await?;
+                self.bounded("opening a channel", link.conn.create_channel())
+                    .await?
             }
             Err(e) => return Err(e),
         };
