@@ -7,7 +7,7 @@
 
 mod blobs;
 mod bus;
-mod downloads;
+mod download_counter;
 mod ports;
 mod service;
 
@@ -16,7 +16,7 @@ pub use bus::{
     postgres_bus, postgres_event_store, sqlite_bus, sqlite_event_store, ClipStore, CommandError,
     CommandMeta, CompleteSnapshots, PostgresClipEvents, SqliteClipEvents, SNAPSHOT_EVERY,
 };
-pub use downloads::DownloadCounter;
+pub use download_counter::DownloadCounter;
 pub use ports::{
     BlobError, BlobStore, Blocklist, BlocklistError, BoxError, ByteStream, QueueError, ScanError,
     ScanQueue, Scanner,

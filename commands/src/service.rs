@@ -15,7 +15,7 @@ use voicebin_domain::{
 };
 
 use crate::bus::{ClipStore, CommandError, CommandMeta};
-use crate::downloads::DownloadCounter;
+use crate::download_counter::DownloadCounter;
 use crate::ports::{BlobError, BlobStore, Blocklist, BlocklistError, ByteStream, ScanQueue};
 
 /// How many leading bytes are inspected to decide the media type.
