@@ -1,8 +1,21 @@
 //! Application services: everything that changes a clip goes through [`ClipService`], which runs
 //! commands through the cqrs-es framework (retrying optimistic-concurrency conflicts) and talks
-//! to the outside world only through ports: [`BlobStore`], [`ScanQueue`] and [`Scanner`].
+//! to the outside world only through ports: [`BlobStore`], [`ScanQueue`], [`Scanner`] and
+//! [`Blocklist`].
 //!
 //! Reads do not happen here (see `voicebin-projections`), and nothing here knows HTTP.
+//!
+//! # Layout
+//!
+//! * `service.rs`: [`ClipService`], the use cases (upload, edit, delete, report, moderate,
+//!   record a scan verdict).
+//! * `bus.rs`: the cqrs-es frameworks over PostgreSQL and SQLite, snapshots, and the retry of
+//!   optimistic-concurrency conflicts.
+//! * `download_counter.rs`: counting a listener's downloads ([`DownloadCounter`]).
+//! * `ports.rs`: the traits adapters implement, and their errors.
+//! * `blobs/`: the blob adapters, `local.rs` (a directory) and `s3.rs` (S3), with the key rules
+//!   both enforce in `mod.rs`. The scan queues and scanners are adapters too, but live in
+//!   `voicebin-workers`, next to the workers that consume them.
 #![forbid(unsafe_code)]
 
 mod blobs;
