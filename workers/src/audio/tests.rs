@@ -620,21 +620,19 @@ fn webm_opus_output_gain_is_applied() {
     }
 }
 
-/// hello.webm with the Opus payload of `keep(i)`-false blocks made invalid (TOC "code 3"
-/// with zero frames, which no Opus decoder accepts), the container left intact.
-fn garbled_webm(keep: impl Fn(usize) -> bool) -> (tempfile::NamedTempFile, usize, usize) {
+/// hello.webm with the Opus packet of every block for which `edit(i, packet)` is true
+/// rewritten in place, the container left intact; also how many blocks, and how many edited.
+fn edited_webm(edit: impl Fn(usize, &mut [u8]) -> bool) -> (tempfile::NamedTempFile, usize, usize) {
     let mut bytes = std::fs::read(fixture("hello.webm")).unwrap();
-    let (mut blocks, mut garbled) = (0, 0);
+    let (mut blocks, mut edited) = (0, 0);
     let mut i = 0;
     // SimpleBlock (0xA3), size as a 1-byte vint, track 0x81, 2-byte timecode, flags.
     while i + 8 < bytes.len() {
         if bytes[i] == 0xA3 && bytes[i + 1] & 0x80 != 0 && bytes[i + 2] == 0x81 {
             let len = usize::from(bytes[i + 1] & 0x7F);
             if len > 5 && i + 2 + len <= bytes.len() {
-                if !keep(blocks) {
-                    bytes[i + 6] = 0xFF; // TOC: config 31, code 3
-                    bytes[i + 7] = 0x00; // frame count 0: invalid
-                    garbled += 1;
+                if edit(blocks, &mut bytes[i + 6..i + 2 + len]) {
+                    edited += 1;
                 }
                 blocks += 1;
                 i += 2 + len;
@@ -643,7 +641,20 @@ fn garbled_webm(keep: impl Fn(usize) -> bool) -> (tempfile::NamedTempFile, usize
         }
         i += 1;
     }
-    (temp_file(&bytes, ".webm"), blocks, garbled)
+    (temp_file(&bytes, ".webm"), blocks, edited)
+}
+
+/// hello.webm with the Opus payload of `keep(i)`-false blocks made invalid (TOC "code 3"
+/// with zero frames, which no Opus decoder accepts), the container left intact.
+fn garbled_webm(keep: impl Fn(usize) -> bool) -> (tempfile::NamedTempFile, usize, usize) {
+    edited_webm(|i, packet| {
+        if keep(i) {
+            return false;
+        }
+        packet[0] = 0xFF; // TOC: config 31, code 3
+        packet[1] = 0x00; // frame count 0: invalid
+        true
+    })
 }
 
 #[test]
@@ -666,27 +677,15 @@ fn a_file_that_validates_but_cannot_be_drawn_keeps_its_facts() {
     // Two in three blocks of hello.webm turned into code 2 packets whose first frame claims 251
     // bytes: the TOC is valid (the probe accepts them, at 40 ms each), but the frames overrun
     // the packet, so the decoder cannot split them.
-    let mut bytes = std::fs::read(fixture("hello.webm")).unwrap();
-    let (mut blocks, mut broken) = (0, 0);
-    let mut i = 0;
-    while i + 8 < bytes.len() {
-        if bytes[i] == 0xA3 && bytes[i + 1] & 0x80 != 0 && bytes[i + 2] == 0x81 {
-            let len = usize::from(bytes[i + 1] & 0x7F);
-            if len > 5 && i + 2 + len <= bytes.len() {
-                if blocks % 3 != 1 {
-                    bytes[i + 6] = bytes[i + 6] & !3 | 2;
-                    bytes[i + 7] = 251;
-                    broken += 1;
-                }
-                blocks += 1;
-                i += 2 + len;
-                continue;
-            }
+    let (f, blocks, broken) = edited_webm(|i, packet| {
+        if i % 3 == 1 {
+            return false;
         }
-        i += 1;
-    }
+        packet[0] = packet[0] & !3 | 2; // TOC: the same configuration, code 2
+        packet[1] = 251; // the first frame's length, longer than the packet
+        true
+    });
     assert!(blocks > 150 && broken > 100, "{broken} of {blocks}");
-    let f = temp_file(&bytes, ".webm");
     let analysis = analyse(f.path(), 64).unwrap();
     assert_eq!(
         (

@@ -7,6 +7,7 @@
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
+use lapin::Channel;
 use voicebin_commands::QueueError;
 use voicebin_domain::ClipId;
 
@@ -47,15 +48,11 @@ impl RabbitQueue {
         let channel = self.side_channel(false).await?;
         let mut last_tag = None;
         while out.len() < max {
-            let got = self
-                .bounded(
-                    "reading dead letters",
-                    channel.basic_get(self.dead_queue.clone(), BasicGetOptions { no_ack: false }),
-                )
-                .await?;
-            let Some(message) = got else { break };
-            out.push(dead_letter(&message.delivery));
-            last_tag = Some(message.delivery.delivery_tag);
+            let Some(delivery) = self.next_dead_letter(&channel).await? else {
+                break;
+            };
+            out.push(dead_letter(&delivery));
+            last_tag = Some(delivery.delivery_tag);
         }
         if let Some(tag) = last_tag {
             // Holding every message unacked until now makes each get return the next one;
@@ -89,6 +86,18 @@ impl RabbitQueue {
         }
     }
 
+    /// The next dead letter, held unacknowledged on `channel` (so the next call gets the one
+    /// after it), if any.
+    async fn next_dead_letter(&self, channel: &Channel) -> Result<Option<Delivery>, QueueError> {
+        let got = self
+            .bounded(
+                "reading dead letters",
+                channel.basic_get(self.dead_queue.clone(), BasicGetOptions { no_ack: false }),
+            )
+            .await?;
+        Ok(got.map(|message| message.delivery))
+    }
+
     /// Moves up to `max` dead letters, counting them in `moved` as they go.
     async fn requeue_counting(&self, max: usize, moved: &mut usize) -> Result<(), QueueError> {
         if max == 0 {
@@ -110,14 +119,9 @@ impl RabbitQueue {
             .message_count() as usize;
         let max = max.min(waiting);
         while *moved < max {
-            let got = self
-                .bounded(
-                    "reading dead letters",
-                    channel.basic_get(self.dead_queue.clone(), BasicGetOptions { no_ack: false }),
-                )
-                .await?;
-            let Some(message) = got else { break };
-            let delivery = message.delivery;
+            let Some(delivery) = self.next_dead_letter(&channel).await? else {
+                break;
+            };
             // Fresh properties: dropping `x-death` and friends gives the job a clean slate.
             let properties = job_properties(delivery.properties.message_id().clone());
             // On failure the dead letter is still unacked: it returns to the dead-letter queue
