@@ -29,17 +29,17 @@ pub use voicebin_api::usecases::reporters::ModerationSettings;
 use voicebin_api::AppState;
 use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
-    postgres_bus, sqlite_bus, BlobStore, Blocklist, ClipService, ClipStore, DownloadCounter,
-    InProcessQueue, LocalBlobStore, S3BlobStore, S3Settings, ScanJobs, ScanQueue, Scanner,
+    postgres_bus, sqlite_bus, BlobStore, Blocklist, BlocklistError, ClipService, ClipStore,
+    DownloadCounter, LocalBlobStore, S3BlobStore, S3Settings, ScanQueue, Scanner,
 };
 use voicebin_projections::{
     ClipProjector, EventLog, PostgresStore, RateLimits, ReadStore, ReplayCache, ScanDispatch,
     SqliteStore,
 };
-use voicebin_workers::rabbit::{JobOutcome, ScanJobHandler};
 use voicebin_workers::{
     Attempt, AudioProbeScanner, BlobSweeper, ClamdClient, ClamdScanner, EmbeddedWorker,
-    RabbitQueue, RelaySettings, ScanJobRunner, ScanRelay, SweeperSettings,
+    InProcessQueue, JobOutcome, RabbitOptions, RabbitQueue, RelaySettings, ScanJobHandler,
+    ScanJobRunner, ScanJobs, ScanRelay, SweeperSettings,
 };
 
 /// Default upload size limit: 100 MiB.
@@ -419,12 +419,15 @@ struct ViewsBlocklist(Arc<dyn ReadStore>);
 
 #[async_trait::async_trait]
 impl Blocklist for ViewsBlocklist {
-    async fn is_blocked(&self, sha256: &voicebin_domain::Sha256Digest) -> Result<bool, String> {
+    async fn is_blocked(
+        &self,
+        sha256: &voicebin_domain::Sha256Digest,
+    ) -> Result<bool, BlocklistError> {
         self.0
             .blocked(sha256.as_str())
             .await
             .map(|entry| entry.is_some())
-            .map_err(|e| e.to_string())
+            .map_err(|e| BlocklistError::Unavailable(e.into()))
     }
 }
 
@@ -645,7 +648,7 @@ impl Worker {
         Ok(Worker {
             handler: Arc::new(RabbitHandler {
                 runner,
-                delivery_limit: voicebin_workers::rabbit::RabbitOptions::default().delivery_limit,
+                delivery_limit: RabbitOptions::default().delivery_limit,
             }),
             queue,
             scanner: adapters.scanner.describe(),

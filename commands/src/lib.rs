@@ -1,27 +1,37 @@
 //! Application services: everything that changes a clip goes through [`ClipService`], which runs
 //! commands through the cqrs-es framework (retrying optimistic-concurrency conflicts) and talks
-//! to the outside world only through ports: [`BlobStore`], [`ScanQueue`] and [`Scanner`].
+//! to the outside world only through ports: [`BlobStore`], [`ScanQueue`], [`Scanner`] and
+//! [`Blocklist`].
 //!
 //! Reads do not happen here (see `voicebin-projections`), and nothing here knows HTTP.
+//!
+//! # Layout
+//!
+//! * `service.rs`: [`ClipService`], the use cases (upload, edit, delete, report, moderate,
+//!   record a scan verdict).
+//! * `bus.rs`: the cqrs-es frameworks over PostgreSQL and SQLite, snapshots, and the retry of
+//!   optimistic-concurrency conflicts.
+//! * `download_counter.rs`: counting a listener's downloads ([`DownloadCounter`]).
+//! * `ports.rs`: the traits adapters implement, and their errors.
+//! * `blobs/`: the blob adapters, `local.rs` (a directory) and `s3.rs` (S3), with the key rules
+//!   both enforce in `mod.rs`. The scan queues and scanners are adapters too, but live in
+//!   `voicebin-workers`, next to the workers that consume them.
 #![forbid(unsafe_code)]
 
+mod blobs;
 mod bus;
-mod downloads;
-mod local_blobs;
+mod download_counter;
 mod ports;
-mod queue;
-mod s3_blobs;
 mod service;
 
+pub use blobs::{LocalBlobStore, S3BlobStore, S3Settings};
 pub use bus::{
     postgres_bus, postgres_event_store, sqlite_bus, sqlite_event_store, ClipStore, CommandError,
     CommandMeta, CompleteSnapshots, PostgresClipEvents, SqliteClipEvents, SNAPSHOT_EVERY,
 };
-pub use downloads::DownloadCounter;
-pub use local_blobs::LocalBlobStore;
+pub use download_counter::DownloadCounter;
 pub use ports::{
-    BlobError, BlobStore, Blocklist, ByteStream, QueueError, ScanError, ScanQueue, Scanner,
+    BlobError, BlobStore, Blocklist, BlocklistError, BoxError, ByteStream, QueueError, ScanError,
+    ScanQueue, Scanner,
 };
-pub use queue::{InProcessQueue, ScanJobs};
-pub use s3_blobs::{S3BlobStore, S3Settings};
 pub use service::{ClipService, Decision, UploadError, UploadRequest};

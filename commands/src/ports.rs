@@ -60,10 +60,42 @@ pub trait BlobStore: Send + Sync {
     ) -> Result<Vec<String>, BlobError>;
 }
 
-/// A queue failure.
+/// An adapter's own error, kept as the source of a port error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a scan job could not be queued (or the queue used).
 #[derive(Debug, thiserror::Error)]
-#[error("scan queue unavailable: {0}")]
-pub struct QueueError(pub String);
+pub enum QueueError {
+    /// The queue's broker could not be reached: the connection was refused, or the broker
+    /// turned the credentials down.
+    #[error("the scan queue is unreachable: {0}")]
+    Unreachable(#[source] BoxError),
+    /// The broker did not answer in time while doing this.
+    #[error("the scan queue timed out {0}")]
+    TimedOut(&'static str),
+    /// An operation failed on a connection to the broker (the connection or channel broke, or
+    /// the broker closed it over an error).
+    #[error("the scan queue failed {what}: {source}")]
+    Failed {
+        /// What was being done.
+        what: &'static str,
+        /// The broker client's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The broker refused the job (a negative publisher confirm).
+    #[error("the scan queue refused the job")]
+    Refused,
+    /// The job had nowhere to go: the broker has no such queue (it was deleted).
+    #[error("the scan queue {0:?} does not exist")]
+    NoQueue(String),
+    /// The in-process worker has stopped, so nothing takes jobs any more.
+    #[error("the embedded scan worker has stopped")]
+    Stopped,
+    /// The queue cannot work with the settings it was given.
+    #[error("invalid scan queue settings: {0}")]
+    Invalid(String),
+}
 
 /// Where scan jobs go after an upload is recorded.
 #[async_trait]
@@ -72,10 +104,19 @@ pub trait ScanQueue: Send + Sync {
     async fn enqueue(&self, clip: &ClipId) -> Result<(), QueueError>;
 }
 
-/// A scan that could not reach a verdict (the job is retried; a scanner error is never `clean`).
+/// Why a scan reached no verdict (the job is retried; a scanner error is never `clean`).
 #[derive(Debug, thiserror::Error)]
-#[error("scan failed: {0}")]
-pub struct ScanError(pub String);
+pub enum ScanError {
+    /// The file to scan could not be read.
+    #[error("could not read the clip: {0}")]
+    Unreadable(#[source] std::io::Error),
+    /// The malware scanner could not be reached, or gave no verdict.
+    #[error("malware scan failed: {0}")]
+    MalwareScanner(#[source] BoxError),
+    /// The task running the scan died (it panicked or was cancelled).
+    #[error("the scan task failed: {0}")]
+    TaskFailed(#[source] tokio::task::JoinError),
+}
 
 /// Decides whether a stored clip is valid, safe audio.
 #[async_trait]
@@ -86,10 +127,21 @@ pub trait Scanner: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// Why the blocklist could not tell whether a digest was taken down.
+#[derive(Debug, thiserror::Error)]
+pub enum BlocklistError {
+    /// The store that holds the blocklist failed.
+    #[error("the blocklist is unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+}
+
 /// Digests a moderator took down: bytes that may never be uploaded again.
 #[async_trait]
 pub trait Blocklist: Send + Sync {
     /// Whether `sha256` was taken down. An error means "cannot tell" (the upload is refused
     /// as unavailable, never let through).
-    async fn is_blocked(&self, sha256: &voicebin_domain::Sha256Digest) -> Result<bool, String>;
+    async fn is_blocked(
+        &self,
+        sha256: &voicebin_domain::Sha256Digest,
+    ) -> Result<bool, BlocklistError>;
 }

@@ -15,8 +15,8 @@ use voicebin_domain::{
 };
 
 use crate::bus::{ClipStore, CommandError, CommandMeta};
-use crate::downloads::DownloadCounter;
-use crate::ports::{BlobError, BlobStore, Blocklist, ByteStream, ScanQueue};
+use crate::download_counter::DownloadCounter;
+use crate::ports::{BlobError, BlobStore, Blocklist, BlocklistError, ByteStream, ScanQueue};
 
 /// How many leading bytes are inspected to decide the media type.
 const SNIFF_BYTES: usize = 64 * 1024;
@@ -63,8 +63,8 @@ pub enum UploadError {
     #[error("this audio was taken down by a moderator and cannot be uploaded again")]
     Blocked,
     /// The blocklist could not be consulted.
-    #[error("the blocklist is unavailable: {0}")]
-    BlocklistUnavailable(String),
+    #[error(transparent)]
+    BlocklistUnavailable(BlocklistError),
     /// Recording the upload failed.
     #[error(transparent)]
     Command(#[from] CommandError),

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by scripts/test: defines `ensure_rabbitmq`, which makes RabbitMQ answer AMQP on
-# 127.0.0.1:5672 for the scan-queue tests (workers/src/rabbit.rs) and exports
+# 127.0.0.1:5672 for the scan-queue tests (workers/src/scan/queue/rabbit/) and exports
 # VOICEBIN_TEST_AMQP_URL.
 #
 # Uses Debian's rabbitmq-server (quorum queues need RabbitMQ 3.8 or later). A broker that

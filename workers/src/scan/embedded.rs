@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use voicebin_commands::ScanJobs;
 use voicebin_domain::ClipId;
 
-use crate::jobs::{Attempt, ScanJobRunner};
+use super::job::{Attempt, ScanJobRunner};
+use super::queue::in_process::ScanJobs;
 
 /// Attempts before a clip is recorded as `failed` (backing off 0.5, 1, 2, 4, 8 s in between,
 /// so a scanner that is briefly down does not fail clips).

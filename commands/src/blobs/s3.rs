@@ -26,7 +26,7 @@ use minio::s3::types::{
 use minio::s3::{MinioClient, MinioClientBuilder};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::local_blobs::{age_since, validate_key, validate_prefix};
+use super::{age_since, validate_key, validate_prefix};
 use crate::ports::{BlobError, BlobStore, ByteStream};
 
 /// Bytes per multipart part: S3's minimum for every part but the last, which also bounds the

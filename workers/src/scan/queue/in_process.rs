@@ -5,15 +5,15 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use voicebin_domain::ClipId;
 
-use crate::ports::{QueueError, ScanQueue};
+use voicebin_commands::{QueueError, ScanQueue};
 
-/// The sending half, handed to [`crate::ClipService`].
+/// The sending half, handed to the relay as its queue.
 #[derive(Clone)]
 pub struct InProcessQueue {
     tx: mpsc::UnboundedSender<ClipId>,
 }
 
-/// The receiving half, handed to the embedded worker.
+/// The receiving half, handed to the [`EmbeddedWorker`](crate::EmbeddedWorker).
 pub struct ScanJobs {
     rx: mpsc::UnboundedReceiver<ClipId>,
 }
@@ -36,8 +36,6 @@ impl ScanJobs {
 #[async_trait]
 impl ScanQueue for InProcessQueue {
     async fn enqueue(&self, clip: &ClipId) -> Result<(), QueueError> {
-        self.tx
-            .send(clip.clone())
-            .map_err(|_| QueueError("embedded worker has stopped".into()))
+        self.tx.send(clip.clone()).map_err(|_| QueueError::Stopped)
     }
 }
