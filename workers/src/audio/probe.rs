@@ -149,6 +149,18 @@ impl Probe {
         }
     }
 
+    /// The longest duration the file declares (its track or its container), in milliseconds,
+    /// if it declares one. A claim, not a measurement: only good for deciding what work to skip.
+    pub(super) fn declared_ms(&self, reader: &dyn FormatReader) -> Option<u64> {
+        [
+            (self.chain.declared_duration, self.chain.declared_time_base),
+            (reader.media_info().duration, reader.media_info().time_base),
+        ]
+        .into_iter()
+        .filter_map(|(dur, tb)| Some(units_to_ms(dur?.get(), tb?)))
+        .max()
+    }
+
     /// The duration measured so far, in milliseconds. It never decreases as packets come; the
     /// final duration may still be a little shorter (see [`Probe::finish`]).
     pub(super) fn duration_so_far_ms(&self) -> u64 {
