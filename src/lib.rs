@@ -19,11 +19,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use voicebin_api::auth::dpop::DpopVerifier;
 pub use voicebin_api::auth::dpop::NoncePolicy;
-pub use voicebin_api::auth::IntrospectionSettings;
-use voicebin_api::auth::{
-    EmbeddedIssuer, Introspection, JwtVerifier, KeySource, RemoteJwks, StaticJwks, TokenVerifier,
-    DEFAULT_REFRESH_MIN_INTERVAL,
-};
+use voicebin_api::auth::Trust;
+pub use voicebin_api::auth::{embedded_issuer, IntrospectionSettings, IssuerSettings};
 use voicebin_api::discovery::Discovery;
 pub use voicebin_api::moderation::ModerationSettings;
 use voicebin_api::AppState;
@@ -159,25 +156,6 @@ impl Database {
     }
 }
 
-/// Which issuer's tokens the API trusts.
-#[derive(Debug, Clone, Default)]
-pub struct IssuerSettings {
-    /// The issuer (`iss`) of external tokens; defaults to the public URL (embedded issuer).
-    pub issuer: Option<String>,
-    /// The issuer's JWKS URL.
-    pub jwks_url: Option<String>,
-    /// A JWKS file.
-    pub jwks_file: Option<PathBuf>,
-    /// The issuer's OAuth authorization endpoint (advertised in the agent card).
-    pub authorization_endpoint: Option<String>,
-    /// The issuer's OAuth token endpoint (advertised in the agent card).
-    pub token_endpoint: Option<String>,
-    /// RFC 7662 introspection of every token at the issuer (cached briefly), if configured.
-    pub introspection: Option<IntrospectionSettings>,
-    /// Whether DPoP proofs must carry a server nonce.
-    pub dpop_nonce: NoncePolicy,
-}
-
 /// What the deployment says about itself on `/privacy`, `/abuse` and in the agent card.
 #[derive(Debug, Clone, Default)]
 pub struct SiteSettings {
@@ -262,12 +240,6 @@ pub fn normalize_public_url(raw: &str) -> anyhow::Result<String> {
         bail!("the public URL must be an absolute URL without query or fragment");
     }
     Ok(url.to_owned())
-}
-
-/// The issuer key of the embedded mode, created on first use.
-pub fn embedded_issuer(data_dir: &Path, public_url: &str) -> anyhow::Result<EmbeddedIssuer> {
-    EmbeddedIssuer::load_or_create(data_dir, public_url.to_owned())
-        .with_context(|| format!("loading the issuer key in {}", data_dir.display()))
 }
 
 /// A built application: its state, plus the background tasks to run beside it.
@@ -470,48 +442,13 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         settings.max_upload_bytes,
     );
 
-    let (keys, issuer, jwks): (Arc<dyn KeySource>, String, _) =
-        match (&settings.issuer.jwks_url, &settings.issuer.jwks_file) {
-            (Some(_), Some(_)) => bail!("set either a JWKS URL or a JWKS file, not both"),
-            (Some(url), None) => (
-                Arc::new(RemoteJwks::new(url, DEFAULT_REFRESH_MIN_INTERVAL)?),
-                settings
-                    .issuer
-                    .issuer
-                    .clone()
-                    .context("VOICEBIN_ISSUER is required with a JWKS URL")?,
-                None,
-            ),
-            (None, Some(file)) => (
-                Arc::new(StaticJwks::from_file(file)?),
-                settings
-                    .issuer
-                    .issuer
-                    .clone()
-                    .context("VOICEBIN_ISSUER is required with a JWKS file")?,
-                None,
-            ),
-            (None, None) => {
-                let embedded = embedded_issuer(&settings.data_dir, &settings.public_url)?;
-                (
-                    embedded.key_source(),
-                    settings.public_url.clone(),
-                    Some(embedded.jwks()),
-                )
-            }
-        };
-    // RFC 9068 audience: the site itself, or its MCP endpoint as a resource of its own.
-    let audiences = vec![
-        settings.public_url.clone(),
-        format!("{}/mcp", settings.public_url),
-    ];
-    let mut verifier: Arc<dyn TokenVerifier> =
-        Arc::new(JwtVerifier::new(issuer.clone(), audiences, keys));
-    if let Some(introspection) = &settings.issuer.introspection {
-        verifier = Arc::new(
-            Introspection::new(verifier, introspection.clone()).map_err(|e| anyhow::anyhow!(e))?,
-        );
-    }
+    let Trust {
+        verifier,
+        issuer,
+        jwks,
+    } = settings
+        .issuer
+        .trust(&settings.data_dir, &settings.public_url)?;
     let replay = database.replay_cache();
     let nonce_secret = views
         .shared_secret("dpop-nonces", &random_secret())

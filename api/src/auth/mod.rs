@@ -10,6 +10,7 @@ mod issuer;
 mod jwks;
 #[cfg(test)]
 mod testutil;
+mod trust;
 mod verifier;
 
 use std::collections::BTreeSet;
@@ -20,6 +21,7 @@ pub use jwks::{
     JwksError, KeySet, KeySource, RemoteJwks, StaticJwks, VerificationKey,
     DEFAULT_REFRESH_MIN_INTERVAL,
 };
+pub use trust::{embedded_issuer, IssuerSettings, Trust, TrustError};
 pub use verifier::{JwtVerifier, DEFAULT_LEEWAY};
 
 /// Prefix that marks a voicebin API key; the rest is a compact JWS.
