@@ -250,29 +250,6 @@ enum ProjectionsCommand {
     Rebuild,
 }
 
-fn history_json(entry: &voicebin_api::routes::history::HistoryEntry) -> serde_json::Value {
-    // The same shape as the API's: absent fields are left out.
-    let mut out = serde_json::json!({
-        "sequence": entry.sequence,
-        "type": entry.event_type,
-        "version": entry.version,
-        "payload": entry.payload,
-    });
-    if let Some(time) = &entry.time {
-        out["time"] = serde_json::json!(time);
-    }
-    if let Some(actor) = &entry.actor {
-        out["actor"] = serde_json::json!({"kind": actor.kind});
-        if let Some(id) = &actor.id {
-            out["actor"]["id"] = serde_json::json!(id);
-        }
-    }
-    if let Some(request_id) = &entry.request_id {
-        out["request_id"] = serde_json::json!(request_id);
-    }
-    out
-}
-
 /// A secret from its flag/variable, or from the file named by `<VARIABLE>_FILE`.
 fn secret(value: &Option<SecretString>, variable: &str) -> anyhow::Result<Option<SecretString>> {
     if let Some(value) = value {
@@ -538,7 +515,8 @@ async fn main() -> anyhow::Result<()> {
                     let entry = voicebin_api::routes::history::entry(event, "", true);
                     printed += 1;
                     if args.json {
-                        println!("{}", history_json(&entry));
+                        // Through a `Value`, whose keys are sorted, as in the API's answer.
+                        println!("{}", serde_json::to_value(&entry)?);
                     } else {
                         let actor = entry.actor.as_ref().map_or("-".to_owned(), |a| {
                             format!("{}:{}", a.kind, a.id.as_deref().unwrap_or("?"))
