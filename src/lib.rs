@@ -5,13 +5,13 @@
 //! # Layout
 //!
 //! - `settings.rs`: the settings tree, [`Settings`] and its parts. The binary fills it from flags
-//!   and environment variables (`src/main.rs`); tests fill it directly.
+//!   and environment variables (`src/bin/voicebin/args.rs`); tests fill it directly.
 //! - `database.rs`: [`Database`], SQLite or PostgreSQL, and the stores it offers.
 //! - `adapters.rs`: what `serve` and `worker` both connect (blobs, scanner, RabbitMQ).
 //! - `app.rs`: [`build`] assembles `serve`'s [`App`], the API's state and its [`Background`] tasks.
 //! - `worker.rs`: [`Worker`], the `voicebin worker` process.
 //! - `telemetry.rs`: the tracing subscriber.
-//! - `src/main.rs`: the `voicebin` command.
+//! - `src/bin/voicebin/`: the `voicebin` command, one module per subcommand.
 //!
 //! Which issuer's tokens the API trusts is decided with the auth code:
 //! [`IssuerSettings::trust`] in `api/src/auth/trust.rs`.
