@@ -178,9 +178,10 @@ enum DpopNonce {
     Required,
 }
 
-/// The settings tree from the flags. `listen` is where the process serves HTTP, the default public
-/// URL; `server` holds `serve`'s own settings, and is `None` for processes that serve no HTTP
-/// (`worker`, `dead-letters`), which then trust no issuer and show no pages.
+/// The settings tree from the flags. `listen` is the address `serve` listens on, from which the
+/// public URL defaults (other processes pass [`DEFAULT_LISTEN`]); `server` holds `serve`'s own
+/// flags, and is `None` for processes that serve no HTTP (`worker`, `dead-letters`), which then
+/// get the default issuer, site and moderation settings.
 pub fn settings(
     global: &GlobalArgs,
     backends: &BackendArgs,
@@ -297,5 +298,119 @@ fn secret(value: &Option<SecretString>, variable: &str) -> anyhow::Result<Option
             Ok(Some(SecretString::from(text.trim().to_owned())))
         }
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// `serve`'s flags, as the `serve` subcommand combines them.
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        global: GlobalArgs,
+        #[command(flatten)]
+        backends: BackendArgs,
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    fn parse(args: &[&str]) -> Serve {
+        Serve::try_parse_from(std::iter::once("voicebin").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn serve_flags_fill_the_issuer_site_and_moderation_settings() {
+        let flags = parse(&[
+            "--public-url=https://clips.example/",
+            "--issuer=https://id.example",
+            "--jwks-url=https://id.example/jwks.json",
+            "--oauth-token-endpoint=https://id.example/token",
+            "--dpop-nonce=required",
+            "--operator=Example Ltd",
+            "--report-hide-threshold=5",
+            "--trust-forwarded-for",
+            "--scan-queue=clips.scan",
+            "--clamd-addr=127.0.0.1:3310",
+        ]);
+        let settings = settings(
+            &flags.global,
+            &flags.backends,
+            DEFAULT_LISTEN,
+            Some(&flags.server),
+        )
+        .unwrap();
+        assert_eq!(settings.public_url, "https://clips.example");
+        assert_eq!(
+            settings.issuer.issuer.as_deref(),
+            Some("https://id.example")
+        );
+        assert_eq!(
+            settings.issuer.jwks_url.as_deref(),
+            Some("https://id.example/jwks.json")
+        );
+        assert_eq!(
+            settings.issuer.token_endpoint.as_deref(),
+            Some("https://id.example/token")
+        );
+        assert_eq!(settings.issuer.dpop_nonce, NoncePolicy::Required);
+        assert_eq!(settings.site.operator.as_deref(), Some("Example Ltd"));
+        assert_eq!(settings.moderation.hide_threshold, 5);
+        assert!(settings.moderation.trust_forwarded_for);
+        assert_eq!(settings.clamd.unwrap().addr, "127.0.0.1:3310");
+    }
+
+    #[test]
+    fn processes_without_http_get_the_default_issuer_site_and_moderation() {
+        let flags = parse(&[
+            "--public-url=http://127.0.0.1:8080",
+            "--issuer=https://id.example",
+            "--report-hide-threshold=5",
+        ]);
+        let settings = settings(&flags.global, &flags.backends, DEFAULT_LISTEN, None).unwrap();
+        assert_eq!(settings.issuer.issuer, None);
+        assert_eq!(settings.site.operator, None);
+        assert_eq!(
+            settings.moderation.hide_threshold,
+            ModerationSettings::default().hide_threshold
+        );
+    }
+
+    #[test]
+    fn an_s3_endpoint_without_credentials_is_refused() {
+        let flags = parse(&[
+            "--public-url=http://127.0.0.1:8080",
+            "--s3-endpoint=http://127.0.0.1:9000",
+        ]);
+        let err = settings(&flags.global, &flags.backends, DEFAULT_LISTEN, None)
+            .err()
+            .expect("S3 without an access key");
+        assert!(err
+            .to_string()
+            .contains("VOICEBIN_S3_ACCESS_KEY is required"));
+    }
+
+    #[test]
+    fn a_secret_is_read_from_the_file_its_file_variable_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "s3cr3t\n").unwrap();
+        // A variable name of this test's own, so no other test or setting sees it.
+        let variable = "VOICEBIN_ARGS_TEST_SECRET";
+        std::env::set_var(format!("{variable}_FILE"), &path);
+        let read = secret(&None, variable).unwrap().unwrap();
+        std::env::remove_var(format!("{variable}_FILE"));
+        assert_eq!(read.expose_secret(), "s3cr3t");
+        let flag = SecretString::from("from-the-flag");
+        assert_eq!(
+            secret(&Some(flag), variable)
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            "from-the-flag"
+        );
     }
 }

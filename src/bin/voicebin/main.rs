@@ -11,6 +11,7 @@
 //! Each lives in its own module with its flags (`Opts` or `Command`) and a `run`; flags several
 //! subcommands share, and their mapping to [`voicebin::Settings`], are in `args`. `main` only
 //! parses and dispatches.
+#![forbid(unsafe_code)]
 
 mod args;
 mod dead_letters;
