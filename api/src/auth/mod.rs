@@ -11,6 +11,7 @@ mod jwks;
 mod request;
 #[cfg(test)]
 mod testutil;
+mod trust;
 mod verifier;
 
 use std::collections::BTreeSet;
@@ -22,6 +23,7 @@ pub use jwks::{
     DEFAULT_REFRESH_MIN_INTERVAL,
 };
 pub use request::{authenticate, Rejection};
+pub use trust::{embedded_issuer, IssuerSettings, Trust, TrustError};
 pub use verifier::{JwtVerifier, DEFAULT_LEEWAY};
 
 /// Prefix that marks a voicebin API key; the rest is a compact JWS.

@@ -32,7 +32,7 @@ pub struct HistoryApi {
 }
 
 /// Who caused an event.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Actor {
     /// `account` (a person or program with a token), `anonymous` (someone without one, e.g. a
     /// reporter) or `system` (a voicebin component).
@@ -41,27 +41,32 @@ pub struct Actor {
     /// tag. Owners do not see who else acted on their clip (reporters, moderators): for them
     /// it is absent.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
 }
 
 /// One event of a clip's history.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct HistoryEntry {
     /// Position in the clip's history, from 1.
     pub sequence: i64,
     /// Event type (`Uploaded`, `ScanCompleted`, `Downloaded`, …; see docs/events.md).
     #[oai(rename = "type")]
+    #[serde(rename = "type")]
     pub event_type: String,
     /// Event schema version.
     pub version: String,
     /// When it happened (RFC 3339).
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
     /// Who caused it.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<Actor>,
     /// The HTTP request that caused it (`X-Request-Id`), if any.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// The event's data as recorded (third parties' identities are shown to moderators only).
     pub payload: Value,

@@ -1,0 +1,199 @@
+//! `serve`'s application: [`build`] connects the adapters and assembles the API's state and the
+//! background tasks (scan relay, orphan sweeper, download counter and, in embedded mode, the scan
+//! worker).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use voicebin_api::auth::dpop::DpopVerifier;
+use voicebin_api::auth::Trust;
+use voicebin_api::site::Discovery;
+use voicebin_api::AppState;
+use voicebin_commands::{ClipService, DownloadCounter, ScanQueue};
+use voicebin_projections::ClipProjector;
+use voicebin_workers::{
+    BlobSweeper, EmbeddedWorker, InProcessQueue, RelaySettings, ScanJobRunner, ScanJobs, ScanRelay,
+};
+
+use crate::adapters::{adapters, Adapters, ViewsBlocklist};
+use crate::{Database, Settings};
+
+/// A built application: its state, plus the background tasks to run beside it.
+pub struct App {
+    /// Shared state for the HTTP layer.
+    pub state: AppState,
+    /// The database, for operator commands and tests.
+    pub database: Database,
+    /// The scan-job relay and, in embedded mode, the scan worker.
+    pub background: Background,
+}
+
+/// Background tasks, not yet started.
+pub struct Background {
+    relay: ScanRelay,
+    sweeper: BlobSweeper,
+    downloads: Arc<DownloadCounter>,
+    worker: Option<(EmbeddedWorker, ScanJobs)>,
+}
+
+/// Running background tasks; dropping it (or [`BackgroundHandle::stop`]) stops them.
+pub struct BackgroundHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    // Returns on `stop` or when the handle is dropped.
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+impl Background {
+    /// Starts the tasks on the current runtime.
+    pub fn start(self) -> BackgroundHandle {
+        let (stop, rx) = watch::channel(false);
+        let mut tasks = vec![
+            tokio::spawn(self.relay.run(stopped(rx.clone()))),
+            tokio::spawn(self.sweeper.run(stopped(rx.clone()))),
+            tokio::spawn(
+                self.downloads
+                    .run(Duration::from_secs(1), stopped(rx.clone())),
+            ),
+        ];
+        if let Some((worker, jobs)) = self.worker {
+            tasks.push(tokio::spawn(worker.run(jobs, stopped(rx))));
+        }
+        BackgroundHandle { stop, tasks }
+    }
+}
+
+impl BackgroundHandle {
+    /// Stops the tasks and waits for scans in flight.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+fn random_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Connects every adapter and builds the application (migrating the store first).
+pub async fn build(settings: &Settings) -> anyhow::Result<App> {
+    let Adapters {
+        database,
+        views,
+        log,
+        store,
+        blobs,
+        scanner,
+        rabbit,
+        readiness,
+    } = adapters(settings).await?;
+    // Embedded mode scans in process; with RabbitMQ, `voicebin worker` processes do.
+    let (queue, jobs): (Arc<dyn ScanQueue>, Option<ScanJobs>) = match rabbit {
+        Some(rabbit) => (rabbit, None),
+        None => {
+            let (queue, jobs) = InProcessQueue::new();
+            (Arc::new(queue), Some(jobs))
+        }
+    };
+    let relay = ScanRelay::new(
+        database.dispatch(),
+        queue,
+        ClipProjector::new(views.clone(), log.clone()),
+        RelaySettings::default(),
+    );
+    let sweeper = BlobSweeper::new(blobs.clone(), log.clone(), settings.sweeper);
+    let service = ClipService::new(
+        store,
+        blobs,
+        Arc::new(relay.trigger()),
+        Arc::new(ViewsBlocklist(views.clone())),
+        settings.max_upload_bytes,
+    );
+
+    let Trust {
+        verifier,
+        issuer,
+        jwks,
+    } = settings
+        .issuer
+        .trust(&settings.data_dir, &settings.public_url)?;
+    let replay = database.replay_cache();
+    let nonce_secret = views
+        .shared_secret("dpop-nonces", &random_secret())
+        .await
+        .context("reading the DPoP nonce secret")?;
+    let dpop = DpopVerifier::new(
+        &settings.public_url,
+        replay,
+        nonce_secret.as_bytes(),
+        settings.issuer.dpop_nonce,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let discovery = Discovery {
+        issuer,
+        authorization_endpoint: settings.issuer.authorization_endpoint.clone(),
+        token_endpoint: settings.issuer.token_endpoint.clone(),
+        abuse_contact: settings.site.abuse_contact.clone(),
+        operator: settings.site.operator.clone(),
+    };
+    let grant_secret = views
+        .shared_secret("playback-grants", &random_secret())
+        .await
+        .context("reading the playback-grant secret")?;
+    let reporter_secret = views
+        .shared_secret("reporter-tags", &random_secret())
+        .await
+        .context("reading the reporter-tag secret")?;
+    let downloads = service.downloads().clone();
+    let state = AppState {
+        service: service.clone(),
+        views: views.clone(),
+        events: log,
+        verifier,
+        urls: voicebin_api::urls::Urls::new(settings.public_url.clone()),
+        jwks,
+        scanner: scanner.describe(),
+        readiness,
+        grants: Arc::new(voicebin_api::usecases::grants::Grants::new(
+            grant_secret.as_bytes(),
+        )),
+        dpop: Arc::new(dpop),
+        discovery,
+        moderation: settings.moderation.clone(),
+        rate_limits: database.rate_limits(),
+        reporter_tags: Arc::new(voicebin_api::usecases::reporters::ReporterTags::new(
+            reporter_secret.as_bytes(),
+        )),
+    };
+    let worker = jobs.map(|jobs| {
+        let worker = EmbeddedWorker {
+            runner: ScanJobRunner {
+                service,
+                views,
+                scanner,
+            },
+        };
+        (worker, jobs)
+    });
+    Ok(App {
+        state,
+        database,
+        background: Background {
+            relay,
+            sweeper,
+            downloads,
+            worker,
+        },
+    })
+}

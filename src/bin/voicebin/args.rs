@@ -1,0 +1,416 @@
+//! The flags several subcommands share, and the one place flags and environment variables become
+//! the settings tree ([`Settings`]). A secret also comes from the file named by `<VARIABLE>_FILE`.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+use voicebin::{
+    normalize_public_url, AmqpSettings, ClamdSettings, Database, IntrospectionSettings,
+    IssuerSettings, ModerationSettings, NoncePolicy, Settings, SiteSettings,
+    DEFAULT_MAX_UPLOAD_BYTES,
+};
+use voicebin_commands::S3Settings;
+use voicebin_workers::SweeperSettings;
+
+/// Where `serve` listens by default; the public URL defaults to `http://` and this address.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 8080));
+
+#[derive(Args)]
+pub struct GlobalArgs {
+    /// Directory for the embedded database, blobs and issuer key.
+    #[arg(
+        long,
+        env = "VOICEBIN_DATA_DIR",
+        default_value = "./voicebin-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (`postgres://…`). Unset: the embedded SQLite store in the data directory.
+    /// `DATABASE_URL_FILE` names a file holding it instead.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<SecretString>,
+    /// The site's canonical URL; token audiences must equal it. Default: `http://<listen>`.
+    #[arg(long, env = "VOICEBIN_PUBLIC_URL", global = true)]
+    public_url: Option<String>,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "VOICEBIN_LOG_JSON", global = true)]
+    pub log_json: bool,
+}
+
+impl GlobalArgs {
+    /// The PostgreSQL URL; `None` for the embedded store.
+    fn database_url(&self) -> anyhow::Result<Option<SecretString>> {
+        secret(&self.database_url, "DATABASE_URL")
+    }
+
+    /// Connects to the database these flags name (without migrating it).
+    pub async fn database(&self) -> anyhow::Result<Database> {
+        Database::connect(&self.data_dir, self.database_url()?.as_ref()).await
+    }
+
+    /// The canonical public URL: the flag, or `http://<listen>`.
+    pub fn public_url(&self, listen: SocketAddr) -> anyhow::Result<String> {
+        normalize_public_url(
+            &self
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{listen}")),
+        )
+    }
+}
+
+/// Backends shared by `serve` and `worker`. Each is chosen independently; unset means embedded.
+#[derive(Args, Clone)]
+pub struct BackendArgs {
+    /// S3 endpoint (`https://s3.example`); set to keep blobs in S3 instead of the data directory.
+    #[arg(long, env = "VOICEBIN_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// S3 bucket (created if missing).
+    #[arg(long, env = "VOICEBIN_S3_BUCKET", default_value = "voicebin")]
+    s3_bucket: String,
+    /// S3 region.
+    #[arg(long, env = "VOICEBIN_S3_REGION", default_value = "us-east-1")]
+    s3_region: String,
+    /// S3 access key (or `VOICEBIN_S3_ACCESS_KEY_FILE`).
+    #[arg(long, env = "VOICEBIN_S3_ACCESS_KEY", hide_env_values = true)]
+    s3_access_key: Option<SecretString>,
+    /// S3 secret key (or `VOICEBIN_S3_SECRET_KEY_FILE`).
+    #[arg(long, env = "VOICEBIN_S3_SECRET_KEY", hide_env_values = true)]
+    s3_secret_key: Option<SecretString>,
+    /// RabbitMQ URL (`amqp://user:pass@host:5672/%2f`, or `VOICEBIN_AMQP_URL_FILE`); set to
+    /// scan in `voicebin worker` processes instead of inside `serve`.
+    #[arg(long, env = "VOICEBIN_AMQP_URL", hide_env_values = true)]
+    amqp_url: Option<SecretString>,
+    /// The scan queue's name (its dead-letter queue is `<name>.dead`).
+    #[arg(long, env = "VOICEBIN_SCAN_QUEUE", default_value = "voicebin.scan")]
+    scan_queue: String,
+    /// clamd's TCP address (`127.0.0.1:3310`); set to scan for malware.
+    #[arg(long, env = "VOICEBIN_CLAMD_ADDR")]
+    clamd_addr: Option<String>,
+    /// clamd's `StreamMaxLength` in bytes; larger clips are never reported clean.
+    #[arg(long, env = "VOICEBIN_CLAMD_MAX_STREAM_BYTES", default_value_t = 100 * 1024 * 1024)]
+    clamd_max_stream_bytes: u64,
+    /// Largest accepted upload, in bytes.
+    #[arg(long, env = "VOICEBIN_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    max_upload_bytes: u64,
+    /// Blobs no clip owns are removed once older than this many seconds.
+    #[arg(long, env = "VOICEBIN_ORPHAN_GRACE_SECS", default_value_t = 3600)]
+    orphan_grace_secs: u64,
+    /// Seconds between orphan sweeps.
+    #[arg(long, env = "VOICEBIN_SWEEP_INTERVAL_SECS", default_value_t = 3600)]
+    sweep_interval_secs: u64,
+}
+
+/// `serve`'s settings beyond the backends: which issuer is trusted, who runs the site, how abuse
+/// reports are limited.
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Issuer (`iss`) of accepted tokens, when an external issuer is configured.
+    #[arg(long, env = "VOICEBIN_ISSUER")]
+    issuer: Option<String>,
+    /// The external issuer's JWKS URL.
+    #[arg(long, env = "VOICEBIN_JWKS_URL")]
+    jwks_url: Option<String>,
+    /// A JWKS file with the external issuer's keys.
+    #[arg(long, env = "VOICEBIN_JWKS_FILE")]
+    jwks_file: Option<PathBuf>,
+    /// The issuer's OAuth authorization endpoint (advertised in the agent card).
+    #[arg(long, env = "VOICEBIN_OAUTH_AUTHORIZATION_ENDPOINT")]
+    oauth_authorization_endpoint: Option<String>,
+    /// The issuer's OAuth token endpoint (advertised in the agent card).
+    #[arg(long, env = "VOICEBIN_OAUTH_TOKEN_ENDPOINT")]
+    oauth_token_endpoint: Option<String>,
+    /// The issuer's RFC 7662 introspection endpoint; when set, every token is also checked there.
+    #[arg(long, env = "VOICEBIN_INTROSPECTION_URL")]
+    introspection_url: Option<String>,
+    /// This service's client id at the introspection endpoint.
+    #[arg(long, env = "VOICEBIN_INTROSPECTION_CLIENT_ID")]
+    introspection_client_id: Option<String>,
+    /// Its client secret (or VOICEBIN_INTROSPECTION_CLIENT_SECRET_FILE).
+    #[arg(
+        long,
+        env = "VOICEBIN_INTROSPECTION_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    introspection_client_secret: Option<SecretString>,
+    /// Seconds an introspection answer is reused (how long a revoked token may still work).
+    #[arg(long, env = "VOICEBIN_INTROSPECTION_CACHE_SECS", default_value_t = 30)]
+    introspection_cache_secs: u64,
+    /// Whether DPoP proofs must carry a server nonce (`off` or `required`).
+    #[arg(long, env = "VOICEBIN_DPOP_NONCE", value_enum, default_value_t = DpopNonce::Off)]
+    dpop_nonce: DpopNonce,
+    /// Where to report abuse (an e-mail address or URL), shown on /abuse and /privacy.
+    #[arg(long, env = "VOICEBIN_ABUSE_CONTACT")]
+    abuse_contact: Option<String>,
+    /// Who operates this deployment (the agent card's provider).
+    #[arg(long, env = "VOICEBIN_OPERATOR")]
+    operator: Option<String>,
+    /// Distinct reporters with open reports that hide a clip until a moderator decides (0:
+    /// reports never hide a clip).
+    #[arg(long, env = "VOICEBIN_REPORT_HIDE_THRESHOLD", default_value_t = 3)]
+    report_hide_threshold: u32,
+    /// Abuse reports accepted per network address per hour (0: unlimited).
+    #[arg(long, env = "VOICEBIN_REPORTS_PER_HOUR_PER_IP", default_value_t = 10)]
+    reports_per_hour_per_ip: u32,
+    /// Abuse reports accepted per signed-in account per hour (0: unlimited).
+    #[arg(
+        long,
+        env = "VOICEBIN_REPORTS_PER_HOUR_PER_ACCOUNT",
+        default_value_t = 30
+    )]
+    reports_per_hour_per_account: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry; set only behind a
+    /// reverse proxy that sets it, or clients choose their own address.
+    #[arg(long, env = "VOICEBIN_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DpopNonce {
+    /// Proofs need no server nonce.
+    Off,
+    /// Every proof must carry a current server nonce (`DPoP-Nonce`).
+    Required,
+}
+
+/// The settings tree from the flags. `listen` is the address `serve` listens on, from which the
+/// public URL defaults (other processes pass [`DEFAULT_LISTEN`]); `server` holds `serve`'s own
+/// flags, and is `None` for processes that serve no HTTP (`worker`, `dead-letters`), which then
+/// get the default issuer, site and moderation settings.
+pub fn settings(
+    global: &GlobalArgs,
+    backends: &BackendArgs,
+    listen: SocketAddr,
+    server: Option<&ServerArgs>,
+) -> anyhow::Result<Settings> {
+    let s3 = match &backends.s3_endpoint {
+        Some(endpoint) => Some(S3Settings {
+            endpoint: endpoint.clone(),
+            bucket: backends.s3_bucket.clone(),
+            region: backends.s3_region.clone(),
+            access_key: secret(&backends.s3_access_key, "VOICEBIN_S3_ACCESS_KEY")?
+                .context("VOICEBIN_S3_ACCESS_KEY is required with VOICEBIN_S3_ENDPOINT")?
+                .expose_secret()
+                .to_owned(),
+            secret_key: secret(&backends.s3_secret_key, "VOICEBIN_S3_SECRET_KEY")?
+                .context("VOICEBIN_S3_SECRET_KEY is required with VOICEBIN_S3_ENDPOINT")?,
+        }),
+        None => None,
+    };
+    let (issuer, site, moderation) = match server {
+        Some(server) => (server.issuer()?, server.site(), server.moderation()),
+        None => Default::default(),
+    };
+    Ok(Settings {
+        data_dir: global.data_dir.clone(),
+        database_url: global.database_url()?,
+        public_url: global.public_url(listen)?,
+        max_upload_bytes: backends.max_upload_bytes,
+        issuer,
+        site,
+        moderation,
+        s3,
+        amqp: secret(&backends.amqp_url, "VOICEBIN_AMQP_URL")?.map(|url| AmqpSettings {
+            url,
+            queue: backends.scan_queue.clone(),
+        }),
+        clamd: backends.clamd_addr.clone().map(|addr| ClamdSettings {
+            addr,
+            max_stream_bytes: backends.clamd_max_stream_bytes,
+        }),
+        sweeper: SweeperSettings {
+            grace: Duration::from_secs(backends.orphan_grace_secs),
+            interval: Duration::from_secs(backends.sweep_interval_secs.max(1)),
+            ..SweeperSettings::default()
+        },
+    })
+}
+
+impl ServerArgs {
+    fn issuer(&self) -> anyhow::Result<IssuerSettings> {
+        let introspection = match &self.introspection_url {
+            None => None,
+            Some(endpoint) => Some(IntrospectionSettings {
+                endpoint: endpoint.clone(),
+                client_id: self.introspection_client_id.clone().context(
+                    "VOICEBIN_INTROSPECTION_CLIENT_ID is required with an introspection URL",
+                )?,
+                client_secret: secret(
+                    &self.introspection_client_secret,
+                    "VOICEBIN_INTROSPECTION_CLIENT_SECRET",
+                )?
+                .context(
+                    "VOICEBIN_INTROSPECTION_CLIENT_SECRET is required with an introspection URL",
+                )?,
+                cache_ttl: Duration::from_secs(self.introspection_cache_secs),
+            }),
+        };
+        Ok(IssuerSettings {
+            issuer: self.issuer.clone(),
+            jwks_url: self.jwks_url.clone(),
+            jwks_file: self.jwks_file.clone(),
+            authorization_endpoint: self.oauth_authorization_endpoint.clone(),
+            token_endpoint: self.oauth_token_endpoint.clone(),
+            introspection,
+            dpop_nonce: match self.dpop_nonce {
+                DpopNonce::Off => NoncePolicy::Off,
+                DpopNonce::Required => NoncePolicy::Required,
+            },
+        })
+    }
+
+    fn site(&self) -> SiteSettings {
+        SiteSettings {
+            abuse_contact: self.abuse_contact.clone(),
+            operator: self.operator.clone(),
+        }
+    }
+
+    fn moderation(&self) -> ModerationSettings {
+        ModerationSettings {
+            hide_threshold: self.report_hide_threshold,
+            reports_per_hour_per_ip: self.reports_per_hour_per_ip,
+            reports_per_hour_per_account: self.reports_per_hour_per_account,
+            trust_forwarded_for: self.trust_forwarded_for,
+        }
+    }
+}
+
+/// A secret from its flag/variable, or from the file named by `<VARIABLE>_FILE`.
+fn secret(value: &Option<SecretString>, variable: &str) -> anyhow::Result<Option<SecretString>> {
+    if let Some(value) = value {
+        return Ok(Some(value.clone()));
+    }
+    let file_variable = format!("{variable}_FILE");
+    match std::env::var_os(&file_variable) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "reading {file_variable} ({})",
+                    PathBuf::from(&path).display()
+                )
+            })?;
+            Ok(Some(SecretString::from(text.trim().to_owned())))
+        }
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// `serve`'s flags, as the `serve` subcommand combines them.
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        global: GlobalArgs,
+        #[command(flatten)]
+        backends: BackendArgs,
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    fn parse(args: &[&str]) -> Serve {
+        Serve::try_parse_from(std::iter::once("voicebin").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn serve_flags_fill_the_issuer_site_and_moderation_settings() {
+        let flags = parse(&[
+            "--public-url=https://clips.example/",
+            "--issuer=https://id.example",
+            "--jwks-url=https://id.example/jwks.json",
+            "--oauth-token-endpoint=https://id.example/token",
+            "--dpop-nonce=required",
+            "--operator=Example Ltd",
+            "--report-hide-threshold=5",
+            "--trust-forwarded-for",
+            "--scan-queue=clips.scan",
+            "--clamd-addr=127.0.0.1:3310",
+        ]);
+        let settings = settings(
+            &flags.global,
+            &flags.backends,
+            DEFAULT_LISTEN,
+            Some(&flags.server),
+        )
+        .unwrap();
+        assert_eq!(settings.public_url, "https://clips.example");
+        assert_eq!(
+            settings.issuer.issuer.as_deref(),
+            Some("https://id.example")
+        );
+        assert_eq!(
+            settings.issuer.jwks_url.as_deref(),
+            Some("https://id.example/jwks.json")
+        );
+        assert_eq!(
+            settings.issuer.token_endpoint.as_deref(),
+            Some("https://id.example/token")
+        );
+        assert_eq!(settings.issuer.dpop_nonce, NoncePolicy::Required);
+        assert_eq!(settings.site.operator.as_deref(), Some("Example Ltd"));
+        assert_eq!(settings.moderation.hide_threshold, 5);
+        assert!(settings.moderation.trust_forwarded_for);
+        assert_eq!(settings.clamd.unwrap().addr, "127.0.0.1:3310");
+    }
+
+    #[test]
+    fn processes_without_http_get_the_default_issuer_site_and_moderation() {
+        let flags = parse(&[
+            "--public-url=http://127.0.0.1:8080",
+            "--issuer=https://id.example",
+            "--report-hide-threshold=5",
+        ]);
+        let settings = settings(&flags.global, &flags.backends, DEFAULT_LISTEN, None).unwrap();
+        assert_eq!(settings.issuer.issuer, None);
+        assert_eq!(settings.site.operator, None);
+        assert_eq!(
+            settings.moderation.hide_threshold,
+            ModerationSettings::default().hide_threshold
+        );
+    }
+
+    #[test]
+    fn an_s3_endpoint_without_credentials_is_refused() {
+        let flags = parse(&[
+            "--public-url=http://127.0.0.1:8080",
+            "--s3-endpoint=http://127.0.0.1:9000",
+        ]);
+        let err = settings(&flags.global, &flags.backends, DEFAULT_LISTEN, None)
+            .err()
+            .expect("S3 without an access key");
+        assert!(err
+            .to_string()
+            .contains("VOICEBIN_S3_ACCESS_KEY is required"));
+    }
+
+    #[test]
+    fn a_secret_is_read_from_the_file_its_file_variable_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "s3cr3t\n").unwrap();
+        // A variable name of this test's own, so no other test or setting sees it.
+        let variable = "VOICEBIN_ARGS_TEST_SECRET";
+        std::env::set_var(format!("{variable}_FILE"), &path);
+        let read = secret(&None, variable).unwrap().unwrap();
+        std::env::remove_var(format!("{variable}_FILE"));
+        assert_eq!(read.expose_secret(), "s3cr3t");
+        let flag = SecretString::from("from-the-flag");
+        assert_eq!(
+            secret(&Some(flag), variable)
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            "from-the-flag"
+        );
+    }
+}

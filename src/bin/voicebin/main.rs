@@ -1,0 +1,79 @@
+//! The `voicebin` command. Its subcommands:
+//!
+//! - `serve`: the HTTP server (and, in embedded mode, the scan worker beside it);
+//! - `worker`: consume scan jobs from RabbitMQ (production mode);
+//! - `dead-letters list` / `dead-letters requeue`: inspect or re-queue scan jobs that kept failing;
+//! - `migrate`: apply database migrations;
+//! - `keys mint`: print an API key signed by the embedded issuer;
+//! - `projections rebuild`: rebuild every read model from the event store;
+//! - `history`: print a clip's events from the event store.
+//!
+//! Each lives in its own module with its flags (`Opts` or `Command`) and a `run`; flags several
+//! subcommands share, and their mapping to [`voicebin::Settings`], are in `args`. `main` only
+//! parses and dispatches.
+#![forbid(unsafe_code)]
+
+mod args;
+mod dead_letters;
+mod history;
+mod keys;
+mod migrate;
+mod projections;
+mod serve;
+mod shutdown;
+mod worker;
+
+use clap::{Parser, Subcommand};
+
+/// A self-hostable audio clip bin.
+#[derive(Parser)]
+#[command(name = "voicebin", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: args::GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (and, in embedded mode, the scan worker).
+    Serve(Box<serve::Opts>),
+    /// Consume scan jobs from RabbitMQ (production mode).
+    Worker(worker::Opts),
+    /// Inspect or re-queue scan jobs that kept failing.
+    #[command(subcommand)]
+    DeadLetters(dead_letters::Command),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API keys of the embedded issuer.
+    #[command(subcommand)]
+    Keys(keys::Command),
+    /// Manage read models.
+    #[command(subcommand)]
+    Projections(projections::Command),
+    /// Print a clip's history (every event, with actor and request id) from the event store.
+    History(history::Opts),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    voicebin::telemetry::init(cli.global.log_json);
+    let global = &cli.global;
+    match cli.command {
+        Command::Serve(opts) => serve::run(global, *opts).await,
+        Command::Worker(opts) => worker::run(global, opts).await,
+        Command::DeadLetters(command) => dead_letters::run(global, command).await,
+        Command::Migrate => migrate::run(global).await,
+        Command::Keys(command) => keys::run(global, command),
+        Command::Projections(command) => projections::run(global, command).await,
+        Command::History(opts) => history::run(global, opts).await,
+    }
+}
+
+#[test]
+fn the_command_line_definition_is_consistent() {
+    use clap::CommandFactory;
+    Cli::command().debug_assert();
+}

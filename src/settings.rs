@@ -1,0 +1,100 @@
+//! The settings tree `serve` and `worker` are built from. The binary fills it from flags and
+//! environment variables; tests fill it directly.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use secrecy::SecretString;
+use voicebin_api::auth::IssuerSettings;
+use voicebin_api::usecases::reporters::ModerationSettings;
+use voicebin_commands::S3Settings;
+use voicebin_workers::SweeperSettings;
+
+/// Default upload size limit: 100 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
+
+/// What the deployment says about itself on `/privacy`, `/abuse` and in the agent card.
+#[derive(Debug, Clone, Default)]
+pub struct SiteSettings {
+    /// Where to report abuse (an e-mail address or URL).
+    pub abuse_contact: Option<String>,
+    /// Who operates this deployment.
+    pub operator: Option<String>,
+}
+
+/// The RabbitMQ scan queue (production mode).
+#[derive(Clone)]
+pub struct AmqpSettings {
+    /// `amqp://user:pass@host:5672/vhost`.
+    pub url: SecretString,
+    /// The work queue's name (its dead-letter queue is `<name>.dead`).
+    pub queue: String,
+}
+
+/// The clamd malware scanner.
+#[derive(Debug, Clone)]
+pub struct ClamdSettings {
+    /// `host:port` of clamd's TCP socket.
+    pub addr: String,
+    /// Must equal clamd's `StreamMaxLength`; larger clips are never reported clean.
+    pub max_stream_bytes: u64,
+}
+
+/// Everything `serve` and `worker` need.
+#[derive(Clone)]
+pub struct Settings {
+    /// Data directory (SQLite file, blobs, embedded issuer key).
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; `None` for the embedded store.
+    pub database_url: Option<SecretString>,
+    /// Canonical public URL, no trailing slash.
+    pub public_url: String,
+    /// Upload size limit.
+    pub max_upload_bytes: u64,
+    /// Token issuer.
+    pub issuer: IssuerSettings,
+    /// Operator contacts shown on the public pages.
+    pub site: SiteSettings,
+    /// S3 blob storage; `None` keeps blobs in the data directory.
+    pub s3: Option<S3Settings>,
+    /// RabbitMQ; `None` scans in process.
+    pub amqp: Option<AmqpSettings>,
+    /// clamd; `None` validates audio only.
+    pub clamd: Option<ClamdSettings>,
+    /// The orphan-blob sweeper's timing.
+    pub sweeper: SweeperSettings,
+    /// Abuse-report limits and the auto-hide threshold.
+    pub moderation: ModerationSettings,
+}
+
+impl Settings {
+    /// Embedded-mode settings for `data_dir` and `public_url`, everything else default.
+    pub fn embedded(data_dir: PathBuf, public_url: String) -> Self {
+        Settings {
+            data_dir,
+            database_url: None,
+            public_url,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            issuer: IssuerSettings::default(),
+            site: SiteSettings::default(),
+            s3: None,
+            amqp: None,
+            clamd: None,
+            sweeper: SweeperSettings::default(),
+            moderation: ModerationSettings::default(),
+        }
+    }
+}
+
+/// Normalises and checks a public URL (`http(s)://host[:port][/path]`, no trailing slash).
+pub fn normalize_public_url(raw: &str) -> anyhow::Result<String> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .context("the public URL must start with http:// or https://")?;
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+        bail!("the public URL must be an absolute URL without query or fragment");
+    }
+    Ok(url.to_owned())
+}

@@ -1,0 +1,102 @@
+//! `voicebin worker`: scan jobs consumed from RabbitMQ, retried with back-off, recorded as failed
+//! on the last delivery.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use voicebin_commands::ClipService;
+use voicebin_workers::{Attempt, RabbitQueue, ScanJobRunner};
+use voicebin_workers::{JobOutcome, RabbitOptions, ScanJobHandler};
+
+use crate::adapters::{adapters, ViewsBlocklist};
+use crate::{Database, Settings};
+
+/// A `voicebin worker` process: consumes scan jobs from RabbitMQ.
+pub struct Worker {
+    queue: Arc<RabbitQueue>,
+    handler: Arc<RabbitHandler>,
+    /// What the worker scans with, for start-up logs.
+    pub scanner: String,
+    /// Where the worker stores and reads, for start-up logs.
+    pub database: Database,
+}
+
+struct RabbitHandler {
+    runner: ScanJobRunner,
+    delivery_limit: u32,
+}
+
+#[async_trait::async_trait]
+impl ScanJobHandler for RabbitHandler {
+    async fn handle(&self, clip: &voicebin_domain::ClipId, delivery_count: u32) -> JobOutcome {
+        match self.runner.attempt(clip).await {
+            Attempt::Done => JobOutcome::Done,
+            // The broker dead-letters the job after the delivery limit; record `failed` on the
+            // last delivery so the owner sees it instead of an endless `pending`.
+            Attempt::Retry(why) if delivery_count + 1 >= self.delivery_limit => {
+                tracing::error!(clip.id = %clip, error = %why, "scan keeps failing; giving up");
+                match self.runner.give_up(clip, &why).await {
+                    Attempt::Done => JobOutcome::GiveUp,
+                    Attempt::Retry(_) => JobOutcome::Retry,
+                }
+            }
+            Attempt::Retry(why) => {
+                // Hold the job a while before handing it back: a requeue is immediate, and a
+                // scanner that is down for a minute must not burn all deliveries at once.
+                let backoff = Duration::from_secs(1 << delivery_count.min(5));
+                tracing::warn!(clip.id = %clip, delivery_count, error = %why, ?backoff, "scan failed; will retry");
+                tokio::time::sleep(backoff).await;
+                JobOutcome::Retry
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// Connects the worker's adapters.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let adapters = adapters(settings).await?;
+        let queue = adapters.rabbit.context(
+            "`voicebin worker` needs VOICEBIN_AMQP_URL (embedded mode scans inside `serve`)",
+        )?;
+        let runner = ScanJobRunner {
+            service: ClipService::new(
+                adapters.store,
+                adapters.blobs,
+                // Workers never upload, so they never trigger the relay.
+                queue.clone(),
+                Arc::new(ViewsBlocklist(adapters.views.clone())),
+                settings.max_upload_bytes,
+            ),
+            views: adapters.views,
+            scanner: adapters.scanner.clone(),
+        };
+        Ok(Worker {
+            handler: Arc::new(RabbitHandler {
+                runner,
+                delivery_limit: RabbitOptions::default().delivery_limit,
+            }),
+            queue,
+            scanner: adapters.scanner.describe(),
+            database: adapters.database,
+        })
+    }
+
+    /// Consumes jobs until `shutdown`.
+    pub async fn run(
+        self,
+        prefetch: u16,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        self.queue
+            .consume(self.handler, prefetch, shutdown)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// The queue, for dead-letter commands.
+    pub fn queue(&self) -> &RabbitQueue {
+        &self.queue
+    }
+}
