@@ -7,6 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::error::BoxDynError;
+use sqlx::{Database, Decode, Type};
 use voicebin_domain::{ClipEvent, ReportReason, UnknownName};
 
 use crate::stored::ByName;
@@ -272,6 +274,30 @@ pub struct QueuePage {
     pub entries: Vec<QueueEntry>,
     /// Present when more entries follow.
     pub next: Option<QueueCursor>,
+}
+
+// `Resolution` is this crate's, so it decodes by name directly: its column is nullable, and
+// `#[sqlx(try_from)]` cannot reach inside an `Option`.
+impl<DB: Database> Type<DB> for Resolution
+where
+    String: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <ByName<Self> as Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <ByName<Self> as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: Database> Decode<'r, DB> for Resolution
+where
+    String: Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(ByName::<Self>::decode(value)?.0)
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! How the read models store the domain's fixed sets (`ScanState`, `Moderation`,
-//! `ReportReason`) and their own (`Resolution`): by stable name in a TEXT column, written with
+//! `ReportReason`) and their own (`Resolution`, in `moderation.rs`): by stable name in a TEXT column, written with
 //! `as_str()` and read back through [`ByName`], so a name the code does not know fails the row
 //! as corrupt data (naming the column and the value) instead of reading as some default.
 
@@ -8,8 +8,6 @@ use std::str::FromStr;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Type};
 use voicebin_domain::{Moderation, ReportReason, ScanState, UnknownName};
-
-use crate::moderation::Resolution;
 
 /// A value decoded from its stable name. Row structs use it as
 /// `#[sqlx(try_from = "ByName<ScanState>")]`: sqlx cannot be taught to decode the domain's
@@ -55,29 +53,5 @@ impl From<ByName<Moderation>> for Moderation {
 impl From<ByName<ReportReason>> for ReportReason {
     fn from(name: ByName<ReportReason>) -> Self {
         name.0
-    }
-}
-
-// `Resolution` is this crate's, so it decodes by name directly: its column is nullable, and
-// `#[sqlx(try_from)]` cannot reach inside an `Option`.
-impl<DB: Database> Type<DB> for Resolution
-where
-    String: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <ByName<Self> as Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <ByName<Self> as Type<DB>>::compatible(ty)
-    }
-}
-
-impl<'r, DB: Database> Decode<'r, DB> for Resolution
-where
-    String: Decode<'r, DB>,
-{
-    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(ByName::<Self>::decode(value)?.0)
     }
 }
