@@ -5,6 +5,15 @@
 //! imported into this crate: business rules are pure functions of the clip's history and the
 //! command, so they are tested without any infrastructure (see the given/when/then tests next to
 //! the aggregate). Adapters live in `commands`, `projections`, `api` and `workers`.
+//!
+//! # Layout
+//!
+//! - `clip/`: the `Clip` aggregate: `aggregate.rs` (state, `handle` and `apply`, with the
+//!   given/when/then tests), `commands.rs` (what may be asked), `events.rs` (what happened: a
+//!   contract with stored history), `errors.rs` (one variant per business rule), `mod.rs`
+//!   (scan and moderation states).
+//! - `values.rs`: value objects parsed once at the edge (`ClipId`, `Title`, `DownloadLimit`, …).
+//! - `sniff.rs`: deciding from the first bytes whether an upload is audio, and which kind.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -5,6 +5,16 @@
 //!
 //! Handlers answer every GET from here, never from the event store. This crate knows SQL (SQLite
 //! and PostgreSQL, via sqlx) but nothing about HTTP.
+//!
+//! # Layout
+//!
+//! - `view.rs`: `ClipView`, one row per clip, and how each event changes it.
+//! - `moderation.rs`: the report queue and the blocklist, as changes derived from events.
+//! - `store.rs`: the ports the other crates read through (`ReadStore`, `EventLog`,
+//!   `ScanDispatch`, `RateLimits`, `ReplayCache`); `sql.rs`: their SQLite and PostgreSQL
+//!   adapters; `stored.rs`: how typed values are stored by name.
+//! - `projector.rs`: the live projector (a cqrs-es query), repair of stale views, and the
+//!   rebuild of every read model from the event store.
 #![forbid(unsafe_code)]
 
 mod moderation;
