@@ -63,11 +63,12 @@ impl Urls {
     }
 
     /// The clip id a view-page URL of this site names, if it is one (`{base}/{id}`, a trailing
-    /// slash allowed).
+    /// slash allowed; no further path, query or fragment).
     pub fn clip_of<'a>(&self, url: &'a str) -> Option<&'a str> {
         url.strip_prefix(&*self.base)?
             .strip_prefix('/')
-            .map(|rest| rest.trim_end_matches('/'))
+            .map(|rest| rest.strip_suffix('/').unwrap_or(rest))
+            .filter(|id| !id.is_empty() && !id.contains(['/', '?', '#']))
     }
 }
 
@@ -91,5 +92,9 @@ mod tests {
         assert!(urls.is_https());
         assert_eq!(urls.clip_of("https://example.org/voice/abc/"), Some("abc"));
         assert_eq!(urls.clip_of("https://other.example/abc"), None);
+        for not_a_clip in ["", "/", "/abc/download", "/abc?x=1", "/abc#t=1"] {
+            let url = format!("https://example.org/voice{not_a_clip}");
+            assert_eq!(urls.clip_of(&url), None, "{url}");
+        }
     }
 }

@@ -11,6 +11,10 @@ pub const DELETE: &str = "voice:delete";
 /// Moderate: read any clip, its history and the report queue, and decide.
 pub const MODERATE: &str = "voice:moderate";
 
+/// The scopes an owner's key carries unless told otherwise (`voicebin keys mint`), comma
+/// separated: [`READ`], [`CREATE`] and [`DELETE`].
+pub const OWNER_SCOPES: &str = "voice:read,voice:create,voice:delete";
+
 /// The scopes this resource server understands, with what each grants.
 pub const SCOPES: &[(&str, &str)] = &[
     (
@@ -80,7 +84,7 @@ pub enum Refusal {
     Exhausted,
     /// A moderator took the clip down.
     Removed,
-    /// The caller owns the clip but its token lacks `scope`.
+    /// The caller's token lacks `scope` (for a clip: the caller owns it but may not read it).
     MissingScope {
         /// The scope that was needed.
         scope: &'static str,
@@ -103,6 +107,18 @@ pub enum FindError {
 impl From<Refusal> for FindError {
     fn from(r: Refusal) -> Self {
         FindError::Refused(r)
+    }
+}
+
+/// `caller`, if its token grants `scope` (exact match).
+pub fn require<'a>(caller: &'a Principal, scope: &'static str) -> Result<&'a Principal, Refusal> {
+    if caller.has_scope(scope) {
+        Ok(caller)
+    } else {
+        Err(Refusal::MissingScope {
+            scope,
+            dpop: caller.confirmation.is_some(),
+        })
     }
 }
 

@@ -207,3 +207,8 @@ fn only_the_owner_changes_a_clip_and_needs_read_for_its_history() {
     }
     assert_eq!(check(&view, None, Want::History), Err(Refusal::NotFound));
 }
+
+#[test]
+fn an_owners_default_scopes_are_read_create_and_delete() {
+    assert_eq!(OWNER_SCOPES, [READ, CREATE, DELETE].join(","));
+}

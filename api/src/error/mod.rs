@@ -17,6 +17,7 @@ use poem_openapi::types::ToJSON;
 use poem_openapi::Object;
 use voicebin_domain::ValueError;
 
+pub(crate) use openapi::errors;
 pub use openapi::{ErrorList, Errors};
 
 /// An RFC 9457 problem document.
@@ -313,17 +314,22 @@ impl Code {
     }
 
     /// The code for an error poem raised with `status` (unknown routes, wrong methods, bodies
-    /// poem-openapi could not parse, transport errors).
+    /// poem-openapi could not parse, transport errors): the table's generic code for that
+    /// status, or for a status the table does not know, 400 or 500 by its class.
     pub fn for_status(status: StatusCode) -> Code {
         match status {
+            // Statuses several codes share: the generic one.
+            StatusCode::BAD_REQUEST => Code::BadRequest,
             StatusCode::FORBIDDEN => Code::Forbidden,
-            StatusCode::NOT_FOUND => Code::NotFound,
-            StatusCode::METHOD_NOT_ALLOWED => Code::MethodNotAllowed,
-            StatusCode::NOT_ACCEPTABLE => Code::NotAcceptable,
-            StatusCode::PAYLOAD_TOO_LARGE => Code::TooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Code::UnsupportedMediaType,
-            s if s.is_server_error() => Code::Internal,
-            _ => Code::BadRequest,
+            s => Code::ALL
+                .into_iter()
+                .find(|code| code.status() == s)
+                .unwrap_or(if s.is_server_error() {
+                    Code::Internal
+                } else {
+                    Code::BadRequest
+                }),
         }
     }
 }
@@ -452,11 +458,6 @@ impl ApiError {
         e
     }
 
-    /// 403 naming the scope that was needed (Bearer challenge).
-    pub fn insufficient_scope(scope: &str) -> Self {
-        Self::insufficient_scope_for(scope, false)
-    }
-
     /// Names the request field the error is about.
     pub fn with_field(mut self, name: &str) -> Self {
         self.field = Some(name.to_owned());
@@ -569,8 +570,8 @@ pub fn problem_response(err: poem::Error) -> Response {
 }
 
 /// The problem for an error that carries only a status and a message (poem's own, rmcp's
-/// transport errors): the status keeps its code, the message becomes the detail except where
-/// it could leak internals.
+/// transport errors): the code is [`Code::for_status`], and the message becomes the detail
+/// except where it could leak internals.
 pub fn from_status(status: StatusCode, message: String) -> ApiError {
     let code = Code::for_status(status);
     let detail = if status.is_server_error() {

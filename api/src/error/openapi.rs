@@ -2,7 +2,7 @@
 //! exactly those, from the error table.
 //!
 //! An operation returns `Result<Its200Response, Errors<ItsErrors>>`, where `ItsErrors` is
-//! declared with [`errors!`](crate::errors): a list of [`Code`]s. Handlers use `?` on anything
+//! declared with `errors!` (`crate::error::errors`): a list of [`Code`]s. Handlers use `?` on anything
 //! that converts into an [`ApiError`]. An error outside the list still reaches the client as it
 //! is (the answer stays truthful) and is logged as a bug in the list; schemathesis's
 //! status-code conformance check, run over the whole API in the test suite, finds such gaps.
@@ -24,7 +24,6 @@ pub trait ErrorList: Send + Sync + 'static {
 }
 
 /// Declares an [`ErrorList`]: `errors!(GetItemErrors = "getItem": [Unauthorized, NotFound]);`.
-#[macro_export]
 macro_rules! errors {
     ($(#[$meta:meta])* $name:ident = $operation:literal : [$($code:ident),* $(,)?]) => {
         $(#[$meta])*
@@ -36,18 +35,12 @@ macro_rules! errors {
         }
     };
 }
+pub(crate) use errors;
 
 /// An error of an operation whose possible errors are `L`.
 pub struct Errors<L: ErrorList> {
     error: ApiError,
     list: PhantomData<fn() -> L>,
-}
-
-impl<L: ErrorList> Errors<L> {
-    /// The error itself.
-    pub fn into_inner(self) -> ApiError {
-        self.error
-    }
 }
 
 impl<L: ErrorList> std::fmt::Debug for Errors<L> {

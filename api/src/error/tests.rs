@@ -52,7 +52,7 @@ fn every_answer_carries_its_codes_status_type_and_header() {
 
 #[test]
 fn the_body_is_the_problem_document_of_the_code() {
-    let e = ApiError::insufficient_scope("voice:read");
+    let e = ApiError::insufficient_scope_for("voice:read", false);
     let problem = e.problem();
     assert_eq!(problem.ty, "urn:voicebin:problem:insufficient-scope");
     assert_eq!(problem.status, 403);
@@ -88,4 +88,17 @@ fn errors_poem_raises_keep_their_status_class() {
         from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "x".into()).code(),
         Code::UnsupportedMediaType
     );
+    // Every status of the table keeps its status; others fall back by class.
+    for code in Code::ALL {
+        assert_eq!(
+            Code::for_status(code.status()).status(),
+            code.status(),
+            "{code:?}"
+        );
+    }
+    assert_eq!(
+        Code::for_status(StatusCode::LENGTH_REQUIRED),
+        Code::BadRequest
+    );
+    assert_eq!(Code::for_status(StatusCode::BAD_GATEWAY), Code::Internal);
 }

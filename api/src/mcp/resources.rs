@@ -16,7 +16,7 @@ use serde_json::json;
 
 use base64::Engine;
 
-use crate::access::{self, Want};
+use crate::access::{self, Refusal, Want};
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
@@ -50,20 +50,13 @@ fn protocol_error(uri: &str, e: &ApiError) -> ErrorData {
     }
 }
 
-/// The clip id in `uri`, if it is a clip URI of this site.
-fn clip_id<'a>(state: &AppState, uri: &'a str) -> Option<&'a str> {
-    uri.strip_prefix(state.urls.base())?
-        .strip_prefix('/')
-        .filter(|id| !id.is_empty() && !id.contains(['/', '?', '#']))
-}
-
 /// `resources/read`.
 pub async fn read(
     state: &AppState,
     principal: &Principal,
     uri: &str,
 ) -> Result<ReadResourceResult, ErrorData> {
-    let id = clip_id(state, uri).ok_or_else(|| {
+    let id = state.urls.clip_of(uri).ok_or_else(|| {
         ErrorData::resource_not_found(
             format!(
                 "not a clip of this site; clips are {}/{{id}}",
@@ -76,22 +69,28 @@ pub async fn read(
         .await
         .map_err(|e| protocol_error(uri, &e.into()))?;
     let (view, owner) = (found.view, found.reader.is_privileged());
-    if owner && !view.is_removed() && view.size_bytes <= MAX_BLOB_BYTES {
-        let bytes = read_blob(state, &view.blob_key)
-            .await
-            .map_err(|e| protocol_error(uri, &e))?;
-        let blob = base64::engine::general_purpose::STANDARD.encode(bytes);
-        return Ok(ReadResourceResult::new(vec![ResourceContents::blob(
-            blob, uri,
-        )
-        .with_mime_type(view.content_type.clone())]));
-    }
-    if view.is_removed() {
-        let text = "# This clip was removed by a moderator; its audio is no longer available.\r\n";
-        return Ok(ReadResourceResult::new(vec![ResourceContents::text(
-            text, uri,
-        )
-        .with_mime_type("text/plain")]));
+    // The audio itself follows the audio rule: nobody has the audio of a removed clip, and
+    // others fetch it through the download URL, where downloads count.
+    match access::check(&view, Some(principal), Want::Audio) {
+        Ok(reader) if reader.is_privileged() && view.size_bytes <= MAX_BLOB_BYTES => {
+            let bytes = read_blob(state, &view.blob_key)
+                .await
+                .map_err(|e| protocol_error(uri, &e))?;
+            let blob = base64::engine::general_purpose::STANDARD.encode(bytes);
+            return Ok(ReadResourceResult::new(vec![ResourceContents::blob(
+                blob, uri,
+            )
+            .with_mime_type(view.content_type.clone())]));
+        }
+        Err(Refusal::Removed) => {
+            let text =
+                "# This clip was removed by a moderator; its audio is no longer available.\r\n";
+            return Ok(ReadResourceResult::new(vec![ResourceContents::text(
+                text, uri,
+            )
+            .with_mime_type("text/plain")]));
+        }
+        _ => {}
     }
     let why = if owner {
         format!("# The clip is larger than {MAX_BLOB_BYTES} bytes; fetch it from:")

@@ -227,12 +227,9 @@ pub struct Caller {
 /// A tool's outcome before it becomes a `CallToolResult`.
 type Outcome = Result<Value, ApiError>;
 
-fn require(caller: &Caller, scope: &str) -> Result<(), ApiError> {
-    if caller.principal.has_scope(scope) {
-        Ok(())
-    } else {
-        Err(ApiError::insufficient_scope(scope))
-    }
+fn require(caller: &Caller, scope: &'static str) -> Result<(), ApiError> {
+    access::require(&caller.principal, scope)?;
+    Ok(())
 }
 
 fn args<T: DeserializeOwned>(arguments: JsonObject) -> Result<T, ApiError> {

@@ -9,11 +9,11 @@ pub mod oembed;
 pub mod policy;
 pub mod view;
 
-use poem::http::{header, StatusCode};
+use poem::http::header;
 use poem::Response;
 
 use crate::access::FindError;
-use crate::access::Refusal;
+use crate::error::{ApiError, Code};
 
 /// The policy of a clip's pages: own scripts, styles and media only, never framed.
 pub(crate) const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -66,31 +66,20 @@ pub(crate) fn html(body: String, csp: &str) -> Response {
 }
 
 /// The page answering a clip request that cannot be served: the access rule's refusal, or a
-/// read model that could not be read.
+/// read model that could not be read. Its status is the problem's (the error table's); the
+/// words are for people.
 pub fn error_page(error: FindError) -> Response {
-    let (status, title, text) = match error {
-        FindError::Refused(Refusal::Gone | Refusal::Exhausted) => (
-            StatusCode::GONE,
+    let error = ApiError::from(error);
+    let (title, text) = match error.code() {
+        Code::Gone => (
             "Gone",
             "This clip has been deleted or is no longer available.",
         ),
-        FindError::Refused(Refusal::Removed) => (
-            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
-            "Removed",
-            "This clip was taken down by a moderator.",
-        ),
-        FindError::Refused(Refusal::NotFound | Refusal::MissingScope { .. }) => {
-            (StatusCode::NOT_FOUND, "Not found", "There is no clip here.")
-        }
-        FindError::Store(e) => {
-            tracing::warn!(error = %e, "read model unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "Please try again in a moment.",
-            )
-        }
+        Code::Removed => ("Removed", "This clip was taken down by a moderator."),
+        Code::Unavailable | Code::Internal => ("Unavailable", "Please try again in a moment."),
+        _ => ("Not found", "There is no clip here."),
     };
+    let status = error.status();
     Response::builder()
         .status(status)
         .content_type("text/html; charset=utf-8")

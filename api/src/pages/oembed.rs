@@ -7,8 +7,6 @@ use serde::Deserialize;
 
 use super::html_escape;
 use super::view::{title_of, visible};
-use crate::access::FindError;
-use crate::access::Refusal;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
@@ -37,11 +35,6 @@ pub async fn oembed(
     };
     let view = match visible(state, req, id).await {
         Ok(v) => v,
-        // The page is gone, whether deleted or used up.
-        Err(FindError::Refused(Refusal::Gone | Refusal::Exhausted)) => {
-            return ApiError::gone().into_response()
-        }
-        Err(FindError::Refused(_)) => return ApiError::not_found().into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     };
     let width = q.maxwidth.unwrap_or(480).clamp(200, 1200);

@@ -7,9 +7,10 @@ use poem::{handler, Body, Request, Response};
 use serde::Deserialize;
 use voicebin_domain::ReportReason;
 
+use crate::error::{ApiError, Code};
 use crate::pages::{html_escape, text_page};
 use crate::state::AppState;
-use crate::usecases::moderation::{self, RawReport};
+use crate::usecases::moderation::{self, ReportRequest};
 
 /// Largest accepted report form body.
 const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -189,7 +190,7 @@ pub async fn abuse_report(req: &Request, body: Body, Data(state): Data<&AppState
     // its visitors' browsers (each would count as a different reporter).
     if cross_site(req, state.urls.base()) {
         return form_page(
-            StatusCode::FORBIDDEN,
+            Code::Forbidden.status(),
             "Report not sent",
             "<p>Reports must be sent from this site's report page.</p>",
         );
@@ -199,33 +200,39 @@ pub async fn abuse_report(req: &Request, body: Body, Data(state): Data<&AppState
     while let Some(chunk) = stream.next().await {
         let Ok(chunk) = chunk else {
             return form_page(
-                StatusCode::BAD_REQUEST,
+                Code::BadRequest.status(),
                 "Report not sent",
                 "<p>The form could not be read.</p>",
             );
         };
         if bytes.len() + chunk.len() > MAX_FORM_BYTES {
             return form_page(
-                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::TooLarge.status(),
                 "Report not sent",
                 "<p>The report is too long.</p>",
             );
         }
         bytes.extend_from_slice(&chunk);
     }
-    let mut raw = RawReport::default();
-    let mut clip = String::new();
+    let (mut clip, mut reason, mut note) = (String::new(), String::new(), None);
     for (name, value) in url::form_urlencoded::parse(&bytes) {
         match name.as_ref() {
             "clip" => clip = clip_id_from(&value),
-            "reason" => raw.reason = value.into_owned(),
-            "note" => raw.note = Some(value.into_owned()),
+            "reason" => reason = value.into_owned(),
+            "note" => note = Some(value.into_owned()),
             _ => {}
         }
     }
     let ip = crate::http::client_ip(req, state.moderation.trust_forwarded_for);
     let request_id = crate::http::request_id(req);
-    match moderation::report(state, &clip, None, ip, raw, request_id).await {
+    let filed = match ReportReason::parse(reason.trim()) {
+        Ok(reason) => {
+            let report = ReportRequest { reason, note };
+            moderation::report(state, &clip, None, ip, report, request_id).await
+        }
+        Err(e) => Err(ApiError::invalid_field(&e)),
+    };
+    match filed {
         Ok(()) => form_page(
             StatusCode::ACCEPTED,
             "Thank you",

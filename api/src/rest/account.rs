@@ -25,7 +25,7 @@ enum ListItemsResponse {
     Ok(Json<ItemPage>),
 }
 
-crate::errors!(
+crate::error::errors!(
     /// What listing one's clips can answer besides 200.
     ListItemsErrors = "listItems": [
         BadRequest, InvalidField, Unauthorized, InsufficientScope, Internal, Unavailable

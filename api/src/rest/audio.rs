@@ -108,7 +108,7 @@ async fn split_multipart(
     ))
 }
 
-crate::errors!(
+crate::error::errors!(
     /// What an upload can answer besides 201.
     UploadErrors = "uploadAudio": [
         BadRequest, InvalidField, Unauthorized, InsufficientScope, TooLarge, NotAudio, Removed,

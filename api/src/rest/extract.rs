@@ -59,13 +59,8 @@ pub struct Auth(pub Principal);
 
 impl Auth {
     /// The caller, if it holds `scope`; otherwise a 403 naming the scope.
-    pub fn require(&self, scope: &str) -> Result<&Principal, ApiError> {
-        if self.0.has_scope(scope) {
-            Ok(&self.0)
-        } else {
-            let dpop = self.0.confirmation.is_some();
-            Err(ApiError::insufficient_scope_for(scope, dpop))
-        }
+    pub fn require(&self, scope: &'static str) -> Result<&Principal, ApiError> {
+        Ok(crate::access::require(&self.0, scope)?)
     }
 }
 

@@ -91,7 +91,7 @@ enum HistoryResponse {
     Ok(Json<HistoryPage>),
 }
 
-crate::errors!(
+crate::error::errors!(
     /// What reading a clip's history can answer besides 200.
     HistoryErrors = "getItemHistory": [
         BadRequest, InvalidField, Unauthorized, InsufficientScope, NotFound, Gone, Internal,

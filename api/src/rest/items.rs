@@ -58,18 +58,22 @@ enum DeleteItemResponse {
     Deleted,
 }
 
-crate::errors!(
-    /// What reading a clip (or its waveform) can answer besides 200.
+crate::error::errors!(
+    /// What reading a clip can answer besides 200.
     ReadErrors = "getItem": [Unauthorized, NotFound, Gone, Removed, Internal, Unavailable]
 );
-crate::errors!(
+crate::error::errors!(
+    /// What reading a clip's waveform can answer besides 200 (404 also while not scanned).
+    PeaksErrors = "getItemPeaks": [Unauthorized, NotFound, Gone, Removed, Internal, Unavailable]
+);
+crate::error::errors!(
     /// What editing a clip can answer besides 200.
     PatchErrors = "updateItem": [
         BadRequest, InvalidField, Unauthorized, InsufficientScope, NotFound, Gone,
         UnsupportedMediaType, Unprocessable, Internal, Unavailable
     ]
 );
-crate::errors!(
+crate::error::errors!(
     /// What deleting a clip can answer besides 204.
     DeleteErrors = "deleteItem": [
         Unauthorized, InsufficientScope, NotFound, Gone, Internal, Unavailable
@@ -100,7 +104,7 @@ impl ItemsApi {
         &self,
         auth: MaybeAuth,
         id: Path<String>,
-    ) -> Result<PeaksResponse, Errors<ReadErrors>> {
+    ) -> Result<PeaksResponse, Errors<PeaksErrors>> {
         let view = clips::find(&self.state, &id.0, auth.0.as_ref(), Want::Metadata)
             .await?
             .view;

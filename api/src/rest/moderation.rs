@@ -16,7 +16,7 @@ use crate::access::MODERATE;
 use crate::error::{ApiError, Code, Errors};
 use crate::model::{rfc3339, Item, JsonString};
 use crate::state::AppState;
-use crate::usecases::moderation::{self, RawReport};
+use crate::usecases::moderation::{self, ReportRequest};
 
 /// Default queue page size.
 const DEFAULT_LIMIT: u32 = 20;
@@ -66,12 +66,6 @@ impl From<ReportReason> for ReportReasonDto {
             ReportReason::Spam => ReportReasonDto::Spam,
             ReportReason::Other => ReportReasonDto::Other,
         }
-    }
-}
-
-impl ReportReasonDto {
-    fn wire(self) -> &'static str {
-        ReportReason::from(self).as_str()
     }
 }
 
@@ -202,20 +196,20 @@ enum QueueResponse {
     Ok(Json<QueuePageDto>),
 }
 
-crate::errors!(
+crate::error::errors!(
     /// What filing a report can answer besides 202.
     ReportErrors = "reportItem": [
         BadRequest, InvalidField, Unauthorized, NotFound, Gone, UnsupportedMediaType,
         Unprocessable, TooManyRequests, Removed, Internal, Unavailable
     ]
 );
-crate::errors!(
+crate::error::errors!(
     /// What reading the report queue can answer besides 200.
     QueueErrors = "listReports": [
         BadRequest, InvalidField, Unauthorized, InsufficientScope, Internal, Unavailable
     ]
 );
-crate::errors!(
+crate::error::errors!(
     /// What a moderator's decision can answer besides 200.
     DecisionErrors = "blockItem, restoreItem, removeItem": [
         BadRequest, InvalidField, Unauthorized, InsufficientScope, NotFound, Gone, Conflict,
@@ -247,8 +241,8 @@ impl ReportsApi {
     ) -> Result<ReportResponse, Errors<ReportErrors>> {
         let ip = crate::http::client_ip(req, self.state.moderation.trust_forwarded_for);
         let reason = body.0.reason;
-        let raw = RawReport {
-            reason: reason.wire().to_owned(),
+        let report = ReportRequest {
+            reason: reason.into(),
             note: body.0.note.map(|n| n.0),
         };
         moderation::report(
@@ -256,7 +250,7 @@ impl ReportsApi {
             &id.0,
             auth.0.as_ref(),
             ip,
-            raw,
+            report,
             crate::http::request_id(req),
         )
         .await?;

@@ -20,12 +20,12 @@ use crate::state::AppState;
 /// The length of a rate-limit window.
 const WINDOW_SECS: i64 = 3600;
 
-/// A report as sent, before validation.
-#[derive(Debug, Clone, Default)]
-pub struct RawReport {
-    /// The reason's wire name.
-    pub reason: String,
-    /// The optional note.
+/// A report as sent: its reason already parsed by the edge, its note not yet validated.
+#[derive(Debug, Clone)]
+pub struct ReportRequest {
+    /// Why the clip is reported.
+    pub reason: ReportReason,
+    /// The optional note, as sent.
     pub note: Option<String>,
 }
 
@@ -66,11 +66,11 @@ pub async fn report(
     id: &str,
     caller: Option<&Principal>,
     ip: Option<IpAddr>,
-    raw: RawReport,
+    report: ReportRequest,
     request_id: Option<String>,
 ) -> Result<(), ApiError> {
-    let reason = ReportReason::parse(raw.reason.trim()).map_err(|e| ApiError::invalid_field(&e))?;
-    let note = match raw.note.as_deref() {
+    let ReportRequest { reason, note } = report;
+    let note = match note.as_deref() {
         Some(note) => ReportNote::parse(note).map_err(|e| ApiError::invalid_field(&e))?,
         None => None,
     };

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use voicebin::embedded_issuer;
+use voicebin_api::access;
 use voicebin_api::auth::MintRequest;
 
 use crate::args::{GlobalArgs, DEFAULT_LISTEN};
@@ -23,7 +24,7 @@ pub struct MintOpts {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "voice:read,voice:create,voice:delete"
+        default_value = access::OWNER_SCOPES
     )]
     scopes: Vec<String>,
     /// Lifetime in days; omitted, the key does not expire.
