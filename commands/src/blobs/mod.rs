@@ -7,6 +7,8 @@
 
 mod local;
 mod s3;
+#[cfg(test)]
+mod testing;
 
 use std::time::{Duration, SystemTime};
 

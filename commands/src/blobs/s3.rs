@@ -616,6 +616,7 @@ mod tests {
     //! `scripts/services/s3.sh`), each test in a bucket of its own.
 
     use super::*;
+    use crate::blobs::testing::{body, collect, put_x, sorted};
     use bytes::Bytes;
     use rand::RngCore;
     use sha2::{Digest, Sha256};
@@ -648,18 +649,6 @@ mod tests {
                 endpoint()
             ),
         }
-    }
-
-    fn body(chunks: Vec<std::io::Result<Bytes>>) -> ByteStream {
-        Box::pin(futures::stream::iter(chunks))
-    }
-
-    async fn collect(mut s: ByteStream) -> Vec<u8> {
-        let mut out = Vec::new();
-        while let Some(c) = s.next().await {
-            out.extend_from_slice(&c.unwrap());
-        }
-        out
     }
 
     /// Byte `i` of every generated blob: a pure function, so any range can be recomputed.
@@ -946,18 +935,6 @@ mod tests {
                 .await;
             assert!(matches!(put, Err(BlobError::InvalidKey)), "{key:?}");
         }
-    }
-
-    async fn put_x(store: &S3BlobStore, key: &str) {
-        store
-            .put(key, body(vec![Ok(Bytes::from_static(b"x"))]))
-            .await
-            .unwrap();
-    }
-
-    fn sorted(mut keys: Vec<String>) -> Vec<String> {
-        keys.sort();
-        keys
     }
 
     #[tokio::test]

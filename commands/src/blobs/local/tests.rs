@@ -1,19 +1,8 @@
 //! The local store against a temporary directory.
 
 use super::*;
+use crate::blobs::testing::{body, collect, put_x, sorted};
 use bytes::Bytes;
-
-fn body(chunks: Vec<std::io::Result<Bytes>>) -> ByteStream {
-    Box::pin(futures::stream::iter(chunks))
-}
-
-async fn collect(mut s: ByteStream) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(c) = s.next().await {
-        out.extend_from_slice(&c.unwrap());
-    }
-    out
-}
 
 #[tokio::test]
 async fn a_stored_blob_reads_back_whole_and_by_range() {
@@ -98,18 +87,6 @@ fn age(dir: &Path, key: &str, ago: Duration) {
         .open(dir.join(key))
         .unwrap();
     file.set_modified(SystemTime::now() - ago).unwrap();
-}
-
-async fn put_x(store: &LocalBlobStore, key: &str) {
-    store
-        .put(key, body(vec![Ok(Bytes::from_static(b"x"))]))
-        .await
-        .unwrap();
-}
-
-fn sorted(mut keys: Vec<String>) -> Vec<String> {
-    keys.sort();
-    keys
 }
 
 #[tokio::test]
