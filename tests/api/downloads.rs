@@ -335,6 +335,18 @@ async fn oembed_returns_a_rich_embed_of_the_player_page() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["type"], "rich");
     assert_eq!(body["version"], "1.0");
+    assert_eq!(body["cache_age"], 3600, "a public clip may be cached");
+    // `format` is matched without regard to case (and empty means the default, JSON).
+    for format in ["JSON", ""] {
+        let res = app
+            .client
+            .get(app.url("/oembed"))
+            .query(&[("url", page.as_str()), ("format", format)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "format={format:?}");
+    }
     let html = body["html"].as_str().unwrap();
     assert!(html.contains(&format!("{}/{id}/embed", app.base)), "{html}");
     let embed = app

@@ -564,3 +564,48 @@ async fn an_unreachable_introspection_endpoint_fails_closed_with_503() {
     assert!(res.headers().contains_key("retry-after"));
     assert_eq!(app.total_events().await, 0);
 }
+
+/// `/mcp` answers a DPoP request's failures in the DPoP scheme, as the REST API does: a client
+/// following RFC 9449 must see `invalid_dpop_proof`, not a Bearer `invalid_token`.
+#[tokio::test]
+async fn the_mcp_endpoint_challenges_dpop_requests_in_the_dpop_scheme() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = ProofKey::new();
+    let url = format!("{}/mcp", app.base);
+    let token = access_token(&app, &url, ALL, Some(&key));
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"}}});
+    let res = app
+        .client
+        .post(&url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let c = challenge(&res);
+    assert!(
+        c.starts_with("DPoP") && c.contains(r#"error="invalid_dpop_proof""#),
+        "{c}"
+    );
+    // With its proof the same request is served.
+    let res = app
+        .client
+        .post(&url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", key.proof("POST", &url, &token))
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+}

@@ -562,6 +562,32 @@ async fn clips_are_resources_with_a_template_and_reads_that_respect_visibility()
         }
     }
 
+    // A clip a moderator removed is a resource nobody else can read: not found, not an
+    // internal error. Its owner reads the notice that the audio is gone.
+    let moderator = app.key("moderator", &["voice:moderate"]);
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/moderation/items/{id}/remove")))
+        .bearer_auth(&moderator)
+        .json(&json!({"reason": "test takedown"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    match read(&bob, uri.clone()).await {
+        Err(ServiceError::McpError(e)) => {
+            assert_eq!(e.code, ErrorCode::RESOURCE_NOT_FOUND);
+            assert_eq!(e.data.unwrap()["type"], "urn:voicebin:problem:removed");
+        }
+        other => panic!("expected resource not found, got {other:?}"),
+    }
+    match &read(&client, uri.clone()).await.unwrap().contents[..] {
+        [ResourceContents::TextResourceContents { text, .. }] => {
+            assert!(text.contains("removed by a moderator"), "{text}")
+        }
+        other => panic!("expected the removal notice, got {other:?}"),
+    }
+
     // A large clip is a link even for its owner.
     let big = app.upload_ok(&key, silent_wav(13), &[]).await;
     let result = read(&client, app.url(&format!("/{big}"))).await.unwrap();

@@ -249,6 +249,12 @@ impl McpEndpoint {
     }
 }
 
+/// Whether `e` challenges in the DPoP scheme.
+fn is_dpop_challenge(e: &ApiError) -> bool {
+    e.extra_header()
+        .is_some_and(|(_, value)| value.starts_with("DPoP "))
+}
+
 /// rmcp answers transport errors (bad `Origin`, wrong `Accept`, oversized body) in plain text;
 /// they leave as problem documents like every other error.
 async fn plain_error_as_problem(response: Response) -> Response {
@@ -286,7 +292,11 @@ impl Endpoint for McpEndpoint {
                 req.extensions_mut().insert(principal);
             }
             Ok(None) => return Ok(self.challenge(None)),
-            Err(e) if e.code() == Code::Unauthorized => return Ok(self.challenge(Some(e))),
+            // A DPoP request keeps its DPoP challenge (`invalid_dpop_proof`, `use_dpop_nonce`):
+            // RFC 9449 clients act on it. Bearer failures point at the discovery document.
+            Err(e) if e.code() == Code::Unauthorized && !is_dpop_challenge(&e) => {
+                return Ok(self.challenge(Some(e)))
+            }
             Err(e) => return Ok(poem::IntoResponse::into_response(e)),
         }
         let response = self.inner.call(req).await?;

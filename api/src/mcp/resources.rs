@@ -43,7 +43,8 @@ pub fn templates(state: &AppState) -> ListResourceTemplatesResult {
 fn protocol_error(uri: &str, e: &ApiError) -> ErrorData {
     let p = e.problem();
     let message = p.detail.clone().unwrap_or_else(|| p.title.clone());
-    if p.status == 404 || p.status == 410 {
+    // Absent, deleted and removed clips are all resources that cannot be read.
+    if matches!(p.status, 404 | 410 | 451) {
         ErrorData::resource_not_found(message, Some(json!({"uri": uri, "type": p.ty})))
     } else {
         ErrorData::internal_error(message, Some(json!({"uri": uri, "type": p.ty})))

@@ -63,7 +63,7 @@ fn annotations(
 impl Catalog {
     /// Describes the tools; output schemas come from the REST API's OpenAPI document `doc`.
     pub fn new(state: &AppState, doc: &Value) -> Self {
-        let upload_cap = MAX_INLINE_UPLOAD_BYTES.min(state.service.max_upload_bytes());
+        let upload_cap = crate::site::mcp_upload_cap(state.service.max_upload_bytes());
         let item = Arc::new(schema::component(doc, "Item"));
         let page = Arc::new(schema::component(doc, "ItemPage"));
         let deleted: JsonObject = serde_json::from_value(json!({

@@ -12,7 +12,7 @@ pub async fn docs(Data(state): Data<&AppState>) -> Response {
     let url = html_escape(state.urls.base());
     let issuer = html_escape(&state.discovery.issuer);
     let max = state.service.max_upload_bytes();
-    let mcp_max = crate::site::MCP_UPLOAD_MAX_BYTES;
+    let mcp_max = crate::site::mcp_upload_cap(max);
     let mcp_version = crate::site::MCP_PROTOCOL_VERSION;
     let algs = crate::auth::dpop::PROOF_ALGS.join(", ");
     let main = format!(

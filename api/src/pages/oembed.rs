@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::html_escape;
 use super::view::{title_of, visible};
+use crate::access::Reader;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
@@ -26,15 +27,18 @@ pub async fn oembed(
     Query(q): Query<OEmbedQuery>,
     Data(state): Data<&AppState>,
 ) -> Response {
-    if q.format.as_deref().is_some_and(|f| f != "json") {
+    if q.format
+        .as_deref()
+        .is_some_and(|f| !f.is_empty() && !f.eq_ignore_ascii_case("json"))
+    {
         return ApiError::new(Code::NotImplemented, "only format=json is supported")
             .into_response();
     }
     let Some(id) = state.urls.clip_of(&q.url) else {
         return ApiError::new(Code::NotFound, "the url is not a clip of this site").into_response();
     };
-    let view = match visible(state, req, id).await {
-        Ok(v) => v,
+    let (view, reader) = match visible(state, req, id).await {
+        Ok(found) => (found.view, found.reader),
         Err(e) => return ApiError::from(e).into_response(),
     };
     let width = q.maxwidth.unwrap_or(480).clamp(200, 1200);
@@ -54,8 +58,13 @@ pub async fn oembed(
             html_escape(&embed_url),
             html_escape(&title_of(&view))
         ),
-        "cache_age": 3600,
     });
+    // Consumers may cache what anyone may see; an owner's or moderator's view of a clip the
+    // public cannot see is not to be kept.
+    let mut body = body;
+    if reader == Reader::Public {
+        body["cache_age"] = serde_json::json!(3600);
+    }
     Response::builder()
         .content_type("application/json")
         .body(body.to_string())

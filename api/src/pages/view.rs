@@ -9,7 +9,7 @@ use super::{error_page, html, html_escape, PAGE_CSP};
 use crate::access::FindError;
 use crate::access::Want;
 use crate::state::AppState;
-use crate::usecases::clips;
+use crate::usecases::clips::{self, Found};
 
 const EMBED_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     media-src 'self'; base-uri 'none'; form-action 'none'";
@@ -17,15 +17,9 @@ const EMBED_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'
 /// The clip as a page may show it (its audio is what the page is for). Pages are opened by
 /// browsers, which send no bearer token: one that does not verify counts as none, and an owner
 /// or moderator who sends a valid one sees a pending clip too.
-pub(super) async fn visible(
-    state: &AppState,
-    req: &Request,
-    id: &str,
-) -> Result<ClipView, FindError> {
+pub(super) async fn visible(state: &AppState, req: &Request, id: &str) -> Result<Found, FindError> {
     let caller = state.caller(req).await.ok().flatten();
-    Ok(clips::find(state, id, caller.as_ref(), Want::Audio)
-        .await?
-        .view)
+    clips::find(state, id, caller.as_ref(), Want::Audio).await
 }
 
 fn duration_text(ms: Option<i64>) -> String {
@@ -63,7 +57,7 @@ pub async fn view_page(
     Data(state): Data<&AppState>,
 ) -> Response {
     let view = match visible(state, req, &id).await {
-        Ok(v) => v,
+        Ok(found) => found.view,
         Err(e) => return error_page(e),
     };
     let e = html_escape;
@@ -150,7 +144,7 @@ pub async fn embed_page(
     Data(state): Data<&AppState>,
 ) -> Response {
     let view = match visible(state, req, &id).await {
-        Ok(v) => v,
+        Ok(found) => found.view,
         Err(e) => return error_page(e),
     };
     let e = html_escape;

@@ -92,13 +92,13 @@ pub async fn list(
         return Err(ApiError::new(
             Code::InvalidField,
             format!("q must be at most {MAX_Q} printable characters"),
-        ));
+        )
+        .with_field("q"));
     }
     let after = match cursor.filter(|c| !c.is_empty()) {
-        Some(raw) => Some(
-            Cursor::decode(&raw)
-                .ok_or_else(|| ApiError::new(Code::InvalidField, "cursor is not valid"))?,
-        ),
+        Some(raw) => Some(Cursor::decode(&raw).ok_or_else(|| {
+            ApiError::new(Code::InvalidField, "cursor is not valid").with_field("cursor")
+        })?),
         None => None,
     };
     let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);

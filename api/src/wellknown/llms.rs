@@ -4,7 +4,7 @@ use poem::web::Data;
 use poem::{handler, Request, Response};
 
 use super::cacheable;
-use crate::site::{MCP_PROTOCOL_VERSION, MCP_UPLOAD_MAX_BYTES};
+use crate::site::{human_bytes, mcp_upload_cap, MCP_PROTOCOL_VERSION};
 use crate::state::AppState;
 
 /// `GET /llms.txt`: what the site is, for language models, with this deployment's URLs.
@@ -16,8 +16,8 @@ pub async fn llms_txt(Data(state): Data<&AppState>, req: &Request) -> Response {
 fn llms(state: &AppState) -> String {
     let url = state.urls.base();
     let issuer = &state.discovery.issuer;
-    let max_mib = state.service.max_upload_bytes() as f64 / (1024.0 * 1024.0);
-    let mcp_cap = MCP_UPLOAD_MAX_BYTES / (1024 * 1024);
+    let max = state.service.max_upload_bytes();
+    let (max_size, mcp_size) = (human_bytes(max), human_bytes(mcp_upload_cap(max)));
     format!(
         "# voicebin\n\n\
 > An audio clip bin for uploading, sharing, and managing voice/audio files.\n\
@@ -25,7 +25,7 @@ fn llms(state: &AppState) -> String {
 > listing, metadata, deletion, and download limits. Audio is scan-gated before\n\
 > broad availability. Accounts, OAuth, and API keys are federated from {issuer}.\n\n\
 ## How it works\n\n\
-- Upload an audio clip as raw bytes or multipart/form-data; metadata can include filename, title, and description. Uploads are limited to {max_mib:.0} MiB ({mcp_cap} MiB through MCP).\n\
+- Upload an audio clip as raw bytes or multipart/form-data; metadata can include filename, title, and description. Uploads are limited to {max_size} ({mcp_size} through MCP).\n\
 - Public clips expose share/view and direct download URLs. Owners can list, inspect, edit, and delete their clips, including scan state and download-limit metadata.\n\
 - Malware and abuse scanning gates availability; clients should treat scan_state as authoritative for owner workflows.\n\n\
 ## Developer docs\n\n\

@@ -1,6 +1,7 @@
 //! `voicebin keys mint`: prints an API key signed by the embedded issuer, whose key is in the data
 //! directory (so run it where `serve` runs).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use voicebin::embedded_issuer;
@@ -27,14 +28,19 @@ pub struct MintOpts {
         default_value = access::OWNER_SCOPES
     )]
     scopes: Vec<String>,
-    /// Lifetime in days; omitted, the key does not expire.
-    #[arg(long)]
+    /// Lifetime in days (1 to 36500); omitted, the key does not expire.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=36_500))]
     ttl_days: Option<u64>,
+    /// The address `serve` listens on: without a public URL, the key is for `http://<listen>`,
+    /// as `serve` derives it.
+    #[arg(long, env = "VOICEBIN_LISTEN", default_value_t = DEFAULT_LISTEN)]
+    listen: SocketAddr,
 }
 
 pub fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
     let Command::Mint(opts) = command;
-    let public_url = global.public_url(DEFAULT_LISTEN)?;
+    known_scopes(&opts.scopes)?;
+    let public_url = global.public_url(opts.listen)?;
     let issuer = embedded_issuer(&global.data_dir, &public_url)?;
     let key = issuer.mint(&MintRequest {
         account: opts.account,
@@ -44,4 +50,48 @@ pub fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
     })?;
     println!("{key}");
     Ok(())
+}
+
+/// Refuses a scope voicebin does not know: it would grant nothing, so the key would be useless.
+fn known_scopes(scopes: &[String]) -> anyhow::Result<()> {
+    match scopes
+        .iter()
+        .find(|s| !access::SCOPES.iter().any(|(known, _)| known == s))
+    {
+        Some(unknown) => {
+            let known: Vec<&str> = access::SCOPES.iter().map(|(s, _)| *s).collect();
+            anyhow::bail!(
+                "unknown scope `{unknown}`; the scopes are {}",
+                known.join(", ")
+            )
+        }
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        keys: Command,
+    }
+
+    #[test]
+    fn only_known_scopes_and_sane_lifetimes_are_minted() {
+        assert!(known_scopes(&["voice:read".into(), "voice:moderate".into()]).is_ok());
+        let err = known_scopes(&["voice:raed".into()]).unwrap_err();
+        assert!(err.to_string().contains("voice:raed"), "{err}");
+        for bad in ["0", "36501", "213503982334602"] {
+            let parsed = Cli::try_parse_from(["keys", "mint", "--account", "a", "--ttl-days", bad]);
+            assert!(parsed.is_err(), "--ttl-days {bad}");
+        }
+        assert!(
+            Cli::try_parse_from(["keys", "mint", "--account", "a", "--ttl-days", "30"]).is_ok()
+        );
+    }
 }
