@@ -715,6 +715,20 @@ mod tests {
         )
     }
 
+    /// How many parts the server holds for upload `id` of `key` (ListParts, unsigned as above).
+    async fn parts_of(store: &S3BlobStore, key: &str, id: &str) -> usize {
+        let url = format!(
+            "{}/{}/{key}?uploadId={id}",
+            endpoint(),
+            store.bucket.as_str()
+        );
+        let resp = reqwest::get(&url).await.unwrap();
+        if !resp.status().is_success() {
+            return 0;
+        }
+        resp.text().await.unwrap().matches("<Part>").count()
+    }
+
     async fn assert_nothing_left(store: &S3BlobStore, key: &str) {
         assert!(!store.exists(key).await.unwrap(), "{key} is visible");
         assert!(matches!(
@@ -847,24 +861,34 @@ mod tests {
     #[tokio::test]
     async fn s3_a_dropped_put_aborts_its_multipart_upload() {
         let store = fresh_store().await;
-        if open_uploads(&store).await.is_none() {
-            return; // Nothing observable on a server that hides its uploads.
-        }
+        assert!(
+            open_uploads(&store).await.is_some(),
+            "this test needs an S3 server that lists multipart uploads unsigned (moto, as \
+             scripts/test starts it)"
+        );
         // A part's worth and more, then a client that never sends the rest.
         let stalled = generated(6 * MIB, 65_536).chain(futures::stream::pending());
         let put = store.put("clips/stalled", Box::pin(stalled));
-        let upload_started = async {
-            while open_uploads(&store).await.unwrap().is_empty() {
+        // Wait until a part has arrived: the put sends parts only once it holds the upload's
+        // id, so from then on dropping it must abort the upload. (Seeing the upload listed is
+        // not enough: the server may list it before the put has read the id.)
+        let part_uploaded = async {
+            loop {
+                if let Some(id) = open_uploads(&store).await.unwrap().first() {
+                    if parts_of(&store, "clips/stalled", id).await > 0 {
+                        break;
+                    }
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
         tokio::select! {
             r = put => panic!("put of a stalled body returned {r:?}"),
-            () = upload_started => {}
-            () = tokio::time::sleep(Duration::from_secs(30)) => panic!("no multipart upload began"),
+            () = part_uploaded => {}
+            () = tokio::time::sleep(Duration::from_secs(30)) => panic!("no part was uploaded"),
         }
-        // The put is dropped now; its abort runs in the background.
-        for _ in 0..100 {
+        // The put is dropped now; its abort runs in the background (give a loaded server time).
+        for _ in 0..600 {
             if open_uploads(&store).await.unwrap().is_empty() {
                 break;
             }
