@@ -558,15 +558,8 @@ pub fn problem_response(err: poem::Error) -> Response {
     if let Some(e) = err.downcast_ref::<ApiError>() {
         return e.clone().into_response();
     }
-    let status = err.status();
-    let message = err.to_string();
-    let response = err.into_response();
-    // Errors that render themselves as problems (an operation's `Errors`) arrive here already
-    // rendered.
-    if response.content_type() == Some("application/problem+json") {
-        return response;
-    }
-    from_status(status, message).into_response()
+    // An operation's `Errors` travel as the `ApiError` above; everything else is poem's own.
+    from_status(err.status(), err.to_string()).into_response()
 }
 
 /// The problem for an error that carries only a status and a message (poem's own, rmcp's
