@@ -36,6 +36,7 @@ pub struct Background {
     relay: ScanRelay,
     sweeper: BlobSweeper,
     downloads: Arc<DownloadCounter>,
+    download_flush: Duration,
     worker: Option<(EmbeddedWorker, ScanJobs)>,
 }
 
@@ -51,16 +52,20 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 }
 
 impl Background {
+    /// Records batched download counts of unlimited clips every `interval` (default: one
+    /// second) and once more when stopped.
+    pub fn flush_downloads_every(mut self, interval: Duration) -> Self {
+        self.download_flush = interval;
+        self
+    }
+
     /// Starts the tasks on the current runtime.
     pub fn start(self) -> BackgroundHandle {
         let (stop, rx) = watch::channel(false);
         let mut tasks = vec![
             tokio::spawn(self.relay.run(stopped(rx.clone()))),
             tokio::spawn(self.sweeper.run(stopped(rx.clone()))),
-            tokio::spawn(
-                self.downloads
-                    .run(Duration::from_secs(1), stopped(rx.clone())),
-            ),
+            tokio::spawn(self.downloads.run(self.download_flush, stopped(rx.clone()))),
         ];
         if let Some((worker, jobs)) = self.worker {
             tasks.push(tokio::spawn(worker.run(jobs, stopped(rx))));
@@ -167,6 +172,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         readiness,
         grants: Arc::new(voicebin_api::usecases::grants::Grants::new(
             grant_secret.as_bytes(),
+            database.playback_grants(),
         )),
         dpop: Arc::new(dpop),
         discovery,
@@ -193,6 +199,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             relay,
             sweeper,
             downloads,
+            download_flush: Duration::from_secs(1),
             worker,
         },
     })

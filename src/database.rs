@@ -13,8 +13,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use voicebin_commands::{postgres_bus, sqlite_bus, ClipStore};
 use voicebin_projections::{
-    ClipProjector, EventLog, PostgresStore, RateLimits, ReadStore, ReplayCache, ScanDispatch,
-    SqliteStore,
+    ClipProjector, EventLog, PlaybackGrants, PostgresStore, RateLimits, ReadStore, ReplayCache,
+    ScanDispatch, SqliteStore,
 };
 
 /// Where the event store and read models live.
@@ -84,6 +84,14 @@ impl Database {
 
     /// The scan-job claim table over this database.
     pub fn dispatch(&self) -> Arc<dyn ScanDispatch> {
+        match self {
+            Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
+            Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),
+        }
+    }
+
+    /// Paid playback grants over this database (shared by every API replica).
+    pub fn playback_grants(&self) -> Arc<dyn PlaybackGrants> {
         match self {
             Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
             Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),

@@ -14,8 +14,8 @@ use crate::moderation::{
     ReportState, Resolution,
 };
 use crate::store::{
-    Cursor, EventLog, ListQuery, Page, RateLimits, ReadStore, RebuildBatch, ReplayCache,
-    ScanDispatch, StoreError, StoredEvent,
+    Cursor, EventLog, ListQuery, Page, PlaybackGrants, RateLimits, ReadStore, RebuildBatch,
+    ReplayCache, Reservation, ScanDispatch, StoreError, StoredEvent,
 };
 use crate::view::ClipView;
 
@@ -614,6 +614,124 @@ macro_rules! sql_store {
 
             async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
                 let deleted = sqlx::query("DELETE FROM dpop_proofs WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(deleted)
+            }
+        }
+
+        #[async_trait]
+        impl PlaybackGrants for $store {
+            async fn reserve(
+                &self,
+                nonce: &str,
+                clip: &str,
+                bytes: i64,
+                now: i64,
+            ) -> Result<Reservation, StoreError> {
+                let reserved = sqlx::query(
+                    "UPDATE playback_grants SET used = used + $3 \
+                     WHERE nonce = $1 AND clip_id = $2 AND active = 1 AND expires_at > $4 \
+                     AND used + $3 <= budget",
+                )
+                .bind(nonce)
+                .bind(clip)
+                .bind(bytes)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if reserved == 1 {
+                    return Ok(Reservation::Reserved);
+                }
+                let pending = sqlx::query(
+                    "SELECT 1 FROM playback_grants \
+                     WHERE nonce = $1 AND clip_id = $2 AND active = 0 AND expires_at > $3",
+                )
+                .bind(nonce)
+                .bind(clip)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(if pending.is_some() {
+                    Reservation::Pending
+                } else {
+                    Reservation::Unpaid
+                })
+            }
+
+            async fn claim(
+                &self,
+                nonce: &str,
+                clip: &str,
+                claim_until: i64,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                // A paid grant (spent or expired, or the caller would not be claiming) or a
+                // lapsed claim may be taken over; a live claim belongs to its holder.
+                let claimed = sqlx::query(
+                    "INSERT INTO playback_grants (nonce, clip_id, active, expires_at, budget, used) \
+                     VALUES ($1, $2, 0, $3, 0, 0) \
+                     ON CONFLICT (nonce) DO UPDATE SET active = 0, expires_at = excluded.expires_at, \
+                     budget = 0, used = 0 \
+                     WHERE playback_grants.clip_id = excluded.clip_id \
+                     AND (playback_grants.active = 1 OR playback_grants.expires_at <= $4)",
+                )
+                .bind(nonce)
+                .bind(clip)
+                .bind(claim_until)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(claimed == 1)
+            }
+
+            async fn pay(
+                &self,
+                nonce: &str,
+                budget: i64,
+                used: i64,
+                expires_at: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE playback_grants SET active = 1, budget = $2, used = $3, expires_at = $4 \
+                     WHERE nonce = $1 AND active = 0",
+                )
+                .bind(nonce)
+                .bind(budget)
+                .bind(used)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn abandon(&self, nonce: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM playback_grants WHERE nonce = $1 AND active = 0")
+                    .bind(nonce)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn refund(&self, nonce: &str, bytes: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE playback_grants \
+                     SET used = CASE WHEN used > $2 THEN used - $2 ELSE 0 END \
+                     WHERE nonce = $1 AND active = 1",
+                )
+                .bind(nonce)
+                .bind(bytes)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+                let deleted = sqlx::query("DELETE FROM playback_grants WHERE expires_at <= $1")
                     .bind(now)
                     .execute(&self.pool)
                     .await?

@@ -167,6 +167,57 @@ pub trait ReplayCache: Send + Sync {
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }
 
+/// What a grant's budget said to a request (see [`PlaybackGrants::reserve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The bytes are covered: serve them without counting.
+    Reserved,
+    /// Another request is counting the download that pays for this grant right now.
+    Pending,
+    /// Not covered: no such grant, it expired, belongs to another clip, or its budget is spent.
+    Unpaid,
+}
+
+/// Playback grants paid for by a counted download, shared by every replica, so a listener's
+/// seeks and resumes are not counted again on any replica (docs/adr/0005-download-counting.md).
+/// Times are Unix seconds; budgets are bytes.
+#[async_trait]
+pub trait PlaybackGrants: Send + Sync {
+    /// Takes `bytes` from the budget of paid grant `nonce` for `clip` if it is live and has
+    /// that many left. Atomic across replicas.
+    async fn reserve(
+        &self,
+        nonce: &str,
+        clip: &str,
+        bytes: i64,
+        now: i64,
+    ) -> Result<Reservation, StoreError>;
+    /// Starts paying for `nonce`: `true` when this caller now holds the claim (the grant was
+    /// unknown, expired or spent, and nobody else is paying for it), until `claim_until`. The
+    /// holder then [`pays`](Self::pay) or [`abandons`](Self::abandon) it.
+    async fn claim(
+        &self,
+        nonce: &str,
+        clip: &str,
+        claim_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Marks a claimed grant paid: live until `expires_at`, `used` of `budget` bytes taken.
+    async fn pay(
+        &self,
+        nonce: &str,
+        budget: i64,
+        used: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// Gives up a claim (the download could not be counted).
+    async fn abandon(&self, nonce: &str) -> Result<(), StoreError>;
+    /// Returns `bytes` a request reserved but did not send (the listener stopped or seeked).
+    async fn refund(&self, nonce: &str, bytes: i64) -> Result<(), StoreError>;
+    /// Forgets every grant and claim whose time is up; returns how many.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+}
+
 /// Bookkeeping of published scan jobs (the relay's claim table).
 #[async_trait]
 pub trait ScanDispatch: Send + Sync {

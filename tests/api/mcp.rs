@@ -796,3 +796,27 @@ async fn any_replica_answers_any_request_of_one_client_session() {
     );
     assert_eq!(app.get_item(id, None).await.status(), StatusCode::GONE);
 }
+
+#[tokio::test]
+async fn an_exhausted_clip_is_gone_over_mcp_for_everyone_but_its_owner() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = app.alice();
+    let id = app
+        .upload_ok(&key, fixture("hello.flac"), &[("x-download-limit", "1")])
+        .await;
+    app.wait_scanned(&id, &key).await;
+    let res = app
+        .client
+        .get(app.url(&format!("/{id}/download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    let bob = connect(&app, &app.key("bob", ALL_SCOPES)).await;
+    let refused = error(call(&bob, "get_audio", json!({"id": id})).await);
+    assert!(refused.contains("410"), "{refused}");
+    assert!(read(&bob, app.url(&format!("/{id}"))).await.is_err());
+    let alice = connect(&app, &key).await;
+    let owned = ok(call(&alice, "get_audio", json!({"id": id})).await);
+    assert_eq!(owned["download_count"], 1);
+}

@@ -101,6 +101,8 @@ pub enum Code {
     Conflict,
     /// 410: the clip was deleted, or its downloads are used up.
     Gone,
+    /// 412: an `If-Match` precondition does not hold.
+    PreconditionFailed,
     /// 413: body too large.
     TooLarge,
     /// 415: an upload that is not audio.
@@ -125,7 +127,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in table order.
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 21] = [
         Code::BadRequest,
         Code::InvalidField,
         Code::Unauthorized,
@@ -136,6 +138,7 @@ impl Code {
         Code::NotAcceptable,
         Code::Conflict,
         Code::Gone,
+        Code::PreconditionFailed,
         Code::TooLarge,
         Code::NotAudio,
         Code::UnsupportedMediaType,
@@ -221,6 +224,13 @@ impl Code {
                 "gone",
                 "The clip is gone",
                 "The clip was deleted.",
+                None,
+            ),
+            Code::PreconditionFailed => (
+                S::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Precondition failed",
+                "`If-Match` names no current representation of the clip.",
                 None,
             ),
             Code::TooLarge => (

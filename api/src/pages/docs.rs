@@ -37,13 +37,15 @@ curl -X DELETE {url}/api/v1/items/$ID -H "Authorization: Bearer $KEY"
 curl {url}/api/v1/items/$ID/history -H "Authorization: Bearer $KEY"   # every event, with actor and request id</pre>
 <h2 id="downloads">Downloads and limits</h2>
 <p><code>{url}/ID/download</code> (attachment) and <code>{url}/ID/audio</code> (inline) support <code>Range</code>,
-<code>If-Range</code>, <code>If-None-Match</code> and <code>HEAD</code>. With a <code>download_limit</code> of N, exactly N downloads
-succeed, then the clip answers 410 to everyone but its owner.</p>
+<code>If-Range</code>, <code>If-None-Match</code>, <code>If-Match</code> and <code>HEAD</code>. With a <code>download_limit</code> of N, exactly N downloads
+succeed, then the clip answers 410 to everyone but its owner, its metadata included.</p>
 <ul>
 <li>A <code>GET</code> that sends bytes (200 or 206) counts, unless it is the owner's own authenticated fetch.</li>
-<li><code>HEAD</code>, 304 and 416 answers, and showing the view page, never count.</li>
-<li>One playback with seeking counts once: the first counted answer sets a <code>vb_grant</code> cookie valid for
-10 minutes, and requests that carry it are not counted again. Clients that keep no cookies are counted on every request.</li>
+<li><code>HEAD</code>, 304, 412 and 416 answers, showing the pages, and a download the server fails to serve never count.</li>
+<li>One playback with seeking counts once: the player on the view and embed pages plays <code>{url}/ID/audio?grant=…</code>,
+and a player given the bare URL gets the same grant as a <code>vb_grant</code> cookie with its first counted answer. A grant
+belongs to the listener it was issued to and covers about one playback (the clip's size and half again); beyond that,
+or presented by anyone else, requests count as usual. Clients that keep no grant are counted on every request.</li>
 </ul>
 <h2 id="moderation">Abuse reports and moderation</h2>
 <pre>curl -X POST {url}/api/v1/items/$ID/reports -H 'content-type: application/json' \

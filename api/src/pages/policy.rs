@@ -67,8 +67,11 @@ your account id; if not, a keyed hash of your network address (not the address),
 repeated reports from one place once and limit how many reports come from it per hour. Moderators see
 who reported (account id or hash) and the note; the clip's owner sees neither, only the reason. Reports are part of the clip's history.</p>
 <h2>Requests</h2>
-<p>A counted playback sets one functional cookie, <code>vb_grant</code>, for ten minutes, so that
-seeking within a clip counts as one download. There are no tracking cookies, no analytics and no
+<p>A counted playback gives the player a playback grant (in the player's address, and as one
+functional cookie, <code>vb_grant</code>, when the player was given the bare address) for about as
+long as the clip plays, so that seeking within a clip counts as one download. The grant is tied to
+your network address and browser name, which are checked when it is used and not stored. There are
+no tracking cookies, no analytics and no
 third-party resources on any page. The service's logs record requests (method, path, status and
 timing) for operations; tokens and audio bytes are never logged.</p>
 <h2>Contact</h2>

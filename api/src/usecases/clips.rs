@@ -244,6 +244,10 @@ pub async fn edit(
         )),
     };
     let actor = account(principal)?;
+    if matches!(download_limit, Some(Some(_))) {
+        // This replica's unflushed counts first, so a new limit is checked against them.
+        state.service.downloads().flush_one(&id).await;
+    }
     state
         .service
         .edit(&id, &actor, title, description, download_limit, request_id)

@@ -74,7 +74,7 @@ pub async fn report(
         Some(note) => ReportNote::parse(note).map_err(|e| ApiError::invalid_field(&e))?,
         None => None,
     };
-    let clip = clips::find(state, id, caller, Want::Metadata).await?.id;
+    let clip = clips::find(state, id, caller, Want::Report).await?.id;
     let settings = &state.moderation;
     let reporter = match (caller, ip) {
         (Some(principal), _) => Reporter::account(&clips::account(principal)?),
