@@ -628,60 +628,50 @@ macro_rules! sql_store {
                 &self,
                 nonce: &str,
                 clip: &str,
-                bytes: i64,
+                want: i64,
+                min: i64,
                 now: i64,
-            ) -> Result<Reservation, StoreError> {
-                let reserved = sqlx::query(
-                    "UPDATE playback_grants SET used = used + $3 \
-                     WHERE nonce = $1 AND clip_id = $2 AND active = 1 AND expires_at > $4 \
-                     AND used + $3 <= budget",
+            ) -> Result<Option<Reservation>, StoreError> {
+                // SET expressions read the row as it was, so `granted` and `used` agree.
+                let row = sqlx::query(
+                    "UPDATE playback_grants SET \
+                     granted = CASE WHEN budget - used < $3 THEN budget - used ELSE $3 END, \
+                     used = used + CASE WHEN budget - used < $3 THEN budget - used ELSE $3 END \
+                     WHERE nonce = $1 AND clip_id = $2 AND generation > 0 AND expires_at > $5 \
+                     AND budget - used >= $4 \
+                     RETURNING granted, generation",
                 )
                 .bind(nonce)
                 .bind(clip)
-                .bind(bytes)
-                .bind(now)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-                if reserved == 1 {
-                    return Ok(Reservation::Reserved);
-                }
-                let pending = sqlx::query(
-                    "SELECT 1 FROM playback_grants \
-                     WHERE nonce = $1 AND clip_id = $2 AND active = 0 AND expires_at > $3",
-                )
-                .bind(nonce)
-                .bind(clip)
+                .bind(want)
+                .bind(min)
                 .bind(now)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(if pending.is_some() {
-                    Reservation::Pending
-                } else {
-                    Reservation::Unpaid
-                })
+                Ok(row.map(|row| Reservation {
+                    bytes: row.get(0),
+                    generation: row.get(1),
+                }))
             }
 
             async fn claim(
                 &self,
                 nonce: &str,
                 clip: &str,
-                claim_until: i64,
+                lease_until: i64,
                 now: i64,
             ) -> Result<bool, StoreError> {
-                // A paid grant (spent or expired, or the caller would not be claiming) or a
-                // lapsed claim may be taken over; a live claim belongs to its holder.
                 let claimed = sqlx::query(
-                    "INSERT INTO playback_grants (nonce, clip_id, active, expires_at, budget, used) \
-                     VALUES ($1, $2, 0, $3, 0, 0) \
-                     ON CONFLICT (nonce) DO UPDATE SET active = 0, expires_at = excluded.expires_at, \
-                     budget = 0, used = 0 \
+                    "INSERT INTO playback_grants \
+                     (nonce, clip_id, generation, expires_at, budget, used, granted, lease_until) \
+                     VALUES ($1, $2, 0, 0, 0, 0, 0, $3) \
+                     ON CONFLICT (nonce) DO UPDATE SET lease_until = excluded.lease_until \
                      WHERE playback_grants.clip_id = excluded.clip_id \
-                     AND (playback_grants.active = 1 OR playback_grants.expires_at <= $4)",
+                     AND playback_grants.lease_until <= $4",
                 )
                 .bind(nonce)
                 .bind(clip)
-                .bind(claim_until)
+                .bind(lease_until)
                 .bind(now)
                 .execute(&self.pool)
                 .await?
@@ -695,35 +685,46 @@ macro_rules! sql_store {
                 budget: i64,
                 used: i64,
                 expires_at: i64,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "UPDATE playback_grants SET active = 1, budget = $2, used = $3, expires_at = $4 \
-                     WHERE nonce = $1 AND active = 0",
+            ) -> Result<i64, StoreError> {
+                let row = sqlx::query(
+                    "UPDATE playback_grants SET generation = generation + 1, budget = $2, \
+                     used = $3, expires_at = $4, lease_until = 0 WHERE nonce = $1 \
+                     RETURNING generation",
                 )
                 .bind(nonce)
                 .bind(budget)
                 .bind(used)
                 .bind(expires_at)
-                .execute(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?;
-                Ok(())
+                Ok(row.map_or(0, |row| row.get(0)))
             }
 
-            async fn abandon(&self, nonce: &str) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM playback_grants WHERE nonce = $1 AND active = 0")
+            async fn release(&self, nonce: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM playback_grants WHERE nonce = $1 AND generation = 0")
+                    .bind(nonce)
+                    .execute(&self.pool)
+                    .await?;
+                sqlx::query("UPDATE playback_grants SET lease_until = 0 WHERE nonce = $1")
                     .bind(nonce)
                     .execute(&self.pool)
                     .await?;
                 Ok(())
             }
 
-            async fn refund(&self, nonce: &str, bytes: i64) -> Result<(), StoreError> {
+            async fn refund(
+                &self,
+                nonce: &str,
+                generation: i64,
+                bytes: i64,
+            ) -> Result<(), StoreError> {
                 sqlx::query(
                     "UPDATE playback_grants \
-                     SET used = CASE WHEN used > $2 THEN used - $2 ELSE 0 END \
-                     WHERE nonce = $1 AND active = 1",
+                     SET used = CASE WHEN used > $3 THEN used - $3 ELSE 0 END \
+                     WHERE nonce = $1 AND generation = $2",
                 )
                 .bind(nonce)
+                .bind(generation)
                 .bind(bytes)
                 .execute(&self.pool)
                 .await?;
@@ -731,11 +732,13 @@ macro_rules! sql_store {
             }
 
             async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-                let deleted = sqlx::query("DELETE FROM playback_grants WHERE expires_at <= $1")
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
+                let deleted = sqlx::query(
+                    "DELETE FROM playback_grants WHERE expires_at <= $1 AND lease_until <= $1",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
                 Ok(deleted)
             }
         }

@@ -167,15 +167,13 @@ pub trait ReplayCache: Send + Sync {
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }
 
-/// What a grant's budget said to a request (see [`PlaybackGrants::reserve`]).
+/// Bytes a request took from a paid grant (see [`PlaybackGrants::reserve`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reservation {
-    /// The bytes are covered: serve them without counting.
-    Reserved,
-    /// Another request is counting the download that pays for this grant right now.
-    Pending,
-    /// Not covered: no such grant, it expired, belongs to another clip, or its budget is spent.
-    Unpaid,
+pub struct Reservation {
+    /// How many bytes were taken.
+    pub bytes: i64,
+    /// Which payment of the grant they were taken from (refunds go back to that one only).
+    pub generation: i64,
 }
 
 /// Playback grants paid for by a counted download, shared by every replica, so a listener's
@@ -183,38 +181,41 @@ pub enum Reservation {
 /// Times are Unix seconds; budgets are bytes.
 #[async_trait]
 pub trait PlaybackGrants: Send + Sync {
-    /// Takes `bytes` from the budget of paid grant `nonce` for `clip` if it is live and has
-    /// that many left. Atomic across replicas.
+    /// Takes up to `want` bytes, and at least `min`, from what is left of the live, paid grant
+    /// `nonce` for `clip`. Atomic across replicas.
     async fn reserve(
         &self,
         nonce: &str,
         clip: &str,
-        bytes: i64,
+        want: i64,
+        min: i64,
         now: i64,
-    ) -> Result<Reservation, StoreError>;
-    /// Starts paying for `nonce`: `true` when this caller now holds the claim (the grant was
-    /// unknown, expired or spent, and nobody else is paying for it), until `claim_until`. The
-    /// holder then [`pays`](Self::pay) or [`abandons`](Self::abandon) it.
+    ) -> Result<Option<Reservation>, StoreError>;
+    /// Claims the right to pay for grant `nonce` of `clip` until `lease_until`: `true` when
+    /// this caller holds it (nobody else does, or their lease lapsed). What was paid before is
+    /// kept. The holder then [`pays`](Self::pay) or [`releases`](Self::release) it.
     async fn claim(
         &self,
         nonce: &str,
         clip: &str,
-        claim_until: i64,
+        lease_until: i64,
         now: i64,
     ) -> Result<bool, StoreError>;
-    /// Marks a claimed grant paid: live until `expires_at`, `used` of `budget` bytes taken.
+    /// Records a payment for a claimed grant: `budget` bytes until `expires_at`, of which the
+    /// paying request takes `used`; releases the claim. Returns the payment's generation.
     async fn pay(
         &self,
         nonce: &str,
         budget: i64,
         used: i64,
         expires_at: i64,
-    ) -> Result<(), StoreError>;
-    /// Gives up a claim (the download could not be counted).
-    async fn abandon(&self, nonce: &str) -> Result<(), StoreError>;
-    /// Returns `bytes` a request reserved but did not send (the listener stopped or seeked).
-    async fn refund(&self, nonce: &str, bytes: i64) -> Result<(), StoreError>;
-    /// Forgets every grant and claim whose time is up; returns how many.
+    ) -> Result<i64, StoreError>;
+    /// Releases a claim without paying; the grant keeps what was paid before (if anything).
+    async fn release(&self, nonce: &str) -> Result<(), StoreError>;
+    /// Returns `bytes` a request reserved from payment `generation` but did not send.
+    async fn refund(&self, nonce: &str, generation: i64, bytes: i64) -> Result<(), StoreError>;
+    /// Forgets every grant whose time is up and every lapsed claim of a grant never paid;
+    /// returns how many.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }
 

@@ -310,9 +310,11 @@ async fn a_grant_grants_nothing_to_another_listener() {
     let app = spawn_app(Backend::Sqlite).await;
     let id = clean_clip(&app, None).await;
     let url = app.url(&format!("/{id}/audio"));
-    // Two listeners in the same second: two different grants.
-    let first = player("player-a", false).get(&url).send().await.unwrap();
-    let second = player("player-a", false).get(&url).send().await.unwrap();
+    // Two players given the bare URL in the same second (players ask for ranges): two
+    // different grants.
+    let play = |client: reqwest::Client| client.get(&url).header("range", "bytes=0-").send();
+    let first = play(player("player-a", false)).await.unwrap();
+    let second = play(player("player-a", false)).await.unwrap();
     let (first, second) = (
         grant_cookie(&first).unwrap(),
         grant_cookie(&second).unwrap(),
@@ -375,6 +377,105 @@ async fn the_listener_granted_the_last_download_can_still_seek_and_nobody_else_g
     assert_eq!(owner["download_count"], 1);
 }
 
+async fn requests_racing_on_one_new_grant_count_one_download(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = clean_clip(&app, Some("50")).await;
+    let (replica, _replica_tasks) = crate::helpers::spawn_replica(&app).await;
+    let listener = player("impatient-player", false);
+    let src = player_src(&listener, &app.url(&format!("/{id}/embed"))).await;
+    // Twenty ranges at once with the page's fresh grant, on both replicas: one pays, the rest
+    // wait for it and use what it paid for.
+    let mut tasks = Vec::new();
+    for i in 0..20u64 {
+        let (client, url) = (
+            listener.clone(),
+            src.replacen(&app.base, if i % 2 == 0 { &app.base } else { &replica }, 1),
+        );
+        tasks.push(tokio::spawn(async move {
+            let range = format!("bytes={}-{}", i * 500, i * 500 + 499);
+            fetch(&client, &url, Some(&range)).await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), (StatusCode::PARTIAL_CONTENT, 500));
+    }
+    let (_, owner) = json(app.get_item(&id, Some(&app.alice())).await).await;
+    assert_eq!(owner["download_count"], 1, "{owner}");
+}
+on_both_backends!(requests_racing_on_one_new_grant_count_one_download);
+
+#[tokio::test]
+async fn a_grant_short_of_a_whole_range_serves_what_it_covers_and_survives_a_refusal() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let id = clean_clip(&app, Some("1")).await;
+    let len = fixture("hello.ogg").len();
+    let listener = player("last-listener", false);
+    let src = player_src(&listener, &app.url(&format!("/{id}/embed"))).await;
+    // The last download, whole: half a clip of budget is left.
+    assert_eq!(fetch(&listener, &src, None).await, (StatusCode::OK, len));
+    // A whole copy again is beyond the grant and the limit: 410, but the grant stays.
+    let (status, _) = fetch(&listener, &src, None).await;
+    assert_eq!(status, StatusCode::GONE);
+    // A seek from the start is served as far as the grant goes; the player asks for the rest.
+    let res = listener
+        .get(&src)
+        .header("range", "bytes=0-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    let left = len / 2;
+    assert_eq!(
+        res.headers()["content-range"],
+        format!("bytes 0-{}/{len}", left - 1).as_str()
+    );
+    assert_eq!(res.bytes().await.unwrap().len(), left);
+    // Spent: no more bytes, though the grant is still live for `HEAD`; nobody else gets any.
+    assert_eq!(
+        fetch(&listener, &src, Some("bytes=-100")).await.0,
+        StatusCode::GONE
+    );
+    assert_eq!(
+        listener.head(&src).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let (status, _) = fetch(&player("someone-else", false), &src, Some("bytes=-100")).await;
+    assert_eq!(status, StatusCode::GONE);
+    let (_, owner) = json(app.get_item(&id, Some(&app.alice())).await).await;
+    assert_eq!(owner["download_count"], 1);
+}
+
+#[tokio::test]
+async fn plain_downloads_keep_no_grant() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let id = clean_clip(&app, None).await;
+    for i in 0..5 {
+        let res = player(&format!("curl-{i}"), false)
+            .get(app.url(&format!("/{id}/download")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(grant_cookie(&res).is_none());
+    }
+    let rows: i64 = match &app.database {
+        voicebin::Database::Sqlite(pool) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM playback_grants")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
+        voicebin::Database::Postgres(pool) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM playback_grants")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(rows, 0);
+    assert_eq!(count_of(&app, &id).await, 5);
+}
+
 #[tokio::test]
 async fn a_pages_player_url_carries_its_listeners_grant_so_embedded_players_count_once() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -431,6 +532,7 @@ async fn grants_work_under_a_public_url_with_a_path_prefix() {
     // A player given the bare URL gets a cookie scoped to the prefixed path.
     let res = listener
         .get(app.url(&format!("/{id}/audio")))
+        .header("range", "bytes=0-")
         .send()
         .await
         .unwrap();

@@ -10,6 +10,7 @@
 mod range;
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::StreamExt;
@@ -27,7 +28,7 @@ use crate::error::{ApiError, Code};
 use crate::http::{http_date, none_match};
 use crate::state::AppState;
 use crate::usecases::clips;
-use crate::usecases::grants::{budget, lifetime, Listener, Refund, Token};
+use crate::usecases::grants::{budget, lifetime, Claim, Listener, Refund, Token, CLAIM_SECS};
 
 /// The grant cookie's name (scoped by `Path={base path}/{id}`).
 const GRANT_COOKIE: &str = "vb_grant";
@@ -78,12 +79,16 @@ async fn serve(
     let token = presented(req).find_map(|(raw, in_url)| {
         state
             .grants
-            .verify(&view.id, &listener, raw, now)
+            .verify(&view.id, &listener, raw)
             .map(|t| (t, in_url))
     });
     if exhausted {
         let live = match &token {
-            Some((t, _)) => state.grants.cover(t, &view.id, 0, now).await?.is_some(),
+            Some((t, _)) => state
+                .grants
+                .reserve(t, &view.id, 0, 0, now)
+                .await?
+                .is_some(),
             None => false,
         };
         if !live {
@@ -142,66 +147,78 @@ async fn serve(
             ApiError::range_not_satisfiable(len).into_response(),
         ));
     }
-    let (status, byte_range) = match range {
-        ByteRange::Partial(start, end) => (StatusCode::PARTIAL_CONTENT, Some(start..end)),
-        _ => (StatusCode::OK, None),
-    };
-    let mut builder =
-        headers(Response::builder().status(status)).content_type(view.content_type.as_str());
-    let bytes = match &byte_range {
-        Some(r) => {
-            builder = builder
-                .header(
-                    header::CONTENT_RANGE,
-                    format!("bytes {}-{}/{len}", r.start, r.end - 1),
-                )
-                .header(header::CONTENT_LENGTH, r.end - r.start);
-            r.end - r.start
-        }
-        None => {
-            builder = builder.header(header::CONTENT_LENGTH, len);
-            len
-        }
-    };
-    if req.method() == Method::HEAD {
-        return Ok(builder.finish());
-    }
-
-    // A live grant of this listener's that covers these bytes: served without counting.
-    let mut reserved = match (&token, owner) {
-        (Some((t, _)), false) => state.grants.cover(t, &view.id, bytes, now).await?,
+    let requested = match range {
+        ByteRange::Partial(start, end) => Some(start..end),
         _ => None,
     };
+    if req.method() == Method::HEAD {
+        return Ok(ok_response(headers, &view, requested, len).finish());
+    }
+
+    // Who pays for these bytes: nobody (the owner, or a grant that covers them), or a counted
+    // download, which pays for the listener's grant (when there is one to pay for).
+    let plan = if owner {
+        Plan::Free
+    } else {
+        plan(
+            state,
+            &view,
+            token.clone(),
+            &listener,
+            requested.clone(),
+            len,
+            exhausted,
+        )
+        .await?
+    };
+    // A grant may cover less of an open-ended range than asked for: a shorter 206, and the
+    // player asks for the rest.
+    let served = match (&plan, &requested) {
+        (Plan::Covered(refund), Some(r)) => Some(r.start..r.start + refund.bytes()),
+        _ => requested,
+    };
     // Counted or not, nothing counts until the bytes can be served.
-    let stream = match state.service.blobs().get(&view.blob_key, byte_range).await {
+    let stream = match state
+        .service
+        .blobs()
+        .get(&view.blob_key, served.clone())
+        .await
+    {
         Ok(stream) => stream,
         Err(voicebin_commands::BlobError::NotFound) => return Err(ApiError::gone()),
         Err(e) => return Err(ApiError::unavailable(&e)),
     };
-    if !owner && reserved.is_none() {
-        let (token, in_url) = match token {
-            Some(found) => found,
-            None => (state.grants.issue(&view.id, &listener, now), false),
-        };
-        let (paid, refund) = pay(state, &clip, &view, &token, bytes, now).await?;
-        reserved = refund;
-        // Players given the bare URL keep their grant as a cookie (a page's player has it in
-        // its URL, which also works where third-party cookies do not).
-        if paid && !in_url {
-            let secure = if state.urls.is_https() {
-                "; Secure"
-            } else {
-                ""
-            };
-            let cookie = format!(
-                "{GRANT_COOKIE}={}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-                token.as_str(),
-                state.urls.path(&format!("/{}", view.id)),
-                lifetime(view.duration_ms),
-            );
-            builder = builder.header(header::SET_COOKIE, cookie);
+    let mut builder = ok_response(headers, &view, served.clone(), len);
+    let reserved = match plan {
+        Plan::Free => None,
+        Plan::Covered(refund) => Some(refund),
+        Plan::Count(payer) => {
+            count(state, &clip, &view).await?;
+            match payer {
+                None => None,
+                Some((token, in_url, claim)) => {
+                    let bytes = served.map_or(len, |r| r.end - r.start);
+                    let expires_at = now + lifetime(view.duration_ms);
+                    match claim.pay(budget(len), bytes, expires_at).await {
+                        Ok(refund) => {
+                            // Players given the bare URL keep their grant as a cookie (a page's
+                            // player has it in its URL, which also works in iframes).
+                            if !in_url {
+                                builder = builder
+                                    .header(header::SET_COOKIE, grant_cookie(state, &view, &token));
+                            }
+                            Some(refund)
+                        }
+                        Err(e) => {
+                            // Counted all the same; the listener's next range counts again.
+                            tracing::warn!(clip.id = %view.id, error = %e, "recording a playback grant's payment failed");
+                            None
+                        }
+                    }
+                }
+            }
         }
-    }
+    };
     let body = match reserved {
         Some(refund) => Body::from_bytes_stream(metered(stream, refund)),
         None => Body::from_bytes_stream(stream),
@@ -209,59 +226,128 @@ async fn serve(
     Ok(builder.body(body))
 }
 
-/// Counts one download of `view`, paying for `token`'s grant with it: whether the grant is
-/// now paid, and this request's reservation from it. If another request is paying for the same
-/// grant right now, this one waits and uses the grant instead of counting again.
-async fn pay(
-    state: &AppState,
-    clip: &voicebin_domain::ClipId,
+/// The 200 or 206 answer's status and length headers for `served` (`None`: the whole clip).
+fn ok_response(
+    headers: impl Fn(poem::ResponseBuilder) -> poem::ResponseBuilder,
     view: &voicebin_projections::ClipView,
-    token: &Token,
-    bytes: u64,
-    now: i64,
-) -> Result<(bool, Option<Refund>), ApiError> {
-    let grants = &state.grants;
-    let claimed = grants.claim(token, &view.id, now).await?;
-    if !claimed {
-        if let Some(refund) = grants.cover(token, &view.id, bytes, now).await? {
-            return Ok((true, Some(refund)));
-        }
-    }
-    let counted = if view.download_limit.is_some() {
-        match state.service.downloads().count_limited(clip).await {
-            Ok(()) => Ok(()),
-            Err(CommandError::Rule(ClipError::LimitReached)) => Err(Refusal::Exhausted.into()),
-            Err(e) => Err(ApiError::from(e)),
-        }
-    } else {
-        state.service.downloads().count_unlimited(clip);
-        Ok(())
-    };
-    if let Err(e) = counted {
-        if claimed {
-            grants.abandon(token).await;
-        }
-        return Err(e);
-    }
-    if !claimed {
-        return Ok((false, None));
-    }
-    let expires_at = now + lifetime(view.duration_ms);
-    match grants
-        .pay(token, budget(view_len(view)), bytes, expires_at, now)
-        .await
-    {
-        Ok(refund) => Ok((true, Some(refund))),
-        Err(e) => {
-            // The download is counted; the listener's next range just counts again.
-            tracing::warn!(clip.id = %view.id, error = %e, "recording a paid playback grant failed");
-            Ok((false, None))
-        }
+    served: Option<std::ops::Range<u64>>,
+    len: u64,
+) -> poem::ResponseBuilder {
+    let builder = headers(Response::builder()).content_type(view.content_type.as_str());
+    match served {
+        Some(r) => builder
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{len}", r.start, r.end - 1),
+            )
+            .header(header::CONTENT_LENGTH, r.end - r.start),
+        None => builder
+            .status(StatusCode::OK)
+            .header(header::CONTENT_LENGTH, len),
     }
 }
 
-fn view_len(view: &voicebin_projections::ClipView) -> u64 {
-    u64::try_from(view.size_bytes).unwrap_or_default()
+/// The `Set-Cookie` value that keeps `token` for this clip's player.
+fn grant_cookie(state: &AppState, view: &voicebin_projections::ClipView, token: &Token) -> String {
+    let secure = if state.urls.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{GRANT_COOKIE}={}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        token.as_str(),
+        state.urls.path(&format!("/{}", view.id)),
+        lifetime(view.duration_ms),
+    )
+}
+
+/// How a listener's request for bytes is paid for.
+enum Plan {
+    /// The owner's or a moderator's fetch.
+    Free,
+    /// The listener's paid grant covers these bytes (or the first part of an open-ended range).
+    Covered(Refund),
+    /// A counted download, paying for the listener's grant when there is one: the token,
+    /// whether it came in the URL, and the claim to pay for it.
+    Count(Option<(Token, bool, Claim)>),
+}
+
+/// How long a request waits for another that is paying for the same grant right now.
+const PAYMENT_WAIT: Duration = Duration::from_secs(CLAIM_SECS as u64 + 2);
+const PAYMENT_POLL: Duration = Duration::from_millis(50);
+
+/// Decides who pays for `requested` (`None`: the whole clip). A listener's grant covers what it
+/// can; otherwise the request counts, and pays for the grant it presented, or for a new one if
+/// it asks for a range (players do; a plain download keeps no grant). Only one request pays for
+/// a grant at a time: the others wait for it and then use what it paid for.
+async fn plan(
+    state: &AppState,
+    view: &voicebin_projections::ClipView,
+    token: Option<(Token, bool)>,
+    listener: &Listener,
+    requested: Option<std::ops::Range<u64>>,
+    len: u64,
+    exhausted: bool,
+) -> Result<Plan, ApiError> {
+    let grants = &state.grants;
+    let want = requested.as_ref().map_or(len, |r| r.end - r.start);
+    // A range may be shortened; a whole-clip answer may not.
+    let min = if requested.is_some() { 1 } else { want };
+    let (payer, presented) = match token {
+        Some((token, in_url)) => ((token, in_url), true),
+        None if requested.is_some() => ((grants.issue(&view.id, listener), false), false),
+        None if exhausted => return Err(Refusal::Exhausted.into()),
+        None => return Ok(Plan::Count(None)),
+    };
+    let deadline = Instant::now() + PAYMENT_WAIT;
+    loop {
+        let now = Utc::now().timestamp();
+        if presented {
+            if let Some(refund) = grants.reserve(&payer.0, &view.id, want, min, now).await? {
+                return Ok(Plan::Covered(refund));
+            }
+        }
+        // The limit is used up and the grant does not cover this: nothing left to pay with.
+        if exhausted {
+            return Err(Refusal::Exhausted.into());
+        }
+        if let Some(claim) = grants.claim(&payer.0, &view.id, now).await? {
+            // Another request may have paid for it since this one looked.
+            if presented {
+                if let Some(refund) = grants.reserve(&payer.0, &view.id, want, min, now).await? {
+                    return Ok(Plan::Covered(refund));
+                }
+            }
+            return Ok(Plan::Count(Some((payer.0, payer.1, claim))));
+        }
+        if Instant::now() >= deadline {
+            return Err(ApiError::new(
+                Code::Unavailable,
+                "another request is paying for this playback grant; retry shortly",
+            )
+            .with_header("1"));
+        }
+        tokio::time::sleep(PAYMENT_POLL).await;
+    }
+}
+
+/// Counts one download of `view` (through the aggregate when it has a limit).
+async fn count(
+    state: &AppState,
+    clip: &voicebin_domain::ClipId,
+    view: &voicebin_projections::ClipView,
+) -> Result<(), ApiError> {
+    if view.download_limit.is_none() {
+        state.service.downloads().count_unlimited(clip);
+        return Ok(());
+    }
+    match state.service.downloads().count_limited(clip).await {
+        Ok(()) => Ok(()),
+        Err(CommandError::Rule(ClipError::LimitReached)) => Err(Refusal::Exhausted.into()),
+        Err(e) => Err(ApiError::from(e)),
+    }
 }
 
 /// `stream`, adding each chunk's length to `refund`'s meter; dropping it (the response ended

@@ -43,9 +43,10 @@ succeed, then the clip answers 410 to everyone but its owner, its metadata inclu
 <li>A <code>GET</code> that sends bytes (200 or 206) counts, unless it is the owner's own authenticated fetch.</li>
 <li><code>HEAD</code>, 304, 412 and 416 answers, showing the pages, and a download the server fails to serve never count.</li>
 <li>One playback with seeking counts once: the player on the view and embed pages plays <code>{url}/ID/audio?grant=…</code>,
-and a player given the bare URL gets the same grant as a <code>vb_grant</code> cookie with its first counted answer. A grant
-belongs to the listener it was issued to and covers about one playback (the clip's size and half again); beyond that,
-or presented by anyone else, requests count as usual. Clients that keep no grant are counted on every request.</li>
+and a player given the bare URL gets the same grant as a <code>vb_grant</code> cookie with its first counted range answer. A grant
+belongs to the listener it was issued to and covers about one playback (the clip's size and half again; an open-ended
+range beyond what is left gets a shorter 206); beyond that, or presented by anyone else, requests count as usual. A plain
+download (no <code>Range</code>) keeps no grant: clients like curl are counted on every request.</li>
 </ul>
 <h2 id="moderation">Abuse reports and moderation</h2>
 <pre>curl -X POST {url}/api/v1/items/$ID/reports -H 'content-type: application/json' \

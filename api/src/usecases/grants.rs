@@ -12,14 +12,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_lc_rs::{digest, hmac, rand};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use poem::http::header;
 use poem::Request;
-use voicebin_projections::{PlaybackGrants, Reservation, StoreError};
+use voicebin_projections::{PlaybackGrants, StoreError};
 
 use crate::http::client_ip;
 
@@ -27,15 +26,12 @@ use crate::http::client_ip;
 pub const GRANT_TTL_SECS: i64 = 600;
 /// The longest a paid grant lasts, however long the clip.
 const MAX_GRANT_SECS: i64 = 6 * 3600;
-/// How long a page's unpaid token may be used for its first (counted) download.
-const TICKET_SECS: i64 = 6 * 3600;
-/// How long one request may hold the claim to pay for a grant before another may take it over.
-const CLAIM_SECS: i64 = 30;
-/// How often, and how many times, a request waits for another that is paying for its grant.
-const PENDING_POLL: Duration = Duration::from_millis(50);
-const PENDING_POLLS: u32 = 100;
-/// Expired grants are purged after every this many payments.
-const PURGE_EVERY: u64 = 256;
+/// How long one request may hold the claim to pay for a grant before another may take it over
+/// (a request that goes away releases its claim at once).
+pub const CLAIM_SECS: i64 = 10;
+/// The length of a nonce and of a tag, in unpadded base64url characters.
+const NONCE_CHARS: usize = 22;
+const TAG_CHARS: usize = 43;
 
 /// The client a grant belongs to: a digest of its address and user agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +56,7 @@ impl Listener {
     }
 }
 
-/// A grant token whose signature, clip, listener and deadline were checked.
+/// A grant token whose signature, clip and listener were checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     nonce: String,
@@ -74,16 +70,22 @@ impl Token {
     }
 }
 
-/// The bytes one request reserved from a grant; what it does not send goes back to the grant
-/// when the response body is dropped (the listener seeked or stopped).
+/// The bytes one request took from a grant; what it does not send goes back to that payment
+/// of the grant when the response body is dropped (the listener seeked or stopped).
 pub struct Refund {
     store: Arc<dyn PlaybackGrants>,
     nonce: String,
+    generation: i64,
     reserved: u64,
     sent: Arc<AtomicU64>,
 }
 
 impl Refund {
+    /// How many bytes the request may send.
+    pub fn bytes(&self) -> u64 {
+        self.reserved
+    }
+
     /// The counter the response body adds each sent chunk's length to.
     pub fn meter(&self) -> Arc<AtomicU64> {
         self.sent.clone()
@@ -101,11 +103,65 @@ impl Drop for Refund {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (store, nonce) = (self.store.clone(), std::mem::take(&mut self.nonce));
+        let (store, nonce, generation) = (
+            self.store.clone(),
+            std::mem::take(&mut self.nonce),
+            self.generation,
+        );
         runtime.spawn(async move {
             let unsent = i64::try_from(unsent).unwrap_or(i64::MAX);
-            if let Err(e) = store.refund(&nonce, unsent).await {
+            if let Err(e) = store.refund(&nonce, generation, unsent).await {
                 tracing::warn!(error = %e, "returning unsent bytes to a playback grant failed");
+            }
+        });
+    }
+}
+
+/// The claim to pay for a grant. Dropped without [`pay`](Claim::pay) (the download could not
+/// be counted, or the request went away), it is released, keeping what was paid before.
+pub struct Claim {
+    store: Arc<dyn PlaybackGrants>,
+    nonce: String,
+    settled: bool,
+}
+
+impl Claim {
+    /// Records the payment: the grant covers `budget` bytes until `expires_at`, of which the
+    /// paying request takes `bytes`. Returns that request's reservation.
+    pub async fn pay(
+        mut self,
+        budget: i64,
+        bytes: u64,
+        expires_at: i64,
+    ) -> Result<Refund, StoreError> {
+        let used = i64::try_from(bytes).unwrap_or(i64::MAX);
+        let generation = self
+            .store
+            .pay(&self.nonce, budget, used, expires_at)
+            .await?;
+        self.settled = true;
+        Ok(Refund {
+            store: self.store.clone(),
+            nonce: self.nonce.clone(),
+            generation,
+            reserved: bytes,
+            sent: Arc::new(AtomicU64::new(0)),
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (store, nonce) = (self.store.clone(), std::mem::take(&mut self.nonce));
+        runtime.spawn(async move {
+            if let Err(e) = store.release(&nonce).await {
+                tracing::warn!(error = %e, "releasing a playback-grant claim failed");
             }
         });
     }
@@ -115,7 +171,6 @@ impl Drop for Refund {
 pub struct Grants {
     key: hmac::Key,
     store: Arc<dyn PlaybackGrants>,
-    paid: AtomicU64,
 }
 
 /// The byte budget of a grant for a clip of `size` bytes: one full copy plus half again for
@@ -139,46 +194,36 @@ impl Grants {
         Grants {
             key: hmac::Key::new(hmac::HMAC_SHA256, secret),
             store,
-            paid: AtomicU64::new(0),
         }
     }
 
-    fn mac(&self, clip: &str, listener: &Listener, nonce: &str, deadline: i64) -> hmac::Tag {
-        let message = format!("{clip}.{}.{nonce}.{deadline}", listener.0);
-        hmac::sign(&self.key, message.as_bytes())
+    fn message(clip: &str, listener: &Listener, nonce: &str) -> String {
+        format!("{clip}.{}.{nonce}", listener.0)
     }
 
-    fn token(&self, clip: &str, listener: &Listener, deadline: i64) -> Token {
+    /// A new, unpaid token for `listener` to play `clip` with: for a page's player URL, or for
+    /// a listener who arrived without one (set as a cookie). Its first download counts and
+    /// pays for it.
+    pub fn issue(&self, clip: &str, listener: &Listener) -> Token {
         let mut nonce = [0u8; 16];
         // The system generator does not fail on supported platforms; a zero nonce would only
         // make this listener's tokens for this clip share one grant.
         let _ = rand::fill(&mut nonce);
         let nonce = URL_SAFE_NO_PAD.encode(nonce);
-        let tag = self.mac(clip, listener, &nonce, deadline);
-        let raw = format!(
-            "{nonce}.{deadline}.{}",
-            URL_SAFE_NO_PAD.encode(tag.as_ref())
-        );
+        let tag = hmac::sign(&self.key, Self::message(clip, listener, &nonce).as_bytes());
+        let raw = format!("{nonce}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
         Token { nonce, raw }
     }
 
-    /// A new, unpaid token for `listener` to play `clip` with: for a page's player URL, or
-    /// for a listener who arrived without one (set as a cookie). Its first download counts and
-    /// pays for it.
-    pub fn issue(&self, clip: &str, listener: &Listener, now: i64) -> Token {
-        self.token(clip, listener, now + TICKET_SECS)
-    }
-
-    /// `raw` as a token of `listener` for `clip`, if it is one and its deadline has not passed.
-    pub fn verify(&self, clip: &str, listener: &Listener, raw: &str, now: i64) -> Option<Token> {
-        let mut parts = raw.splitn(3, '.');
-        let (nonce, deadline, tag) = (parts.next()?, parts.next()?, parts.next()?);
-        let deadline = deadline.parse::<i64>().ok()?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        if deadline <= now || deadline > now + TICKET_SECS || nonce.len() > 64 {
+    /// `raw` as a token of `listener` for `clip`, if it is one (in its one canonical form).
+    pub fn verify(&self, clip: &str, listener: &Listener, raw: &str) -> Option<Token> {
+        let (nonce, tag) = raw.split_once('.')?;
+        if nonce.len() != NONCE_CHARS || tag.len() != TAG_CHARS {
             return None;
         }
-        let message = format!("{clip}.{}.{nonce}.{deadline}", listener.0);
+        URL_SAFE_NO_PAD.decode(nonce).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let message = Self::message(clip, listener, nonce);
         hmac::verify(&self.key, message.as_bytes(), &tag).ok()?;
         Some(Token {
             nonce: nonce.to_owned(),
@@ -186,70 +231,54 @@ impl Grants {
         })
     }
 
-    /// Whether `token`'s paid grant covers `bytes` more of `clip`: the reservation, to be
-    /// metered by the response. Waits while another request is paying for the same grant.
-    pub async fn cover(
+    /// Takes up to `want` bytes of `clip`, and at least `min`, from `token`'s live, paid grant:
+    /// the reservation, to be metered by the response.
+    pub async fn reserve(
         &self,
         token: &Token,
         clip: &str,
-        bytes: u64,
+        want: u64,
+        min: u64,
         now: i64,
     ) -> Result<Option<Refund>, StoreError> {
-        let wanted = i64::try_from(bytes).unwrap_or(i64::MAX);
-        for _ in 0..PENDING_POLLS {
-            match self.store.reserve(&token.nonce, clip, wanted, now).await? {
-                Reservation::Reserved => return Ok(Some(self.refund(token, bytes))),
-                Reservation::Unpaid => return Ok(None),
-                Reservation::Pending => tokio::time::sleep(PENDING_POLL).await,
-            }
-        }
-        Ok(None)
-    }
-
-    /// Starts paying for `token`'s grant with a counted download: `true` when this request is
-    /// the one paying (it then calls [`pay`](Self::pay) or [`abandon`](Self::abandon)).
-    pub async fn claim(&self, token: &Token, clip: &str, now: i64) -> Result<bool, StoreError> {
-        self.store
-            .claim(&token.nonce, clip, now + CLAIM_SECS, now)
-            .await
-    }
-
-    /// Records that `token`'s grant is paid: it covers `budget` bytes until `expires_at`, of
-    /// which this request takes `bytes`. Returns this request's reservation.
-    pub async fn pay(
-        &self,
-        token: &Token,
-        budget: i64,
-        bytes: u64,
-        expires_at: i64,
-        now: i64,
-    ) -> Result<Refund, StoreError> {
-        let used = i64::try_from(bytes).unwrap_or(i64::MAX);
-        self.store
-            .pay(&token.nonce, budget, used, expires_at)
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let taken = self
+            .store
+            .reserve(&token.nonce, clip, as_i64(want), as_i64(min), now)
             .await?;
-        if self.paid.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
-            if let Err(e) = self.store.purge_expired(now).await {
-                tracing::warn!(error = %e, "purging expired playback grants failed");
-            }
-        }
-        Ok(self.refund(token, bytes))
-    }
-
-    /// Gives up paying for `token`'s grant (the download could not be counted).
-    pub async fn abandon(&self, token: &Token) {
-        if let Err(e) = self.store.abandon(&token.nonce).await {
-            tracing::warn!(error = %e, "abandoning a playback-grant claim failed");
-        }
-    }
-
-    fn refund(&self, token: &Token, reserved: u64) -> Refund {
-        Refund {
+        Ok(taken.map(|taken| Refund {
             store: self.store.clone(),
             nonce: token.nonce.clone(),
-            reserved,
+            generation: taken.generation,
+            reserved: u64::try_from(taken.bytes).unwrap_or_default(),
             sent: Arc::new(AtomicU64::new(0)),
-        }
+        }))
+    }
+
+    /// The claim to pay for `token`'s grant with a counted download, unless another request
+    /// holds it.
+    pub async fn claim(
+        &self,
+        token: &Token,
+        clip: &str,
+        now: i64,
+    ) -> Result<Option<Claim>, StoreError> {
+        let held = self
+            .store
+            .claim(&token.nonce, clip, now + CLAIM_SECS, now)
+            .await?;
+        Ok(held.then(|| Claim {
+            store: self.store.clone(),
+            nonce: token.nonce.clone(),
+            settled: false,
+        }))
+    }
+
+    /// Forgets expired grants (run periodically by the server); returns how many.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        self.store
+            .purge_expired(chrono::Utc::now().timestamp())
+            .await
     }
 }
 
@@ -258,11 +287,23 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::Mutex;
 
+    use voicebin_projections::Reservation;
+
     use super::*;
+
+    #[derive(Clone, Default)]
+    struct Row {
+        clip: String,
+        generation: i64,
+        expires_at: i64,
+        budget: i64,
+        used: i64,
+        lease_until: i64,
+    }
 
     /// Grants in memory (the SQL adapters are tested against the real databases).
     #[derive(Default)]
-    struct Memory(Mutex<HashMap<String, (String, bool, i64, i64, i64)>>);
+    struct Memory(Mutex<HashMap<String, Row>>);
 
     #[async_trait::async_trait]
     impl PlaybackGrants for Memory {
@@ -270,37 +311,39 @@ mod tests {
             &self,
             nonce: &str,
             clip: &str,
-            bytes: i64,
+            want: i64,
+            min: i64,
             now: i64,
-        ) -> Result<Reservation, StoreError> {
+        ) -> Result<Option<Reservation>, StoreError> {
             let mut rows = self.0.lock().unwrap();
-            Ok(match rows.get_mut(nonce) {
-                Some((c, true, expires, budget, used))
-                    if c == clip && *expires > now && *used + bytes <= *budget =>
-                {
-                    *used += bytes;
-                    Reservation::Reserved
-                }
-                Some((c, false, expires, ..)) if c == clip && *expires > now => {
-                    Reservation::Pending
-                }
-                _ => Reservation::Unpaid,
-            })
+            Ok(rows.get_mut(nonce).and_then(|row| {
+                let left = row.budget - row.used;
+                let live = row.clip == clip && row.generation > 0 && row.expires_at > now;
+                (live && left >= min).then(|| {
+                    let bytes = want.min(left);
+                    row.used += bytes;
+                    Reservation {
+                        bytes,
+                        generation: row.generation,
+                    }
+                })
+            }))
         }
         async fn claim(
             &self,
             nonce: &str,
             clip: &str,
-            until: i64,
+            lease_until: i64,
             now: i64,
         ) -> Result<bool, StoreError> {
             let mut rows = self.0.lock().unwrap();
-            let free = match rows.get(nonce) {
-                None => true,
-                Some((c, active, expires, ..)) => c == clip && (*active || *expires <= now),
-            };
+            let row = rows.entry(nonce.into()).or_insert_with(|| Row {
+                clip: clip.into(),
+                ..Row::default()
+            });
+            let free = row.clip == clip && row.lease_until <= now;
             if free {
-                rows.insert(nonce.into(), (clip.into(), false, until, 0, 0));
+                row.lease_until = lease_until;
             }
             Ok(free)
         }
@@ -310,133 +353,194 @@ mod tests {
             budget: i64,
             used: i64,
             expires_at: i64,
-        ) -> Result<(), StoreError> {
-            if let Some(row) = self.0.lock().unwrap().get_mut(nonce) {
-                *row = (row.0.clone(), true, expires_at, budget, used);
+        ) -> Result<i64, StoreError> {
+            let mut rows = self.0.lock().unwrap();
+            let row = rows.get_mut(nonce).unwrap();
+            row.generation += 1;
+            (row.budget, row.used, row.expires_at, row.lease_until) = (budget, used, expires_at, 0);
+            Ok(row.generation)
+        }
+        async fn release(&self, nonce: &str) -> Result<(), StoreError> {
+            let mut rows = self.0.lock().unwrap();
+            if rows.get(nonce).is_some_and(|row| row.generation == 0) {
+                rows.remove(nonce);
+            } else if let Some(row) = rows.get_mut(nonce) {
+                row.lease_until = 0;
             }
             Ok(())
         }
-        async fn abandon(&self, nonce: &str) -> Result<(), StoreError> {
-            self.0.lock().unwrap().remove(nonce);
-            Ok(())
-        }
-        async fn refund(&self, nonce: &str, bytes: i64) -> Result<(), StoreError> {
+        async fn refund(&self, nonce: &str, generation: i64, bytes: i64) -> Result<(), StoreError> {
             if let Some(row) = self.0.lock().unwrap().get_mut(nonce) {
-                row.4 = (row.4 - bytes).max(0);
+                if row.generation == generation {
+                    row.used = (row.used - bytes).max(0);
+                }
             }
             Ok(())
         }
         async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
             let mut rows = self.0.lock().unwrap();
             let before = rows.len();
-            rows.retain(|_, row| row.2 > now);
+            rows.retain(|_, row| row.expires_at > now || row.lease_until > now);
             Ok((before - rows.len()) as u64)
         }
     }
 
     const CLIP: &str = "AAAAAAAAAAAAAAAA";
+    const SIZE: u64 = 1_000_000;
 
     fn listener(name: &str) -> Listener {
         Listener(name.to_owned())
     }
 
+    fn grants() -> (Grants, Arc<Memory>) {
+        let memory = Arc::new(Memory::default());
+        (Grants::new(b"secret", memory.clone()), memory)
+    }
+
+    /// Lets spawned refunds and releases run.
+    async fn settle() {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Pays for `token` with a download of the whole clip, all of it sent.
+    async fn paid(grants: &Grants, token: &Token) {
+        let claim = grants.claim(token, CLIP, 1_000).await.unwrap().unwrap();
+        let refund = claim
+            .pay(budget(SIZE), SIZE, 1_000 + GRANT_TTL_SECS)
+            .await
+            .unwrap();
+        refund.meter().store(SIZE, Ordering::Relaxed);
+    }
+
     #[test]
-    fn a_token_is_its_listeners_for_its_clip_until_its_deadline() {
-        let grants = Grants::new(b"secret", Arc::new(Memory::default()));
+    fn a_token_is_its_listeners_for_its_clip_in_its_one_form() {
+        let (grants, _) = grants();
         let alice = listener("alice");
-        let token = grants.issue(CLIP, &alice, 1_000);
-        assert!(grants.verify(CLIP, &alice, token.as_str(), 1_000).is_some());
+        let token = grants.issue(CLIP, &alice);
+        assert!(grants.verify(CLIP, &alice, token.as_str()).is_some());
         assert!(grants
-            .verify(CLIP, &listener("bob"), token.as_str(), 1_000)
+            .verify(CLIP, &listener("bob"), token.as_str())
             .is_none());
         assert!(grants
-            .verify("BBBBBBBBBBBBBBBB", &alice, token.as_str(), 1_000)
-            .is_none());
-        assert!(grants
-            .verify(CLIP, &alice, token.as_str(), 1_000 + TICKET_SECS)
+            .verify("BBBBBBBBBBBBBBBB", &alice, token.as_str())
             .is_none());
         let other_key = Grants::new(b"other", Arc::new(Memory::default()));
-        assert!(other_key
-            .verify(CLIP, &alice, token.as_str(), 1_000)
-            .is_none());
-        // Two tickets for the same listener and second are different grants.
-        assert_ne!(grants.issue(CLIP, &alice, 1_000), token);
+        assert!(other_key.verify(CLIP, &alice, token.as_str()).is_none());
+        // Two tokens for the same listener are different grants.
+        assert_ne!(grants.issue(CLIP, &alice), token);
+        let (nonce, tag) = token.as_str().split_once('.').unwrap();
         for garbage in [
             "",
             "garbage",
-            "a.b.c",
-            "a.99999999999.c",
-            token.as_str().trim_end_matches(char::is_alphanumeric),
+            "a.b",
+            &format!("{nonce}.{tag}="),
+            &format!("{nonce}=.{tag}"),
+            &format!("{nonce}.{tag}.x"),
+            nonce,
         ] {
-            assert!(
-                grants.verify(CLIP, &alice, garbage, 1_000).is_none(),
-                "{garbage}"
-            );
+            assert!(grants.verify(CLIP, &alice, garbage).is_none(), "{garbage}");
         }
     }
 
     #[tokio::test]
     async fn a_paid_grant_covers_one_playback_and_no_more() {
-        let grants = Grants::new(b"secret", Arc::new(Memory::default()));
-        let token = grants.issue(CLIP, &listener("alice"), 1_000);
-        let size = 1_000_000;
+        let (grants, _) = grants();
+        let token = grants.issue(CLIP, &listener("alice"));
         assert!(grants
-            .cover(&token, CLIP, size, 1_000)
+            .reserve(&token, CLIP, SIZE, 1, 1_000)
             .await
             .unwrap()
             .is_none());
-        assert!(grants.claim(&token, CLIP, 1_000).await.unwrap());
-        // While one request pays, nobody else may claim the same grant.
-        assert!(!grants.claim(&token, CLIP, 1_000).await.unwrap());
-        let paid = grants
-            .pay(&token, budget(size), size, 1_000 + GRANT_TTL_SECS, 1_000)
+        paid(&grants, &token).await;
+        // A seek is covered; an open-ended range gets what is left of the budget; a whole copy
+        // (which cannot be shortened) is not covered.
+        let seek = grants
+            .reserve(&token, CLIP, 100_000, 1, 1_001)
             .await
             .unwrap();
-        paid.meter().store(size, Ordering::Relaxed);
-        drop(paid);
-        // Seeking within the budget is covered, another whole copy is not.
-        let seek = grants.cover(&token, CLIP, size / 4, 1_001).await.unwrap();
-        assert!(seek.is_some());
+        assert_eq!(seek.as_ref().map(Refund::bytes), Some(100_000));
         assert!(grants
-            .cover(&token, CLIP, size, 1_001)
+            .reserve(&token, CLIP, SIZE, SIZE, 1_001)
             .await
             .unwrap()
             .is_none());
-        // Nor is anything once the grant's life is over, or for another clip.
+        let rest = grants.reserve(&token, CLIP, SIZE, 1, 1_001).await.unwrap();
+        assert_eq!(rest.as_ref().map(Refund::bytes), Some(400_000));
+        // Nothing once the budget is spent, the grant's life is over, or for another clip.
         assert!(grants
-            .cover(&token, CLIP, 1, 1_000 + GRANT_TTL_SECS)
+            .reserve(&token, CLIP, 1, 1, 1_001)
+            .await
+            .unwrap()
+            .is_none());
+        drop((seek, rest));
+        settle().await;
+        assert!(grants
+            .reserve(&token, CLIP, 1, 1, 1_000 + GRANT_TTL_SECS)
             .await
             .unwrap()
             .is_none());
         assert!(grants
-            .cover(&token, "BBBBBBBBBBBBBBBB", 1, 1_001)
+            .reserve(&token, "BBBBBBBBBBBBBBBB", 1, 1, 1_001)
             .await
             .unwrap()
             .is_none());
     }
 
     #[tokio::test]
-    async fn bytes_a_request_did_not_send_go_back_to_the_grant() {
-        let grants = Grants::new(b"secret", Arc::new(Memory::default()));
-        let token = grants.issue(CLIP, &listener("alice"), 1_000);
-        let size = 1_000_000;
-        assert!(grants.claim(&token, CLIP, 1_000).await.unwrap());
+    async fn one_request_pays_at_a_time_and_a_failed_payment_keeps_the_grant() {
+        let (grants, memory) = grants();
+        let token = grants.issue(CLIP, &listener("alice"));
+        paid(&grants, &token).await;
+        let claim = grants.claim(&token, CLIP, 1_001).await.unwrap().unwrap();
+        // While one request pays, nobody else may claim the same grant.
+        assert!(grants.claim(&token, CLIP, 1_001).await.unwrap().is_none());
+        // The payment fails (the limit is used up): what was left of the grant stays usable.
+        drop(claim);
+        settle().await;
+        let seek = grants.reserve(&token, CLIP, 1_000, 1, 1_002).await.unwrap();
+        assert_eq!(seek.map(|r| r.bytes()), Some(1_000));
+        // A claim of a grant never paid is forgotten with its release.
+        let fresh = grants.issue(CLIP, &listener("bob"));
+        drop(grants.claim(&fresh, CLIP, 1_001).await.unwrap().unwrap());
+        settle().await;
+        assert_eq!(memory.0.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn bytes_a_request_did_not_send_go_back_to_its_payment_only() {
+        let (grants, _) = grants();
+        let token = grants.issue(CLIP, &listener("alice"));
+        let claim = grants.claim(&token, CLIP, 1_000).await.unwrap().unwrap();
         // The first request asked for everything but the listener seeked after 10 kB.
-        let first = grants
-            .pay(&token, budget(size), size, 1_000 + GRANT_TTL_SECS, 1_000)
+        let first = claim
+            .pay(budget(SIZE), SIZE, 1_000 + GRANT_TTL_SECS)
             .await
             .unwrap();
         first.meter().store(10_000, Ordering::Relaxed);
         drop(first);
-        for _ in 0..100 {
-            tokio::task::yield_now().await;
-        }
-        // So the rest of the clip from the seek point is still covered.
+        settle().await;
         let rest = grants
-            .cover(&token, CLIP, size - 5_000, 1_001)
+            .reserve(&token, CLIP, SIZE - 5_000, SIZE - 5_000, 1_001)
+            .await;
+        assert!(rest.unwrap().is_some());
+        // A refund from an earlier payment does not top up a later one.
+        let stale = grants
+            .reserve(&token, CLIP, 400_000, 1, 1_001)
+            .await
+            .unwrap()
+            .unwrap();
+        let claim = grants.claim(&token, CLIP, 1_001).await.unwrap().unwrap();
+        let renewed = claim
+            .pay(budget(SIZE), SIZE, 1_001 + GRANT_TTL_SECS)
             .await
             .unwrap();
-        assert!(rest.is_some());
+        renewed.meter().store(SIZE, Ordering::Relaxed);
+        drop((stale, renewed));
+        settle().await;
+        let left = grants.reserve(&token, CLIP, SIZE, 1, 1_002).await.unwrap();
+        assert_eq!(left.map(|r| r.bytes()), Some(500_000));
     }
 
     #[test]
