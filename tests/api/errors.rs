@@ -268,6 +268,7 @@ async fn every_error_answer_is_a_problem_whose_status_is_the_http_status() {
         case(Method::GET, format!("/{gone}/download"), 410),
         case(Method::GET, format!("/{removed}/audio"), 451),
         case(Method::GET, format!("/{id}/download"), 416).header("range", "bytes=99999999-"),
+        case(Method::GET, format!("/{id}/download"), 412).header("if-match", "\"not-this\""),
         case(Method::GET, format!("/{id}/audio"), 401).bearer("garbage"),
         case(Method::POST, format!("/{id}/download"), 405),
         case(Method::DELETE, format!("/{id}/audio"), 405),
@@ -362,7 +363,7 @@ async fn every_error_answer_is_a_problem_whose_status_is_the_http_status() {
 
     // Every error status the service answers with was driven above (500 is a bug).
     let expected: BTreeSet<u16> = [
-        400, 401, 403, 404, 405, 406, 409, 410, 413, 415, 416, 422, 429, 451, 501, 503,
+        400, 401, 403, 404, 405, 406, 409, 410, 412, 413, 415, 416, 422, 429, 451, 501, 503,
     ]
     .into();
     assert_eq!(seen, expected);
