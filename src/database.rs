@@ -106,7 +106,7 @@ impl Database {
         }
     }
 
-    /// The rate-limit counters over this database (shared by every API replica).
+    /// The rate-limit buckets over this database (shared by every API replica).
     pub fn rate_limits(&self) -> Arc<dyn RateLimits> {
         match self {
             Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),

@@ -31,7 +31,7 @@ pub use moderation::{
 pub use projector::{rebuild, repair, ClipProjector, RebuildStats};
 pub use sql::{PostgresStore, SqliteStore};
 pub use store::{
-    Cursor, EventLog, ListQuery, Page, PlaybackGrants, RateLimits, ReadStore, RebuildBatch,
-    ReplayCache, Reservation, ScanDispatch, StoreError, StoredEvent,
+    Cursor, EventLog, ListQuery, Page, PlaybackGrants, Rate, RateLimits, ReadStore, RebuildBatch,
+    ReplayCache, Reservation, ScanDispatch, StoreError, StoredEvent, Take,
 };
 pub use view::ClipView;

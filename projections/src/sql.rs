@@ -14,8 +14,8 @@ use crate::moderation::{
     ReportState, Resolution,
 };
 use crate::store::{
-    Cursor, EventLog, ListQuery, Page, PlaybackGrants, RateLimits, ReadStore, RebuildBatch,
-    ReplayCache, Reservation, ScanDispatch, StoreError, StoredEvent,
+    Cursor, EventLog, ListQuery, Page, PlaybackGrants, Rate, RateLimits, ReadStore, RebuildBatch,
+    ReplayCache, Reservation, ScanDispatch, StoreError, StoredEvent, Take,
 };
 use crate::view::ClipView;
 
@@ -567,26 +567,46 @@ macro_rules! sql_store {
 
         #[async_trait]
         impl RateLimits for $store {
-            async fn hit(&self, key: &str, window_start: i64) -> Result<i64, StoreError> {
-                // Expressions in DO UPDATE read the row as it was, so a new window restarts at 1.
-                let row = sqlx::query(
-                    "INSERT INTO rate_limits (key, window_start, hits) VALUES ($1, $2, 1) \
-                     ON CONFLICT (key) DO UPDATE SET \
-                     hits = CASE WHEN rate_limits.window_start = excluded.window_start \
-                                 THEN rate_limits.hits + 1 ELSE 1 END, \
-                     window_start = excluded.window_start \
-                     RETURNING hits",
-                )
+            async fn take(&self, key: &str, rate: Rate, now_ms: i64) -> Result<Take, StoreError> {
+                // GCRA in one statement: the bucket's clock moves one interval ahead of
+                // max(clock, now), unless that would put it more than `capacity` intervals
+                // ahead of now (the WHERE fails, no row is returned: refused). The upsert
+                // locks the row (PostgreSQL) or the database (SQLite), so concurrent takes on
+                // any replica apply one after the other to the latest clock.
+                const AHEAD: &str = "CASE WHEN rate_limit_buckets.tat > $2 \
+                                     THEN rate_limit_buckets.tat ELSE $2 END + $3";
+                let taken = sqlx::query(&format!(
+                    "INSERT INTO rate_limit_buckets (key, tat) VALUES ($1, $2 + $3) \
+                     ON CONFLICT (key) DO UPDATE SET tat = {AHEAD} \
+                     WHERE {AHEAD} <= $2 + $4 \
+                     RETURNING tat"
+                ))
                 .bind(key)
-                .bind(window_start)
-                .fetch_one(&self.pool)
+                .bind(now_ms)
+                .bind(rate.interval_ms)
+                .bind(rate.horizon_ms())
+                .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.get(0))
+                if taken.is_some() {
+                    return Ok(Take::Taken);
+                }
+                // Refused: the next token comes when the clock, one interval on, is back
+                // within the horizon. Read after the fact, so only an estimate under load.
+                let tat: Option<i64> =
+                    sqlx::query("SELECT tat FROM rate_limit_buckets WHERE key = $1")
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|row| row.get(0));
+                let wait = tat.map_or(0, |tat| tat + rate.interval_ms - rate.horizon_ms() - now_ms);
+                Ok(Take::Refused {
+                    retry_after_ms: wait.max(1),
+                })
             }
 
-            async fn purge_before(&self, before: i64) -> Result<u64, StoreError> {
-                let deleted = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
-                    .bind(before)
+            async fn purge_full(&self, now_ms: i64) -> Result<u64, StoreError> {
+                let deleted = sqlx::query("DELETE FROM rate_limit_buckets WHERE tat <= $1")
+                    .bind(now_ms)
                     .execute(&self.pool)
                     .await?
                     .rows_affected();

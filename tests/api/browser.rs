@@ -1,8 +1,9 @@
-//! The pages in real browsers: `tests/browser/view.mjs` (the view page) and
-//! `tests/browser/embed.mjs` (the embeddable player in another site's iframe) drive Debian's
-//! chromium through playwright-core and Debian's firefox-esr through puppeteer-core (all
-//! installed by `scripts/services/browser.sh`, which `scripts/test` sources) against a live app.
-//! Never skipped: a missing browser fails the test.
+//! The pages in real browsers: `tests/browser/view.mjs` (the view page),
+//! `tests/browser/embed.mjs` (the embeddable player in another site's iframe) and
+//! `tests/browser/frames.mjs` (which pages another page may frame) drive Debian's chromium
+//! through playwright-core and Debian's firefox-esr through puppeteer-core (all installed by
+//! `scripts/services/browser.sh`, which `scripts/test` sources) against a live app. Never
+//! skipped: a missing browser fails the test.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -291,6 +292,39 @@ async fn check_embedded_player(browser: Browser) {
         item["download_count"],
         1,
         "one playback in another site's iframe counted more than once in {}:\n{stdout}",
+        browser.name()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_frames_the_embed_player_and_no_other_page() {
+    check_frames(Browser::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_frames_the_embed_player_and_no_other_page() {
+    check_frames(Browser::Firefox).await;
+}
+
+/// Runs `frames.mjs` in `browser` against a clean clip's pages and the text pages.
+async fn check_frames(browser: Browser) {
+    let app = spawn_app(Backend::Sqlite).await;
+    let alice = app.alice();
+    let id = app.upload_ok(&alice, fixture("hello.ogg"), &[]).await;
+    let scanned = app.wait_scanned(&id, &alice).await;
+    assert_eq!(scanned["scan_state"], "clean", "{scanned}");
+    let artifacts = repo().join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let base = app.base.clone();
+    let stem = format!("frames-{}", browser.name());
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        run_script(browser, "frames.mjs", &[&base, &id], &artifacts, &stem)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    assert!(
+        ok,
+        "framing in {}:\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
         browser.name()
     );
 }

@@ -101,7 +101,14 @@ pub async fn list(
         })?),
         None => None,
     };
-    let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::new(
+            Code::InvalidField,
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        )
+        .with_field("limit"));
+    }
     let page = state
         .views
         .list(&ListQuery {
