@@ -4,7 +4,7 @@
 //
 //   node tests/browser/embed.mjs <host-page-url> [chromium|firefox]
 //
-// Plays the clip in the iframe, seeks to the middle and checks that playback goes on. Prints
+// Plays the clip in the iframe, seeks three times and checks that playback goes on. Prints
 // what it observed as JSON on stdout; exits non-zero on failure. The test that runs it checks
 // that the whole playback counted as one download.
 
@@ -86,23 +86,30 @@ try {
       "playback advances",
       await browser.evaluateInFrame("/embed", state),
     );
-    const middle = await browser.evaluateInFrame("/embed", () => {
-      const a = document.getElementById("player");
-      a.currentTime = a.duration / 2;
-      return a.duration / 2;
-    });
-    check(
-      await until(
+    // Seeks far apart, so at least one lands beyond what the browser has buffered and asks
+    // for a new range (the test checks it did).
+    observed.seeks = [];
+    for (const fraction of [0.5, 0.9, 0.25]) {
+      const target = await browser.evaluateInFrame(
+        "/embed",
+        (fraction) => {
+          const a = document.getElementById("player");
+          a.currentTime = a.duration * fraction;
+          return a.duration * fraction;
+        },
+        fraction,
+      );
+      const going = await until(
         browser,
         (from) => {
           const a = document.getElementById("player");
           return !a.paused && !a.seeking && a.currentTime > from + 0.2;
         },
-        middle,
-      ),
-      "playback goes on after seeking to the middle",
-      await browser.evaluateInFrame("/embed", state),
-    );
+        target,
+      );
+      observed.seeks.push({ fraction, target, going });
+      check(going, `playback goes on after seeking to ${fraction}`, await browser.evaluateInFrame("/embed", state));
+    }
   }
   observed.player = await browser.evaluateInFrame("/embed", state);
 } catch (e) {
