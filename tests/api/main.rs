@@ -14,6 +14,7 @@ mod history;
 mod listing;
 mod mcp;
 mod moderation;
+mod multipart;
 mod openapi;
 mod production;
 mod rebuild;

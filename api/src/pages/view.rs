@@ -45,7 +45,7 @@ fn peaks_json(view: &ClipView) -> String {
 }
 
 pub(super) fn title_of(view: &ClipView) -> String {
-    view.title.clone().unwrap_or_else(|| view.filename.clone())
+    view.title.clone().unwrap_or_else(|| view.served_filename())
 }
 
 /// `GET /{id}`: the view page. Showing it never counts as a download: the player does not
@@ -131,7 +131,7 @@ pub async fn view_page(
         peaks = e(&peaks_json(&view)),
         description = e(&description),
         id = e(&view.id),
-        filename = e(&view.filename),
+        filename = e(&view.served_filename()),
     );
     html(body, PAGE_CSP)
 }
