@@ -416,12 +416,14 @@ mod gated {
     };
 
     /// The rendezvous: the rebuild waits before its swap until released; live projections
-    /// report each view they read, then wait until the swap is done.
+    /// report each view they read, then wait until the swap is done; the rebuild goes on (to
+    /// re-fold the clips it finds stale) once they are projected.
     pub struct Gate {
         pub at_swap: Notify,
         pub release_swap: Notify,
         pub swapped: watch::Sender<bool>,
         pub read: mpsc::UnboundedSender<String>,
+        pub projected: Notify,
     }
 
     /// Where a [`Gated`] store stops.
@@ -484,6 +486,9 @@ mod gated {
             }
             let swapped = self.inner.rebuild_swap().await;
             self.gate.swapped.send_replace(true);
+            if self.stop == Stop::Swap {
+                self.gate.projected.notified().await;
+            }
             swapped
         }
         async fn all(&self) -> Result<Vec<ClipView>, StoreError> {
@@ -529,6 +534,7 @@ async fn a_rebuild_racing_live_projection_loses_no_report_or_blocklist_row(backe
         release_swap: tokio::sync::Notify::new(),
         swapped,
         read,
+        projected: tokio::sync::Notify::new(),
     });
     let rebuild_store = Arc::new(Gated {
         inner: views.clone(),
@@ -605,6 +611,7 @@ async fn a_rebuild_racing_live_projection_loses_no_report_or_blocklist_row(backe
     for task in projecting {
         task.await.unwrap();
     }
+    gate.projected.notify_one();
     rebuilding.await.unwrap().unwrap();
 
     let (_, reports, blocked) = snapshot(views.as_ref()).await;
