@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use voicebin_api::auth::dpop::DpopVerifier;
 use voicebin_api::auth::Trust;
 use voicebin_api::site::Discovery;
+use voicebin_api::usecases::grants::Grants;
 use voicebin_api::AppState;
 use voicebin_commands::{ClipService, DownloadCounter, ScanQueue};
 use voicebin_projections::ClipProjector;
@@ -36,7 +37,28 @@ pub struct Background {
     relay: ScanRelay,
     sweeper: BlobSweeper,
     downloads: Arc<DownloadCounter>,
+    download_flush: Duration,
+    grants: Arc<Grants>,
     worker: Option<(EmbeddedWorker, ScanJobs)>,
+}
+
+/// How often expired playback grants are purged.
+const GRANT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Purges expired playback grants every [`GRANT_PURGE_INTERVAL`] until `shutdown`.
+async fn purge_grants(grants: Arc<Grants>, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(GRANT_PURGE_INTERVAL) => {}
+        }
+        match grants.purge_expired().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "expired playback grants purged"),
+            Err(e) => tracing::warn!(error = %e, "purging expired playback grants failed"),
+        }
+    }
 }
 
 /// Running background tasks; dropping it (or [`BackgroundHandle::stop`]) stops them.
@@ -51,16 +73,21 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 }
 
 impl Background {
+    /// Records batched download counts of unlimited clips every `interval` (default: one
+    /// second) and once more when stopped.
+    pub fn flush_downloads_every(mut self, interval: Duration) -> Self {
+        self.download_flush = interval;
+        self
+    }
+
     /// Starts the tasks on the current runtime.
     pub fn start(self) -> BackgroundHandle {
         let (stop, rx) = watch::channel(false);
         let mut tasks = vec![
             tokio::spawn(self.relay.run(stopped(rx.clone()))),
             tokio::spawn(self.sweeper.run(stopped(rx.clone()))),
-            tokio::spawn(
-                self.downloads
-                    .run(Duration::from_secs(1), stopped(rx.clone())),
-            ),
+            tokio::spawn(self.downloads.run(self.download_flush, stopped(rx.clone()))),
+            tokio::spawn(purge_grants(self.grants, stopped(rx.clone()))),
         ];
         if let Some((worker, jobs)) = self.worker {
             tasks.push(tokio::spawn(worker.run(jobs, stopped(rx))));
@@ -156,6 +183,10 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         .await
         .context("reading the reporter-tag secret")?;
     let downloads = service.downloads().clone();
+    let grants = Arc::new(Grants::new(
+        grant_secret.as_bytes(),
+        database.playback_grants(),
+    ));
     let state = AppState {
         service: service.clone(),
         views: views.clone(),
@@ -165,9 +196,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         jwks,
         scanner: scanner.describe(),
         readiness,
-        grants: Arc::new(voicebin_api::usecases::grants::Grants::new(
-            grant_secret.as_bytes(),
-        )),
+        grants: grants.clone(),
         dpop: Arc::new(dpop),
         discovery,
         moderation: settings.moderation.clone(),
@@ -193,6 +222,8 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             relay,
             sweeper,
             downloads,
+            download_flush: Duration::from_secs(1),
+            grants,
             worker,
         },
     })

@@ -13,8 +13,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use voicebin_commands::{postgres_bus, sqlite_bus, ClipStore};
 use voicebin_projections::{
-    ClipProjector, EventLog, PostgresStore, RateLimits, ReadStore, ReplayCache, ScanDispatch,
-    SqliteStore,
+    ClipProjector, EventLog, PlaybackGrants, PostgresStore, RateLimits, ReadStore, ReplayCache,
+    ScanDispatch, SqliteStore,
 };
 
 /// Where the event store and read models live.
@@ -90,6 +90,14 @@ impl Database {
         }
     }
 
+    /// Paid playback grants over this database (shared by every API replica).
+    pub fn playback_grants(&self) -> Arc<dyn PlaybackGrants> {
+        match self {
+            Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
+            Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),
+        }
+    }
+
     /// The DPoP proof-id cache over this database (shared by every API replica).
     pub fn replay_cache(&self) -> Arc<dyn ReplayCache> {
         match self {
@@ -98,7 +106,7 @@ impl Database {
         }
     }
 
-    /// The rate-limit counters over this database (shared by every API replica).
+    /// The rate-limit buckets over this database (shared by every API replica).
     pub fn rate_limits(&self) -> Arc<dyn RateLimits> {
         match self {
             Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),

@@ -13,9 +13,10 @@
 //! - **Foundations**: `auth/` (tokens, DPoP, the embedded issuer, reading a request's
 //!   credentials), `error/` (the one table of error kinds and `ApiError`), `access/` (the
 //!   scopes and the one rule of who may have what of a clip), `urls.rs` (every URL the site
-//!   hands out), `http.rs` (request ids, client addresses, conditional requests), `site.rs`
-//!   (what the deployment says about itself), `model.rs` (the JSON shapes), `state.rs`
-//!   (`AppState`, built by the binary).
+//!   hands out), `http.rs` (request ids, client addresses, conditional requests), `methods.rs`
+//!   (a route's methods, named by `Allow` when another one is asked for), `site.rs` (what the
+//!   deployment says about itself), `model.rs` (the JSON shapes), `state.rs` (`AppState`,
+//!   built by the binary).
 //! - **Use cases** several edges share, in `usecases/`: `clips.rs` (finding a clip through the
 //!   access rule, listing, upload, edit, delete), `moderation.rs` (reports and decisions),
 //!   `reporters.rs` (naming and limiting reporters), `grants.rs` (playback grants).
@@ -40,6 +41,7 @@ pub mod error;
 pub mod http;
 pub mod mcp;
 pub mod media;
+pub mod methods;
 pub mod model;
 pub mod pages;
 pub mod rest;
@@ -49,9 +51,10 @@ pub mod urls;
 pub mod usecases;
 pub mod wellknown;
 
+use methods::{get, post};
 use poem::endpoint::make_sync;
 use poem::middleware::Tracing;
-use poem::{get, Endpoint, EndpointExt, Response, Route};
+use poem::{Endpoint, EndpointExt, Response, Route};
 
 pub use rest::openapi_document;
 pub use state::{AppState, ReadinessCheck};
@@ -90,7 +93,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             get(pages::policy::abuse).post(pages::policy::abuse_report),
         )
         .at("/docs", get(pages::docs::docs))
-        .at("/mcp", mcp::endpoint(&state, &spec))
+        .at("/mcp", post(mcp::endpoint(&state, &spec)))
         .at("/oembed", get(pages::oembed::oembed))
         .at("/static/:name", get(pages::assets::static_file))
         .at("/:id", get(pages::view::view_page))
@@ -111,11 +114,14 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
                     Ok(response) => response,
                     Err(e) => error::problem_response(e),
                 };
-                // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
-                let allow = (response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED)
-                    .then(|| rest::contract::allowed_methods(&spec, &path))
-                    .flatten()
-                    .and_then(|a| poem::http::HeaderValue::from_str(&a).ok());
+                // RFC 9110 §15.5.6: a 405 lists the methods the resource supports. Routes
+                // outside the REST API name theirs (`methods.rs`); the REST API's come from
+                // its OpenAPI document.
+                let allow = (response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+                    && !response.headers().contains_key(poem::http::header::ALLOW))
+                .then(|| rest::contract::allowed_methods(&spec, &path))
+                .flatten()
+                .and_then(|a| poem::http::HeaderValue::from_str(&a).ok());
                 let headers = response.headers_mut();
                 headers.insert(
                     "x-content-type-options",

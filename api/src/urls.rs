@@ -32,6 +32,19 @@ impl Urls {
         format!("{}{path}", self.base)
     }
 
+    /// `path` (which starts with `/`) as a browser on this site requests it: under the base
+    /// URL's path prefix, if any (for cookie paths and links within a page).
+    pub fn path(&self, path: &str) -> String {
+        let authority_and_path = self
+            .base
+            .split_once("://")
+            .map_or(&*self.base, |(_, rest)| rest);
+        let prefix = authority_and_path
+            .find('/')
+            .map_or("", |i| &authority_and_path[i..]);
+        format!("{prefix}{path}")
+    }
+
     /// A clip's view page.
     pub fn view(&self, id: &str) -> String {
         format!("{}/{id}", self.base)
@@ -89,6 +102,8 @@ mod tests {
             "https://example.org/voice/api/v1/items/abc"
         );
         assert_eq!(urls.at("/docs"), "https://example.org/voice/docs");
+        assert_eq!(urls.path("/abc"), "/voice/abc");
+        assert_eq!(Urls::new("http://127.0.0.1:8080").path("/abc"), "/abc");
         assert!(urls.is_https());
         assert_eq!(urls.clip_of("https://example.org/voice/abc/"), Some("abc"));
         assert_eq!(urls.clip_of("https://other.example/abc"), None);

@@ -60,6 +60,20 @@ impl DownloadCounter {
     /// Records every pending batch; batches that fail are kept for the next flush.
     pub async fn flush(&self) {
         let batches = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        self.record(batches).await;
+    }
+
+    /// Records the pending batch of one clip now (before its limit changes).
+    pub async fn flush_one(&self, id: &ClipId) {
+        let batch = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove_entry(id);
+        self.record(batch.into_iter().collect()).await;
+    }
+
+    async fn record(&self, batches: HashMap<ClipId, u64>) {
         for (id, count) in batches {
             let command = ClipCommand::CountDownloads {
                 count,

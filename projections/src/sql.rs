@@ -14,8 +14,8 @@ use crate::moderation::{
     ReportState, Resolution,
 };
 use crate::store::{
-    Cursor, EventLog, ListQuery, Page, RateLimits, ReadStore, RebuildBatch, ReplayCache,
-    ScanDispatch, StoreError, StoredEvent,
+    Cursor, EventLog, ListQuery, Page, PlaybackGrants, Rate, RateLimits, ReadStore, RebuildBatch,
+    ReplayCache, Reservation, ScanDispatch, StoreError, StoredEvent, Take,
 };
 use crate::view::ClipView;
 
@@ -614,26 +614,46 @@ macro_rules! sql_store {
 
         #[async_trait]
         impl RateLimits for $store {
-            async fn hit(&self, key: &str, window_start: i64) -> Result<i64, StoreError> {
-                // Expressions in DO UPDATE read the row as it was, so a new window restarts at 1.
-                let row = sqlx::query(
-                    "INSERT INTO rate_limits (key, window_start, hits) VALUES ($1, $2, 1) \
-                     ON CONFLICT (key) DO UPDATE SET \
-                     hits = CASE WHEN rate_limits.window_start = excluded.window_start \
-                                 THEN rate_limits.hits + 1 ELSE 1 END, \
-                     window_start = excluded.window_start \
-                     RETURNING hits",
-                )
+            async fn take(&self, key: &str, rate: Rate, now_ms: i64) -> Result<Take, StoreError> {
+                // GCRA in one statement: the bucket's clock moves one interval ahead of
+                // max(clock, now), unless that would put it more than `capacity` intervals
+                // ahead of now (the WHERE fails, no row is returned: refused). The upsert
+                // locks the row (PostgreSQL) or the database (SQLite), so concurrent takes on
+                // any replica apply one after the other to the latest clock.
+                const AHEAD: &str = "CASE WHEN rate_limit_buckets.tat > $2 \
+                                     THEN rate_limit_buckets.tat ELSE $2 END + $3";
+                let taken = sqlx::query(&format!(
+                    "INSERT INTO rate_limit_buckets (key, tat) VALUES ($1, $2 + $3) \
+                     ON CONFLICT (key) DO UPDATE SET tat = {AHEAD} \
+                     WHERE {AHEAD} <= $2 + $4 \
+                     RETURNING tat"
+                ))
                 .bind(key)
-                .bind(window_start)
-                .fetch_one(&self.pool)
+                .bind(now_ms)
+                .bind(rate.interval_ms)
+                .bind(rate.horizon_ms())
+                .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.get(0))
+                if taken.is_some() {
+                    return Ok(Take::Taken);
+                }
+                // Refused: the next token comes when the clock, one interval on, is back
+                // within the horizon. Read after the fact, so only an estimate under load.
+                let tat: Option<i64> =
+                    sqlx::query("SELECT tat FROM rate_limit_buckets WHERE key = $1")
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|row| row.get(0));
+                let wait = tat.map_or(0, |tat| tat + rate.interval_ms - rate.horizon_ms() - now_ms);
+                Ok(Take::Refused {
+                    retry_after_ms: wait.max(1),
+                })
             }
 
-            async fn purge_before(&self, before: i64) -> Result<u64, StoreError> {
-                let deleted = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
-                    .bind(before)
+            async fn purge_full(&self, now_ms: i64) -> Result<u64, StoreError> {
+                let deleted = sqlx::query("DELETE FROM rate_limit_buckets WHERE tat <= $1")
+                    .bind(now_ms)
                     .execute(&self.pool)
                     .await?
                     .rows_affected();
@@ -665,6 +685,127 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await?
                     .rows_affected();
+                Ok(deleted)
+            }
+        }
+
+        #[async_trait]
+        impl PlaybackGrants for $store {
+            async fn reserve(
+                &self,
+                nonce: &str,
+                clip: &str,
+                want: i64,
+                min: i64,
+                now: i64,
+            ) -> Result<Option<Reservation>, StoreError> {
+                // SET expressions read the row as it was, so `granted` and `used` agree.
+                let row = sqlx::query(
+                    "UPDATE playback_grants SET \
+                     granted = CASE WHEN budget - used < $3 THEN budget - used ELSE $3 END, \
+                     used = used + CASE WHEN budget - used < $3 THEN budget - used ELSE $3 END \
+                     WHERE nonce = $1 AND clip_id = $2 AND generation > 0 AND expires_at > $5 \
+                     AND budget - used >= $4 \
+                     RETURNING granted, generation",
+                )
+                .bind(nonce)
+                .bind(clip)
+                .bind(want)
+                .bind(min)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|row| Reservation {
+                    bytes: row.get(0),
+                    generation: row.get(1),
+                }))
+            }
+
+            async fn claim(
+                &self,
+                nonce: &str,
+                clip: &str,
+                lease_until: i64,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let claimed = sqlx::query(
+                    "INSERT INTO playback_grants \
+                     (nonce, clip_id, generation, expires_at, budget, used, granted, lease_until) \
+                     VALUES ($1, $2, 0, 0, 0, 0, 0, $3) \
+                     ON CONFLICT (nonce) DO UPDATE SET lease_until = excluded.lease_until \
+                     WHERE playback_grants.clip_id = excluded.clip_id \
+                     AND playback_grants.lease_until <= $4",
+                )
+                .bind(nonce)
+                .bind(clip)
+                .bind(lease_until)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(claimed == 1)
+            }
+
+            async fn pay(
+                &self,
+                nonce: &str,
+                budget: i64,
+                used: i64,
+                expires_at: i64,
+            ) -> Result<i64, StoreError> {
+                let row = sqlx::query(
+                    "UPDATE playback_grants SET generation = generation + 1, budget = $2, \
+                     used = $3, expires_at = $4, lease_until = 0 WHERE nonce = $1 \
+                     RETURNING generation",
+                )
+                .bind(nonce)
+                .bind(budget)
+                .bind(used)
+                .bind(expires_at)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map_or(0, |row| row.get(0)))
+            }
+
+            async fn release(&self, nonce: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM playback_grants WHERE nonce = $1 AND generation = 0")
+                    .bind(nonce)
+                    .execute(&self.pool)
+                    .await?;
+                sqlx::query("UPDATE playback_grants SET lease_until = 0 WHERE nonce = $1")
+                    .bind(nonce)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn refund(
+                &self,
+                nonce: &str,
+                generation: i64,
+                bytes: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE playback_grants \
+                     SET used = CASE WHEN used > $3 THEN used - $3 ELSE 0 END \
+                     WHERE nonce = $1 AND generation = $2",
+                )
+                .bind(nonce)
+                .bind(generation)
+                .bind(bytes)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+                let deleted = sqlx::query(
+                    "DELETE FROM playback_grants WHERE expires_at <= $1 AND lease_until <= $1",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
                 Ok(deleted)
             }
         }

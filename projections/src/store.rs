@@ -154,15 +154,63 @@ impl RebuildBatch {
     }
 }
 
-/// Fixed-window counters shared by every replica (rate limits).
+/// How fast a rate limit lets hits through: a bucket of `capacity` tokens, one taken per hit,
+/// refilled by one every `interval_ms`. A full bucket allows a burst of `capacity`; after it,
+/// one hit per `interval_ms`. With `interval_ms = period / capacity` that is `capacity` per
+/// period, at any moment: there are no window edges to burst across.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Hits a full bucket allows at once (at least 1).
+    pub capacity: u32,
+    /// Milliseconds to refill one token (at least 1).
+    pub interval_ms: i64,
+}
+
+impl Rate {
+    /// `limit` hits per `period_ms`: a bucket of `limit`, refilled over `period_ms` (rounded
+    /// up to whole milliseconds per token, so never faster). `None` for a limit of 0 (no limit)
+    /// or a period that is not positive.
+    pub fn per(limit: u32, period_ms: i64) -> Option<Rate> {
+        let n = i64::from(limit);
+        let interval_ms = period_ms.checked_add(n - 1)?.checked_div(n)?;
+        (period_ms >= 1).then_some(Rate {
+            capacity: limit,
+            interval_ms,
+        })
+    }
+
+    /// How far ahead of now a bucket's clock may run: `capacity` refills.
+    pub fn horizon_ms(self) -> i64 {
+        i64::from(self.capacity).saturating_mul(self.interval_ms)
+    }
+}
+
+/// The answer of [`RateLimits::take`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// A token was taken: the hit is allowed.
+    Taken,
+    /// The bucket is empty: the hit is refused, and the next token comes in `retry_after_ms`.
+    Refused {
+        /// Milliseconds until a hit would be allowed (at least 1).
+        retry_after_ms: i64,
+    },
+}
+
+/// Token buckets shared by every replica (rate limits), kept in the database.
+///
+/// A bucket is stored as the time its refill catches up with what was taken (the "theoretical
+/// arrival time" of GCRA): a hit at `now` is allowed when that time, moved forward by one
+/// interval, stays within `capacity` intervals of `now`. No row is the same as a full bucket.
 #[async_trait]
 pub trait RateLimits: Send + Sync {
-    /// Counts one hit on `key` in the window starting at `window_start` (any unit, as long as
-    /// the caller is consistent) and returns the hits in that window so far, this one included.
-    /// Atomic across replicas.
-    async fn hit(&self, key: &str, window_start: i64) -> Result<i64, StoreError>;
-    /// Forgets counters of windows that started before `before`; returns how many.
-    async fn purge_before(&self, before: i64) -> Result<u64, StoreError>;
+    /// Takes one token from `key`'s bucket at `now_ms` (Unix milliseconds), at `rate`. Atomic
+    /// across replicas: however many replicas take at once, the hits allowed never exceed
+    /// what the rate allows.
+    async fn take(&self, key: &str, rate: Rate, now_ms: i64) -> Result<Take, StoreError>;
+    /// Forgets the buckets that are full again at `now_ms` (no different from having no row);
+    /// returns how many.
+    async fn purge_full(&self, now_ms: i64) -> Result<u64, StoreError>;
 }
 
 /// One-time tokens seen by any replica (DPoP proof ids), kept until they expire.
@@ -172,6 +220,58 @@ pub trait ReplayCache: Send + Sync {
     /// earlier record of the same key is still live (a replay). Atomic across replicas.
     async fn first_use(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError>;
     /// Forgets every record whose time is up; returns how many.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+/// Bytes a request took from a paid grant (see [`PlaybackGrants::reserve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// How many bytes were taken.
+    pub bytes: i64,
+    /// Which payment of the grant they were taken from (refunds go back to that one only).
+    pub generation: i64,
+}
+
+/// Playback grants paid for by a counted download, shared by every replica, so a listener's
+/// seeks and resumes are not counted again on any replica (docs/adr/0005-download-counting.md).
+/// Times are Unix seconds; budgets are bytes.
+#[async_trait]
+pub trait PlaybackGrants: Send + Sync {
+    /// Takes up to `want` bytes, and at least `min`, from what is left of the live, paid grant
+    /// `nonce` for `clip`. Atomic across replicas.
+    async fn reserve(
+        &self,
+        nonce: &str,
+        clip: &str,
+        want: i64,
+        min: i64,
+        now: i64,
+    ) -> Result<Option<Reservation>, StoreError>;
+    /// Claims the right to pay for grant `nonce` of `clip` until `lease_until`: `true` when
+    /// this caller holds it (nobody else does, or their lease lapsed). What was paid before is
+    /// kept. The holder then [`pays`](Self::pay) or [`releases`](Self::release) it.
+    async fn claim(
+        &self,
+        nonce: &str,
+        clip: &str,
+        lease_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Records a payment for a claimed grant: `budget` bytes until `expires_at`, of which the
+    /// paying request takes `used`; releases the claim. Returns the payment's generation.
+    async fn pay(
+        &self,
+        nonce: &str,
+        budget: i64,
+        used: i64,
+        expires_at: i64,
+    ) -> Result<i64, StoreError>;
+    /// Releases a claim without paying; the grant keeps what was paid before (if anything).
+    async fn release(&self, nonce: &str) -> Result<(), StoreError>;
+    /// Returns `bytes` a request reserved from payment `generation` but did not send.
+    async fn refund(&self, nonce: &str, generation: i64, bytes: i64) -> Result<(), StoreError>;
+    /// Forgets every grant whose time is up and every lapsed claim of a grant never paid;
+    /// returns how many.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }
 

@@ -1,5 +1,7 @@
-//! The view page in real browsers: `tests/browser/view.mjs` drives Debian's chromium through
-//! playwright-core and Debian's firefox-esr through puppeteer-core (all installed by
+//! The pages in real browsers: `tests/browser/view.mjs` (the view page),
+//! `tests/browser/embed.mjs` (the embeddable player in another site's iframe) and
+//! `tests/browser/frames.mjs` (which pages another page may frame) drive Debian's chromium
+//! through playwright-core and Debian's firefox-esr through puppeteer-core (all installed by
 //! `scripts/services/browser.sh`, which `scripts/test` sources) against a live app. Never
 //! skipped: a missing browser fails the test.
 
@@ -64,6 +66,26 @@ fn default_node_path() -> Option<PathBuf> {
 /// Runs `node tests/browser/view.mjs <url> <screenshot> <browser>`; returns (success, stdout,
 /// stderr).
 fn run_view_check(browser: Browser, url: &str, screenshot: &Path) -> (bool, String, String) {
+    let url_and_screenshot = [url, screenshot.to_str().unwrap()];
+    let stem = format!("view-page-{}", browser.name());
+    run_script(
+        browser,
+        "view.mjs",
+        &url_and_screenshot,
+        screenshot.parent().unwrap(),
+        &stem,
+    )
+}
+
+/// Runs `node tests/browser/<script> <args…> <browser>`, its output kept in `dir` as
+/// `<stem>.stdout.json` and `<stem>.stderr.log`; returns (success, stdout, stderr).
+fn run_script(
+    browser: Browser,
+    script: &str,
+    args: &[&str],
+    dir: &Path,
+    stem: &str,
+) -> (bool, String, String) {
     let node_version = Command::new("node").arg("--version").output();
     if !node_version.is_ok_and(|o| o.status.success()) {
         panic!("`node` is not installed or does not run; {SETUP_HINT}");
@@ -88,16 +110,13 @@ fn run_view_check(browser: Browser, url: &str, screenshot: &Path) -> (bool, Stri
         node_path.display()
     );
 
-    let dir = screenshot.parent().unwrap();
-    let stem = format!("view-page-{}", browser.name());
     let stdout_path = dir.join(format!("{stem}.stdout.json"));
     let stderr_path = dir.join(format!("{stem}.stderr.log"));
     let mut command = Command::new("node");
     command
         .current_dir(repo())
-        .arg(repo().join("tests/browser/view.mjs"))
-        .arg(url)
-        .arg(screenshot)
+        .arg(repo().join("tests/browser").join(script))
+        .args(args)
         .arg(browser.name())
         .env("VOICEBIN_BROWSER_NODE_PATH", &node_path)
         .env(variable, &executable)
@@ -185,10 +204,127 @@ async fn check_view_page(browser: Browser) {
         "no screenshot at {}",
         screenshot.display()
     );
+    // Playing, seeking to the middle and clicking the waveform is one playback: one download,
+    // whatever ranges the browser asked for with the grant in the player's URL.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (_, item) = crate::helpers::json(app.get_item(&id, Some(&alice)).await).await;
+    assert_eq!(
+        item["download_count"],
+        1,
+        "one playback in {} counted more than once:\n{stdout}",
+        browser.name()
+    );
     println!(
         "view page checked in {} in {:.1} s; screenshot: {}",
         browser.name(),
         started.elapsed().as_secs_f64(),
         screenshot.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_player_on_another_site_counts_one_playback_in_chromium() {
+    check_embedded_player(Browser::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_player_on_another_site_counts_one_playback_in_firefox() {
+    check_embedded_player(Browser::Firefox).await;
+}
+
+/// Plays and seeks the embed player in an iframe of a page on another site (`localhost`
+/// embedding `127.0.0.1`, where cookies are third-party), then checks one download was counted.
+async fn check_embedded_player(browser: Browser) {
+    let app = spawn_app(Backend::Sqlite).await;
+    let alice = app.alice();
+    // Ten minutes (9.6 MB) of 8 kHz audio: too long to be fetched whole before the seek, so
+    // the seek to the middle asks for a new range.
+    let tone: Vec<i16> = (0..8_000 * 600)
+        .map(|i| ((i as f64 * 0.25).sin() * 8_000.0) as i16)
+        .collect();
+    let wav = crate::helpers::pcm_wav(8_000, &tone);
+    let id = app.upload_ok(&alice, wav, &[]).await;
+    let scanned = app.wait_scanned(&id, &alice).await;
+    assert_eq!(scanned["scan_state"], "clean", "{scanned}");
+
+    let host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_url = format!("http://localhost:{}/", host.local_addr().unwrap().port());
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><title>Another site</title>\
+         <iframe src=\"{}/{id}/embed\" width=\"480\" height=\"140\"></iframe></html>",
+        app.base
+    );
+    host.set_nonblocking(true).unwrap();
+    let acceptor = poem::listener::TcpAcceptor::from_std(host).unwrap();
+    tokio::spawn(async move {
+        let page = poem::endpoint::make_sync(move |_| poem::web::Html(page.clone()));
+        let _ = poem::Server::new_with_acceptor(acceptor).run(page).await;
+    });
+
+    let artifacts = repo().join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let stem = format!("embed-{}", browser.name());
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        run_script(browser, "embed.mjs", &[&host_url], &artifacts, &stem)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    assert!(
+        ok,
+        "the embedded player failed in {}:\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        browser.name()
+    );
+    // The premise: the player asked for the audio more than once (the seek was a new range).
+    let observed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let fetches = observed["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["url"].as_str().is_some_and(|u| u.contains("/audio")))
+        .count();
+    assert!(
+        fetches >= 2,
+        "the player fetched the audio only {fetches} time(s):\n{stdout}"
+    );
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (_, item) = crate::helpers::json(app.get_item(&id, Some(&alice)).await).await;
+    assert_eq!(
+        item["download_count"],
+        1,
+        "one playback in another site's iframe counted more than once in {}:\n{stdout}",
+        browser.name()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_frames_the_embed_player_and_no_other_page() {
+    check_frames(Browser::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_frames_the_embed_player_and_no_other_page() {
+    check_frames(Browser::Firefox).await;
+}
+
+/// Runs `frames.mjs` in `browser` against a clean clip's pages and the text pages.
+async fn check_frames(browser: Browser) {
+    let app = spawn_app(Backend::Sqlite).await;
+    let alice = app.alice();
+    let id = app.upload_ok(&alice, fixture("hello.ogg"), &[]).await;
+    let scanned = app.wait_scanned(&id, &alice).await;
+    assert_eq!(scanned["scan_state"], "clean", "{scanned}");
+    let artifacts = repo().join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let base = app.base.clone();
+    let stem = format!("frames-{}", browser.name());
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        run_script(browser, "frames.mjs", &[&base, &id], &artifacts, &stem)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    assert!(
+        ok,
+        "framing in {}:\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        browser.name()
     );
 }

@@ -179,7 +179,7 @@ pub async fn spawn_with_settings(
             .run(endpoint)
             .await;
     });
-    let issuer = voicebin::embedded_issuer(data_dir.path(), &base).unwrap();
+    let issuer = voicebin::embedded_issuer(data_dir.path(), &settings.public_url).unwrap();
     TestApp {
         settings,
         base,
@@ -193,10 +193,19 @@ pub async fn spawn_with_settings(
 
 /// A second API process over the same database and blobs (another replica); returns its base URL.
 pub async fn spawn_replica(app: &TestApp) -> (String, voicebin::BackgroundHandle) {
+    spawn_replica_flushing_every(app, std::time::Duration::from_secs(1)).await
+}
+
+/// [`spawn_replica`] whose batched download counts are recorded every `flush` (and when its
+/// background is stopped).
+pub async fn spawn_replica_flushing_every(
+    app: &TestApp,
+    flush: std::time::Duration,
+) -> (String, voicebin::BackgroundHandle) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let replica = build(&app.settings).await.expect("build replica");
-    let background = replica.background.start();
+    let background = replica.background.flush_downloads_every(flush).start();
     listener.set_nonblocking(true).unwrap();
     let acceptor = TcpAcceptor::from_std(listener).unwrap();
     let endpoint = voicebin_api::app(replica.state);
@@ -218,7 +227,7 @@ impl TestApp {
             .mint(&MintRequest {
                 account: account.to_owned(),
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
-                audience: self.base.clone(),
+                audience: self.settings.public_url.clone(),
                 ttl: None,
             })
             .unwrap()

@@ -9,6 +9,7 @@ mod contract;
 mod discovery;
 mod downloads;
 mod dpop;
+mod errors;
 mod event_snapshots;
 mod history;
 mod listing;

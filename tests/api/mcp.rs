@@ -323,40 +323,6 @@ async fn business_errors_are_tool_results_marked_as_errors_and_change_nothing() 
     );
     assert!(too_large.contains("50000 bytes"), "{too_large}");
 
-    let url = error(
-        call(
-            &client,
-            "upload_audio",
-            json!({"data": "https://example.com/podcast.mp3"}),
-        )
-        .await,
-    );
-    assert!(url.contains("base64"), "{url}");
-
-    let long_title = error(
-        call(
-            &client,
-            "upload_audio",
-            json!({"data": b64(&fixture("hello.opus")), "title": "x".repeat(201)}),
-        )
-        .await,
-    );
-    assert!(
-        long_title.contains("urn:voicebin:problem:invalid-field"),
-        "{long_title}"
-    );
-    assert!(long_title.contains("title"), "{long_title}");
-
-    let unknown_argument = error(
-        call(
-            &client,
-            "get_audio",
-            json!({"id": "AAAAAAAAAAAAAAAA", "url": "https://example.com"}),
-        )
-        .await,
-    );
-    assert!(unknown_argument.contains("url"), "{unknown_argument}");
-
     let missing = error(call(&client, "get_audio", json!({"id": "AAAAAAAAAAAAAAAA"})).await);
     assert!(
         missing.contains("urn:voicebin:problem:not-found"),
@@ -365,12 +331,220 @@ async fn business_errors_are_tool_results_marked_as_errors_and_change_nothing() 
 
     assert_eq!(app.total_events().await, 0);
     assert_eq!(app.blob_files(), (0, 0));
+}
 
-    // An unknown tool is a protocol error, not a tool result.
-    let unknown = client
-        .call_tool(CallToolRequestParams::new("fetch_url"))
-        .await;
-    assert!(unknown.is_err(), "{unknown:?}");
+/// The `-32602` error of a call the server refused as invalid params.
+async fn invalid_params(client: &Client, tool: &str, arguments: Value) -> rmcp::ErrorData {
+    let Value::Object(arguments) = arguments else {
+        panic!("arguments must be an object")
+    };
+    match client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+        .await
+    {
+        Err(ServiceError::McpError(e)) => {
+            assert_eq!(e.code, ErrorCode::INVALID_PARAMS, "{tool}: {e:?}");
+            e
+        }
+        other => panic!("{tool}: expected -32602, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arguments_rest_would_refuse_are_invalid_params_and_change_nothing() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = app.alice();
+    let id = app.upload_ok(&key, fixture("hello.wav"), &[]).await;
+    app.wait_scanned(&id, &key).await;
+    let events = app.total_events().await;
+    let client = connect(&app, &key).await;
+    let wav = b64(&fixture("hello.opus"));
+
+    // (tool, arguments, the field the problem names, if any)
+    let cases = [
+        // Missing, unknown and mistyped arguments.
+        ("get_audio", json!({}), None),
+        (
+            "get_audio",
+            json!({"id": id, "url": "https://example.com"}),
+            None,
+        ),
+        ("get_audio", json!({"id": 42}), None),
+        ("list_audio", json!({"limit": "ten"}), None),
+        ("list_audio", json!({"limit": -1}), None),
+        (
+            "update_audio",
+            json!({"id": id, "download_limit": "5"}),
+            None,
+        ),
+        ("upload_audio", json!({"title": "no data"}), None),
+        // Values out of range: REST answers 400 for each (`limit` is not clamped).
+        ("list_audio", json!({"limit": 0}), Some("limit")),
+        ("list_audio", json!({"limit": 101}), Some("limit")),
+        ("list_audio", json!({"q": "x".repeat(201)}), Some("q")),
+        ("list_audio", json!({"cursor": "garbage"}), Some("cursor")),
+        (
+            "upload_audio",
+            json!({"data": "https://example.com/a.mp3"}),
+            Some("data"),
+        ),
+        (
+            "upload_audio",
+            json!({"data": wav, "title": "x".repeat(201)}),
+            Some("title"),
+        ),
+        (
+            "upload_audio",
+            json!({"data": wav, "download_limit": 0}),
+            Some("download_limit"),
+        ),
+        (
+            "update_audio",
+            json!({"id": id, "download_limit": 0}),
+            Some("download_limit"),
+        ),
+        (
+            "update_audio",
+            json!({"id": id, "download_limit": 1_000_000_001_i64}),
+            Some("download_limit"),
+        ),
+        (
+            "update_audio",
+            json!({"id": id, "description": "x".repeat(5001)}),
+            Some("description"),
+        ),
+    ];
+    for (tool, arguments, field) in cases {
+        let e = invalid_params(&client, tool, arguments.clone()).await;
+        let problem = e.data.unwrap_or_default();
+        assert_eq!(problem["status"], 400, "{tool} {arguments}: {problem}");
+        if let Some(field) = field {
+            assert_eq!(problem["field"], field, "{tool} {arguments}: {problem}");
+        }
+    }
+    // An unknown tool is one too.
+    let e = invalid_params(&client, "fetch_url", json!({})).await;
+    assert!(e.message.contains("fetch_url"), "{e:?}");
+
+    // Nothing was recorded or stored; the valid neighbours still work.
+    assert_eq!(app.total_events().await, events);
+    assert_eq!(app.blob_files(), (1, 0));
+    let page = ok(call(&client, "list_audio", json!({"limit": 100})).await);
+    assert_eq!(page["items"][0]["id"], id.as_str());
+}
+
+/// POSTs `body` to `/mcp` as JSON with a valid token.
+async fn post_raw(app: &TestApp, key: &str, body: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_json_rpc_requests_get_json_rpc_errors_with_400() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = app.alice();
+    // (body, code, the id answered with)
+    let cases = [
+        ("{not json", -32700, Value::Null),
+        ("", -32700, Value::Null),
+        ("[]", -32600, Value::Null),
+        (
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+            -32600,
+            Value::Null,
+        ),
+        ("\"ping\"", -32600, Value::Null),
+        (r#"{"id":1,"method":"ping"}"#, -32600, json!(1)),
+        (
+            r#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#,
+            -32600,
+            Value::Null,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":"x","method":["ping"]}"#,
+            -32600,
+            json!("x"),
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":2,"result":{},"error":{}}"#,
+            -32600,
+            json!(2),
+        ),
+    ];
+    for (body, code, id) in cases {
+        let res = post_raw(&app, &key, body).await;
+        let status = res.status();
+        if status != StatusCode::BAD_REQUEST {
+            panic!("{body}: {status} {}", res.text().await.unwrap());
+        }
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        let (_, answer) = json(res).await;
+        assert_eq!(answer["jsonrpc"], "2.0", "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
+        assert!(answer["error"]["message"].is_string(), "{answer}");
+        assert_eq!(
+            answer.get("id").cloned().unwrap_or(Value::Null),
+            id,
+            "{body}: {answer}"
+        );
+    }
+    // A request of a method this server answers, with params that do not fit it, is answered
+    // like any request (200), with -32602 rather than "method not found".
+    for (id, body) in [
+        (
+            3,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":5}}"#,
+        ),
+        (
+            4,
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"get_audio","arguments":"x"}}"#,
+        ),
+        (
+            5,
+            r#"{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{}}"#,
+        ),
+        (
+            6,
+            r#"{"jsonrpc":"2.0","id":6,"method":"initialize","params":{"protocolVersion":7}}"#,
+        ),
+    ] {
+        let (status, answer) = json(post_raw(&app, &key, body).await).await;
+        assert_eq!(status, StatusCode::OK, "{body}: {answer}");
+        assert_eq!(answer["id"], id, "{answer}");
+        assert_eq!(answer["error"]["code"], -32602, "{body}: {answer}");
+    }
+    // The same endpoint still answers a good request, and an unknown method is -32601.
+    let (status, pong) =
+        json(post_raw(&app, &key, r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#).await).await;
+    assert_eq!(status, StatusCode::OK, "{pong}");
+    assert_eq!(pong["id"], 7);
+    assert!(pong["result"].is_object(), "{pong}");
+    let (_, unknown) =
+        json(post_raw(&app, &key, r#"{"jsonrpc":"2.0","id":8,"method":"nope"}"#).await).await;
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    // A body that is not said to be JSON is still a 415 problem.
+    let res = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&key)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "text/plain")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
 }
 
 /// An app whose scanner cannot be reached, so uploads stay `pending` for several seconds.
@@ -833,4 +1007,28 @@ async fn a_removed_clip_can_neither_be_updated_nor_deleted_over_mcp() {
         app.get_item(&id, None).await.status(),
         StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS
     );
+}
+
+#[tokio::test]
+async fn an_exhausted_clip_is_gone_over_mcp_for_everyone_but_its_owner() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = app.alice();
+    let id = app
+        .upload_ok(&key, fixture("hello.flac"), &[("x-download-limit", "1")])
+        .await;
+    app.wait_scanned(&id, &key).await;
+    let res = app
+        .client
+        .get(app.url(&format!("/{id}/download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    let bob = connect(&app, &app.key("bob", ALL_SCOPES)).await;
+    let refused = error(call(&bob, "get_audio", json!({"id": id})).await);
+    assert!(refused.contains("410"), "{refused}");
+    assert!(read(&bob, app.url(&format!("/{id}"))).await.is_err());
+    let alice = connect(&app, &key).await;
+    let owned = ok(call(&alice, "get_audio", json!({"id": id})).await);
+    assert_eq!(owned["download_count"], 1);
 }

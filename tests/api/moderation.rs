@@ -4,8 +4,11 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use voicebin::ModerationSettings;
+use voicebin_projections::{Rate, RateLimits, Take};
 
-use crate::helpers::{fixture, json, spawn_app, spawn_app_with, Backend, Options, TestApp};
+use crate::helpers::{
+    fixture, json, spawn_app, spawn_app_with, spawn_replica, Backend, Options, TestApp,
+};
 use crate::on_both_backends;
 
 const MODERATE: &[&str] = &["voice:moderate"];
@@ -546,6 +549,137 @@ async fn reports_are_rate_limited_per_address_and_per_account() {
         app.event_types(&clips[3]).await,
         ["Uploaded", "ScanCompleted"]
     );
+}
+
+/// Reports allowed per hour per address and per account; no hiding.
+fn report_limits(per_ip: u32, per_account: u32) -> Options {
+    Options {
+        moderation: ModerationSettings {
+            hide_threshold: 0,
+            reports_per_hour_per_ip: per_ip,
+            reports_per_hour_per_account: per_account,
+            trust_forwarded_for: false,
+        },
+        ..Options::default()
+    }
+}
+
+/// An hour in milliseconds, the unit of the shared allowance.
+const HOUR_MS: i64 = 3_600_000;
+
+/// How many of `attempts` takes on `key` at `at_ms` the shared allowance lets through.
+async fn taken(limits: &dyn RateLimits, key: &str, rate: Rate, at_ms: i64, attempts: u32) -> u32 {
+    let mut taken = 0;
+    for _ in 0..attempts {
+        if limits.take(key, rate, at_ms).await.unwrap() == Take::Taken {
+            taken += 1;
+        }
+    }
+    taken
+}
+
+on_both_backends!(the_report_allowance_has_no_window_edge_to_burst_across);
+async fn the_report_allowance_has_no_window_edge_to_burst_across(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let limits = app.database.rate_limits();
+    let limits = limits.as_ref();
+    let rate = Rate::per(3, HOUR_MS).unwrap();
+    // A moment on an hour boundary, which a fixed hourly window restarts at.
+    let edge = 490_000 * HOUR_MS;
+    let key = "report:ip:edge";
+
+    // Three at once is the allowance; a burst at the end of one hour and another at the start
+    // of the next get three in all, not six.
+    assert_eq!(taken(limits, key, rate, edge - 1_000, 10).await, 3);
+    assert_eq!(taken(limits, key, rate, edge, 10).await, 0);
+    assert_eq!(taken(limits, key, rate, edge + 1_000, 10).await, 0);
+    match limits.take(key, rate, edge + 1_000).await.unwrap() {
+        // The next report is possible 20 minutes after the burst, not at the next hour.
+        Take::Refused { retry_after_ms } => assert_eq!(retry_after_ms, HOUR_MS / 3 - 2_000),
+        Take::Taken => panic!("the allowance is used up"),
+    }
+    // Then one per 20 minutes, and never more than three in any hour.
+    assert_eq!(
+        taken(limits, key, rate, edge - 1_000 + HOUR_MS / 3, 10).await,
+        1
+    );
+    assert_eq!(
+        taken(limits, key, rate, edge - 1_000 + 2 * HOUR_MS / 3, 10).await,
+        1
+    );
+    assert_eq!(
+        taken(limits, key, rate, edge - 2_000 + HOUR_MS, 10).await,
+        0
+    );
+    // Left alone for an hour, the allowance is whole again, and that key's row can go.
+    let later = edge + 3 * HOUR_MS;
+    assert!(limits.purge_full(later).await.unwrap() >= 1);
+    assert_eq!(taken(limits, key, rate, later, 10).await, 3);
+    // Other keys have their own allowance.
+    assert_eq!(taken(limits, "report:ip:other", rate, edge, 10).await, 3);
+}
+
+on_both_backends!(concurrent_reports_through_two_replicas_never_exceed_the_allowance);
+async fn concurrent_reports_through_two_replicas_never_exceed_the_allowance(backend: Backend) {
+    let app = spawn_app_with(backend, report_limits(4, 0)).await;
+    let (replica, _replica_tasks) = spawn_replica(&app).await;
+    let alice = app.alice();
+    let clips = [
+        app.clean_clip(&alice, "hello.wav").await,
+        app.clean_clip(&alice, "hello.ogg").await,
+    ];
+    // Twenty anonymous reports from this one address at once, half through each replica.
+    let reports = (0..20).map(|i| {
+        let base = if i % 2 == 0 { &app.base } else { &replica };
+        let url = format!("{base}/api/v1/items/{}/reports", clips[i % 4 / 2]);
+        let client = app.client.clone();
+        async move {
+            client
+                .post(url)
+                .json(&json!({"reason": "spam"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(reports).await;
+    let accepted = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::ACCEPTED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((accepted, limited), (4, 16), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reporting_ones_own_clip_is_refused_without_using_the_allowance() {
+    let app = spawn_app_with(Backend::Sqlite, report_limits(2, 2)).await;
+    let alice = app.alice();
+    let bob = app.key("bob", &["voice:read", "voice:create"]);
+    let own = app.clean_clip(&alice, "hello.wav").await;
+    let bobs = app.clean_clip(&bob, "hello.ogg").await;
+    for _ in 0..3 {
+        let (status, problem) = app
+            .report(&own, Some(&alice), json!({"reason": "spam"}))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    }
+    // Neither alice's account nor this address has used any of its two reports.
+    for _ in 0..2 {
+        let (status, problem) = app
+            .report(&bobs, Some(&alice), json!({"reason": "spam"}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{problem}");
+    }
+    let (status, _) = app
+        .report(&bobs, Some(&alice), json!({"reason": "spam"}))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.event_types(&own).await, ["Uploaded", "ScanCompleted"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,8 @@
 //   waitForFunction(fn, arg, timeout)    -> true once fn(arg) is truthy, or false
 //   boundingBox(selector)                -> { x, y, width, height } in CSS pixels
 //   clickAt(selector, x, y)              a real mouse click at (x, y) inside the element
+//   evaluateInFrame(part, fn, arg)       evaluate in the first frame whose URL contains part
+//                                        (cross-origin iframes included); throws if none
 //   screenshot(path)                     full page
 //   close()
 
@@ -73,6 +75,15 @@ function pageEvents(page) {
         }),
       ),
   };
+}
+
+/** The first frame of a playwright or puppeteer page whose URL contains `part`. */
+function frameOf(page, part) {
+  const frame = page.frames().find((f) => f.url().includes(part));
+  if (!frame) {
+    throw new Error(`no frame's URL contains ${part}: ${page.frames().map((f) => f.url())}`);
+  }
+  return frame;
 }
 
 export async function launch(name, options) {
@@ -140,6 +151,7 @@ async function launchChromium(options) {
         .catch(() => false),
     boundingBox: (selector) => page.locator(selector).boundingBox(),
     clickAt: (selector, x, y) => page.locator(selector).click({ position: { x, y } }),
+    evaluateInFrame: (part, fn, arg) => frameOf(page, part).evaluate(fn, arg),
     screenshot: (file) => page.screenshot({ path: file, fullPage: true }),
     close: () => context.close(),
   };
@@ -210,6 +222,7 @@ async function launchFirefox(options) {
           .catch(() => false),
       boundingBox: async (selector) => (await handle(selector)).boundingBox(),
       clickAt: async (selector, x, y) => (await handle(selector)).click({ offset: { x, y } }),
+      evaluateInFrame: (part, fn, arg) => frameOf(page, part).evaluate(fn, arg),
       screenshot: (file) => page.screenshot({ path: file, fullPage: true }),
       close: () => browser.close(),
     };

@@ -37,8 +37,12 @@ use crate::auth::Principal;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Want {
     /// Its metadata (REST item and peaks, MCP `get_audio` and resources, abuse reports).
-    /// Owners and moderators see every state, a removed clip included.
+    /// Owners and moderators see every state, a removed clip included; the public nothing
+    /// once the download limit is used up.
     Metadata,
+    /// To report it as abuse: its metadata, even once the download limit is used up (a
+    /// listener who got the last download can still report what they heard).
+    Report,
     /// Its audio (downloads, the player, the view and embed pages): nobody gets audio a
     /// moderator removed (the bytes are purged), and the public none once the download limit
     /// is used up.
@@ -163,7 +167,7 @@ pub fn check(view: &ClipView, caller: Option<&Principal>, want: Want) -> Result<
             (Reader::Owner, _) if view.is_deleted() => Err(Refusal::Gone),
             (Reader::Owner, _) => Ok(Reader::Owner),
         },
-        Want::Metadata | Want::Audio => {
+        Want::Metadata | Want::Report | Want::Audio => {
             if view.is_deleted() {
                 return Err(Refusal::Gone);
             }
@@ -174,8 +178,9 @@ pub fn check(view: &ClipView, caller: Option<&Principal>, want: Want) -> Result<
             if reader == Reader::Public && !view.is_public() {
                 return Err(Refusal::NotFound);
             }
-            if want == Want::Audio
-                && reader == Reader::Public
+            // Used up means used up on every surface: no download URL is handed out either.
+            if reader == Reader::Public
+                && want != Want::Report
                 && view.downloads_remaining() == Some(0)
             {
                 return Err(Refusal::Exhausted);

@@ -149,11 +149,16 @@ fn removed_clips_are_451_to_the_public_and_have_no_audio_for_anyone() {
 }
 
 #[test]
-fn an_exhausted_clip_has_audio_only_for_its_owner_and_moderators() {
+fn an_exhausted_clip_is_only_its_owners_and_moderators_but_can_be_reported() {
     let view = clip(&[scanned(ScanVerdict::Clean), downloaded()]);
     assert_eq!(check(&view, None, Want::Audio), Err(Refusal::Exhausted));
-    assert_eq!(check(&view, None, Want::Metadata), Ok(Reader::Public));
+    assert_eq!(check(&view, None, Want::Metadata), Err(Refusal::Exhausted));
+    assert_eq!(check(&view, None, Want::Report), Ok(Reader::Public));
     assert_eq!(check(&view, Some(&owner()), Want::Audio), Ok(Reader::Owner));
+    assert_eq!(
+        check(&view, Some(&owner()), Want::Metadata),
+        Ok(Reader::Owner)
+    );
     assert_eq!(
         check(&view, Some(&moderator()), Want::Audio),
         Ok(Reader::Moderator)

@@ -3,7 +3,7 @@
 //!
 //! [`Code`] is the one table: per kind of error, the HTTP status, the stable problem `type`,
 //! the title, the OpenAPI description and the extra header the answer carries
-//! (`WWW-Authenticate`, `Retry-After`, `Content-Range`). Everything else derives from it: the
+//! (`WWW-Authenticate`, `Retry-After`, `Content-Range`, `Allow`). Everything else derives from it: the
 //! response [`ApiError`] renders, the fallback for errors poem raises itself
 //! ([`problem_response`]), and each REST operation's documented responses ([`Errors`], in
 //! `openapi.rs`). 5xx bodies are opaque; their cause is logged once, here.
@@ -50,6 +50,9 @@ pub enum ExtraHeader {
     RetryAfter,
     /// `Content-Range`: `bytes */<length>` of an unsatisfiable range.
     ContentRange,
+    /// `Allow`: the methods the resource has (RFC 9110 §15.5.6). Only the route knows them, so
+    /// a 405 carries it only when built with [`ApiError::method_not_allowed`].
+    Allow,
 }
 
 impl ExtraHeader {
@@ -59,6 +62,7 @@ impl ExtraHeader {
             ExtraHeader::WwwAuthenticate => header::WWW_AUTHENTICATE,
             ExtraHeader::RetryAfter => header::RETRY_AFTER,
             ExtraHeader::ContentRange => header::CONTENT_RANGE,
+            ExtraHeader::Allow => header::ALLOW,
         }
     }
 }
@@ -101,6 +105,8 @@ pub enum Code {
     Conflict,
     /// 410: the clip was deleted, or its downloads are used up.
     Gone,
+    /// 412: an `If-Match` precondition does not hold.
+    PreconditionFailed,
     /// 413: body too large.
     TooLarge,
     /// 415: an upload that is not audio.
@@ -125,7 +131,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in table order.
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 21] = [
         Code::BadRequest,
         Code::InvalidField,
         Code::Unauthorized,
@@ -136,6 +142,7 @@ impl Code {
         Code::NotAcceptable,
         Code::Conflict,
         Code::Gone,
+        Code::PreconditionFailed,
         Code::TooLarge,
         Code::NotAudio,
         Code::UnsupportedMediaType,
@@ -200,7 +207,7 @@ impl Code {
                 "method-not-allowed",
                 "Method not allowed",
                 "The resource does not support this method.",
-                None,
+                Some(Allow),
             ),
             Code::NotAcceptable => (
                 S::NOT_ACCEPTABLE,
@@ -221,6 +228,13 @@ impl Code {
                 "gone",
                 "The clip is gone",
                 "The clip was deleted.",
+                None,
+            ),
+            Code::PreconditionFailed => (
+                S::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Precondition failed",
+                "`If-Match` names no current representation of the clip.",
                 None,
             ),
             Code::TooLarge => (
@@ -417,6 +431,16 @@ impl ApiError {
         Self::new(Code::TooManyRequests, detail).with_header(retry_after.max(1).to_string())
     }
 
+    /// 405 for a method the resource lacks; `allow` lists those it has (`GET, HEAD`).
+    pub fn method_not_allowed(allow: impl Into<String>) -> Self {
+        let allow = allow.into();
+        Self::new(
+            Code::MethodNotAllowed,
+            format!("this resource answers {allow} only"),
+        )
+        .with_header(allow)
+    }
+
     /// 416 for a range outside a representation of `len` bytes.
     pub fn range_not_satisfiable(len: u64) -> Self {
         Self::new(
@@ -499,7 +523,8 @@ impl ApiError {
         &self.detail
     }
 
-    /// The extra header this answer carries (name and value), if its code has one.
+    /// The extra header this answer carries (name and value), if its code has one (and, for
+    /// `Allow`, if the error was built with its value).
     pub fn extra_header(&self) -> Option<(HeaderName, String)> {
         let header = self.code.row().header?;
         let value = match (&self.header, header) {
@@ -508,6 +533,8 @@ impl ApiError {
             (None, ExtraHeader::RetryAfter) => RETRY_AFTER_SECS.to_string(),
             // Only `range_not_satisfiable` builds this code, always with its header.
             (None, ExtraHeader::ContentRange) => "bytes */0".to_owned(),
+            // No list is better than a wrong one.
+            (None, ExtraHeader::Allow) => return None,
         };
         Some((header.name(), value))
     }

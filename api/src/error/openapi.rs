@@ -76,7 +76,9 @@ impl<L: ErrorList> From<Errors<L>> for poem::Error {
 fn header_meta(header: ExtraHeader) -> MetaHeader {
     let schema = match header {
         ExtraHeader::RetryAfter => <u32 as Type>::schema_ref(),
-        ExtraHeader::WwwAuthenticate | ExtraHeader::ContentRange => <String as Type>::schema_ref(),
+        ExtraHeader::WwwAuthenticate | ExtraHeader::ContentRange | ExtraHeader::Allow => {
+            <String as Type>::schema_ref()
+        }
     };
     MetaHeader {
         name: header.name().as_str().to_ascii_uppercase(),

@@ -8,6 +8,7 @@
 //! scopes and ownership rules. `Host` and `Origin` must match the configured public URL
 //! (DNS-rebinding protection).
 
+mod jsonrpc;
 mod resources;
 mod schema;
 mod tools;
@@ -19,9 +20,12 @@ use poem::endpoint::{BoxEndpoint, TowerCompatExt};
 use poem::http::header;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, InitializeResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, Tool,
+    CallToolRequestMethod, CallToolRequestParams, CallToolResponse, ConstString, CustomRequest,
+    CustomResult, ErrorCode, Implementation, InitializeResult, InitializeResultMethod,
+    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
+    ListResourcesResult, ListToolsRequestMethod, ListToolsResult, PaginatedRequestParams,
+    PingRequestMethod, ProtocolVersion, ReadResourceRequestMethod, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -131,6 +135,44 @@ impl ServerHandler for McpServer {
         .map(Into::into)
     }
 
+    /// rmcp reads a request whose params do not fit its method as a custom request. For a
+    /// method this server answers, that is `-32602` (invalid params), not "method not found".
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        const ANSWERED: [&str; 7] = [
+            InitializeResultMethod::VALUE,
+            PingRequestMethod::VALUE,
+            ListToolsRequestMethod::VALUE,
+            CallToolRequestMethod::VALUE,
+            ListResourcesRequestMethod::VALUE,
+            ListResourceTemplatesRequestMethod::VALUE,
+            ReadResourceRequestMethod::VALUE,
+        ];
+        let method = request.method.as_str();
+        if !ANSWERED.contains(&method) {
+            return Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("no method `{method}`"),
+                None,
+            ));
+        }
+        let why = match method {
+            CallToolRequestMethod::VALUE => request.params_as::<CallToolRequestParams>().err(),
+            ReadResourceRequestMethod::VALUE => {
+                request.params_as::<ReadResourceRequestParams>().err()
+            }
+            _ => None,
+        };
+        let message = match why {
+            Some(e) => format!("the params of `{method}` are invalid: {e}"),
+            None => format!("the params of `{method}` are invalid"),
+        };
+        Err(ErrorData::invalid_params(message, None))
+    }
+
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -185,6 +227,8 @@ fn allowed_host_and_origin(public_url: &str) -> Option<(String, String)> {
 pub struct McpEndpoint {
     inner: BoxEndpoint<'static, Response>,
     resource_metadata: String,
+    /// The largest body accepted, in bytes.
+    max_body: usize,
 }
 
 /// Builds the `/mcp` endpoint for `state`; `doc` is the REST API's OpenAPI document, whose
@@ -194,13 +238,14 @@ pub fn endpoint(state: &AppState, doc: &serde_json::Value) -> McpEndpoint {
     // Room for the largest inline upload in base64 plus the JSON-RPC envelope and metadata.
     // Fixed, not the (possibly lower) configured upload limit, so that a clip over that limit
     // is refused by the tool with a readable "too large" result rather than by the transport.
-    let max_body = MAX_INLINE_UPLOAD_BYTES.div_ceil(3) * 4 + 64 * 1024;
+    let max_body =
+        usize::try_from(MAX_INLINE_UPLOAD_BYTES.div_ceil(3) * 4 + 64 * 1024).unwrap_or(usize::MAX);
     let mut config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_sse_keep_alive(None)
         .with_sse_retry(None)
-        .with_max_request_body_bytes(usize::try_from(max_body).unwrap_or(usize::MAX))
+        .with_max_request_body_bytes(max_body)
         .enforce_origin_validation();
     match allowed_host_and_origin(state.urls.base()) {
         Some((host, origin)) => {
@@ -221,6 +266,7 @@ pub fn endpoint(state: &AppState, doc: &serde_json::Value) -> McpEndpoint {
     McpEndpoint {
         inner: service.compat().boxed(),
         resource_metadata: state.urls.mcp_metadata(),
+        max_body,
     }
 }
 
@@ -276,6 +322,41 @@ async fn plain_error_as_problem(response: Response) -> Response {
     problem
 }
 
+/// Whether the request says its body is JSON (`Content-Type: application/json`, any
+/// parameters), as rmcp requires before it reads the body.
+fn says_json(req: &Request) -> bool {
+    req.content_type()
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Reads a body of at most `max` bytes (`expected`, its declared length, only sizes the
+/// buffer); a longer one is a 413, an unreadable one a 400.
+async fn read_body(
+    body: poem::Body,
+    expected: usize,
+    max: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    use futures::StreamExt;
+    let too_large = || {
+        ApiError::new(
+            Code::TooLarge,
+            format!("the request body exceeds {max} bytes"),
+        )
+    };
+    let mut stream = body.into_bytes_stream();
+    let mut collected = bytes::BytesMut::with_capacity(expected.min(max));
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::new(Code::BadRequest, format!("unreadable body: {e}")))?;
+        if chunk.len() > max.saturating_sub(collected.len()) {
+            return Err(too_large());
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    Ok(collected.freeze())
+}
+
 impl Endpoint for McpEndpoint {
     type Output = Response;
 
@@ -299,8 +380,31 @@ impl Endpoint for McpEndpoint {
             }
             Err(e) => return Ok(poem::IntoResponse::into_response(e)),
         }
+        // A JSON body rmcp cannot read as a JSON-RPC message gets its plain 415; the body is
+        // kept (a cheap handle) to say in JSON-RPC terms what is wrong with it.
+        let body = if says_json(&req) {
+            let expected = req
+                .header(header::CONTENT_LENGTH)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            match read_body(req.take_body(), expected, self.max_body).await {
+                Ok(bytes) => {
+                    req.set_body(bytes.clone());
+                    Some(bytes)
+                }
+                Err(e) => return Ok(e.into_response()),
+            }
+        } else {
+            None
+        };
         let response = self.inner.call(req).await?;
-        Ok(plain_error_as_problem(response).await)
+        match body {
+            // With a JSON `Content-Type`, rmcp's only 415 is a body it could not deserialize.
+            Some(body) if response.status() == poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Ok(jsonrpc::refusal(&body))
+            }
+            _ => Ok(plain_error_as_problem(response).await),
+        }
     }
 }
 

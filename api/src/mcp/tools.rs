@@ -2,9 +2,12 @@
 //!
 //! Each tool is the REST operation of the same meaning, run through [`crate::usecases::clips`] with the
 //! same scope and ownership checks, and answers with the REST JSON shape as
-//! `structuredContent`. Business errors (not found, not owner, missing scope, invalid field,
-//! not audio, too large) are tool results with `isError: true` carrying the problem document's
-//! title and detail; only an unknown tool name is a protocol error.
+//! `structuredContent`. Arguments are checked as strictly as the REST API checks the same
+//! fields: what REST would refuse with 400 (a missing, unknown or mistyped argument, a value
+//! out of range, an invalid field) is the protocol error `-32602` (invalid params) with the
+//! problem document as `data`, as is an unknown tool name. Business errors (not found, not
+//! owner, missing scope, not audio, too large, gone, removed) are tool results with
+//! `isError: true` carrying the problem document's title and detail.
 
 use std::sync::Arc;
 
@@ -237,11 +240,19 @@ fn args<T: DeserializeOwned>(arguments: JsonObject) -> Result<T, ApiError> {
         .map_err(|e| ApiError::new(Code::BadRequest, format!("invalid arguments: {e}")))
 }
 
+/// The protocol error for arguments REST would refuse with 400: `-32602`, with the problem
+/// document (its `field`, if it names one) as `data`.
+pub fn invalid_params(e: &ApiError) -> ErrorData {
+    let p = e.problem();
+    let message = p.detail.clone().unwrap_or_else(|| p.title.clone());
+    ErrorData::invalid_params(message, Some(json_of(&p)))
+}
+
 fn json_of<T: ToJSON>(value: &T) -> Value {
     value.to_json().unwrap_or(Value::Null)
 }
 
-/// Runs tool `name`; `Err` only for an unknown tool.
+/// Runs tool `name`; `Err` (a protocol error) for an unknown tool or invalid arguments.
 pub async fn call(
     state: &AppState,
     catalog: &Catalog,
@@ -262,10 +273,11 @@ pub async fn call(
             ))
         }
     };
-    Ok(match outcome {
-        Ok(value) => CallToolResult::structured(value),
-        Err(e) => error_result(&e),
-    })
+    match outcome {
+        Ok(value) => Ok(CallToolResult::structured(value)),
+        Err(e) if e.status() == poem::http::StatusCode::BAD_REQUEST => Err(invalid_params(&e)),
+        Err(e) => Ok(error_result(&e)),
+    }
 }
 
 /// A business error as a tool result the model can read: the problem's title and detail, and

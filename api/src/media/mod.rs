@@ -1,13 +1,19 @@
 //! The direct download and the player source: `GET|HEAD /{id}/download` (attachment) and
 //! `GET|HEAD /{id}/audio` (inline). Byte ranges, validators, and the counting rules:
-//! HEAD never counts, a 304 or 416 never counts, the owner's authenticated fetches never count,
-//! and one playback with seeking counts once — the first counted request hands out a signed
-//! grant cookie, and range requests that carry it within its lifetime are not counted again.
-//! See `docs/adr/0005-download-counting.md`.
+//! HEAD never counts, a 304, 412 or 416 never counts, the owner's authenticated fetches never
+//! count, a download that cannot be served is not counted, and one playback with seeking counts
+//! once — a listener's playback grant (a token in the player's URL or a cookie, bound to that
+//! listener) covers about one playback's worth of bytes after the download that paid for it,
+//! even once that was the last download the limit allowed.
+//! See `docs/adr/0005-download-counting.md` and [`crate::usecases::grants`].
 
 mod range;
 
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
+use futures::StreamExt;
 use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::web::{Data, Path};
 use poem::{handler, Body, IntoResponse, Request, Response};
@@ -16,26 +22,39 @@ use voicebin_domain::ClipError;
 
 pub use range::{content_disposition, parse_range, ByteRange};
 
-use self::range::if_range_matches;
-use crate::access::{Refusal, Want};
-use crate::error::ApiError;
+use self::range::{if_match, if_range_matches};
+use crate::access::{self, Refusal, Want};
+use crate::error::{ApiError, Code};
 use crate::http::{http_date, none_match};
 use crate::state::AppState;
 use crate::usecases::clips;
-use crate::usecases::grants::GRANT_TTL_SECS;
+use crate::usecases::grants::{budget, lifetime, Claim, Listener, Refund, Token, CLAIM_SECS};
 
-/// The grant cookie's name (scoped by `Path=/{id}`).
+/// The grant cookie's name (scoped by `Path={base path}/{id}`).
 const GRANT_COOKIE: &str = "vb_grant";
+/// The query parameter that carries a page's grant token.
+const GRANT_PARAM: &str = "grant";
 
-fn grant_cookie(req: &Request) -> Option<String> {
-    req.headers()
+/// The grant tokens `req` presents: the one in its URL (a page's player), then its cookie.
+fn presented(req: &Request) -> impl Iterator<Item = (&str, bool)> {
+    let in_url = req
+        .uri()
+        .query()
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(name, _)| *name == GRANT_PARAM)
+        .map(|(_, value)| (value, true));
+    let in_cookie = req
+        .headers()
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == GRANT_COOKIE)
-        .map(|(_, value)| value.to_owned())
+        .filter(|(name, _)| *name == GRANT_COOKIE)
+        .map(|(_, value)| (value, false));
+    in_url.chain(in_cookie)
 }
 
 /// Serves the clip's bytes; `inline` for the player, attachment for the download button.
@@ -47,9 +66,36 @@ async fn serve(
 ) -> Result<Response, ApiError> {
     // Credentials first: a token that is sent must be valid, even for a clip that is gone.
     let caller = state.caller(req).await?;
-    let found = clips::find(state, id, caller.as_ref(), Want::Audio).await?;
-    // Owners and moderators fetch without counting.
-    let (clip, view, owner) = (found.id, found.view, found.reader.is_privileged());
+    let (clip, view) = clips::view(state, id).await?;
+    // Owners and moderators fetch without counting. A used-up limit still lets a listener whose
+    // paid grant is live go on (checked below); everyone else gets 410.
+    let (owner, exhausted) = match access::check(&view, caller.as_ref(), Want::Audio) {
+        Ok(reader) => (reader.is_privileged(), false),
+        Err(Refusal::Exhausted) => (false, true),
+        Err(refusal) => return Err(refusal.into()),
+    };
+    let now = Utc::now().timestamp();
+    let listener = Listener::of(req, state.moderation.trust_forwarded_for);
+    let token = presented(req).find_map(|(raw, in_url)| {
+        state
+            .grants
+            .verify(&view.id, &listener, raw)
+            .map(|t| (t, in_url))
+    });
+    if exhausted {
+        let live = match &token {
+            Some((t, _)) => state
+                .grants
+                .reserve(t, &view.id, 0, 0, now)
+                .await?
+                .is_some(),
+            None => false,
+        };
+        if !live {
+            return Err(Refusal::Exhausted.into());
+        }
+    }
+
     let len = u64::try_from(view.size_bytes).unwrap_or_default();
     let etag = format!("\"{}\"", view.sha256);
     let last_modified = http_date(view.created_at());
@@ -72,7 +118,22 @@ async fn serve(
         }
         builder
     };
+    let with_validators = |mut response: Response| {
+        let validators = headers(Response::builder()).finish();
+        for (name, value) in validators.headers() {
+            response.headers_mut().insert(name, value.clone());
+        }
+        response
+    };
     let header_str = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // RFC 9110 §13.2.2: If-Match, then If-None-Match, then Range with If-Range.
+    if header_str(header::IF_MATCH).is_some_and(|h| !if_match(h, &etag)) {
+        let problem = ApiError::new(
+            Code::PreconditionFailed,
+            "`If-Match` does not name the clip's current ETag",
+        );
+        return Ok(with_validators(problem.into_response()));
+    }
     if header_str(header::IF_NONE_MATCH).is_some_and(|h| none_match(h, &etag)) {
         return Ok(headers(Response::builder().status(StatusCode::NOT_MODIFIED)).finish());
     }
@@ -82,80 +143,229 @@ async fn serve(
             range = ByteRange::Full;
         }
     }
-    let ok = |b: poem::ResponseBuilder| headers(b.content_type(view.content_type.as_str()));
-    if req.method() == Method::HEAD {
-        return Ok(ok(Response::builder().status(StatusCode::OK))
-            .header(header::CONTENT_LENGTH, len)
-            .finish());
-    }
     if range == ByteRange::Unsatisfiable {
         // The problem, with the validators a client needs to retry with a better range.
-        let mut response = ApiError::range_not_satisfiable(len).into_response();
-        let validators = headers(Response::builder()).finish();
-        for (name, value) in validators.headers() {
-            response.headers_mut().insert(name, value.clone());
-        }
-        return Ok(response);
-    }
-
-    let now = Utc::now().timestamp();
-    let granted = grant_cookie(req).is_some_and(|token| state.grants.valid(&view.id, &token, now));
-    let mut set_cookie = None;
-    if !owner && !granted {
-        if view.download_limit.is_some() {
-            match state.service.downloads().count_limited(&clip).await {
-                Ok(()) => {}
-                Err(CommandError::Rule(ClipError::LimitReached)) => {
-                    return Err(Refusal::Exhausted.into())
-                }
-                Err(e) => return Err(e.into()),
-            }
-        } else {
-            state.service.downloads().count_unlimited(&clip);
-        }
-        let expires = now + GRANT_TTL_SECS;
-        let secure = if state.urls.is_https() {
-            "; Secure"
-        } else {
-            ""
-        };
-        set_cookie = Some(format!(
-            "{GRANT_COOKIE}={}; Path=/{}; Max-Age={GRANT_TTL_SECS}; HttpOnly; SameSite=Lax{secure}",
-            state.grants.issue(&view.id, expires),
-            view.id
+        return Ok(with_validators(
+            ApiError::range_not_satisfiable(len).into_response(),
         ));
     }
-
-    let (status, byte_range) = match range {
-        ByteRange::Partial(start, end) => (StatusCode::PARTIAL_CONTENT, Some(start..end)),
-        _ => (StatusCode::OK, None),
+    let requested = match range {
+        ByteRange::Partial(start, end) => Some(start..end),
+        _ => None,
     };
+    if req.method() == Method::HEAD {
+        return Ok(ok_response(headers, &view, requested, len).finish());
+    }
+
+    // Who pays for these bytes: nobody (the owner, or a grant that covers them), or a counted
+    // download, which pays for the listener's grant (when there is one to pay for).
+    let plan = if owner {
+        Plan::Free
+    } else {
+        plan(
+            state,
+            &view,
+            token.clone(),
+            &listener,
+            requested.clone(),
+            len,
+            exhausted,
+        )
+        .await?
+    };
+    // A grant may cover less of an open-ended range than asked for: a shorter 206, and the
+    // player asks for the rest.
+    let served = match (&plan, &requested) {
+        (Plan::Covered(refund), Some(r)) => Some(r.start..r.start + refund.bytes()),
+        _ => requested,
+    };
+    // Counted or not, nothing counts until the bytes can be served.
     let stream = match state
         .service
         .blobs()
-        .get(&view.blob_key, byte_range.clone())
+        .get(&view.blob_key, served.clone())
         .await
     {
         Ok(stream) => stream,
         Err(voicebin_commands::BlobError::NotFound) => return Err(ApiError::gone()),
         Err(e) => return Err(ApiError::unavailable(&e)),
     };
-    let mut builder = ok(Response::builder().status(status));
-    if let Some(cookie) = set_cookie {
-        builder = builder.header(header::SET_COOKIE, cookie);
-    }
-    match byte_range {
-        Some(r) => {
-            builder = builder
-                .header(
-                    header::CONTENT_RANGE,
-                    format!("bytes {}-{}/{len}", r.start, r.end - 1),
-                )
-                .header(header::CONTENT_LENGTH, r.end - r.start);
+    let mut builder = ok_response(headers, &view, served.clone(), len);
+    let reserved = match plan {
+        Plan::Free => None,
+        Plan::Covered(refund) => Some(refund),
+        Plan::Count(payer) => {
+            count(state, &clip, &view).await?;
+            match payer {
+                None => None,
+                Some((token, in_url, claim)) => {
+                    let bytes = served.map_or(len, |r| r.end - r.start);
+                    let expires_at = now + lifetime(view.duration_ms);
+                    match claim.pay(budget(len), bytes, expires_at).await {
+                        Ok(refund) => {
+                            // Players given the bare URL keep their grant as a cookie (a page's
+                            // player has it in its URL, which also works in iframes).
+                            if !in_url {
+                                builder = builder
+                                    .header(header::SET_COOKIE, grant_cookie(state, &view, &token));
+                            }
+                            Some(refund)
+                        }
+                        Err(e) => {
+                            // Counted all the same; the listener's next range counts again.
+                            tracing::warn!(clip.id = %view.id, error = %e, "recording a playback grant's payment failed");
+                            None
+                        }
+                    }
+                }
+            }
         }
-        None => builder = builder.header(header::CONTENT_LENGTH, len),
+    };
+    let body = match reserved {
+        Some(refund) => Body::from_bytes_stream(metered(stream, refund)),
+        None => Body::from_bytes_stream(stream),
+    };
+    Ok(builder.body(body))
+}
+
+/// The 200 or 206 answer's status and length headers for `served` (`None`: the whole clip).
+fn ok_response(
+    headers: impl Fn(poem::ResponseBuilder) -> poem::ResponseBuilder,
+    view: &voicebin_projections::ClipView,
+    served: Option<std::ops::Range<u64>>,
+    len: u64,
+) -> poem::ResponseBuilder {
+    let builder = headers(Response::builder()).content_type(view.content_type.as_str());
+    match served {
+        Some(r) => builder
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{len}", r.start, r.end - 1),
+            )
+            .header(header::CONTENT_LENGTH, r.end - r.start),
+        None => builder
+            .status(StatusCode::OK)
+            .header(header::CONTENT_LENGTH, len),
     }
-    Ok(builder.body(Body::from_bytes_stream(stream)))
+}
+
+/// The `Set-Cookie` value that keeps `token` for this clip's player.
+fn grant_cookie(state: &AppState, view: &voicebin_projections::ClipView, token: &Token) -> String {
+    let secure = if state.urls.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{GRANT_COOKIE}={}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        token.as_str(),
+        state.urls.path(&format!("/{}", view.id)),
+        lifetime(view.duration_ms),
+    )
+}
+
+/// How a listener's request for bytes is paid for.
+enum Plan {
+    /// The owner's or a moderator's fetch.
+    Free,
+    /// The listener's paid grant covers these bytes (or the first part of an open-ended range).
+    Covered(Refund),
+    /// A counted download, paying for the listener's grant when there is one: the token,
+    /// whether it came in the URL, and the claim to pay for it.
+    Count(Option<(Token, bool, Claim)>),
+}
+
+/// How long a request waits for another that is paying for the same grant right now.
+const PAYMENT_WAIT: Duration = Duration::from_secs(CLAIM_SECS as u64 + 2);
+const PAYMENT_POLL: Duration = Duration::from_millis(50);
+
+/// Decides who pays for `requested` (`None`: the whole clip). A listener's grant covers what it
+/// can; otherwise the request counts, and pays for the grant it presented, or for a new one if
+/// it asks for a range (players do; a plain download keeps no grant). Only one request pays for
+/// a grant at a time: the others wait for it and then use what it paid for.
+async fn plan(
+    state: &AppState,
+    view: &voicebin_projections::ClipView,
+    token: Option<(Token, bool)>,
+    listener: &Listener,
+    requested: Option<std::ops::Range<u64>>,
+    len: u64,
+    exhausted: bool,
+) -> Result<Plan, ApiError> {
+    let grants = &state.grants;
+    let want = requested.as_ref().map_or(len, |r| r.end - r.start);
+    // A range may be shortened; a whole-clip answer may not.
+    let min = if requested.is_some() { 1 } else { want };
+    let (payer, presented) = match token {
+        Some((token, in_url)) => ((token, in_url), true),
+        None if requested.is_some() => ((grants.issue(&view.id, listener), false), false),
+        None if exhausted => return Err(Refusal::Exhausted.into()),
+        None => return Ok(Plan::Count(None)),
+    };
+    let deadline = Instant::now() + PAYMENT_WAIT;
+    loop {
+        let now = Utc::now().timestamp();
+        if presented {
+            if let Some(refund) = grants.reserve(&payer.0, &view.id, want, min, now).await? {
+                return Ok(Plan::Covered(refund));
+            }
+        }
+        // The limit is used up and the grant does not cover this: nothing left to pay with.
+        if exhausted {
+            return Err(Refusal::Exhausted.into());
+        }
+        if let Some(claim) = grants.claim(&payer.0, &view.id, now).await? {
+            // Another request may have paid for it since this one looked.
+            if presented {
+                if let Some(refund) = grants.reserve(&payer.0, &view.id, want, min, now).await? {
+                    return Ok(Plan::Covered(refund));
+                }
+            }
+            return Ok(Plan::Count(Some((payer.0, payer.1, claim))));
+        }
+        if Instant::now() >= deadline {
+            return Err(ApiError::new(
+                Code::Unavailable,
+                "another request is paying for this playback grant; retry shortly",
+            )
+            .with_header("1"));
+        }
+        tokio::time::sleep(PAYMENT_POLL).await;
+    }
+}
+
+/// Counts one download of `view` (through the aggregate when it has a limit).
+async fn count(
+    state: &AppState,
+    clip: &voicebin_domain::ClipId,
+    view: &voicebin_projections::ClipView,
+) -> Result<(), ApiError> {
+    if view.download_limit.is_none() {
+        state.service.downloads().count_unlimited(clip);
+        return Ok(());
+    }
+    match state.service.downloads().count_limited(clip).await {
+        Ok(()) => Ok(()),
+        Err(CommandError::Rule(ClipError::LimitReached)) => Err(Refusal::Exhausted.into()),
+        Err(e) => Err(ApiError::from(e)),
+    }
+}
+
+/// `stream`, adding each chunk's length to `refund`'s meter; dropping it (the response ended
+/// or the listener went away) settles the reservation.
+fn metered<S, E>(stream: S, refund: Refund) -> impl futures::Stream<Item = Result<bytes::Bytes, E>>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>>,
+{
+    let meter = refund.meter();
+    stream.map(move |chunk| {
+        let _settles_on_drop = &refund;
+        if let Ok(bytes) = &chunk {
+            meter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
+        chunk
+    })
 }
 
 /// `GET|HEAD /{id}/download`: the bytes as an attachment.

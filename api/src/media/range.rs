@@ -13,7 +13,12 @@ pub enum ByteRange {
 
 /// Parses a single `bytes=` range (RFC 9110 §14); invalid or multi-range headers are ignored.
 pub fn parse_range(header: Option<&str>, len: u64) -> ByteRange {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+    // The range unit is case-insensitive (RFC 9110 §14.1).
+    let Some(spec) = header.map(str::trim).and_then(|h| {
+        h.get(..6)
+            .filter(|unit| unit.eq_ignore_ascii_case("bytes="))
+            .map(|_| &h[6..])
+    }) else {
         return ByteRange::Full;
     };
     if spec.contains(',') {
@@ -61,6 +66,13 @@ pub fn if_range_matches(value: &str, etag: &str, last_modified: &str) -> bool {
     }
 }
 
+/// Whether `If-Match` lets the request go on: `*`, or the current strong ETag in its list
+/// (strong comparison, RFC 9110 §13.1.1).
+pub fn if_match(value: &str, etag: &str) -> bool {
+    let value = value.trim();
+    value == "*" || value.split(',').any(|candidate| candidate.trim() == etag)
+}
+
 /// `Content-Disposition` per RFC 6266 / RFC 8187: an ASCII fallback plus the exact UTF-8 name.
 pub fn content_disposition(kind: &str, filename: &str) -> String {
     let fallback: String = filename
@@ -104,9 +116,24 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Full);
         assert_eq!(parse_range(Some("items=0-1"), 100), Full);
         assert_eq!(parse_range(Some("bytes=x-1"), 100), Full);
+        assert_eq!(parse_range(Some("BYTES=0-9"), 100), Partial(0, 10));
+        assert_eq!(parse_range(Some(" Bytes=-10"), 100), Partial(90, 100));
+        assert_eq!(parse_range(Some("bytes"), 100), Full);
+        assert_eq!(parse_range(Some("é=0-1"), 100), Full);
         assert_eq!(
             parse_range(Some("bytes=18446744073709551615-"), 100),
             Unsatisfiable
         );
+    }
+
+    #[test]
+    fn if_match_compares_strongly() {
+        let etag = "\"abc\"";
+        assert!(if_match("*", etag));
+        assert!(if_match("\"abc\"", etag));
+        assert!(if_match("\"x\", \"abc\"", etag));
+        assert!(!if_match("W/\"abc\"", etag));
+        assert!(!if_match("\"abd\"", etag));
+        assert!(!if_match("", etag));
     }
 }

@@ -37,13 +37,16 @@ curl -X DELETE {url}/api/v1/items/$ID -H "Authorization: Bearer $KEY"
 curl {url}/api/v1/items/$ID/history -H "Authorization: Bearer $KEY"   # every event, with actor and request id</pre>
 <h2 id="downloads">Downloads and limits</h2>
 <p><code>{url}/ID/download</code> (attachment) and <code>{url}/ID/audio</code> (inline) support <code>Range</code>,
-<code>If-Range</code>, <code>If-None-Match</code> and <code>HEAD</code>. With a <code>download_limit</code> of N, exactly N downloads
-succeed, then the clip answers 410 to everyone but its owner.</p>
+<code>If-Range</code>, <code>If-None-Match</code>, <code>If-Match</code> and <code>HEAD</code>. With a <code>download_limit</code> of N, exactly N downloads
+succeed, then the clip answers 410 to everyone but its owner, its metadata included.</p>
 <ul>
 <li>A <code>GET</code> that sends bytes (200 or 206) counts, unless it is the owner's own authenticated fetch.</li>
-<li><code>HEAD</code>, 304 and 416 answers, and showing the view page, never count.</li>
-<li>One playback with seeking counts once: the first counted answer sets a <code>vb_grant</code> cookie valid for
-10 minutes, and requests that carry it are not counted again. Clients that keep no cookies are counted on every request.</li>
+<li><code>HEAD</code>, 304, 412 and 416 answers, showing the pages, and a download the server fails to serve never count.</li>
+<li>One playback with seeking counts once: the player on the view and embed pages plays <code>{url}/ID/audio?grant=…</code>,
+and a player given the bare URL gets the same grant as a <code>vb_grant</code> cookie with its first counted range answer. A grant
+belongs to the listener it was issued to and covers about one playback (the clip's size and half again; an open-ended
+range beyond what is left gets a shorter 206); beyond that, or presented by anyone else, requests count as usual. A plain
+download (no <code>Range</code>) keeps no grant: clients like curl are counted on every request.</li>
 </ul>
 <h2 id="moderation">Abuse reports and moderation</h2>
 <pre>curl -X POST {url}/api/v1/items/$ID/reports -H 'content-type: application/json' \
@@ -76,7 +79,9 @@ token, exactly as for REST. A client configuration:</p>
 Tools: <code>upload_audio</code> (base64 <code>data</code>, at most {mcp_max} bytes decoded; remote URLs are never
 fetched), <code>get_audio</code>, <code>list_audio</code> (<code>q</code>, <code>cursor</code>), <code>update_audio</code>
 (title, description, download limit) and <code>delete_audio</code>; each needs the same scope and ownership as
-its REST route, and business errors come back as results with <code>isError: true</code>. Clips are also
+its REST route. Arguments the REST API would refuse with 400 (missing, unknown, mistyped or out of range) are the
+JSON-RPC error <code>-32602</code> with the problem document as <code>data</code>; business errors (not found, not
+yours, gone, removed, not audio, too large) come back as results with <code>isError: true</code>. Clips are also
 resources (<code>resources/templates/list</code>, <code>resources/read</code>).</p>
 <h2 id="oauth">OAuth and DPoP</h2>
 <p>Tokens come from <code>{issuer}</code>: API keys, or OAuth 2.1 access tokens (RFC 9068, <code>typ: at+jwt</code>,

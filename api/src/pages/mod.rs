@@ -36,9 +36,11 @@ pub fn html_escape(s: &str) -> String {
     out
 }
 
-/// The policy of the static text pages (`/docs`, `/privacy`, `/abuse`): no scripts, own styles.
+/// The policy of the static text pages (`/docs`, `/privacy`, `/abuse`): no scripts, own styles,
+/// never framed (another site must not dress them up, nor overlay the report form).
 const TEXT_PAGE_CSP: &str =
-    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'";
+    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
 
 /// A static text page: `main` (trusted HTML, user text already escaped) in the site's layout.
 pub fn text_page(title: &str, main: &str) -> Response {

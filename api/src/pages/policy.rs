@@ -14,9 +14,11 @@ use crate::usecases::moderation::{self, ReportRequest};
 
 /// Largest accepted report form body.
 const MAX_FORM_BYTES: usize = 16 * 1024;
-/// The report form posts to this page, so its policy allows exactly that.
+/// The report form posts to this page, so its policy allows exactly that; like every text page
+/// it is never framed (a framing site could trick visitors into filing reports).
 const FORM_PAGE_CSP: &str =
-    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'self'";
+    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
 
 /// A policy page: the shared layout, cacheable for an hour.
 fn page(title: &str, body: &str) -> Response {
@@ -67,8 +69,11 @@ your account id; if not, a keyed hash of your network address (not the address),
 repeated reports from one place once and limit how many reports come from it per hour. Moderators see
 who reported (account id or hash) and the note; the clip's owner sees neither, only the reason. Reports are part of the clip's history.</p>
 <h2>Requests</h2>
-<p>A counted playback sets one functional cookie, <code>vb_grant</code>, for ten minutes, so that
-seeking within a clip counts as one download. There are no tracking cookies, no analytics and no
+<p>A counted playback gives the player a playback grant (in the player's address, and as one
+functional cookie, <code>vb_grant</code>, when the player was given the bare address) for about as
+long as the clip plays, so that seeking within a clip counts as one download. The grant is tied to
+your network address and browser name, which are checked when it is used and not stored. There are
+no tracking cookies, no analytics and no
 third-party resources on any page. The service's logs record requests (method, path, status and
 timing) for operations; tokens and audio bytes are never logged.</p>
 <h2>Contact</h2>

@@ -1,6 +1,7 @@
 //! The public pages of a clip: the view page `/{id}` (player, waveform, details, download
 //! button, link-preview tags) and the embeddable player `/{id}/embed`.
 
+use poem::http::{header, HeaderValue};
 use poem::web::{Data, Path};
 use poem::{handler, Request, Response};
 use voicebin_projections::ClipView;
@@ -10,6 +11,7 @@ use crate::access::FindError;
 use crate::access::Want;
 use crate::state::AppState;
 use crate::usecases::clips::{self, Found};
+use crate::usecases::grants::Listener;
 
 const EMBED_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     media-src 'self'; base-uri 'none'; form-action 'none'";
@@ -61,6 +63,7 @@ pub async fn view_page(
         Err(e) => return error_page(e),
     };
     let e = html_escape;
+    let player_url = player_url(state, req, &view);
     let title = title_of(&view);
     let description = view.description.clone().unwrap_or_default();
     let page_url = state.urls.view(&view.id);
@@ -82,7 +85,7 @@ pub async fn view_page(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · voicebin</title>
-<link rel="stylesheet" href="/static/view.css">
+<link rel="stylesheet" href="{css_url}">
 <link rel="icon" href="data:,">
 <link rel="canonical" href="{page_url}">
 <link rel="alternate" type="application/json+oembed" href="{oembed_url}" title="{title}">
@@ -108,12 +111,12 @@ pub async fn view_page(
 <h1 id="title">{title}</h1>
 <p class="facts"><span id="duration">{duration}</span> · {size} · uploaded <time datetime="{created}">{created_day}</time></p>
 <canvas id="waveform" data-peaks="{peaks}" aria-label="Waveform"></canvas>
-<audio id="player" controls preload="none" src="{audio_url}"></audio>
+<audio id="player" controls preload="none" src="{player_url}"></audio>
 <p class="description">{description}</p>
-<a class="download" href="/{id}/download" download>Download {filename}</a>
+<a class="download" href="{download_url}" download>Download {filename}</a>
 </main>
-<footer><a href="/">voicebin</a> · <a href="/abuse?clip={id}">Report this clip</a></footer>
-<script src="/static/view.js"></script>
+<footer><a href="{home_url}">voicebin</a> · <a href="{report_url}">Report this clip</a></footer>
+<script src="{js_url}"></script>
 </body>
 </html>
 "#,
@@ -130,10 +133,15 @@ pub async fn view_page(
         created_day = e(&view.created_at().format("%Y-%m-%d").to_string()),
         peaks = e(&peaks_json(&view)),
         description = e(&description),
-        id = e(&view.id),
+        player_url = e(&player_url),
+        download_url = e(&state.urls.path(&format!("/{}/download", view.id))),
+        home_url = e(&state.urls.path("/")),
+        report_url = e(&state.urls.path(&format!("/abuse?clip={}", view.id))),
+        css_url = e(&state.urls.path("/static/view.css")),
+        js_url = e(&state.urls.path("/static/view.js")),
         filename = e(&view.served_filename()),
     );
-    html(body, PAGE_CSP)
+    personal(html(body, PAGE_CSP))
 }
 
 /// `GET /{id}/embed`: a compact player for iframes (oEmbed, Twitter player cards).
@@ -151,18 +159,37 @@ pub async fn embed_page(
     let body = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · voicebin</title><link rel="stylesheet" href="/static/view.css"></head>
+<title>{title} · voicebin</title><link rel="stylesheet" href="{css_url}"></head>
 <body class="embed"><h1><a href="{page_url}" target="_blank" rel="noopener">{title}</a></h1>
 <canvas id="waveform" data-peaks="{peaks}" aria-label="Waveform"></canvas>
-<audio id="player" controls preload="none" src="/{id}/audio"></audio>
-<script src="/static/view.js"></script></body></html>
+<audio id="player" controls preload="none" src="{player_url}"></audio>
+<script src="{js_url}"></script></body></html>
 "#,
         title = e(&title_of(&view)),
         page_url = e(&state.urls.view(&view.id)),
         peaks = e(&peaks_json(&view)),
-        id = e(&view.id),
+        player_url = e(&player_url(state, req, &view)),
+        css_url = e(&state.urls.path("/static/view.css")),
+        js_url = e(&state.urls.path("/static/view.js")),
     );
-    html(body, EMBED_CSP)
+    personal(html(body, EMBED_CSP))
+}
+
+/// The player's source: the clip's audio with a playback grant for this listener in the URL,
+/// so seeking counts once even inside another site's iframe, where cookies are blocked.
+fn player_url(state: &AppState, req: &Request, view: &ClipView) -> String {
+    let listener = Listener::of(req, state.moderation.trust_forwarded_for);
+    let token = state.grants.issue(&view.id, &listener);
+    format!("{}?grant={}", state.urls.audio(&view.id), token.as_str())
+}
+
+/// A page made for one listener (its player URL holds their grant): no shared cache may keep it.
+fn personal(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    response
 }
 
 /// Percent-encodes a URL for use as a query parameter value.

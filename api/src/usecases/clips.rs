@@ -103,7 +103,14 @@ pub async fn list(
         })?),
         None => None,
     };
-    let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::new(
+            Code::InvalidField,
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        )
+        .with_field("limit"));
+    }
     let page = state
         .views
         .list(&ListQuery {
@@ -256,6 +263,10 @@ pub async fn edit(
         )),
     };
     let actor = account(principal)?;
+    if matches!(download_limit, Some(Some(_))) {
+        // This replica's unflushed counts first, so a new limit is checked against them.
+        state.service.downloads().flush_one(&id).await;
+    }
     state
         .service
         .edit(&id, &actor, title, description, download_limit, request_id)

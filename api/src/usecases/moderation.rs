@@ -10,6 +10,7 @@ use voicebin_commands::{CommandError, Decision};
 use voicebin_domain::{
     AccountId, ClipError, ModerationReason, ReportNote, ReportReason, Reporter, Sha256Digest,
 };
+use voicebin_projections::{Rate, Take};
 
 use super::clips;
 use crate::access::Want;
@@ -17,8 +18,8 @@ use crate::auth::Principal;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
-/// The length of a rate-limit window.
-const WINDOW_SECS: i64 = 3600;
+/// The period the report limits are set per (an hour), in milliseconds.
+const PERIOD_MS: i64 = 3_600_000;
 
 /// A report as sent: its reason already parsed by the edge, its note not yet validated.
 #[derive(Debug, Clone)]
@@ -29,32 +30,37 @@ pub struct ReportRequest {
     pub note: Option<String>,
 }
 
+/// Takes one report from `key`'s allowance of `per_hour` (0: no limit). The allowance is a
+/// token bucket shared by the replicas through the database: `per_hour` at once, then one
+/// every hour / `per_hour`, so no moment lets more than `per_hour` through in a burst.
 async fn within_limit(
     state: &AppState,
     key: String,
     per_hour: u32,
     what: &str,
 ) -> Result<(), ApiError> {
-    if per_hour == 0 {
+    let Some(rate) = Rate::per(per_hour, PERIOD_MS) else {
         return Ok(());
-    }
-    let now = Utc::now().timestamp();
-    let window = now - now.rem_euclid(WINDOW_SECS);
-    let hits = state.rate_limits.hit(&key, window).await?;
-    if hits == 1 {
-        // A key's first hit in a window: a good moment to forget windows long gone.
-        if let Err(e) = state.rate_limits.purge_before(window - WINDOW_SECS).await {
-            tracing::warn!(error = %e, "purging old rate-limit windows failed");
+    };
+    let now = Utc::now().timestamp_millis();
+    match state.rate_limits.take(&key, rate, now).await? {
+        Take::Taken => {
+            // Now and then, forget the buckets that are full again (the same as no row).
+            if rand::random::<u8>() == 0 {
+                if let Err(e) = state.rate_limits.purge_full(now).await {
+                    tracing::warn!(error = %e, "purging full rate-limit buckets failed");
+                }
+            }
+            Ok(())
+        }
+        Take::Refused { retry_after_ms } => {
+            let retry_after = u32::try_from((retry_after_ms + 999) / 1000).unwrap_or(u32::MAX);
+            Err(ApiError::too_many(
+                format!("at most {per_hour} reports per hour per {what}; try again later"),
+                retry_after,
+            ))
         }
     }
-    if hits > i64::from(per_hour) {
-        let retry_after = u32::try_from(window + WINDOW_SECS - now).unwrap_or(1);
-        return Err(ApiError::too_many(
-            format!("at most {per_hour} reports per hour per {what}; try again later"),
-            retry_after,
-        ));
-    }
-    Ok(())
 }
 
 /// Files an abuse report on clip `id` from `caller` (a signed-in reporter; any valid token
@@ -74,10 +80,18 @@ pub async fn report(
         Some(note) => ReportNote::parse(note).map_err(|e| ApiError::invalid_field(&e))?,
         None => None,
     };
-    let clip = clips::find(state, id, caller, Want::Metadata).await?.id;
+    let found = clips::find(state, id, caller, Want::Report).await?;
     let settings = &state.moderation;
     let reporter = match (caller, ip) {
-        (Some(principal), _) => Reporter::account(&clips::account(principal)?),
+        (Some(principal), _) => {
+            let account = clips::account(principal)?;
+            // The aggregate refuses this too; refusing it here keeps it off the reporter's
+            // allowance.
+            if found.view.owner == account.as_str() {
+                return Err(ClipError::OwnClip.into());
+            }
+            Reporter::account(&account)
+        }
         (None, Some(ip)) => state.reporter_tags.anonymous(ip),
         (None, None) => {
             return Err(ApiError::new(
@@ -108,7 +122,7 @@ pub async fn report(
     state
         .service
         .report(
-            &clip,
+            &found.id,
             reporter,
             reason,
             note,

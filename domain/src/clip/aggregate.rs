@@ -160,6 +160,12 @@ impl Aggregate for Clip {
                 if self.lifecycle == Lifecycle::New {
                     return Err(ClipError::NotFound);
                 }
+                // A limit set while this batch was in flight caps it: downloads served before
+                // the limit existed never push the count past it.
+                let count = match self.download_limit {
+                    Some(limit) => count.min(limit.get().saturating_sub(self.download_count)),
+                    None => count,
+                };
                 if count > 0 {
                     sink.write(ClipEvent::DownloadsCounted { count, at }, self)
                         .await;
@@ -659,6 +665,35 @@ mod tests {
             ])
             .when(ClipCommand::RecordDownload { at: at() })
             .then_expect_error(ClipError::LimitReached);
+    }
+
+    #[test]
+    fn a_batch_counted_after_a_limit_was_set_never_pushes_the_count_past_it() {
+        let limit = |n| ClipEvent::DownloadLimitChanged {
+            by: alice(),
+            limit: Some(DownloadLimit::new(n).unwrap()),
+            at: at(),
+        };
+        // Unlimited with 2 counted, limited to 3, then a batch of 5 served before the limit.
+        ClipTest::with(())
+            .given(vec![
+                uploaded(None),
+                scanned(ScanVerdict::Clean),
+                ClipEvent::DownloadsCounted { count: 2, at: at() },
+                limit(3),
+            ])
+            .when(ClipCommand::CountDownloads { count: 5, at: at() })
+            .then_expect_events(vec![ClipEvent::DownloadsCounted { count: 1, at: at() }]);
+        // Already at the limit: the batch records nothing.
+        ClipTest::with(())
+            .given(vec![
+                uploaded(None),
+                scanned(ScanVerdict::Clean),
+                ClipEvent::DownloadsCounted { count: 2, at: at() },
+                limit(2),
+            ])
+            .when(ClipCommand::CountDownloads { count: 4, at: at() })
+            .then_expect_events(vec![]);
     }
 
     #[test]
