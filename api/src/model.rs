@@ -161,7 +161,7 @@ impl Item {
             id: view.id.clone(),
             title: view.title.clone(),
             description: view.description.clone(),
-            filename: view.filename.clone(),
+            filename: view.served_filename(),
             content_type: view.content_type.clone(),
             size_bytes: view.size_bytes,
             duration_ms: view.duration_ms,

@@ -203,8 +203,10 @@ impl ClipService {
             return Err(refusal);
         }
 
+        // The name handed out must not promise another type than the bytes are.
         let filename = request
             .filename
+            .map(|name| name.matching(&content_type))
             .unwrap_or_else(|| Filename::fallback(&id, &content_type));
         let command = ClipCommand::UploadClip {
             owner: request.owner.clone(),

@@ -21,8 +21,9 @@ pub enum ValueError {
         /// Field name as clients know it.
         field: &'static str,
     },
-    /// The value contains control characters (CR, LF, NUL, ...).
-    #[error("{field} must not contain control characters")]
+    /// The value contains control characters (CR, LF, NUL, ...) or invisible formatting
+    /// characters (bidi controls, zero-width spaces, tags: [`is_refused_char`]).
+    #[error("{field} must not contain control or invisible formatting characters")]
     ControlCharacters {
         /// Field name as clients know it.
         field: &'static str,
@@ -246,15 +247,56 @@ impl ClipId {
     }
 }
 
+/// The Unicode format characters (general category `Cf`, Unicode 16.0) that text a person
+/// types never needs: bidi embeddings, overrides, isolates and marks (which reorder what is
+/// shown, so `evil\u{202E}gpj.exe` reads as `evilexe.jpg`), zero-width spaces, word joiners,
+/// invisible operators, the byte-order mark, interlinear annotation controls, and the tag
+/// characters (which smuggle invisible text to whatever reads it next, a language model
+/// included). The zero-width non-joiner and joiner (U+200C, U+200D) are the two format
+/// characters writing needs (Persian and Indic scripts, emoji sequences such as woman, U+200D, laptop); they
+/// reorder nothing and are allowed. The domain tests check this table against the Unicode
+/// database.
+pub const REFUSED_FORMAT_CHARS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200B}'),
+    ('\u{200E}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Whether `c` may not appear in user text: a control character (`\n` and `\t` excepted when
+/// `allow_newlines`), a line or paragraph separator (as good as a newline for header and log
+/// injection), or one of [`REFUSED_FORMAT_CHARS`].
+pub fn is_refused_char(c: char, allow_newlines: bool) -> bool {
+    if allow_newlines && (c == '\n' || c == '\t') {
+        return false;
+    }
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}')
+        || REFUSED_FORMAT_CHARS
+            .iter()
+            .any(|&(first, last)| (first..=last).contains(&c))
+}
+
 fn has_control(s: &str, allow_newlines: bool) -> bool {
-    s.chars().any(|c| {
-        if allow_newlines && (c == '\n' || c == '\t') {
-            return false;
-        }
-        // Unicode line/paragraph separators and bidi overrides are as good as control
-        // characters for header and log injection, so they are refused too.
-        c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}')
-    })
+    s.chars().any(|c| is_refused_char(c, allow_newlines))
 }
 
 fn check_len(field: &'static str, s: &str, max: usize) -> Result<(), ValueError> {
@@ -285,6 +327,8 @@ impl AccountId {
 impl Title {
     /// Longest accepted title, in characters.
     pub const MAX_LEN: usize = 200;
+    /// Longest accepted value before surrounding whitespace is trimmed, in characters.
+    pub const MAX_RAW_LEN: usize = 2 * Self::MAX_LEN;
 
     /// Parses a title; an all-whitespace title means "no title" (`None`).
     pub fn parse(raw: &str) -> Result<Option<Self>, ValueError> {
@@ -292,6 +336,8 @@ impl Title {
         if has_control(raw, false) {
             return Err(ValueError::ControlCharacters { field });
         }
+        // Checked before trimming so a megabyte of padding is refused, not trimmed.
+        check_len(field, raw, Self::MAX_RAW_LEN)?;
         let trimmed = raw.trim();
         check_len(field, trimmed, Self::MAX_LEN)?;
         Ok((!trimmed.is_empty()).then(|| Title(trimmed.to_owned())))
@@ -301,6 +347,8 @@ impl Title {
 impl Description {
     /// Longest accepted description, in characters.
     pub const MAX_LEN: usize = 5000;
+    /// Longest accepted value before surrounding whitespace is trimmed, in characters.
+    pub const MAX_RAW_LEN: usize = 2 * Self::MAX_LEN;
 
     /// Parses a description; an all-whitespace description means "none".
     pub fn parse(raw: &str) -> Result<Option<Self>, ValueError> {
@@ -308,6 +356,8 @@ impl Description {
         if has_control(raw, true) {
             return Err(ValueError::ControlCharacters { field });
         }
+        // Checked before trimming so a megabyte of padding is refused, not trimmed.
+        check_len(field, raw, Self::MAX_RAW_LEN)?;
         let trimmed = raw.trim();
         check_len(field, trimmed, Self::MAX_LEN)?;
         Ok((!trimmed.is_empty()).then(|| Description(trimmed.to_owned())))
@@ -317,6 +367,8 @@ impl Description {
 impl Filename {
     /// Longest accepted filename, in characters.
     pub const MAX_LEN: usize = 255;
+    /// Longest accepted value before the directories are dropped and whitespace is trimmed.
+    pub const MAX_RAW_LEN: usize = 4 * Self::MAX_LEN;
 
     /// Parses a client-supplied filename, keeping only its last path component
     /// (`../../etc/passwd` becomes `passwd`), the way browsers submit file inputs.
@@ -326,7 +378,7 @@ impl Filename {
             return Err(ValueError::ControlCharacters { field });
         }
         // Checked before trimming so a 10 KB name is refused, not truncated.
-        check_len(field, raw, 4 * Self::MAX_LEN)?;
+        check_len(field, raw, Self::MAX_RAW_LEN)?;
         let base = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
         if base.is_empty() || base == "." || base == ".." {
             return Err(ValueError::Invalid {
@@ -341,6 +393,73 @@ impl Filename {
     /// The filename a clip gets when the client sent none: `<id>.<ext>`.
     pub fn fallback(id: &ClipId, content_type: &ContentType) -> Self {
         Filename(format!("{id}.{}", content_type.extension()))
+    }
+
+    /// This name with an extension that tells the truth about `content_type` (see
+    /// [`truthful_filename`]): `message.hta` holding WAV becomes `message.wav`.
+    pub fn matching(&self, content_type: &ContentType) -> Self {
+        Filename(truthful_filename(&self.0, content_type.as_str()))
+    }
+}
+
+/// The name to store and hand out for a clip called `name` whose bytes are `media_type`: the
+/// name without refused characters ([`is_refused_char`]; names stored before a character was
+/// refused may hold one) and with an extension of the type the bytes are, so a download can
+/// never be opened by whatever the client's extension names (`.hta`, `.html`, `.svg`, `.exe`).
+///
+/// An extension that already names the type is kept as sent (`Talk.OGG`, `talk.opus`); a
+/// different one is replaced (`message.hta` becomes `message.wav`, as the user expects, not
+/// `message.hta.wav`); a name without one gets one (`message` becomes `message.wav`,
+/// `notes 1.2` becomes `notes 1.2.wav`). An extension is what follows the last dot: 1 to 10
+/// ASCII letters and digits, at least one a letter, after a non-empty stem. The result is at
+/// most [`Filename::MAX_LEN`] characters (the stem is shortened if need be).
+pub fn truthful_filename(name: &str, media_type: &str) -> String {
+    let clean: String = name
+        .chars()
+        .filter(|&c| !is_refused_char(c, false))
+        .collect();
+    let clean = clean.trim();
+    let extensions = extensions_of(media_type);
+    let stem = match clean.rsplit_once('.') {
+        Some((stem, ext))
+            if !stem.trim().is_empty()
+                && (1..=10).contains(&ext.len())
+                && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+                && ext.bytes().any(|b| b.is_ascii_alphabetic()) =>
+        {
+            if extensions
+                .iter()
+                .any(|known| ext.eq_ignore_ascii_case(known))
+            {
+                return clean.to_owned();
+            }
+            stem
+        }
+        _ => clean,
+    };
+    let ext = extensions[0];
+    let room = Filename::MAX_LEN - ext.len() - 1;
+    let stem: String = stem.chars().take(room).collect();
+    let stem = stem.trim_end();
+    if stem.is_empty() {
+        format!("audio.{ext}")
+    } else {
+        format!("{stem}.{ext}")
+    }
+}
+
+/// The extensions that name `media_type`, the conventional one first.
+fn extensions_of(media_type: &str) -> &'static [&'static str] {
+    match media_type {
+        "audio/wav" => &["wav", "wave"],
+        "audio/mpeg" => &["mp3", "mpga"],
+        "audio/ogg" => &["ogg", "oga", "opus", "spx"],
+        "audio/flac" => &["flac"],
+        "audio/mp4" => &["m4a", "mp4", "m4b"],
+        "audio/webm" => &["webm", "weba"],
+        "audio/aiff" => &["aiff", "aif", "aifc"],
+        "audio/x-caf" => &["caf"],
+        _ => &["bin"],
     }
 }
 
@@ -399,17 +518,7 @@ impl ContentType {
 
     /// A conventional file extension for the media type.
     pub fn extension(&self) -> &'static str {
-        match self.0.as_str() {
-            "audio/wav" => "wav",
-            "audio/mpeg" => "mp3",
-            "audio/ogg" => "ogg",
-            "audio/flac" => "flac",
-            "audio/mp4" => "m4a",
-            "audio/webm" => "webm",
-            "audio/aiff" => "aiff",
-            "audio/x-caf" => "caf",
-            _ => "bin",
-        }
+        extensions_of(&self.0)[0]
     }
 }
 
@@ -492,6 +601,122 @@ mod tests {
         ));
         assert!(Filename::parse("../..").is_err());
         assert!(Filename::parse("").is_err());
+    }
+
+    #[test]
+    fn the_refused_format_characters_are_every_format_character_but_the_joiners() {
+        use unicode_general_category::{get_general_category, GeneralCategory};
+        let joiners = ['\u{200C}', '\u{200D}'];
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let format = get_general_category(c) == GeneralCategory::Format;
+            let listed = REFUSED_FORMAT_CHARS
+                .iter()
+                .any(|&(first, last)| (first..=last).contains(&c));
+            assert_eq!(
+                listed,
+                format && !joiners.contains(&c),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn format_characters_are_refused_in_filenames_titles_and_descriptions() {
+        for c in [
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{061C}',
+            '\u{200B}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{E0001}',
+            '\u{E0041}',
+            '\u{00AD}',
+        ] {
+            let text = format!("evil{c}gpj.wav");
+            let refused = |r: Result<_, ValueError>, field| {
+                assert_eq!(
+                    r.err(),
+                    Some(ValueError::ControlCharacters { field }),
+                    "U+{:04X}",
+                    c as u32
+                )
+            };
+            refused(Filename::parse(&text).map(drop), "filename");
+            refused(Title::parse(&text).map(drop), "title");
+            refused(Description::parse(&text).map(drop), "description");
+            refused(ReportNote::parse(&text).map(drop), "note");
+        }
+        // The joiners that scripts and emoji need are not format tricks.
+        assert!(Title::parse("\u{645}\u{6CC}\u{200C}\u{62E}\u{648}\u{627}\u{647}\u{645}").is_ok());
+        assert!(Description::parse("\u{1F469}\u{200D}\u{1F4BB} standup").is_ok());
+    }
+
+    #[test]
+    fn padding_beyond_twice_the_limit_is_refused_before_trimming() {
+        let padded = format!("{}x", " ".repeat(Title::MAX_RAW_LEN));
+        assert!(matches!(
+            Title::parse(&padded),
+            Err(ValueError::TooLong { .. })
+        ));
+        assert!(Title::parse(&padded[1..]).unwrap().is_some());
+        let padded = format!("{}x", "\n".repeat(Description::MAX_RAW_LEN));
+        assert!(matches!(
+            Description::parse(&padded),
+            Err(ValueError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn a_filename_always_ends_with_an_extension_of_the_sniffed_type() {
+        let wav = ContentType::from_sniffed("audio/wav");
+        for (sent, served) in [
+            ("message.hta", "message.wav"),
+            ("message.html", "message.wav"),
+            ("message.svg", "message.wav"),
+            ("message.js", "message.wav"),
+            ("setup.EXE", "setup.wav"),
+            ("message", "message.wav"),
+            ("message.wav", "message.wav"),
+            ("Message.WAVE", "Message.WAVE"),
+            ("message.wav.hta", "message.wav.wav"),
+            ("notes 1.2", "notes 1.2.wav"),
+            ("Dr. Who", "Dr. Who.wav"),
+            (".hta", ".hta.wav"),
+            ("x\"; a=.ogg", "x\"; a=.wav"),
+        ] {
+            let name = Filename::parse(sent).unwrap().matching(&wav);
+            assert_eq!(name.as_str(), served, "{sent}");
+        }
+        let ogg = ContentType::from_sniffed("audio/ogg");
+        assert_eq!(
+            Filename::parse("talk.opus")
+                .unwrap()
+                .matching(&ogg)
+                .as_str(),
+            "talk.opus"
+        );
+        assert_eq!(
+            Filename::parse("talk.mp3").unwrap().matching(&ogg).as_str(),
+            "talk.ogg"
+        );
+        // Long names stay within the limit.
+        let long = format!("{}.hta", "n".repeat(251));
+        let name = Filename::parse(&long).unwrap().matching(&wav);
+        assert_eq!(name.as_str().chars().count(), Filename::MAX_LEN);
+        assert!(name.as_str().ends_with("n.wav"));
+        // Names stored before a character was refused lose it when served.
+        assert_eq!(
+            truthful_filename("evil\u{2067}lmth.hta", "audio/wav"),
+            "evillmth.wav"
+        );
+        assert_eq!(truthful_filename("\u{202E}", "audio/mpeg"), "audio.mp3");
     }
 
     #[test]

@@ -110,7 +110,8 @@ pub enum ModerationChange {
         /// What closed them.
         resolution: Resolution,
     },
-    /// A digest enters the blocklist (the first removal of those bytes is kept).
+    /// A digest enters the blocklist (of several removals of the same bytes, the earliest is
+    /// kept).
     Block(BlockedDigest),
 }
 
@@ -161,6 +162,12 @@ pub fn changes_for(id: &str, sequence: i64, event: &ClipEvent) -> Vec<Moderation
     }
 }
 
+/// Whether removal `a` of some bytes came before removal `b` of the same bytes (then by clip
+/// id): the blocklist keeps the earliest.
+fn earlier(a: &BlockedDigest, b: &BlockedDigest) -> bool {
+    (a.removed_at, &a.clip_id) < (b.removed_at, &b.clip_id)
+}
+
 /// Applies `change` to one clip's reports and the blocklist held in memory, exactly as the SQL
 /// stores apply it.
 pub fn apply_in_memory(
@@ -189,8 +196,10 @@ pub fn apply_in_memory(
             }
         }
         ModerationChange::Block(digest) => {
-            if !digests.iter().any(|d| d.sha256 == digest.sha256) {
-                digests.push(digest);
+            match digests.iter_mut().find(|d| d.sha256 == digest.sha256) {
+                Some(kept) if earlier(&digest, kept) => *kept = digest,
+                Some(_) => {}
+                None => digests.push(digest),
             }
         }
     }

@@ -60,13 +60,17 @@ impl ClipProjector {
             }
             return self.repair(id).await;
         }
-        // Moderation rows first: they are idempotent, and a view that reached its version
-        // only after them means a failure in between is seen (and repaired) as a stale view.
-        self.views
-            .apply_moderation(&moderation_changes(id, events))
+        let view = fold(current, id, events);
+        let changes = moderation_changes(id, events);
+        let written = self
+            .views
+            .write_projection(id, Some(expected - 1), view.as_ref(), &changes)
             .await?;
-        if let Some(view) = fold(current, id, events) {
-            self.views.upsert(&view).await?;
+        if !written {
+            // The stored view moved since it was read: another replica projected this clip,
+            // or a rebuild swapped in views that predate rows the live tables held. Folding
+            // the whole stream makes both right.
+            return self.repair(id).await;
         }
         Ok(())
     }
@@ -76,12 +80,11 @@ impl ClipProjector {
 /// version guard and the idempotent moderation changes keep the newest state.
 pub async fn repair(log: &dyn EventLog, views: &dyn ReadStore, id: &str) -> Result<(), StoreError> {
     let events = log.events_for(id).await?;
-    if let Some(view) = fold(None, id, &events) {
-        views.upsert(&view).await?;
-    }
+    let view = fold(None, id, &events);
     views
-        .apply_moderation(&moderation_changes(id, &events))
-        .await
+        .write_projection(id, None, view.as_ref(), &moderation_changes(id, &events))
+        .await?;
+    Ok(())
 }
 
 fn moderation_changes(id: &str, events: &[EventEnvelope<Clip>]) -> Vec<ModerationChange> {

@@ -68,6 +68,30 @@ fn rebuilt_tables() -> [(&'static str, &'static str); 3] {
     ]
 }
 
+/// What the swap copies from `{table}_rebuild` into `table`. The aside tables have no keys, and
+/// several removed clips may hold the same bytes: of their blocklist rows, the earliest
+/// removal's is kept, as live projection keeps it ([`BLOCK_UPSERT`]).
+fn swap_source(table: &str, columns: &str) -> String {
+    if table == "blocked_digests" {
+        format!(
+            "SELECT {columns} FROM (SELECT {columns}, ROW_NUMBER() OVER \
+             (PARTITION BY sha256 ORDER BY removed_at, clip_id) AS earliest \
+             FROM blocked_digests_rebuild) AS removals WHERE earliest = 1"
+        )
+    } else {
+        format!("SELECT {columns} FROM {table}_rebuild")
+    }
+}
+
+/// Adds a digest to the blocklist; of several removals of the same bytes the earliest stays
+/// (then the smallest clip id), whatever order they are projected in.
+const BLOCK_UPSERT: &str = "INSERT INTO blocked_digests (sha256, clip_id, reason, removed_at) \
+    VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO UPDATE SET clip_id = excluded.clip_id, \
+    reason = excluded.reason, removed_at = excluded.removed_at \
+    WHERE excluded.removed_at < blocked_digests.removed_at \
+    OR (excluded.removed_at = blocked_digests.removed_at \
+    AND excluded.clip_id < blocked_digests.clip_id)";
+
 fn queue_sql(query: &QueueQuery, entries: bool) -> String {
     let mut sql = if entries {
         "SELECT clip_id, MIN(reported_at), MAX(reported_at), COUNT(*) FROM clip_reports \
@@ -191,7 +215,10 @@ macro_rules! sql_store {
         $text_payload:literal,
         $text_metadata:literal,
         $create_aside:literal,
-        $lock_live:literal
+        $lock_live:literal,
+        $begin_projection:literal,
+        $lock_projection:literal,
+        $for_update:literal
     ) => {
         impl $store {
             fn bind_view<'q>(
@@ -299,6 +326,61 @@ macro_rules! sql_store {
                 }
                 Ok(())
             }
+
+            /// Applies moderation changes in `tx`, in order (each one idempotent).
+            async fn apply_changes(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                changes: &[ModerationChange],
+            ) -> Result<(), StoreError> {
+                for change in changes {
+                    match change {
+                        ModerationChange::Report(r) => {
+                            sqlx::query(&format!(
+                                "INSERT INTO clip_reports ({REPORT_COLUMNS}) VALUES \
+                                 ($1, $2, $3, $4, $5, $6, $7, $8) \
+                                 ON CONFLICT (clip_id, sequence) DO NOTHING"
+                            ))
+                            .bind(&r.clip_id)
+                            .bind(r.sequence)
+                            .bind(&r.reporter)
+                            .bind(r.reason.as_str())
+                            .bind(&r.note)
+                            .bind(r.reported_at)
+                            .bind(r.resolved_at)
+                            .bind(r.resolution.map(Resolution::as_str))
+                            .execute(&mut **tx)
+                            .await?;
+                        }
+                        ModerationChange::Block(d) => {
+                            sqlx::query(BLOCK_UPSERT)
+                            .bind(&d.sha256)
+                            .bind(&d.clip_id)
+                            .bind(&d.reason)
+                            .bind(d.removed_at)
+                            .execute(&mut **tx)
+                            .await?;
+                        }
+                        ModerationChange::Resolve {
+                            clip_id,
+                            before,
+                            at,
+                            resolution,
+                        } => {
+                            sqlx::query(
+                                "UPDATE clip_reports SET resolved_at = $1, resolution = $2 \
+                                 WHERE clip_id = $3 AND sequence < $4 AND resolved_at IS NULL",
+                            )
+                            .bind(at)
+                            .bind(resolution.as_str())
+                            .bind(clip_id)
+                            .bind(before)
+                            .execute(&mut **tx)
+                            .await?;
+                        }
+                    }
+                }
+                Ok(())
+            }
         }
 
         #[async_trait]
@@ -309,14 +391,6 @@ macro_rules! sql_store {
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?)
-            }
-
-            async fn upsert(&self, view: &ClipView) -> Result<(), StoreError> {
-                let sql = format!("{INSERT}{UPSERT_TAIL}");
-                Self::bind_view(sqlx::query(&sql), view)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
             }
 
             async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
@@ -356,66 +430,38 @@ macro_rules! sql_store {
                 Ok(rows.into_iter().map(|r| r.get::<String, _>(0)).collect())
             }
 
-            async fn apply_moderation(
+            async fn write_projection(
                 &self,
+                id: &str,
+                after: Option<i64>,
+                view: Option<&ClipView>,
                 changes: &[ModerationChange],
-            ) -> Result<(), StoreError> {
-                if changes.is_empty() {
-                    return Ok(());
-                }
-                let mut tx = self.pool.begin().await?;
-                for change in changes {
-                    match change {
-                        ModerationChange::Report(r) => {
-                            sqlx::query(&format!(
-                                "INSERT INTO clip_reports ({REPORT_COLUMNS}) VALUES \
-                                 ($1, $2, $3, $4, $5, $6, $7, $8) \
-                                 ON CONFLICT (clip_id, sequence) DO NOTHING"
-                            ))
-                            .bind(&r.clip_id)
-                            .bind(r.sequence)
-                            .bind(&r.reporter)
-                            .bind(r.reason.as_str())
-                            .bind(&r.note)
-                            .bind(r.reported_at)
-                            .bind(r.resolved_at)
-                            .bind(r.resolution.map(Resolution::as_str))
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        ModerationChange::Block(d) => {
-                            sqlx::query(&format!(
-                                "INSERT INTO blocked_digests ({BLOCKED_COLUMNS}) VALUES \
-                                 ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING"
-                            ))
-                            .bind(&d.sha256)
-                            .bind(&d.clip_id)
-                            .bind(&d.reason)
-                            .bind(d.removed_at)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        ModerationChange::Resolve {
-                            clip_id,
-                            before,
-                            at,
-                            resolution,
-                        } => {
-                            sqlx::query(
-                                "UPDATE clip_reports SET resolved_at = $1, resolution = $2 \
-                                 WHERE clip_id = $3 AND sequence < $4 AND resolved_at IS NULL",
-                            )
-                            .bind(at)
-                            .bind(resolution.as_str())
-                            .bind(clip_id)
-                            .bind(before)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
+            ) -> Result<bool, StoreError> {
+                // Whole before or whole after a rebuild's swap (which takes the tables in
+                // share row exclusive mode), never astride it.
+                let mut tx = self.pool.begin_with($begin_projection).await?;
+                sqlx::query($lock_projection).execute(&mut *tx).await?;
+                if let Some(expected) = after {
+                    let current: Option<i64> = sqlx::query_scalar(concat!(
+                        "SELECT version FROM clip_views WHERE id = $1",
+                        $for_update
+                    ))
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if current.unwrap_or(0) != expected {
+                        return Ok(false);
                     }
                 }
+                Self::apply_changes(&mut tx, changes).await?;
+                if let Some(view) = view {
+                    let sql = format!("{INSERT}{UPSERT_TAIL}");
+                    Self::bind_view(sqlx::query(&sql), view)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
 
             async fn report_queue(&self, query: &QueueQuery) -> Result<QueuePage, StoreError> {
@@ -505,7 +551,8 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await?;
                     sqlx::query(&format!(
-                        "INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_rebuild"
+                        "INSERT INTO {table} ({columns}) {}",
+                        swap_source(table, columns)
                     ))
                     .execute(&mut *tx)
                     .await?;
@@ -943,7 +990,12 @@ sql_store!(
     "metadata",
     "CREATE TABLE",
     // A write transaction already excludes every other writer.
-    "SELECT 1"
+    "SELECT 1",
+    // Take the write lock at once, so what is read in the transaction is still true when it
+    // writes.
+    "BEGIN IMMEDIATE",
+    "SELECT 1",
+    ""
 );
 // Tables built aside are scratch space: unlogged, so writing them costs no WAL.
 sql_store!(
@@ -952,7 +1004,12 @@ sql_store!(
     "payload::text",
     "metadata::text",
     "CREATE UNLOGGED TABLE",
-    "LOCK TABLE clip_views, clip_reports, blocked_digests IN SHARE ROW EXCLUSIVE MODE"
+    "LOCK TABLE clip_views, clip_reports, blocked_digests IN SHARE ROW EXCLUSIVE MODE",
+    "BEGIN",
+    // Conflicts with the swap's lock and not with itself: projections of different clips run
+    // side by side; `FOR UPDATE` orders those of the same clip.
+    "LOCK TABLE clip_views, clip_reports, blocked_digests IN ROW EXCLUSIVE MODE",
+    " FOR UPDATE"
 );
 
 #[cfg(test)]

@@ -91,15 +91,23 @@ pub struct Page {
 pub trait ReadStore: Send + Sync {
     /// One clip's view.
     async fn get(&self, id: &str) -> Result<Option<ClipView>, StoreError>;
-    /// Inserts or replaces a view, unless the stored one is already at a later version.
-    async fn upsert(&self, view: &ClipView) -> Result<(), StoreError>;
     /// The owner listing: live clips, newest first, stable keyset pagination.
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
     /// Ids of live clips still waiting for a scan verdict.
     async fn pending_ids(&self) -> Result<Vec<String>, StoreError>;
-    /// Applies changes to the moderation read models, in order. Idempotent: applying the same
-    /// change again changes nothing.
-    async fn apply_moderation(&self, changes: &[ModerationChange]) -> Result<(), StoreError>;
+    /// Writes what events did to clip `id`, in one transaction: `changes` to the moderation
+    /// read models, in order (each idempotent: applying one again changes nothing), and `view`,
+    /// unless the stored view is already at a later version. With `after: Some(v)` only if the
+    /// stored view is still at version `v` (0: none yet); otherwise nothing is written and the
+    /// answer is `false`. Never astride a rebuild's swap: a view's version always covers the
+    /// moderation rows of the events it counts.
+    async fn write_projection(
+        &self,
+        id: &str,
+        after: Option<i64>,
+        view: Option<&ClipView>,
+        changes: &[ModerationChange],
+    ) -> Result<bool, StoreError>;
     /// The moderators' queue: clips with matching reports, oldest report first.
     async fn report_queue(&self, query: &QueueQuery) -> Result<QueuePage, StoreError>;
     /// The blocklist entry of a digest, if a moderator took those bytes down.

@@ -96,6 +96,14 @@ impl ClipView {
             && self.moderation() == Moderation::Visible
     }
 
+    /// The filename to hand out (downloads, the REST item, MCP, pages): the stored one without
+    /// refused characters and with an extension of the type sniffed from the bytes
+    /// ([`voicebin_domain::values::truthful_filename`]). Uploads store such a name already;
+    /// clips uploaded before that rule may hold any extension.
+    pub fn served_filename(&self) -> String {
+        voicebin_domain::values::truthful_filename(&self.filename, &self.content_type)
+    }
+
     /// The waveform peaks, once scanned.
     pub fn peaks_levels(&self) -> Option<Vec<u8>> {
         self.peaks

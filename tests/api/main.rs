@@ -15,6 +15,7 @@ mod history;
 mod listing;
 mod mcp;
 mod moderation;
+mod multipart;
 mod openapi;
 mod production;
 mod rebuild;

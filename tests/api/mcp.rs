@@ -972,6 +972,44 @@ async fn any_replica_answers_any_request_of_one_client_session() {
 }
 
 #[tokio::test]
+async fn a_removed_clip_can_neither_be_updated_nor_deleted_over_mcp() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = app.alice();
+    let alice = connect(&app, &key).await;
+    let created = ok(call(
+        &alice,
+        "upload_audio",
+        json!({"data": b64(&fixture("hello.wav")), "filename": "note.hta"}),
+    )
+    .await);
+    // The name handed back tells the truth about the bytes.
+    assert_eq!(created["filename"], "note.wav");
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.wait_scanned(&id, &key).await;
+    let moderator = app.key("mod", &["voice:moderate"]);
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/moderation/items/{id}/remove")))
+        .bearer_auth(&moderator)
+        .json(&json!({"reason": "takedown"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let events = app.event_count(&id).await;
+
+    let edit = error(call(&alice, "update_audio", json!({"id": id, "title": "x"})).await);
+    assert!(edit.contains("urn:voicebin:problem:conflict"), "{edit}");
+    let delete = error(call(&alice, "delete_audio", json!({"id": id})).await);
+    assert!(delete.contains("urn:voicebin:problem:conflict"), "{delete}");
+    assert_eq!(app.event_count(&id).await, events);
+    assert_eq!(
+        app.get_item(&id, None).await.status(),
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS
+    );
+}
+
+#[tokio::test]
 async fn an_exhausted_clip_is_gone_over_mcp_for_everyone_but_its_owner() {
     let app = spawn_app(Backend::Sqlite).await;
     let key = app.alice();

@@ -286,6 +286,54 @@ async fn a_takedown_purges_the_audio_and_refuses_the_same_bytes_with_451(backend
 }
 on_both_backends!(a_takedown_purges_the_audio_and_refuses_the_same_bytes_with_451);
 
+async fn a_removed_clip_stays_removed_whatever_its_owner_does(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.alice();
+    let moderator = app.key("mod", MODERATE);
+    let id = app.clean_clip(&alice, "hello.wav").await;
+    let (status, _) = app.decide(&id, &moderator, "remove", "takedown").await;
+    assert_eq!(status, StatusCode::OK);
+    let events = app.event_count(&id).await;
+
+    for body in [
+        json!({"title": "nothing to see"}),
+        json!({"description": "x"}),
+        json!({"download_limit": 3}),
+        json!({"download_limit": null}),
+    ] {
+        let (status, problem) = json(app.patch_item(&id, &alice, body.clone()).await).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}: {problem}");
+        assert_eq!(problem["type"], "urn:voicebin:problem:conflict");
+        assert_eq!(problem["status"], 409);
+    }
+    let (status, problem) = json(app.delete_item(&id, &alice).await).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("removal is final"),
+        "{problem}"
+    );
+    assert_eq!(app.event_count(&id).await, events, "nothing recorded");
+
+    // The public keeps being told a moderator removed it; the owner keeps seeing why.
+    let (status, problem) = json(app.get_item(&id, None).await).await;
+    assert_eq!(status, StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
+    assert_eq!(problem["type"], "urn:voicebin:problem:removed");
+    assert_eq!(
+        app.download_status(&id, None).await,
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS
+    );
+    let (status, owner_view) = json(app.get_item(&id, Some(&alice)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(owner_view["moderation"]["state"], "removed");
+    assert_eq!(owner_view["moderation"]["reason"], "takedown");
+    let (_, listing) = json(app.list(&alice, &[]).await).await;
+    assert_eq!(listing["items"][0]["id"], id.as_str());
+}
+on_both_backends!(a_removed_clip_stays_removed_whatever_its_owner_does);
+
 async fn a_blocked_clip_is_hidden_and_moderators_download_without_counting(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.alice();

@@ -351,3 +351,294 @@ async fn ten_thousand_clips_rebuild_row_for_row_while_the_api_serves(backend: Ba
     assert_eq!(quiet.2, after_traffic.2);
 }
 on_both_backends!(ten_thousand_clips_rebuild_row_for_row_while_the_api_serves);
+
+/// Takes `id` down as moderator `key`, asserting 200.
+async fn remove(app: &crate::helpers::TestApp, key: &str, id: &str) {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/moderation/items/{id}/remove")))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"reason": format!("takedown of {id}")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK, "{id}");
+}
+
+async fn several_removed_clips_holding_the_same_bytes_rebuild_like_the_live_blocklist(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let alice = app.alice();
+    let bob = app.key("bob", ALL_SCOPES);
+    let moderator = app.key("mod", &["voice:moderate"]);
+    // Three clips of the same bytes, uploaded before any removal, then all removed.
+    let mut ids = Vec::new();
+    for key in [&alice, &bob, &alice] {
+        let id = app.upload_ok(key, tiny_wav(7), &[]).await;
+        app.wait_scanned(&id, key).await;
+        ids.push(id);
+    }
+    for id in &ids {
+        remove(&app, &moderator, id).await;
+    }
+    let (views, log) = app.database.projections();
+    let live = snapshot(views.as_ref()).await;
+    assert_eq!(live.2.len(), 1, "one blocklist row per digest");
+    assert_eq!(live.2[0].clip_id, ids[0], "the first removal is kept");
+
+    for _ in 0..2 {
+        voicebin_projections::rebuild(log.as_ref(), views.as_ref())
+            .await
+            .expect("the rebuild succeeds");
+        assert_eq!(snapshot(views.as_ref()).await, live);
+    }
+    // The bytes stay refused.
+    let res = app.upload(&alice, tiny_wav(7), &[]).await;
+    assert_eq!(
+        res.status(),
+        reqwest::StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS
+    );
+}
+on_both_backends!(several_removed_clips_holding_the_same_bytes_rebuild_like_the_live_blocklist);
+
+mod gated {
+    //! A read store that stops at chosen points, to run a rebuild's swap exactly between a
+    //! live projection's read of a view and its write.
+
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use tokio::sync::{mpsc, watch, Notify};
+    use voicebin_projections::{
+        BlockedDigest, ClipView, ListQuery, ModerationChange, Page, QueuePage, QueueQuery,
+        ReadStore, RebuildBatch, ReportRow, StoreError,
+    };
+
+    /// The rendezvous: the rebuild waits before its swap until released; live projections
+    /// report each view they read, then wait until the swap is done; the rebuild goes on (to
+    /// re-fold the clips it finds stale) once they are projected.
+    pub struct Gate {
+        pub at_swap: Notify,
+        pub release_swap: Notify,
+        pub swapped: watch::Sender<bool>,
+        pub read: mpsc::UnboundedSender<String>,
+        pub projected: Notify,
+    }
+
+    /// Where a [`Gated`] store stops.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Stop {
+        /// Before swapping a rebuild in (the rebuild's store).
+        Swap,
+        /// After reading a view, until the swap is done (a live projector's store).
+        Read,
+    }
+
+    pub struct Gated {
+        pub inner: Arc<dyn ReadStore>,
+        pub gate: Arc<Gate>,
+        pub stop: Stop,
+    }
+
+    #[async_trait]
+    impl ReadStore for Gated {
+        async fn get(&self, id: &str) -> Result<Option<ClipView>, StoreError> {
+            let view = self.inner.get(id).await;
+            if self.stop == Stop::Read {
+                let mut swapped = self.gate.swapped.subscribe();
+                self.gate.read.send(id.to_owned()).unwrap();
+                swapped.wait_for(|done| *done).await.unwrap();
+            }
+            view
+        }
+        async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+            self.inner.list(query).await
+        }
+        async fn pending_ids(&self) -> Result<Vec<String>, StoreError> {
+            self.inner.pending_ids().await
+        }
+        async fn write_projection(
+            &self,
+            id: &str,
+            after: Option<i64>,
+            view: Option<&ClipView>,
+            changes: &[ModerationChange],
+        ) -> Result<bool, StoreError> {
+            self.inner.write_projection(id, after, view, changes).await
+        }
+        async fn report_queue(&self, query: &QueueQuery) -> Result<QueuePage, StoreError> {
+            self.inner.report_queue(query).await
+        }
+        async fn blocked(&self, sha256: &str) -> Result<Option<BlockedDigest>, StoreError> {
+            self.inner.blocked(sha256).await
+        }
+        async fn rebuild_begin(&self) -> Result<(), StoreError> {
+            self.inner.rebuild_begin().await
+        }
+        async fn rebuild_write(&self, batch: &RebuildBatch) -> Result<(), StoreError> {
+            self.inner.rebuild_write(batch).await
+        }
+        async fn rebuild_swap(&self) -> Result<(), StoreError> {
+            if self.stop == Stop::Swap {
+                self.gate.at_swap.notify_one();
+                self.gate.release_swap.notified().await;
+            }
+            let swapped = self.inner.rebuild_swap().await;
+            self.gate.swapped.send_replace(true);
+            if self.stop == Stop::Swap {
+                self.gate.projected.notified().await;
+            }
+            swapped
+        }
+        async fn all(&self) -> Result<Vec<ClipView>, StoreError> {
+            self.inner.all().await
+        }
+        async fn all_reports(&self) -> Result<Vec<ReportRow>, StoreError> {
+            self.inner.all_reports().await
+        }
+        async fn all_blocked(&self) -> Result<Vec<BlockedDigest>, StoreError> {
+            self.inner.all_blocked().await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.inner.ping().await
+        }
+        async fn shared_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
+            self.inner.shared_secret(name, candidate).await
+        }
+    }
+}
+
+async fn a_rebuild_racing_live_projection_loses_no_report_or_blocklist_row(backend: Backend) {
+    use chrono::Utc;
+    use gated::{Gate, Gated, Stop};
+    use std::sync::Arc;
+    use voicebin_commands::CommandMeta;
+    use voicebin_domain::{ClipCommand, ClipId, Reporter};
+
+    let app = spawn_app(backend).await;
+    let alice = app.alice();
+    let reporter = app.key("reporter", &["voice:read"]);
+    let moderator = app.key("mod", &["voice:moderate"]);
+    let reported = app.upload_ok(&alice, tiny_wav(1), &[]).await;
+    let removed = app.upload_ok(&alice, tiny_wav(2), &[]).await;
+    for id in [&reported, &removed] {
+        app.wait_scanned(id, &alice).await;
+    }
+    let (views, log) = app.database.projections();
+
+    let (swapped, _) = tokio::sync::watch::channel(false);
+    let (read, mut reads) = tokio::sync::mpsc::unbounded_channel();
+    let gate = Arc::new(Gate {
+        at_swap: tokio::sync::Notify::new(),
+        release_swap: tokio::sync::Notify::new(),
+        swapped,
+        read,
+        projected: tokio::sync::Notify::new(),
+    });
+    let rebuild_store = Arc::new(Gated {
+        inner: views.clone(),
+        gate: gate.clone(),
+        stop: Stop::Swap,
+    });
+    let rebuilding = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            voicebin_projections::rebuild(log.as_ref(), rebuild_store.as_ref()).await
+        })
+    };
+    // The rebuild has read every event and built its tables aside.
+    gate.at_swap.notified().await;
+
+    // Live traffic the rebuild did not read: a report, and a takedown, each projected at once.
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/items/{reported}/reports")))
+        .bearer_auth(&reporter)
+        .json(&serde_json::json!({"reason": "spam"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::ACCEPTED);
+    remove(&app, &moderator, &removed).await;
+
+    // The next event of each clip is projected by a projector that reads the view before the
+    // swap and writes after it.
+    let live_store = Arc::new(Gated {
+        inner: views.clone(),
+        gate: gate.clone(),
+        stop: Stop::Read,
+    });
+    let commands = app
+        .database
+        .command_store(voicebin_projections::ClipProjector::new(
+            live_store,
+            log.clone(),
+        ));
+    let next_events = [
+        (
+            reported.clone(),
+            ClipCommand::ReportClip {
+                reporter: Reporter::anonymous("second"),
+                reason: voicebin_domain::ReportReason::Other,
+                note: None,
+                at: Utc::now(),
+            },
+        ),
+        (
+            removed.clone(),
+            ClipCommand::CountDownloads {
+                count: 1,
+                at: Utc::now(),
+            },
+        ),
+    ];
+    let mut projecting = Vec::new();
+    for (id, command) in next_events {
+        let commands = commands.clone();
+        projecting.push(tokio::spawn(async move {
+            let id = ClipId::parse(&id).unwrap();
+            commands
+                .execute(&id, command, CommandMeta::system("test"))
+                .await
+                .unwrap();
+        }));
+    }
+    for _ in 0..2 {
+        reads.recv().await.unwrap();
+    }
+    gate.release_swap.notify_one();
+    for task in projecting {
+        task.await.unwrap();
+    }
+    gate.projected.notify_one();
+    rebuilding.await.unwrap().unwrap();
+
+    let (_, reports, blocked) = snapshot(views.as_ref()).await;
+    let sequences: Vec<i64> = reports
+        .iter()
+        .filter(|r| r.clip_id == reported)
+        .map(|r| r.sequence)
+        .collect();
+    assert_eq!(sequences, [3, 4], "both reports survive the rebuild");
+    assert_eq!(
+        blocked
+            .iter()
+            .map(|b| b.clip_id.as_str())
+            .collect::<Vec<_>>(),
+        [removed.as_str()],
+        "the takedown's digest stays blocked"
+    );
+    let res = app.upload(&alice, tiny_wav(2), &[]).await;
+    assert_eq!(
+        res.status(),
+        reqwest::StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS
+    );
+    // And the live tables are what a quiet rebuild makes.
+    let after = snapshot(views.as_ref()).await;
+    voicebin_projections::rebuild(log.as_ref(), views.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(snapshot(views.as_ref()).await, after);
+}
+on_both_backends!(a_rebuild_racing_live_projection_loses_no_report_or_blocklist_row);

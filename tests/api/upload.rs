@@ -293,3 +293,195 @@ async fn hostile_filenames_never_reach_a_path_or_a_header_unescaped() {
         fixture("hello.ogg").as_slice()
     );
 }
+
+/// The `Content-Disposition` filename (the ASCII fallback) of `GET {path}`.
+async fn disposition(app: &crate::helpers::TestApp, path: &str) -> String {
+    let res = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{path}");
+    res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_clip_is_never_handed_out_under_an_extension_that_lies_about_its_type() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = app.alice();
+    for (sent, served) in [
+        ("message.hta", "message.wav"),
+        ("message.html", "message.wav"),
+        ("message.svg", "message.wav"),
+        ("message.js", "message.wav"),
+        ("setup.exe", "setup.wav"),
+        ("message", "message.wav"),
+        ("message.WAV", "message.WAV"),
+    ] {
+        let res = app
+            .upload(&key, fixture("hello.wav"), &[("x-filename", sent)])
+            .await;
+        let (status, item) = json(res).await;
+        assert_eq!(status, StatusCode::CREATED, "{item}");
+        assert_eq!(item["filename"], served, "{sent}");
+        let id = item["id"].as_str().unwrap();
+        app.wait_scanned(id, &key).await;
+        let (_, public) = json(app.get_item(id, None).await).await;
+        assert_eq!(public["filename"], served);
+        for (path, kind) in [("download", "attachment"), ("audio", "inline")] {
+            assert_eq!(
+                disposition(&app, &format!("/{id}/{path}")).await,
+                format!("{kind}; filename=\"{served}\"; filename*=UTF-8''{served}")
+            );
+        }
+        // The history records the name it was stored under.
+        let (_, history) = app.history(id, &key, &[]).await;
+        assert_eq!(history["items"][0]["payload"]["filename"], served);
+    }
+    // The name of a multipart file part follows the same rule.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(fixture("hello.ogg")).file_name("evil.html"),
+    );
+    let res = app
+        .client
+        .post(app.url("/api/v1/audio"))
+        .bearer_auth(&key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, item) = json(res).await;
+    assert_eq!(status, StatusCode::CREATED, "{item}");
+    assert_eq!(item["filename"], "evil.ogg");
+
+    // Clips stored before the rule (a row, as an old `Uploaded` event left it) are served
+    // safely too.
+    let id = app
+        .upload_ok(&key, fixture("hello.mp3"), &[("x-filename", "old.mp3")])
+        .await;
+    app.wait_scanned(&id, &key).await;
+    let sql = format!("UPDATE clip_views SET filename = 'old\u{2067}lmth.hta' WHERE id = '{id}'");
+    match &app.database {
+        voicebin::Database::Sqlite(pool) => {
+            sqlx::query(&sql).execute(pool).await.unwrap();
+        }
+        voicebin::Database::Postgres(pool) => {
+            sqlx::query(&sql).execute(pool).await.unwrap();
+        }
+    }
+    let (_, item) = json(app.get_item(&id, None).await).await;
+    assert_eq!(item["filename"], "oldlmth.mp3");
+    assert_eq!(
+        disposition(&app, &format!("/{id}/download")).await,
+        "attachment; filename=\"oldlmth.mp3\"; filename*=UTF-8''oldlmth.mp3"
+    );
+    let page = app
+        .client
+        .get(app.url(&format!("/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("oldlmth.mp3") && !page.contains(".hta"),
+        "{page}"
+    );
+}
+
+async fn format_characters_are_refused_in_filename_title_and_description(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.alice();
+    let id = app.upload_ok(&key, fixture("hello.ogg"), &[]).await;
+    app.wait_scanned(&id, &key).await;
+    let before = app.total_events().await;
+    let blobs = app.blob_files();
+    let chars = [
+        '\u{202E}',
+        '\u{2066}',
+        '\u{2067}',
+        '\u{2068}',
+        '\u{2069}',
+        '\u{200E}',
+        '\u{200F}',
+        '\u{061C}',
+        '\u{200B}',
+        '\u{2060}',
+        '\u{FEFF}',
+        '\u{E0041}',
+    ];
+    for c in chars {
+        let text = format!("evil{c}gpj.ogg");
+        for (header, field) in [
+            ("x-filename", "filename"),
+            ("x-title", "title"),
+            ("x-description", "description"),
+        ] {
+            // Sent as raw UTF-8 header bytes, the way clients send non-ASCII names.
+            let res = app
+                .client
+                .post(app.url("/api/v1/audio"))
+                .bearer_auth(&key)
+                .header(
+                    header,
+                    reqwest::header::HeaderValue::from_bytes(text.as_bytes()).unwrap(),
+                )
+                .body(fixture("hello.ogg"))
+                .send()
+                .await
+                .unwrap();
+            let (status, problem) = json(res).await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{header} U+{:04X}: {problem}",
+                c as u32
+            );
+            assert_eq!(problem["type"], "urn:voicebin:problem:invalid-field");
+            assert_eq!(problem["field"], field);
+        }
+        for field in ["title", "description"] {
+            let res = app
+                .patch_item(&id, &key, serde_json::json!({ field: text }))
+                .await;
+            let (status, problem) = json(res).await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{field} U+{:04X}: {problem}",
+                c as u32
+            );
+            assert_eq!(problem["field"], field);
+        }
+        let form = reqwest::multipart::Form::new()
+            .text("title", text.clone())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(fixture("hello.ogg")),
+            );
+        let res = app
+            .client
+            .post(app.url("/api/v1/audio"))
+            .bearer_auth(&key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let (status, problem) = json(res).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+        assert_eq!(problem["field"], "title");
+    }
+    assert_eq!(app.total_events().await, before);
+    assert_eq!(app.blob_files(), blobs);
+    // The joiners scripts and emoji need are accepted.
+    let res = app
+        .patch_item(
+            &id,
+            &key,
+            serde_json::json!({ "title": "\u{1F469}\u{200D}\u{1F4BB} standup" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+on_both_backends!(format_characters_are_refused_in_filename_title_and_description);

@@ -50,8 +50,8 @@ pub enum Want {
     /// Its history (the audit record): moderators always, even after deletion; the owner with
     /// `voice:read` while it lives.
     History,
-    /// To change it (edit, delete): its owner only, while it lives. The operation's own scope
-    /// is checked by the edge.
+    /// To change it (edit, delete): its owner only, while it lives and until a moderator
+    /// removes it. The operation's own scope is checked by the edge.
     Change,
 }
 
@@ -88,6 +88,9 @@ pub enum Refusal {
     Exhausted,
     /// A moderator took the clip down.
     Removed,
+    /// A moderator took the clip down, and a removal is final: its owner may no longer edit
+    /// or delete it (so the public keeps being told why it is gone).
+    Final,
     /// The caller's token lacks `scope` (for a clip: the caller owns it but may not read it).
     MissingScope {
         /// The scope that was needed.
@@ -147,6 +150,9 @@ pub fn check(view: &ClipView, caller: Option<&Principal>, want: Want) -> Result<
             }
             if view.is_deleted() {
                 return Err(Refusal::Gone);
+            }
+            if view.is_removed() {
+                return Err(Refusal::Final);
             }
             Ok(Reader::Owner)
         }

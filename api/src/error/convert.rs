@@ -19,6 +19,11 @@ impl From<Refusal> for ApiError {
                 ApiError::new(Code::Gone, "this clip's download limit has been reached")
             }
             Refusal::Removed => ApiError::removed(),
+            Refusal::Final => ApiError::new(
+                Code::Conflict,
+                "this clip was removed by a moderator; a removal is final, so the clip can no \
+                 longer be edited or deleted",
+            ),
             Refusal::MissingScope { scope, dpop } => ApiError::insufficient_scope_for(scope, dpop),
         }
     }

@@ -99,8 +99,10 @@ async fn serve(
     let len = u64::try_from(view.size_bytes).unwrap_or_default();
     let etag = format!("\"{}\"", view.sha256);
     let last_modified = http_date(view.created_at());
-    let disposition =
-        content_disposition(if inline { "inline" } else { "attachment" }, &view.filename);
+    let disposition = content_disposition(
+        if inline { "inline" } else { "attachment" },
+        &view.served_filename(),
+    );
     let headers = |builder: poem::ResponseBuilder| {
         let mut builder = builder
             .header(header::ETAG, etag.as_str())

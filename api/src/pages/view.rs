@@ -47,7 +47,7 @@ fn peaks_json(view: &ClipView) -> String {
 }
 
 pub(super) fn title_of(view: &ClipView) -> String {
-    view.title.clone().unwrap_or_else(|| view.filename.clone())
+    view.title.clone().unwrap_or_else(|| view.served_filename())
 }
 
 /// `GET /{id}`: the view page. Showing it never counts as a download: the player does not
@@ -139,7 +139,7 @@ pub async fn view_page(
         report_url = e(&state.urls.path(&format!("/abuse?clip={}", view.id))),
         css_url = e(&state.urls.path("/static/view.css")),
         js_url = e(&state.urls.path("/static/view.js")),
-        filename = e(&view.filename),
+        filename = e(&view.served_filename()),
     );
     personal(html(body, PAGE_CSP))
 }

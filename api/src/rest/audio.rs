@@ -1,14 +1,13 @@
 //! `POST /api/v1/audio`: streaming uploads, raw or multipart.
 
-use std::collections::HashMap;
-
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use voicebin_commands::ByteStream;
 
 use super::extract::{Auth, UploadBody};
+use super::form;
 use super::ApiTags;
 use crate::access;
 use crate::error::{ApiError, Code, Errors};
@@ -16,9 +15,8 @@ use crate::model::Item;
 use crate::state::AppState;
 use crate::usecases::clips::{self, RawMeta};
 
-/// Largest accepted multipart text field.
-const MAX_FORM_FIELD: u64 = 16 * 1024;
-/// Allowance for multipart framing and fields on top of the file size limit.
+/// Allowance for multipart framing and fields on top of the file size limit (a valid form's
+/// fields and part headers take well under this).
 const MULTIPART_SLACK: u64 = 64 * 1024;
 
 /// Uploads.
@@ -34,17 +32,24 @@ enum UploadResponse {
     Created(Json<Item>, #[oai(header = "Location")] String),
 }
 
-/// Adds form fields to `meta`; headers sent with the form take precedence.
-fn merge(meta: &mut RawMeta, fields: HashMap<String, String>) {
-    for (name, value) in fields {
-        let slot = match name.as_str() {
-            "filename" => &mut meta.filename,
-            "title" => &mut meta.title,
-            "description" => &mut meta.description,
-            "download_limit" => &mut meta.download_limit,
-            _ => continue,
-        };
-        slot.get_or_insert(value);
+/// Fills what the headers left unset from the form's fields: headers sent with a form take
+/// precedence.
+fn merge(meta: &mut RawMeta, form: RawMeta) {
+    let RawMeta {
+        filename,
+        title,
+        description,
+        download_limit,
+    } = form;
+    for (slot, value) in [
+        (&mut meta.filename, filename),
+        (&mut meta.title, title),
+        (&mut meta.description, description),
+        (&mut meta.download_limit, download_limit),
+    ] {
+        if slot.is_none() {
+            *slot = value;
+        }
     }
 }
 
@@ -63,49 +68,6 @@ fn raw_header(req: &poem::Request, name: &'static str) -> Result<Option<String>,
     String::from_utf8(value.as_bytes().to_vec())
         .map(Some)
         .map_err(|_| ApiError::new(Code::BadRequest, format!("`{name}` is not valid UTF-8")))
-}
-
-/// Reads form fields up to the `file` part and returns them with the file's byte stream.
-async fn split_multipart(
-    body: poem::Body,
-    content_type: &str,
-) -> Result<(HashMap<String, String>, Option<String>, ByteStream), ApiError> {
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|e| ApiError::new(Code::BadRequest, format!("bad multipart content type: {e}")))?;
-    let mut multipart = multer::Multipart::new(body.into_bytes_stream(), boundary);
-    let mut fields = HashMap::new();
-    let bad = |e: multer::Error| {
-        ApiError::new(Code::BadRequest, format!("malformed multipart body: {e}"))
-    };
-    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "file" {
-            let filename = field.file_name().map(str::to_owned);
-            let stream = field.map_err(std::io::Error::other);
-            return Ok((fields, filename, Box::pin(stream)));
-        }
-        let mut value = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(bad)? {
-            value.extend_from_slice(&chunk);
-            if value.len() as u64 > MAX_FORM_FIELD {
-                return Err(ApiError::new(
-                    Code::BadRequest,
-                    format!("form field `{name}` is longer than {MAX_FORM_FIELD} bytes"),
-                ));
-            }
-        }
-        let value = String::from_utf8(value).map_err(|_| {
-            ApiError::new(
-                Code::BadRequest,
-                format!("form field `{name}` is not UTF-8"),
-            )
-        })?;
-        fields.insert(name, value);
-    }
-    Err(ApiError::new(
-        Code::BadRequest,
-        "the multipart body has no `file` part",
-    ))
 }
 
 crate::error::errors!(
@@ -174,20 +136,20 @@ impl AudioApi {
             description: raw_header(req, "x-description")?,
             download_limit: raw_header(req, "x-download-limit")?,
         };
-        let stream: ByteStream = if is_multipart {
+        let (stream, late): (ByteStream, _) = if is_multipart {
             let content_type = body.content_type.as_deref().unwrap_or_default();
-            let (fields, part_filename, stream) = split_multipart(body.body, content_type).await?;
-            merge(&mut meta, fields);
+            let form = form::read(body.body, content_type).await?;
+            merge(&mut meta, form.fields);
             if meta.filename.is_none() {
-                meta.filename = part_filename.filter(|f| !f.is_empty());
+                meta.filename = form.file_name.filter(|f| !f.is_empty());
             }
-            stream
+            (form.file, Some(form.late))
         } else {
-            Box::pin(
-                body.body
-                    .into_bytes_stream()
-                    .map(|r| r.map_err(std::io::Error::other)),
-            )
+            let stream = body
+                .body
+                .into_bytes_stream()
+                .map(|r| r.map_err(std::io::Error::other));
+            (Box::pin(stream), None)
         };
         let item = clips::upload(
             &self.state,
@@ -196,7 +158,12 @@ impl AudioApi {
             stream,
             crate::http::request_id(req),
         )
-        .await?;
+        .await
+        // A part after the file fails the file's stream; say what it was.
+        .map_err(|e| match late.and_then(|late| late.take()) {
+            Some(refusal) => refusal.into(),
+            None => e,
+        })?;
         let location = self.state.urls.item(&item.id);
         Ok(UploadResponse::Created(Json(item), location))
     }

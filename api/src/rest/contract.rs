@@ -3,19 +3,51 @@
 //! validate themselves (metadata headers and form fields, `q`, `cursor`, the patch body).
 //!
 //! The patterns mirror `voicebin_domain`'s parsers: control characters (and U+2028/U+2029 and the
-//! bidi overrides) are refused anywhere, and length limits apply after surrounding whitespace is
-//! trimmed. The contract test (`tests/api/contract.rs`, schemathesis) checks that the server
+//! invisible format characters: bidi controls, zero-width spaces, tags) are refused anywhere,
+//! and length limits apply after surrounding whitespace is trimmed (with a looser limit before). The contract test (`tests/api/contract.rs`, schemathesis) checks that the server
 //! accepts what these schemas allow and refuses what they do not.
 
 use serde_json::{json, Map, Value};
 
+use voicebin_domain::values::REFUSED_FORMAT_CHARS;
+use voicebin_domain::{Description, Filename, Title};
+
 use super::openapi31::{add_links, refine_parameter};
 
-/// Characters refused in titles and filenames (`char::is_control`, line/paragraph separators,
-/// bidi overrides).
-const CONTROL: &str = r"\x00-\x1F\x7F-\x9F\u2028\u2029\u202A-\u202E";
+/// Characters refused in titles and filenames (`voicebin_domain::values::is_refused_char`:
+/// `char::is_control`, line/paragraph separators, and the format characters of
+/// `REFUSED_FORMAT_CHARS`), as the inside of a character class.
+fn control() -> String {
+    format!(r"\x00-\x1F\x7F-\x9F\u2028\u2029{}", format_chars())
+}
+
 /// The same for descriptions, which may hold tabs and newlines.
-const CONTROL_BUT_TAB_LF: &str = r"\x00-\x08\x0B-\x1F\x7F-\x9F\u2028\u2029\u202A-\u202E";
+fn control_but_tab_lf() -> String {
+    format!(r"\x00-\x08\x0B-\x1F\x7F-\x9F\u2028\u2029{}", format_chars())
+}
+
+/// The refused format characters as class ranges: `\uXXXX` escapes in the Basic Multilingual
+/// Plane, the characters themselves beyond it (which ECMA-262 without the `u` flag, Python
+/// and the `regex` crate read alike).
+fn format_chars() -> String {
+    let one = |c: char| {
+        if u32::from(c) <= 0xFFFF {
+            format!(r"\u{:04X}", u32::from(c))
+        } else {
+            c.to_string()
+        }
+    };
+    REFUSED_FORMAT_CHARS
+        .iter()
+        .map(|&(first, last)| {
+            if first == last {
+                one(first)
+            } else {
+                format!("{}-{}", one(first), one(last))
+            }
+        })
+        .collect()
+}
 /// Unicode whitespace (what `str::trim` removes) that is not a refused character.
 const SPACE: &str = r" \xA0\u1680\u2000-\u200A\u202F\u205F\u3000";
 /// All Unicode whitespace (`char::is_whitespace`).
@@ -26,23 +58,29 @@ fn trimmed_text(space: &str, allowed: &str, max: usize) -> Value {
     json!({ "pattern": format!("^[{space}]*{allowed}{{0,{max}}}[{space}]*$") })
 }
 
+/// What `Title::parse` accepts: at most 200 characters once trimmed, 400 before.
 fn title() -> Value {
-    trimmed_text(SPACE, &format!("[^{CONTROL}]"), 200)
+    let mut keywords = trimmed_text(SPACE, &format!("[^{}]", control()), Title::MAX_LEN);
+    keywords["maxLength"] = json!(Title::MAX_RAW_LEN);
+    keywords
 }
 
+/// What `Description::parse` accepts: at most 5000 characters once trimmed, 10000 before.
 fn description() -> Value {
-    trimmed_text(
+    let mut keywords = trimmed_text(
         &format!(r"\t\n{SPACE}"),
-        &format!("[^{CONTROL_BUT_TAB_LF}]"),
-        5000,
-    )
+        &format!("[^{}]", control_but_tab_lf()),
+        Description::MAX_LEN,
+    );
+    keywords["maxLength"] = json!(Description::MAX_RAW_LEN);
+    keywords
 }
 
 /// A report's note: what `ReportNote::parse` accepts (as a description, at most 1000).
 fn note() -> Value {
     trimmed_text(
         &format!(r"\t\n{SPACE}"),
-        &format!("[^{CONTROL_BUT_TAB_LF}]"),
+        &format!("[^{}]", control_but_tab_lf()),
         1000,
     )
 }
@@ -51,7 +89,7 @@ fn note() -> Value {
 fn moderation_reason() -> Value {
     let Value::String(text) = &trimmed_text(
         &format!(r"\t\n{SPACE}"),
-        &format!("[^{CONTROL_BUT_TAB_LF}]"),
+        &format!("[^{}]", control_but_tab_lf()),
         500,
     )["pattern"] else {
         return json!({});
@@ -62,7 +100,7 @@ fn moderation_reason() -> Value {
 
 /// An optional directory part, dropped by the server (`/` or `\` separated).
 fn filename_dirs() -> String {
-    format!(r"(?:[^{CONTROL}]*[/\\])?")
+    format!(r"(?:[^{}]*[/\\])?", control())
 }
 
 /// Last path components that do not name a file: empty, `.` or `..` once trimmed.
@@ -72,14 +110,14 @@ fn filename_refused_base() -> String {
 
 /// A last path component of at most 255 characters once trimmed.
 fn filename_base() -> String {
-    format!(r"[{SPACE}]*[^{CONTROL}/\\]{{0,255}}[{SPACE}]*")
+    format!(r"[{SPACE}]*[^{}/\\]{{0,255}}[{SPACE}]*", control())
 }
 
 /// A name whose last path component (after `/` or `\`, trimmed) is a file name: not empty, `.`
 /// or `..`, at most 255 characters; the whole value at most 1020 characters.
 fn filename() -> Value {
     json!({
-        "maxLength": 1020,
+        "maxLength": Filename::MAX_RAW_LEN,
         "pattern": format!(
             "^{}(?!{}$){}$",
             filename_dirs(),
@@ -94,6 +132,7 @@ fn filename() -> Value {
 fn download_limit_text() -> Value {
     json!({
         "type": "string",
+        "maxLength": crate::usecases::clips::MAX_LIMIT_TEXT,
         "pattern": format!(
             "^[{ANY_SPACE}]*\\+?0*(?:[1-9][0-9]{{0,8}}|1000000000)[{ANY_SPACE}]*$"
         ),
@@ -155,9 +194,9 @@ pub fn refine(doc: &mut Value) {
         &format!("{form}/download_limit"),
         download_limit_text(),
     );
-    // Part names go into part headers: control characters cannot be sent there.
-    let names = json!({ "propertyNames": { "pattern": r"^[^\x00-\x1F\x7F]*$" } });
-    refine_schema(doc, form.trim_end_matches("/properties"), names);
+    // The form has these parts and no others (`rest/form.rs`), each at most once.
+    let closed = json!({ "additionalProperties": false });
+    refine_schema(doc, form.trim_end_matches("/properties"), closed);
 
     // poem-openapi documents `Option` fields as optional; `Item` always sends them (null
     // until known).
@@ -247,24 +286,64 @@ pub fn allowed_methods(doc: &Value, path: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// A schema's `pattern` (compiled once by the `regex` crate, allowed the size that counted
+    /// repetitions of large classes take) and `maxLength`.
+    struct Text {
+        pattern: regex::Regex,
+        max: Option<u64>,
+    }
+
+    fn compile(pattern: &str) -> regex::Regex {
+        regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 30)
+            .build()
+            .unwrap()
+    }
+
+    impl Text {
+        fn of(schema: &Value) -> Self {
+            Text {
+                pattern: compile(schema["pattern"].as_str().unwrap()),
+                max: schema["maxLength"].as_u64(),
+            }
+        }
+
+        fn matches(&self, text: &str) -> bool {
+            self.pattern.is_match(text)
+                && self
+                    .max
+                    .is_none_or(|max| text.chars().count() as u64 <= max)
+        }
+    }
+
     fn matches(schema: &Value, text: &str) -> bool {
-        let pattern = schema["pattern"].as_str().unwrap();
-        regex::Regex::new(pattern).unwrap().is_match(text)
+        Text::of(schema).matches(text)
     }
 
     /// The filename pattern, checked with the `regex` crate (which has no look-ahead).
-    fn filename_matches(text: &str) -> bool {
-        let whole = format!("^{}{}$", filename_dirs(), filename_base());
-        let refused = format!("^{}$", filename_refused_base());
-        let base = text.rsplit(['/', '\\']).next().unwrap();
-        regex::Regex::new(&whole).unwrap().is_match(text)
-            && !regex::Regex::new(&refused).unwrap().is_match(base)
-            && text.chars().count() <= 1020
+    struct FilenameText {
+        whole: regex::Regex,
+        refused: regex::Regex,
+    }
+
+    impl FilenameText {
+        fn new() -> Self {
+            FilenameText {
+                whole: compile(&format!("^{}{}$", filename_dirs(), filename_base())),
+                refused: compile(&format!("^{}$", filename_refused_base())),
+            }
+        }
+
+        fn matches(&self, text: &str) -> bool {
+            let base = text.rsplit(['/', '\\']).next().unwrap();
+            self.whole.is_match(text)
+                && !self.refused.is_match(base)
+                && text.chars().count() <= Filename::MAX_RAW_LEN
+        }
     }
 
     #[test]
     fn patterns_agree_with_the_domain_parsers() {
-        use voicebin_domain::{Description, Filename, Title};
         let samples = [
             "",
             " ",
@@ -285,38 +364,53 @@ mod tests {
             "dir/x.wav",
             "dir\\x.wav",
             "\u{202e}x",
+            "a\u{2066}b\u{2069}",
+            "a\u{200e}",
+            "\u{61c}a",
+            "a\u{200b}b",
+            "a\u{feff}",
+            "a\u{e0041}",
+            "a\u{ad}b",
+            "a\u{200d}b",
+            "a\u{200c}b",
             "é",
         ];
         let long = [
             "x".repeat(200),
             "x".repeat(201),
             format!(" {} ", "x".repeat(200)),
+            format!("{}x", " ".repeat(399)),
+            format!("{}x", " ".repeat(400)),
+            format!("{}x", "\n".repeat(9999)),
+            format!("{}x", "\n".repeat(10_000)),
         ];
+        let (title, description) = (Text::of(&title()), Text::of(&description()));
+        let filename = FilenameText::new();
         for text in samples
             .iter()
             .copied()
             .chain(long.iter().map(String::as_str))
         {
             assert_eq!(
-                matches(&title(), text),
+                title.matches(text),
                 Title::parse(text).is_ok(),
                 "title {text:?}"
             );
             assert_eq!(
-                matches(&description(), text),
+                description.matches(text),
                 Description::parse(text).is_ok(),
                 "description {text:?}"
             );
             assert_eq!(
-                filename_matches(text),
+                filename.matches(text),
                 Filename::parse(text).is_ok(),
                 "filename {text:?}"
             );
         }
         let name = "y".repeat(256);
-        assert!(!filename_matches(&name));
-        assert!(filename_matches(&format!("d/{}", &name[1..])));
-        assert!(!filename_matches(&format!("d/{}", "z".repeat(1019))));
+        assert!(!filename.matches(&name));
+        assert!(filename.matches(&format!("d/{}", &name[1..])));
+        assert!(!filename.matches(&format!("d/{}", "z".repeat(1019))));
     }
 
     #[test]
@@ -336,11 +430,14 @@ mod tests {
             "",
             "ten",
             "99999999999999999999",
+            &format!("{}1", "0".repeat(63)),
+            &format!("{}1", "0".repeat(64)),
         ] {
-            let parsed = text
-                .trim()
-                .parse::<u64>()
-                .is_ok_and(|n| (1..=1_000_000_000).contains(&n));
+            let parsed = text.chars().count() <= crate::usecases::clips::MAX_LIMIT_TEXT
+                && text
+                    .trim()
+                    .parse::<u64>()
+                    .is_ok_and(|n| (1..=1_000_000_000).contains(&n));
             assert_eq!(matches(&limit, text), parsed, "{text:?}");
         }
     }

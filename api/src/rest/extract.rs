@@ -161,7 +161,10 @@ fn form_schema() -> MetaSchemaRef {
         ("download_limit", MetaSchemaRef::Inline(Box::new(limit))),
         ("file", binary_schema()),
     ];
-    schema.description = Some("Metadata fields must come before the `file` part.");
+    schema.description = Some(
+        "Metadata fields come before the `file` part, each at most once; no other parts. \
+         The fields take at most 65536 bytes together.",
+    );
     MetaSchemaRef::Inline(Box::new(schema))
 }
 

@@ -69,14 +69,14 @@ crate::error::errors!(
 crate::error::errors!(
     /// What editing a clip can answer besides 200.
     PatchErrors = "updateItem": [
-        BadRequest, InvalidField, Unauthorized, InsufficientScope, NotFound, Gone,
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, NotFound, Gone, Conflict,
         UnsupportedMediaType, Unprocessable, Internal, Unavailable
     ]
 );
 crate::error::errors!(
     /// What deleting a clip can answer besides 204.
     DeleteErrors = "deleteItem": [
-        Unauthorized, InsufficientScope, NotFound, Gone, Internal, Unavailable
+        Unauthorized, InsufficientScope, NotFound, Gone, Conflict, Internal, Unavailable
     ]
 );
 
@@ -123,7 +123,8 @@ impl ItemsApi {
 
     /// Edit a clip's title, description or download limit (owner, scope `voice:create`).
     ///
-    /// Absent fields are left alone; `null` clears a field.
+    /// Absent fields are left alone; `null` clears a field. A clip a moderator removed cannot
+    /// be edited (409).
     #[oai(path = "/:id", method = "patch", operation_id = "updateItem")]
     async fn patch_item(
         &self,
@@ -146,7 +147,8 @@ impl ItemsApi {
 
     /// Delete a clip (owner, scope `voice:delete`).
     ///
-    /// The clip stops being served at once and its bytes are purged.
+    /// The clip stops being served at once and its bytes are purged. A clip a moderator
+    /// removed cannot be deleted (409): it keeps answering 451, with the moderator's reason.
     #[oai(path = "/:id", method = "delete", operation_id = "deleteItem")]
     async fn delete_item(
         &self,

@@ -6,6 +6,7 @@ pub mod account;
 pub mod audio;
 pub mod contract;
 pub mod extract;
+pub mod form;
 pub mod history;
 pub mod items;
 pub mod moderation;

@@ -5,8 +5,10 @@
 //! shapes of [`crate::model`] or an [`ApiError`]. Scope checks stay with the callers, which
 //! report a missing scope in their own way.
 
-use voicebin_commands::{ByteStream, UploadRequest};
-use voicebin_domain::{AccountId, ClipId, Description, DownloadLimit, Filename, Title, ValueError};
+use voicebin_commands::{ByteStream, CommandError, UploadRequest};
+use voicebin_domain::{
+    AccountId, ClipError, ClipId, Description, DownloadLimit, Filename, Title, ValueError,
+};
 use voicebin_projections::{ClipView, Cursor, ListQuery};
 
 use poem_openapi::types::MaybeUndefined;
@@ -141,7 +143,17 @@ pub struct RawMeta {
     pub download_limit: Option<String>,
 }
 
+/// Longest download limit sent as text (a header or form field), in characters, whitespace
+/// and leading zeros included.
+pub const MAX_LIMIT_TEXT: usize = 64;
+
 fn parse_limit(raw: &str) -> Result<DownloadLimit, ApiError> {
+    if raw.chars().count() > MAX_LIMIT_TEXT {
+        return Err(ApiError::invalid_field(&ValueError::TooLong {
+            field: "download_limit",
+            max: MAX_LIMIT_TEXT,
+        }));
+    }
     raw.trim()
         .parse::<u64>()
         .map_err(|_| ValueError::Invalid {
@@ -258,7 +270,8 @@ pub async fn edit(
     state
         .service
         .edit(&id, &actor, title, description, download_limit, request_id)
-        .await?;
+        .await
+        .map_err(final_removal)?;
     let view = state
         .views
         .get(id.as_str())
@@ -279,6 +292,16 @@ pub async fn delete(
     state
         .service
         .delete(&id, &actor, &view.blob_key, request_id)
-        .await?;
+        .await
+        .map_err(final_removal)?;
     Ok(())
+}
+
+/// A removal that committed after the access rule read the view answers as the rule would
+/// have ([`Refusal::Final`], 409); other errors convert as usual.
+fn final_removal(e: CommandError) -> ApiError {
+    match e {
+        CommandError::Rule(ClipError::Removed) => Refusal::Final.into(),
+        e => e.into(),
+    }
 }

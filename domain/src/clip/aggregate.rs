@@ -179,6 +179,7 @@ impl Aggregate for Clip {
                 at,
             } => {
                 self.owned_by(&actor)?;
+                self.not_removed()?;
                 let title = title.filter(|t| *t != self.title);
                 let description = description.filter(|d| *d != self.description);
                 let download_limit = download_limit.filter(|l| *l != self.download_limit);
@@ -210,6 +211,9 @@ impl Aggregate for Clip {
             }
             ClipCommand::DeleteClip { actor, at } => {
                 self.owned_by(&actor)?;
+                // A removal is final: a deletion would turn "removed by a moderator" (451)
+                // into "deleted" (410) for everyone.
+                self.not_removed()?;
                 sink.write(ClipEvent::Deleted { by: actor, at }, self).await;
             }
             ClipCommand::ReportClip {
@@ -902,6 +906,45 @@ mod tests {
                 ])
                 .when(command)
                 .then_expect_error(expected);
+        }
+    }
+
+    #[test]
+    fn a_removed_clip_cannot_be_edited_or_deleted_by_its_owner() {
+        let removed = ClipEvent::Removed {
+            by: moderator(),
+            reason: because("takedown"),
+            sha256: Sha256Digest::from_bytes([7; 32]),
+            at: at(),
+        };
+        for command in [
+            ClipCommand::EditClip {
+                actor: alice(),
+                title: Some(Title::parse("innocent").unwrap()),
+                description: None,
+                download_limit: None,
+                at: at(),
+            },
+            ClipCommand::EditClip {
+                actor: alice(),
+                title: None,
+                description: None,
+                download_limit: Some(None),
+                at: at(),
+            },
+            ClipCommand::DeleteClip {
+                actor: alice(),
+                at: at(),
+            },
+        ] {
+            ClipTest::with(())
+                .given(vec![
+                    uploaded(None),
+                    scanned(ScanVerdict::Clean),
+                    removed.clone(),
+                ])
+                .when(command)
+                .then_expect_error(ClipError::Removed);
         }
     }
 

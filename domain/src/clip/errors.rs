@@ -29,7 +29,8 @@ pub enum ClipError {
         /// Downloads already counted.
         count: u64,
     },
-    /// A moderator took the clip down; it accepts no further moderation or reports.
+    /// A moderator took the clip down; it accepts no further moderation, reports, edits or
+    /// deletion.
     #[error("clip has been removed by a moderator")]
     Removed,
     /// The clip is already blocked.

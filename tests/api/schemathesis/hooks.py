@@ -4,7 +4,8 @@ An upload's body is "binary" in the OpenAPI document, but only real audio is sto
 else is answered 415, as documented). Random bytes are never audio, so without help no upload
 would succeed and the stateful phase could never follow the links from `POST /api/v1/audio`.
 The first hook replaces the body (or the form's `file` part) of about half of the schema-valid
-uploads with a short WAV clip; the other half, and every negative body, stay as generated.
+uploads with a short WAV clip; the other half, and every negative body, stay as generated. The
+last one sends a form's `file` part after its fields, as the server requires.
 """
 
 import io
@@ -56,3 +57,13 @@ def send_metadata_headers_as_utf8(ctx, case, kwargs):
     for name, value in list((case.headers or {}).items()):
         if name.lower().startswith("x-") and isinstance(value, str):
             case.headers[name] = value.encode("utf-8").decode("latin-1")
+
+
+@schemathesis.hook("before_call").apply_to(method="POST", path="/api/v1/audio")
+def send_the_file_part_last(ctx, case, kwargs):
+    """A form's metadata fields come before its `file` part, and a part after the file is
+    refused (the form's description says so; JSON Schema cannot order an object's properties).
+    Send each generated form in that order."""
+    if case.media_type == "multipart/form-data" and isinstance(case.body, dict):
+        if "file" in case.body:
+            case.body["file"] = case.body.pop("file")
