@@ -676,7 +676,38 @@ macro_rules! sql_store {
                 .bind(Moderation::Removed.as_str())
                 .execute(&self.pool)
                 .await?;
-                Ok(done.rows_affected())
+                // A clip that is no longer pending needs no count: a duplicate job does not
+                // scan it, and an operator's retry starts afresh.
+                let counted = sqlx::query(
+                    "DELETE FROM scan_attempts WHERE NOT EXISTS (SELECT 1 FROM clip_views v \
+                     WHERE v.id = scan_attempts.clip_id AND v.scan_state = $1 \
+                     AND v.deleted_at IS NULL AND v.moderation_state <> $2)",
+                )
+                .bind(ScanState::Pending.as_str())
+                .bind(Moderation::Removed.as_str())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() + counted.rows_affected())
+            }
+
+            async fn start_attempt(&self, clip_id: &str) -> Result<u32, StoreError> {
+                let started: i64 = sqlx::query_scalar(
+                    "INSERT INTO scan_attempts (clip_id, started) VALUES ($1, 1) \
+                     ON CONFLICT (clip_id) DO UPDATE SET started = scan_attempts.started + 1 \
+                     RETURNING started",
+                )
+                .bind(clip_id)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(u32::try_from(started).unwrap_or(u32::MAX))
+            }
+
+            async fn reset_attempts(&self, clip_id: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM scan_attempts WHERE clip_id = $1")
+                    .bind(clip_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
         }
 

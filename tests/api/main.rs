@@ -18,6 +18,7 @@ mod openapi;
 mod production;
 mod rebuild;
 mod recovery;
+mod sandbox;
 mod upload;
 mod visibility;
 mod walkthrough;
