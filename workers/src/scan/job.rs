@@ -105,6 +105,7 @@ impl ScanJobRunner {
             _ => false,
         };
         if view.is_deleted() || view.is_removed() || !wanted {
+            tracing::info!(scan_state = ?view.scan_state, "nothing to scan; job acknowledged without scanning");
             return Attempt::Done;
         }
         if round == (Round::Retry { fresh: true }) {
