@@ -139,3 +139,25 @@ fn the_analyser_subcommand_is_hidden_from_help() {
     assert!(help.contains("serve"), "{help}");
     assert!(!help.contains("analyse-sandboxed"), "{help}");
 }
+
+async fn scan_attempts_are_counted_per_clip_reset_by_a_retry_and_pruned_once_scanned(
+    backend: crate::helpers::Backend,
+) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let key = app.alice();
+    let id = app.upload_ok(&key, fixture("hello.ogg"), &[]).await;
+    assert_eq!(app.wait_scanned(&id, &key).await["scan_state"], "clean");
+    let attempts = app.database.dispatch();
+    // The scan that made it clean counted as the first attempt.
+    assert_eq!(attempts.start_attempt(&id).await.unwrap(), 2);
+    assert_eq!(attempts.start_attempt("another-clip").await.unwrap(), 1);
+    attempts.reset_attempts(&id).await.unwrap();
+    assert_eq!(attempts.start_attempt(&id).await.unwrap(), 1);
+    // A clip that is no longer pending needs no count (nor does one that does not exist).
+    assert!(attempts.prune().await.unwrap() >= 2);
+    assert_eq!(attempts.start_attempt(&id).await.unwrap(), 1);
+}
+
+crate::on_both_backends!(
+    scan_attempts_are_counted_per_clip_reset_by_a_retry_and_pruned_once_scanned
+);

@@ -549,6 +549,9 @@ fn delivery_counts_and_jobs_parse() {
     assert_eq!(parse_job(&body), Ok(clip));
     assert!(parse_job(b"{}").is_err());
     let options = RabbitOptions::default();
+    // The job that finds MAX_ATTEMPTS scans started is still delivered (the broker allows
+    // delivery_limit + 1 deliveries), so the worker, not the broker, dead-letters it.
+    assert!(crate::MAX_ATTEMPTS <= options.delivery_limit);
     assert_eq!(backoff(&options, 0), Duration::from_millis(500));
     assert_eq!(backoff(&options, 2), Duration::from_secs(2));
     assert_eq!(backoff(&options, 40), Duration::from_secs(30));
