@@ -68,14 +68,16 @@ pub(crate) async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
         ),
     };
     let mut readiness: Vec<Arc<dyn ReadinessCheck>> = Vec::new();
+    // Decoding untrusted audio happens in a child process with resource limits, never here.
+    let audio = AudioProbeScanner::sandboxed(settings.sandbox.clone());
     let scanner: Arc<dyn Scanner> = match &settings.clamd {
         Some(clamd) => {
             let client =
                 ClamdClient::new(clamd.addr.clone()).with_max_stream_bytes(clamd.max_stream_bytes);
             readiness.push(Arc::new(ClamdCheck(client.clone())));
-            Arc::new(ClamdScanner::new(AudioProbeScanner, client))
+            Arc::new(ClamdScanner::new(audio, client))
         }
-        None => Arc::new(AudioProbeScanner),
+        None => Arc::new(audio),
     };
     let rabbit = match &settings.amqp {
         Some(amqp) => {

@@ -211,6 +211,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
                 service,
                 views,
                 scanner,
+                attempts: database.dispatch(),
             },
         };
         (worker, jobs)

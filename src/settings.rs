@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use voicebin_api::auth::IssuerSettings;
 use voicebin_api::usecases::reporters::ModerationSettings;
 use voicebin_commands::S3Settings;
-use voicebin_workers::SweeperSettings;
+use voicebin_workers::{SandboxSettings, SweeperSettings};
 
 /// Default upload size limit: 100 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
@@ -65,6 +65,8 @@ pub struct Settings {
     pub sweeper: SweeperSettings,
     /// Abuse-report limits and the auto-hide threshold.
     pub moderation: ModerationSettings,
+    /// Where the sandboxed audio analyser is, and its resource limits.
+    pub sandbox: SandboxSettings,
 }
 
 impl Settings {
@@ -82,6 +84,7 @@ impl Settings {
             clamd: None,
             sweeper: SweeperSettings::default(),
             moderation: ModerationSettings::default(),
+            sandbox: SandboxSettings::this_binary(),
         }
     }
 }

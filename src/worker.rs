@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use voicebin_commands::ClipService;
-use voicebin_workers::{Attempt, RabbitQueue, ScanJobRunner};
-use voicebin_workers::{JobOutcome, RabbitOptions, ScanJobHandler};
+use voicebin_workers::{Attempt, RabbitQueue, Round, ScanJobRunner};
+use voicebin_workers::{JobOutcome, RabbitOptions, ScanJob, ScanJobHandler};
 
 use crate::adapters::{adapters, ViewsBlocklist};
 use crate::{Database, Settings};
@@ -29,15 +29,26 @@ struct RabbitHandler {
 
 #[async_trait::async_trait]
 impl ScanJobHandler for RabbitHandler {
-    async fn handle(&self, clip: &voicebin_domain::ClipId, delivery_count: u32) -> JobOutcome {
-        match self.runner.attempt(clip).await {
+    async fn handle(&self, job: &ScanJob) -> JobOutcome {
+        let (clip, delivery_count) = (&job.clip, job.delivery_count);
+        let round = if job.retry {
+            Round::Retry {
+                fresh: delivery_count == 0,
+            }
+        } else {
+            Round::First
+        };
+        match self.runner.attempt(clip, round).await {
             Attempt::Done => JobOutcome::Done,
-            // The broker dead-letters the job after the delivery limit; record `failed` on the
-            // last delivery so the owner sees it instead of an endless `pending`.
-            Attempt::Retry(why) if delivery_count + 1 >= self.delivery_limit => {
+            // Recorded `failed`: dead-letter this job, once (duplicates find the clip failed).
+            Attempt::GaveUp => JobOutcome::GiveUp,
+            // The runner gives up after MAX_ATTEMPTS counted scans; should the count itself keep
+            // failing, the broker's last delivery records `failed` all the same, so the owner
+            // sees it instead of an endless `pending`.
+            Attempt::Retry(why) if delivery_count >= self.delivery_limit => {
                 tracing::error!(clip.id = %clip, error = %why, "scan keeps failing; giving up");
-                match self.runner.give_up(clip, &why).await {
-                    Attempt::Done => JobOutcome::GiveUp,
+                match self.runner.give_up(clip, &why, round).await {
+                    Attempt::GaveUp | Attempt::Done => JobOutcome::GiveUp,
                     Attempt::Retry(_) => JobOutcome::Retry,
                 }
             }
@@ -71,6 +82,7 @@ impl Worker {
             ),
             views: adapters.views,
             scanner: adapters.scanner.clone(),
+            attempts: adapters.database.dispatch(),
         };
         Ok(Worker {
             handler: Arc::new(RabbitHandler {

@@ -267,6 +267,7 @@ fn scanned() -> ClipCommand {
             detail: None,
             scanner: "audio-probe".into(),
         },
+        retry: false,
         at: Utc::now(),
     }
 }

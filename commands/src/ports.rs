@@ -116,6 +116,10 @@ pub enum ScanError {
     /// The task running the scan died (it panicked or was cancelled).
     #[error("the scan task failed: {0}")]
     TaskFailed(#[source] tokio::task::JoinError),
+    /// The sandboxed audio analyser gave no answer for reasons outside the file: it could not
+    /// be started, was killed from outside or ran out of wall-clock time, or answered nonsense.
+    #[error("the audio analyser failed: {0}")]
+    Analyser(String),
 }
 
 /// Decides whether a stored clip is valid, safe audio.

@@ -368,16 +368,20 @@ impl ClipService {
         Ok(())
     }
 
-    /// Records a scan verdict. A verdict for a clip deleted meanwhile is dropped quietly.
-    #[instrument(skip_all, fields(clip.id = %id, verdict = ?outcome.verdict))]
+    /// Records a scan verdict; `retry` when the scan was a retry an operator asked for (only
+    /// such a scan may record a verdict on a `failed` clip). A verdict for a clip deleted
+    /// meanwhile is dropped quietly.
+    #[instrument(skip_all, fields(clip.id = %id, verdict = ?outcome.verdict, retry))]
     pub async fn complete_scan(
         &self,
         id: &ClipId,
         outcome: ScanOutcome,
+        retry: bool,
         component: &str,
     ) -> Result<(), CommandError> {
         let command = ClipCommand::CompleteScan {
             outcome,
+            retry,
             at: Utc::now(),
         };
         match self

@@ -855,16 +855,43 @@ macro_rules! sql_store {
             }
 
             async fn prune(&self) -> Result<u64, StoreError> {
-                let done = sqlx::query(
-                    "DELETE FROM scan_dispatch WHERE NOT EXISTS (SELECT 1 FROM clip_views v \
-                     WHERE v.id = scan_dispatch.clip_id AND v.scan_state = $1 \
-                     AND v.deleted_at IS NULL AND v.moderation_state <> $2)",
+                // A clip that is no longer pending needs neither a claim nor a count of attempts:
+                // a duplicate job does not scan it, and an operator's retry starts afresh.
+                let mut pruned = 0;
+                for table in ["scan_dispatch", "scan_attempts"] {
+                    let sql = format!(
+                        "DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM clip_views v \
+                         WHERE v.id = {table}.clip_id AND v.scan_state = $1 \
+                         AND v.deleted_at IS NULL AND v.moderation_state <> $2)"
+                    );
+                    let done = sqlx::query(&sql)
+                        .bind(ScanState::Pending.as_str())
+                        .bind(Moderation::Removed.as_str())
+                        .execute(&self.pool)
+                        .await?;
+                    pruned += done.rows_affected();
+                }
+                Ok(pruned)
+            }
+
+            async fn start_attempt(&self, clip_id: &str) -> Result<u32, StoreError> {
+                let started: i64 = sqlx::query_scalar(
+                    "INSERT INTO scan_attempts (clip_id, started) VALUES ($1, 1) \
+                     ON CONFLICT (clip_id) DO UPDATE SET started = scan_attempts.started + 1 \
+                     RETURNING started",
                 )
-                .bind(ScanState::Pending.as_str())
-                .bind(Moderation::Removed.as_str())
-                .execute(&self.pool)
+                .bind(clip_id)
+                .fetch_one(&self.pool)
                 .await?;
-                Ok(done.rows_affected())
+                Ok(u32::try_from(started).unwrap_or(u32::MAX))
+            }
+
+            async fn reset_attempts(&self, clip_id: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM scan_attempts WHERE clip_id = $1")
+                    .bind(clip_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
         }
 

@@ -289,8 +289,14 @@ pub trait ScanDispatch: Send + Sync {
     ) -> Result<Vec<String>, StoreError>;
     /// Forgets a claim whose publish failed, so the next pass retries it.
     async fn release(&self, clip_id: &str) -> Result<(), StoreError>;
-    /// Drops claims of clips that are no longer pending.
+    /// Drops claims and attempt counts of clips that are no longer pending.
     async fn prune(&self) -> Result<u64, StoreError>;
+    /// Counts one more scan of `clip_id` as started and returns how many were started so far
+    /// (1 the first time). Counted before the scan runs, so a scan that kills its worker
+    /// still counts; every job of the clip (redeliveries, republished jobs) shares the count.
+    async fn start_attempt(&self, clip_id: &str) -> Result<u32, StoreError>;
+    /// Forgets the attempts of `clip_id`: an operator's retry starts a fresh count.
+    async fn reset_attempts(&self, clip_id: &str) -> Result<(), StoreError>;
 }
 
 /// One stored event exactly as written: the audit view of a clip's history.

@@ -149,10 +149,22 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
                 amqp: None,
                 clamd: None,
                 sweeper: Default::default(),
+
+                sandbox: sandbox_settings(),
             }
         })
     })
     .await
+}
+
+/// The `voicebin` binary, which the scan sandbox runs as its child.
+pub fn analyser() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_voicebin"))
+}
+
+/// The default scan sandbox, running the real `voicebin` binary.
+pub fn sandbox_settings() -> voicebin_workers::SandboxSettings {
+    voicebin_workers::SandboxSettings::new(analyser())
 }
 
 type SettingsFuture<'a> =
@@ -166,7 +178,9 @@ pub async fn spawn_with_settings(
     let port = listener.local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let data_dir = tempfile::tempdir().unwrap();
-    let settings = make(data_dir.path(), base.clone()).await;
+    let mut settings = make(data_dir.path(), base.clone()).await;
+    // In process, "this binary" is the test harness: the sandbox runs the real `voicebin`.
+    settings.sandbox.program = analyser();
     let app = build(&settings).await.expect("build app");
     let database = app.database.clone();
     let background = app.background.start();
@@ -316,14 +330,19 @@ impl TestApp {
 
     /// Polls the owner view until the scan has finished; returns the owner view.
     pub async fn wait_scanned(&self, id: &str, key: &str) -> Value {
-        for _ in 0..200 {
+        self.wait_scanned_within(id, key, 10).await
+    }
+
+    /// Waits up to `secs` seconds for the clip to leave `pending`; returns the owner's view.
+    pub async fn wait_scanned_within(&self, id: &str, key: &str, secs: u64) -> Value {
+        for _ in 0..secs * 20 {
             let json: Value = self.get_item(id, Some(key)).await.json().await.unwrap();
             if json["scan_state"] != "pending" {
                 return json;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("clip {id} still pending after 10 s");
+        panic!("clip {id} still pending after {secs} s");
     }
 
     /// Number of events stored for a clip.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use stack::{env_or, fixture, sh, Restore, Stack, SERIAL};
+use stack::{env_or, fixture, is_analyser, sh, Restore, Stack, SERIAL};
 
 const VERDICT_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -19,6 +19,44 @@ const STOP_CLAMD: &str = r#"pid_file="${VOICEBIN_CACHE_DIR:-$HOME/.cache/voicebi
     kill "$(cat "$pid_file")"
     for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/3311) 2>/dev/null || exit 0; sleep 0.1; done
     exit 1"#;
+
+/// Waits until worker `i` runs a sandboxed analyser (it took a job and is scanning); returns
+/// their pids, or none after `timeout`.
+async fn wait_for_analysers(stack: &Stack, i: usize, timeout: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let analysers = stack.analysers_of(i);
+        if !analysers.is_empty() || Instant::now() >= deadline {
+            return analysers;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The analysers of a killed worker are gone (the kernel kills them with their parent).
+async fn assert_analysers_gone(pids: &[u32]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|pid| is_analyser(*pid)) {
+        assert!(
+            Instant::now() < deadline,
+            "analysers {pids:?} outlived their worker"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn amqp_url() -> String {
+    env_or(
+        "VOICEBIN_TEST_AMQP_URL",
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+    )
+}
+
+/// `copies` links of hello.opus chained: valid Ogg Opus that plays `copies` × 3.6 s and takes
+/// about 4 s of CPU per minute of audio to draw, in any build.
+fn long_opus(copies: usize) -> Vec<u8> {
+    fixture("hello.opus").repeat(copies)
+}
 
 async fn created_id(res: reqwest::Response) -> String {
     let status = res.status();
@@ -145,13 +183,13 @@ async fn worker_killed_mid_scan_gets_the_job_redelivered_and_one_verdict_recorde
     big[4..8].copy_from_slice(&(data_len + 36).to_le_bytes());
     let id = created_id(stack.upload(big).await).await;
     let first = stack.start_worker();
-    // Kill as soon as the worker has taken the job (its log says it is scanning), or after
-    // a few seconds at most.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && !stack.logs("worker").contains("voicebin worker starting") {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill once the worker has taken the job: its sandboxed analyser is running.
+    let analysers = wait_for_analysers(&stack, first, Duration::from_secs(60)).await;
+    assert!(
+        !analysers.is_empty(),
+        "the first worker never started scanning: {}",
+        stack.logs("worker")
+    );
     stack.kill(first);
     // The premise of the test: the first worker died before recording anything.
     assert_eq!(
@@ -159,6 +197,8 @@ async fn worker_killed_mid_scan_gets_the_job_redelivered_and_one_verdict_recorde
         "pending",
         "the first worker finished before it was killed; the clip is too small for this test"
     );
+    // Its analyser died with it: nothing goes on decoding for a dead worker.
+    assert_analysers_gone(&analysers).await;
 
     stack.start_worker();
     assert_eq!(stack.wait_verdict(&id, VERDICT_TIMEOUT).await, "clean");
@@ -412,6 +452,34 @@ async fn a_job_that_keeps_failing_ends_failed_in_the_dead_letter_queue_and_can_b
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     drop(restore);
+    // A duplicate job (the relay and redeliveries make them) does not rescan a failed clip,
+    // even with the scanner back: only an operator's retry does.
+    let skipped = |stack: &Stack| {
+        stack
+            .logs("worker")
+            .lines()
+            .filter(|line| line.contains(&id) && line.contains("without scanning"))
+            .count()
+    };
+    let before = skipped(&stack);
+    let queue = voicebin_workers::RabbitQueue::connect(&amqp_url(), &stack.queue)
+        .await
+        .unwrap();
+    voicebin_commands::ScanQueue::enqueue(&queue, &voicebin_domain::ClipId::parse(&id).unwrap())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while skipped(&stack) == before {
+        assert!(
+            Instant::now() < deadline,
+            "the duplicate job was not handled: {}",
+            stack.logs("worker")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stack.owner_view(&id).await.unwrap()["scan_state"], "failed");
+    assert_eq!(stack.event_types(&id).await, ["Uploaded", "ScanCompleted"]);
+
     assert!(stack
         .run(&["dead-letters", "requeue"])
         .contains("re-queued 1"));
@@ -432,4 +500,94 @@ async fn a_job_that_keeps_failing_ends_failed_in_the_dead_letter_queue_and_can_b
         ["Uploaded", "ScanCompleted", "ScanCompleted"],
         "failed, then clean after the retry"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_that_needs_more_cpu_than_the_limit_is_rejected_and_the_worker_keeps_scanning() {
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::new(false, true).await;
+    stack.extra_env = vec![("VOICEBIN_SCAN_MAX_CPU_SECS".into(), "1".into())];
+    stack.start_api().await;
+    let worker = stack.start_worker();
+    // Three and a half minutes of Opus: about 14 s of CPU to draw.
+    let id = created_id(stack.upload(long_opus(60)).await).await;
+    assert_eq!(stack.wait_verdict(&id, VERDICT_TIMEOUT).await, "rejected");
+    let view = stack.owner_view(&id).await.unwrap();
+    assert!(
+        view["scan_detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 s of CPU time"),
+        "{view}"
+    );
+    assert!(stack.is_running(worker), "{}", stack.logs("worker"));
+    let next = created_id(stack.upload(fixture("hello.ogg")).await).await;
+    assert_eq!(stack.wait_verdict(&next, VERDICT_TIMEOUT).await, "clean");
+    assert!(stack.is_running(worker));
+    assert_eq!(stack.event_types(&id).await, ["Uploaded", "ScanCompleted"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_whose_scan_kills_its_worker_every_time_ends_failed_with_its_job_dead_lettered_once()
+{
+    let _serial = SERIAL.lock().await;
+    let mut stack = Stack::new(false, true).await;
+    // One job at a time, so each kill ends exactly one attempt.
+    stack.extra_env = vec![("VOICEBIN_WORKER_PREFETCH".into(), "1".into())];
+    stack.start_api().await;
+    // A long clip, so each worker is still scanning it when it is killed.
+    let id = created_id(stack.upload(long_opus(60)).await).await;
+    // Every worker that starts scanning the clip dies (SIGKILL), as if the file killed it. The
+    // job is redelivered, and the relay republishes it while the clip stays pending.
+    let mut kills = 0;
+    loop {
+        let worker = stack.start_worker();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let analysers = loop {
+            let analysers = stack.analysers_of(worker);
+            if !analysers.is_empty() {
+                break analysers;
+            }
+            if stack.owner_view(&id).await.unwrap()["scan_state"] != "pending" {
+                break Vec::new();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker {kills} neither scanned nor gave up: {}",
+                stack.logs("worker")
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        if analysers.is_empty() {
+            // This worker gave up without scanning: it stays up for the rest of the test.
+            assert!(stack.is_running(worker), "{}", stack.logs("worker"));
+            break;
+        }
+        stack.kill(worker);
+        assert_analysers_gone(&analysers).await;
+        kills += 1;
+        assert!(
+            kills <= voicebin_workers::MAX_ATTEMPTS,
+            "scanned more than {} times",
+            voicebin_workers::MAX_ATTEMPTS
+        );
+    }
+    assert_eq!(kills, voicebin_workers::MAX_ATTEMPTS);
+    let view = stack.owner_view(&id).await.unwrap();
+    assert_eq!(view["scan_state"], "failed", "{view}");
+    let detail = view["scan_detail"].as_str().unwrap();
+    assert!(detail.contains("started 5 times"), "{view}");
+    assert_eq!(stack.event_types(&id).await, ["Uploaded", "ScanCompleted"]);
+
+    // In the dead-letter queue once, and it stays once: the relay republishes no failed clip,
+    // and duplicates of the job are acknowledged. (The relay would republish after 15 s.)
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let listed = stack.run(&["dead-letters", "list"]);
+    let copies = listed.lines().filter(|line| line.starts_with(&id)).count();
+    assert_eq!(copies, 1, "{listed}");
+    assert_eq!(stack.event_types(&id).await, ["Uploaded", "ScanCompleted"]);
+
+    // The worker that gave up scans the next clip.
+    let next = created_id(stack.upload(fixture("hello.ogg")).await).await;
+    assert_eq!(stack.wait_verdict(&next, VERDICT_TIMEOUT).await, "clean");
 }

@@ -182,6 +182,32 @@ impl Stack {
         let _ = self.processes[i].wait();
     }
 
+    /// Whether process `i` is still running.
+    pub fn is_running(&mut self, i: usize) -> bool {
+        matches!(self.processes[i].try_wait(), Ok(None))
+    }
+
+    /// The sandboxed analysers (`voicebin analyse-sandboxed`) process `i` is running: proof
+    /// that it took a scan job and is scanning.
+    pub fn analysers_of(&self, i: usize) -> Vec<u32> {
+        let parent = self.processes[i].id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                // `pid (comm) state ppid …`; comm may hold spaces, so read after the last ')'.
+                let ppid = stat
+                    .rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                    .and_then(|ppid| ppid.parse::<u32>().ok());
+                ppid == Some(parent) && is_analyser(*pid)
+            })
+            .collect()
+    }
+
     /// Runs a one-shot `voicebin` command with the stack's configuration; returns stdout.
     pub fn run(&self, args: &[&str]) -> String {
         let output = self.command().args(args).output().unwrap();
@@ -278,6 +304,13 @@ impl Drop for Stack {
             let _ = child.wait();
         }
     }
+}
+
+/// Whether `pid` is a live (not zombie) `voicebin analyse-sandboxed` process.
+pub fn is_analyser(pid: u32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    // A zombie's cmdline is empty.
+    String::from_utf8_lossy(&cmdline).contains("analyse-sandboxed")
 }
 
 /// Runs a shell command for a service outage, panicking with its output on failure.

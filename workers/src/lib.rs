@@ -16,8 +16,9 @@
 //!   parsing).
 //! * [`scan`]: from a pending clip to a recorded verdict. `relay.rs` publishes jobs, `queue/`
 //!   carries them (`in_process.rs`, and `rabbit/`: topology, publishing, consuming, dead
-//!   letters), `embedded.rs` runs them in process, `job.rs` runs one job and records its
-//!   verdict, `scanner.rs` and `clamd.rs` decide it.
+//!   letters), `embedded.rs` runs them in process, `job.rs` runs one job (counting its
+//!   attempts) and records its verdict, `scanner.rs` and `clamd.rs` decide it, `sandbox/` runs
+//!   the audio analysis in a child process with resource limits.
 //! * [`sweeper`]: removing blobs that no clip owns. A job of its own, next to the other two
 //!   rather than in `scan/`: it answers to the event log, not to scan jobs.
 //!
@@ -30,11 +31,12 @@ pub mod sweeper;
 
 pub use scan::clamd::{ClamdClient, ClamdScanner};
 pub use scan::embedded::EmbeddedWorker;
-pub use scan::job::{Attempt, ScanJobRunner};
+pub use scan::job::{Attempt, Round, ScanJobRunner, MAX_ATTEMPTS};
 pub use scan::queue::in_process::{InProcessQueue, ScanJobs};
 pub use scan::queue::rabbit::{
-    DeadLetter, JobOutcome, RabbitOptions, RabbitQueue, RequeueError, ScanJobHandler,
+    DeadLetter, JobOutcome, RabbitOptions, RabbitQueue, RequeueError, ScanJob, ScanJobHandler,
 };
 pub use scan::relay::{RelaySettings, RelayTrigger, ScanRelay};
+pub use scan::sandbox::SandboxSettings;
 pub use scan::scanner::AudioProbeScanner;
 pub use sweeper::{BlobSweeper, SweeperSettings};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeSet;
 
-use super::{ClipCommand, ClipError, ClipEvent, Moderation, ScanState};
+use super::{ClipCommand, ClipError, ClipEvent, Moderation, ScanState, ScanVerdict};
 use crate::values::{
     AccountId, Description, DownloadLimit, ReportReason, Reporter, Sha256Digest, Title,
 };
@@ -131,12 +131,19 @@ impl Aggregate for Clip {
                 };
                 sink.write(event, self).await;
             }
-            ClipCommand::CompleteScan { outcome, at } => {
+            ClipCommand::CompleteScan { outcome, retry, at } => {
                 self.live()?;
                 // At-least-once delivery means a verdict can arrive twice; the first one stands.
-                // `Failed` is not a verdict on the content (the scanner gave up), so a later scan
-                // (a re-queued dead letter) may still record one.
-                if !matches!(self.scan_state, ScanState::Pending | ScanState::Failed) {
+                // `Failed` is not a verdict on the content (the scanner gave up), so a retry an
+                // operator asked for (a re-queued dead letter) may still record a real one; a
+                // duplicate job may not, and nothing records `failed` twice.
+                // See docs/adr/0010-sandboxed-scans-and-bounded-attempts.md.
+                let open = match self.scan_state {
+                    ScanState::Pending => true,
+                    ScanState::Failed => retry && outcome.verdict != ScanVerdict::Failed,
+                    _ => false,
+                };
+                if !open {
                     return Ok(());
                 }
                 sink.write(ClipEvent::ScanCompleted { outcome, at }, self)
@@ -495,6 +502,7 @@ mod tests {
             .given(vec![uploaded(None)])
             .when(ClipCommand::CompleteScan {
                 outcome: outcome(ScanVerdict::Clean),
+                retry: false,
                 at: at(),
             })
             .then_expect_events(vec![scanned(ScanVerdict::Clean)]);
@@ -506,20 +514,66 @@ mod tests {
             .given(vec![uploaded(None), scanned(ScanVerdict::Clean)])
             .when(ClipCommand::CompleteScan {
                 outcome: outcome(ScanVerdict::Infected),
+                retry: false,
                 at: at(),
             })
             .then_expect_events(vec![]);
     }
 
     #[test]
-    fn a_failed_scan_can_be_followed_by_a_real_verdict() {
+    fn a_retry_of_a_failed_scan_can_record_a_real_verdict() {
         ClipTest::with(())
             .given(vec![uploaded(None), scanned(ScanVerdict::Failed)])
             .when(ClipCommand::CompleteScan {
                 outcome: outcome(ScanVerdict::Clean),
+                retry: true,
                 at: at(),
             })
             .then_expect_events(vec![scanned(ScanVerdict::Clean)]);
+    }
+
+    #[test]
+    fn a_duplicate_job_records_nothing_after_failed() {
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Failed)])
+            .when(ClipCommand::CompleteScan {
+                outcome: outcome(ScanVerdict::Clean),
+                retry: false,
+                at: at(),
+            })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn failed_is_never_recorded_twice_not_even_by_a_retry() {
+        for retry in [false, true] {
+            ClipTest::with(())
+                .given(vec![uploaded(None), scanned(ScanVerdict::Failed)])
+                .when(ClipCommand::CompleteScan {
+                    outcome: outcome(ScanVerdict::Failed),
+                    retry,
+                    at: at(),
+                })
+                .then_expect_events(vec![]);
+        }
+    }
+
+    #[test]
+    fn a_retry_cannot_overturn_a_real_verdict() {
+        for verdict in [
+            ScanVerdict::Clean,
+            ScanVerdict::Rejected,
+            ScanVerdict::Infected,
+        ] {
+            ClipTest::with(())
+                .given(vec![uploaded(None), scanned(verdict)])
+                .when(ClipCommand::CompleteScan {
+                    outcome: outcome(ScanVerdict::Failed),
+                    retry: true,
+                    at: at(),
+                })
+                .then_expect_events(vec![]);
+        }
     }
 
     #[test]
@@ -528,6 +582,7 @@ mod tests {
         let commands = vec![
             ClipCommand::CompleteScan {
                 outcome: outcome(ScanVerdict::Clean),
+                retry: false,
                 at: at(),
             },
             ClipCommand::RecordDownload { at: at() },

@@ -35,10 +35,14 @@ pub enum ClipCommand {
         /// Now.
         at: DateTime<Utc>,
     },
-    /// Record the scan pipeline's verdict. A second verdict is ignored.
+    /// Record the scan pipeline's verdict. A second verdict is ignored, except that an
+    /// operator's retry of a `failed` clip may record a real one.
     CompleteScan {
         /// The verdict.
         outcome: ScanOutcome,
+        /// The scan was a retry an operator asked for (a re-queued dead letter), not a job of
+        /// the clip's first round.
+        retry: bool,
         /// Now.
         at: DateTime<Utc>,
     },

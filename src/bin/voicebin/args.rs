@@ -14,7 +14,7 @@ use voicebin::{
     DEFAULT_MAX_UPLOAD_BYTES,
 };
 use voicebin_commands::S3Settings;
-use voicebin_workers::SweeperSettings;
+use voicebin_workers::{SandboxSettings, SweeperSettings};
 
 /// Where `serve` listens by default; the public URL defaults to `http://` and this address.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -104,7 +104,26 @@ pub struct BackendArgs {
     /// Seconds between orphan sweeps.
     #[arg(long, env = "VOICEBIN_SWEEP_INTERVAL_SECS", default_value_t = 3600)]
     sweep_interval_secs: u64,
+    /// Memory (address space, in MiB) the sandboxed audio analyser may use for one clip; a file
+    /// that needs more is rejected.
+    #[arg(long, env = "VOICEBIN_SCAN_MAX_MEMORY_MB", default_value_t = SandboxSettings::DEFAULT_MAX_MEMORY_BYTES / MIB, value_parser = clap::value_parser!(u64).range(16..=1024 * 1024))]
+    scan_max_memory_mb: u64,
+    /// CPU seconds the sandboxed audio analyser may use for one clip; a file that needs more is
+    /// rejected.
+    #[arg(long, env = "VOICEBIN_SCAN_MAX_CPU_SECS", default_value_t = SandboxSettings::DEFAULT_MAX_CPU_SECS, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    scan_max_cpu_secs: u64,
+    /// Wall-clock seconds after which the sandboxed audio analyser is killed and the scan
+    /// retried.
+    #[arg(long, env = "VOICEBIN_SCAN_TIMEOUT_SECS", default_value_t = SandboxSettings::DEFAULT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    scan_timeout_secs: u64,
+    /// The executable run as the sandboxed audio analyser (`<it> analyse-sandboxed …`). Default:
+    /// this `voicebin` binary.
+    #[arg(long, env = "VOICEBIN_SCAN_ANALYSER")]
+    scan_analyser: Option<PathBuf>,
 }
+
+/// Bytes in a MiB.
+const MIB: u64 = 1024 * 1024;
 
 /// `serve`'s settings beyond the backends: which issuer is trusted, who runs the site, how abuse
 /// reports are limited.
@@ -227,6 +246,15 @@ pub fn settings(
             grace: Duration::from_secs(backends.orphan_grace_secs),
             interval: Duration::from_secs(backends.sweep_interval_secs.max(1)),
             ..SweeperSettings::default()
+        },
+        sandbox: SandboxSettings {
+            max_memory_bytes: backends.scan_max_memory_mb * MIB,
+            max_cpu_secs: backends.scan_max_cpu_secs,
+            timeout: Duration::from_secs(backends.scan_timeout_secs),
+            ..match &backends.scan_analyser {
+                Some(program) => SandboxSettings::new(program.clone()),
+                None => SandboxSettings::this_binary(),
+            }
         },
     })
 }
@@ -361,6 +389,31 @@ mod tests {
         assert_eq!(settings.moderation.hide_threshold, 5);
         assert!(settings.moderation.trust_forwarded_for);
         assert_eq!(settings.clamd.unwrap().addr, "127.0.0.1:3310");
+    }
+
+    #[test]
+    fn the_sandbox_runs_this_binary_with_the_default_limits_unless_told_otherwise() {
+        let flags = parse(&["--public-url=http://127.0.0.1:8080"]);
+        let defaults = settings(&flags.global, &flags.backends, DEFAULT_LISTEN, None).unwrap();
+        assert_eq!(defaults.sandbox, SandboxSettings::this_binary());
+
+        let flags = parse(&[
+            "--public-url=http://127.0.0.1:8080",
+            "--scan-max-memory-mb=256",
+            "--scan-max-cpu-secs=30",
+            "--scan-timeout-secs=90",
+            "--scan-analyser=/opt/voicebin/bin/voicebin",
+        ]);
+        let sandbox = settings(&flags.global, &flags.backends, DEFAULT_LISTEN, None)
+            .unwrap()
+            .sandbox;
+        assert_eq!(sandbox.max_memory_bytes, 256 * 1024 * 1024);
+        assert_eq!(sandbox.max_cpu_secs, 30);
+        assert_eq!(sandbox.timeout, Duration::from_secs(90));
+        assert_eq!(sandbox.program, PathBuf::from("/opt/voicebin/bin/voicebin"));
+        // A limit no clip could be analysed under is refused at start-up.
+        assert!(Serve::try_parse_from(["voicebin", "--scan-max-memory-mb=1"]).is_err());
+        assert!(Serve::try_parse_from(["voicebin", "--scan-max-cpu-secs=0"]).is_err());
     }
 
     #[test]

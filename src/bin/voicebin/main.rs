@@ -13,6 +13,7 @@
 //! parses and dispatches.
 #![forbid(unsafe_code)]
 
+mod analyse;
 mod args;
 mod dead_letters;
 mod history;
@@ -22,6 +23,8 @@ mod projections;
 mod serve;
 mod shutdown;
 mod worker;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -54,11 +57,24 @@ enum Command {
     Projections(projections::Command),
     /// Print a clip's history (every event, with actor and request id) from the event store.
     History(history::Opts),
+    /// Analyse one file under resource limits and print the report (the scan sandbox's child).
+    #[command(name = "analyse-sandboxed", hide = true)]
+    AnalyseSandboxed(analyse::Opts),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    // The sandbox's child runs alone: no runtime, no threads, no logging set up before it has
+    // lowered its limits.
+    if let Command::AnalyseSandboxed(opts) = cli.command {
+        return Ok(analyse::run(opts));
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(run(cli))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     voicebin::telemetry::init(cli.global.log_json);
     let global = &cli.global;
     match cli.command {
@@ -69,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys(command) => keys::run(global, command),
         Command::Projections(command) => projections::run(global, command).await,
         Command::History(opts) => history::run(global, opts).await,
+        Command::AnalyseSandboxed(_) => unreachable!("run before the runtime starts"),
     }
 }
 

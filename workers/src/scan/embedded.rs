@@ -1,5 +1,6 @@
 //! The embedded scan worker: consumes the in-process queue and runs each job, retrying
-//! transient failures a few times before recording `failed`.
+//! transient failures with backoff until the job's runner records a verdict or gives up (after
+//! [`MAX_ATTEMPTS`] scans of the clip in all, counted across restarts of `serve`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,12 +9,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use voicebin_domain::ClipId;
 
-use super::job::{Attempt, ScanJobRunner};
+use super::job::{Attempt, Round, ScanJobRunner, MAX_ATTEMPTS};
 use super::queue::in_process::ScanJobs;
 
-/// Attempts before a clip is recorded as `failed` (backing off 0.5, 1, 2, 4, 8 s in between,
-/// so a scanner that is briefly down does not fail clips).
-const MAX_ATTEMPTS: u32 = 6;
 /// Scans running at once.
 const CONCURRENCY: usize = 2;
 
@@ -49,23 +47,21 @@ impl EmbeddedWorker {
     }
 
     async fn scan_one(&self, id: &ClipId) {
-        let mut reason = String::new();
+        // Backing off 0.5, 1, 2, 4 s in between, so a scanner that is briefly down does not
+        // fail clips. Each attempt is counted in the database, and the runner gives up at
+        // MAX_ATTEMPTS; the bound here only ends attempts that could not even be counted
+        // (the database is down), leaving the clip pending for the relay to republish.
         for attempt in 1..=MAX_ATTEMPTS {
-            match self.runner.attempt(id).await {
-                Attempt::Done => return,
+            match self.runner.attempt(id, Round::First).await {
+                Attempt::Done | Attempt::GaveUp => return,
                 Attempt::Retry(why) => {
                     tracing::warn!(clip.id = %id, attempt, error = %why, "scan attempt failed");
-                    reason = why;
                     if attempt < MAX_ATTEMPTS {
                         tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
                     }
                 }
             }
         }
-        // The relay republishes clips that are still pending, so a clip that is merely not
-        // projected yet gets another chance; one that keeps failing is recorded as failed.
-        if let Attempt::Retry(why) = self.runner.give_up(id, &reason).await {
-            tracing::error!(clip.id = %id, error = %why, "could not record the failure");
-        }
+        tracing::error!(clip.id = %id, "scan attempts keep failing; left pending for the relay");
     }
 }

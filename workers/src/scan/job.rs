@@ -1,5 +1,13 @@
-//! Running one scan job: find the clip, get its bytes as a local file, scan, record the verdict.
-//! Shared by the embedded worker and the RabbitMQ worker, so both behave the same.
+//! Running one scan job: find the clip, count the attempt, get its bytes as a local file, scan,
+//! record the verdict. Shared by the embedded worker and the RabbitMQ worker, so both behave the
+//! same.
+//!
+//! Every scan of a clip is counted in the database *before* it runs ([`ScanDispatch::start_attempt`]),
+//! so a scan that kills its worker (or is lost with it) counts too, whichever job, delivery or
+//! process started it. The attempt that finds [`MAX_ATTEMPTS`] already started does not scan:
+//! it records `failed`, and the RabbitMQ worker dead-letters that job (once: later duplicates
+//! find the clip `failed` and are acknowledged). A transient failure on the last attempt
+//! records `failed` at once.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,15 +17,43 @@ use tokio::io::AsyncWriteExt;
 use tracing::instrument;
 use voicebin_commands::{ClipService, CommandError, Scanner};
 use voicebin_domain::{ClipId, ScanOutcome, ScanState, ScanVerdict};
-use voicebin_projections::ReadStore;
+use voicebin_projections::{ReadStore, ScanDispatch};
+
+/// Scans of one clip started in all (every job, redelivery and process) before it is recorded
+/// `failed`. At most the RabbitMQ queue's delivery limit, so the job that records it is still
+/// delivered, and dead-lettered by the worker, not by the broker.
+pub const MAX_ATTEMPTS: u32 = 5;
 
 /// What happened to one attempt at a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
     /// A verdict is recorded, or there is nothing to do (unknown, deleted or already scanned).
     Done,
+    /// Scanning kept failing: the clip is recorded `failed` (a retry leaves it `failed`), and
+    /// will not be scanned again unless an operator retries it.
+    GaveUp,
     /// Something transient failed; try again later. Never recorded as `clean`.
     Retry(String),
+}
+
+/// Which round of scanning a job belongs to, which decides whether a `failed` clip is scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// A job of the clip's first round: published by the relay, or a redelivery of one. Only a
+    /// pending clip is scanned.
+    First,
+    /// An operator's retry (a re-queued dead letter): a `failed` clip is scanned again. `fresh`
+    /// on the job's first delivery, which starts a new count of attempts.
+    Retry {
+        /// The first delivery of the retry.
+        fresh: bool,
+    },
+}
+
+impl Round {
+    fn is_retry(self) -> bool {
+        matches!(self, Round::Retry { .. })
+    }
 }
 
 /// Scans clips for the workers.
@@ -29,6 +65,8 @@ pub struct ScanJobRunner {
     pub views: Arc<dyn ReadStore>,
     /// Decides verdicts.
     pub scanner: Arc<dyn Scanner>,
+    /// Counts the scans started per clip.
+    pub attempts: Arc<dyn ScanDispatch>,
 }
 
 /// A local copy of a blob, removed when dropped (unless the store's own file is used).
@@ -48,8 +86,8 @@ impl LocalCopy {
 
 impl ScanJobRunner {
     /// One attempt at scanning `id`.
-    #[instrument(skip_all, fields(clip.id = %id))]
-    pub async fn attempt(&self, id: &ClipId) -> Attempt {
+    #[instrument(skip_all, fields(clip.id = %id, ?round))]
+    pub async fn attempt(&self, id: &ClipId, round: Round) -> Attempt {
         let view = match self.views.get(id.as_str()).await {
             Ok(Some(view)) => view,
             // Only a view lost to a crash is missing; the relay repairs it and republishes.
@@ -59,38 +97,88 @@ impl ScanJobRunner {
             }
             Err(e) => return Attempt::Retry(format!("read model unavailable: {e}")),
         };
-        // Deleted and removed clips have no bytes left to scan.
-        if view.is_deleted()
-            || view.is_removed()
-            || !matches!(view.scan_state, ScanState::Pending | ScanState::Failed)
-        {
+        // Deleted and removed clips have no bytes left to scan; a clip with a verdict is done,
+        // and a `failed` one is scanned again only when an operator asks.
+        let wanted = match view.scan_state {
+            ScanState::Pending => true,
+            ScanState::Failed => round.is_retry(),
+            _ => false,
+        };
+        if view.is_deleted() || view.is_removed() || !wanted {
+            tracing::info!(scan_state = ?view.scan_state, "nothing to scan; job acknowledged without scanning");
             return Attempt::Done;
         }
-        let copy = match self.local_copy(&view.blob_key).await {
-            Ok(copy) => copy,
-            Err(e) => return Attempt::Retry(e),
+        if round == (Round::Retry { fresh: true }) {
+            if let Err(e) = self.attempts.reset_attempts(id.as_str()).await {
+                return Attempt::Retry(format!("could not reset the attempts: {e}"));
+            }
+        }
+        let started = match self.attempts.start_attempt(id.as_str()).await {
+            Ok(started) => started,
+            Err(e) => return Attempt::Retry(format!("could not count the attempt: {e}")),
         };
-        let outcome = match self.scanner.scan(copy.path()).await {
-            Ok(outcome) => outcome,
-            Err(e) => return Attempt::Retry(e.to_string()),
+        if started > MAX_ATTEMPTS {
+            tracing::error!(
+                started,
+                "scan never finished; giving up without scanning again"
+            );
+            let reason = format!(
+                "it was started {MAX_ATTEMPTS} times and never finished (the scanner died or \
+                 was stopped each time)"
+            );
+            let gave_up = self.give_up(id, &reason, round).await;
+            // The count is atomic: the attempt that got MAX_ATTEMPTS + 1 is the one whose job
+            // is dead-lettered; later ones (duplicates) are acknowledged.
+            return match gave_up {
+                Attempt::GaveUp if started > MAX_ATTEMPTS + 1 => Attempt::Done,
+                other => other,
+            };
+        }
+        let scanned = match self.local_copy(&view.blob_key).await {
+            Ok(copy) => {
+                let scanned = self.scanner.scan(copy.path()).await;
+                drop(copy);
+                scanned.map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e),
         };
-        drop(copy);
-        self.record(id, outcome).await
+        match scanned {
+            Ok(outcome) => self.record(id, outcome, round).await,
+            Err(why) if started >= MAX_ATTEMPTS => {
+                // A duplicate job may have given up meanwhile (and had its job dead-lettered).
+                if let Ok(Some(now)) = self.views.get(id.as_str()).await {
+                    if now.scan_state != view.scan_state {
+                        return Attempt::Done;
+                    }
+                }
+                tracing::error!(started, error = %why, "scan keeps failing; giving up");
+                self.give_up(id, &why, round).await
+            }
+            Err(why) => Attempt::Retry(why),
+        }
     }
 
-    /// Records `failed` after the last attempt, so the owner sees the clip will not be served.
-    pub async fn give_up(&self, id: &ClipId, reason: &str) -> Attempt {
+    /// Records `failed` (a retry leaves the clip `failed` as it was), so the owner sees the
+    /// clip will not be served. [`Attempt::GaveUp`] once recorded.
+    pub async fn give_up(&self, id: &ClipId, reason: &str, round: Round) -> Attempt {
         let outcome = ScanOutcome {
             verdict: ScanVerdict::Failed,
             audio: None,
             detail: Some(format!("scanning failed after all retries: {reason}")),
             scanner: self.scanner.describe(),
         };
-        self.record(id, outcome).await
+        match self.record(id, outcome, round).await {
+            Attempt::Done => Attempt::GaveUp,
+            other => other,
+        }
     }
 
-    async fn record(&self, id: &ClipId, outcome: ScanOutcome) -> Attempt {
-        match self.service.complete_scan(id, outcome, "scanner").await {
+    async fn record(&self, id: &ClipId, outcome: ScanOutcome, round: Round) -> Attempt {
+        match self
+            .service
+            .complete_scan(id, outcome, round.is_retry(), "scanner")
+            .await
+        {
             Ok(()) => Attempt::Done,
             Err(CommandError::Rule(rule)) => {
                 tracing::warn!(%rule, "verdict not recorded");

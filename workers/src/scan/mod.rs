@@ -7,12 +7,16 @@
 //! 3. [`job`] runs it: finds the clip, gets its bytes as a local file, asks a
 //!    [`voicebin_commands::Scanner`] for a verdict and records it through
 //!    `ClipService::complete_scan`.
-//! 4. The scanners: [`scanner`] validates the audio (see [`crate::audio`]); [`clamd`] adds
-//!    ClamAV in production.
+//! 4. The scanners: [`scanner`] validates the audio (see [`crate::audio`]) in a child process
+//!    with resource limits ([`sandbox`]); [`clamd`] adds ClamAV in production.
+//!
+//! A clip's scan is started a bounded number of times in all ([`job::MAX_ATTEMPTS`], counted
+//! in the database across redeliveries and republished jobs), then it is recorded `failed`.
 
 pub mod clamd;
 pub mod embedded;
 pub mod job;
 pub mod queue;
 pub mod relay;
+pub mod sandbox;
 pub mod scanner;

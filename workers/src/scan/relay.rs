@@ -4,6 +4,12 @@
 //! The source of truth is the read model's pending clips (kept honest by repairing stale views
 //! from the event store at start-up and periodically); `scan_dispatch` throttles republishing
 //! and arbitrates between replicas. See `docs/adr/0003-scan-job-relay.md`.
+//!
+//! Republishing is not retrying: a published job that never reaches a worker costs nothing, so
+//! the relay has no cap of its own. What bounds a clip is the count of scans *started*
+//! ([`super::job::MAX_ATTEMPTS`], counted across every job the relay publishes): past it the
+//! clip is recorded `failed`, and the relay never republishes a `failed` clip
+//! (`docs/adr/0010-sandboxed-scans-and-bounded-attempts.md`).
 
 use std::future::Future;
 use std::sync::Arc;

@@ -74,7 +74,7 @@ async fn closed_port() -> String {
 }
 
 fn scanner(clamd: ClamdClient) -> ClamdScanner {
-    ClamdScanner::new(AudioProbeScanner, clamd)
+    ClamdScanner::new(AudioProbeScanner::in_process(), clamd)
 }
 
 #[tokio::test]

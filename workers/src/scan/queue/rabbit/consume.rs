@@ -1,8 +1,9 @@
 //! Consuming scan jobs.
 //!
 //! [`RabbitQueue::consume`] runs jobs through a [`ScanJobHandler`], at most `prefetch` at once,
-//! with manual acknowledgements. The handler gets the quorum queue's `x-delivery-count` (0 on
-//! the first delivery) and its [`JobOutcome`] settles the message: `Done` acks, `Retry` nacks
+//! with manual acknowledgements. The handler gets a [`ScanJob`]: the clip, the quorum queue's
+//! `x-delivery-count` (0 on the first delivery) and whether the job is an operator's retry; its
+//! [`JobOutcome`] settles the message: `Done` acks, `Retry` nacks
 //! with requeue (the broker counts deliveries and dead-letters the job past the limit), `GiveUp`
 //! rejects without requeue (dead-letters at once). A body that is not a scan job is rejected
 //! without requeue (dead-lettered) and logged. A handler that panics counts as `Retry`.
@@ -33,7 +34,7 @@ use voicebin_commands::QueueError;
 use voicebin_domain::ClipId;
 
 use super::link::{close_quietly, Link};
-use super::message::parse_job;
+use super::message::{is_retry, parse_job};
 use super::{RabbitOptions, RabbitQueue};
 
 /// How a scan job ended, which decides how its message is settled.
@@ -47,12 +48,22 @@ pub enum JobOutcome {
     GiveUp,
 }
 
+/// A scan job as it was delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanJob {
+    /// The clip to scan.
+    pub clip: ClipId,
+    /// How many times the job was delivered before (0 on the first delivery).
+    pub delivery_count: u32,
+    /// An operator re-queued the job from the dead letters (`voicebin dead-letters requeue`).
+    pub retry: bool,
+}
+
 /// Runs one scan job taken from the queue.
 #[async_trait]
 pub trait ScanJobHandler: Send + Sync {
-    /// Handles the job for `clip`; `delivery_count` is how many times it was delivered before
-    /// (0 on the first delivery).
-    async fn handle(&self, clip: &ClipId, delivery_count: u32) -> JobOutcome;
+    /// Handles `job`.
+    async fn handle(&self, job: &ScanJob) -> JobOutcome;
 }
 
 /// How a consumer session ended.
@@ -225,8 +236,12 @@ impl RabbitQueue {
             match next {
                 Some(Ok(delivery)) => {
                     let handler = handler.clone();
+                    #[cfg(test)]
+                    let settled = self.settled.clone();
                     in_flight.spawn(async move {
                         handle_delivery(delivery, handler).await;
+                        #[cfg(test)]
+                        settled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         drop(permit);
                     });
                 }
@@ -254,7 +269,12 @@ async fn handle_delivery(delivery: Delivery, handler: Arc<dyn ScanJobHandler>) {
             return;
         }
     };
-    let outcome = AssertUnwindSafe(handler.handle(&clip, count))
+    let job = ScanJob {
+        clip: clip.clone(),
+        delivery_count: count,
+        retry: is_retry(&delivery.properties),
+    };
+    let outcome = AssertUnwindSafe(handler.handle(&job))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {

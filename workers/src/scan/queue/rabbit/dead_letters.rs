@@ -2,7 +2,9 @@
 //!
 //! [`RabbitQueue::dead_letters`] peeks at `<queue>.dead` (get, then nack with requeue, so they
 //! stay); [`RabbitQueue::requeue_dead_letters`] moves dead letters back to `<queue>` (publish
-//! with confirm, then ack the dead one), each with a fresh delivery count.
+//! with confirm, then ack the dead one), each with a fresh delivery count and marked as an
+//! operator's retry (`x-voicebin-retry`), so the worker scans its clip again even though it is
+//! `failed`, with a fresh count of attempts.
 
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
@@ -73,7 +75,7 @@ impl RabbitQueue {
         Ok(out)
     }
 
-    /// Moves up to `max` dead letters back to the work queue; returns how many moved.
+    /// Moves up to `max` dead letters back to the work queue as retries; returns how many moved.
     pub async fn requeue_dead_letters(&self, max: usize) -> Result<usize, RequeueError> {
         let mut moved = 0;
         let result = self.requeue_counting(max, &mut moved).await;
@@ -122,8 +124,9 @@ impl RabbitQueue {
             let Some(delivery) = self.next_dead_letter(&channel).await? else {
                 break;
             };
-            // Fresh properties: dropping `x-death` and friends gives the job a clean slate.
-            let properties = job_properties(delivery.properties.message_id().clone());
+            // Fresh properties: dropping `x-death` and friends gives the job a clean slate; the
+            // retry mark lets it scan a `failed` clip.
+            let properties = job_properties(delivery.properties.message_id().clone(), true);
             // On failure the dead letter is still unacked: it returns to the dead-letter queue
             // when the channel closes, so nothing is lost (at worst it is in both queues).
             self.publish_on(&channel, &delivery.data, properties)

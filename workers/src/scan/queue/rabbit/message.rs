@@ -1,6 +1,8 @@
 //! A scan job on the wire: `{"clip_id": "<id>"}`, `application/json`, persistent, with the
-//! clip id as `message_id`.
+//! clip id as `message_id`. A dead letter an operator re-queued also carries the header
+//! `x-voicebin-retry: true`: only such a job scans a clip that is already `failed`.
 
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
 use serde::{Deserialize, Serialize};
 use voicebin_domain::ClipId;
@@ -9,6 +11,8 @@ use voicebin_domain::ClipId;
 const PERSISTENT: u8 = 2;
 /// The content type of scan jobs.
 const JSON: &str = "application/json";
+/// The header that marks an operator's retry.
+const RETRY_HEADER: &str = "x-voicebin-retry";
 
 /// A scan job's body, as published.
 #[derive(Serialize)]
@@ -31,15 +35,33 @@ pub(super) fn job_body(clip: &ClipId) -> Vec<u8> {
     serde_json::to_vec(&body).expect("a scan job serialises")
 }
 
-/// The properties of a job published now: JSON, persistent, and `message_id` when given.
-pub(super) fn job_properties(message_id: Option<lapin::types::ShortString>) -> BasicProperties {
-    let properties = BasicProperties::default()
+/// The properties of a job published now: JSON, persistent, `message_id` when given, and the
+/// retry header for an operator's retry.
+pub(super) fn job_properties(
+    message_id: Option<lapin::types::ShortString>,
+    retry: bool,
+) -> BasicProperties {
+    let mut properties = BasicProperties::default()
         .with_content_type(JSON.into())
         .with_delivery_mode(PERSISTENT);
+    if retry {
+        let mut headers = FieldTable::default();
+        headers.insert(RETRY_HEADER.into(), AMQPValue::Boolean(true));
+        properties = properties.with_headers(headers);
+    }
     match message_id {
         Some(id) => properties.with_message_id(id),
         None => properties,
     }
+}
+
+/// Whether a job is an operator's retry.
+pub(super) fn is_retry(properties: &BasicProperties) -> bool {
+    properties
+        .headers()
+        .as_ref()
+        .and_then(|headers| headers.inner().get(RETRY_HEADER))
+        .is_some_and(|value| matches!(value, AMQPValue::Boolean(true)))
 }
 
 /// The clip a job body names; why not, for a body that is not a scan job.

@@ -36,7 +36,7 @@ use lapin::types::{FieldTable, ShortString};
 use tokio::sync::Mutex;
 use voicebin_commands::QueueError;
 
-pub use consume::{JobOutcome, ScanJobHandler};
+pub use consume::{JobOutcome, ScanJob, ScanJobHandler};
 pub use dead_letters::{DeadLetter, RequeueError};
 
 use publish::PublisherSlot;
@@ -82,6 +82,10 @@ pub struct RabbitQueue {
     /// dropped session still closes its connection.
     #[cfg(test)]
     consumer_links: std::sync::Mutex<Vec<std::sync::Weak<link::Link>>>,
+    /// Deliveries whose handler finished and whose settlement was sent (or failed), so tests
+    /// can wait for an ack before cutting a connection.
+    #[cfg(test)]
+    settled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl RabbitQueue {
@@ -115,6 +119,8 @@ impl RabbitQueue {
             publisher: Mutex::new(PublisherSlot::default()),
             #[cfg(test)]
             consumer_links: std::sync::Mutex::new(Vec::new()),
+            #[cfg(test)]
+            settled: Default::default(),
         };
         // Connecting now declares the topology and fails fast on a bad URL or credentials.
         this.publisher_channel(None).await?;

@@ -52,7 +52,7 @@ impl PublishFailure {
 #[async_trait]
 impl ScanQueue for RabbitQueue {
     async fn enqueue(&self, clip: &ClipId) -> Result<(), QueueError> {
-        let properties = job_properties(Some(clip.as_str().into()));
+        let properties = job_properties(Some(clip.as_str().into()), false);
         self.publish_job(&job_body(clip), properties).await
     }
 }

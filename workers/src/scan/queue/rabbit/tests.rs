@@ -151,6 +151,8 @@ impl RabbitQueue {
 /// Records what it sees and answers `outcome`.
 struct Recorder {
     seen: std::sync::Mutex<Vec<(ClipId, u32)>>,
+    /// Whether each job seen was an operator's retry.
+    retries: std::sync::Mutex<Vec<bool>>,
     outcome: JobOutcome,
     delay: Duration,
     hang: bool,
@@ -160,6 +162,7 @@ impl Recorder {
     fn new(outcome: JobOutcome) -> Self {
         Recorder {
             seen: std::sync::Mutex::new(Vec::new()),
+            retries: std::sync::Mutex::new(Vec::new()),
             outcome,
             delay: Duration::ZERO,
             hang: false,
@@ -169,15 +172,20 @@ impl Recorder {
     fn seen(&self) -> Vec<(ClipId, u32)> {
         self.seen.lock().unwrap().clone()
     }
+
+    fn retries(&self) -> Vec<bool> {
+        self.retries.lock().unwrap().clone()
+    }
 }
 
 #[async_trait]
 impl ScanJobHandler for Recorder {
-    async fn handle(&self, clip: &ClipId, delivery_count: u32) -> JobOutcome {
+    async fn handle(&self, job: &ScanJob) -> JobOutcome {
         self.seen
             .lock()
             .unwrap()
-            .push((clip.clone(), delivery_count));
+            .push((job.clip.clone(), job.delivery_count));
+        self.retries.lock().unwrap().push(job.retry);
         if self.hang {
             std::future::pending::<()>().await;
         }
@@ -252,6 +260,11 @@ async fn done_acks_and_empties_the_queue() {
         let seen: HashSet<ClipId> = handler.seen().into_iter().map(|(c, _)| c).collect();
         assert_eq!(seen, clips.iter().cloned().collect());
         assert!(handler.seen().iter().all(|(_, n)| *n == 0));
+        assert_eq!(
+            handler.retries(),
+            vec![false; 3],
+            "published jobs are no retries"
+        );
         // After the consumer's connection closed, unacked messages would be back.
         assert_eq!(queue.ready().await, 0);
         assert_eq!(queue.dead().await, 0);
@@ -433,7 +446,7 @@ async fn dead_letters_are_listed_and_requeued() {
         assert_eq!(queue.dead().await, 0);
         assert_eq!(queue.ready().await, 3);
 
-        // Requeued jobs run again, with a fresh delivery count.
+        // Requeued jobs run again, with a fresh delivery count, marked as an operator's retry.
         let handler = Arc::new(Recorder::new(JobOutcome::Done));
         let running = start(&queue, handler.clone(), 3);
         eventually("the requeued jobs", || async { handler.seen().len() >= 3 }).await;
@@ -441,6 +454,7 @@ async fn dead_letters_are_listed_and_requeued() {
         let seen: HashSet<ClipId> = handler.seen().into_iter().map(|(c, _)| c).collect();
         assert_eq!(seen, clips.iter().cloned().collect());
         assert!(handler.seen().iter().all(|(_, n)| *n == 0));
+        assert_eq!(handler.retries(), vec![true; 3]);
         assert_eq!(queue.ready().await, 0);
     })
     .await;
@@ -480,18 +494,30 @@ async fn a_deleted_queue_fails_enqueue_then_is_redeclared() {
 #[tokio::test]
 async fn the_consumer_reconnects_after_losing_its_connection() {
     with_queue(5, |queue| async move {
-        let handler = Arc::new(Recorder::new(JobOutcome::Done));
+        // A slow handler widens the window this test once lost under load: cutting the
+        // connection after the handler saw the first job but before its ack was sent has the
+        // broker redeliver it, and the first job and the second then arrive together.
+        let mut handler = Recorder::new(JobOutcome::Done);
+        handler.delay = Duration::from_millis(200);
+        let handler = Arc::new(handler);
         let running = start(&queue, handler.clone(), 2);
         let first = random_clip();
         queue.enqueue(&first).await.expect("enqueue");
-        eventually("the first job", || async { handler.seen().len() == 1 }).await;
+        // Cut only once the first job is settled: its ack is on the wire ahead of the close.
+        eventually("the first job acknowledged", || async {
+            queue.settled.load(Ordering::SeqCst) == 1
+        })
+        .await;
         assert_eq!(queue.cut_consumers().await, 1);
         let second = random_clip();
         queue.enqueue(&second).await.expect("enqueue");
-        eventually("the second job", || async { handler.seen().len() == 2 }).await;
+        eventually("the second job acknowledged", || async {
+            queue.settled.load(Ordering::SeqCst) == 2
+        })
+        .await;
         running.stop().await;
         let seen: Vec<ClipId> = handler.seen().into_iter().map(|(c, _)| c).collect();
-        assert_eq!(seen, vec![first, second]);
+        assert_eq!(seen, vec![first, second], "each job once, none redelivered");
         assert_eq!(queue.ready().await, 0);
     })
     .await;
@@ -523,6 +549,9 @@ fn delivery_counts_and_jobs_parse() {
     assert_eq!(parse_job(&body), Ok(clip));
     assert!(parse_job(b"{}").is_err());
     let options = RabbitOptions::default();
+    // The job that finds MAX_ATTEMPTS scans started is still delivered (the broker allows
+    // delivery_limit + 1 deliveries), so the worker, not the broker, dead-letters it.
+    assert!(crate::MAX_ATTEMPTS <= options.delivery_limit);
     assert_eq!(backoff(&options, 0), Duration::from_millis(500));
     assert_eq!(backoff(&options, 2), Duration::from_secs(2));
     assert_eq!(backoff(&options, 40), Duration::from_secs(30));
