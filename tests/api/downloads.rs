@@ -924,3 +924,48 @@ async fn the_developer_guide_documents_the_counting_rule_with_this_sites_url() {
     assert!(html.contains("One playback with seeking counts once"));
     assert!(html.contains("never count"));
 }
+
+#[tokio::test]
+async fn a_client_without_a_grant_gets_the_whole_range_it_asked_for() {
+    let app = spawn_app(Backend::Sqlite).await;
+    // 26 seconds of 44.1 kHz mono WAV (2.3 MB) is past one piece (1 MiB).
+    let samples: Vec<i16> = (0..44_100 * 2 * 13).map(|i| (i % 512) as i16).collect();
+    let wav = crate::helpers::pcm_wav(44_100, &samples);
+    let len = wav.len();
+    assert!(len > 1024 * 1024 + 100, "{len}");
+    let alice = app.alice();
+    let id = app.upload_ok(&alice, wav.clone(), &[]).await;
+    app.wait_scanned(&id, &alice).await;
+    let url = app.url(&format!("/{id}/audio"));
+    // A download manager that keeps no cookies resumes at byte 100: the whole rest.
+    let res = player("downloader", false)
+        .get(&url)
+        .header("range", "bytes=100-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        res.headers()["content-range"],
+        format!("bytes 100-{}/{len}", len - 1).as_str()
+    );
+    let cookie = grant_cookie(&res).unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &wav[100..]);
+    // A player presenting its grant gets the same range in pieces of at most 1 MiB.
+    let res = player("downloader", false)
+        .get(&url)
+        .header("range", "bytes=100-")
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        res.headers()["content-range"],
+        format!("bytes 100-{}/{len}", 100 + 1024 * 1024 - 1).as_str()
+    );
+    assert_eq!(
+        res.bytes().await.unwrap().as_ref(),
+        &wav[100..100 + 1024 * 1024]
+    );
+}

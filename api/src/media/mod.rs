@@ -150,10 +150,13 @@ async fn serve(
         ));
     }
     let requested = match range {
-        // A listener's range answers come in pieces (RFC 9110 §15.3.7 lets a 206 hold less than
-        // was asked for; players ask for the rest), so what a grant pays for is about what the
-        // player read, not what sat in socket buffers when it seeked.
-        ByteRange::Partial(start, end) if !owner => Some(start..end.min(start + piece(len))),
+        // A range answer to a listener with a grant comes in pieces (RFC 9110 §15.3.7 lets a
+        // 206 hold less than was asked for; players ask for the rest), so what a grant pays for
+        // is about what the player read, not what sat in socket buffers when it seeked. A
+        // client without one (a download manager keeping no cookies) gets what it asked for.
+        ByteRange::Partial(start, end) if !owner && token.is_some() => {
+            Some(start..end.min(start + piece(len)))
+        }
         ByteRange::Partial(start, end) => Some(start..end),
         _ => None,
     };

@@ -44,8 +44,8 @@ succeed, then the clip answers 410 to everyone but its owner, its metadata inclu
 <li><code>HEAD</code>, 304, 412 and 416 answers, showing the pages, and a download the server fails to serve never count.</li>
 <li>One playback with seeking counts once: the player on the view and embed pages plays <code>{url}/ID/audio?grant=…</code>,
 and a player given the bare URL gets the same grant as a <code>vb_grant</code> cookie with its first counted range answer. A grant
-belongs to the listener it was issued to and covers about one playback (the clip's size and half again; a 206 holds at most
-1 MiB, or a 32nd of a longer clip, and players ask for the rest); beyond that, or presented by anyone else, requests count as usual. A plain
+belongs to the listener it was issued to and covers about one playback (the clip's size and half again; a 206 to a listener
+presenting a grant holds at most 1 MiB, or a 32nd of a longer clip, and players ask for the rest); beyond that, or presented by anyone else, requests count as usual. A plain
 download (no <code>Range</code>) keeps no grant: clients like curl are counted on every request.</li>
 </ul>
 <h2 id="moderation">Abuse reports and moderation</h2>
