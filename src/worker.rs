@@ -69,7 +69,7 @@ impl Worker {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let adapters = adapters(settings).await?;
         let queue = adapters.rabbit.context(
-            "`voicebin worker` needs VOICEBIN_AMQP_URL (embedded mode scans inside `serve`)",
+            "`voicebin worker` and `voicebin dead-letters` need VOICEBIN_AMQP_URL (embedded mode scans inside `serve`)",
         )?;
         let runner = ScanJobRunner {
             service: ClipService::new(
