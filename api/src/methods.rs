@@ -102,7 +102,7 @@ impl Endpoint for Methods {
 #[cfg(test)]
 mod tests {
     use poem::http::StatusCode;
-    use poem::{handler, IntoResponse};
+    use poem::handler;
 
     use super::*;
 

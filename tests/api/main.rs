@@ -24,3 +24,4 @@ mod sandbox;
 mod upload;
 mod visibility;
 mod walkthrough;
+mod webapp;

@@ -1,8 +1,9 @@
-//! The HTML pages: a clip's view page and embeddable player (`view`), oEmbed discovery
+//! The HTML pages: the web app (`app`: upload, my clips, moderation, sign in), a clip's view page and embeddable player (`view`), oEmbed discovery
 //! (`oembed`), the developer guide (`docs`), `/privacy` and `/abuse` (`policy`), and the pages'
 //! scripts and styles (`assets`). Server-rendered, every user-provided string escaped, under a
 //! strict Content-Security-Policy: scripts and styles come from `/static/` only.
 
+pub mod app;
 pub mod assets;
 pub mod docs;
 pub mod oembed;

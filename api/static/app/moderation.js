@@ -1,0 +1,2 @@
+// The moderation page (being built: see issue 13).
+import "./nav.js";

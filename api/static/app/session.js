@@ -1,0 +1,189 @@
+// The signed-in person, as this tab knows them, and every call the app makes to the API.
+//
+// The token lives in sessionStorage (this tab only; gone when the tab closes or on sign-out) and
+// is sent only as `Authorization`, never in a cookie, so the server has no ambient credential to
+// be tricked into using (no CSRF surface). A DPoP-bound token (RFC 9449) also needs a proof per
+// request, signed by a non-extractable key: the sign-in code registers the signer with
+// `useProofSigner`.
+
+const STORE_KEY = "voicebin.session";
+const RETURN_KEY = "voicebin.return-to";
+
+const body = document.body.dataset;
+
+/** The site's path prefix ("" at the root of a host). */
+export const base = body.base || "";
+
+/** An absolute path on this site, for links and API calls. */
+export function path(p) {
+  return base + p;
+}
+
+/** The session: { token, scheme: "Bearer"|"DPoP", account, scopes: [], expiresAt (ms)|null,
+ *  via: "key"|"link"|"oauth" }, or null when signed out or expired. */
+export function current() {
+  let session;
+  try {
+    session = JSON.parse(sessionStorage.getItem(STORE_KEY) || "null");
+  } catch {
+    session = null;
+  }
+  if (!session || typeof session.token !== "string") return null;
+  if (session.expiresAt && Date.now() >= session.expiresAt) return null;
+  return session;
+}
+
+export function save(session) {
+  sessionStorage.setItem(STORE_KEY, JSON.stringify(session));
+  window.dispatchEvent(new CustomEvent("voicebin:session"));
+}
+
+const signOutHooks = [];
+
+/** `fn` runs (awaited) when the person signs out, e.g. to delete a DPoP key. */
+export function onSignOut(fn) {
+  signOutHooks.push(fn);
+}
+
+export async function signOut() {
+  sessionStorage.removeItem(STORE_KEY);
+  for (const hook of signOutHooks) {
+    try {
+      await hook();
+    } catch {
+      // Forgetting must not stop at one failed hook.
+    }
+  }
+  window.dispatchEvent(new CustomEvent("voicebin:session"));
+}
+
+export function hasScope(scope) {
+  const session = current();
+  return Boolean(session && Array.isArray(session.scopes) && session.scopes.includes(scope));
+}
+
+/** What a JWT says of itself (unverified: the server verifies; this is for the page's display
+ *  and expiry only). API keys carry a `pbca_live_` prefix. */
+export function claimsOf(token) {
+  const jws = token.startsWith("pbca_live_") ? token.slice("pbca_live_".length) : token;
+  const parts = jws.split(".");
+  if (parts.length !== 3) return null;
+  try {
+    const json = atob(parts[1].replace(/-/g, "+").replace(/_/g, "/"));
+    const bytes = Uint8Array.from(json, (c) => c.charCodeAt(0));
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return null;
+  }
+}
+
+let proofSigner = null;
+
+/** Registers `fn(method, url, token) -> Promise<string>`, which makes a DPoP proof. */
+export function useProofSigner(fn) {
+  proofSigner = fn;
+}
+
+/** The headers that authenticate a request to `url` (absolute or site path) with `method`. */
+export async function authHeaders(method, url) {
+  const session = current();
+  if (!session) return {};
+  if (session.scheme === "DPoP") {
+    if (!proofSigner) throw new Error("this session needs a DPoP key, which is not loaded");
+    const absolute = new URL(url, location.href).href;
+    return {
+      Authorization: `DPoP ${session.token}`,
+      DPoP: await proofSigner(method, absolute, session.token),
+    };
+  }
+  return { Authorization: `Bearer ${session.token}` };
+}
+
+/** An RFC 9457 problem from the API (or a network failure, with status 0). */
+export class Problem extends Error {
+  constructor(status, problem) {
+    const text = problem.detail || problem.title || `HTTP ${status}`;
+    super(text);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+/** Reads a failed response as a Problem. */
+export async function problemOf(response) {
+  let problem = {};
+  try {
+    problem = await response.json();
+  } catch {
+    problem = { title: response.statusText || `HTTP ${response.status}` };
+  }
+  return new Problem(response.status, problem);
+}
+
+const expiryHooks = [];
+
+/** `fn` runs (awaited) before an expired session sends the person to sign in: keep what they
+ *  were doing (an unsent recording, a half-edited form) somewhere that survives the trip. */
+export function onExpired(fn) {
+  expiryHooks.push(fn);
+}
+
+/** The token was refused (expired or revoked): keep the page's work, forget the token, and go
+ *  to sign in, coming back here afterwards. */
+export async function expired() {
+  for (const hook of expiryHooks) {
+    try {
+      await hook();
+    } catch {
+      // Keep going: signing in again matters more.
+    }
+  }
+  await signOut();
+  goSignIn("expired");
+}
+
+/** Sends the person to `/signin`, to come back to this page. */
+export function goSignIn(reason) {
+  sessionStorage.setItem(RETURN_KEY, location.pathname + location.search + location.hash);
+  const query = reason ? `?reason=${encodeURIComponent(reason)}` : "";
+  location.assign(path(`/signin${query}`));
+}
+
+/** Where to go after signing in (a path on this site), and forget it. */
+export function takeReturnTo() {
+  const to = sessionStorage.getItem(RETURN_KEY);
+  sessionStorage.removeItem(RETURN_KEY);
+  // Only a path on this site: never an open redirect.
+  if (to && to.startsWith("/") && !to.startsWith("//")) return to;
+  return path("/");
+}
+
+/**
+ * Calls the API: `api("/api/v1/items/abc")`. Sends the session's credentials; returns the parsed
+ * JSON (or null for 204); throws a Problem for an error answer. A 401 to a signed-in person means
+ * the token is no longer good: see `expired`.
+ */
+export async function api(p, { method = "GET", json, body: payload, headers = {}, signal } = {}) {
+  const url = path(p);
+  const all = { Accept: "application/json", ...headers, ...(await authHeaders(method, url)) };
+  let bodyToSend = payload;
+  if (json !== undefined) {
+    all["Content-Type"] = "application/json";
+    bodyToSend = JSON.stringify(json);
+  }
+  let response;
+  try {
+    response = await fetch(url, { method, headers: all, body: bodyToSend, signal });
+  } catch (e) {
+    if (e && e.name === "AbortError") throw e;
+    throw new Problem(0, { title: "Network error", detail: "voicebin could not be reached; check your connection and try again." });
+  }
+  if (response.status === 401 && current()) {
+    await expired();
+    throw await problemOf(response);
+  }
+  if (!response.ok) throw await problemOf(response);
+  if (response.status === 204) return null;
+  const type = response.headers.get("content-type") || "";
+  return type.includes("json") ? response.json() : response.text();
+}

@@ -1,0 +1,2 @@
+// The upload page (being built: see issue 13).
+import "./nav.js";
