@@ -12,6 +12,7 @@ use voicebin_api::auth::dpop::DpopVerifier;
 use voicebin_api::auth::Trust;
 use voicebin_api::site::Discovery;
 use voicebin_api::usecases::grants::Grants;
+use voicebin_api::usecases::signin::LoginLinks;
 use voicebin_api::AppState;
 use voicebin_commands::{ClipService, DownloadCounter, ScanQueue};
 use voicebin_projections::ClipProjector;
@@ -39,14 +40,20 @@ pub struct Background {
     downloads: Arc<DownloadCounter>,
     download_flush: Duration,
     grants: Arc<Grants>,
+    login_links: Option<Arc<LoginLinks>>,
     worker: Option<(EmbeddedWorker, ScanJobs)>,
 }
 
-/// How often expired playback grants are purged.
+/// How often expired playback grants and redeemed sign-in links are purged.
 const GRANT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Purges expired playback grants every [`GRANT_PURGE_INTERVAL`] until `shutdown`.
-async fn purge_grants(grants: Arc<Grants>, shutdown: impl std::future::Future<Output = ()>) {
+/// Purges expired playback grants, and the redeemed sign-in links that have expired, every
+/// [`GRANT_PURGE_INTERVAL`] until `shutdown`.
+async fn purge_grants(
+    grants: Arc<Grants>,
+    login_links: Option<Arc<LoginLinks>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -57,6 +64,13 @@ async fn purge_grants(grants: Arc<Grants>, shutdown: impl std::future::Future<Ou
             Ok(0) => {}
             Ok(purged) => tracing::debug!(purged, "expired playback grants purged"),
             Err(e) => tracing::warn!(error = %e, "purging expired playback grants failed"),
+        }
+        if let Some(links) = &login_links {
+            match links.purge_expired().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::debug!(purged, "expired sign-in links purged"),
+                Err(e) => tracing::warn!(error = %e, "purging expired sign-in links failed"),
+            }
         }
     }
 }
@@ -87,7 +101,11 @@ impl Background {
             tokio::spawn(self.relay.run(stopped(rx.clone()))),
             tokio::spawn(self.sweeper.run(stopped(rx.clone()))),
             tokio::spawn(self.downloads.run(self.download_flush, stopped(rx.clone()))),
-            tokio::spawn(purge_grants(self.grants, stopped(rx.clone()))),
+            tokio::spawn(purge_grants(
+                self.grants,
+                self.login_links,
+                stopped(rx.clone()),
+            )),
         ];
         if let Some((worker, jobs)) = self.worker {
             tasks.push(tokio::spawn(worker.run(jobs, stopped(rx))));
@@ -152,6 +170,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         verifier,
         issuer,
         jwks,
+        embedded,
     } = settings
         .issuer
         .trust(&settings.data_dir, &settings.public_url)?;
@@ -187,6 +206,13 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         grant_secret.as_bytes(),
         database.playback_grants(),
     ));
+    let login_links = embedded.map(|issuer| {
+        Arc::new(LoginLinks::new(
+            issuer,
+            database.redeemed_links(),
+            settings.public_url.clone(),
+        ))
+    });
     let state = AppState {
         service: service.clone(),
         views: views.clone(),
@@ -204,6 +230,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         reporter_tags: Arc::new(voicebin_api::usecases::reporters::ReporterTags::new(
             reporter_secret.as_bytes(),
         )),
+        login_links: login_links.clone(),
     };
     let worker = jobs.map(|jobs| {
         let worker = EmbeddedWorker {
@@ -225,6 +252,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             downloads,
             download_flush: Duration::from_secs(1),
             grants,
+            login_links,
             worker,
         },
     })

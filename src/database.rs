@@ -13,8 +13,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use voicebin_commands::{postgres_bus, sqlite_bus, ClipStore};
 use voicebin_projections::{
-    ClipProjector, EventLog, PlaybackGrants, PostgresStore, RateLimits, ReadStore, ReplayCache,
-    ScanDispatch, SqliteStore,
+    ClipProjector, EventLog, PlaybackGrants, PostgresStore, RateLimits, ReadStore, RedeemedLinks,
+    ReplayCache, ScanDispatch, SqliteStore,
 };
 
 /// Where the event store and read models live.
@@ -100,6 +100,14 @@ impl Database {
 
     /// The DPoP proof-id cache over this database (shared by every API replica).
     pub fn replay_cache(&self) -> Arc<dyn ReplayCache> {
+        match self {
+            Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
+            Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),
+        }
+    }
+
+    /// The redeemed one-time sign-in links over this database (shared by every API replica).
+    pub fn redeemed_links(&self) -> Arc<dyn RedeemedLinks> {
         match self {
             Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
             Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),

@@ -49,6 +49,9 @@ pub struct AppState {
     pub rate_limits: Arc<dyn RateLimits>,
     /// Names anonymous reporters (key shared by all replicas through the database).
     pub reporter_tags: Arc<crate::usecases::reporters::ReporterTags>,
+    /// Redeems one-time sign-in links; `None` with an external issuer, which signs people in
+    /// itself.
+    pub login_links: Option<Arc<crate::usecases::signin::LoginLinks>>,
 }
 
 impl AppState {

@@ -11,8 +11,8 @@
 //! - `view.rs`: `ClipView`, one row per clip, and how each event changes it.
 //! - `moderation.rs`: the report queue and the blocklist, as changes derived from events.
 //! - `store.rs`: the ports the other crates read through (`ReadStore`, `EventLog`,
-//!   `ScanDispatch`, `RateLimits`, `ReplayCache`, `PlaybackGrants`); `sql.rs`: their SQLite and PostgreSQL
-//!   adapters; `stored.rs`: how typed values are stored by name.
+//!   `ScanDispatch`, `RateLimits`, `ReplayCache`, `RedeemedLinks`, `PlaybackGrants`); `sql.rs`:
+//!   their SQLite and PostgreSQL adapters; `stored.rs`: how typed values are stored by name.
 //! - `projector.rs`: the live projector (a cqrs-es query), repair of stale views, and the
 //!   rebuild of every read model from the event store.
 #![forbid(unsafe_code)]
@@ -32,6 +32,6 @@ pub use projector::{rebuild, repair, ClipProjector, RebuildStats};
 pub use sql::{PostgresStore, SqliteStore};
 pub use store::{
     Cursor, EventLog, ListQuery, Page, PlaybackGrants, Rate, RateLimits, ReadStore, RebuildBatch,
-    ReplayCache, Reservation, ScanDispatch, StoreError, StoredEvent, Take,
+    RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StoreError, StoredEvent, Take,
 };
 pub use view::ClipView;

@@ -15,7 +15,7 @@ use crate::moderation::{
 };
 use crate::store::{
     Cursor, EventLog, ListQuery, Page, PlaybackGrants, Rate, RateLimits, ReadStore, RebuildBatch,
-    ReplayCache, Reservation, ScanDispatch, StoreError, StoredEvent, Take,
+    RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StoreError, StoredEvent, Take,
 };
 use crate::view::ClipView;
 
@@ -685,6 +685,32 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await?
                     .rows_affected();
+                Ok(deleted)
+            }
+        }
+
+        #[async_trait]
+        impl RedeemedLinks for $store {
+            async fn redeem(&self, jti: &str, expires_at: i64) -> Result<bool, StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO redeemed_login_links (jti, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(jti)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(inserted == 1)
+            }
+
+            async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+                let deleted =
+                    sqlx::query("DELETE FROM redeemed_login_links WHERE expires_at <= $1")
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
                 Ok(deleted)
             }
         }

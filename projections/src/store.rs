@@ -223,6 +223,18 @@ pub trait ReplayCache: Send + Sync {
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }
 
+/// One-time sign-in links already redeemed (their `jti`), kept until the link expires.
+#[async_trait]
+pub trait RedeemedLinks: Send + Sync {
+    /// Records the link `jti` as redeemed until `expires_at` (Unix seconds). `true` the first
+    /// time; `false` when it already was. Atomic across replicas: of concurrent redemptions of
+    /// one link, exactly one gets `true`.
+    async fn redeem(&self, jti: &str, expires_at: i64) -> Result<bool, StoreError>;
+    /// Forgets the links whose time is up at `now` (they are refused as expired anyway);
+    /// returns how many.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+}
+
 /// Bytes a request took from a paid grant (see [`PlaybackGrants::reserve`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reservation {

@@ -1,5 +1,8 @@
 //! Embedded Ed25519 token issuer for zero-config mode: one persistent key, a
-//! public JWKS, and minting of `pbca_live_` API keys.
+//! public JWKS, minting of `pbca_live_` API keys, and one-time sign-in links.
+//!
+//! A sign-in link carries a token of its own type ([`LOGIN_LINK_TYP`]), which the bearer
+//! verifier refuses: it can only be exchanged, once, for a session key (`usecases::signin`).
 
 use std::fmt;
 use std::fs;
@@ -10,16 +13,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair as _};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::jwks::{KeySource, StaticJwks};
-use super::verifier::{valid_scope_token, valid_subject};
+use super::verifier::{seconds, unix_now, valid_scope_token, valid_subject};
 use super::API_KEY_PREFIX;
 
 const KEY_DIR: &str = "keys";
+/// The JWS `typ` of a one-time sign-in link's token. The bearer verifier accepts only `JWT` and
+/// `at+jwt`, so such a token is never an API key.
+pub const LOGIN_LINK_TYP: &str = "vb-login+jwt";
+// A sign-in link's token is small; the cap bounds work done on garbage input.
+const MAX_LOGIN_TOKEN_LEN: usize = 4 * 1024;
 const KEY_FILE: &str = "issuer-ed25519.pk8";
 
 /// What to put in a minted API key.
@@ -50,6 +58,39 @@ pub enum MintError {
     /// The system random generator failed.
     #[error("random generator failure")]
     Random,
+}
+
+/// A verified one-time sign-in link: whom it signs in, with which scopes, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginLink {
+    /// The account (`sub`).
+    pub account: String,
+    /// The scopes the session gets (`scope`).
+    pub scopes: Vec<String>,
+    /// The link's id (`jti`): redeemed at most once.
+    pub jti: String,
+    /// When the link stops working (`exp`, Unix seconds).
+    pub expires_at: i64,
+}
+
+/// Why a sign-in link's token was refused. Messages hold no token content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginLinkError {
+    /// Not a compact JWS of the sign-in link type, signed with EdDSA by this issuer's key id.
+    #[error("this is not a sign-in link")]
+    Malformed,
+    /// The signature does not verify with this issuer's key.
+    #[error("the sign-in link's signature is invalid")]
+    BadSignature,
+    /// Issued by another issuer or for another site.
+    #[error("the sign-in link is not for this site")]
+    WrongSite,
+    /// Its `exp` has passed.
+    #[error("the sign-in link has expired")]
+    Expired,
+    /// A claim is missing or invalid.
+    #[error("the sign-in link is invalid ({0})")]
+    InvalidClaims(&'static str),
 }
 
 /// A local issuer whose Ed25519 key lives in `data_dir/keys/issuer-ed25519.pk8`.
@@ -149,6 +190,127 @@ impl EmbeddedIssuer {
 
     /// Mints an API key: `pbca_live_` + EdDSA-signed JWS with a fresh `jti`.
     pub fn mint(&self, req: &MintRequest) -> Result<String, MintError> {
+        let claims = self.claims(req)?;
+        Ok(format!("{API_KEY_PREFIX}{}", self.sign(&claims, "JWT")))
+    }
+
+    /// Mints the token of a one-time sign-in link ([`LOGIN_LINK_TYP`], no key prefix); it
+    /// always expires (`req.ttl`, or ten minutes when `None`).
+    pub fn mint_login_link(&self, req: &MintRequest) -> Result<String, MintError> {
+        let req = MintRequest {
+            ttl: Some(req.ttl.unwrap_or(Duration::from_secs(600))),
+            ..req.clone()
+        };
+        let claims = self.claims(&req)?;
+        Ok(self.sign(&claims, LOGIN_LINK_TYP))
+    }
+
+    /// Signs arbitrary `claims` as a sign-in link's token, unchecked; meant for tests that
+    /// forge claims.
+    pub fn mint_login_link_with_claims(&self, claims: &Value) -> String {
+        self.sign(claims, LOGIN_LINK_TYP)
+    }
+
+    /// Verifies a sign-in link's token: its type, this issuer's signature, `iss` (this issuer),
+    /// `aud` (`audience`), `exp` (no leeway: links are short and the clock is ours), `sub`,
+    /// `scope` and `jti`. Whether it was already redeemed is the caller's to check.
+    pub fn verify_login_link(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<LoginLink, LoginLinkError> {
+        self.verify_login_link_at(token, audience, unix_now())
+    }
+
+    fn verify_login_link_at(
+        &self,
+        token: &str,
+        audience: &str,
+        now: i64,
+    ) -> Result<LoginLink, LoginLinkError> {
+        #[derive(serde::Deserialize)]
+        struct Header {
+            alg: String,
+            typ: Option<String>,
+            kid: Option<String>,
+            crit: Option<Value>,
+        }
+        // Derived, so a duplicate claim is an error rather than a choice.
+        #[derive(serde::Deserialize)]
+        struct Claims {
+            iss: Option<String>,
+            sub: Option<String>,
+            aud: Option<String>,
+            scope: Option<String>,
+            jti: Option<String>,
+            exp: Option<serde_json::Number>,
+        }
+        use LoginLinkError as E;
+        if token.len() > MAX_LOGIN_TOKEN_LEN {
+            return Err(E::Malformed);
+        }
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(E::Malformed);
+        };
+        let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| E::Malformed);
+        let header: Header =
+            serde_json::from_slice(&decode(header_b64)?).map_err(|_| E::Malformed)?;
+        if header.alg != "EdDSA"
+            || header.crit.is_some()
+            || header.typ.as_deref() != Some(LOGIN_LINK_TYP)
+            || header.kid.as_deref() != Some(self.kid.as_str())
+        {
+            return Err(E::Malformed);
+        }
+        let signing_input = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+        signature::UnparsedPublicKey::new(&signature::ED25519, self.key_pair.public_key().as_ref())
+            .verify(signing_input, &decode(signature_b64)?)
+            .map_err(|_| E::BadSignature)?;
+        let claims: Claims = serde_json::from_slice(&decode(payload_b64)?)
+            .map_err(|_| E::InvalidClaims("claims have wrong types or duplicates"))?;
+        if claims.iss.as_deref() != Some(self.issuer_url.as_str())
+            || claims.aud.as_deref() != Some(audience)
+        {
+            return Err(E::WrongSite);
+        }
+        let expires_at = claims
+            .exp
+            .as_ref()
+            .and_then(seconds)
+            .ok_or(E::InvalidClaims("exp"))?;
+        if now >= expires_at {
+            return Err(E::Expired);
+        }
+        let account = claims
+            .sub
+            .filter(|s| valid_subject(s))
+            .ok_or(E::InvalidClaims("sub"))?;
+        let scopes: Vec<String> = claims
+            .scope
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if !scopes.iter().all(|s| valid_scope_token(s)) {
+            return Err(E::InvalidClaims("scope"));
+        }
+        let jti = claims
+            .jti
+            .filter(|j| !j.is_empty() && j.len() <= 256 && !j.chars().any(char::is_control))
+            .ok_or(E::InvalidClaims("jti"))?;
+        Ok(LoginLink {
+            account,
+            scopes,
+            jti,
+            expires_at,
+        })
+    }
+
+    fn claims(&self, req: &MintRequest) -> Result<Value, MintError> {
         if !valid_subject(&req.account) {
             return Err(MintError::InvalidAccount);
         }
@@ -176,7 +338,7 @@ impl EmbeddedIssuer {
         if let Some(ttl) = req.ttl {
             claims["exp"] = json!(iat.saturating_add(ttl.as_secs()));
         }
-        Ok(format!("{API_KEY_PREFIX}{}", self.sign(&claims, "JWT")))
+        Ok(claims)
     }
 
     /// Signs arbitrary `claims` as an API key, unchecked; meant for tests that forge claims.
@@ -458,5 +620,80 @@ mod tests {
         let iat = claims["iat"].as_u64().unwrap();
         assert_eq!(claims["exp"].as_u64().unwrap(), iat + 600);
         assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn login_links_verify_here_and_nowhere_else() {
+        let dir = TempDir::new();
+        let issuer = EmbeddedIssuer::load_or_create(dir.path(), ISS.into()).unwrap();
+        let token = issuer.mint_login_link(&request()).unwrap();
+        assert!(!token.starts_with(API_KEY_PREFIX));
+        let link = issuer.verify_login_link(&token, ISS).unwrap();
+        assert_eq!(link.account, "acct");
+        assert_eq!(link.scopes, ["clips:read"]);
+        assert!(link.jti.len() >= 16);
+        assert!(link.expires_at > unix_now() + 500);
+
+        // The bearer verifier refuses the link's type, with or without the key prefix.
+        let verifier = JwtVerifier::new(ISS.into(), vec![ISS.into()], issuer.key_source());
+        assert!(matches!(
+            verifier.verify(&token).await,
+            Err(crate::auth::AuthError::Malformed)
+        ));
+        let prefixed = format!("{API_KEY_PREFIX}{token}");
+        assert!(verifier.verify(&prefixed).await.is_err());
+        // And an API key is not a link.
+        let key = issuer.mint(&request()).unwrap();
+        for not_a_link in [key.as_str(), &key[API_KEY_PREFIX.len()..], "", "a.b.c"] {
+            assert_eq!(
+                issuer.verify_login_link(not_a_link, ISS),
+                Err(LoginLinkError::Malformed)
+            );
+        }
+        // Another site, or another issuer's key.
+        assert_eq!(
+            issuer.verify_login_link(&token, "https://elsewhere.example"),
+            Err(LoginLinkError::WrongSite)
+        );
+        let elsewhere = TempDir::new();
+        let other = EmbeddedIssuer::load_or_create(elsewhere.path(), ISS.into()).unwrap();
+        assert_eq!(
+            other.verify_login_link(&token, ISS),
+            Err(LoginLinkError::Malformed),
+            "another key id"
+        );
+        // A tampered payload.
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+        claims["sub"] = json!("mallory");
+        parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
+        assert_eq!(
+            issuer.verify_login_link(&parts.join("."), ISS),
+            Err(LoginLinkError::BadSignature)
+        );
+        // Expiry, to the second.
+        assert_eq!(
+            issuer.verify_login_link_at(&token, ISS, link.expires_at),
+            Err(LoginLinkError::Expired)
+        );
+        assert!(issuer
+            .verify_login_link_at(&token, ISS, link.expires_at - 1)
+            .is_ok());
+        // Claims the minting never leaves out.
+        let mut no_jti = claims.clone();
+        no_jti["sub"] = json!("acct");
+        no_jti.as_object_mut().unwrap().remove("jti");
+        assert_eq!(
+            issuer.verify_login_link(&issuer.mint_login_link_with_claims(&no_jti), ISS),
+            Err(LoginLinkError::InvalidClaims("jti"))
+        );
+        let mut no_exp = claims;
+        no_exp["sub"] = json!("acct");
+        no_exp.as_object_mut().unwrap().remove("exp");
+        assert_eq!(
+            issuer.verify_login_link(&issuer.mint_login_link_with_claims(&no_exp), ISS),
+            Err(LoginLinkError::InvalidClaims("exp"))
+        );
     }
 }

@@ -17,7 +17,9 @@ mod verifier;
 use std::collections::BTreeSet;
 
 pub use introspection::{Introspection, IntrospectionSettings};
-pub use issuer::{EmbeddedIssuer, MintError, MintRequest};
+pub use issuer::{
+    EmbeddedIssuer, LoginLink, LoginLinkError, MintError, MintRequest, LOGIN_LINK_TYP,
+};
 pub use jwks::{
     JwksError, KeySet, KeySource, RemoteJwks, StaticJwks, VerificationKey,
     DEFAULT_REFRESH_MIN_INTERVAL,

@@ -42,6 +42,9 @@ pub struct Trust {
     /// The embedded issuer's JWKS, to serve at `/.well-known/jwks.json`; `None` for an external
     /// issuer, which publishes its own.
     pub jwks: Option<Value>,
+    /// The embedded issuer itself (it mints sign-in links and session keys); `None` for an
+    /// external issuer.
+    pub embedded: Option<Arc<EmbeddedIssuer>>,
 }
 
 /// Why the trusted issuer could not be set up.
@@ -74,7 +77,7 @@ impl IssuerSettings {
     /// The verifier and issuer for these settings. With no external JWKS, tokens come from the
     /// embedded issuer, whose key is in `data_dir` and whose issuer id is `public_url`.
     pub fn trust(&self, data_dir: &Path, public_url: &str) -> Result<Trust, TrustError> {
-        let (keys, issuer, jwks): (Arc<dyn KeySource>, String, _) =
+        let (keys, issuer, embedded): (Arc<dyn KeySource>, String, _) =
             match (&self.jwks_url, &self.jwks_file) {
                 (Some(_), Some(_)) => return Err(TrustError::TwoKeySources),
                 (Some(url), None) => (
@@ -92,12 +95,8 @@ impl IssuerSettings {
                     None,
                 ),
                 (None, None) => {
-                    let embedded = embedded_issuer(data_dir, public_url)?;
-                    (
-                        embedded.key_source(),
-                        public_url.to_owned(),
-                        Some(embedded.jwks()),
-                    )
+                    let embedded = Arc::new(embedded_issuer(data_dir, public_url)?);
+                    (embedded.key_source(), public_url.to_owned(), Some(embedded))
                 }
             };
         // RFC 9068 audience: the site itself, or its MCP endpoint as a resource of its own.
@@ -113,7 +112,8 @@ impl IssuerSettings {
         Ok(Trust {
             verifier,
             issuer,
-            jwks,
+            jwks: embedded.as_ref().map(|e| e.jwks()),
+            embedded,
         })
     }
 }

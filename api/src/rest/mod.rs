@@ -11,12 +11,14 @@ pub mod history;
 pub mod items;
 pub mod moderation;
 pub mod openapi31;
+pub mod session;
 
 pub use account::AccountApi;
 pub use audio::AudioApi;
 pub use history::HistoryApi;
 pub use items::ItemsApi;
 pub use moderation::{ModerationApi, ReportsApi};
+pub use session::SessionApi;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -33,6 +35,8 @@ pub enum ApiTags {
     Account,
     /// Abuse reports and moderators' decisions.
     Moderation,
+    /// Signing in from a browser.
+    Session,
 }
 
 /// The OpenAPI service (poem-openapi) for the REST API.
@@ -43,6 +47,7 @@ pub type Apis = (
     AccountApi,
     ReportsApi,
     ModerationApi,
+    SessionApi,
 );
 
 /// The REST API, ready to be nested under `/api`.
@@ -65,6 +70,9 @@ pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             ModerationApi {
+                state: state.clone(),
+            },
+            SessionApi {
                 state: state.clone(),
             },
         ),

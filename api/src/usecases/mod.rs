@@ -6,3 +6,4 @@ pub mod clips;
 pub mod grants;
 pub mod moderation;
 pub mod reporters;
+pub mod signin;
