@@ -190,6 +190,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         issuer,
         authorization_endpoint: settings.issuer.authorization_endpoint.clone(),
         token_endpoint: settings.issuer.token_endpoint.clone(),
+        browser_client: settings.issuer.browser.clone(),
         abuse_contact: settings.site.abuse_contact.clone(),
         operator: settings.site.operator.clone(),
     };

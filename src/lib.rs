@@ -31,6 +31,8 @@ pub use settings::{
     DEFAULT_MAX_UPLOAD_BYTES,
 };
 pub use voicebin_api::auth::dpop::NoncePolicy;
-pub use voicebin_api::auth::{embedded_issuer, IntrospectionSettings, IssuerSettings};
+pub use voicebin_api::auth::{
+    embedded_issuer, BrowserClient, IntrospectionSettings, IssuerSettings,
+};
 pub use voicebin_api::usecases::reporters::ModerationSettings;
 pub use worker::Worker;

@@ -35,6 +35,8 @@ pub struct Discovery {
     pub authorization_endpoint: Option<String>,
     /// The issuer's OAuth token endpoint.
     pub token_endpoint: Option<String>,
+    /// The web app as the issuer's OAuth client, when people sign in with the issuer.
+    pub browser_client: Option<crate::auth::BrowserClient>,
     /// Where to report abuse besides the `/abuse` page (an e-mail address or URL).
     pub abuse_contact: Option<String>,
     /// Who runs this deployment (shown as the agent card's provider).

@@ -1,16 +1,25 @@
-//! Signing in from a browser, at the API: one-time sign-in links (`voicebin keys login-link`,
-//! `POST /api/v1/session/login-link`), on both backends. The pages themselves, in real
-//! browsers, are tested by `webapp_signin_browser.rs`.
+//! Signing in from a browser: one-time sign-in links (`voicebin keys login-link`,
+//! `POST /api/v1/session/login-link`) at the API on both backends, then `/signin` in real
+//! browsers (Chromium and Firefox, `tests/browser/signin.mjs`): a link signs in once, and OAuth
+//! 2.1 with PKCE and DPoP against a real authorization server (oidc-provider, installed by
+//! `scripts/services/oidc.sh`, configured by `tests/oidc/server.mjs`). Never skipped: a missing
+//! tool fails the test with a hint.
 
-use std::process::Command;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use voicebin::IssuerSettings;
+use tokio::io::AsyncBufReadExt as _;
+use voicebin::{BrowserClient, IssuerSettings, NoncePolicy, Settings};
 use voicebin_api::auth::{EmbeddedIssuer, MintRequest};
 
-use crate::helpers::{spawn_app, spawn_app_with, Backend, Options, TestApp};
+use crate::browser::{repo, run_script, Browser};
+use crate::helpers::{
+    sandbox_settings, spawn_app, spawn_app_with, spawn_with_settings, Backend, Options, TestApp,
+};
 use crate::on_both_backends;
 
 const SCOPES: &[&str] = &["voice:read", "voice:create"];
@@ -268,4 +277,176 @@ async fn the_login_link_command_prints_a_link_the_site_redeems() {
         .output()
         .unwrap();
     assert!(!refused.status.success());
+}
+
+// ---- In real browsers ------------------------------------------------------------------------
+
+const OIDC_HINT: &str =
+    "run scripts/test (or `source scripts/services/oidc.sh && ensure_oidc`) first";
+
+fn artifacts() -> PathBuf {
+    let dir = repo().join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `tests/browser/signin.mjs <mode> <site> <arg> <artifacts>` in `browser`; fails the test
+/// with its report unless every check passed.
+async fn run_signin_script(browser: Browser, mode: &'static str, site: String, arg: String) {
+    let dir = artifacts();
+    let stem = format!("signin-{mode}-{}", browser.name());
+    let started = Instant::now();
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        let args = [mode, site.as_str(), arg.as_str(), dir.to_str().unwrap()];
+        run_script(browser, "signin.mjs", &args, &dir, &stem)
+    })
+    .await
+    .unwrap();
+    assert!(
+        ok,
+        "sign-in ({mode}) failed in {} after {:.1} s (screenshots in test-artifacts/):\n\
+         --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        browser.name(),
+        started.elapsed().as_secs_f64(),
+    );
+}
+
+async fn a_link_signs_a_browser_in_once(browser: Browser) {
+    let app = spawn_app(Backend::Sqlite).await;
+    let url = format!("{}/signin#login={}", app.base, link(&app, "alice"));
+    run_signin_script(browser, "link", app.base.clone(), url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_signs_chromium_in_once() {
+    a_link_signs_a_browser_in_once(Browser::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_signs_firefox_in_once() {
+    a_link_signs_a_browser_in_once(Browser::Firefox).await;
+}
+
+/// What `tests/oidc/server.mjs` prints once it listens.
+struct Oidc {
+    issuer: String,
+    jwks_uri: String,
+    metadata: String,
+    /// Killed when the test ends.
+    _process: tokio::process::Child,
+}
+
+/// Starts oidc-provider on a free port as the issuer for voicebin at `site`.
+async fn start_oidc(site: &str) -> Oidc {
+    let dir = std::env::var_os("VOICEBIN_OIDC_DIR")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from(std::env::var_os("HOME")?).join(".cache/voicebin/oidc")))
+        .unwrap();
+    assert!(
+        dir.join("node_modules/oidc-provider/package.json").exists(),
+        "oidc-provider is not installed in {}; {OIDC_HINT}",
+        dir.display()
+    );
+    let mut process = tokio::process::Command::new("node")
+        .arg(repo().join("tests/oidc/server.mjs"))
+        .args([
+            "--port",
+            "0",
+            "--resource",
+            site,
+            "--client",
+            "voicebin-web",
+        ])
+        .env("VOICEBIN_OIDC_DIR", &dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(artifacts().join("oidc-provider.stderr.log")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run node: {e}; {OIDC_HINT}"));
+    let mut lines = tokio::io::BufReader::new(process.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect(
+            "oidc-provider did not start within 30 s (see test-artifacts/oidc-provider.stderr.log)",
+        )
+        .unwrap()
+        .expect("oidc-provider exited (see test-artifacts/oidc-provider.stderr.log)");
+    let ready: Value = serde_json::from_str(&line).unwrap();
+    // Keep draining stdout, so the server never writes into a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Oidc {
+        issuer: ready["issuer"].as_str().unwrap().to_owned(),
+        jwks_uri: ready["jwks_uri"].as_str().unwrap().to_owned(),
+        metadata: ready["metadata"].as_str().unwrap().to_owned(),
+        _process: process,
+    }
+}
+
+async fn oauth_signs_a_browser_in_with_dpop(browser: Browser) {
+    let oidc: Arc<Mutex<Option<Oidc>>> = Arc::default();
+    let started = oidc.clone();
+    let app = spawn_with_settings(move |dir, base| {
+        Box::pin(async move {
+            let issuer = start_oidc(&base).await;
+            let settings = Settings {
+                data_dir: dir.to_owned(),
+                database_url: None,
+                public_url: base,
+                max_upload_bytes: voicebin::DEFAULT_MAX_UPLOAD_BYTES,
+                issuer: IssuerSettings {
+                    issuer: Some(issuer.issuer.clone()),
+                    jwks_url: Some(issuer.jwks_uri.clone()),
+                    browser: Some(BrowserClient {
+                        client_id: "voicebin-web".into(),
+                        metadata_url: Some(issuer.metadata.clone()),
+                        scope: "voice:read voice:create voice:delete".into(),
+                    }),
+                    // Every proof needs this site's nonce: the page must retry once with it.
+                    dpop_nonce: NoncePolicy::Required,
+                    ..IssuerSettings::default()
+                },
+                site: Default::default(),
+                moderation: Default::default(),
+                s3: None,
+                amqp: None,
+                clamd: None,
+                sweeper: Default::default(),
+                sandbox: sandbox_settings(),
+            };
+            *started.lock().unwrap() = Some(issuer);
+            settings
+        })
+    })
+    .await;
+    let issuer = oidc.lock().unwrap().as_ref().unwrap().issuer.clone();
+
+    // The shell names the client and lets the page reach the issuer, and nothing else.
+    let page = app.client.get(app.url("/signin")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains(&format!("connect-src 'self' {issuer};")),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"data-oauth-client="voicebin-web""#),
+        "{html}"
+    );
+    assert!(!html.contains("data-links"), "no embedded issuer, no links");
+
+    run_signin_script(browser, "oauth", app.base.clone(), "carol".into()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_with_pkce_and_dpop_signs_chromium_in() {
+    oauth_signs_a_browser_in_with_dpop(Browser::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_with_pkce_and_dpop_signs_firefox_in() {
+    oauth_signs_a_browser_in_with_dpop(Browser::Firefox).await;
 }

@@ -25,7 +25,7 @@ pub use jwks::{
     DEFAULT_REFRESH_MIN_INTERVAL,
 };
 pub use request::{authenticate, Rejection};
-pub use trust::{embedded_issuer, IssuerSettings, Trust, TrustError};
+pub use trust::{embedded_issuer, BrowserClient, IssuerSettings, Trust, TrustError};
 pub use verifier::{JwtVerifier, DEFAULT_LEEWAY};
 
 /// Prefix that marks a voicebin API key; the rest is a compact JWS.

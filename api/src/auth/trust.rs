@@ -27,10 +27,27 @@ pub struct IssuerSettings {
     pub authorization_endpoint: Option<String>,
     /// The issuer's OAuth token endpoint (advertised in the agent card).
     pub token_endpoint: Option<String>,
+    /// How people sign in from a browser with the issuer, if they can.
+    pub browser: Option<BrowserClient>,
     /// RFC 7662 introspection of every token at the issuer (cached briefly), if configured.
     pub introspection: Option<IntrospectionSettings>,
     /// Whether DPoP proofs must carry a server nonce.
     pub dpop_nonce: NoncePolicy,
+}
+
+/// The web app as an OAuth 2.1 public client of the issuer (authorization code + PKCE, and DPoP
+/// when the issuer's metadata offers ES256 proofs). The `/signin` page reads the issuer's
+/// metadata itself, so the issuer can change it without voicebin restarting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserClient {
+    /// The client id registered at the issuer, with redirect URI `<public_url>/signin`.
+    pub client_id: String,
+    /// The issuer's RFC 8414 or OpenID discovery document, which the page fetches (the issuer
+    /// must allow CORS there and at its token endpoint). Without it, the page uses the
+    /// configured authorization and token endpoints and sends no DPoP proofs.
+    pub metadata_url: Option<String>,
+    /// The scopes to ask for, space-separated.
+    pub scope: String,
 }
 
 /// What the API trusts, built from [`IssuerSettings`].

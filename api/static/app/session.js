@@ -47,6 +47,12 @@ export function onSignOut(fn) {
 
 export async function signOut() {
   sessionStorage.removeItem(STORE_KEY);
+  try {
+    // A DPoP key, if this tab made one, goes with the token it was bound to.
+    await (await import("./dpop.js")).forgetKey();
+  } catch {
+    // No IndexedDB (private mode in some browsers): nothing was stored.
+  }
   for (const hook of signOutHooks) {
     try {
       await hook();
@@ -78,10 +84,27 @@ export function claimsOf(token) {
 }
 
 let proofSigner = null;
+// The last `DPoP-Nonce` this site sent (RFC 9449 §8), put in the next proofs.
+let dpopNonce = null;
 
-/** Registers `fn(method, url, token) -> Promise<string>`, which makes a DPoP proof. */
+/** Registers `fn(method, url, token, nonce) -> Promise<string>`, which makes a DPoP proof. */
 export function useProofSigner(fn) {
   proofSigner = fn;
+}
+
+/** Keeps the server's latest DPoP nonce from `response` (any answer may carry one). */
+export function noteNonce(response) {
+  const nonce = response.headers.get("DPoP-Nonce");
+  if (nonce) dpopNonce = nonce;
+}
+
+/** Whether `response` is a 401 asking for a (new) DPoP nonce: retry once, not an expiry. */
+export function wantsNonce(response) {
+  return (
+    response.status === 401 &&
+    response.headers.has("DPoP-Nonce") &&
+    /error="use_dpop_nonce"/.test(response.headers.get("WWW-Authenticate") || "")
+  );
 }
 
 /** The headers that authenticate a request to `url` (absolute or site path) with `method`. */
@@ -89,11 +112,13 @@ export async function authHeaders(method, url) {
   const session = current();
   if (!session) return {};
   if (session.scheme === "DPoP") {
+    // Pages other than /signin load the key that sign-in stored when they first need it.
+    if (!proofSigner) await (await import("./dpop.js")).install();
     if (!proofSigner) throw new Error("this session needs a DPoP key, which is not loaded");
     const absolute = new URL(url, location.href).href;
     return {
       Authorization: `DPoP ${session.token}`,
-      DPoP: await proofSigner(method, absolute, session.token),
+      DPoP: await proofSigner(method, absolute, session.token, dpopNonce),
     };
   }
   return { Authorization: `Bearer ${session.token}` };
@@ -165,18 +190,24 @@ export function takeReturnTo() {
  */
 export async function api(p, { method = "GET", json, body: payload, headers = {}, signal } = {}) {
   const url = path(p);
-  const all = { Accept: "application/json", ...headers, ...(await authHeaders(method, url)) };
   let bodyToSend = payload;
+  const extra = {};
   if (json !== undefined) {
-    all["Content-Type"] = "application/json";
+    extra["Content-Type"] = "application/json";
     bodyToSend = JSON.stringify(json);
   }
   let response;
-  try {
-    response = await fetch(url, { method, headers: all, body: bodyToSend, signal });
-  } catch (e) {
-    if (e && e.name === "AbortError") throw e;
-    throw new Problem(0, { title: "Network error", detail: "voicebin could not be reached; check your connection and try again." });
+  // A DPoP proof refused for want of a nonce is made again, once, with the nonce it was sent.
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    const all = { Accept: "application/json", ...headers, ...extra, ...(await authHeaders(method, url)) };
+    try {
+      response = await fetch(url, { method, headers: all, body: bodyToSend, signal });
+    } catch (e) {
+      if (e && e.name === "AbortError") throw e;
+      throw new Problem(0, { title: "Network error", detail: "voicebin could not be reached; check your connection and try again." });
+    }
+    noteNonce(response);
+    if (!(wantsNonce(response) && attempt === 0)) break;
   }
   if (response.status === 401 && current()) {
     await expired();

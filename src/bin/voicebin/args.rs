@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 use voicebin::{
-    normalize_public_url, AmqpSettings, ClamdSettings, Database, IntrospectionSettings,
-    IssuerSettings, ModerationSettings, NoncePolicy, Settings, SiteSettings,
+    normalize_public_url, AmqpSettings, BrowserClient, ClamdSettings, Database,
+    IntrospectionSettings, IssuerSettings, ModerationSettings, NoncePolicy, Settings, SiteSettings,
     DEFAULT_MAX_UPLOAD_BYTES,
 };
 use voicebin_commands::S3Settings;
@@ -144,6 +144,22 @@ pub struct ServerArgs {
     /// The issuer's OAuth token endpoint (advertised in the agent card).
     #[arg(long, env = "VOICEBIN_OAUTH_TOKEN_ENDPOINT")]
     oauth_token_endpoint: Option<String>,
+    /// The web app's OAuth client id at the issuer (a public client, PKCE, redirect URI
+    /// `<public URL>/signin`): with it, /signin offers to sign in with the issuer.
+    #[arg(long, env = "VOICEBIN_OAUTH_CLIENT_ID")]
+    oauth_client_id: Option<String>,
+    /// The issuer's metadata (RFC 8414 `/.well-known/oauth-authorization-server` or OpenID
+    /// `/.well-known/openid-configuration`), read by the /signin page for its endpoints and
+    /// DPoP support.
+    #[arg(long, env = "VOICEBIN_OAUTH_METADATA_URL")]
+    oauth_metadata_url: Option<String>,
+    /// The scopes /signin asks the issuer for, space-separated.
+    #[arg(
+        long,
+        env = "VOICEBIN_OAUTH_SCOPES",
+        default_value = "voice:read voice:create voice:delete"
+    )]
+    oauth_scopes: String,
     /// The issuer's RFC 7662 introspection endpoint; when set, every token is also checked there.
     #[arg(long, env = "VOICEBIN_INTROSPECTION_URL")]
     introspection_url: Option<String>,
@@ -284,12 +300,40 @@ impl ServerArgs {
             jwks_file: self.jwks_file.clone(),
             authorization_endpoint: self.oauth_authorization_endpoint.clone(),
             token_endpoint: self.oauth_token_endpoint.clone(),
+            browser: self.browser_client()?,
             introspection,
             dpop_nonce: match self.dpop_nonce {
                 DpopNonce::Off => NoncePolicy::Off,
                 DpopNonce::Required => NoncePolicy::Required,
             },
         })
+    }
+
+    fn browser_client(&self) -> anyhow::Result<Option<BrowserClient>> {
+        let Some(client_id) = &self.oauth_client_id else {
+            return Ok(None);
+        };
+        let endpoints =
+            self.oauth_authorization_endpoint.is_some() && self.oauth_token_endpoint.is_some();
+        anyhow::ensure!(
+            self.oauth_metadata_url.is_some() || endpoints,
+            "VOICEBIN_OAUTH_CLIENT_ID needs VOICEBIN_OAUTH_METADATA_URL, or both \
+             VOICEBIN_OAUTH_AUTHORIZATION_ENDPOINT and VOICEBIN_OAUTH_TOKEN_ENDPOINT"
+        );
+        anyhow::ensure!(
+            self.issuer.is_some(),
+            "VOICEBIN_OAUTH_CLIENT_ID is for an external issuer: set VOICEBIN_ISSUER and its JWKS too"
+        );
+        Ok(Some(BrowserClient {
+            client_id: client_id.clone(),
+            metadata_url: self.oauth_metadata_url.clone(),
+            scope: self
+                .oauth_scopes
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" "),
+        }))
     }
 
     fn site(&self) -> SiteSettings {
