@@ -290,14 +290,26 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-/// Runs `tests/browser/signin.mjs <mode> <site> <arg> <artifacts>` in `browser`; fails the test
-/// with its report unless every check passed.
-async fn run_signin_script(browser: Browser, mode: &'static str, site: String, arg: String) {
+/// Runs `tests/browser/signin.mjs <mode> <site> <arg> <artifacts> <issuer>` in `browser`; fails
+/// the test with its report unless every check passed.
+async fn run_signin_script(
+    browser: Browser,
+    mode: &'static str,
+    site: String,
+    arg: String,
+    issuer: String,
+) {
     let dir = artifacts();
     let stem = format!("signin-{mode}-{}", browser.name());
     let started = Instant::now();
     let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
-        let args = [mode, site.as_str(), arg.as_str(), dir.to_str().unwrap()];
+        let args = [
+            mode,
+            site.as_str(),
+            arg.as_str(),
+            dir.to_str().unwrap(),
+            issuer.as_str(),
+        ];
         run_script(browser, "signin.mjs", &args, &dir, &stem)
     })
     .await
@@ -314,7 +326,7 @@ async fn run_signin_script(browser: Browser, mode: &'static str, site: String, a
 async fn a_link_signs_a_browser_in_once(browser: Browser) {
     let app = spawn_app(Backend::Sqlite).await;
     let url = format!("{}/signin#login={}", app.base, link(&app, "alice"));
-    run_signin_script(browser, "link", app.base.clone(), url).await;
+    run_signin_script(browser, "link", app.base.clone(), url, "-".into()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,7 +450,7 @@ async fn oauth_signs_a_browser_in_with_dpop(browser: Browser) {
     );
     assert!(!html.contains("data-links"), "no embedded issuer, no links");
 
-    run_signin_script(browser, "oauth", app.base.clone(), "carol".into()).await;
+    run_signin_script(browser, "oauth", app.base.clone(), "carol".into(), issuer).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
