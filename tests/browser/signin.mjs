@@ -182,12 +182,20 @@ async function oauthMode(login) {
   check(!result.error && result.titles.includes("Signed in with OAuth") && result.scheme === "DPoP",
     "the page uploads and lists clips with the DPoP-bound token", result);
 
+  check(typeof session.dpopKey === "string", "the session names its key", session.dpopKey);
+  const keyThere = await browser.evaluate(async ({ base, id }) => {
+    const d = await import(`${base}/static/app/dpop.js`);
+    const keys = await d.loadKey(id);
+    return keys && { extractable: keys.privateKey.extractable, alg: keys.privateKey.algorithm.namedCurve };
+  }, { base: site, id: session.dpopKey });
+  check(keyThere && keyThere.extractable === false && keyThere.alg === "P-256",
+    "the DPoP key is a non-extractable P-256 key in IndexedDB", keyThere);
   await clickSoon("#sign-out");
   await waitFor("sign-out", () => location.pathname === "/signin" && !sessionStorage.getItem("voicebin.session"));
-  const key = await browser.evaluate(async (base) => {
+  const key = await browser.evaluate(async ({ base, id }) => {
     const d = await import(`${base}/static/app/dpop.js`);
-    return (await d.loadKey()) === null ? "gone" : "still there";
-  }, site);
+    return (await d.loadKey(id)) === null ? "gone" : "still there";
+  }, { base: site, id: session.dpopKey });
   check(key === "gone", "signing out deletes the DPoP key", key);
 }
 

@@ -1,13 +1,13 @@
 // DPoP (RFC 9449) in the browser: one P-256 key per sign-in, made by WebCrypto as
 // non-extractable (the page can sign with it but never read it), kept in IndexedDB (a CryptoKey
-// is structured-cloneable) so that every page of this tab's session can prove possession, and
-// deleted on sign-out.
+// is structured-cloneable; sessionStorage holds only strings) under a random id that the tab's
+// session names, so every page of this tab's session can prove possession while another tab's
+// sign-in makes a key of its own; deleted on sign-out.
 
 import { useProofSigner } from "./session.js";
 
 const DB = "voicebin-dpop";
 const STORE = "keys";
-const ID = "session";
 
 function request(req) {
   return new Promise((resolve, reject) => {
@@ -46,32 +46,31 @@ export function b64url(bytes) {
 
 const utf8 = (text) => new TextEncoder().encode(text);
 
-/** A fresh non-extractable ES256 key pair, stored for this session (replacing any other). */
+/** A fresh non-extractable ES256 key pair, stored under a new random id: { keys, id }. */
 export async function createKey() {
   const keys = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, [
     "sign",
     "verify",
   ]);
-  await withStore("readwrite", (store) => store.put(keys, ID));
-  return keys;
+  const id = b64url(crypto.getRandomValues(new Uint8Array(16)));
+  await withStore("readwrite", (store) => store.put(keys, id));
+  return { keys, id };
 }
 
-/** The stored key pair, or null. */
-export async function loadKey() {
+/** The key pair stored as `id`, or null. */
+export async function loadKey(id) {
+  if (!id) return null;
   try {
-    return (await withStore("readonly", (store) => store.get(ID))) || null;
+    return (await withStore("readonly", (store) => store.get(id))) || null;
   } catch {
     return null;
   }
 }
 
-/** Deletes the key: the token bound to it is worthless from now on. */
-export async function forgetKey() {
-  await new Promise((resolve) => {
-    const req = indexedDB.deleteDatabase(DB);
-    req.onsuccess = req.onerror = req.onblocked = () => resolve();
-  });
+/** Deletes the key `id`: the token bound to it is worthless from now on. */
+export async function forgetKey(id) {
   useProofSigner(null);
+  if (id) await withStore("readwrite", (store) => store.delete(id));
 }
 
 async function publicJwk(keys) {
@@ -103,9 +102,9 @@ export async function proof(keys, method, url, { token, nonce } = {}) {
   return `${input}.${b64url(signature)}`;
 }
 
-/** Registers the stored key as session.js's proof signer; false when there is no key. */
-export async function install() {
-  const keys = await loadKey();
+/** Registers the key stored as `id` as session.js's proof signer; false when there is none. */
+export async function install(id) {
+  const keys = await loadKey(id);
   if (!keys) return false;
   useProofSigner((method, url, token, nonce) => proof(keys, method, url, { token, nonce }));
   return true;

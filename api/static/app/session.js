@@ -20,7 +20,8 @@ export function path(p) {
 }
 
 /** The session: { token, scheme: "Bearer"|"DPoP", account, scopes: [], expiresAt (ms)|null,
- *  via: "key"|"link"|"oauth" }, or null when signed out or expired. */
+ *  via: "key"|"link"|"oauth", dpopKey: the id of its DPoP key in IndexedDB (DPoP only) }, or
+ *  null when signed out or expired. */
 export function current() {
   let session;
   try {
@@ -46,12 +47,20 @@ export function onSignOut(fn) {
 }
 
 export async function signOut() {
-  sessionStorage.removeItem(STORE_KEY);
+  let dpopKey = null;
   try {
-    // A DPoP key, if this tab made one, goes with the token it was bound to.
-    await (await import("./dpop.js")).forgetKey();
+    dpopKey = JSON.parse(sessionStorage.getItem(STORE_KEY) || "null")?.dpopKey || null;
   } catch {
-    // No IndexedDB (private mode in some browsers): nothing was stored.
+    // Not ours to read: forget it all the same.
+  }
+  sessionStorage.removeItem(STORE_KEY);
+  if (dpopKey) {
+    try {
+      // The DPoP key goes with the token it was bound to.
+      await (await import("./dpop.js")).forgetKey(dpopKey);
+    } catch {
+      // No IndexedDB after all: nothing was stored.
+    }
   }
   for (const hook of signOutHooks) {
     try {
@@ -113,7 +122,7 @@ export async function authHeaders(method, url) {
   if (!session) return {};
   if (session.scheme === "DPoP") {
     // Pages other than /signin load the key that sign-in stored when they first need it.
-    if (!proofSigner) await (await import("./dpop.js")).install();
+    if (!proofSigner) await (await import("./dpop.js")).install(session.dpopKey);
     if (!proofSigner) throw new Error("this session needs a DPoP key, which is not loaded");
     const absolute = new URL(url, location.href).href;
     return {

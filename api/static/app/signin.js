@@ -183,9 +183,15 @@ async function startOAuth() {
       code_challenge_method: "S256",
       resource: site,
     };
-    if (as.dpop) params.dpop_jkt = await thumbprint(await createKey());
+    // RFC 9449 §10: the code itself is bound to the key, so only this tab can redeem it.
+    let dpopKey = null;
+    if (as.dpop) {
+      const { keys, id } = await createKey();
+      params.dpop_jkt = await thumbprint(keys);
+      dpopKey = id;
+    }
     for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
-    sessionStorage.setItem(FLOW_KEY, JSON.stringify({ state, verifier, dpop: as.dpop }));
+    sessionStorage.setItem(FLOW_KEY, JSON.stringify({ state, verifier, dpopKey }));
     location.assign(url.href);
   } catch (e) {
     say("#oauth-status", "");
@@ -250,8 +256,8 @@ async function finishOAuth(params) {
     if ((params.has("iss") || as.checksIss) && params.get("iss") !== as.issuer) {
       throw new Error("the answer came from another issuer");
     }
-    const keys = flow.dpop ? await loadKey() : null;
-    if (flow.dpop && !keys) throw new Error("this browser lost the key made for this sign-in");
+    const keys = flow.dpopKey ? await loadKey(flow.dpopKey) : null;
+    if (flow.dpopKey && !keys) throw new Error("this browser lost the key made for this sign-in");
     const answer = await exchange(
       as,
       {
@@ -269,7 +275,7 @@ async function finishOAuth(params) {
     const claims = claimsOf(answer.access_token) || {};
     const account = claims.sub;
     if (typeof account !== "string") throw new Error("the access token names no account");
-    if (keys) await install();
+    if (keys) await install(flow.dpopKey);
     const session = {
       token: answer.access_token,
       scheme,
@@ -277,13 +283,14 @@ async function finishOAuth(params) {
       scopes: scopesOf(answer.scope || claims.scope),
       expiresAt: answer.expires_in ? Date.now() + answer.expires_in * 1000 : claims.exp ? claims.exp * 1000 : null,
       via: "oauth",
+      ...(keys ? { dpopKey: flow.dpopKey } : {}),
     };
     save(session);
     // voicebin itself must take the token: one cheap call that needs it.
     try {
       await check();
     } catch (e) {
-      await signOut();
+      await signOut(); // deletes the key too
       throw new Error(`voicebin refused the token (${problemText(e)})`);
     }
     signedIn(session);
