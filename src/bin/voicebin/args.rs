@@ -436,6 +436,74 @@ mod tests {
     }
 
     #[test]
+    fn the_browser_client_needs_an_external_issuer_and_a_way_to_its_endpoints() {
+        let server = |extra: &[&str]| {
+            let mut args = vec!["--public-url=https://clips.example"];
+            args.extend_from_slice(extra);
+            let flags = parse(&args);
+            settings(
+                &flags.global,
+                &flags.backends,
+                DEFAULT_LISTEN,
+                Some(&flags.server),
+            )
+        };
+        let external = [
+            "--issuer=https://id.example",
+            "--jwks-url=https://id.example/jwks",
+        ];
+        let none = server(&external).unwrap();
+        assert_eq!(none.issuer.browser, None);
+
+        let mut args = external.to_vec();
+        args.extend([
+            "--oauth-client-id=voicebin-web",
+            "--oauth-metadata-url=https://id.example/.well-known/openid-configuration",
+            "--oauth-scopes=voice:read,voice:create",
+        ]);
+        assert_eq!(
+            server(&args).unwrap().issuer.browser,
+            Some(BrowserClient {
+                client_id: "voicebin-web".into(),
+                metadata_url: Some("https://id.example/.well-known/openid-configuration".into()),
+                scope: "voice:read voice:create".into(),
+            })
+        );
+        let defaults = server(&[
+            "--issuer=https://id.example",
+            "--jwks-url=https://id.example/jwks",
+            "--oauth-client-id=web",
+            "--oauth-authorization-endpoint=https://id.example/auth",
+            "--oauth-token-endpoint=https://id.example/token",
+        ])
+        .unwrap();
+        let client = defaults.issuer.browser.unwrap();
+        assert_eq!(client.metadata_url, None);
+        assert_eq!(client.scope, "voice:read voice:create voice:delete");
+
+        // Neither metadata nor both endpoints; or the embedded issuer (links sign people in).
+        let err = server(&[
+            "--issuer=https://id.example",
+            "--jwks-url=https://id.example/jwks",
+            "--oauth-client-id=web",
+            "--oauth-token-endpoint=https://id.example/token",
+        ])
+        .err()
+        .expect("refused");
+        assert!(
+            err.to_string().contains("VOICEBIN_OAUTH_METADATA_URL"),
+            "{err}"
+        );
+        let err = server(&[
+            "--oauth-client-id=web",
+            "--oauth-metadata-url=https://id.example/.well-known/openid-configuration",
+        ])
+        .err()
+        .expect("refused");
+        assert!(err.to_string().contains("external issuer"), "{err}");
+    }
+
+    #[test]
     fn the_sandbox_runs_this_binary_with_the_default_limits_unless_told_otherwise() {
         let flags = parse(&["--public-url=http://127.0.0.1:8080"]);
         let defaults = settings(&flags.global, &flags.backends, DEFAULT_LISTEN, None).unwrap();
