@@ -77,12 +77,16 @@ async function linkMode(linkUrl) {
   check(/session ended/.test(notice), "?reason=expired says the session ended", notice);
   await audited("expired");
 
+  // As session.js's goSignIn leaves it when a page's token expires: come back to /clips.
+  await browser.evaluate(() => sessionStorage.setItem("voicebin.return-to", "/clips?q=notes"));
   await browser.goto(linkUrl);
   const signedIn = await waitFor("the link to sign in", () => {
     const name = document.querySelector("#account-name");
     return location.pathname !== "/signin" && name && !name.hidden && name.textContent;
   });
   check(/alice/.test(signedIn), "the nav shows the account after the link", signedIn);
+  const back = await here();
+  check(back.href === `${site}/clips?q=notes`, "back on the page the person came from", back.href);
   const stored = await browser.evaluate(() => JSON.parse(sessionStorage.getItem("voicebin.session")));
   check(stored && stored.via === "link" && stored.scheme === "Bearer" && stored.account === "alice",
     "the session is in sessionStorage", stored && { via: stored.via, account: stored.account });
