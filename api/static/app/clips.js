@@ -17,7 +17,8 @@ const q = $("#clips-q");
 
 let cursor = null;
 let query = "";
-let loading = false;
+// The request for the list in flight: a new search or filter replaces it.
+let inflight = null;
 
 function say(text, kind = "") {
   status.textContent = text;
@@ -73,8 +74,10 @@ function card(item) {
 }
 
 async function load({ append }) {
-  if (loading) return;
-  loading = true;
+  if (append && inflight) return;
+  if (inflight) inflight.abort();
+  const controller = new AbortController();
+  inflight = controller;
   more.disabled = true;
   list.setAttribute("aria-busy", "true");
   say(append ? "Loading more clips…" : "Loading your clips…");
@@ -82,7 +85,7 @@ async function load({ append }) {
   if (query) params.set("q", query);
   if (append && cursor) params.set("cursor", cursor);
   try {
-    const page = await api(`/api/v1/account/items?${params}`);
+    const page = await api(`/api/v1/account/items?${params}`, { signal: controller.signal });
     if (!append) list.replaceChildren();
     const first = list.children.length;
     for (const item of page.items) list.append(card(item));
@@ -96,11 +99,14 @@ async function load({ append }) {
     }
     if (append && list.children[first]) list.children[first].querySelector("h3 a").focus();
   } catch (e) {
+    if (e && e.name === "AbortError") return;
     say(`Your clips could not be loaded: ${problemText(e)}`, "error");
   } finally {
-    loading = false;
-    more.disabled = false;
-    list.removeAttribute("aria-busy");
+    if (inflight === controller) {
+      inflight = null;
+      more.disabled = false;
+      list.removeAttribute("aria-busy");
+    }
   }
 }
 

@@ -32,7 +32,8 @@ const filter = $("#queue-filter");
 const stateSelect = $("#queue-state");
 
 let cursor = null;
-let loading = false;
+// The request for the list in flight: a new search or filter replaces it.
+let inflight = null;
 let counter = 0;
 
 function say(text, kind = "") {
@@ -232,15 +233,17 @@ function card(entry) {
 }
 
 async function load({ append }) {
-  if (loading) return;
-  loading = true;
+  if (append && inflight) return;
+  if (inflight) inflight.abort();
+  const controller = new AbortController();
+  inflight = controller;
   more.disabled = true;
   list.setAttribute("aria-busy", "true");
   say("Loading the report queue…");
   const params = new URLSearchParams({ limit: String(PAGE_SIZE), state: stateSelect.value });
   if (append && cursor) params.set("cursor", cursor);
   try {
-    const page = await api(`/api/v1/moderation/reports?${params}`);
+    const page = await api(`/api/v1/moderation/reports?${params}`, { signal: controller.signal });
     if (!append) list.replaceChildren();
     const first = list.children.length;
     for (const entry of page.items) list.append(card(entry));
@@ -250,11 +253,14 @@ async function load({ append }) {
     say(shown ? `${shown} reported clip${shown === 1 ? "" : "s"}${cursor ? ", more below" : ""}.` : "No reports to review.");
     if (append && list.children[first]) list.children[first].querySelector("h3 a").focus();
   } catch (e) {
+    if (e && e.name === "AbortError") return;
     say(`The report queue could not be loaded: ${problemText(e)}`, "error");
   } finally {
-    loading = false;
-    more.disabled = false;
-    list.removeAttribute("aria-busy");
+    if (inflight === controller) {
+      inflight = null;
+      more.disabled = false;
+      list.removeAttribute("aria-busy");
+    }
   }
 }
 
