@@ -58,8 +58,15 @@ function initScript(sessions) {
   const body = (s) => {
     // Only this site's pages: about:blank has no storage to write to.
     if (!location.protocol.startsWith("http")) return;
-    const session = location.pathname.startsWith("/moderation") ? s.moderator : s.owner;
-    sessionStorage.setItem("voicebin.session", JSON.stringify(session));
+    // ?as=nobody: signed out; ?as=owner: the owner, on any page.
+    const as = new URLSearchParams(location.search).get("as");
+    const session =
+      as === "nobody" ? null
+      : as === "owner" ? s.owner
+      : location.pathname.startsWith("/moderation") ? s.moderator
+      : s.owner;
+    if (session) sessionStorage.setItem("voicebin.session", JSON.stringify(session));
+    else sessionStorage.removeItem("voicebin.session");
     window.__csp = [];
     document.addEventListener("securitypolicyviolation", (e) => {
       window.__csp.push({ directive: e.violatedDirective, blocked: e.blockedURI });
@@ -123,7 +130,7 @@ async function playInCard(id, what) {
 try {
   browser = await launch(browserName, {
     userDataDir,
-    viewport: { width: 1280, height: 900 },
+    viewport: config.viewport || { width: 1280, height: 900 },
     launchTimeout: 60_000,
     stepTimeout: STEP_TIMEOUT_MS,
     setupHint: SETUP_HINT,
@@ -315,6 +322,29 @@ try {
   check(history && events.length >= 3, "the clip's history is shown", events);
   await collectCsp("/moderation");
   observed.screenshots.push(await shot("moderation"));
+
+  // --- Signed out, and signed in without the moderator's scope ----------------------------
+  res = await browser.goto(`${base}/clips?as=nobody`);
+  const prompt = await browser.waitForSelector("#clips-signed-out:not([hidden])", STEP_TIMEOUT_MS);
+  check(prompt, "signed out, My clips asks to sign in");
+  check(await browser.evaluate(() => document.getElementById("clips").hidden), "signed out, no list is shown");
+  await browser.evaluate(() => document.getElementById("clips-sign-in").click());
+  const toSignIn = await browser.waitForFunction(() => location.pathname === "/signin", null, STEP_TIMEOUT_MS);
+  const returnTo = await browser.evaluate(() => sessionStorage.getItem("voicebin.return-to"));
+  check(toSignIn && returnTo === "/clips?as=nobody", "the prompt goes to /signin, to come back to My clips", { returnTo });
+  res = await browser.goto(`${base}/moderation?as=owner`);
+  const refused = await browser.waitForFunction(
+    () => /voice:moderate/.test(document.getElementById("moderation-status").textContent),
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  const refusal = await browser.evaluate(() => ({
+    text: document.getElementById("moderation-status").textContent,
+    queueHidden: document.getElementById("queue").hidden,
+  }));
+  check(refused && refusal.queueHidden, "without voice:moderate, Moderation says why and shows no queue", refusal);
+  observed.screenshots.push(await shot("moderation-no-scope"));
+  await collectCsp("signed out and without scope");
 
   check(observed.consoleErrors.length === 0, "no console errors", observed.consoleErrors);
   check(observed.pageErrors.length === 0, "no uncaught page errors", observed.pageErrors);
