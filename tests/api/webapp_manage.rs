@@ -298,6 +298,7 @@ async fn check_manage(browser: Browser) {
         ("Beta talk", "hello.mp3"),
         ("Gamma memo", "hello.wav"),
         ("Delta rant", "hello.flac"),
+        ("Epsilon rant", "hello.m4a"),
     ] {
         ids.push(
             app.upload_ok(&alice, fixture(file), &[("x-title", title)])
@@ -307,15 +308,17 @@ async fn check_manage(browser: Browser) {
     for id in &ids {
         assert_eq!(app.wait_scanned(id, &alice).await["scan_state"], "clean");
     }
-    let (alpha, beta, gamma, delta) = (&ids[0], &ids[1], &ids[2], &ids[3]);
-    let res = app
-        .client
-        .post(app.url(&format!("/api/v1/items/{delta}/reports")))
-        .json(&json!({ "reason": "spam", "note": "links to a shop" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let (alpha, beta, gamma, delta, epsilon) = (&ids[0], &ids[1], &ids[2], &ids[3], &ids[4]);
+    for (id, reason) in [(delta, "spam"), (epsilon, "harassment")] {
+        let res = app
+            .client
+            .post(app.url(&format!("/api/v1/items/{id}/reports")))
+            .json(&json!({ "reason": reason, "note": "links to a shop" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
 
     let session = |token: &str, account: &str, scopes: &[&str]| {
         json!({ "token": token, "scheme": "Bearer", "account": account, "scopes": scopes,
@@ -327,7 +330,7 @@ async fn check_manage(browser: Browser) {
         "base": app.base,
         "owner": session(&alice, "alice", crate::helpers::ALL_SCOPES),
         "moderator": session(&moderator, "mod", &["voice:moderate", "voice:read"]),
-        "clips": { "alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta },
+        "clips": { "alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "epsilon": epsilon },
         "artifacts": artifacts,
         // Chromium at a desktop's width, Firefox at a phone's (both kept as screenshots).
         "viewport": match browser {
@@ -385,6 +388,17 @@ async fn check_manage(browser: Browser) {
     );
     let (status, _) = fetch(&app, &app.url(&format!("/{delta}/audio")), OTHER_UA).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let e = item(&app, epsilon, &alice).await;
+    assert_eq!(e["moderation"]["state"], "removed", "{e}");
+    assert_eq!(
+        e["moderation"]["reason"], "Harassment of a named person",
+        "{e}"
+    );
+    assert_eq!(
+        app.get_item(epsilon, None).await.status(),
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+        "the removed clip is 451 for the public"
+    );
     println!(
         "managed clips in {} in {:.1} s",
         browser.name(),

@@ -4,15 +4,17 @@
 //   node tests/browser/manage.mjs <config.json> [chromium|firefox]
 //
 // config.json (written by tests/api/webapp_manage.rs): { base, owner, moderator, clips: {
-// alpha, beta, gamma, delta }, artifacts }, where owner and moderator are sessions as
+// alpha, beta, gamma, delta, epsilon }, artifacts, viewport? }, where owner and moderator are sessions as
 // session.js keeps them in sessionStorage["voicebin.session"]. An init script signs the tab in:
 // as the moderator on /moderation, as the owner everywhere else.
 //
-// Steps: My clips lists the four clips; a search narrows the list and clearing it brings them
+// Steps: My clips pages through the five clips two at a time, then lists them; a search narrows the list and clearing it brings them
 // back; alpha's title and limit are edited in place; gamma is deleted after the in-place
 // confirmation (which takes the keyboard focus); beta plays in place; the view page of alpha
 // shows the owner panel, whose edit changes the title; Moderation shows delta (reported), plays
-// it, blocks it with a reason, then plays it again (blocked) and shows its history. The Rust
+// it, blocks it with a reason, then plays it again (blocked) and shows its history, and
+// removes epsilon (reported) after a second confirmation; signed out, My clips asks to sign in;
+// without voice:moderate, Moderation says so. The Rust
 // test checks the results through the API. Prints what it observed as JSON; exits non-zero on
 // failure.
 
@@ -144,14 +146,41 @@ try {
   browser.onPageError((err) => observed.pageErrors.push(err));
 
   // --- My clips -------------------------------------------------------------------------
-  let res = await browser.goto(`${base}/clips`);
+  // Two at a time: "Show more clips" fetches the next page with the API's cursor.
+  let res = await browser.goto(`${base}/clips?limit=2`);
   check(res.status === 200, "/clips answers 200", res.status);
-  let listed = await browser.waitForFunction(
-    () => document.querySelectorAll("#clip-list li.clip").length === 4,
+  const firstPage = await browser.waitForFunction(
+    () => document.querySelectorAll("#clip-list li.clip").length === 2 && !document.getElementById("clips-more").hidden,
     null,
     STEP_TIMEOUT_MS,
   );
-  check(listed, "My clips lists the four clips", await cardCount());
+  check(firstPage, "a page of two clips, with more to show", await cardCount());
+  await browser.evaluate(() => document.getElementById("clips-more").click());
+  const secondPage = await browser.waitForFunction(
+    () => document.querySelectorAll("#clip-list li.clip").length === 4 && !document.getElementById("clips-more").hidden,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  await browser.evaluate(() => document.getElementById("clips-more").click());
+  const lastPage = await browser.waitForFunction(
+    () => document.querySelectorAll("#clip-list li.clip").length === 5 && document.getElementById("clips-more").hidden,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  const paged = await browser.evaluate(() => ({
+    ids: [...document.querySelectorAll("#clip-list li.clip")].map((li) => li.dataset.id),
+    focused: document.activeElement && document.activeElement.closest("li.clip") && document.activeElement.closest("li.clip").dataset.id,
+  }));
+  check(secondPage && lastPage && new Set(paged.ids).size === 5, "“Show more clips” pages through all five, none twice, then hides", paged);
+  check(paged.focused === paged.ids[4], "the first clip of a new page takes the focus", paged);
+
+  res = await browser.goto(`${base}/clips`);
+  let listed = await browser.waitForFunction(
+    () => document.querySelectorAll("#clip-list li.clip").length === 5,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  check(listed, "My clips lists the five clips", await cardCount());
   const signedIn = await browser.evaluate(() => document.getElementById("account-name").textContent);
   check(signedIn.includes(config.owner.account), "the header names the signed-in account", signedIn);
 
@@ -174,11 +203,11 @@ try {
     document.getElementById("clips-search").requestSubmit();
   });
   listed = await browser.waitForFunction(
-    () => document.querySelectorAll("#clip-list li.clip").length === 4,
+    () => document.querySelectorAll("#clip-list li.clip").length === 5,
     null,
     STEP_TIMEOUT_MS,
   );
-  check(listed, "clearing the search lists all four again", await cardCount());
+  check(listed, "clearing the search lists all five again", await cardCount());
 
   // Edit alpha's title and limit in place.
   const opened = await onCard(clips.alpha, ({ id }) => { const card = document.querySelector(`li.clip[data-id="${id}"]`);
@@ -230,7 +259,7 @@ try {
     [...card.querySelectorAll(".confirm button")].find((b) => b.textContent === "Yes, delete it").click();
   });
   const deleted = await browser.waitForFunction(
-    (id) => !document.querySelector(`li.clip[data-id="${id}"]`) && document.querySelectorAll("#clip-list li.clip").length === 3,
+    (id) => !document.querySelector(`li.clip[data-id="${id}"]`) && document.querySelectorAll("#clip-list li.clip").length === 4,
     clips.gamma,
     STEP_TIMEOUT_MS,
   );
@@ -320,6 +349,22 @@ try {
   );
   const events = await onCard(clips.delta, ({ id }) => { const card = document.querySelector(`li.clip[data-id="${id}"]`); return [...card.querySelectorAll(".history li strong")].map((s) => s.textContent); });
   check(history && events.length >= 3, "the clip's history is shown", events);
+
+  // Remove epsilon: final, so the page asks once more, with the confirming button focused.
+  const removing = await onCard(clips.epsilon, ({ id }) => {
+    const card = document.querySelector(`li.clip[data-id="${id}"]`);
+    card.querySelector("form.decide textarea").value = "Harassment of a named person";
+    card.querySelector('button[data-decision="remove"]').click();
+    const confirm = card.querySelector("form.decide .confirm");
+    return { shown: !confirm.hidden, focused: document.activeElement && document.activeElement.textContent };
+  });
+  check(removing.shown && removing.focused === "Yes, remove it for good", "Remove asks once more, with the confirming button focused", removing);
+  await onCard(clips.epsilon, ({ id }) => {
+    const card = document.querySelector(`li.clip[data-id="${id}"]`);
+    [...card.querySelectorAll("form.decide .confirm button")].find((b) => b.textContent === "Yes, remove it for good").click();
+  });
+  const removed = await browser.waitForSelector(`li.clip[data-id="${clips.epsilon}"] [data-fact="moderation-removed"]`, STEP_TIMEOUT_MS);
+  check(removed, "confirming removes epsilon", await onCard(clips.epsilon, ({ id }) => document.querySelector(`li.clip[data-id="${id}"] dl.facts`).textContent));
   await collectCsp("/moderation");
   observed.screenshots.push(await shot("moderation"));
 

@@ -6,7 +6,10 @@ import { $, el, copyButton, problemText } from "./ui.js";
 import { api, current, goSignIn, hasScope } from "./session.js";
 import { deleteControl, editForm, factList, playInPlace, titleOf } from "./clip-ui.js";
 
-const PAGE_SIZE = 20;
+// The page's address may choose the page size and the search: /clips?limit=50&q=interview.
+const wanted = new URLSearchParams(location.search);
+const asked = Number(wanted.get("limit"));
+const PAGE_SIZE = Number.isInteger(asked) && asked >= 1 && asked <= 100 ? asked : 20;
 
 const status = $("#clips-status");
 const section = $("#clips");
@@ -16,7 +19,8 @@ const search = $("#clips-search");
 const q = $("#clips-q");
 
 let cursor = null;
-let query = "";
+let query = (wanted.get("q") || "").trim();
+q.value = query;
 // The request for the list in flight: a new search or filter replaces it.
 let inflight = null;
 
