@@ -47,6 +47,13 @@ ensure_browser() {
     npm install --prefix "$dir" --no-audit --no-fund --loglevel=error 'puppeteer-core@25' >&2
   fi
 
+  # axe-core checks the pages' accessibility (tests/browser/harness.mjs).
+  if [ ! -f "$dir/node_modules/axe-core/package.json" ]; then
+    printf '==> installing axe-core into %s\n' "$dir" >&2
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error 'axe-core@4' >&2
+  fi
+
   export VOICEBIN_BROWSER_NODE_PATH="$dir/node_modules"
   export VOICEBIN_CHROMIUM="$chromium"
   export VOICEBIN_FIREFOX="$firefox"

@@ -26,3 +26,4 @@ mod visibility;
 mod walkthrough;
 mod webapp;
 mod webapp_manage;
+mod webapp_pages;

@@ -4,8 +4,8 @@
 //     drives its own patched Firefox builds, which cannot be downloaded here).
 // `scripts/services/browser.sh` installs all four.
 //
-// launch(name, { userDataDir, viewport, launchTimeout, stepTimeout, setupHint }) resolves to a
-// session with:
+// launch(name, { userDataDir, viewport, launchTimeout, stepTimeout, setupHint, args, prefs })
+// resolves to a session with (`args`: extra chromium flags; `prefs`: extra Firefox prefs):
 //   executablePath
 //   addInitScript(fn)                    runs fn in every new document, before page scripts
 //   onConsole(cb) / onPageError(cb) / onResponse(cb) / onRequestFailed(cb)
@@ -21,6 +21,11 @@
 //   evaluateInFrame(part, fn, arg)       evaluate in the first frame whose URL contains part
 //                                        (cross-origin iframes included); throws if none
 //   screenshot(path)                     full page
+//   setViewport({ width, height })       resize the page's viewport (CSS pixels)
+//   press(key)                           a real key press ("Tab", "Enter", "Shift+Tab")
+//   onRequest(cb)                        cb({ url, method }) for every request the page makes
+//   settle(timeout)                      waits until the page's network has been idle for
+//                                        ~500 ms (or the timeout passes; never throws)
 //   close()
 
 import { createRequire } from "node:module";
@@ -118,6 +123,7 @@ async function launchChromium(options) {
         "--disable-component-update",
         "--disable-sync",
         "--autoplay-policy=no-user-gesture-required",
+        ...(options.args || []),
       ],
     });
   } catch (e) {
@@ -153,6 +159,10 @@ async function launchChromium(options) {
     clickAt: (selector, x, y) => page.locator(selector).click({ position: { x, y } }),
     evaluateInFrame: (part, fn, arg) => frameOf(page, part).evaluate(fn, arg),
     screenshot: (file) => page.screenshot({ path: file, fullPage: true }),
+    setViewport: (size) => page.setViewportSize(size),
+    press: (key) => page.keyboard.press(key),
+    onRequest: (cb) => page.on("request", (req) => cb({ url: req.url(), method: req.method() })),
+    settle: (timeout) => page.waitForLoadState("networkidle", { timeout }).catch(() => {}),
     close: () => context.close(),
   };
 }
@@ -178,6 +188,7 @@ async function launchFirefox(options) {
         // policy would allow already).
         "media.autoplay.default": 0,
         "media.autoplay.blocking_policy": 0,
+        ...(options.prefs || {}),
       },
     });
   } catch (e) {
@@ -224,6 +235,17 @@ async function launchFirefox(options) {
       clickAt: async (selector, x, y) => (await handle(selector)).click({ offset: { x, y } }),
       evaluateInFrame: (part, fn, arg) => frameOf(page, part).evaluate(fn, arg),
       screenshot: (file) => page.screenshot({ path: file, fullPage: true }),
+      setViewport: (size) => page.setViewport(size),
+      press: async (key) => {
+        // puppeteer presses a chord as down/press/up of its parts.
+        const parts = key.split("+");
+        const last = parts.pop();
+        for (const modifier of parts) await page.keyboard.down(modifier);
+        await page.keyboard.press(last);
+        for (const modifier of parts.reverse()) await page.keyboard.up(modifier);
+      },
+      onRequest: (cb) => page.on("request", (req) => cb({ url: req.url(), method: req.method() })),
+      settle: (timeout) => page.waitForNetworkIdle({ idleTime: 500, timeout }).catch(() => {}),
       close: () => browser.close(),
     };
   } catch (e) {
