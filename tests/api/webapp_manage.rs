@@ -332,11 +332,6 @@ async fn check_manage(browser: Browser) {
         "moderator": session(&moderator, "mod", &["voice:moderate", "voice:read"]),
         "clips": { "alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "epsilon": epsilon },
         "artifacts": artifacts,
-        // Chromium at a desktop's width, Firefox at a phone's (both kept as screenshots).
-        "viewport": match browser {
-            Browser::Chromium => json!({ "width": 1280, "height": 900 }),
-            Browser::Firefox => json!({ "width": 360, "height": 740 }),
-        },
     });
     let config_path = app.data_dir.path().join("manage.json");
     std::fs::write(&config_path, config.to_string()).unwrap();

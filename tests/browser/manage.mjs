@@ -4,7 +4,7 @@
 //   node tests/browser/manage.mjs <config.json> [chromium|firefox]
 //
 // config.json (written by tests/api/webapp_manage.rs): { base, owner, moderator, clips: {
-// alpha, beta, gamma, delta, epsilon }, artifacts, viewport? }, where owner and moderator are sessions as
+// alpha, beta, gamma, delta, epsilon }, artifacts }, where owner and moderator are sessions as
 // session.js keeps them in sessionStorage["voicebin.session"]. An init script signs the tab in:
 // as the moderator on /moderation, as the owner everywhere else.
 //
@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { BROWSERS, launch } from "./drivers.mjs";
+import { audit } from "./harness.mjs";
 
 const [configPath, browserName = "chromium"] = process.argv.slice(2);
 if (!configPath || !BROWSERS.includes(browserName)) {
@@ -95,6 +96,12 @@ async function collectCsp(where) {
   if (csp.length) observed.cspViolations.push({ where, csp });
 }
 
+/** The harness's quality checks of the page as it stands (axe, Tab, 360 px, screenshots at
+ *  both widths in <artifacts>/manage-<browser>/). */
+async function audited(label) {
+  await audit(browser, check, `${label}-${browserName}`, path.join(config.artifacts, `manage-${browserName}`));
+}
+
 async function shot(name) {
   const file = path.join(config.artifacts, `${name}-${browserName}.png`);
   await browser.screenshot(file);
@@ -132,7 +139,7 @@ async function playInCard(id, what) {
 try {
   browser = await launch(browserName, {
     userDataDir,
-    viewport: config.viewport || { width: 1280, height: 900 },
+    viewport: { width: 1280, height: 900 },
     launchTimeout: 60_000,
     stepTimeout: STEP_TIMEOUT_MS,
     setupHint: SETUP_HINT,
@@ -216,6 +223,7 @@ try {
     return { hidden: form.hidden, focused: document.activeElement === form.querySelector("[name=title]") };
   });
   check(opened.hidden === false && opened.focused, "Edit opens the form with the title focused", opened);
+  await audited("clips-editing");
   await onCard(clips.alpha, ({ id }) => { const card = document.querySelector(`li.clip[data-id="${id}"]`);
     const form = card.querySelector("form.edit");
     form.querySelector("[name=title]").value = "Alpha renamed";
@@ -248,6 +256,12 @@ try {
     };
   });
   check(asked.shown && asked.focused === "Yes, delete it", "Delete asks first, with the confirming button focused", asked);
+  await audited("clips-confirm-delete");
+  // The audit moved the focus around; the question is still open.
+  await onCard(clips.gamma, ({ id }) => {
+    const card = document.querySelector(`li.clip[data-id="${id}"]`);
+    [...card.querySelectorAll(".confirm button")].find((b) => b.textContent === "Yes, delete it").focus();
+  });
   // Keep it: nothing is deleted and the focus returns to Delete.
   const kept = await onCard(clips.gamma, ({ id }) => { const card = document.querySelector(`li.clip[data-id="${id}"]`);
     [...card.querySelectorAll(".confirm button")].find((b) => b.textContent === "Keep it").click();
@@ -295,6 +309,8 @@ try {
     STEP_TIMEOUT_MS,
   );
   check(retitled, "the owner panel's edit retitles the clip", await browser.evaluate(() => document.getElementById("title").textContent));
+  await browser.evaluate(() => document.getElementById("owner-edit").click());
+  await audited("view-owner-editing");
   await collectCsp("view page");
   observed.screenshots.push(await shot("view-owner-panel"));
 
@@ -349,6 +365,7 @@ try {
   );
   const events = await onCard(clips.delta, ({ id }) => { const card = document.querySelector(`li.clip[data-id="${id}"]`); return [...card.querySelectorAll(".history li strong")].map((s) => s.textContent); });
   check(history && events.length >= 3, "the clip's history is shown", events);
+  await audited("moderation-history");
 
   // Remove epsilon: final, so the page asks once more, with the confirming button focused.
   const removing = await onCard(clips.epsilon, ({ id }) => {
@@ -388,6 +405,7 @@ try {
     queueHidden: document.getElementById("queue").hidden,
   }));
   check(refused && refusal.queueHidden, "without voice:moderate, Moderation says why and shows no queue", refusal);
+  await audited("moderation-no-scope");
   observed.screenshots.push(await shot("moderation-no-scope"));
   await collectCsp("signed out and without scope");
 

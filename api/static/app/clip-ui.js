@@ -3,7 +3,17 @@
 // in place and deleting it after a confirmation. Text always goes in as text.
 
 import { el, announce, formatBytes, formatDuration, problemText } from "./ui.js";
-import { api } from "./session.js";
+import { api, path } from "./session.js";
+
+/** Links the cards' styles, once, when a page first shows a card (the view page only does for
+ *  its owner). Not an @import from the pages' own sheets: axe-core re-parses imported sheets as
+ *  inline <style>, which the pages' CSP refuses. */
+function useStyles() {
+  if (document.querySelector("link[data-clip-ui]")) return;
+  document.head.append(
+    el("link", { rel: "stylesheet", href: path("/static/app/clip-ui.css"), dataset: { clipUi: "true" } }),
+  );
+}
 
 const SCAN_WORDS = {
   pending: "Being scanned",
@@ -49,6 +59,7 @@ export function moderationText(item) {
 
 /** A description list of the clip's facts; `dl.update(item)` refreshes it. */
 export function factList(item) {
+  useStyles();
   const dl = el("dl", { class: "facts" });
   dl.update = (it) => {
     const rows = [
@@ -76,6 +87,7 @@ export function factList(item) {
  * `<audio>` element cannot send the token, and a pending or blocked clip is not public).
  */
 export function playInPlace(item, label = "Play") {
+  useStyles();
   const wrap = el("div", { class: "play" });
   const audio = el("audio", { controls: true, preload: "none", hidden: true });
   audio.setAttribute("aria-label", `Player: ${titleOf(item)}`);
@@ -115,6 +127,7 @@ let formCount = 0;
  * `onSaved(item)` gets the clip as the API returns it after the change.
  */
 export function editForm(item, onSaved) {
+  useStyles();
   const n = (formCount += 1);
   const field = (name, label, input, hint) => {
     const id = `edit-${name}-${n}`;
@@ -207,6 +220,7 @@ export function editForm(item, onSaved) {
  * focused (Escape or "Keep it" goes back). `onDeleted()` runs once the API has deleted it.
  */
 export function deleteControl(item, onDeleted) {
+  useStyles();
   const wrap = el("div", { class: "delete" });
   const start = el("button", { type: "button", class: "secondary" }, "Delete");
   start.setAttribute("aria-label", `Delete ${titleOf(item)}`);

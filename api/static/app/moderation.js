@@ -73,6 +73,7 @@ function historyControl(item) {
       box.hidden = true;
       button.setAttribute("aria-expanded", "false");
       button.textContent = "Show history";
+      button.setAttribute("aria-label", `Show history of ${titleOf(item)}`);
       return;
     }
     button.disabled = true;
@@ -108,6 +109,7 @@ function historyControl(item) {
       );
       button.setAttribute("aria-expanded", "true");
       button.textContent = "Hide history";
+      button.setAttribute("aria-label", `Hide history of ${titleOf(item)}`);
     } catch (e) {
       box.replaceChildren(el("p", { class: "error" }, `History could not be loaded: ${problemText(e)}`));
     } finally {

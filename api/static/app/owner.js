@@ -20,8 +20,8 @@ async function ownerView(id) {
 }
 
 function useStyles() {
-  const link = el("link", { rel: "stylesheet", href: path("/static/app/owner.css") });
-  document.head.append(link);
+  // clip-ui.css comes with clip-ui.js.
+  document.head.append(el("link", { rel: "stylesheet", href: path("/static/app/owner.css") }));
 }
 
 async function start() {
