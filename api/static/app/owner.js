@@ -48,16 +48,21 @@ async function start() {
   };
   const message = el("p", { role: "status", class: "hint" });
   const children = [
-    el("h2", { id: "owner-heading" }, moderating ? "Owner's view" : "Your clip"),
+    el("h2", { id: "owner-heading" }, moderating ? "Moderator's view" : "Your clip"),
     facts,
   ];
-  if (hasScope("voice:create")) {
+  if (moderating) {
+    // The API does not say whose clip this is; a moderator edits their own clips from My
+    // clips, and decides about others' in Moderation.
+    children.push(el("p", {}, el("a", { href: path("/moderation") }, "Moderation")));
+  }
+  if (!moderating && hasScope("voice:create")) {
     const form = editForm(item, refresh);
     const edit = el("button", { type: "button", class: "secondary", id: "owner-edit" }, "Edit title, description or limit");
     edit.addEventListener("click", () => form.open(edit));
     children.push(el("div", { class: "actions" }, edit), form);
   }
-  if (hasScope("voice:delete")) {
+  if (!moderating && hasScope("voice:delete")) {
     children.push(
       deleteControl(item, () => {
         message.className = "ok";
