@@ -95,17 +95,34 @@ export function playInPlace(item, label = "Play") {
   const button = el("button", { type: "button", class: "secondary" }, label);
   button.setAttribute("aria-label", `${label} ${titleOf(item)}`);
   let expires = 0;
+  let renewedAt = 0;
+  const renew = async () => {
+    const pass = await api(`/api/v1/items/${encodeURIComponent(item.id)}/playback`, {
+      method: "POST",
+    });
+    expires = Date.parse(pass.expires_at);
+    audio.src = pass.url;
+  };
+  // The URL expired (or the network changed) while the player was open: ask for a new one and
+  // carry on from where it stopped, once a minute at most.
+  audio.addEventListener("error", async () => {
+    if (!audio.src || Date.now() - renewedAt < 60_000) return;
+    renewedAt = Date.now();
+    const at = audio.currentTime;
+    try {
+      await renew();
+      audio.currentTime = at;
+      await audio.play();
+    } catch {
+      status.textContent = "Playback stopped; press Play to try again.";
+    }
+  });
   button.addEventListener("click", async () => {
     button.disabled = true;
+    status.className = "hint";
     status.textContent = "Loading…";
     try {
-      if (!audio.src || Date.now() > expires - 5000) {
-        const pass = await api(`/api/v1/items/${encodeURIComponent(item.id)}/playback`, {
-          method: "POST",
-        });
-        expires = Date.parse(pass.expires_at);
-        audio.src = pass.url;
-      }
+      if (!audio.src || Date.now() > expires - 5000) await renew();
       audio.hidden = false;
       await audio.play();
       status.textContent = "";
