@@ -142,7 +142,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             }
         })
         .around(|ep, req| async move {
-            // poem's `Tracing`, except that a playback grant in the query is not written down.
+            // poem's `Tracing`, except that a playback grant or pass in the query is not written down.
             let span = tracing::info_span!(
                 "request",
                 remote_addr = %req.remote_addr(),
@@ -166,7 +166,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .map_to_response()
 }
 
-/// `uri` as the access log shows it: a playback grant (a capability) is replaced by `…`.
+/// `uri` as the access log shows it: a playback grant or pass (capabilities) is replaced by `…`.
 fn logged_uri(uri: &poem::http::Uri) -> String {
     let Some(query) = uri.query() else {
         return uri.path().to_owned();
@@ -176,6 +176,8 @@ fn logged_uri(uri: &poem::http::Uri) -> String {
         .map(|pair| {
             if pair.starts_with("grant=") {
                 "grant=…"
+            } else if pair.starts_with("playback=") {
+                "playback=…"
             } else {
                 pair
             }
@@ -190,6 +192,8 @@ mod access_log_tests {
     fn grants_are_not_logged() {
         let uri: poem::http::Uri = "/abc/audio?x=1&grant=secret.tag".parse().unwrap();
         assert_eq!(super::logged_uri(&uri), "/abc/audio?x=1&grant=…");
+        let uri: poem::http::Uri = "/abc/audio?playback=1.m.tag".parse().unwrap();
+        assert_eq!(super::logged_uri(&uri), "/abc/audio?playback=…");
         let uri: poem::http::Uri = "/abc".parse().unwrap();
         assert_eq!(super::logged_uri(&uri), "/abc");
     }

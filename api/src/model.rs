@@ -201,6 +201,17 @@ impl Item {
     }
 }
 
+/// A URL that plays a clip in this browser as its owner or a moderator would fetch it.
+#[derive(Debug, Clone, Object)]
+pub struct PlaybackUrl {
+    /// The clip's audio (`/{id}/audio?playback=…`), for an `<audio>` element: it plays for the
+    /// client that asked for it (the same address and user agent), is not counted as a
+    /// download, and works until `expires_at`. Keep it to yourself: it is a capability.
+    pub url: String,
+    /// When the URL stops working (RFC 3339).
+    pub expires_at: String,
+}
+
 /// A page of the caller's clips.
 #[derive(Debug, Clone, Object)]
 pub struct ItemPage {

@@ -812,8 +812,14 @@ async fn the_view_page_escapes_user_text_and_has_link_previews() {
     assert!(!html.contains("<script>x()"), "description not escaped");
     assert!(!html.contains("<img src=x"), "filename not escaped");
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"));
-    // Exactly one script element: ours, from /static.
-    assert_eq!(html.matches("<script").count(), 1);
+    // Exactly two script elements, ours from /static: the player's and the owner panel's.
+    assert_eq!(html.matches("<script").count(), 2);
+    assert_eq!(html.matches(r#"<script src="/static/view.js">"#).count(), 1);
+    assert_eq!(
+        html.matches(r#"<script type="module" src="/static/app/owner.js">"#)
+            .count(),
+        1
+    );
     for tag in [
         "property=\"og:title\"",
         "property=\"og:description\"",

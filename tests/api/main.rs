@@ -25,5 +25,6 @@ mod upload;
 mod visibility;
 mod walkthrough;
 mod webapp;
+mod webapp_manage;
 mod webapp_pages;
 mod webapp_signin;

@@ -167,27 +167,31 @@ pub fn check(view: &ClipView, caller: Option<&Principal>, want: Want) -> Result<
             (Reader::Owner, _) if view.is_deleted() => Err(Refusal::Gone),
             (Reader::Owner, _) => Ok(Reader::Owner),
         },
-        Want::Metadata | Want::Report | Want::Audio => {
-            if view.is_deleted() {
-                return Err(Refusal::Gone);
-            }
-            let bytes_purged = want == Want::Audio && view.is_removed();
-            if bytes_purged || (reader == Reader::Public && view.is_removed()) {
-                return Err(Refusal::Removed);
-            }
-            if reader == Reader::Public && !view.is_public() {
-                return Err(Refusal::NotFound);
-            }
-            // Used up means used up on every surface: no download URL is handed out either.
-            if reader == Reader::Public
-                && want != Want::Report
-                && view.downloads_remaining() == Some(0)
-            {
-                return Err(Refusal::Exhausted);
-            }
-            Ok(reader)
-        }
+        Want::Metadata | Want::Report | Want::Audio => read_as(view, reader, want),
     }
+}
+
+/// Whether `reader` may have `want` (a read: metadata, a report or audio) of `view`. For a
+/// caller known by a capability rather than a token: a playback URL issued to the clip's
+/// owner or a moderator ([`crate::usecases::grants::Grants::playback_url`]) plays as them,
+/// under the same rule [`check`] applies.
+pub fn read_as(view: &ClipView, reader: Reader, want: Want) -> Result<Reader, Refusal> {
+    debug_assert!(matches!(want, Want::Metadata | Want::Report | Want::Audio));
+    if view.is_deleted() {
+        return Err(Refusal::Gone);
+    }
+    let bytes_purged = want == Want::Audio && view.is_removed();
+    if bytes_purged || (reader == Reader::Public && view.is_removed()) {
+        return Err(Refusal::Removed);
+    }
+    if reader == Reader::Public && !view.is_public() {
+        return Err(Refusal::NotFound);
+    }
+    // Used up means used up on every surface: no download URL is handed out either.
+    if reader == Reader::Public && want != Want::Report && view.downloads_remaining() == Some(0) {
+        return Err(Refusal::Exhausted);
+    }
+    Ok(reader)
 }
 
 #[cfg(test)]

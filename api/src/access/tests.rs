@@ -217,3 +217,40 @@ fn only_the_owner_changes_a_clip_and_needs_read_for_its_history() {
 fn an_owners_default_scopes_are_read_create_and_delete() {
     assert_eq!(OWNER_SCOPES, [READ, CREATE, DELETE].join(","));
 }
+
+#[test]
+fn reading_as_a_reader_follows_the_same_rule_as_checking_a_caller() {
+    let pending = clip(&[]);
+    let blocked = clip(&[scanned(ScanVerdict::Clean), blocked()]);
+    let exhausted = clip(&[scanned(ScanVerdict::Clean), downloaded()]);
+    let removed = clip(&[scanned(ScanVerdict::Clean), removed()]);
+    let gone = clip(&[scanned(ScanVerdict::Clean), deleted()]);
+    let callers = [
+        (Reader::Owner, Some(owner())),
+        (Reader::Moderator, Some(moderator())),
+        (Reader::Public, None),
+    ];
+    for view in [&pending, &blocked, &exhausted, &removed, &gone] {
+        for (reader, caller) in &callers {
+            for want in [Want::Metadata, Want::Report, Want::Audio] {
+                assert_eq!(
+                    read_as(view, *reader, want),
+                    check(view, caller.as_ref(), want),
+                    "{reader:?} {want:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        read_as(&blocked, Reader::Moderator, Want::Audio),
+        Ok(Reader::Moderator)
+    );
+    assert_eq!(
+        read_as(&removed, Reader::Moderator, Want::Audio),
+        Err(Refusal::Removed)
+    );
+    assert_eq!(
+        read_as(&gone, Reader::Owner, Want::Audio),
+        Err(Refusal::Gone)
+    );
+}

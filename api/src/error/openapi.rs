@@ -90,13 +90,20 @@ fn header_meta(header: ExtraHeader) -> MetaHeader {
 }
 
 /// The documented responses of the codes `codes`: one per status, described by the first code
-/// listed with that status.
+/// listed with that status. A header is required only if every code with that status sends it
+/// (403 is `insufficient-scope` with `WWW-Authenticate`, or a plain `forbidden`).
 pub fn responses(codes: &[Code]) -> MetaResponses {
     let mut responses: Vec<MetaResponse> = Vec::new();
     for code in codes {
         let row = code.row();
         let status = row.status.as_u16();
-        if responses.iter().any(|r| r.status == Some(status)) {
+        if let Some(seen) = responses.iter_mut().find(|r| r.status == Some(status)) {
+            let name = row.header.map(|h| h.name().as_str().to_ascii_uppercase());
+            for header in &mut seen.headers {
+                if name.as_deref() != Some(header.name.as_str()) {
+                    header.required = false;
+                }
+            }
             continue;
         }
         responses.push(MetaResponse {

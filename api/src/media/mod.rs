@@ -35,6 +35,19 @@ const GRANT_COOKIE: &str = "vb_grant";
 /// The query parameter that carries a page's grant token.
 const GRANT_PARAM: &str = "grant";
 
+/// The query parameter that carries an owner's or moderator's playback pass.
+pub const PASS_PARAM: &str = "playback";
+
+/// The first value of query parameter `name` (as sent: passes and grants are URL-safe).
+fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.uri()
+        .query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
+}
+
 /// The grant tokens `req` presents: the one in its URL (a page's player), then its cookie.
 fn presented(req: &Request) -> impl Iterator<Item = (&str, bool)> {
     let in_url = req
@@ -67,15 +80,34 @@ async fn serve(
     // Credentials first: a token that is sent must be valid, even for a clip that is gone.
     let caller = state.caller(req).await?;
     let (clip, view) = clips::view(state, id).await?;
+    let now = Utc::now().timestamp();
+    let listener = Listener::of(req, state.moderation.trust_forwarded_for);
+    // A playback pass plays as the owner or moderator it was issued to, for its listener only
+    // and until it expires; one that does not verify is refused rather than read as the public,
+    // so a player learns its URL is stale.
+    let reader = match query_param(req, PASS_PARAM) {
+        Some(raw) => {
+            let reader = state
+                .grants
+                .verify_pass(&view.id, &listener, raw, now)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        Code::Forbidden,
+                        "this playback URL has expired or was issued to another browser; \
+                         ask for a new one",
+                    )
+                })?;
+            access::read_as(&view, reader, Want::Audio)
+        }
+        None => access::check(&view, caller.as_ref(), Want::Audio),
+    };
     // Owners and moderators fetch without counting. A used-up limit still lets a listener whose
     // paid grant is live go on (checked below); everyone else gets 410.
-    let (owner, exhausted) = match access::check(&view, caller.as_ref(), Want::Audio) {
+    let (owner, exhausted) = match reader {
         Ok(reader) => (reader.is_privileged(), false),
         Err(Refusal::Exhausted) => (false, true),
         Err(refusal) => return Err(refusal.into()),
     };
-    let now = Utc::now().timestamp();
-    let listener = Listener::of(req, state.moderation.trust_forwarded_for);
     let token = presented(req).find_map(|(raw, in_url)| {
         state
             .grants

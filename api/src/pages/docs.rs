@@ -47,6 +47,9 @@ and a player given the bare URL gets the same grant as a <code>vb_grant</code> c
 belongs to the listener it was issued to and covers about one playback (the clip's size and half again; a 206 to a listener
 presenting a grant holds at most 1 MiB, or a 32nd of a longer clip, and players ask for the rest); beyond that, or presented by anyone else, requests count as usual. A plain
 download (no <code>Range</code>) keeps no grant: clients like curl are counted on every request.</li>
+<li>An owner's or moderator's own player: <code>POST {url}/api/v1/items/ID/playback</code> with the token answers
+<code>{{"url", "expires_at"}}</code>, a URL of the clip's audio for an <code>&lt;audio&gt;</code> element (which cannot send the token).
+It plays the clip whatever its state, never counts, and works only for the client that asked, until it expires.</li>
 </ul>
 <h2 id="moderation">Abuse reports and moderation</h2>
 <pre>curl -X POST {url}/api/v1/items/$ID/reports -H 'content-type: application/json' \

@@ -16,10 +16,12 @@ use poem::Response;
 use crate::access::FindError;
 use crate::error::{ApiError, Code};
 
-/// The policy of a clip's pages: own scripts, styles and media only, never framed.
+/// The policy of a clip's pages: own scripts, styles and media only, never framed; API calls
+/// to this site only (the view page's owner panel reads and edits the clip with the token of
+/// the tab's session).
 pub(crate) const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    media-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
-    frame-ancestors 'none'";
+    media-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn html_escape(s: &str) -> String {

@@ -51,7 +51,9 @@ pub(super) fn title_of(view: &ClipView) -> String {
 }
 
 /// `GET /{id}`: the view page. Showing it never counts as a download: the player does not
-/// preload (the duration and waveform come from the scan), so bytes flow only on play.
+/// preload (the duration and waveform come from the scan), so bytes flow only on play. The
+/// page is the same for everyone; when the tab holds a session of the clip's owner,
+/// `static/app/owner.js` fills in the hidden owner panel (scan state, downloads, edit, delete).
 #[handler]
 pub async fn view_page(
     req: &Request,
@@ -115,8 +117,10 @@ pub async fn view_page(
 <p class="description">{description}</p>
 <a class="download" href="{download_url}" download>Download {filename}</a>
 </main>
+<section id="owner-panel" class="owner-panel" aria-labelledby="owner-heading" data-clip="{id}" data-base="{base}" hidden></section>
 <footer><a href="{home_url}">voicebin</a> · <a href="{report_url}">Report this clip</a></footer>
 <script src="{js_url}"></script>
+<script type="module" src="{owner_js_url}"></script>
 </body>
 </html>
 "#,
@@ -139,6 +143,9 @@ pub async fn view_page(
         report_url = e(&state.urls.path(&format!("/abuse?clip={}", view.id))),
         css_url = e(&state.urls.path("/static/view.css")),
         js_url = e(&state.urls.path("/static/view.js")),
+        owner_js_url = e(&state.urls.path("/static/app/owner.js")),
+        id = e(&view.id),
+        base = e(&state.urls.path("")),
         filename = e(&view.served_filename()),
     );
     personal(html(body, PAGE_CSP))

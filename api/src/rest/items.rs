@@ -1,6 +1,6 @@
 //! `GET`, `PATCH` and `DELETE /api/v1/items/{id}`.
 
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
@@ -8,9 +8,10 @@ use super::extract::{Auth, MaybeAuth};
 use super::ApiTags;
 use crate::access::{self, Want};
 use crate::error::{ApiError, Errors};
-use crate::model::{Item, ItemPatch};
+use crate::model::{Item, ItemPatch, PlaybackUrl};
 use crate::state::AppState;
 use crate::usecases::clips;
+use crate::usecases::grants::Listener;
 
 /// Operations on one clip.
 pub struct ItemsApi {
@@ -58,6 +59,20 @@ enum DeleteItemResponse {
     Deleted,
 }
 
+#[derive(ApiResponse)]
+enum PlaybackResponse {
+    /// A playback URL for this client.
+    #[oai(status = 201)]
+    Created(Json<PlaybackUrl>),
+}
+
+crate::error::errors!(
+    /// What asking for a playback URL can answer besides 201.
+    PlaybackErrors = "createPlaybackUrl": [
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, Forbidden, NotFound, Gone,
+        Removed, Internal, Unavailable
+    ]
+);
 crate::error::errors!(
     /// What reading a clip can answer besides 200.
     ReadErrors = "getItem": [Unauthorized, NotFound, Gone, Removed, Internal, Unavailable]
@@ -119,6 +134,34 @@ impl ItemsApi {
             count: peaks.len() as u32,
             peaks,
         })))
+    }
+
+    /// A URL that plays the clip in this client as its owner or a moderator.
+    ///
+    /// For an `<audio>` element, which cannot send `Authorization`: the owner (scope
+    /// `voice:read`) or a moderator (`voice:moderate`) gets a short-lived URL of the clip's
+    /// audio that plays whatever the clip's state (pending, blocked, hidden, its limit used up)
+    /// and does not count as a download. It works only for the client that asked (the same
+    /// network address and user agent) and only until `expires_at`; it never contains the
+    /// token. Anyone else who can see the clip gets 403 (they play it from its view page).
+    #[oai(
+        path = "/:id/playback",
+        method = "post",
+        operation_id = "createPlaybackUrl"
+    )]
+    async fn playback(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+        /// How long the URL should work, in seconds (default and most: ten minutes plus twice
+        /// the clip's duration, at most six hours).
+        #[oai(validator(minimum(value = "1"), maximum(value = "21600")))]
+        ttl: Query<Option<u32>>,
+        req: &poem::Request,
+    ) -> Result<PlaybackResponse, Errors<PlaybackErrors>> {
+        let listener = Listener::of(req, self.state.moderation.trust_forwarded_for);
+        let url = clips::playback_url(&self.state, &auth.0, &id.0, &listener, ttl.0).await?;
+        Ok(PlaybackResponse::Created(Json(url)))
     }
 
     /// Edit a clip's title, description or download limit (owner, scope `voice:create`).

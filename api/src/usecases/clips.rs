@@ -16,8 +16,9 @@ use poem_openapi::types::MaybeUndefined;
 use crate::access::{self, FindError, Reader, Refusal, Want};
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
-use crate::model::{Item, ItemPage, ItemPatch, JsonString};
+use crate::model::{Item, ItemPage, ItemPatch, JsonString, PlaybackUrl};
 use crate::state::AppState;
+use crate::usecases::grants::{self, Listener};
 
 /// Default page size of the listing.
 pub const DEFAULT_LIMIT: u32 = 20;
@@ -75,6 +76,43 @@ pub async fn get(state: &AppState, id: &str, caller: Option<&Principal>) -> Resu
         Item::owner(&found.view, &state.urls)
     } else {
         Item::public(&found.view, &state.urls)
+    })
+}
+
+/// A playback URL for `caller` to play clip `id` from the client `listener` as its owner or a
+/// moderator, for `ttl` seconds (at most the clip's grant lifetime; default all of it): 403
+/// for anyone else who can see the clip, which they play as the public does.
+pub async fn playback_url(
+    state: &AppState,
+    caller: &Principal,
+    id: &str,
+    listener: &Listener,
+    ttl: Option<u32>,
+) -> Result<PlaybackUrl, ApiError> {
+    let found = find(state, id, Some(caller), Want::Audio).await?;
+    let lifetime = grants::lifetime(found.view.duration_ms).min(grants::MAX_PASS_SECS);
+    let ttl = ttl.map_or(lifetime, |t| i64::from(t).min(lifetime));
+    let expires_at = chrono::Utc::now().timestamp() + ttl;
+    let Some(pass) = state
+        .grants
+        .issue_pass(&found.view.id, listener, found.reader, expires_at)
+    else {
+        if caller.account == found.view.owner {
+            return Err(Refusal::MissingScope {
+                scope: access::READ,
+                dpop: caller.confirmation.is_some(),
+            }
+            .into());
+        }
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "only the clip's owner or a moderator gets a playback URL; others play it from its \
+             view page",
+        ));
+    };
+    Ok(PlaybackUrl {
+        url: format!("{}?playback={pass}", state.urls.audio(&found.view.id)),
+        expires_at: crate::model::rfc3339(expires_at * 1_000_000),
     })
 }
 

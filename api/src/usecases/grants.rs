@@ -9,6 +9,13 @@
 //! given the bare URL. A paid grant covers about one playback's worth of bytes for about one
 //! playback's time; beyond either, a request counts again. Which grants are paid, and how many
 //! bytes each has left, lives in the database, so every replica honours every other's grants.
+//!
+//! A *playback pass* is the other capability signed here: what lets the clip's owner or a
+//! moderator play it in an `<audio>` element, which cannot send `Authorization`. An
+//! authenticated call (`POST /api/v1/items/{id}/playback`) issues it; it names the clip, the
+//! listener, a deadline and whom it plays as, and `/{id}/audio?playback=…` serves that listener
+//! as the owner or moderator would be served: uncounted, whatever the clip's state. See
+//! `docs/adr/0015-playback-urls-for-owners-and-moderators.md`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,6 +27,7 @@ use poem::http::header;
 use poem::Request;
 use voicebin_projections::{PlaybackGrants, StoreError};
 
+use crate::access::Reader;
 use crate::http::client_ip;
 
 /// How long a paid grant lasts at least; a long clip's grant lasts twice its duration longer.
@@ -32,6 +40,8 @@ pub const CLAIM_SECS: i64 = 10;
 /// The length of a nonce and of a tag, in unpadded base64url characters.
 const NONCE_CHARS: usize = 22;
 const TAG_CHARS: usize = 43;
+/// The longest a playback pass lasts.
+pub const MAX_PASS_SECS: i64 = MAX_GRANT_SECS;
 
 /// The client a grant belongs to: a digest of its address and user agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +239,66 @@ impl Grants {
             nonce: nonce.to_owned(),
             raw: raw.to_owned(),
         })
+    }
+
+    fn pass_message(clip: &str, listener: &Listener, expires_at: i64, role: char) -> String {
+        // Its own prefix: no grant's message (which starts with a clip id) is a pass's.
+        format!("playback.{clip}.{}.{expires_at}.{role}", listener.0)
+    }
+
+    /// A playback pass for `listener` to play `clip` as `reader` (its owner or a moderator)
+    /// until `expires_at` (Unix seconds); `None` for the public, who need none.
+    pub fn issue_pass(
+        &self,
+        clip: &str,
+        listener: &Listener,
+        reader: Reader,
+        expires_at: i64,
+    ) -> Option<String> {
+        let role = match reader {
+            Reader::Owner => 'o',
+            Reader::Moderator => 'm',
+            Reader::Public => return None,
+        };
+        let message = Self::pass_message(clip, listener, expires_at, role);
+        let tag = hmac::sign(&self.key, message.as_bytes());
+        Some(format!(
+            "{expires_at}.{role}.{}",
+            URL_SAFE_NO_PAD.encode(tag.as_ref())
+        ))
+    }
+
+    /// Whom `raw` lets `listener` play `clip` as at `now`, if it is a live pass of theirs for
+    /// that clip (in its one canonical form).
+    pub fn verify_pass(
+        &self,
+        clip: &str,
+        listener: &Listener,
+        raw: &str,
+        now: i64,
+    ) -> Option<Reader> {
+        let mut parts = raw.split('.');
+        let (expires, role, tag) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || tag.len() != TAG_CHARS {
+            return None;
+        }
+        if expires.is_empty() || expires.len() > 12 || !expires.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let expires_at: i64 = expires.parse().ok()?;
+        if expires != expires_at.to_string() || expires_at <= now {
+            return None;
+        }
+        let (role, reader) = match role {
+            "o" => ('o', Reader::Owner),
+            "m" => ('m', Reader::Moderator),
+            _ => return None,
+        };
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let message = Self::pass_message(clip, listener, expires_at, role);
+        hmac::verify(&self.key, message.as_bytes(), &tag).ok()?;
+        Some(reader)
     }
 
     /// Takes up to `want` bytes of `clip`, and at least `min`, from `token`'s live, paid grant:
@@ -442,6 +512,66 @@ mod tests {
         ] {
             assert!(grants.verify(CLIP, &alice, garbage).is_none(), "{garbage}");
         }
+    }
+
+    #[test]
+    fn a_pass_plays_its_clip_for_its_listener_as_whom_it_names_until_it_expires() {
+        let (grants, _) = grants();
+        let alice = listener("alice");
+        let pass = grants
+            .issue_pass(CLIP, &alice, Reader::Moderator, 2_000)
+            .unwrap();
+        assert_eq!(
+            grants.verify_pass(CLIP, &alice, &pass, 1_999),
+            Some(Reader::Moderator)
+        );
+        let owner = grants
+            .issue_pass(CLIP, &alice, Reader::Owner, 2_000)
+            .unwrap();
+        assert_eq!(
+            grants.verify_pass(CLIP, &alice, &owner, 1_000),
+            Some(Reader::Owner)
+        );
+        // Expired, another listener, another clip, another key.
+        assert_eq!(grants.verify_pass(CLIP, &alice, &pass, 2_000), None);
+        assert_eq!(
+            grants.verify_pass(CLIP, &listener("bob"), &pass, 1_000),
+            None
+        );
+        assert_eq!(
+            grants.verify_pass("BBBBBBBBBBBBBBBB", &alice, &pass, 1_000),
+            None
+        );
+        let other_key = Grants::new(b"other", Arc::new(Memory::default()));
+        assert_eq!(other_key.verify_pass(CLIP, &alice, &pass, 1_000), None);
+        // Nobody needs a pass to play as the public.
+        assert_eq!(grants.issue_pass(CLIP, &alice, Reader::Public, 2_000), None);
+        // Tampering: a later deadline, another role, other forms of the same numbers.
+        let tag = pass.rsplit('.').next().unwrap();
+        for forged in [
+            format!("3000.m.{tag}"),
+            format!("2000.o.{tag}"),
+            format!("02000.m.{tag}"),
+            format!("+2000.m.{tag}"),
+            format!("2000.p.{tag}"),
+            format!("2000.m.{tag}.x"),
+            format!("2000.m.{tag}="),
+            "2000.m".to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(
+                grants.verify_pass(CLIP, &alice, &forged, 1_000),
+                None,
+                "{forged}"
+            );
+        }
+        // A grant token is no pass, and a pass no grant token.
+        let grant = grants.issue(CLIP, &alice);
+        assert_eq!(
+            grants.verify_pass(CLIP, &alice, grant.as_str(), 1_000),
+            None
+        );
+        assert!(grants.verify(CLIP, &alice, &pass).is_none());
     }
 
     #[tokio::test]

@@ -1,2 +1,145 @@
-// The clips page (being built: see issue 13).
+// My clips: the signed-in person's clips, newest first, searchable, a page at a time; each can
+// be played in place, edited in place, deleted after a confirmation, and its links copied.
+
 import "./nav.js";
+import { $, el, copyButton, problemText } from "./ui.js";
+import { api, current, goSignIn, hasScope } from "./session.js";
+import { deleteControl, editForm, factList, playInPlace, titleOf } from "./clip-ui.js";
+
+// The page's address may choose the page size and the search: /clips?limit=50&q=interview.
+const wanted = new URLSearchParams(location.search);
+const asked = Number(wanted.get("limit"));
+const PAGE_SIZE = Number.isInteger(asked) && asked >= 1 && asked <= 100 ? asked : 20;
+
+const status = $("#clips-status");
+const section = $("#clips");
+const list = $("#clip-list");
+const more = $("#clips-more");
+const search = $("#clips-search");
+const q = $("#clips-q");
+
+let cursor = null;
+let query = (wanted.get("q") || "").trim();
+q.value = query;
+// The request for the list in flight: a new search or filter replaces it.
+let inflight = null;
+
+function say(text, kind = "") {
+  status.textContent = text;
+  status.className = kind;
+}
+
+/** One clip's card. */
+function card(item) {
+  const heading = el("h3", {}, el("a", { href: item.urls.view }, titleOf(item)));
+  const facts = factList(item);
+  const description = el("p", { class: "description" }, item.description || "");
+  description.hidden = !item.description;
+  const refresh = (updated) => {
+    heading.firstChild.textContent = titleOf(updated);
+    facts.update(updated);
+    description.textContent = updated.description || "";
+    description.hidden = !updated.description;
+  };
+  const form = editForm(item, refresh);
+  const edit = el("button", { type: "button", class: "secondary" }, "Edit");
+  edit.setAttribute("aria-label", `Edit ${titleOf(item)}`);
+  edit.addEventListener("click", () => form.open(edit));
+  const li = el("li", { class: "clip", dataset: { id: item.id } });
+  const removeCard = () => {
+    const next = li.nextElementSibling || li.previousElementSibling;
+    li.remove();
+    say(`Deleted “${titleOf(item)}”.`, "ok");
+    // Focus stays in the list: on the neighbouring clip's title, or on the search box.
+    const target = next ? next.querySelector("h3 a") : q;
+    target.focus();
+    if (!list.children.length && !cursor) say("Deleted. You have no clips here any more.", "ok");
+  };
+  li.append(
+    el(
+      "article",
+      { "aria-label": titleOf(item) },
+      heading,
+      description,
+      facts,
+      playInPlace(item),
+      el(
+        "div",
+        { class: "actions" },
+        edit,
+        copyButton("Copy view link", () => item.urls.view),
+        copyButton("Copy download link", () => item.urls.download),
+      ),
+      form,
+      deleteControl(item, removeCard),
+    ),
+  );
+  return li;
+}
+
+async function load({ append }) {
+  if (append && inflight) return;
+  if (inflight) inflight.abort();
+  const controller = new AbortController();
+  inflight = controller;
+  more.disabled = true;
+  list.setAttribute("aria-busy", "true");
+  say(append ? "Loading more clips…" : "Loading your clips…");
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (query) params.set("q", query);
+  if (append && cursor) params.set("cursor", cursor);
+  try {
+    const page = await api(`/api/v1/account/items?${params}`, { signal: controller.signal });
+    if (!append) list.replaceChildren();
+    const first = list.children.length;
+    for (const item of page.items) list.append(card(item));
+    cursor = page.next_cursor || null;
+    more.hidden = !cursor;
+    const shown = list.children.length;
+    if (!shown) {
+      say(query ? `No clips match “${query}”.` : "You have no clips yet. Upload one from the Upload page.");
+    } else {
+      say(`${shown} clip${shown === 1 ? "" : "s"}${query ? ` matching “${query}”` : ""}${cursor ? ", more below" : ""}.`);
+    }
+    if (append && list.children[first]) list.children[first].querySelector("h3 a").focus();
+  } catch (e) {
+    if (e && e.name === "AbortError") return;
+    say(`Your clips could not be loaded: ${problemText(e)}`, "error");
+  } finally {
+    if (inflight === controller) {
+      inflight = null;
+      more.disabled = false;
+      list.removeAttribute("aria-busy");
+    }
+  }
+}
+
+function start() {
+  const session = current();
+  if (!session) {
+    $("#clips-signed-out").hidden = false;
+    section.hidden = true;
+    say("");
+    return;
+  }
+  if (!hasScope("voice:read")) {
+    say("This sign-in cannot list clips: it lacks the voice:read scope. Sign in with a key or account that has it.", "error");
+    return;
+  }
+  section.hidden = false;
+  load({ append: false });
+}
+
+$("#clips-sign-in").addEventListener("click", (event) => {
+  event.preventDefault();
+  goSignIn();
+});
+search.addEventListener("submit", (event) => {
+  event.preventDefault();
+  query = q.value.trim();
+  cursor = null;
+  load({ append: false });
+});
+more.addEventListener("click", () => load({ append: true }));
+
+start();

@@ -11,8 +11,10 @@ const RETURN_KEY = "voicebin.return-to";
 
 const body = document.body.dataset;
 
-/** The site's path prefix ("" at the root of a host). */
-export const base = body.base || "";
+/** The site's path prefix ("" at the root of a host). Pages outside the app (the view page)
+ *  carry it on the element their module fills in. */
+export const base =
+  body.base ?? (document.querySelector("[data-base]") || { dataset: {} }).dataset.base ?? "";
 
 /** An absolute path on this site, for links and API calls. */
 export function path(p) {
