@@ -101,8 +101,8 @@ impl Endpoint for Methods {
 
 #[cfg(test)]
 mod tests {
-    use poem::http::StatusCode;
     use poem::handler;
+    use poem::http::StatusCode;
 
     use super::*;
 

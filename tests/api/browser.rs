@@ -17,20 +17,20 @@ const SETUP_HINT: &str =
 /// longer to start, ~10 s on a busy machine).
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn repo() -> &'static Path {
+pub(crate) fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A browser `tests/browser/view.mjs` can drive, and how to find it.
+/// A browser the scripts in `tests/browser/` can drive, and how to find it.
 #[derive(Clone, Copy, Debug)]
-enum Browser {
+pub(crate) enum Browser {
     Chromium,
     Firefox,
 }
 
 impl Browser {
     /// The name `view.mjs` takes, also used in artifact names and messages.
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Browser::Chromium => "chromium",
             Browser::Firefox => "firefox",
@@ -79,7 +79,7 @@ fn run_view_check(browser: Browser, url: &str, screenshot: &Path) -> (bool, Stri
 
 /// Runs `node tests/browser/<script> <args…> <browser>`, its output kept in `dir` as
 /// `<stem>.stdout.json` and `<stem>.stderr.log`; returns (success, stdout, stderr).
-fn run_script(
+pub(crate) fn run_script(
     browser: Browser,
     script: &str,
     args: &[&str],

@@ -25,3 +25,4 @@ mod upload;
 mod visibility;
 mod walkthrough;
 mod webapp;
+mod webapp_upload;

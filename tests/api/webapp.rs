@@ -33,7 +33,10 @@ async fn every_app_page_is_a_shell_under_a_strict_policy_with_its_module() {
         let module = format!(r#"<script type="module" src="/static/app/{name}.js">"#);
         assert!(html.contains(&module), "{path}: {html}");
         assert!(html.contains(r#"<main id="main""#), "{path}");
-        for asset in [format!("/static/app/{name}.js"), "/static/app/app.css".into()] {
+        for asset in [
+            format!("/static/app/{name}.js"),
+            "/static/app/app.css".into(),
+        ] {
             let res = client.get(app.url(&asset)).send().await.unwrap();
             assert_eq!(res.status(), StatusCode::OK, "{asset}");
         }
@@ -63,7 +66,11 @@ async fn static_files_revalidate_with_their_etag() {
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-    for missing in ["/static/app/nope.js", "/static/../Cargo.toml", "/static/app/"] {
+    for missing in [
+        "/static/app/nope.js",
+        "/static/../Cargo.toml",
+        "/static/app/",
+    ] {
         let res = client.get(app.url(missing)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{missing}");
     }

@@ -4,10 +4,11 @@
 //     drives its own patched Firefox builds, which cannot be downloaded here).
 // `scripts/services/browser.sh` installs all four.
 //
-// launch(name, { userDataDir, viewport, launchTimeout, stepTimeout, setupHint }) resolves to a
-// session with:
+// launch(name, { userDataDir, viewport, launchTimeout, stepTimeout, setupHint, args, prefs })
+// resolves to a session with (`args`: extra chromium command-line switches, e.g. a fake
+// microphone; `prefs`: extra firefox preferences; each ignored by the other browser):
 //   executablePath
-//   addInitScript(fn)                    runs fn in every new document, before page scripts
+//   addInitScript(fn, arg)               runs fn(arg) in every new document, before page scripts
 //   onConsole(cb) / onPageError(cb) / onResponse(cb) / onRequestFailed(cb)
 //                                        cb gets plain objects (see pageEvents), never driver
 //                                        types
@@ -20,6 +21,8 @@
 //   clickAt(selector, x, y)              a real mouse click at (x, y) inside the element
 //   evaluateInFrame(part, fn, arg)       evaluate in the first frame whose URL contains part
 //                                        (cross-origin iframes included); throws if none
+//   setInputFiles(selector, path)        chooses a file in an <input type="file">, as a person
+//                                        would in the file chooser
 //   screenshot(path)                     full page
 //   close()
 
@@ -98,7 +101,7 @@ export async function launch(name, options) {
 }
 
 async function launchChromium(options) {
-  const { userDataDir, viewport, launchTimeout, stepTimeout, setupHint } = options;
+  const { userDataDir, viewport, launchTimeout, stepTimeout, setupHint, args = [] } = options;
   const { chromium } = loadPackage("playwright-core", setupHint);
   const executablePath = process.env.VOICEBIN_CHROMIUM || "/usr/bin/chromium";
   let context;
@@ -118,6 +121,7 @@ async function launchChromium(options) {
         "--disable-component-update",
         "--disable-sync",
         "--autoplay-policy=no-user-gesture-required",
+        ...args,
       ],
     });
   } catch (e) {
@@ -128,7 +132,7 @@ async function launchChromium(options) {
   return {
     executablePath,
     // Init scripts are injected by the browser, so the page's CSP does not block them.
-    addInitScript: (fn) => context.addInitScript(fn),
+    addInitScript: (fn, arg) => context.addInitScript(fn, arg),
     ...pageEvents(page),
     goto: async (url) => {
       const response = await page.goto(url, { waitUntil: "load" });
@@ -152,13 +156,14 @@ async function launchChromium(options) {
     boundingBox: (selector) => page.locator(selector).boundingBox(),
     clickAt: (selector, x, y) => page.locator(selector).click({ position: { x, y } }),
     evaluateInFrame: (part, fn, arg) => frameOf(page, part).evaluate(fn, arg),
+    setInputFiles: (selector, file) => page.setInputFiles(selector, file),
     screenshot: (file) => page.screenshot({ path: file, fullPage: true }),
     close: () => context.close(),
   };
 }
 
 async function launchFirefox(options) {
-  const { userDataDir, viewport, launchTimeout, stepTimeout, setupHint } = options;
+  const { userDataDir, viewport, launchTimeout, stepTimeout, setupHint, prefs = {} } = options;
   const puppeteerModule = loadPackage("puppeteer-core", setupHint);
   const puppeteer = puppeteerModule.default || puppeteerModule;
   const executablePath = process.env.VOICEBIN_FIREFOX || "/usr/bin/firefox-esr";
@@ -178,6 +183,7 @@ async function launchFirefox(options) {
         // policy would allow already).
         "media.autoplay.default": 0,
         "media.autoplay.blocking_policy": 0,
+        ...prefs,
       },
     });
   } catch (e) {
@@ -197,7 +203,7 @@ async function launchFirefox(options) {
       executablePath,
       // A WebDriver BiDi preload script, run before the page's own scripts and not subject to
       // the page's CSP.
-      addInitScript: (fn) => page.evaluateOnNewDocument(fn),
+      addInitScript: (fn, arg) => page.evaluateOnNewDocument(fn, arg),
       ...pageEvents(page),
       goto: async (url) => {
         const response = await page.goto(url, { waitUntil: "load" });
@@ -223,6 +229,7 @@ async function launchFirefox(options) {
       boundingBox: async (selector) => (await handle(selector)).boundingBox(),
       clickAt: async (selector, x, y) => (await handle(selector)).click({ offset: { x, y } }),
       evaluateInFrame: (part, fn, arg) => frameOf(page, part).evaluate(fn, arg),
+      setInputFiles: async (selector, file) => (await handle(selector)).uploadFile(file),
       screenshot: (file) => page.screenshot({ path: file, fullPage: true }),
       close: () => browser.close(),
     };

@@ -71,7 +71,12 @@ pub(crate) struct Page<'a> {
 const NAV: &[(&str, &str, &str, Option<&str>)] = &[
     ("upload", "/", "Upload", None),
     ("clips", "/clips", "My clips", None),
-    ("moderation", "/moderation", "Moderation", Some("voice:moderate")),
+    (
+        "moderation",
+        "/moderation",
+        "Moderation",
+        Some("voice:moderate"),
+    ),
 ];
 
 /// Renders `page` in the app's layout.
