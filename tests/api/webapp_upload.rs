@@ -297,6 +297,16 @@ async fn the_upload_page_records_uploads_and_refuses_in_firefox() {
 }
 
 async fn check_upload_page(browser: Browser) {
+    if matches!(browser, Browser::Firefox) {
+        // Firefox's content process dies when the page's AudioContext (the level meter) starts
+        // without a sound server; `ensure_browser` starts PulseAudio with a null sink.
+        let pulse = Command::new("pactl").arg("info").output();
+        assert!(
+            pulse.is_ok_and(|o| o.status.success()),
+            "no sound server answers `pactl info`; run `source scripts/services/browser.sh && \
+             ensure_browser` (it installs and starts PulseAudio with a null sink)"
+        );
+    }
     let app = spawn_app(Backend::Sqlite).await;
     let alice = app.alice();
     // The API's words for a file that is not audio, which the page must repeat without asking.

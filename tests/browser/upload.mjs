@@ -53,10 +53,19 @@ const observed = {
 };
 const failures = [];
 
+const t0 = Date.now();
 function check(ok, message, details) {
+  // Progress on stderr too, so a run killed from outside still tells where it was.
+  const said = details === undefined ? "" : ` ${JSON.stringify(details)}`.slice(0, 400);
+  console.error(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${ok ? "ok" : "FAILED"}: ${message}${said}`);
   observed.steps.push({ check: message, ok, ...(details === undefined ? {} : { details }) });
   if (!ok) failures.push(details === undefined ? message : `${message}: ${JSON.stringify(details)}`);
   return ok;
+}
+
+/** A check the rest depends on: stop at the first failure rather than time out step by step. */
+function must(ok, message, details) {
+  if (!check(ok, message, details)) throw new Error(`cannot go on: ${message}`);
 }
 
 const userDataDir = mkdtempSync(path.join(tmpdir(), `voicebin-upload-${browserName}-`));
@@ -125,6 +134,8 @@ try {
     via: "key",
   };
   await browser.addInitScript((s) => {
+    // Not on about:blank, whose storage Firefox refuses to touch (a SecurityError).
+    if (!location.protocol.startsWith("http")) return;
     sessionStorage.setItem("voicebin.session", s);
     window.__csp = [];
     document.addEventListener("securitypolicyviolation", (e) =>
@@ -193,7 +204,7 @@ try {
     null,
     STEP_TIMEOUT_MS,
   );
-  check(recording, "recording starts (Stop becomes enabled)", await text("#record-status"));
+  must(recording, "recording starts (Stop becomes enabled)", await text("#record-status"));
   // The level meter, sampled while recording.
   await browser.evaluate(() => {
     window.__levels = [];
@@ -226,7 +237,7 @@ try {
     refusal: document.getElementById("refusal").textContent,
     status: document.getElementById("record-status").textContent,
   }));
-  check(recorded, "stopping gives a clip ready to upload", observed.recorded);
+  must(recorded, "stopping gives a clip ready to upload", observed.recorded);
   check(observed.recorded.src.startsWith("blob:"), "the recording plays back from a blob: URL", observed.recorded.src);
   check(/^recording-.*\.(webm|ogg|m4a)/.test(observed.recorded.name), "the recording is named recording-<date>.<ext>", observed.recorded.name);
   const listen = await browser.evaluate(async (timeout) => {
@@ -269,7 +280,7 @@ try {
     progressText: document.getElementById("progress-text").textContent,
     focused: document.activeElement && document.activeElement.id,
   }));
-  check(uploaded && observed.afterUpload.done, "the recording uploads", observed.afterUpload);
+  must(uploaded && observed.afterUpload.done, "the recording uploads", observed.afterUpload);
   check(observed.afterUpload.progress === 100, "the progress bar reached 100%", observed.afterUpload.progressText);
   check(observed.afterUpload.copy, "the share link has a copy button");
   const share = observed.afterUpload.share;
@@ -311,7 +322,7 @@ try {
     null,
     STEP_TIMEOUT_MS,
   );
-  check(chosen, "a chosen audio file is ready to upload", await text("#refusal"));
+  must(chosen, "a chosen audio file is ready to upload", await text("#refusal"));
   await click("#send");
   await browser.waitForFunction(() => !document.getElementById("done").hidden, null, STEP_TIMEOUT_MS);
   const chosenScan = await scanOutcome();
