@@ -47,6 +47,13 @@ ensure_browser() {
     npm install --prefix "$dir" --no-audit --no-fund --loglevel=error 'puppeteer-core@25' >&2
   fi
 
+  # axe-core checks the pages' accessibility (tests/browser/harness.mjs).
+  if [ ! -f "$dir/node_modules/axe-core/package.json" ]; then
+    printf '==> installing axe-core into %s\n' "$dir" >&2
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error 'axe-core@4' >&2
+  fi
+
   # Firefox's content process dies when a page's AudioContext starts on a machine with no sound
   # server (the upload page's level meter has one): give it PulseAudio with a null sink.
   if ! command -v pulseaudio >/dev/null || ! command -v pactl >/dev/null; then

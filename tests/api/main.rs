@@ -25,4 +25,5 @@ mod upload;
 mod visibility;
 mod walkthrough;
 mod webapp;
+mod webapp_pages;
 mod webapp_upload;

@@ -5,8 +5,7 @@
 // `scripts/services/browser.sh` installs all four.
 //
 // launch(name, { userDataDir, viewport, launchTimeout, stepTimeout, setupHint, args, prefs })
-// resolves to a session with (`args`: extra chromium command-line switches, e.g. a fake
-// microphone; `prefs`: extra firefox preferences; each ignored by the other browser):
+// resolves to a session with (`args`: extra chromium flags; `prefs`: extra Firefox prefs):
 //   executablePath
 //   addInitScript(fn, arg)               runs fn(arg) in every new document, before page scripts
 //   onConsole(cb) / onPageError(cb) / onResponse(cb) / onRequestFailed(cb)
@@ -24,6 +23,11 @@
 //   setInputFiles(selector, path)        chooses a file in an <input type="file">, as a person
 //                                        would in the file chooser
 //   screenshot(path)                     full page
+//   setViewport({ width, height })       resize the page's viewport (CSS pixels)
+//   press(key)                           a real key press ("Tab", "Enter", "Shift+Tab")
+//   onRequest(cb)                        cb({ url, method }) for every request the page makes
+//   settle(timeout)                      waits until the page's network has been idle for
+//                                        ~500 ms (or the timeout passes; never throws)
 //   close()
 
 import { createRequire } from "node:module";
@@ -101,7 +105,7 @@ export async function launch(name, options) {
 }
 
 async function launchChromium(options) {
-  const { userDataDir, viewport, launchTimeout, stepTimeout, setupHint, args = [] } = options;
+  const { userDataDir, viewport, launchTimeout, stepTimeout, setupHint } = options;
   const { chromium } = loadPackage("playwright-core", setupHint);
   const executablePath = process.env.VOICEBIN_CHROMIUM || "/usr/bin/chromium";
   let context;
@@ -121,7 +125,7 @@ async function launchChromium(options) {
         "--disable-component-update",
         "--disable-sync",
         "--autoplay-policy=no-user-gesture-required",
-        ...args,
+        ...(options.args || []),
       ],
     });
   } catch (e) {
@@ -158,12 +162,16 @@ async function launchChromium(options) {
     evaluateInFrame: (part, fn, arg) => frameOf(page, part).evaluate(fn, arg),
     setInputFiles: (selector, file) => page.setInputFiles(selector, file),
     screenshot: (file) => page.screenshot({ path: file, fullPage: true }),
+    setViewport: (size) => page.setViewportSize(size),
+    press: (key) => page.keyboard.press(key),
+    onRequest: (cb) => page.on("request", (req) => cb({ url: req.url(), method: req.method() })),
+    settle: (timeout) => page.waitForLoadState("networkidle", { timeout }).catch(() => {}),
     close: () => context.close(),
   };
 }
 
 async function launchFirefox(options) {
-  const { userDataDir, viewport, launchTimeout, stepTimeout, setupHint, prefs = {} } = options;
+  const { userDataDir, viewport, launchTimeout, stepTimeout, setupHint } = options;
   const puppeteerModule = loadPackage("puppeteer-core", setupHint);
   const puppeteer = puppeteerModule.default || puppeteerModule;
   const executablePath = process.env.VOICEBIN_FIREFOX || "/usr/bin/firefox-esr";
@@ -183,7 +191,7 @@ async function launchFirefox(options) {
         // policy would allow already).
         "media.autoplay.default": 0,
         "media.autoplay.blocking_policy": 0,
-        ...prefs,
+        ...(options.prefs || {}),
       },
     });
   } catch (e) {
@@ -231,6 +239,17 @@ async function launchFirefox(options) {
       evaluateInFrame: (part, fn, arg) => frameOf(page, part).evaluate(fn, arg),
       setInputFiles: async (selector, file) => (await handle(selector)).uploadFile(file),
       screenshot: (file) => page.screenshot({ path: file, fullPage: true }),
+      setViewport: (size) => page.setViewport(size),
+      press: async (key) => {
+        // puppeteer presses a chord as down/press/up of its parts.
+        const parts = key.split("+");
+        const last = parts.pop();
+        for (const modifier of parts) await page.keyboard.down(modifier);
+        await page.keyboard.press(last);
+        for (const modifier of parts.reverse()) await page.keyboard.up(modifier);
+      },
+      onRequest: (cb) => page.on("request", (req) => cb({ url: req.url(), method: req.method() })),
+      settle: (timeout) => page.waitForNetworkIdle({ idleTime: 500, timeout }).catch(() => {}),
       close: () => browser.close(),
     };
   } catch (e) {

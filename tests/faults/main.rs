@@ -480,9 +480,26 @@ async fn a_job_that_keeps_failing_ends_failed_in_the_dead_letter_queue_and_can_b
     assert_eq!(stack.owner_view(&id).await.unwrap()["scan_state"], "failed");
     assert_eq!(stack.event_types(&id).await, ["Uploaded", "ScanCompleted"]);
 
-    assert!(stack
-        .run(&["dead-letters", "requeue"])
-        .contains("re-queued 1"));
+    // A listing borrows the dead letters and puts them back; under load the broker may not
+    // have them back yet when the requeue runs, so it is retried until the job moves.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = stack.run(&["dead-letters", "requeue"]);
+        let moved: u64 = out
+            .lines()
+            .find_map(|line| line.strip_prefix("re-queued "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected requeue output: {out}"));
+        if moved >= 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead letter was never re-queued: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let deadline = Instant::now() + VERDICT_TIMEOUT;
     loop {
         let state = stack.owner_view(&id).await.unwrap()["scan_state"].clone();
