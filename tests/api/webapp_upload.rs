@@ -2,7 +2,8 @@
 //! words (its sniff is a port of the server's: `api/static/app/sniff.js` against
 //! `voicebin_domain::sniff`), that it stays small, and what it does in Chromium and Firefox
 //! (`tests/browser/upload.mjs`: record from a fake microphone, upload, scan, play; choose a
-//! file; refuse a file that is not audio without sending it).
+//! file; refuse a file that is not audio without sending it; each state audited by
+//! `tests/browser/harness.mjs`, screenshots in `test-artifacts/upload-<browser>/`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -346,11 +347,12 @@ async fn check_upload_page(browser: Browser) {
     };
     assert!(
         ok,
-        "the upload page failed in {} after {:.1} s (screenshots in {}):\n\
+        "the upload page failed in {} after {:.1} s (screenshots in {}/upload-{}):\n\
          --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
         browser.name(),
         started.elapsed().as_secs_f64(),
-        artifacts.display()
+        artifacts.display(),
+        browser.name()
     );
     // What the browser uploaded is on the server: a recording (WebM/Opus from both engines)
     // and the chosen file, both scanned clean.

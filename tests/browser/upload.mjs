@@ -22,14 +22,17 @@
 //     MediaRecorder and AnalyserNode see a real MediaStream either way.
 //
 // Signs in the way the page reads a session: an init script puts the token into
-// sessionStorage["voicebin.session"] (session.js). Prints what it observed as JSON; exits
-// non-zero on failure.
+// sessionStorage["voicebin.session"] (harness.mjs `signIn`). Each state of the page it reaches
+// (a clip ready, uploaded and scanned, refused) is audited by harness.mjs `audit` (axe, Tab,
+// 360 px, screenshots in <artifacts>/upload-<browser>/). Prints what it observed as JSON; exits
+// non-zero on failure (a console error, page error, CSP violation or request to another site
+// is one too).
 
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 
-import { BROWSERS, launch } from "./drivers.mjs";
+import { BROWSERS } from "./drivers.mjs";
+import { audit, run, signIn } from "./harness.mjs";
 
 const [configJson, browserName = "chromium"] = process.argv.slice(2);
 if (!configJson || !BROWSERS.includes(browserName)) {
@@ -38,109 +41,71 @@ if (!configJson || !BROWSERS.includes(browserName)) {
 }
 const config = JSON.parse(configJson);
 
-const SETUP_HINT = "run scripts/test (or `source scripts/services/browser.sh && ensure_browser`)";
 const STEP_TIMEOUT_MS = 15_000;
-const SCAN_TIMEOUT_MS = 45_000;
-const OVERALL_TIMEOUT_MS = 110_000;
+const SCAN_TIMEOUT_MS = 30_000;
+const shots = path.join(config.artifacts, `upload-${browserName}`);
 
-const observed = {
-  browser: browserName,
-  steps: [],
-  consoleErrors: [],
-  pageErrors: [],
-  failedRequests: [],
-  audioRequests: [],
+const options = {
+  timeoutMs: 110_000,
+  launchArgs: [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    `--use-file-for-fake-audio-capture=${config.speech}`,
+  ],
+  firefoxPrefs: {
+    "media.navigator.permission.disabled": true,
+    "media.navigator.streams.fake": true,
+  },
 };
-const failures = [];
 
-const t0 = Date.now();
-function check(ok, message, details) {
-  // Progress on stderr too, so a run killed from outside still tells where it was.
-  const said = details === undefined ? "" : ` ${JSON.stringify(details)}`.slice(0, 400);
-  console.error(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${ok ? "ok" : "FAILED"}: ${message}${said}`);
-  observed.steps.push({ check: message, ok, ...(details === undefined ? {} : { details }) });
-  if (!ok) failures.push(details === undefined ? message : `${message}: ${JSON.stringify(details)}`);
-  return ok;
-}
-
-/** A check the rest depends on: stop at the first failure rather than time out step by step. */
-function must(ok, message, details) {
-  if (!check(ok, message, details)) throw new Error(`cannot go on: ${message}`);
-}
-
-const userDataDir = mkdtempSync(path.join(tmpdir(), `voicebin-upload-${browserName}-`));
-const watchdog = setTimeout(() => {
-  observed.failures = [...failures, `no result after ${OVERALL_TIMEOUT_MS} ms`];
-  console.log(JSON.stringify(observed, null, 2));
-  console.error(`upload page check FAILED: no result after ${OVERALL_TIMEOUT_MS} ms`);
-  rmSync(userDataDir, { recursive: true, force: true });
-  process.exit(1);
-}, OVERALL_TIMEOUT_MS);
-
-const click = (selector) =>
-  browser.evaluate((s) => {
-    const node = document.querySelector(s);
-    if (!node) throw new Error(`no ${s}`);
-    node.click();
-  }, selector);
-const text = (selector) =>
-  browser.evaluate((s) => {
-    const node = document.querySelector(s);
-    return node ? node.textContent : null;
-  }, selector);
-
-/** Waits for the page's scan line to leave `pending`; returns { state, text }. */
-async function scanOutcome() {
-  await browser.waitForFunction(
-    () => {
+await run("upload page", browserName, new URL(config.base).origin, options, async ({ browser, check, observed }) => {
+  const t0 = Date.now();
+  const log = (ok, message, details) => {
+    // Progress on stderr too, so a run killed from outside still tells where it was.
+    const said = details === undefined ? "" : ` ${JSON.stringify(details)}`.slice(0, 400);
+    console.error(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${ok ? "ok" : "FAILED"}: ${message}${said}`);
+    return check(ok, message, details);
+  };
+  /** A check the rest depends on: stop at the first failure rather than time out step by step. */
+  const must = (ok, message, details) => {
+    if (!log(ok, message, details)) throw new Error(`cannot go on: ${message}`);
+  };
+  const click = (selector) =>
+    browser.evaluate((s) => {
+      const node = document.querySelector(s);
+      if (!node) throw new Error(`no ${s}`);
+      node.click();
+    }, selector);
+  const text = (selector) =>
+    browser.evaluate((s) => {
+      const node = document.querySelector(s);
+      return node ? node.textContent : null;
+    }, selector);
+  /** Waits for the page's scan line to leave `pending`; returns { state, text }. */
+  const scanOutcome = async () => {
+    await browser.waitForFunction(
+      () => {
+        const scan = document.getElementById("scan");
+        return scan && scan.dataset.scanState && scan.dataset.scanState !== "pending";
+      },
+      null,
+      SCAN_TIMEOUT_MS,
+    );
+    return browser.evaluate(() => {
       const scan = document.getElementById("scan");
-      return scan && scan.dataset.scanState && scan.dataset.scanState !== "pending";
-    },
-    null,
-    SCAN_TIMEOUT_MS,
-  );
-  return browser.evaluate(() => {
-    const scan = document.getElementById("scan");
-    return { state: scan.dataset.scanState || null, text: scan.textContent };
-  });
-}
+      return { state: scan.dataset.scanState || null, text: scan.textContent };
+    });
+  };
 
-let browser;
-try {
-  browser = await launch(browserName, {
-    userDataDir,
-    viewport: { width: 1000, height: 800 },
-    launchTimeout: 60_000,
-    stepTimeout: STEP_TIMEOUT_MS,
-    setupHint: SETUP_HINT,
-    args: [
-      "--use-fake-ui-for-media-stream",
-      "--use-fake-device-for-media-stream",
-      `--use-file-for-fake-audio-capture=${config.speech}`,
-    ],
-    prefs: {
-      "media.navigator.permission.disabled": true,
-      "media.navigator.streams.fake": true,
-    },
-  });
-  observed.executablePath = browser.executablePath;
-
-  const session = {
+  await signIn(browser, {
     token: config.token,
     scheme: "Bearer",
     account: config.account,
     scopes: config.scopes,
     expiresAt: null,
     via: "key",
-  };
-  await browser.addInitScript((s) => {
-    // Not on about:blank, whose storage Firefox refuses to touch (a SecurityError).
-    if (!location.protocol.startsWith("http")) return;
-    sessionStorage.setItem("voicebin.session", s);
-    window.__csp = [];
-    document.addEventListener("securitypolicyviolation", (e) =>
-      window.__csp.push({ directive: e.violatedDirective, blocked: e.blockedURI }),
-    );
+  });
+  await browser.addInitScript(() => {
     // Every upload request the page makes, counted before it leaves the page.
     window.__uploads = 0;
     const send = XMLHttpRequest.prototype.send;
@@ -148,7 +113,7 @@ try {
       window.__uploads += 1;
       return send.apply(this, args);
     };
-  }, JSON.stringify(session));
+  });
   if (browserName === "firefox") {
     const wav = readFileSync(config.speech).toString("base64");
     await browser.addInitScript((b64) => {
@@ -172,29 +137,21 @@ try {
       };
     }, wav);
   }
-
-  browser.onConsole(({ type, text: message, location }) => {
-    if (type !== "error") return;
-    const url = (location && location.url) || "";
-    if (url.endsWith("/favicon.ico")) return;
-    observed.consoleErrors.push({ text: message, location });
-  });
-  browser.onPageError((err) => observed.pageErrors.push(err));
+  observed.audioRequests = [];
   browser.onResponse((res) => {
     if (res.url.includes("/api/v1/audio")) observed.audioRequests.push(res);
   });
-  browser.onRequestFailed((req) => observed.failedRequests.push(req));
 
   // --- (a) record, listen back, upload, scan, view --------------------------------------------
   const home = `${config.base}/`;
   let { status } = await browser.goto(home);
-  check(status === 200, "/ answers 200", status);
-  check(
+  log(status === 200, "/ answers 200", status);
+  log(
     await browser.waitForFunction(() => document.getElementById("send").textContent === "Upload", null, STEP_TIMEOUT_MS),
     "the page sees the session (the button says Upload)",
     await text("#send"),
   );
-  check(
+  log(
     await browser.evaluate(() => document.getElementById("signed-out").hidden),
     "no sign-in notice for a signed-in person",
   );
@@ -223,8 +180,8 @@ try {
     };
   });
   observed.recording = during;
-  check(during.maxLevel > 0.05, "the level meter moves while the speech plays", during);
-  check(/^0:0[3-4]$/.test(during.timer), "the timer shows about three seconds", during.timer);
+  log(during.maxLevel > 0.05, "the level meter moves while the speech plays", during);
+  log(/^0:0[3-4]$/.test(during.timer), "the timer shows about three seconds", during.timer);
   await click("#stop");
   const recorded = await browser.waitForFunction(
     () => !document.getElementById("chosen").hidden && !document.getElementById("send").disabled,
@@ -238,8 +195,8 @@ try {
     status: document.getElementById("record-status").textContent,
   }));
   must(recorded, "stopping gives a clip ready to upload", observed.recorded);
-  check(observed.recorded.src.startsWith("blob:"), "the recording plays back from a blob: URL", observed.recorded.src);
-  check(/^recording-.*\.(webm|ogg|m4a)/.test(observed.recorded.name), "the recording is named recording-<date>.<ext>", observed.recorded.name);
+  log(observed.recorded.src.startsWith("blob:"), "the recording plays back from a blob: URL", observed.recorded.src);
+  log(/^recording-.*\.(webm|ogg|m4a)/.test(observed.recorded.name), "the recording is named recording-<date>.<ext>", observed.recorded.name);
   const listen = await browser.evaluate(async (timeout) => {
     const audio = document.getElementById("preview");
     audio.muted = true;
@@ -258,8 +215,9 @@ try {
     null,
     STEP_TIMEOUT_MS,
   );
-  check(listen.ok && advanced, "listening back plays the recording", listen);
+  log(listen.ok && advanced, "listening back plays the recording", listen);
   await browser.evaluate(() => document.getElementById("preview").pause());
+  await audit(browser, log, "recorded", shots);
 
   await browser.evaluate((title) => {
     document.getElementById("title").value = title;
@@ -281,17 +239,17 @@ try {
     focused: document.activeElement && document.activeElement.id,
   }));
   must(uploaded && observed.afterUpload.done, "the recording uploads", observed.afterUpload);
-  check(observed.afterUpload.progress === 100, "the progress bar reached 100%", observed.afterUpload.progressText);
-  check(observed.afterUpload.copy, "the share link has a copy button");
+  log(observed.afterUpload.progress === 100, "the progress bar reached 100%", observed.afterUpload.progressText);
+  log(observed.afterUpload.copy, "the share link has a copy button");
   const share = observed.afterUpload.share;
-  check(/\/[A-Za-z0-9_-]+$/.test(share) && share.startsWith(config.base), "the share link is the view page", share);
+  log(/\/[A-Za-z0-9_-]+$/.test(share) && share.startsWith(config.base), "the share link is the view page", share);
   const scanned = await scanOutcome();
   observed.recordingScan = scanned;
-  check(scanned.state === "clean", "the recording's scan becomes clean", scanned);
-  await browser.screenshot(path.join(config.artifacts, `upload-page-recorded-${browserName}.png`));
+  log(scanned.state === "clean", "the recording's scan becomes clean", scanned);
+  await audit(browser, log, "uploaded", shots);
 
   ({ status } = await browser.goto(share));
-  check(status === 200, "the view page answers 200", status);
+  log(status === 200, "the view page answers 200", status);
   const play = await browser.evaluate(async (timeout) => {
     const audio = document.getElementById("player");
     if (!audio) return { ok: false, error: "no #player" };
@@ -312,7 +270,7 @@ try {
     STEP_TIMEOUT_MS,
   );
   observed.viewPlay = { ...play, duration: await browser.evaluate(() => document.getElementById("player").duration) };
-  check(play.ok && playing, "the view page plays the recording", observed.viewPlay);
+  log(play.ok && playing, "the view page plays the recording", observed.viewPlay);
 
   // --- (b) the file chooser ---------------------------------------------------------------
   await browser.goto(home);
@@ -327,7 +285,7 @@ try {
   await browser.waitForFunction(() => !document.getElementById("done").hidden, null, STEP_TIMEOUT_MS);
   const chosenScan = await scanOutcome();
   observed.chosenScan = chosenScan;
-  check(chosenScan.state === "clean", "the chosen file's scan becomes clean", chosenScan);
+  log(chosenScan.state === "clean", "the chosen file's scan becomes clean", chosenScan);
 
   // --- (c) not audio: refused in the page, nothing sent ------------------------------------
   await browser.goto(home);
@@ -340,7 +298,7 @@ try {
   );
   const refusal = await text("#refusal");
   observed.refusal = refusal;
-  check(refused && refusal === config.refusal, "the page refuses it in the API's words", {
+  log(refused && refusal === config.refusal, "the page refuses it in the API's words", {
     page: refusal,
     api: config.refusal,
   });
@@ -352,29 +310,12 @@ try {
     return send.disabled;
   });
   await new Promise((resolve) => setTimeout(resolve, 500));
-  check(blocked, "Upload stays disabled");
+  log(blocked, "Upload stays disabled");
   const uploads = await browser.evaluate(() => window.__uploads);
-  check(
+  log(
     uploads === 0 && observed.audioRequests.length === before,
     "no upload request was sent",
     { uploads, responses: observed.audioRequests.length - before },
   );
-  await browser.screenshot(path.join(config.artifacts, `upload-page-refused-${browserName}.png`));
-
-  const csp = await browser.evaluate(() => window.__csp);
-  check(csp.length === 0, "no CSP violation", csp);
-} catch (e) {
-  failures.push(`exception: ${e && e.stack ? e.stack : e}`);
-} finally {
-  check(observed.pageErrors.length === 0, "no uncaught page error", observed.pageErrors);
-  check(observed.consoleErrors.length === 0, "no console error", observed.consoleErrors);
-  if (browser) await browser.close().catch(() => {});
-  rmSync(userDataDir, { recursive: true, force: true });
-  clearTimeout(watchdog);
-  observed.failures = failures;
-  console.log(JSON.stringify(observed, null, 2));
-  if (failures.length) {
-    console.error(`upload page check FAILED:\n- ${failures.join("\n- ")}`);
-    process.exit(1);
-  }
-}
+  await audit(browser, log, "refused", shots);
+});
