@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Headless browsers for the end-to-end view-page test (tests/browser/view.mjs):
+# Headless browsers for the end-to-end browser tests (tests/browser/*.mjs):
 #   - Debian's chromium driven by playwright-core from npm;
 #   - Debian's firefox-esr driven by puppeteer-core from npm over WebDriver BiDi (playwright
 #     only drives its own patched Firefox builds, not a stock one).
@@ -52,6 +52,18 @@ ensure_browser() {
     printf '==> installing axe-core into %s\n' "$dir" >&2
     mkdir -p "$dir"
     npm install --prefix "$dir" --no-audit --no-fund --loglevel=error 'axe-core@4' >&2
+  fi
+
+  # Firefox's content process dies when a page's AudioContext starts on a machine with no sound
+  # server (the upload page's level meter has one): give it PulseAudio with a null sink.
+  if ! command -v pulseaudio >/dev/null || ! command -v pactl >/dev/null; then
+    printf '==> installing pulseaudio (a sound server for Web Audio in firefox)\n' >&2
+    _browser_apt_install pulseaudio pulseaudio-utils
+  fi
+  if ! pactl info >/dev/null 2>&1; then
+    printf '==> starting pulseaudio with a null sink\n' >&2
+    pulseaudio --daemonize=yes --exit-idle-time=-1 -n \
+      --load="module-null-sink sink_name=null" --load=module-native-protocol-unix >&2
   fi
 
   export VOICEBIN_BROWSER_NODE_PATH="$dir/node_modules"

@@ -21,7 +21,7 @@ pub(crate) fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A browser `tests/browser/view.mjs` can drive, and how to find it.
+/// A browser the scripts in `tests/browser/` can drive, and how to find it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Browser {
     Chromium,

@@ -28,3 +28,4 @@ mod webapp;
 mod webapp_manage;
 mod webapp_pages;
 mod webapp_signin;
+mod webapp_upload;

@@ -7,7 +7,7 @@
 // launch(name, { userDataDir, viewport, launchTimeout, stepTimeout, setupHint, args, prefs })
 // resolves to a session with (`args`: extra chromium flags; `prefs`: extra Firefox prefs):
 //   executablePath
-//   addInitScript(fn)                    runs fn in every new document, before page scripts
+//   addInitScript(fn, arg)               runs fn(arg) in every new document, before page scripts
 //   onConsole(cb) / onPageError(cb) / onResponse(cb) / onRequestFailed(cb)
 //                                        cb gets plain objects (see pageEvents), never driver
 //                                        types
@@ -20,6 +20,8 @@
 //   clickAt(selector, x, y)              a real mouse click at (x, y) inside the element
 //   evaluateInFrame(part, fn, arg)       evaluate in the first frame whose URL contains part
 //                                        (cross-origin iframes included); throws if none
+//   setInputFiles(selector, path)        chooses a file in an <input type="file">, as a person
+//                                        would in the file chooser
 //   screenshot(path)                     full page
 //   setViewport({ width, height })       resize the page's viewport (CSS pixels)
 //   press(key)                           a real key press ("Tab", "Enter", "Shift+Tab")
@@ -134,7 +136,7 @@ async function launchChromium(options) {
   return {
     executablePath,
     // Init scripts are injected by the browser, so the page's CSP does not block them.
-    addInitScript: (fn) => context.addInitScript(fn),
+    addInitScript: (fn, arg) => context.addInitScript(fn, arg),
     ...pageEvents(page),
     goto: async (url) => {
       const response = await page.goto(url, { waitUntil: "load" });
@@ -158,6 +160,7 @@ async function launchChromium(options) {
     boundingBox: (selector) => page.locator(selector).boundingBox(),
     clickAt: (selector, x, y) => page.locator(selector).click({ position: { x, y } }),
     evaluateInFrame: (part, fn, arg) => frameOf(page, part).evaluate(fn, arg),
+    setInputFiles: (selector, file) => page.setInputFiles(selector, file),
     screenshot: (file) => page.screenshot({ path: file, fullPage: true }),
     setViewport: (size) => page.setViewportSize(size),
     press: (key) => page.keyboard.press(key),
@@ -208,7 +211,7 @@ async function launchFirefox(options) {
       executablePath,
       // A WebDriver BiDi preload script, run before the page's own scripts and not subject to
       // the page's CSP.
-      addInitScript: (fn) => page.evaluateOnNewDocument(fn),
+      addInitScript: (fn, arg) => page.evaluateOnNewDocument(fn, arg),
       ...pageEvents(page),
       goto: async (url) => {
         const response = await page.goto(url, { waitUntil: "load" });
@@ -234,6 +237,7 @@ async function launchFirefox(options) {
       boundingBox: async (selector) => (await handle(selector)).boundingBox(),
       clickAt: async (selector, x, y) => (await handle(selector)).click({ offset: { x, y } }),
       evaluateInFrame: (part, fn, arg) => frameOf(page, part).evaluate(fn, arg),
+      setInputFiles: async (selector, file) => (await handle(selector)).uploadFile(file),
       screenshot: (file) => page.screenshot({ path: file, fullPage: true }),
       setViewport: (size) => page.setViewport(size),
       press: async (key) => {

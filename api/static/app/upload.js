@@ -1,2 +1,399 @@
-// The upload page (being built: see issue 13).
+// `/`: choose (or drop) an audio file or record one, listen back, add a title, description and
+// download limit, upload it with progress and a cancel button, then watch its scan and share it.
+//
+// What the API would refuse (too large, not audio by its first bytes) is refused here before a
+// byte is sent, in the API's own words (sniff.js); the API still decides and its problem detail
+// is shown when it refuses. An unsent clip survives a trip to /signin (drafts.js).
 import "./nav.js";
+import { $, el, announce, copyButton, formatBytes, formatDuration, problemText } from "./ui.js";
+import { api, authHeaders, current, expired, goSignIn, onExpired, path, problemOf, Problem } from "./session.js";
+import { refusalOf } from "./sniff.js";
+import { canRecord, startRecording } from "./recorder.js";
+import { clearDraft, loadDraft, saveDraft } from "./drafts.js";
+
+const MAX = Number(document.body.dataset.maxUploadBytes) || Infinity;
+
+// Who sends the upload and with what credentials. Today only a signed-in person may upload.
+// The seam for a later "anonymous upload" mode (no account: a proof-of-work stamp and a forced
+// expiry): another uploader with the same three members, chosen here when there is no session,
+// whose headers() adds the stamp and whose note() says when the clip will expire.
+const signedIn = {
+  ready: () => current() !== null,
+  headers: (method, url) => authHeaders(method, url),
+  note: () => "",
+};
+const uploader = signedIn;
+
+/** The clip about to be sent: { blob, name, recorded } or null. */
+let clip = null;
+let previewUrl = null;
+let recording = null;
+let sending = null;
+
+const refusal = $("#refusal");
+const preview = $("#preview");
+const send = $("#send");
+const fields = {
+  title: $("#title"),
+  description: $("#description"),
+  downloadLimit: $("#download-limit"),
+};
+
+function showRefusal(text) {
+  refusal.textContent = text;
+}
+
+function setClip(next) {
+  clip = next;
+  if (previewUrl) URL.revokeObjectURL(previewUrl);
+  previewUrl = null;
+  $("#chosen").hidden = !clip;
+  if (clip) {
+    previewUrl = URL.createObjectURL(clip.blob);
+    preview.src = previewUrl;
+    $("#chosen-name").textContent = `${clip.name} · ${formatBytes(clip.blob.size)}`;
+  } else {
+    preview.removeAttribute("src");
+    preview.load();
+  }
+  updateSend();
+}
+
+function updateSend() {
+  const signedOut = !uploader.ready();
+  send.textContent = signedOut ? "Sign in to upload" : "Upload";
+  send.disabled = !clip || Boolean(recording) || Boolean(sending);
+  $("#signed-out").hidden = !signedOut;
+}
+
+/** Checks `blob` as the API would, then makes it the clip to send (or says why not). */
+async function take(blob, name, recorded) {
+  showRefusal("");
+  const refused = await refusalOf(blob, MAX);
+  if (refused) {
+    setClip(null);
+    showRefusal(problemText({ problem: refused }));
+    return;
+  }
+  setClip({ blob, name, recorded });
+  announce(`${name} is ready to upload`);
+}
+
+// --- choosing or dropping a file --------------------------------------------------------------
+
+$("#file").addEventListener("change", (e) => {
+  const file = e.target.files && e.target.files[0];
+  if (file) take(file, file.name, false);
+});
+
+const drop = $("#drop");
+drop.addEventListener("dragover", (e) => {
+  e.preventDefault();
+  drop.classList.add("over");
+});
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  const file = e.dataTransfer && e.dataTransfer.files[0];
+  if (file) take(file, file.name, false);
+});
+
+// --- recording --------------------------------------------------------------------------------
+
+const recordButton = $("#record");
+const stopButton = $("#stop");
+const level = $("#level");
+const timer = $("#timer");
+const recordStatus = $("#record-status");
+
+function recordingName(type) {
+  const ext = type.includes("mp4") ? "m4a" : type.includes("ogg") ? "ogg" : "webm";
+  const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, "-");
+  return `recording-${stamp}.${ext}`;
+}
+
+if (!canRecord()) {
+  recordButton.disabled = true;
+  recordStatus.textContent = "This browser cannot record here (it needs a secure connection and microphone support).";
+}
+
+recordButton.addEventListener("click", async () => {
+  showRefusal("");
+  recordButton.disabled = true;
+  recordStatus.textContent = "Asking for the microphone…";
+  let started;
+  try {
+    const session = await startRecording({
+      onLevel: (value) => {
+        level.value = value;
+        level.textContent = `${Math.round(value * 100)}%`;
+      },
+    });
+    recording = session;
+    started = Date.now();
+  } catch (e) {
+    recordButton.disabled = false;
+    recordStatus.textContent = `The microphone could not be opened: ${e && e.message ? e.message : e}`;
+    return;
+  }
+  const tick = setInterval(() => {
+    timer.textContent = formatDuration(Date.now() - started);
+  }, 250);
+  recording.tick = tick;
+  timer.textContent = "0:00";
+  stopButton.disabled = false;
+  recordButton.textContent = "Record again";
+  recordStatus.textContent = "Recording…";
+  updateSend();
+  stopButton.focus();
+});
+
+stopButton.addEventListener("click", async () => {
+  if (!recording) return;
+  const session = recording;
+  stopButton.disabled = true;
+  clearInterval(session.tick);
+  let blob;
+  try {
+    blob = await session.stop();
+  } catch (e) {
+    recordStatus.textContent = `The recording failed: ${e && e.message ? e.message : e}`;
+    blob = null;
+  }
+  recording = null;
+  recordButton.disabled = false;
+  if (blob) {
+    recordStatus.textContent = `Recorded ${timer.textContent}. Listen back below, or record again.`;
+    await take(blob, recordingName(blob.type), true);
+  }
+  updateSend();
+  recordButton.focus();
+});
+
+$("#discard").addEventListener("click", async () => {
+  setClip(null);
+  await clearDraft();
+  announce("Discarded");
+  $("#file").value = "";
+});
+
+// --- keeping an unsent clip across sign-in ----------------------------------------------------
+
+function draftOfPage() {
+  return {
+    blob: clip.blob,
+    name: clip.name,
+    recorded: clip.recorded,
+    title: fields.title.value,
+    description: fields.description.value,
+    downloadLimit: fields.downloadLimit.value,
+  };
+}
+
+onExpired(async () => {
+  if (clip) await saveDraft(draftOfPage());
+});
+
+$("#signin-link").addEventListener("click", async (e) => {
+  e.preventDefault();
+  if (clip) await saveDraft(draftOfPage());
+  goSignIn();
+});
+
+async function restoreDraft() {
+  const draft = await loadDraft();
+  if (!draft || !draft.blob) return;
+  fields.title.value = draft.title || "";
+  fields.description.value = draft.description || "";
+  fields.downloadLimit.value = draft.downloadLimit || "";
+  setClip({ blob: draft.blob, name: draft.name, recorded: draft.recorded });
+  const restored = $("#restored");
+  restored.hidden = false;
+  restored.textContent = uploader.ready()
+    ? `Your unsent ${draft.recorded ? "recording" : "file"} (${draft.name}) was kept while you signed in: listen to it and upload it, or discard it.`
+    : `Your unsent ${draft.recorded ? "recording" : "file"} (${draft.name}) is kept here until you sign in and upload it, or discard it.`;
+}
+
+// --- uploading --------------------------------------------------------------------------------
+
+const progress = $("#progress");
+const progressText = $("#progress-text");
+const progressLive = $("#progress-live");
+
+/** Sends the form with XMLHttpRequest (fetch reports no upload progress). Resolves to the
+ *  created item; rejects with a Problem, or with an AbortError when cancelled. */
+async function upload(form, onProgress) {
+  const url = path("/api/v1/audio");
+  const headers = await uploader.headers("POST", url);
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    sending = xhr;
+    xhr.open("POST", url);
+    xhr.setRequestHeader("Accept", "application/json");
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    xhr.upload.addEventListener("progress", (e) => onProgress(e.loaded, e.lengthComputable ? e.total : null));
+    xhr.addEventListener("load", async () => {
+      const response = new Response(xhr.responseText, {
+        status: xhr.status,
+        headers: { "content-type": xhr.getResponseHeader("content-type") || "" },
+      });
+      if (xhr.status === 201) {
+        resolve(await response.json());
+      } else {
+        reject(await problemOf(response));
+      }
+    });
+    xhr.addEventListener("error", () =>
+      reject(new Problem(0, { title: "Network error", detail: "voicebin could not be reached; check your connection and try again." })),
+    );
+    xhr.addEventListener("abort", () => reject(new DOMException("cancelled", "AbortError")));
+    xhr.send(form);
+  });
+}
+
+function limitProblem() {
+  const raw = fields.downloadLimit.value.trim();
+  if (raw === "") return null;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000_000) {
+    return "The download limit must be a whole number from 1 to 1000000000, or empty for unlimited.";
+  }
+  return null;
+}
+
+$("#details").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  if (!clip || sending) return;
+  if (!uploader.ready()) {
+    await saveDraft(draftOfPage());
+    goSignIn();
+    return;
+  }
+  const limitError = limitProblem();
+  if (limitError) {
+    showRefusal(limitError);
+    fields.downloadLimit.focus();
+    return;
+  }
+  showRefusal("");
+  // Metadata fields go before the file: the API reads the form as a stream.
+  const form = new FormData();
+  if (fields.title.value.trim()) form.append("title", fields.title.value.trim());
+  if (fields.description.value.trim()) form.append("description", fields.description.value.trim());
+  if (fields.downloadLimit.value.trim()) form.append("download_limit", fields.downloadLimit.value.trim());
+  form.append("file", clip.blob, clip.name);
+
+  $("#sending").hidden = false;
+  progress.value = 0;
+  progressText.textContent = `0 B of ${formatBytes(clip.blob.size)} (0%)`;
+  progressLive.textContent = "Upload started";
+  let lastStep = 0;
+  updateSend();
+  send.disabled = true;
+  try {
+    const item = await upload(form, (loaded, total) => {
+      const whole = total || clip.blob.size;
+      const pct = Math.min(100, Math.floor((loaded / whole) * 100));
+      progress.value = pct;
+      progressText.textContent = `${formatBytes(loaded)} of ${formatBytes(whole)} (${pct}%)`;
+      // Announced at coarse steps only, so a screen reader is not flooded.
+      const step = Math.floor(pct / 25) * 25;
+      if (step > lastStep) {
+        lastStep = step;
+        progressLive.textContent = `Uploaded ${step}%`;
+      }
+    });
+    sending = null;
+    $("#sending").hidden = true;
+    await clearDraft();
+    showDone(item);
+  } catch (error) {
+    sending = null;
+    $("#sending").hidden = true;
+    if (error && error.name === "AbortError") {
+      announce("Upload cancelled; nothing was kept.");
+      showRefusal("Upload cancelled; nothing was sent to keep. Your clip is still here.");
+    } else if (error && error.status === 401 && current()) {
+      // The token expired: keep the clip (onExpired) and sign in again.
+      await expired();
+      return;
+    } else {
+      showRefusal(problemText(error));
+    }
+    updateSend();
+  }
+});
+
+$("#cancel").addEventListener("click", () => {
+  if (sending) sending.abort();
+});
+
+// --- after the upload: share link and scan state ---------------------------------------------
+
+const SCAN_WORDS = {
+  pending: "Checking the clip (virus scan and audio validation)…",
+  clean: "Ready: the clip passed its checks. Anyone with the link can listen to it.",
+  rejected: "Refused: this is not valid audio.",
+  infected: "Refused: the virus scanner found malware in this file.",
+  failed: "The checks could not be completed.",
+};
+
+function showDone(item) {
+  const done = $("#done");
+  const link = $("#share-link");
+  link.href = item.urls.view;
+  link.textContent = item.urls.view;
+  const slot = $("#copy-slot");
+  slot.replaceChildren(copyButton("Copy link", item.urls.view));
+  $("#view-link").href = item.urls.view;
+  $("#details").hidden = true;
+  done.hidden = false;
+  $("#done-heading").focus();
+  setClip(null);
+  fields.title.value = "";
+  fields.description.value = "";
+  fields.downloadLimit.value = "";
+  $("#file").value = "";
+  $("#restored").hidden = true;
+  watchScan(item);
+}
+
+let watching = 0;
+
+/** Polls the item until its scan ends, backing off from half a second to eight. */
+async function watchScan(item) {
+  const run = ++watching;
+  const scan = $("#scan");
+  let delay = 500;
+  let state = item.scan_state || "pending";
+  let detail = item.scan_detail;
+  for (;;) {
+    scan.dataset.scanState = state;
+    scan.className = state === "clean" ? "ok" : state === "pending" ? "" : "error";
+    scan.textContent = SCAN_WORDS[state] + (detail && state !== "clean" ? ` ${detail}` : "");
+    if (state !== "pending") return;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    if (run !== watching) return;
+    delay = Math.min(8000, delay * 1.6);
+    try {
+      const latest = await api(`/api/v1/items/${encodeURIComponent(item.id)}`);
+      state = latest.scan_state || state;
+      detail = latest.scan_detail;
+    } catch (error) {
+      if (error && error.status === 401) return;
+      // A blip: keep the last state, try again later.
+    }
+  }
+}
+
+$("#another").addEventListener("click", () => {
+  watching += 1;
+  $("#done").hidden = true;
+  $("#details").hidden = false;
+  $("#file").focus();
+});
+
+window.addEventListener("voicebin:session", updateSend);
+updateSend();
+restoreDraft();

@@ -1,0 +1,321 @@
+// The upload page (`/`) in a real browser: Debian's chromium (playwright-core) or firefox-esr
+// (puppeteer-core over WebDriver BiDi), see drivers.mjs.
+//
+//   node tests/browser/upload.mjs <config-json> [chromium|firefox]
+//
+// config: { base, token, account, scopes, speech (a WAV), good (an audio file), bad (a file
+// that is not audio), refusal (the API's words for it), artifacts (a directory) }.
+//
+// (a) records three seconds from a fake microphone fed the speech file, listens back, uploads
+//     it, watches the scan become clean, then opens the share link and checks the view page
+//     plays it;
+// (b) uploads `good` through the file chooser and watches its scan become clean;
+// (c) chooses `bad`: the page refuses it in the API's words and sends no request.
+//
+// The fake microphone:
+//   - chromium: its own fake capture device, fed the WAV (--use-fake-device-for-media-stream
+//     --use-file-for-fake-audio-capture), with the permission prompt auto-accepted
+//     (--use-fake-ui-for-media-stream);
+//   - firefox: firefox-esr has no switch to feed a file to its fake device (media.navigator.
+//     streams.fake is a tone), so an init script replaces getUserMedia for audio with a Web
+//     Audio graph that loops the decoded WAV into a MediaStreamAudioDestinationNode; the page's
+//     MediaRecorder and AnalyserNode see a real MediaStream either way.
+//
+// Signs in the way the page reads a session: an init script puts the token into
+// sessionStorage["voicebin.session"] (harness.mjs `signIn`). Each state of the page it reaches
+// (a clip ready, uploaded and scanned, refused) is audited by harness.mjs `audit` (axe, Tab,
+// 360 px, screenshots in <artifacts>/upload-<browser>/). Prints what it observed as JSON; exits
+// non-zero on failure (a console error, page error, CSP violation or request to another site
+// is one too).
+
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
+import { BROWSERS } from "./drivers.mjs";
+import { audit, run, signIn } from "./harness.mjs";
+
+const [configJson, browserName = "chromium"] = process.argv.slice(2);
+if (!configJson || !BROWSERS.includes(browserName)) {
+  console.error(`usage: node tests/browser/upload.mjs <config-json> [${BROWSERS.join("|")}]`);
+  process.exit(2);
+}
+const config = JSON.parse(configJson);
+
+const STEP_TIMEOUT_MS = 15_000;
+const SCAN_TIMEOUT_MS = 30_000;
+const shots = path.join(config.artifacts, `upload-${browserName}`);
+
+const options = {
+  timeoutMs: 110_000,
+  launchArgs: [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    `--use-file-for-fake-audio-capture=${config.speech}`,
+  ],
+  firefoxPrefs: {
+    "media.navigator.permission.disabled": true,
+    "media.navigator.streams.fake": true,
+  },
+};
+
+await run("upload page", browserName, new URL(config.base).origin, options, async ({ browser, check, observed }) => {
+  const t0 = Date.now();
+  const log = (ok, message, details) => {
+    // Progress on stderr too, so a run killed from outside still tells where it was.
+    const said = details === undefined ? "" : ` ${JSON.stringify(details)}`.slice(0, 400);
+    console.error(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${ok ? "ok" : "FAILED"}: ${message}${said}`);
+    return check(ok, message, details);
+  };
+  /** A check the rest depends on: stop at the first failure rather than time out step by step. */
+  const must = (ok, message, details) => {
+    if (!log(ok, message, details)) throw new Error(`cannot go on: ${message}`);
+  };
+  const click = (selector) =>
+    browser.evaluate((s) => {
+      const node = document.querySelector(s);
+      if (!node) throw new Error(`no ${s}`);
+      node.click();
+    }, selector);
+  const text = (selector) =>
+    browser.evaluate((s) => {
+      const node = document.querySelector(s);
+      return node ? node.textContent : null;
+    }, selector);
+  /** Waits for the page's scan line to leave `pending`; returns { state, text }. */
+  const scanOutcome = async () => {
+    await browser.waitForFunction(
+      () => {
+        const scan = document.getElementById("scan");
+        return scan && scan.dataset.scanState && scan.dataset.scanState !== "pending";
+      },
+      null,
+      SCAN_TIMEOUT_MS,
+    );
+    return browser.evaluate(() => {
+      const scan = document.getElementById("scan");
+      return { state: scan.dataset.scanState || null, text: scan.textContent };
+    });
+  };
+
+  await signIn(browser, {
+    token: config.token,
+    scheme: "Bearer",
+    account: config.account,
+    scopes: config.scopes,
+    expiresAt: null,
+    via: "key",
+  });
+  await browser.addInitScript(() => {
+    // Every upload request the page makes, counted before it leaves the page.
+    window.__uploads = 0;
+    const send = XMLHttpRequest.prototype.send;
+    XMLHttpRequest.prototype.send = function (...args) {
+      window.__uploads += 1;
+      return send.apply(this, args);
+    };
+  });
+  if (browserName === "firefox") {
+    const wav = readFileSync(config.speech).toString("base64");
+    await browser.addInitScript((b64) => {
+      const devices = navigator.mediaDevices;
+      if (!devices) return;
+      const original = devices.getUserMedia.bind(devices);
+      devices.getUserMedia = async (constraints) => {
+        if (!constraints || !constraints.audio || constraints.video) return original(constraints);
+        const context = new AudioContext();
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const buffer = await context.decodeAudioData(bytes.buffer);
+        const source = context.createBufferSource();
+        source.buffer = buffer;
+        source.loop = true;
+        const destination = context.createMediaStreamDestination();
+        source.connect(destination);
+        source.start();
+        await context.resume();
+        window.__fakeMicrophone = "web-audio";
+        return destination.stream;
+      };
+    }, wav);
+  }
+  observed.audioRequests = [];
+  browser.onResponse((res) => {
+    if (res.url.includes("/api/v1/audio")) observed.audioRequests.push(res);
+  });
+
+  // --- (a) record, listen back, upload, scan, view --------------------------------------------
+  const home = `${config.base}/`;
+  let { status } = await browser.goto(home);
+  log(status === 200, "/ answers 200", status);
+  log(
+    await browser.waitForFunction(() => document.getElementById("send").textContent === "Upload", null, STEP_TIMEOUT_MS),
+    "the page sees the session (the button says Upload)",
+    await text("#send"),
+  );
+  log(
+    await browser.evaluate(() => document.getElementById("signed-out").hidden),
+    "no sign-in notice for a signed-in person",
+  );
+  await click("#record");
+  const recording = await browser.waitForFunction(
+    () => !document.getElementById("stop").disabled,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  must(recording, "recording starts (Stop becomes enabled)", await text("#record-status"));
+  // The level meter, sampled while recording.
+  await browser.evaluate(() => {
+    window.__levels = [];
+    window.__levelTimer = setInterval(
+      () => window.__levels.push(document.getElementById("level").value),
+      100,
+    );
+  });
+  await new Promise((resolve) => setTimeout(resolve, 3200));
+  const during = await browser.evaluate(() => {
+    clearInterval(window.__levelTimer);
+    return {
+      maxLevel: Math.max(0, ...window.__levels),
+      timer: document.getElementById("timer").textContent,
+      fake: window.__fakeMicrophone || "browser",
+    };
+  });
+  observed.recording = during;
+  log(during.maxLevel > 0.05, "the level meter moves while the speech plays", during);
+  log(/^0:0[3-4]$/.test(during.timer), "the timer shows about three seconds", during.timer);
+  await click("#stop");
+  const recorded = await browser.waitForFunction(
+    () => !document.getElementById("chosen").hidden && !document.getElementById("send").disabled,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  observed.recorded = await browser.evaluate(() => ({
+    name: document.getElementById("chosen-name").textContent,
+    src: document.getElementById("preview").src,
+    refusal: document.getElementById("refusal").textContent,
+    status: document.getElementById("record-status").textContent,
+  }));
+  must(recorded, "stopping gives a clip ready to upload", observed.recorded);
+  log(observed.recorded.src.startsWith("blob:"), "the recording plays back from a blob: URL", observed.recorded.src);
+  log(/^recording-.*\.(webm|ogg|m4a)/.test(observed.recorded.name), "the recording is named recording-<date>.<ext>", observed.recorded.name);
+  const listen = await browser.evaluate(async (timeout) => {
+    const audio = document.getElementById("preview");
+    audio.muted = true;
+    try {
+      await Promise.race([
+        audio.play(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error("play() pending")), timeout)),
+      ]);
+    } catch (e) {
+      return { ok: false, error: String(e) };
+    }
+    return { ok: true };
+  }, STEP_TIMEOUT_MS);
+  const advanced = await browser.waitForFunction(
+    () => document.getElementById("preview").currentTime > 0.2,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  log(listen.ok && advanced, "listening back plays the recording", listen);
+  await browser.evaluate(() => document.getElementById("preview").pause());
+  await audit(browser, log, "recorded", shots);
+
+  await browser.evaluate((title) => {
+    document.getElementById("title").value = title;
+    document.getElementById("description").value = "Three seconds from a fake microphone.";
+  }, `Recorded in ${browserName}`);
+  await click("#send");
+  const uploaded = await browser.waitForFunction(
+    () => !document.getElementById("done").hidden || document.getElementById("refusal").textContent,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  observed.afterUpload = await browser.evaluate(() => ({
+    done: !document.getElementById("done").hidden,
+    refusal: document.getElementById("refusal").textContent,
+    share: document.getElementById("share-link").href,
+    copy: Boolean(document.querySelector("#copy-slot button.copy")),
+    progress: document.getElementById("progress").value,
+    progressText: document.getElementById("progress-text").textContent,
+    focused: document.activeElement && document.activeElement.id,
+  }));
+  must(uploaded && observed.afterUpload.done, "the recording uploads", observed.afterUpload);
+  log(observed.afterUpload.progress === 100, "the progress bar reached 100%", observed.afterUpload.progressText);
+  log(observed.afterUpload.copy, "the share link has a copy button");
+  const share = observed.afterUpload.share;
+  log(/\/[A-Za-z0-9_-]+$/.test(share) && share.startsWith(config.base), "the share link is the view page", share);
+  const scanned = await scanOutcome();
+  observed.recordingScan = scanned;
+  log(scanned.state === "clean", "the recording's scan becomes clean", scanned);
+  await audit(browser, log, "uploaded", shots);
+
+  ({ status } = await browser.goto(share));
+  log(status === 200, "the view page answers 200", status);
+  const play = await browser.evaluate(async (timeout) => {
+    const audio = document.getElementById("player");
+    if (!audio) return { ok: false, error: "no #player" };
+    audio.muted = true;
+    try {
+      await Promise.race([
+        audio.play(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error("play() pending")), timeout)),
+      ]);
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, error: String(e) };
+    }
+  }, STEP_TIMEOUT_MS);
+  const playing = await browser.waitForFunction(
+    () => document.getElementById("player").currentTime > 0.2,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  observed.viewPlay = { ...play, duration: await browser.evaluate(() => document.getElementById("player").duration) };
+  log(play.ok && playing, "the view page plays the recording", observed.viewPlay);
+
+  // --- (b) the file chooser ---------------------------------------------------------------
+  await browser.goto(home);
+  await browser.setInputFiles("#file", config.good);
+  const chosen = await browser.waitForFunction(
+    () => !document.getElementById("send").disabled,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  must(chosen, "a chosen audio file is ready to upload", await text("#refusal"));
+  await click("#send");
+  await browser.waitForFunction(() => !document.getElementById("done").hidden, null, STEP_TIMEOUT_MS);
+  const chosenScan = await scanOutcome();
+  observed.chosenScan = chosenScan;
+  log(chosenScan.state === "clean", "the chosen file's scan becomes clean", chosenScan);
+
+  // --- (c) not audio: refused in the page, nothing sent ------------------------------------
+  await browser.goto(home);
+  const before = observed.audioRequests.length;
+  await browser.setInputFiles("#file", config.bad);
+  const refused = await browser.waitForFunction(
+    () => document.getElementById("refusal").textContent !== "",
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  const refusal = await text("#refusal");
+  observed.refusal = refusal;
+  log(refused && refusal === config.refusal, "the page refuses it in the API's words", {
+    page: refusal,
+    api: config.refusal,
+  });
+  const blocked = await browser.evaluate(() => {
+    const send = document.getElementById("send");
+    // A disabled submit button does nothing; submitting the form by other means must not
+    // send either.
+    document.getElementById("details").requestSubmit();
+    return send.disabled;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  log(blocked, "Upload stays disabled");
+  const uploads = await browser.evaluate(() => window.__uploads);
+  log(
+    uploads === 0 && observed.audioRequests.length === before,
+    "no upload request was sent",
+    { uploads, responses: observed.audioRequests.length - before },
+  );
+  await audit(browser, log, "refused", shots);
+});
