@@ -199,7 +199,7 @@ impl Code {
                 S::NOT_FOUND,
                 "not-found",
                 "Not found",
-                "No such clip, or not visible to the caller.",
+                "No such clip (or not visible to the caller), or no such resource here.",
                 None,
             ),
             Code::MethodNotAllowed => (
@@ -220,7 +220,7 @@ impl Code {
                 S::CONFLICT,
                 "conflict",
                 "Conflict with the clip's state",
-                "The request conflicts with the clip's current state.",
+                "The request conflicts with the current state of the clip (or of a one-time link: already used).",
                 None,
             ),
             Code::Gone => (
