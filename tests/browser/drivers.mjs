@@ -211,7 +211,9 @@ async function launchFirefox(options) {
       executablePath,
       // A WebDriver BiDi preload script, run before the page's own scripts and not subject to
       // the page's CSP.
-      addInitScript: (fn, arg) => page.evaluateOnNewDocument(fn, arg),
+      // puppeteer refuses an argument (even `undefined`) with a script given as a string.
+      addInitScript: (fn, arg) =>
+        arg === undefined ? page.evaluateOnNewDocument(fn) : page.evaluateOnNewDocument(fn, arg),
       ...pageEvents(page),
       goto: async (url) => {
         const response = await page.goto(url, { waitUntil: "load" });
