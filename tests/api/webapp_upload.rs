@@ -354,16 +354,27 @@ async fn check_upload_page(browser: Browser) {
         artifacts.display(),
         browser.name()
     );
-    // What the browser uploaded is on the server: a recording (WebM/Opus from both engines)
-    // and the chosen file, both scanned clean.
+    // What the browser uploaded is on the server: two recordings (WebM/Opus from both
+    // engines; one kept across sign-in) and the chosen file, all scanned clean.
     let list: Value = app.list(&alice, &[]).await.json().await.unwrap();
     let items = list["items"].as_array().expect("items");
-    assert_eq!(items.len(), 2, "{list}");
+    assert_eq!(items.len(), 3, "{list}");
     let recorded = items
         .iter()
-        .find(|i| i["filename"].as_str().unwrap().starts_with("recording-"))
+        .find(|i| i["title"] == format!("Recorded in {}", browser.name()))
         .unwrap_or_else(|| panic!("no recording in {list}"));
-    assert_eq!(recorded["title"], format!("Recorded in {}", browser.name()));
+    assert!(
+        recorded["filename"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("recording-") && f.ends_with(".webm")),
+        "{recorded}"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|i| i["title"] == "Kept across sign-in" && i["scan_state"] == "clean"),
+        "{list}"
+    );
     assert_eq!(recorded["scan_state"], "clean", "{recorded}");
     let duration = recorded["duration_ms"].as_i64().unwrap();
     assert!((2500..=4500).contains(&duration), "{recorded}");
