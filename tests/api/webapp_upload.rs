@@ -322,6 +322,12 @@ async fn check_upload_page(browser: Browser) {
     let artifacts = repo().join("test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let fixtures = fixture_dir();
+    // 48 MB of WAV (the spoken sentence, then silence): long enough on the wire to cancel.
+    let scratch = tempfile::tempdir().unwrap();
+    let large = scratch.path().join("large.wav");
+    let mut wav = fixture("hello.wav");
+    wav.resize(48 * 1024 * 1024, 0);
+    std::fs::write(&large, wav).unwrap();
     let config = json!({
         "base": app.url(""),
         "token": alice,
@@ -332,6 +338,7 @@ async fn check_upload_page(browser: Browser) {
         "good": fixtures.join("hello.m4a"),
         "bad": fixtures.join("not-audio.mp3"),
         "refusal": refusal,
+        "large": large,
         "artifacts": artifacts,
     })
     .to_string();
@@ -384,4 +391,17 @@ async fn check_upload_page(browser: Browser) {
             .any(|i| i["filename"] == "hello.m4a" && i["scan_state"] == "clean"),
         "{list}"
     );
+    // The cancelled upload left nothing: no clip (above: three), no stored or half-written blob.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (stored, temporary) = app.blob_files();
+        if stored == 3 && temporary == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{stored} blobs stored (3 expected) and {temporary} temporary files left after a cancelled upload"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

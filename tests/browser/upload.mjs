@@ -4,7 +4,8 @@
 //   node tests/browser/upload.mjs <config-json> [chromium|firefox]
 //
 // config: { base, token, account, scopes, speech (a WAV), good (an audio file), bad (a file
-// that is not audio), refusal (the API's words for it), artifacts (a directory) }.
+// that is not audio), refusal (the API's words for it), large (a big WAV), artifacts (a
+// directory) }.
 //
 // (a) records three seconds from a fake microphone fed the speech file, listens back, uploads
 //     it, watches the scan become clean, then opens the share link and checks the view page
@@ -13,7 +14,9 @@
 // (c) chooses `bad`: the page refuses it in the API's words and sends no request;
 // (d) records with a token the server refuses: the page keeps the recording (IndexedDB), sends
 //     the person to sign in, and after signing in the recording and its title are back and
-//     upload.
+//     upload;
+// (e) cancels the upload of a large file at its first progress event (the Rust test checks the
+//     server kept nothing).
 //
 // The fake microphone:
 //   - chromium: its own fake capture device, fed the WAV (--use-fake-device-for-media-stream
@@ -323,6 +326,40 @@ await run("upload page", browserName, new URL(config.base).origin, options, asyn
     { uploads, responses: observed.audioRequests.length - before },
   );
   await audit(browser, log, "refused", shots);
+
+  // --- (e) cancel: the upload stops and the page keeps the clip ----------------------------
+  // Cancelled at the first progress event of a large file, so the body is surely unfinished.
+  await browser.goto(home);
+  await browser.setInputFiles("#file", config.large);
+  must(
+    await browser.waitForFunction(() => !document.getElementById("send").disabled, null, STEP_TIMEOUT_MS),
+    "a large audio file is ready to upload",
+    await text("#refusal"),
+  );
+  await browser.evaluate(() => {
+    const send = XMLHttpRequest.prototype.send;
+    XMLHttpRequest.prototype.send = function (...args) {
+      this.upload.addEventListener("progress", () => document.getElementById("cancel").click(), { once: true });
+      return send.apply(this, args);
+    };
+  });
+  await click("#send");
+  const cancelled = await browser.waitForFunction(
+    () => document.getElementById("refusal").textContent.includes("cancelled"),
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  observed.cancelled = await browser.evaluate(() => ({
+    refusal: document.getElementById("refusal").textContent,
+    done: !document.getElementById("done").hidden,
+    sending: !document.getElementById("sending").hidden,
+    clipKept: !document.getElementById("chosen").hidden && !document.getElementById("send").disabled,
+  }));
+  log(
+    cancelled && !observed.cancelled.done && !observed.cancelled.sending && observed.cancelled.clipKept,
+    "Cancel stops the upload and keeps the clip in the page",
+    observed.cancelled,
+  );
 
   // --- (d) the token is refused mid-upload: the recording survives sign-in -------------------
   // A session whose token the server does not accept, as when it expired or was revoked.

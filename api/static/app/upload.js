@@ -313,7 +313,7 @@ $("#details").addEventListener("submit", async (e) => {
     $("#sending").hidden = true;
     if (error && error.name === "AbortError") {
       announce("Upload cancelled; nothing was kept.");
-      showRefusal("Upload cancelled; nothing was sent to keep. Your clip is still here.");
+      showRefusal("Upload cancelled: the server keeps nothing of it. Your clip is still here, ready to upload.");
     } else if (error && error.status === 401 && current()) {
       // The token expired: keep the clip (onExpired) and sign in again.
       await expired();
