@@ -395,6 +395,25 @@ await run("upload page", browserName, new URL(config.base).origin, options, asyn
   );
   const signInUrl = await browser.evaluate(() => location.href);
   must(sentToSignIn && signInUrl.includes("reason=expired"), "a refused token sends the person to sign in", signInUrl);
+  // Signed out now: the page still has the recording, and says to sign in to upload it.
+  await browser.goto(home);
+  const signedOut = await browser.waitForFunction(
+    () => !document.getElementById("restored").hidden,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  observed.signedOut = await browser.evaluate(() => ({
+    notice: !document.getElementById("signed-out").hidden,
+    noticeText: document.getElementById("signed-out").textContent,
+    send: document.getElementById("send").textContent,
+    restored: document.getElementById("restored").textContent,
+    canRecord: !document.getElementById("record").disabled,
+  }));
+  log(
+    signedOut && observed.signedOut.notice && observed.signedOut.send === "Sign in to upload" && observed.signedOut.canRecord,
+    "signed out, the page keeps the recording, lets you record and says to sign in to upload",
+    observed.signedOut,
+  );
   // Signing in again (as the sign-in page does, in sessionStorage), then back to the page.
   await browser.evaluate((value) => sessionStorage.setItem("voicebin.session", value), JSON.stringify({
     token: config.token,
