@@ -195,11 +195,15 @@ onExpired(async () => {
   if (clip) await saveDraft(draftOfPage());
 });
 
-$("#signin-link").addEventListener("click", async (e) => {
-  e.preventDefault();
-  if (clip) await saveDraft(draftOfPage());
-  goSignIn();
-});
+// Either sign-in link (the notice's, the header's) keeps the clip and comes back here.
+for (const link of [$("#signin-link"), $("#sign-in")]) {
+  if (!link) continue;
+  link.addEventListener("click", async (e) => {
+    e.preventDefault();
+    if (clip) await saveDraft(draftOfPage());
+    goSignIn();
+  });
+}
 
 async function restoreDraft() {
   const draft = await loadDraft();
