@@ -4,7 +4,7 @@
 // bytes as the Rust sniff (the fixtures and crafted edge cases) and checks the words match what
 // the API answers, so the two cannot drift apart silently. The API still decides: it sniffs
 // at least the first 64 KiB (whole chunks as they arrive), so for a file whose ID3 tags end
-// right at the 64 KiB mark the two can judge differently (the page then shows the API's answer).
+// right at the 64 KiB mark the two can judge differently.
 
 /** How many leading bytes the server sniffs (SNIFF_LEN). */
 export const SNIFF_LEN = 64 * 1024;
