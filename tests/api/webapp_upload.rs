@@ -322,6 +322,12 @@ async fn check_upload_page(browser: Browser) {
     let artifacts = repo().join("test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let fixtures = fixture_dir();
+    // 48 MB of WAV (the spoken sentence, then silence): long enough on the wire to cancel.
+    let scratch = tempfile::tempdir().unwrap();
+    let large = scratch.path().join("large.wav");
+    let mut wav = fixture("hello.wav");
+    wav.resize(48 * 1024 * 1024, 0);
+    std::fs::write(&large, wav).unwrap();
     let config = json!({
         "base": app.url(""),
         "token": alice,
@@ -332,6 +338,7 @@ async fn check_upload_page(browser: Browser) {
         "good": fixtures.join("hello.m4a"),
         "bad": fixtures.join("not-audio.mp3"),
         "refusal": refusal,
+        "large": large,
         "artifacts": artifacts,
     })
     .to_string();
@@ -354,16 +361,27 @@ async fn check_upload_page(browser: Browser) {
         artifacts.display(),
         browser.name()
     );
-    // What the browser uploaded is on the server: a recording (WebM/Opus from both engines)
-    // and the chosen file, both scanned clean.
+    // What the browser uploaded is on the server: two recordings (WebM/Opus from both
+    // engines; one kept across sign-in) and the chosen file, all scanned clean.
     let list: Value = app.list(&alice, &[]).await.json().await.unwrap();
     let items = list["items"].as_array().expect("items");
-    assert_eq!(items.len(), 2, "{list}");
+    assert_eq!(items.len(), 3, "{list}");
     let recorded = items
         .iter()
-        .find(|i| i["filename"].as_str().unwrap().starts_with("recording-"))
+        .find(|i| i["title"] == format!("Recorded in {}", browser.name()))
         .unwrap_or_else(|| panic!("no recording in {list}"));
-    assert_eq!(recorded["title"], format!("Recorded in {}", browser.name()));
+    assert!(
+        recorded["filename"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("recording-") && f.ends_with(".webm")),
+        "{recorded}"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|i| i["title"] == "Kept across sign-in" && i["scan_state"] == "clean"),
+        "{list}"
+    );
     assert_eq!(recorded["scan_state"], "clean", "{recorded}");
     let duration = recorded["duration_ms"].as_i64().unwrap();
     assert!((2500..=4500).contains(&duration), "{recorded}");
@@ -373,4 +391,17 @@ async fn check_upload_page(browser: Browser) {
             .any(|i| i["filename"] == "hello.m4a" && i["scan_state"] == "clean"),
         "{list}"
     );
+    // The cancelled upload left nothing: no clip (above: three), no stored or half-written blob.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (stored, temporary) = app.blob_files();
+        if stored == 3 && temporary == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{stored} blobs stored (3 expected) and {temporary} temporary files left after a cancelled upload"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -4,13 +4,19 @@
 //   node tests/browser/upload.mjs <config-json> [chromium|firefox]
 //
 // config: { base, token, account, scopes, speech (a WAV), good (an audio file), bad (a file
-// that is not audio), refusal (the API's words for it), artifacts (a directory) }.
+// that is not audio), refusal (the API's words for it), large (a big WAV), artifacts (a
+// directory) }.
 //
 // (a) records three seconds from a fake microphone fed the speech file, listens back, uploads
 //     it, watches the scan become clean, then opens the share link and checks the view page
 //     plays it;
 // (b) uploads `good` through the file chooser and watches its scan become clean;
-// (c) chooses `bad`: the page refuses it in the API's words and sends no request.
+// (c) chooses `bad`: the page refuses it in the API's words and sends no request;
+// (d) records with a token the server refuses: the page keeps the recording (IndexedDB), sends
+//     the person to sign in, and after signing in the recording and its title are back and
+//     upload;
+// (e) cancels the upload of a large file at its first progress event (the Rust test checks the
+//     server kept nothing).
 //
 // The fake microphone:
 //   - chromium: its own fake capture device, fed the WAV (--use-fake-device-for-media-stream
@@ -47,6 +53,8 @@ const shots = path.join(config.artifacts, `upload-${browserName}`);
 
 const options = {
   timeoutMs: 110_000,
+  // (d) sends a token the server refuses on purpose; Chromium logs that 401 as a console error.
+  allowConsoleErrors: [/status of 401 \(Unauthorized\)/],
   launchArgs: [
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
@@ -318,4 +326,133 @@ await run("upload page", browserName, new URL(config.base).origin, options, asyn
     { uploads, responses: observed.audioRequests.length - before },
   );
   await audit(browser, log, "refused", shots);
+
+  // --- (e) cancel: the upload stops and the page keeps the clip ----------------------------
+  // Cancelled at the first progress event of a large file, so the body is surely unfinished.
+  await browser.goto(home);
+  await browser.setInputFiles("#file", config.large);
+  must(
+    await browser.waitForFunction(() => !document.getElementById("send").disabled, null, STEP_TIMEOUT_MS),
+    "a large audio file is ready to upload",
+    await text("#refusal"),
+  );
+  await browser.evaluate(() => {
+    const send = XMLHttpRequest.prototype.send;
+    XMLHttpRequest.prototype.send = function (...args) {
+      this.upload.addEventListener("progress", () => document.getElementById("cancel").click(), { once: true });
+      return send.apply(this, args);
+    };
+  });
+  await click("#send");
+  const cancelled = await browser.waitForFunction(
+    () => document.getElementById("refusal").textContent.includes("cancelled"),
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  observed.cancelled = await browser.evaluate(() => ({
+    refusal: document.getElementById("refusal").textContent,
+    done: !document.getElementById("done").hidden,
+    sending: !document.getElementById("sending").hidden,
+    clipKept: !document.getElementById("chosen").hidden && !document.getElementById("send").disabled,
+  }));
+  log(
+    cancelled && !observed.cancelled.done && !observed.cancelled.sending && observed.cancelled.clipKept,
+    "Cancel stops the upload and keeps the clip in the page",
+    observed.cancelled,
+  );
+
+  // --- (d) the token is refused mid-upload: the recording survives sign-in -------------------
+  // A session whose token the server does not accept, as when it expired or was revoked.
+  await browser.evaluate(() =>
+    sessionStorage.setItem(
+      "voicebin.session",
+      JSON.stringify({ token: "not-a-valid-token", scheme: "Bearer", account: "alice", scopes: [], expiresAt: null, via: "key" }),
+    ),
+  );
+  await browser.goto(home);
+  await click("#record");
+  must(
+    await browser.waitForFunction(() => !document.getElementById("stop").disabled, null, STEP_TIMEOUT_MS),
+    "recording starts again",
+    await text("#record-status"),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await click("#stop");
+  must(
+    await browser.waitForFunction(() => !document.getElementById("send").disabled, null, STEP_TIMEOUT_MS),
+    "the second recording is ready",
+    await text("#refusal"),
+  );
+  const kept = await browser.evaluate(() => {
+    document.getElementById("title").value = "Kept across sign-in";
+    return document.getElementById("chosen-name").textContent.split(" · ")[0];
+  });
+  await click("#send");
+  const sentToSignIn = await browser.waitForFunction(
+    () => location.pathname.endsWith("/signin"),
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  const signInUrl = await browser.evaluate(() => location.href);
+  must(sentToSignIn && signInUrl.includes("reason=expired"), "a refused token sends the person to sign in", signInUrl);
+  // Signed out now: the page still has the recording, and says to sign in to upload it.
+  await browser.goto(home);
+  const signedOut = await browser.waitForFunction(
+    () => !document.getElementById("restored").hidden,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  observed.signedOut = await browser.evaluate(() => ({
+    notice: !document.getElementById("signed-out").hidden,
+    noticeText: document.getElementById("signed-out").textContent,
+    send: document.getElementById("send").textContent,
+    restored: document.getElementById("restored").textContent,
+    canRecord: !document.getElementById("record").disabled,
+  }));
+  log(
+    signedOut && observed.signedOut.notice && observed.signedOut.send === "Sign in to upload" && observed.signedOut.canRecord,
+    "signed out, the page keeps the recording, lets you record and says to sign in to upload",
+    observed.signedOut,
+  );
+  // Signing in again (as the sign-in page does, in sessionStorage), then back to the page.
+  await browser.evaluate((value) => sessionStorage.setItem("voicebin.session", value), JSON.stringify({
+    token: config.token,
+    scheme: "Bearer",
+    account: config.account,
+    scopes: config.scopes,
+    expiresAt: null,
+    via: "key",
+  }));
+  await browser.goto(home);
+  const restored = await browser.waitForFunction(
+    () => !document.getElementById("restored").hidden && !document.getElementById("send").disabled,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  observed.restored = await browser.evaluate(() => ({
+    notice: document.getElementById("restored").textContent,
+    name: document.getElementById("chosen-name").textContent,
+    title: document.getElementById("title").value,
+    src: document.getElementById("preview").src,
+  }));
+  must(
+    restored && observed.restored.name.startsWith(kept) && observed.restored.title === "Kept across sign-in",
+    "the unsent recording and its title are back after signing in",
+    { kept, ...observed.restored },
+  );
+  await click("#send");
+  must(
+    await browser.waitForFunction(() => !document.getElementById("done").hidden, null, STEP_TIMEOUT_MS),
+    "the kept recording uploads",
+    await text("#refusal"),
+  );
+  const keptScan = await scanOutcome();
+  log(keptScan.state === "clean", "the kept recording's scan becomes clean", keptScan);
+  // Uploaded, it is no longer kept: a reload starts empty.
+  await browser.goto(home);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  log(
+    await browser.evaluate(() => document.getElementById("restored").hidden && document.getElementById("chosen").hidden),
+    "once uploaded, the draft is gone",
+  );
 });

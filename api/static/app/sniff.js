@@ -2,7 +2,9 @@
 // (domain/src/sniff.rs), ported rule for rule, and the server's words for its refusals
 // (api/src/error/convert.rs). tests/api/webapp_upload.rs runs this module against the same
 // bytes as the Rust sniff (the fixtures and crafted edge cases) and checks the words match what
-// the API answers, so the two cannot drift apart silently. The API still decides.
+// the API answers, so the two cannot drift apart silently. The API still decides: it sniffs
+// at least the first 64 KiB (whole chunks as they arrive), so for a file whose ID3 tags end
+// right at the 64 KiB mark the two can judge differently.
 
 /** How many leading bytes the server sniffs (SNIFF_LEN). */
 export const SNIFF_LEN = 64 * 1024;

@@ -195,11 +195,15 @@ onExpired(async () => {
   if (clip) await saveDraft(draftOfPage());
 });
 
-$("#signin-link").addEventListener("click", async (e) => {
-  e.preventDefault();
-  if (clip) await saveDraft(draftOfPage());
-  goSignIn();
-});
+// Either sign-in link (the notice's, the header's) keeps the clip and comes back here.
+for (const link of [$("#signin-link"), $("#sign-in")]) {
+  if (!link) continue;
+  link.addEventListener("click", async (e) => {
+    e.preventDefault();
+    if (clip) await saveDraft(draftOfPage());
+    goSignIn();
+  });
+}
 
 async function restoreDraft() {
   const draft = await loadDraft();
@@ -313,7 +317,7 @@ $("#details").addEventListener("submit", async (e) => {
     $("#sending").hidden = true;
     if (error && error.name === "AbortError") {
       announce("Upload cancelled; nothing was kept.");
-      showRefusal("Upload cancelled; nothing was sent to keep. Your clip is still here.");
+      showRefusal("Upload cancelled: the server keeps nothing of it. Your clip is still here, ready to upload.");
     } else if (error && error.status === 401 && current()) {
       // The token expired: keep the clip (onExpired) and sign in again.
       await expired();
