@@ -8,6 +8,12 @@
   var peaks = [];
   try { peaks = JSON.parse(canvas.getAttribute("data-peaks") || "[]"); } catch (e) { peaks = []; }
   var ctx = canvas.getContext("2d");
+  // A browser's own recording (MediaRecorder WebM) has no duration in its header, so the
+  // element says Infinity until it has read the whole file; the scan measured it.
+  var measured = Number(canvas.getAttribute("data-duration-ms")) / 1000 || 0;
+  function duration() {
+    return isFinite(audio.duration) && audio.duration > 0 ? audio.duration : measured;
+  }
 
   function draw() {
     var ratio = window.devicePixelRatio || 1;
@@ -17,7 +23,7 @@
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
     if (!peaks.length) return;
-    var played = audio.duration ? audio.currentTime / audio.duration : 0;
+    var played = duration() ? Math.min(1, audio.currentTime / duration()) : 0;
     var bar = width / peaks.length;
     for (var i = 0; i < peaks.length; i++) {
       var h = Math.max(1, (peaks[i] / 255) * height);
@@ -30,17 +36,17 @@
   canvas.addEventListener("click", function (event) {
     var rect = canvas.getBoundingClientRect();
     var fraction = (event.clientX - rect.left) / rect.width;
-    if (!audio.duration) {
+    if (!audio.duration || !duration()) {
       // Nothing is preloaded (so viewing the page is not a download): start playing, then seek.
       pendingSeek = fraction;
       audio.play();
       return;
     }
-    audio.currentTime = fraction * audio.duration;
+    audio.currentTime = fraction * duration();
   });
   audio.addEventListener("loadedmetadata", function () {
-    if (pendingSeek !== null && audio.duration) {
-      audio.currentTime = pendingSeek * audio.duration;
+    if (pendingSeek !== null && duration()) {
+      audio.currentTime = pendingSeek * duration();
       pendingSeek = null;
     }
   });

@@ -112,7 +112,7 @@ pub async fn view_page(
 <main>
 <h1 id="title">{title}</h1>
 <p class="facts"><span id="duration">{duration}</span> · {size} · uploaded <time datetime="{created}">{created_day}</time></p>
-<canvas id="waveform" data-peaks="{peaks}" aria-label="Waveform"></canvas>
+<canvas id="waveform" data-peaks="{peaks}" data-duration-ms="{duration_ms}" aria-label="Waveform"></canvas>
 <audio id="player" controls preload="none" src="{player_url}"></audio>
 <p class="description">{description}</p>
 <a class="download" href="{download_url}" download>Download {filename}</a>
@@ -136,6 +136,7 @@ pub async fn view_page(
         created = e(&view.created_at().to_rfc3339()),
         created_day = e(&view.created_at().format("%Y-%m-%d").to_string()),
         peaks = e(&peaks_json(&view)),
+        duration_ms = view.duration_ms.unwrap_or(0),
         description = e(&description),
         player_url = e(&player_url),
         download_url = e(&state.urls.path(&format!("/{}/download", view.id))),
@@ -168,13 +169,14 @@ pub async fn embed_page(
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · voicebin</title><link rel="stylesheet" href="{css_url}"></head>
 <body class="embed"><h1><a href="{page_url}" target="_blank" rel="noopener">{title}</a></h1>
-<canvas id="waveform" data-peaks="{peaks}" aria-label="Waveform"></canvas>
+<canvas id="waveform" data-peaks="{peaks}" data-duration-ms="{duration_ms}" aria-label="Waveform"></canvas>
 <audio id="player" controls preload="none" src="{player_url}"></audio>
 <script src="{js_url}"></script></body></html>
 "#,
         title = e(&title_of(&view)),
         page_url = e(&state.urls.view(&view.id)),
         peaks = e(&peaks_json(&view)),
+        duration_ms = view.duration_ms.unwrap_or(0),
         player_url = e(&player_url(state, req, &view)),
         css_url = e(&state.urls.path("/static/view.css")),
         js_url = e(&state.urls.path("/static/view.js")),

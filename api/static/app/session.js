@@ -189,8 +189,16 @@ export function goSignIn(reason) {
 export function takeReturnTo() {
   const to = sessionStorage.getItem(RETURN_KEY);
   sessionStorage.removeItem(RETURN_KEY);
-  // Only a path on this site: never an open redirect.
-  if (to && to.startsWith("/") && !to.startsWith("//")) return to;
+  // Only a page of this site: never an open redirect (a stored "/\\evil.example" resolves to
+  // another origin, so the resolved URL is what is checked).
+  if (to && to.startsWith("/")) {
+    try {
+      const url = new URL(to, location.origin);
+      if (url.origin === location.origin) return url.pathname + url.search + url.hash;
+    } catch {
+      // Not a URL: go home.
+    }
+  }
   return path("/");
 }
 
