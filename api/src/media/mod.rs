@@ -38,26 +38,20 @@ const GRANT_PARAM: &str = "grant";
 /// The query parameter that carries an owner's or moderator's playback pass.
 pub const PASS_PARAM: &str = "playback";
 
-/// The first value of query parameter `name` (as sent: passes and grants are URL-safe).
-fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+/// The values of query parameter `name`, in order (as sent: passes and grants are URL-safe).
+fn query_params<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a str> {
     req.uri()
-        .query()?
-        .split('&')
+        .query()
+        .into_iter()
+        .flat_map(|q| q.split('&'))
         .filter_map(|pair| pair.split_once('='))
-        .find(|(n, _)| *n == name)
+        .filter(move |(n, _)| *n == name)
         .map(|(_, value)| value)
 }
 
 /// The grant tokens `req` presents: the one in its URL (a page's player), then its cookie.
 fn presented(req: &Request) -> impl Iterator<Item = (&str, bool)> {
-    let in_url = req
-        .uri()
-        .query()
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter_map(|pair| pair.split_once('='))
-        .filter(|(name, _)| *name == GRANT_PARAM)
-        .map(|(_, value)| (value, true));
+    let in_url = query_params(req, GRANT_PARAM).map(|value| (value, true));
     let in_cookie = req
         .headers()
         .get_all(header::COOKIE)
@@ -85,7 +79,7 @@ async fn serve(
     // A playback pass plays as the owner or moderator it was issued to, for its listener only
     // and until it expires; one that does not verify is refused rather than read as the public,
     // so a player learns its URL is stale.
-    let reader = match query_param(req, PASS_PARAM) {
+    let reader = match query_params(req, PASS_PARAM).next() {
         Some(raw) => {
             let reader = state
                 .grants
