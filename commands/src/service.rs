@@ -12,6 +12,7 @@ use voicebin_domain::sniff::sniff_audio;
 use voicebin_domain::{
     AccountId, ClipCommand, ClipError, ClipId, ContentType, Description, DownloadLimit, Filename,
     ModerationReason, ReportNote, ReportReason, Reporter, ScanOutcome, Sha256Digest, Title,
+    Transcript,
 };
 
 use crate::bus::{ClipStore, CommandError, CommandMeta};
@@ -392,6 +393,81 @@ impl ClipService {
             Err(CommandError::Rule(ClipError::Deleted)) => Ok(()),
             other => other,
         }
+    }
+
+    /// Records the speech-to-text stage's transcript (`component` names the worker). A
+    /// transcript for a clip deleted or taken down meanwhile is dropped quietly.
+    #[instrument(skip_all, fields(clip.id = %id))]
+    pub async fn complete_transcript(
+        &self,
+        id: &ClipId,
+        transcript: Transcript,
+        engine: &str,
+        component: &str,
+    ) -> Result<(), CommandError> {
+        let command = ClipCommand::CompleteTranscript {
+            transcript,
+            engine: engine.to_owned(),
+            at: Utc::now(),
+        };
+        quietly_gone(
+            self.store
+                .execute(id, command, CommandMeta::system(component))
+                .await,
+        )
+    }
+
+    /// Records that the speech-to-text stage gave up on a clip, and why.
+    #[instrument(skip_all, fields(clip.id = %id))]
+    pub async fn fail_transcript(
+        &self,
+        id: &ClipId,
+        reason: &str,
+        engine: &str,
+        component: &str,
+    ) -> Result<(), CommandError> {
+        let command = ClipCommand::FailTranscript {
+            reason: reason.to_owned(),
+            engine: engine.to_owned(),
+            at: Utc::now(),
+        };
+        quietly_gone(
+            self.store
+                .execute(id, command, CommandMeta::system(component))
+                .await,
+        )
+    }
+
+    /// The owner sets the clip's transcript.
+    #[instrument(skip_all, fields(clip.id = %id))]
+    pub async fn correct_transcript(
+        &self,
+        id: &ClipId,
+        actor: &AccountId,
+        transcript: Transcript,
+        request_id: Option<String>,
+    ) -> Result<(), CommandError> {
+        let command = ClipCommand::CorrectTranscript {
+            actor: actor.clone(),
+            transcript,
+            at: Utc::now(),
+        };
+        let meta = CommandMeta {
+            actor: format!("account:{actor}"),
+            request_id,
+        };
+        self.store.execute(id, command, meta).await
+    }
+}
+
+/// A stage's result for a clip that was deleted, taken down or is not clean (any more) has
+/// nothing to record: done, not an error.
+fn quietly_gone(result: Result<(), CommandError>) -> Result<(), CommandError> {
+    match result {
+        Err(CommandError::Rule(
+            ClipError::Deleted | ClipError::Removed | ClipError::NotAvailable,
+        )) => Ok(()),
+        other => other,
     }
 }
 

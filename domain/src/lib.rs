@@ -13,6 +13,7 @@
 //!   contract with stored history), `errors.rs` (one variant per business rule), `mod.rs`
 //!   (scan and moderation states).
 //! - `values.rs`: value objects parsed once at the edge (`ClipId`, `Title`, `DownloadLimit`, …).
+//! - `transcript.rs`: what was said in a clip, as timed segments, and its WebVTT form.
 //! - `sniff.rs`: deciding from the first bytes whether an upload is audio, and which kind.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -37,12 +38,14 @@ macro_rules! parse_by_name {
 
 pub mod clip;
 pub mod sniff;
+pub mod transcript;
 pub mod values;
 
 pub use clip::{
     AudioFacts, Clip, ClipCommand, ClipError, ClipEvent, Moderation, ScanOutcome, ScanState,
-    ScanVerdict,
+    ScanVerdict, TranscriptStatus,
 };
+pub use transcript::{Language, Segment, Transcript};
 pub use values::{
     AccountId, ClipId, ContentType, Description, DownloadLimit, Filename, ModerationReason,
     ReportNote, ReportReason, Reporter, Sha256Digest, Title, UnknownName, ValueError,

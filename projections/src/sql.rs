@@ -48,16 +48,17 @@ impl PostgresStore {
 const COLUMNS: &str = "id, owner, title, description, filename, content_type, size_bytes, \
     sha256, blob_key, scan_state, scan_detail, scanner, container, codec, duration_ms, \
     sample_rate, channels, peaks, download_limit, download_count, created_at, updated_at, \
-    scanned_at, deleted_at, version, moderation_state, moderation_reason, moderated_at";
+    scanned_at, deleted_at, version, moderation_state, moderation_reason, moderated_at, \
+    transcript_state, transcript_detail, transcript_language, transcribed_at";
 
 const REPORT_COLUMNS: &str =
     "clip_id, sequence, reporter, reason, note, reported_at, resolved_at, resolution";
 
 const BLOCKED_COLUMNS: &str = "sha256, clip_id, reason, removed_at";
 
-/// Rows per multi-row INSERT of a rebuild (29 columns × 1000 stays under SQLite's 32766
+/// Rows per multi-row INSERT of a rebuild (under 65 columns × 500 stays under SQLite's 32766
 /// parameters).
-const REBUILD_CHUNK: usize = 1000;
+const REBUILD_CHUNK: usize = 500;
 
 /// The read-model tables a rebuild builds aside and swaps in, with their columns.
 fn rebuilt_tables() -> [(&'static str, &'static str); 3] {
@@ -131,8 +132,9 @@ const INSERT: &str = "INSERT INTO clip_views (id, owner, title, description, fil
     content_type, size_bytes, sha256, blob_key, scan_state, scan_detail, scanner, container, \
     codec, duration_ms, sample_rate, channels, peaks, download_limit, download_count, \
     created_at, updated_at, scanned_at, deleted_at, version, moderation_state, moderation_reason, \
-    moderated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-    $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)";
+    moderated_at, transcript_state, transcript_detail, transcript_language, transcribed_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+    $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)";
 
 const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, \
     title = excluded.title, description = excluded.description, filename = excluded.filename, \
@@ -146,7 +148,9 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET owner = excluded.owne
     updated_at = excluded.updated_at, scanned_at = excluded.scanned_at, \
     deleted_at = excluded.deleted_at, version = excluded.version, \
     moderation_state = excluded.moderation_state, \
-    moderation_reason = excluded.moderation_reason, moderated_at = excluded.moderated_at \
+    moderation_reason = excluded.moderation_reason, moderated_at = excluded.moderated_at, \
+    transcript_state = excluded.transcript_state, transcript_detail = excluded.transcript_detail, \
+    transcript_language = excluded.transcript_language, transcribed_at = excluded.transcribed_at \
     WHERE clip_views.version < excluded.version";
 
 /// Escapes `%`, `_` and `\` so a search term matches literally inside `LIKE`.
@@ -254,6 +258,10 @@ macro_rules! sql_store {
                     .bind(v.moderation_state.as_str())
                     .bind(&v.moderation_reason)
                     .bind(v.moderated_at)
+                    .bind(v.transcript_state.as_str())
+                    .bind(&v.transcript_detail)
+                    .bind(&v.transcript_language)
+                    .bind(v.transcribed_at)
             }
 
             async fn insert_aside(
@@ -292,7 +300,11 @@ macro_rules! sql_store {
                             .push_bind(v.version)
                             .push_bind(v.moderation_state.as_str())
                             .push_bind(&v.moderation_reason)
-                            .push_bind(v.moderated_at);
+                            .push_bind(v.moderated_at)
+                            .push_bind(v.transcript_state.as_str())
+                            .push_bind(&v.transcript_detail)
+                            .push_bind(&v.transcript_language)
+                            .push_bind(v.transcribed_at);
                     });
                     q.build().execute(&mut **tx).await?;
                 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Type};
-use voicebin_domain::{Moderation, ReportReason, ScanState, UnknownName};
+use voicebin_domain::{Moderation, ReportReason, ScanState, TranscriptStatus, UnknownName};
 
 /// A value decoded from its stable name. Row structs use it as
 /// `#[sqlx(try_from = "ByName<ScanState>")]`: sqlx cannot be taught to decode the domain's
@@ -52,6 +52,12 @@ impl From<ByName<Moderation>> for Moderation {
 
 impl From<ByName<ReportReason>> for ReportReason {
     fn from(name: ByName<ReportReason>) -> Self {
+        name.0
+    }
+}
+
+impl From<ByName<TranscriptStatus>> for TranscriptStatus {
+    fn from(name: ByName<TranscriptStatus>) -> Self {
         name.0
     }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use voicebin_domain::{ClipEvent, Moderation, ScanState};
+use voicebin_domain::{ClipEvent, Moderation, ScanState, TranscriptStatus};
 
 use crate::stored::ByName;
 
@@ -67,6 +67,15 @@ pub struct ClipView {
     pub moderation_reason: Option<String>,
     /// When moderation last changed the clip (µs since epoch).
     pub moderated_at: Option<i64>,
+    /// Whether the clip has a transcript, and whose.
+    #[sqlx(try_from = "ByName<TranscriptStatus>")]
+    pub transcript_state: TranscriptStatus,
+    /// Why transcription failed.
+    pub transcript_detail: Option<String>,
+    /// The transcript's language, when known.
+    pub transcript_language: Option<String>,
+    /// When the transcript last changed (µs since epoch).
+    pub transcribed_at: Option<i64>,
 }
 
 fn micros(at: &DateTime<Utc>) -> i64 {
@@ -122,6 +131,19 @@ impl ClipView {
         DateTime::from_timestamp_micros(self.created_at).unwrap_or_default()
     }
 
+    fn transcribed(
+        &mut self,
+        state: TranscriptStatus,
+        transcript: &voicebin_domain::Transcript,
+        at: &DateTime<Utc>,
+    ) {
+        self.transcript_state = state;
+        self.transcript_detail = None;
+        self.transcript_language = transcript.language().map(|l| l.as_str().to_owned());
+        self.transcribed_at = Some(micros(at));
+        self.updated_at = micros(at);
+    }
+
     fn moderate(&mut self, state: Moderation, reason: String, at: &DateTime<Utc>) {
         self.moderation_state = state;
         self.moderation_reason = Some(reason);
@@ -174,6 +196,10 @@ impl ClipView {
                 moderation_state: Moderation::Visible,
                 moderation_reason: None,
                 moderated_at: None,
+                transcript_state: TranscriptStatus::None,
+                transcript_detail: None,
+                transcript_language: None,
+                transcribed_at: None,
             });
         }
         let mut view = view?;
@@ -250,6 +276,18 @@ impl ClipView {
             }
             ClipEvent::Removed { reason, at, .. } => {
                 view.moderate(Moderation::Removed, reason.to_string(), at)
+            }
+            ClipEvent::TranscriptCompleted { transcript, at, .. } => {
+                view.transcribed(TranscriptStatus::Transcribed, transcript, at)
+            }
+            ClipEvent::TranscriptCorrected { transcript, at, .. } => {
+                view.transcribed(TranscriptStatus::Corrected, transcript, at)
+            }
+            ClipEvent::TranscriptFailed { reason, at, .. } => {
+                view.transcript_state = TranscriptStatus::Failed;
+                view.transcript_detail = Some(reason.clone());
+                view.transcribed_at = Some(micros(at));
+                view.updated_at = micros(at);
             }
         }
         Some(view)

@@ -28,6 +28,7 @@
 pub mod audio;
 pub mod scan;
 pub mod sweeper;
+pub mod transcribe;
 
 pub use scan::clamd::{ClamdClient, ClamdScanner};
 pub use scan::embedded::EmbeddedWorker;

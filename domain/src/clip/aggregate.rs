@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeSet;
 
-use super::{ClipCommand, ClipError, ClipEvent, Moderation, ScanState, ScanVerdict};
+use super::{
+    ClipCommand, ClipError, ClipEvent, Moderation, ScanState, ScanVerdict, TranscriptStatus,
+};
 use crate::values::{
     AccountId, Description, DownloadLimit, ReportReason, Reporter, Sha256Digest, Title,
 };
@@ -41,7 +43,10 @@ pub struct Clip {
     /// Reporters (and their reasons) since the last moderator decision.
     #[serde(default)]
     open_reports: BTreeSet<(Reporter, ReportReason)>,
+    #[serde(default)]
+    transcript: TranscriptStatus,
 }
+
 
 impl Clip {
     fn live(&self) -> Result<(), ClipError> {
@@ -73,6 +78,11 @@ impl Clip {
     /// Where moderation has left the clip.
     pub fn moderation(&self) -> Moderation {
         self.moderation
+    }
+
+    /// Whether the clip has a transcript, and whose.
+    pub fn transcript_status(&self) -> TranscriptStatus {
+        self.transcript
     }
 
     fn not_removed(&self) -> Result<(), ClipError> {
@@ -295,6 +305,50 @@ impl Aggregate for Clip {
                 };
                 sink.write(event, self).await;
             }
+            ClipCommand::CompleteTranscript {
+                transcript,
+                engine,
+                at,
+            } => {
+                self.not_removed()?;
+                if self.scan_state != ScanState::Clean {
+                    return Err(ClipError::NotAvailable);
+                }
+                // At-least-once delivery: the first transcript stands, and the owner's own is
+                // never overwritten. A transcription that failed may be tried again.
+                if matches!(
+                    self.transcript,
+                    TranscriptStatus::None | TranscriptStatus::Failed
+                ) {
+                    let event = ClipEvent::TranscriptCompleted {
+                        transcript,
+                        engine,
+                        at,
+                    };
+                    sink.write(event, self).await;
+                }
+            }
+            ClipCommand::FailTranscript { reason, engine, at } => {
+                self.not_removed()?;
+                if self.transcript == TranscriptStatus::None {
+                    let event = ClipEvent::TranscriptFailed { reason, engine, at };
+                    sink.write(event, self).await;
+                }
+            }
+            ClipCommand::CorrectTranscript {
+                actor,
+                transcript,
+                at,
+            } => {
+                self.owned_by(&actor)?;
+                self.not_removed()?;
+                let event = ClipEvent::TranscriptCorrected {
+                    by: actor,
+                    transcript,
+                    at,
+                };
+                sink.write(event, self).await;
+            }
             ClipCommand::RemoveClip {
                 moderator,
                 reason,
@@ -369,6 +423,9 @@ impl Aggregate for Clip {
                 self.moderation = Moderation::Removed;
                 self.open_reports.clear();
             }
+            ClipEvent::TranscriptCompleted { .. } => self.transcript = TranscriptStatus::Transcribed,
+            ClipEvent::TranscriptFailed { .. } => self.transcript = TranscriptStatus::Failed,
+            ClipEvent::TranscriptCorrected { .. } => self.transcript = TranscriptStatus::Corrected,
         }
     }
 }
@@ -1026,5 +1083,130 @@ mod tests {
         use cqrs_es::DomainEvent;
         assert_eq!(scanned(ScanVerdict::Clean).event_type(), "ScanCompleted");
         assert_eq!(deleted().event_version(), "1.0");
+    }
+
+    fn transcript(text: &str) -> crate::Transcript {
+        crate::Transcript::new(
+            None,
+            vec![crate::Segment {
+                start_ms: 0,
+                end_ms: 900,
+                text: text.to_owned(),
+            }],
+        )
+        .unwrap()
+    }
+
+    fn transcribed(text: &str) -> ClipEvent {
+        ClipEvent::TranscriptCompleted {
+            transcript: transcript(text),
+            engine: "test".into(),
+            at: at(),
+        }
+    }
+
+    fn complete_transcript(text: &str) -> ClipCommand {
+        ClipCommand::CompleteTranscript {
+            transcript: transcript(text),
+            engine: "test".into(),
+            at: at(),
+        }
+    }
+
+    #[test]
+    fn a_clean_clip_records_its_first_transcript_only() {
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean)])
+            .when(complete_transcript("hello"))
+            .then_expect_events(vec![transcribed("hello")]);
+        ClipTest::with(())
+            .given(vec![
+                uploaded(None),
+                scanned(ScanVerdict::Clean),
+                transcribed("hello"),
+            ])
+            .when(complete_transcript("again"))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn only_a_clean_live_clip_is_transcribed() {
+        for given in [
+            vec![uploaded(None)],
+            vec![uploaded(None), scanned(ScanVerdict::Infected)],
+        ] {
+            ClipTest::with(())
+                .given(given)
+                .when(complete_transcript("x"))
+                .then_expect_error(ClipError::NotAvailable);
+        }
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean), deleted()])
+            .when(complete_transcript("x"))
+            .then_expect_error(ClipError::Deleted);
+    }
+
+    #[test]
+    fn a_failure_is_recorded_once_and_a_later_transcript_may_follow_it() {
+        let failed = ClipEvent::TranscriptFailed {
+            reason: "engine crashed".into(),
+            engine: "test".into(),
+            at: at(),
+        };
+        let fail = ClipCommand::FailTranscript {
+            reason: "engine crashed".into(),
+            engine: "test".into(),
+            at: at(),
+        };
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean)])
+            .when(fail.clone())
+            .then_expect_events(vec![failed.clone()]);
+        ClipTest::with(())
+            .given(vec![
+                uploaded(None),
+                scanned(ScanVerdict::Clean),
+                failed.clone(),
+            ])
+            .when(fail)
+            .then_expect_events(vec![]);
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean), failed])
+            .when(complete_transcript("later"))
+            .then_expect_events(vec![transcribed("later")]);
+    }
+
+    #[test]
+    fn the_owners_correction_stands_and_no_one_else_may_make_one() {
+        let corrected = ClipEvent::TranscriptCorrected {
+            by: alice(),
+            transcript: transcript("what I said"),
+            at: at(),
+        };
+        ClipTest::with(())
+            .given(vec![
+                uploaded(None),
+                scanned(ScanVerdict::Clean),
+                transcribed("what I sad"),
+            ])
+            .when(ClipCommand::CorrectTranscript {
+                actor: alice(),
+                transcript: transcript("what I said"),
+                at: at(),
+            })
+            .then_expect_events(vec![corrected.clone()]);
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean)])
+            .when(ClipCommand::CorrectTranscript {
+                actor: bob(),
+                transcript: transcript("mine now"),
+                at: at(),
+            })
+            .then_expect_error(ClipError::NotOwner);
+        // A transcription arriving after the owner's own records nothing.
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean), corrected])
+            .when(complete_transcript("machine words"))
+            .then_expect_events(vec![]);
     }
 }

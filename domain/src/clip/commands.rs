@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::events::ScanOutcome;
+use crate::transcript::Transcript;
 use crate::values::{
     AccountId, ContentType, Description, DownloadLimit, Filename, ModerationReason, ReportNote,
     ReportReason, Reporter, Sha256Digest, Title,
@@ -126,6 +127,35 @@ pub enum ClipCommand {
         /// The digest of the clip's bytes as the caller knows it (used only when the state
         /// does not record it).
         sha256: Sha256Digest,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// Record the speech-to-text stage's transcript. Ignored when the clip already has one
+    /// (a duplicate job, or the owner's own).
+    CompleteTranscript {
+        /// What was said.
+        transcript: Transcript,
+        /// The engine and model.
+        engine: String,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// Record that the speech-to-text stage gave up. Ignored when the clip already has a
+    /// transcript or a recorded failure.
+    FailTranscript {
+        /// Why.
+        reason: String,
+        /// The engine.
+        engine: String,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// The owner sets the transcript.
+    CorrectTranscript {
+        /// Who asks.
+        actor: AccountId,
+        /// The transcript as the owner wants it.
+        transcript: Transcript,
         /// Now.
         at: DateTime<Utc>,
     },

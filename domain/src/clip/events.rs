@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
+use crate::transcript::Transcript;
 use crate::values::{
     AccountId, ContentType, Description, DownloadLimit, Filename, ModerationReason, ReportNote,
     ReportReason, Reporter, Sha256Digest, Title,
@@ -146,6 +147,34 @@ pub enum ClipEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The speech-to-text stage transcribed the clip.
+    TranscriptCompleted {
+        /// What was said.
+        transcript: Transcript,
+        /// Which engine and model produced it, e.g. `faster-whisper/tiny.en`.
+        engine: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The speech-to-text stage gave up on the clip. The clip itself is unaffected.
+    TranscriptFailed {
+        /// Why, for the owner.
+        reason: String,
+        /// Which engine tried.
+        engine: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The owner replaced the transcript with their own (a correction, or one written by
+    /// hand). Later transcriptions never overwrite it.
+    TranscriptCorrected {
+        /// The owner.
+        by: AccountId,
+        /// The transcript as the owner wants it.
+        transcript: Transcript,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 /// The scan pipeline's verdict on a clip.
@@ -212,6 +241,9 @@ impl DomainEvent for ClipEvent {
             ClipEvent::Blocked { .. } => "Blocked",
             ClipEvent::Restored { .. } => "Restored",
             ClipEvent::Removed { .. } => "Removed",
+            ClipEvent::TranscriptCompleted { .. } => "TranscriptCompleted",
+            ClipEvent::TranscriptFailed { .. } => "TranscriptFailed",
+            ClipEvent::TranscriptCorrected { .. } => "TranscriptCorrected",
         }
         .to_owned()
     }

@@ -102,6 +102,49 @@ impl Moderation {
 
 parse_by_name!(Moderation, "moderation state");
 
+/// Whether the clip has a transcript, and whose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TranscriptStatus {
+    /// None yet (transcription pending, off, or never asked for).
+    #[default]
+    None,
+    /// The speech-to-text stage gave up.
+    Failed,
+    /// Transcribed by the speech-to-text stage.
+    Transcribed,
+    /// Set by the owner; the stage never overwrites it.
+    Corrected,
+}
+
+impl TranscriptStatus {
+    /// Every status.
+    pub const ALL: [TranscriptStatus; 4] = [
+        TranscriptStatus::None,
+        TranscriptStatus::Failed,
+        TranscriptStatus::Transcribed,
+        TranscriptStatus::Corrected,
+    ];
+
+    /// The stable wire name (`none`, `failed`, `transcribed`, `corrected`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TranscriptStatus::None => "none",
+            TranscriptStatus::Failed => "failed",
+            TranscriptStatus::Transcribed => "transcribed",
+            TranscriptStatus::Corrected => "corrected",
+        }
+    }
+
+    /// Whether there is a transcript to show.
+    pub fn has_transcript(self) -> bool {
+        matches!(self, TranscriptStatus::Transcribed | TranscriptStatus::Corrected)
+    }
+}
+
+parse_by_name!(TranscriptStatus, "transcript status");
+
+
 #[cfg(test)]
 mod tests {
     use super::*;

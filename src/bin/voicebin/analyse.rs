@@ -16,6 +16,10 @@ pub struct Opts {
     /// CPU time the analysis may use (RLIMIT_CPU), in seconds.
     #[arg(long)]
     max_cpu_secs: u64,
+    /// Decode at most this many milliseconds to 16 kHz mono PCM on stdout instead (the
+    /// transcription stage's decode).
+    #[arg(long)]
+    pcm16k_max_ms: Option<u64>,
     /// The file to analyse.
     path: PathBuf,
 }
@@ -26,5 +30,6 @@ pub fn run(opts: Opts) -> ExitCode {
         max_memory_bytes: opts.max_memory_bytes,
         max_cpu_secs: opts.max_cpu_secs,
         path: opts.path,
+        pcm16k_max_ms: opts.pcm16k_max_ms,
     })
 }

@@ -63,6 +63,7 @@
 mod envelope;
 mod open;
 mod opus;
+mod pcm;
 mod peaks;
 mod probe;
 
@@ -74,6 +75,7 @@ use std::path::Path;
 use symphonia::core::errors::Error as SymphoniaError;
 
 use envelope::Envelope;
+pub use pcm::{decode_pcm16k, PcmSummary, PCM_RATE};
 use peaks::Waveform;
 use probe::Probe;
 

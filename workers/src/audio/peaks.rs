@@ -57,6 +57,20 @@ use super::PeaksError;
 /// Longest Opus packet: 120 ms at 48 kHz.
 const OPUS_MAX_FRAMES: usize = MAX_PACKET_SAMPLES;
 
+/// Where decoded samples go: the waveform's envelope, or the PCM written for transcription
+/// (`pcm.rs`).
+pub(super) trait SampleSink {
+    /// Takes the frames of `samples` (interleaved, `channels` per frame, `rate` frames a
+    /// second).
+    fn push(&mut self, samples: &[f32], channels: usize, rate: u32);
+}
+
+impl SampleSink for Envelope {
+    fn push(&mut self, samples: &[f32], channels: usize, _rate: u32) {
+        self.push_interleaved(samples, channels);
+    }
+}
+
 /// The drawing side of the pass: fed every packet of the audio track, it decodes each into the
 /// envelope until it is done or gives up.
 pub(super) struct Waveform {
@@ -192,7 +206,7 @@ fn verdict(decoded: u64, failed: u64, codec: &str) -> Result<(), PeaksError> {
 }
 
 /// The audio track being decoded (one per link of a chained Ogg stream).
-struct TrackDecoder {
+pub(super) struct TrackDecoder {
     track_id: u32,
     /// The codec's short name, for error messages.
     codec: String,
@@ -209,7 +223,13 @@ enum Inner {
 }
 
 impl TrackDecoder {
-    fn open(reader: &dyn FormatReader) -> Result<TrackDecoder, PeaksError> {
+    /// The id of the track whose packets this decodes.
+    pub(super) fn track_id(&self) -> u32 {
+        self.track_id
+    }
+
+    /// The decoder for the reader's default audio track.
+    pub(super) fn open(reader: &dyn FormatReader) -> Result<TrackDecoder, PeaksError> {
         let track = reader
             .default_track(TrackType::Audio)
             .ok_or_else(|| PeaksError::Unsupported("the file has no audio track".into()))?;
@@ -276,13 +296,18 @@ impl TrackDecoder {
     }
 
     /// Decode one packet into `envelope`; `Err` (with the reason) if it does not decode.
-    fn decode(&mut self, packet: &Packet, envelope: &mut Envelope) -> Result<(), String> {
+    pub(super) fn decode(
+        &mut self,
+        packet: &Packet,
+        envelope: &mut dyn SampleSink,
+    ) -> Result<(), String> {
         match &mut self.inner {
             Inner::Symphonia { decoder, scratch } => match decoder.decode(packet) {
                 Ok(buf) => {
                     let channels = buf.num_planes();
+                    let rate = buf.spec().rate();
                     buf.copy_to_vec_interleaved::<f32>(scratch);
-                    envelope.push_interleaved(scratch, channels);
+                    envelope.push(scratch, channels, rate);
                     Ok(())
                 }
                 Err(SymphoniaError::ResetRequired) => {
@@ -375,7 +400,7 @@ impl OpusTrack {
         })
     }
 
-    fn decode(&mut self, packet: &Packet, envelope: &mut Envelope) -> Result<(), String> {
+    fn decode(&mut self, packet: &Packet, envelope: &mut dyn SampleSink) -> Result<(), String> {
         if packet.data.is_empty() {
             // A zero-length packet means "no data" (a gap); there is nothing to decode.
             return Ok(());
@@ -417,7 +442,11 @@ impl OpusTrack {
         let skipped = self.skip.min(end - start);
         self.skip -= skipped;
         start += skipped;
-        envelope.push_interleaved(&self.out[start * channels..end * channels], channels);
+        envelope.push(
+            &self.out[start * channels..end * channels],
+            channels,
+            48_000,
+        );
         Ok(())
     }
 

@@ -16,6 +16,7 @@
 pub mod clamd;
 pub mod embedded;
 pub mod job;
+pub(crate) mod local_copy;
 pub mod queue;
 pub mod relay;
 pub mod sandbox;

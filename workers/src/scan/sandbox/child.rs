@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use rlimit::Resource;
 
-use super::{memory_rejection, Report, EXIT_SETUP};
+use super::{memory_rejection, memory_rejection_reason, PcmReport, Report, EXIT_SETUP};
 use crate::scan::scanner::analyse_file;
 
 /// What the parent passes to the child.
@@ -23,6 +23,9 @@ pub struct ChildArgs {
     pub max_cpu_secs: u64,
     /// The file to analyse.
     pub path: PathBuf,
+    /// Instead of analysing, decode at most this many milliseconds to 16 kHz mono s16le PCM
+    /// on stdout, and end stderr with a [`PcmReport`] line (the transcription stage's decode).
+    pub pcm16k_max_ms: Option<u64>,
 }
 
 /// Files the child may have open at once: stdio, the clip, and a few to spare.
@@ -37,6 +40,9 @@ pub fn run(args: &ChildArgs) -> ExitCode {
     if let Err(e) = lower_limits(args) {
         eprintln!("could not lower the resource limits: {e}");
         return ExitCode::from(EXIT_SETUP);
+    }
+    if let Some(max_ms) = args.pcm16k_max_ms {
+        return decode_pcm(args, max_ms);
     }
     let report = match analyse_file(&args.path) {
         Ok(outcome) => Report::Outcome(outcome),
@@ -58,6 +64,29 @@ pub fn run(args: &ChildArgs) -> ExitCode {
             ExitCode::from(EXIT_SETUP)
         }
     }
+}
+
+/// The transcription stage's decode: PCM on stdout, then a [`PcmReport`] as the last line of
+/// stderr. Exits 0 with a summary, 1 when the file does not decode.
+fn decode_pcm(args: &ChildArgs, max_ms: u64) -> ExitCode {
+    let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let (report, code) = match crate::audio::decode_pcm16k(&args.path, max_ms, &mut stdout) {
+        Ok(summary) => (PcmReport::Decoded(summary), ExitCode::SUCCESS),
+        Err(e) if matches!(&e, crate::audio::ProbeError::Io(io) if io.kind() == std::io::ErrorKind::OutOfMemory) => {
+            (PcmReport::Undecodable(memory_rejection_reason(args.max_memory_bytes)), ExitCode::from(1))
+        }
+        Err(crate::audio::ProbeError::Io(e)) => (PcmReport::Unreadable(e.to_string()), ExitCode::from(1)),
+        Err(e) => (PcmReport::Undecodable(e.to_string()), ExitCode::from(1)),
+    };
+    drop(stdout);
+    match serde_json::to_string(&report) {
+        Ok(line) => eprintln!("\n{line}"),
+        Err(e) => {
+            eprintln!("could not write the report: {e}");
+            return ExitCode::from(EXIT_SETUP);
+        }
+    }
+    code
 }
 
 /// A worker killed with SIGKILL cannot kill its analyser: the kernel does, on the parent's death

@@ -21,6 +21,9 @@
 //! Why a crash is `rejected` and not `failed`: `docs/adr/0010-sandboxed-scans-and-bounded-attempts.md`.
 
 pub mod child;
+mod pcm;
+
+pub use pcm::{DecodeError, PcmReport};
 
 #[cfg(test)]
 mod tests;
@@ -191,7 +194,7 @@ impl Sandbox {
 
 /// Reads `from` to its end, keeping at most `cap` bytes (the rest is drained, so the child
 /// never blocks on a full pipe).
-async fn read_capped(mut from: impl AsyncRead + Unpin, cap: usize) -> Vec<u8> {
+pub(crate) async fn read_capped(mut from: impl AsyncRead + Unpin, cap: usize) -> Vec<u8> {
     let mut kept = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
@@ -228,10 +231,14 @@ fn refused(reason: String) -> ScanOutcome {
 
 /// `rejected`, because analysing the file needed more memory than `max_memory_bytes`.
 pub(crate) fn memory_rejection(max_memory_bytes: u64) -> ScanOutcome {
-    refused(format!(
+    refused(memory_rejection_reason(max_memory_bytes))
+}
+
+pub(crate) fn memory_rejection_reason(max_memory_bytes: u64) -> String {
+    format!(
         "decoding it needed more than {} MiB of memory, the limit for one clip",
         max_memory_bytes / (1024 * 1024)
-    ))
+    )
 }
 
 /// How the child ended, as a scan answer (see the module docs).
