@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use voicebin_api::auth::IssuerSettings;
 use voicebin_api::usecases::reporters::ModerationSettings;
 use voicebin_commands::S3Settings;
+use voicebin_workers::transcribe::TranscriptionSettings;
 use voicebin_workers::{SandboxSettings, SweeperSettings};
 
 /// Default upload size limit: 100 MiB.
@@ -67,6 +68,8 @@ pub struct Settings {
     pub moderation: ModerationSettings,
     /// Where the sandboxed audio analyser is, and its resource limits.
     pub sandbox: SandboxSettings,
+    /// Speech-to-text; `None` transcribes nothing.
+    pub transcription: Option<TranscriptionSettings>,
 }
 
 impl Settings {
@@ -85,6 +88,7 @@ impl Settings {
             sweeper: SweeperSettings::default(),
             moderation: ModerationSettings::default(),
             sandbox: SandboxSettings::this_binary(),
+            transcription: None,
         }
     }
 }

@@ -47,7 +47,6 @@ pub struct Clip {
     transcript: TranscriptStatus,
 }
 
-
 impl Clip {
     fn live(&self) -> Result<(), ClipError> {
         match self.lifecycle {
@@ -423,7 +422,9 @@ impl Aggregate for Clip {
                 self.moderation = Moderation::Removed;
                 self.open_reports.clear();
             }
-            ClipEvent::TranscriptCompleted { .. } => self.transcript = TranscriptStatus::Transcribed,
+            ClipEvent::TranscriptCompleted { .. } => {
+                self.transcript = TranscriptStatus::Transcribed
+            }
             ClipEvent::TranscriptFailed { .. } => self.transcript = TranscriptStatus::Failed,
             ClipEvent::TranscriptCorrected { .. } => self.transcript = TranscriptStatus::Corrected,
         }

@@ -138,12 +138,14 @@ impl TranscriptStatus {
 
     /// Whether there is a transcript to show.
     pub fn has_transcript(self) -> bool {
-        matches!(self, TranscriptStatus::Transcribed | TranscriptStatus::Corrected)
+        matches!(
+            self,
+            TranscriptStatus::Transcribed | TranscriptStatus::Corrected
+        )
     }
 }
 
 parse_by_name!(TranscriptStatus, "transcript status");
-
 
 #[cfg(test)]
 mod tests {

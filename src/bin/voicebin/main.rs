@@ -6,7 +6,8 @@
 //! - `migrate`: apply database migrations;
 //! - `keys mint`: print an API key signed by the embedded issuer;
 //! - `projections rebuild`: rebuild every read model from the event store;
-//! - `history`: print a clip's events from the event store.
+//! - `history`: print a clip's events from the event store;
+//! - `transcribe`: transcribe one audio file with the configured speech-to-text engine.
 //!
 //! Each lives in its own module with its flags (`Opts` or `Command`) and a `run`; flags several
 //! subcommands share, and their mapping to [`voicebin::Settings`], are in `args`. `main` only
@@ -22,6 +23,7 @@ mod migrate;
 mod projections;
 mod serve;
 mod shutdown;
+mod transcribe;
 mod worker;
 
 use std::process::ExitCode;
@@ -57,6 +59,9 @@ enum Command {
     Projections(projections::Command),
     /// Print a clip's history (every event, with actor and request id) from the event store.
     History(history::Opts),
+    /// Transcribe one audio file with the configured speech-to-text engine, as the
+    /// transcription stage does.
+    Transcribe(Box<transcribe::Opts>),
     /// Analyse one file under resource limits and print the report (the scan sandbox's child).
     #[command(name = "analyse-sandboxed", hide = true)]
     AnalyseSandboxed(analyse::Opts),
@@ -85,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => keys::run(global, command),
         Command::Projections(command) => projections::run(global, command).await,
         Command::History(opts) => history::run(global, opts).await,
+        Command::Transcribe(opts) => transcribe::run(global, *opts).await,
         Command::AnalyseSandboxed(_) => unreachable!("run before the runtime starts"),
     }
 }

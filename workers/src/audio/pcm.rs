@@ -273,7 +273,9 @@ impl Resampler {
         }
         // Keep what the next output still needs: from `half` samples before its centre.
         let keep_from = (self.next.floor() as u64).saturating_sub(self.half as u64);
-        let drop = keep_from.saturating_sub(self.base).min(self.history.len() as u64);
+        let drop = keep_from
+            .saturating_sub(self.base)
+            .min(self.history.len() as u64);
         self.history.drain(..drop as usize);
         self.base += drop;
     }
@@ -312,7 +314,9 @@ mod tests {
     fn tone(rate: u32, hz: f64, seconds: f64) -> Vec<f32> {
         let n = (f64::from(rate) * seconds) as usize;
         (0..n)
-            .map(|i| (0.5 * (2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(rate)).sin()) as f32)
+            .map(|i| {
+                (0.5 * (2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(rate)).sin()) as f32
+            })
             .collect()
     }
 

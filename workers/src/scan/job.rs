@@ -9,14 +9,15 @@
 //! find the clip `failed` and are acknowledged). A transient failure on the last attempt
 //! records `failed` at once.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
 use tracing::instrument;
 use voicebin_commands::{ClipService, CommandError, Scanner};
 use voicebin_domain::{ClipId, ScanOutcome, ScanState, ScanVerdict};
 use voicebin_projections::{ReadStore, ScanDispatch};
-
-use super::local_copy::local_copy;
 
 /// Scans of one clip started in all (every job, redelivery and process) before it is recorded
 /// `failed`. At most the RabbitMQ queue's delivery limit, so the job that records it is still
@@ -66,6 +67,21 @@ pub struct ScanJobRunner {
     pub scanner: Arc<dyn Scanner>,
     /// Counts the scans started per clip.
     pub attempts: Arc<dyn ScanDispatch>,
+}
+
+/// A local copy of a blob, removed when dropped (unless the store's own file is used).
+enum LocalCopy {
+    Store(PathBuf),
+    Temp(tempfile::TempPath),
+}
+
+impl LocalCopy {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            LocalCopy::Store(p) => p,
+            LocalCopy::Temp(p) => p,
+        }
+    }
 }
 
 impl ScanJobRunner {
@@ -118,7 +134,7 @@ impl ScanJobRunner {
                 other => other,
             };
         }
-        let scanned = match local_copy(&self.service, &view.blob_key).await {
+        let scanned = match self.local_copy(&view.blob_key).await {
             Ok(copy) => {
                 let scanned = self.scanner.scan(copy.path()).await;
                 drop(copy);
@@ -170,5 +186,27 @@ impl ScanJobRunner {
             }
             Err(e) => Attempt::Retry(format!("could not record the verdict: {e}")),
         }
+    }
+
+    async fn local_copy(&self, key: &str) -> Result<LocalCopy, String> {
+        let blobs = self.service.blobs();
+        if let Some(path) = blobs.local_path(key) {
+            return Ok(LocalCopy::Store(path));
+        }
+        let temp = tempfile::NamedTempFile::new()
+            .map_err(|e| format!("temp file: {e}"))?
+            .into_temp_path();
+        let mut stream = blobs.get(key, None).await.map_err(|e| e.to_string())?;
+        let mut file = tokio::fs::File::create(&temp)
+            .await
+            .map_err(|e| format!("temp file: {e}"))?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| format!("reading the blob: {e}"))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| format!("temp file: {e}"))?;
+        }
+        file.flush().await.map_err(|e| format!("temp file: {e}"))?;
+        Ok(LocalCopy::Temp(temp))
     }
 }

@@ -16,7 +16,6 @@
 pub mod clamd;
 pub mod embedded;
 pub mod job;
-pub(crate) mod local_copy;
 pub mod queue;
 pub mod relay;
 pub mod sandbox;

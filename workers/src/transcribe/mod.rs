@@ -1,7 +1,7 @@
 //! Transcription: after a clip's clean verdict, what was said in it is written down as timed
 //! segments (`TranscriptCompleted`), or the reason it could not be (`TranscriptFailed`).
 //!
-//! One job ([`TranscribeJobRunner::attempt`]):
+//! One job:
 //!
 //! 1. reads the clip's view: a clip deleted, taken down, not clean, or that already has a
 //!    transcript (the engine's, the owner's) or a recorded failure is done;
@@ -21,14 +21,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tracing::instrument;
-use voicebin_commands::ClipService;
-use voicebin_domain::{ClipId, Language, ScanState, Transcript, TranscriptStatus};
-use voicebin_projections::ReadStore;
+use voicebin_domain::{Language, Transcript};
 
-use crate::scan::job::Attempt;
 use crate::scan::sandbox::{DecodeError, Sandbox, SandboxSettings};
-use crate::scan::local_copy::local_copy;
 
 /// The component name written in the metadata of the events this stage records.
 pub const COMPONENT: &str = "transcriber";
@@ -72,113 +67,80 @@ impl TranscribeSettings {
     pub const DEFAULT_MAX_DURATION_MS: u64 = 2 * 60 * 60 * 1000;
 }
 
-/// Runs transcription jobs.
+/// Transcription as a deployment runs it: the engine and the job's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptionSettings {
+    /// Whether a missing or broken engine stops start-up (`on`) or only turns transcription
+    /// off with a warning (`auto`).
+    pub required: bool,
+    /// The engine.
+    pub whisper: whisper::WhisperSettings,
+    /// The job.
+    pub job: TranscribeSettings,
+}
+
+/// What transcribing one file came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transcribed {
+    /// What was said.
+    Transcript(Transcript),
+    /// This clip cannot be transcribed, for this reason (the same every time).
+    Failed(String),
+    /// Something else went wrong; worth another try.
+    Retry(String),
+}
+
+/// Transcribes files: decodes them in the sandbox, then hands the PCM to the engine.
 #[derive(Clone)]
-pub struct TranscribeJobRunner {
-    /// Records transcripts; reads blobs.
-    pub service: ClipService,
-    /// Finds a clip's blob and state.
-    pub views: Arc<dyn ReadStore>,
+pub struct Transcribing {
     /// The engine.
     pub engine: Arc<dyn Transcriber>,
-    /// Decodes in the sandbox.
     sandbox: Sandbox,
     settings: TranscribeSettings,
 }
 
-impl TranscribeJobRunner {
-    /// A runner decoding under `sandbox`'s limits and transcribing with `engine`.
+impl Transcribing {
+    /// Decoding under `sandbox`'s limits and transcribing with `engine`.
     pub fn new(
-        service: ClipService,
-        views: Arc<dyn ReadStore>,
         engine: Arc<dyn Transcriber>,
         sandbox: SandboxSettings,
         settings: TranscribeSettings,
     ) -> Self {
-        TranscribeJobRunner {
-            service,
-            views,
+        Transcribing {
             engine,
             sandbox: Sandbox::new(sandbox),
             settings,
         }
     }
 
-    /// One attempt at transcribing `id`.
-    #[instrument(skip_all, fields(clip.id = %id))]
-    pub async fn attempt(&self, id: &ClipId) -> Attempt {
-        let view = match self.views.get(id.as_str()).await {
-            Ok(Some(view)) => view,
-            Ok(None) => return Attempt::Done,
-            Err(e) => return Attempt::Retry(format!("reading the clip: {e}")),
-        };
-        if view.is_deleted()
-            || view.is_removed()
-            || view.scan_state != ScanState::Clean
-            || view.transcript_state != TranscriptStatus::None
-        {
-            return Attempt::Done;
-        }
-        let copy = match local_copy(&self.service, &view.blob_key).await {
-            Ok(copy) => copy,
-            Err(e) => return Attempt::Retry(e),
-        };
+    /// Transcribes the audio file at `path`.
+    pub async fn file(&self, path: &Path) -> Transcribed {
         let pcm = match tempfile::NamedTempFile::new() {
             Ok(file) => file.into_temp_path(),
-            Err(e) => return Attempt::Retry(format!("temp file: {e}")),
+            Err(e) => return Transcribed::Retry(format!("temp file: {e}")),
         };
         let max_ms = self.settings.max_duration_ms;
-        let summary = match self.sandbox.decode_pcm(copy.path(), max_ms, &pcm).await {
+        let summary = match self.sandbox.decode_pcm(path, max_ms, &pcm).await {
             Ok(summary) => summary,
             Err(DecodeError::Undecodable(why)) => {
-                return self.fail(id, &format!("the audio could not be decoded: {why}")).await
+                return Transcribed::Failed(format!("the audio could not be decoded: {why}"))
             }
-            Err(DecodeError::Transient(why)) => return Attempt::Retry(why),
+            Err(DecodeError::Transient(why)) => return Transcribed::Retry(why),
         };
-        drop(copy);
         if summary.truncated {
-            return self
-                .fail(
-                    id,
-                    &format!(
-                        "clips longer than {} minutes are not transcribed",
-                        max_ms / 60_000
-                    ),
-                )
-                .await;
+            return Transcribed::Failed(format!(
+                "clips longer than {} minutes are not transcribed",
+                max_ms / 60_000
+            ));
         }
-        let language = self.settings.language.as_ref();
-        match self.engine.transcribe(&pcm, language).await {
-            Ok(transcript) => {
-                tracing::info!(
-                    segments = transcript.segments().len(),
-                    "transcribed"
-                );
-                match self
-                    .service
-                    .complete_transcript(id, transcript, self.engine.engine(), COMPONENT)
-                    .await
-                {
-                    Ok(()) => Attempt::Done,
-                    Err(e) => Attempt::Retry(format!("could not record the transcript: {e}")),
-                }
-            }
-            Err(TranscribeError::Failed(why)) => self.fail(id, &why).await,
-            Err(TranscribeError::Unavailable(why)) => Attempt::Retry(why),
-        }
-    }
-
-    /// Records that transcription gave up on `id` (after the last attempt, or for a reason that
-    /// will not change).
-    pub async fn fail(&self, id: &ClipId, reason: &str) -> Attempt {
-        tracing::info!(clip.id = %id, reason, "transcription failed");
         match self
-            .service
-            .fail_transcript(id, reason, self.engine.engine(), COMPONENT)
+            .engine
+            .transcribe(&pcm, self.settings.language.as_ref())
             .await
         {
-            Ok(()) => Attempt::Done,
-            Err(e) => Attempt::Retry(format!("could not record the failure: {e}")),
+            Ok(transcript) => Transcribed::Transcript(transcript),
+            Err(TranscribeError::Failed(why)) => Transcribed::Failed(why),
+            Err(TranscribeError::Unavailable(why)) => Transcribed::Retry(why),
         }
     }
 }

@@ -116,8 +116,9 @@ impl Transcriber for WhisperEngine {
             .collect();
         segments.sort_by_key(|s| s.start_ms);
         let language = answer.language.and_then(|l| Language::parse(&l).ok());
-        Transcript::new(language, segments)
-            .map_err(|e| TranscribeError::Failed(format!("the engine's transcript is unusable: {e}")))
+        Transcript::new(language, segments).map_err(|e| {
+            TranscribeError::Failed(format!("the engine's transcript is unusable: {e}"))
+        })
     }
 }
 
@@ -151,7 +152,12 @@ async fn run(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| unavailable(format!("could not start {}: {e}", settings.python.display())))?;
+        .map_err(|e| {
+            unavailable(format!(
+                "could not start {}: {e}",
+                settings.python.display()
+            ))
+        })?;
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(unavailable("the engine's output is not piped".into()));
     };

@@ -73,9 +73,14 @@ fn decode_pcm(args: &ChildArgs, max_ms: u64) -> ExitCode {
     let (report, code) = match crate::audio::decode_pcm16k(&args.path, max_ms, &mut stdout) {
         Ok(summary) => (PcmReport::Decoded(summary), ExitCode::SUCCESS),
         Err(e) if matches!(&e, crate::audio::ProbeError::Io(io) if io.kind() == std::io::ErrorKind::OutOfMemory) => {
-            (PcmReport::Undecodable(memory_rejection_reason(args.max_memory_bytes)), ExitCode::from(1))
+            (
+                PcmReport::Undecodable(memory_rejection_reason(args.max_memory_bytes)),
+                ExitCode::from(1),
+            )
         }
-        Err(crate::audio::ProbeError::Io(e)) => (PcmReport::Unreadable(e.to_string()), ExitCode::from(1)),
+        Err(crate::audio::ProbeError::Io(e)) => {
+            (PcmReport::Unreadable(e.to_string()), ExitCode::from(1))
+        }
         Err(e) => (PcmReport::Undecodable(e.to_string()), ExitCode::from(1)),
     };
     drop(stdout);

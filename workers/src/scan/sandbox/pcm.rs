@@ -14,7 +14,9 @@ use std::process::Stdio;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{memory_rejection_reason, read_capped, tail, Sandbox, EXIT_SETUP, MAX_STDERR_BYTES, SUBCOMMAND};
+use super::{
+    memory_rejection_reason, read_capped, tail, Sandbox, EXIT_SETUP, MAX_STDERR_BYTES, SUBCOMMAND,
+};
 use crate::audio::{PcmSummary, PCM_RATE};
 
 /// The last line of the decoding child's stderr.
@@ -74,7 +76,9 @@ impl Sandbox {
                 ))
             })?;
         let (Some(mut stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-            return Err(DecodeError::Transient("the decoder's output is not piped".into()));
+            return Err(DecodeError::Transient(
+                "the decoder's output is not piped".into(),
+            ));
         };
         let mut file = tokio::fs::File::create(dest)
             .await
@@ -105,7 +109,9 @@ impl Sandbox {
         let (status, copied, stderr) = match ended {
             Ok((Ok(status), copied, stderr)) => (status, copied, stderr),
             Ok((Err(e), _, _)) => {
-                return Err(DecodeError::Transient(format!("waiting for the decoder: {e}")))
+                return Err(DecodeError::Transient(format!(
+                    "waiting for the decoder: {e}"
+                )))
             }
             Err(_) => {
                 let _ = child.start_kill();
