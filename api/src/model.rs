@@ -277,3 +277,75 @@ impl ToJSON for JsonString {
         Some(Value::String(self.0.clone()))
     }
 }
+
+/// Where a clip's transcript stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum TranscriptStateDto {
+    /// Transcription has not finished yet (or the clip is not scanned clean yet).
+    Pending,
+    /// There is a transcript: `segments` hold it.
+    Completed,
+    /// Transcription gave up; `detail` says why. The clip plays as before, and its owner may
+    /// still write a transcript.
+    Failed,
+    /// This deployment does not transcribe clips; only a transcript the owner wrote shows.
+    Off,
+}
+
+/// Who wrote a transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum TranscriptSourceDto {
+    /// The speech-to-text engine.
+    Engine,
+    /// The clip's owner (a correction, or written by hand).
+    Owner,
+}
+
+/// One stretch of speech.
+#[derive(Debug, Clone, Object)]
+pub struct TranscriptSegmentDto {
+    /// Start, in milliseconds from the start of the clip.
+    pub start_ms: u64,
+    /// End, in milliseconds from the start of the clip.
+    pub end_ms: u64,
+    /// What was said.
+    pub text: String,
+}
+
+/// What was said in a clip.
+#[derive(Debug, Clone, Object)]
+pub struct TranscriptDoc {
+    /// The clip.
+    pub id: String,
+    /// Where the transcript stands.
+    pub state: TranscriptStateDto,
+    /// Who wrote it, once there is one.
+    #[oai(skip_serializing_if_is_none)]
+    pub source: Option<TranscriptSourceDto>,
+    /// The spoken language (ISO 639 code), when known.
+    #[oai(skip_serializing_if_is_none)]
+    pub language: Option<String>,
+    /// Why transcription failed.
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    /// The segments, in time order (empty unless `completed`).
+    pub segments: Vec<TranscriptSegmentDto>,
+    /// The transcript as WebVTT captions, once there is one.
+    #[oai(skip_serializing_if_is_none)]
+    pub vtt_url: Option<String>,
+    /// When the transcript last changed (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    pub updated_at: Option<String>,
+}
+
+/// A transcript as the owner sets it: replaces the whole transcript.
+#[derive(Debug, Clone, Object)]
+pub struct TranscriptInput {
+    /// The spoken language (ISO 639 code such as `en`); absent or `null` when unknown.
+    pub language: Option<String>,
+    /// The segments, in time order (at most 10,000; each text one line of at most 2,000
+    /// characters, 250,000 in all).
+    pub segments: Vec<TranscriptSegmentDto>,
+}

@@ -52,6 +52,9 @@ pub struct AppState {
     /// Redeems one-time sign-in links; `None` with an external issuer, which signs people in
     /// itself.
     pub login_links: Option<Arc<crate::usecases::signin::LoginLinks>>,
+    /// Whether this deployment transcribes clean clips (a clip without a transcript is then
+    /// `pending`, otherwise `off`).
+    pub transcription: bool,
 }
 
 impl AppState {

@@ -60,6 +60,11 @@ impl Urls {
         format!("{}/{id}/audio", self.base)
     }
 
+    /// A clip's transcript as WebVTT captions.
+    pub fn transcript_vtt(&self, id: &str) -> String {
+        format!("{}/{id}/transcript.vtt", self.base)
+    }
+
     /// A clip's embeddable player.
     pub fn embed(&self, id: &str) -> String {
         format!("{}/{id}/embed", self.base)

@@ -12,6 +12,7 @@ pub mod items;
 pub mod moderation;
 pub mod openapi31;
 pub mod session;
+pub mod transcripts;
 
 pub use account::AccountApi;
 pub use audio::AudioApi;
@@ -19,6 +20,7 @@ pub use history::HistoryApi;
 pub use items::ItemsApi;
 pub use moderation::{ModerationApi, ReportsApi};
 pub use session::SessionApi;
+pub use transcripts::TranscriptsApi;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -44,6 +46,7 @@ pub type Apis = (
     AudioApi,
     ItemsApi,
     HistoryApi,
+    TranscriptsApi,
     AccountApi,
     ReportsApi,
     ModerationApi,
@@ -61,6 +64,9 @@ pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             HistoryApi {
+                state: state.clone(),
+            },
+            TranscriptsApi {
                 state: state.clone(),
             },
             AccountApi {

@@ -337,7 +337,7 @@ pub async fn delete(
 
 /// A removal that committed after the access rule read the view answers as the rule would
 /// have ([`Refusal::Final`], 409); other errors convert as usual.
-fn final_removal(e: CommandError) -> ApiError {
+pub(crate) fn final_removal(e: CommandError) -> ApiError {
     match e {
         CommandError::Rule(ClipError::Removed) => Refusal::Final.into(),
         e => e.into(),

@@ -7,3 +7,4 @@ pub mod grants;
 pub mod moderation;
 pub mod reporters;
 pub mod signin;
+pub mod transcripts;
