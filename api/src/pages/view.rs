@@ -12,6 +12,8 @@ use crate::access::Want;
 use crate::state::AppState;
 use crate::usecases::clips::{self, Found};
 use crate::usecases::grants::Listener;
+use crate::usecases::transcripts;
+use voicebin_domain::Transcript;
 
 const EMBED_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     media-src 'self'; base-uri 'none'; form-action 'none'";
@@ -64,6 +66,8 @@ pub async fn view_page(
         Ok(found) => found.view,
         Err(e) => return error_page(e),
     };
+    // A transcript that cannot be read now is left out; the page still plays.
+    let transcript = transcripts::stored(state, &view).await.ok().flatten();
     let e = html_escape;
     let player_url = player_url(state, req, &view);
     let title = title_of(&view);
@@ -113,15 +117,15 @@ pub async fn view_page(
 <h1 id="title">{title}</h1>
 <p class="facts"><span id="duration">{duration}</span> · {size} · uploaded <time datetime="{created}">{created_day}</time></p>
 <canvas id="waveform" data-peaks="{peaks}" data-duration-ms="{duration_ms}" aria-label="Waveform"></canvas>
-<audio id="player" controls preload="none" src="{player_url}"></audio>
+<audio id="player" controls preload="none" src="{player_url}">{track}</audio>
 <p class="description">{description}</p>
 <a class="download" href="{download_url}" download>Download {filename}</a>
-</main>
+{transcript_section}</main>
 <section id="owner-panel" class="owner-panel" aria-labelledby="owner-heading" data-clip="{id}" data-base="{base}" hidden></section>
 <footer><a href="{home_url}">voicebin</a> · <a href="{report_url}">Report this clip</a></footer>
 <script src="{js_url}"></script>
 <script type="module" src="{owner_js_url}"></script>
-</body>
+{transcript_js}</body>
 </html>
 "#,
         title = e(&title),
@@ -148,6 +152,15 @@ pub async fn view_page(
         id = e(&view.id),
         base = e(&state.urls.path("")),
         filename = e(&view.served_filename()),
+        track = track(state, &view, transcript.as_ref()),
+        transcript_section = transcript.as_ref().map(transcript_section).unwrap_or_default(),
+        transcript_js = match transcript {
+            Some(_) => format!(
+                "<script src=\"{}\"></script>\n",
+                e(&state.urls.path("/static/transcript.js"))
+            ),
+            None => String::new(),
+        },
     );
     personal(html(body, PAGE_CSP))
 }
@@ -163,6 +176,7 @@ pub async fn embed_page(
         Ok(found) => found.view,
         Err(e) => return error_page(e),
     };
+    let transcript = transcripts::stored(state, &view).await.ok().flatten();
     let e = html_escape;
     let body = format!(
         r#"<!doctype html>
@@ -170,9 +184,10 @@ pub async fn embed_page(
 <title>{title} · voicebin</title><link rel="stylesheet" href="{css_url}"></head>
 <body class="embed"><h1><a href="{page_url}" target="_blank" rel="noopener">{title}</a></h1>
 <canvas id="waveform" data-peaks="{peaks}" data-duration-ms="{duration_ms}" aria-label="Waveform"></canvas>
-<audio id="player" controls preload="none" src="{player_url}"></audio>
+<audio id="player" controls preload="none" src="{player_url}">{track}</audio>
 <script src="{js_url}"></script></body></html>
 "#,
+        track = track(state, &view, transcript.as_ref()),
         title = e(&title_of(&view)),
         page_url = e(&state.urls.view(&view.id)),
         peaks = e(&peaks_json(&view)),
@@ -182,6 +197,68 @@ pub async fn embed_page(
         js_url = e(&state.urls.path("/static/view.js")),
     );
     personal(html(body, EMBED_CSP))
+}
+
+/// The captions track of a clip with a transcript (empty without one).
+fn track(state: &AppState, view: &ClipView, transcript: Option<&Transcript>) -> String {
+    let Some(transcript) = transcript else {
+        return String::new();
+    };
+    let e = html_escape;
+    let lang = transcript.language().map_or("", |l| l.as_str());
+    format!(
+        r#"<track kind="captions" src="{src}" srclang="{lang}" label="Transcript" default>"#,
+        src = e(&state.urls.path(&format!("/{}/transcript.vtt", view.id))),
+        lang = e(if lang.is_empty() { "und" } else { lang }),
+    )
+}
+
+/// The transcript under the player: one button per segment, which `static/transcript.js`
+/// makes seek the player and highlights while its words play. Readable without script.
+fn transcript_section(transcript: &Transcript) -> String {
+    let e = html_escape;
+    let mut items = String::new();
+    for segment in transcript.segments() {
+        let start = segment.start_ms;
+        items.push_str(&format!(
+            "<li><button type=\"button\" data-start-ms=\"{start}\" data-end-ms=\"{end}\">\
+             <span class=\"at\">{at}</span> <span class=\"said\">{text}</span></button></li>\n",
+            end = segment.end_ms,
+            at = e(&clock(start)),
+            text = e(&segment.text),
+        ));
+    }
+    format!(
+        "<section id=\"transcript\" class=\"transcript\" aria-labelledby=\"transcript-heading\">\n\
+         <h2 id=\"transcript-heading\">Transcript</h2>\n<ol>\n{items}</ol>\n</section>\n"
+    )
+}
+
+/// `m:ss` (or `h:mm:ss`) of a time in milliseconds.
+fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// `GET /{id}/transcript.vtt`: the transcript as WebVTT captions, with the clip's own
+/// visibility (404 while it has none).
+#[handler]
+pub async fn transcript_vtt(
+    req: &Request,
+    Path(id): Path<String>,
+    Data(state): Data<&AppState>,
+) -> Result<Response, crate::error::ApiError> {
+    let caller = state.caller(req).await.ok().flatten();
+    let vtt = transcripts::webvtt(state, &id, caller.as_ref()).await?;
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "text/vtt; charset=utf-8")
+        .header(header::CACHE_CONTROL, "private, no-cache")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(vtt))
 }
 
 /// The player's source: the clip's audio with a playback grant for this listener in the URL,
