@@ -80,6 +80,14 @@ impl Urls {
         self.at("/.well-known/oauth-protected-resource/mcp")
     }
 
+    /// The clip id a transcript URL of this site names (`{base}/{id}/transcript.vtt`), if it
+    /// is one.
+    pub fn transcript_of<'a>(&self, url: &'a str) -> Option<&'a str> {
+        let rest = url.strip_prefix(&*self.base)?.strip_prefix('/')?;
+        rest.strip_suffix("/transcript.vtt")
+            .filter(|id| !id.is_empty() && !id.contains(['/', '?', '#']))
+    }
+
     /// The clip id a view-page URL of this site names, if it is one (`{base}/{id}`, a trailing
     /// slash allowed; no further path, query or fragment).
     pub fn clip_of<'a>(&self, url: &'a str) -> Option<&'a str> {

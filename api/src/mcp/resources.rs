@@ -28,7 +28,10 @@ pub const MAX_BLOB_BYTES: i64 = 1024 * 1024;
 /// Media type of the link answer.
 pub const URI_LIST: &str = "text/uri-list";
 
-/// The one template: a clip by id.
+/// Media type of a transcript.
+pub const WEBVTT: &str = "text/vtt";
+
+/// The templates: a clip by id, and its transcript.
 pub fn templates(state: &AppState) -> ListResourceTemplatesResult {
     let template = ResourceTemplate::new(format!("{}/{{id}}", state.urls.base()), "clip")
         .with_title("Audio clip")
@@ -37,7 +40,17 @@ pub fn templates(state: &AppState) -> ListResourceTemplatesResult {
              to its owner when it is at most {MAX_BLOB_BYTES} bytes, otherwise a text/uri-list \
              with the download URL."
         ));
-    ListResourceTemplatesResult::with_all_items(vec![template])
+    let transcript = ResourceTemplate::new(
+        format!("{}/{{id}}/transcript.vtt", state.urls.base()),
+        "transcript",
+    )
+    .with_title("Transcript")
+    .with_description(
+        "What was said in a clip, as WebVTT captions (text/vtt): one cue per timed segment. \
+         Not found while the clip has no transcript; get_transcript says why.",
+    )
+    .with_mime_type(WEBVTT);
+    ListResourceTemplatesResult::with_all_items(vec![template, transcript])
 }
 
 fn protocol_error(uri: &str, e: &ApiError) -> ErrorData {
@@ -57,6 +70,14 @@ pub async fn read(
     principal: &Principal,
     uri: &str,
 ) -> Result<ReadResourceResult, ErrorData> {
+    if let Some(id) = state.urls.transcript_of(uri) {
+        let vtt = crate::usecases::transcripts::webvtt(state, id, Some(principal))
+            .await
+            .map_err(|e| protocol_error(uri, &e))?;
+        return Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(vtt, uri).with_mime_type(WEBVTT)
+        ]));
+    }
     let id = state.urls.clip_of(uri).ok_or_else(|| {
         ErrorData::resource_not_found(
             format!(

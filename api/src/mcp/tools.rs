@@ -1,4 +1,5 @@
-//! The MCP tools: `upload_audio`, `get_audio`, `list_audio`, `update_audio`, `delete_audio`.
+//! The MCP tools: `upload_audio`, `get_audio`, `get_transcript`, `list_audio`, `update_audio`,
+//! `delete_audio`.
 //!
 //! Each tool is the REST operation of the same meaning, run through [`crate::usecases::clips`] with the
 //! same scope and ownership checks, and answers with the REST JSON shape as
@@ -69,6 +70,7 @@ impl Catalog {
         let upload_cap = crate::site::mcp_upload_cap(state.service.max_upload_bytes());
         let item = Arc::new(schema::component(doc, "Item"));
         let page = Arc::new(schema::component(doc, "ItemPage"));
+        let transcript = Arc::new(schema::component(doc, "TranscriptDoc"));
         let deleted: JsonObject = serde_json::from_value(json!({
             "type": "object",
             "description": "The clip was deleted: from now on it answers 410 and its bytes are purged.",
@@ -106,6 +108,18 @@ impl Catalog {
             .with_title("Get audio")
             .with_raw_output_schema(item.clone())
             .with_annotations(annotations("Get audio", true, false, true)),
+            Tool::new(
+                "get_transcript",
+                "Read what was said in a clip: its transcript as timed segments (start and end \
+                 in milliseconds, text), with the same visibility as `get_audio`. `state` is \
+                 `pending` until the speech-to-text engine has run, `failed` (with `detail`) \
+                 when it could not, `off` when this deployment does not transcribe; `source` \
+                 says whether the engine or the clip's owner wrote it.",
+                input::<IdArgs>(),
+            )
+            .with_title("Get transcript")
+            .with_raw_output_schema(transcript)
+            .with_annotations(annotations("Get transcript", true, false, true)),
             Tool::new(
                 "list_audio",
                 "List your clips, newest first (scope voice:read). `q` filters by a \
@@ -263,6 +277,7 @@ pub async fn call(
     let outcome = match name {
         "upload_audio" => upload(state, catalog, caller, arguments).await,
         "get_audio" => get(state, caller, arguments).await,
+        "get_transcript" => get_transcript(state, caller, arguments).await,
         "list_audio" => list(state, caller, arguments).await,
         "update_audio" => update(state, caller, arguments).await,
         "delete_audio" => delete(state, caller, arguments).await,
@@ -345,6 +360,12 @@ async fn get(state: &AppState, caller: &Caller, a: JsonObject) -> Outcome {
     let a: IdArgs = args(a)?;
     let item = clips::get(state, &a.id, Some(&caller.principal)).await?;
     Ok(json_of(&item))
+}
+
+async fn get_transcript(state: &AppState, caller: &Caller, a: JsonObject) -> Outcome {
+    let a: IdArgs = args(a)?;
+    let doc = crate::usecases::transcripts::get(state, &a.id, Some(&caller.principal)).await?;
+    Ok(json_of(&doc))
 }
 
 async fn list(state: &AppState, caller: &Caller, a: JsonObject) -> Outcome {
