@@ -14,6 +14,7 @@ use voicebin_domain::{
     ModerationReason, ReportNote, ReportReason, Reporter, ScanOutcome, Sha256Digest, Title,
 };
 
+use crate::blobs::rendition_key;
 use crate::bus::{ClipStore, CommandError, CommandMeta};
 use crate::download_counter::DownloadCounter;
 use crate::ports::{BlobError, BlobStore, Blocklist, BlocklistError, ByteStream, ScanQueue};
@@ -281,8 +282,10 @@ impl ClipService {
             request_id,
         };
         self.store.execute(id, command, meta).await?;
-        if let Err(e) = self.blobs.delete(blob_key).await {
-            tracing::warn!(error = %e, "blob of a deleted clip not purged yet");
+        for key in [blob_key.to_owned(), rendition_key(id)] {
+            if let Err(e) = self.blobs.delete(&key).await {
+                tracing::warn!(blob = %key, error = %e, "blob of a deleted clip not purged yet");
+            }
         }
         Ok(())
     }
@@ -361,8 +364,10 @@ impl ClipService {
         };
         self.store.execute(id, command, meta).await?;
         if decision == Decision::Remove {
-            if let Err(e) = self.blobs.delete(blob_key).await {
-                tracing::warn!(error = %e, "blob of a removed clip not purged yet");
+            for key in [blob_key.to_owned(), rendition_key(id)] {
+                if let Err(e) = self.blobs.delete(&key).await {
+                    tracing::warn!(blob = %key, error = %e, "blob of a removed clip not purged yet");
+                }
             }
         }
         Ok(())
@@ -392,6 +397,40 @@ impl ClipService {
             Err(CommandError::Rule(ClipError::Deleted)) => Ok(()),
             other => other,
         }
+    }
+
+    /// Records the playback rendition stored under `blob_key` for a clean clip.
+    #[instrument(skip_all, fields(clip.id = %id))]
+    pub async fn complete_rendition(
+        &self,
+        id: &ClipId,
+        blob_key: String,
+        content_type: ContentType,
+        size_bytes: u64,
+        sha256: Sha256Digest,
+    ) -> Result<(), CommandError> {
+        let command = ClipCommand::CompleteRendition {
+            blob_key,
+            content_type,
+            size_bytes,
+            sha256,
+            at: Utc::now(),
+        };
+        self.store
+            .execute(id, command, CommandMeta::system("renditions"))
+            .await
+    }
+
+    /// Records that no rendition could be made for a clip, and why.
+    #[instrument(skip_all, fields(clip.id = %id))]
+    pub async fn fail_rendition(&self, id: &ClipId, reason: String) -> Result<(), CommandError> {
+        let command = ClipCommand::FailRendition {
+            reason,
+            at: Utc::now(),
+        };
+        self.store
+            .execute(id, command, CommandMeta::system("renditions"))
+            .await
     }
 }
 

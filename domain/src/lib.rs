@@ -14,6 +14,9 @@
 //!   (scan and moderation states).
 //! - `values.rs`: value objects parsed once at the edge (`ClipId`, `Title`, `DownloadLimit`, …).
 //! - `sniff.rs`: deciding from the first bytes whether an upload is audio, and which kind.
+//! - `playback.rs`: which uploads mainstream browsers play as they are.
+//! - `stage.rs`: the work done on a clip after its clean verdict (`Stage`), and where a clip is
+//!   in it (`StageState`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -36,13 +39,16 @@ macro_rules! parse_by_name {
 }
 
 pub mod clip;
+pub mod playback;
 pub mod sniff;
+pub mod stage;
 pub mod values;
 
 pub use clip::{
     AudioFacts, Clip, ClipCommand, ClipError, ClipEvent, Moderation, ScanOutcome, ScanState,
     ScanVerdict,
 };
+pub use stage::{Stage, StageState};
 pub use values::{
     AccountId, ClipId, ContentType, Description, DownloadLimit, Filename, ModerationReason,
     ReportNote, ReportReason, Reporter, Sha256Digest, Title, UnknownName, ValueError,

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use voicebin_domain::{ClipEvent, Moderation, ScanState};
+use voicebin_domain::{ClipEvent, Moderation, ScanState, ScanVerdict, Stage, StageState};
 
-use crate::stored::ByName;
+use crate::stored::{ByName, NullableByName};
 
 /// Everything the API shows about a clip, flattened for querying.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -67,6 +67,40 @@ pub struct ClipView {
     pub moderation_reason: Option<String>,
     /// When moderation last changed the clip (µs since epoch).
     pub moderated_at: Option<i64>,
+    /// Where the clip is in the rendition stage; `None` when browsers play the original.
+    #[sqlx(try_from = "NullableByName<StageState>")]
+    pub rendition_state: Option<StageState>,
+    /// The recorded rendition as JSON (see [`Rendition`]), once there is one.
+    pub rendition: Option<String>,
+}
+
+/// A rendition players are served instead of the original (`RenditionCompleted`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rendition {
+    /// Blob store key.
+    pub blob_key: String,
+    /// Media type, e.g. `audio/flac`.
+    pub content_type: String,
+    /// Stored size.
+    pub size_bytes: i64,
+    /// SHA-256 of the stored bytes, lowercase hex.
+    pub sha256: String,
+    /// When it was recorded (µs since epoch).
+    pub at: i64,
+}
+
+impl Rendition {
+    /// When it was recorded.
+    pub fn recorded_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.at).unwrap_or_default()
+    }
+}
+
+/// The column of `clip_views` that holds a stage's state (a stage plugs in with its column).
+pub fn stage_column(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Rendition => "rendition_state",
+    }
 }
 
 fn micros(at: &DateTime<Utc>) -> i64 {
@@ -109,6 +143,20 @@ impl ClipView {
         self.peaks
             .as_deref()
             .and_then(|p| serde_json::from_str(p).ok())
+    }
+
+    /// The rendition players are served, once one is recorded.
+    pub fn playback(&self) -> Option<Rendition> {
+        self.rendition
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+    }
+
+    /// Where the clip is in `stage`; `None` when it does not need it.
+    pub fn stage_state(&self, stage: Stage) -> Option<StageState> {
+        match stage {
+            Stage::Rendition => self.rendition_state,
+        }
     }
 
     /// Downloads left before the limit; `None` when unlimited.
@@ -174,6 +222,8 @@ impl ClipView {
                 moderation_state: Moderation::Visible,
                 moderation_reason: None,
                 moderated_at: None,
+                rendition_state: None,
+                rendition: None,
             });
         }
         let mut view = view?;
@@ -195,7 +245,40 @@ impl ClipView {
                         .as_ref()
                         .and_then(|p| serde_json::to_string(p).ok());
                 }
+                // A clean clip needs the stages that apply to it; an operator's rescan of a
+                // `failed` clip is its first clean verdict.
+                view.rendition_state = match &outcome.audio {
+                    Some(audio)
+                        if outcome.verdict == ScanVerdict::Clean
+                            && Stage::Rendition.applies_to(audio) =>
+                    {
+                        Some(StageState::Pending)
+                    }
+                    _ => None,
+                };
                 view.scanned_at = Some(micros(at));
+                view.updated_at = micros(at);
+            }
+            ClipEvent::RenditionCompleted {
+                blob_key,
+                content_type,
+                size_bytes,
+                sha256,
+                at,
+            } => {
+                let rendition = Rendition {
+                    blob_key: blob_key.clone(),
+                    content_type: content_type.to_string(),
+                    size_bytes: i64::try_from(*size_bytes).unwrap_or(i64::MAX),
+                    sha256: sha256.to_string(),
+                    at: micros(at),
+                };
+                view.rendition_state = Some(StageState::Done);
+                view.rendition = serde_json::to_string(&rendition).ok();
+                view.updated_at = micros(at);
+            }
+            ClipEvent::RenditionFailed { at, .. } => {
+                view.rendition_state = Some(StageState::Failed);
                 view.updated_at = micros(at);
             }
             ClipEvent::Downloaded { .. } => view.download_count += 1,

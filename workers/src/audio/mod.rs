@@ -65,6 +65,7 @@ mod open;
 mod opus;
 mod peaks;
 mod probe;
+pub mod render;
 
 #[cfg(test)]
 mod tests;

@@ -63,7 +63,7 @@ pub fn run(args: &ChildArgs) -> ExitCode {
 /// A worker killed with SIGKILL cannot kill its analyser: the kernel does, on the parent's death
 /// (`PR_SET_PDEATHSIG`), so no orphan keeps decoding until its CPU limit.
 #[cfg(target_os = "linux")]
-fn die_with_parent() -> std::io::Result<()> {
+pub(crate) fn die_with_parent() -> std::io::Result<()> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(std::io::Error::from)?;
     // The parent may have died before the line above: then this process was re-parented.
@@ -74,11 +74,11 @@ fn die_with_parent() -> std::io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn die_with_parent() -> std::io::Result<()> {
+pub(crate) fn die_with_parent() -> std::io::Result<()> {
     Ok(())
 }
 
-fn lower_limits(args: &ChildArgs) -> std::io::Result<()> {
+pub(crate) fn lower_limits(args: &ChildArgs) -> std::io::Result<()> {
     // No core files of a crash, and no files written at all (stdout is a pipe, not a file).
     Resource::CORE.set(0, 0)?;
     Resource::FSIZE.set(0, 0)?;
