@@ -9,6 +9,7 @@ use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
     BlobStore, Blocklist, BlocklistError, ClipStore, LocalBlobStore, S3BlobStore, Scanner,
 };
+use voicebin_domain::Stage;
 use voicebin_projections::{ClipProjector, EventLog, ReadStore};
 use voicebin_workers::{AudioProbeScanner, ClamdClient, ClamdScanner, RabbitQueue};
 
@@ -23,6 +24,8 @@ pub(crate) struct Adapters {
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) scanner: Arc<dyn Scanner>,
     pub(crate) rabbit: Option<Arc<RabbitQueue>>,
+    /// The queue of each enabled post-clean stage on RabbitMQ (`<scan queue>.<stage>`).
+    pub(crate) stage_queues: Vec<(Stage, Arc<RabbitQueue>)>,
     pub(crate) readiness: Vec<Arc<dyn ReadinessCheck>>,
 }
 
@@ -79,6 +82,7 @@ pub(crate) async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
         }
         None => Arc::new(audio),
     };
+    let mut stage_queues = Vec::new();
     let rabbit = match &settings.amqp {
         Some(amqp) => {
             let queue = RabbitQueue::connect(amqp.url.expose_secret(), &amqp.queue)
@@ -86,6 +90,13 @@ pub(crate) async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
                 .context("connecting to RabbitMQ")?;
             let queue = Arc::new(queue);
             readiness.push(Arc::new(RabbitCheck(queue.clone())));
+            for stage in crate::stages::configured(settings) {
+                let name = amqp.stage_queue(stage);
+                let queue = RabbitQueue::connect(amqp.url.expose_secret(), &name)
+                    .await
+                    .with_context(|| format!("connecting to RabbitMQ's {name} queue"))?;
+                stage_queues.push((stage, Arc::new(queue)));
+            }
             Some(queue)
         }
         None => None,
@@ -98,6 +109,7 @@ pub(crate) async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
         blobs,
         scanner,
         rabbit,
+        stage_queues,
         readiness,
     })
 }

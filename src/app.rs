@@ -1,6 +1,6 @@
 //! `serve`'s application: [`build`] connects the adapters and assembles the API's state and the
-//! background tasks (scan relay, orphan sweeper, download counter and, in embedded mode, the scan
-//! worker).
+//! background tasks (scan relay, the post-clean stages' relays, orphan sweeper, download counter
+//! and, in embedded mode, the scan worker and the stages' workers).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +15,11 @@ use voicebin_api::usecases::grants::Grants;
 use voicebin_api::usecases::signin::LoginLinks;
 use voicebin_api::AppState;
 use voicebin_commands::{ClipService, DownloadCounter, ScanQueue};
+use voicebin_domain::Stage;
 use voicebin_projections::ClipProjector;
 use voicebin_workers::{
     BlobSweeper, EmbeddedWorker, InProcessQueue, RelaySettings, ScanJobRunner, ScanJobs, ScanRelay,
+    StageJobRunner, StageWork,
 };
 
 use crate::adapters::{adapters, Adapters, ViewsBlocklist};
@@ -36,12 +38,15 @@ pub struct App {
 /// Background tasks, not yet started.
 pub struct Background {
     relay: ScanRelay,
+    /// One relay per enabled post-clean stage.
+    stage_relays: Vec<ScanRelay>,
     sweeper: BlobSweeper,
     downloads: Arc<DownloadCounter>,
     download_flush: Duration,
     grants: Arc<Grants>,
     login_links: Option<Arc<LoginLinks>>,
-    worker: Option<(EmbeddedWorker, ScanJobs)>,
+    /// In embedded mode, the in-process workers: the scans', then each stage's.
+    workers: Vec<(EmbeddedWorker, ScanJobs)>,
 }
 
 /// How often expired playback grants and redeemed sign-in links are purged.
@@ -107,8 +112,11 @@ impl Background {
                 stopped(rx.clone()),
             )),
         ];
-        if let Some((worker, jobs)) = self.worker {
-            tasks.push(tokio::spawn(worker.run(jobs, stopped(rx))));
+        for relay in self.stage_relays {
+            tasks.push(tokio::spawn(relay.run(stopped(rx.clone()))));
+        }
+        for (worker, jobs) in self.workers {
+            tasks.push(tokio::spawn(worker.run(jobs, stopped(rx.clone()))));
         }
         BackgroundHandle { stop, tasks }
     }
@@ -141,9 +149,11 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         blobs,
         scanner,
         rabbit,
+        stage_queues,
         readiness,
     } = adapters(settings).await?;
     // Embedded mode scans in process; with RabbitMQ, `voicebin worker` processes do.
+    let in_process = rabbit.is_none();
     let (queue, jobs): (Arc<dyn ScanQueue>, Option<ScanJobs>) = match rabbit {
         Some(rabbit) => (rabbit, None),
         None => {
@@ -214,7 +224,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             settings.public_url.clone(),
         ))
     });
-    let state = AppState {
+    let mut state = AppState {
         service: service.clone(),
         views: views.clone(),
         events: log,
@@ -232,18 +242,69 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             reporter_secret.as_bytes(),
         )),
         login_links: login_links.clone(),
+        transcription: false,
     };
-    let worker = jobs.map(|jobs| {
-        let worker = EmbeddedWorker {
-            runner: ScanJobRunner {
-                service,
-                views,
-                scanner,
-                attempts: database.dispatch(),
-            },
+    let mut workers = Vec::new();
+    if let Some(jobs) = jobs {
+        let runner = ScanJobRunner {
+            service: service.clone(),
+            views: views.clone(),
+            scanner,
+            attempts: database.dispatch(),
         };
-        (worker, jobs)
-    });
+        workers.push((
+            EmbeddedWorker {
+                runner: Arc::new(runner),
+            },
+            jobs,
+        ));
+    }
+    // Each post-clean stage: its relay to its queue (RabbitMQ's, consumed by `voicebin
+    // worker`, or an in-process one with its own worker).
+    let mut stage_relays = Vec::new();
+    let stages: Vec<(Stage, Option<Arc<dyn StageWork>>)> = if in_process {
+        crate::stages::works(settings)
+            .await?
+            .into_iter()
+            .map(|(stage, work)| (stage, Some(work)))
+            .collect()
+    } else {
+        // `voicebin worker` processes run the jobs; this one only relays them.
+        crate::stages::configured(settings)
+            .into_iter()
+            .map(|stage| (stage, None))
+            .collect()
+    };
+    state.transcription = stages.iter().any(|(stage, _)| *stage == Stage::Transcript);
+    for (stage, work) in stages {
+        let queue: Arc<dyn ScanQueue> = if let Some(work) = work {
+            let (queue, jobs) = InProcessQueue::new();
+            let runner = StageJobRunner {
+                work,
+                service: service.clone(),
+                views: views.clone(),
+                attempts: database.stage_dispatch(),
+            };
+            workers.push((
+                EmbeddedWorker {
+                    runner: Arc::new(runner),
+                },
+                jobs,
+            ));
+            Arc::new(queue)
+        } else {
+            match stage_queues.iter().find(|(s, _)| *s == stage) {
+                Some((_, queue)) => queue.clone(),
+                None => anyhow::bail!("no RabbitMQ queue for the {} stage", stage.as_str()),
+            }
+        };
+        stage_relays.push(ScanRelay::for_stage(
+            database.stage_dispatch(),
+            stage,
+            queue,
+            RelaySettings::default(),
+        ));
+    }
     Ok(App {
         state,
         database,
@@ -254,7 +315,8 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             download_flush: Duration::from_secs(1),
             grants,
             login_links,
-            worker,
+            workers,
+            stage_relays,
         },
     })
 }

@@ -14,7 +14,7 @@ use sqlx::{PgPool, SqlitePool};
 use voicebin_commands::{postgres_bus, sqlite_bus, ClipStore};
 use voicebin_projections::{
     ClipProjector, EventLog, PlaybackGrants, PostgresStore, RateLimits, ReadStore, RedeemedLinks,
-    ReplayCache, ScanDispatch, SqliteStore,
+    ReplayCache, ScanDispatch, SqliteStore, StageDispatch,
 };
 
 /// Where the event store and read models live.
@@ -84,6 +84,14 @@ impl Database {
 
     /// The scan-job claim table over this database.
     pub fn dispatch(&self) -> Arc<dyn ScanDispatch> {
+        match self {
+            Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
+            Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),
+        }
+    }
+
+    /// The post-clean stages' claim and attempt tables over this database.
+    pub fn stage_dispatch(&self) -> Arc<dyn StageDispatch> {
         match self {
             Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
             Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),

@@ -8,6 +8,8 @@
 //!   and environment variables (`src/bin/voicebin/args.rs`); tests fill it directly.
 //! - `database.rs`: [`Database`], SQLite or PostgreSQL, and the stores it offers.
 //! - `adapters.rs`: what `serve` and `worker` both connect (blobs, scanner, RabbitMQ).
+//! - `stages.rs`: the post-clean stages the settings switch on (playback renditions), each
+//!   with its work; `serve` relays their jobs and, in embedded mode, runs them.
 //! - `app.rs`: [`build`] assembles `serve`'s [`App`], the API's state and its [`Background`] tasks.
 //! - `worker.rs`: [`Worker`], the `voicebin worker` process.
 //! - `telemetry.rs`: the tracing subscriber.
@@ -21,6 +23,7 @@ mod adapters;
 mod app;
 mod database;
 mod settings;
+mod stages;
 pub mod telemetry;
 mod worker;
 

@@ -8,8 +8,8 @@ use secrecy::SecretString;
 use voicebin_api::auth::IssuerSettings;
 use voicebin_api::usecases::reporters::ModerationSettings;
 use voicebin_commands::S3Settings;
-use voicebin_workers::transcribe::TranscriptionSettings;
-use voicebin_workers::{SandboxSettings, SweeperSettings};
+use voicebin_workers::stage::transcript::TranscriptionSettings;
+use voicebin_workers::{RenditionSettings, SandboxSettings, SweeperSettings};
 
 /// Default upload size limit: 100 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
@@ -28,8 +28,16 @@ pub struct SiteSettings {
 pub struct AmqpSettings {
     /// `amqp://user:pass@host:5672/vhost`.
     pub url: SecretString,
-    /// The work queue's name (its dead-letter queue is `<name>.dead`).
+    /// The scan queue's name (its dead-letter queue is `<name>.dead`); each post-clean stage
+    /// has its own queue, `<name>.<stage>` (`voicebin.scan.rendition`).
     pub queue: String,
+}
+
+impl AmqpSettings {
+    /// The queue of a post-clean stage's jobs.
+    pub fn stage_queue(&self, stage: voicebin_domain::Stage) -> String {
+        format!("{}.{}", self.queue, stage.as_str())
+    }
 }
 
 /// The clamd malware scanner.
@@ -66,8 +74,12 @@ pub struct Settings {
     pub sweeper: SweeperSettings,
     /// Abuse-report limits and the auto-hide threshold.
     pub moderation: ModerationSettings,
-    /// Where the sandboxed audio analyser is, and its resource limits.
+    /// Where the sandboxed audio analyser is, and its resource limits (the rendition's child
+    /// is the same program, under the same memory limit).
     pub sandbox: SandboxSettings,
+    /// Playback renditions of clips browsers cannot play (FLAC, bounded in time and size);
+    /// `None` makes none (`VOICEBIN_RENDITIONS=off`).
+    pub rendition: Option<RenditionSettings>,
     /// Speech-to-text; `None` transcribes nothing.
     pub transcription: Option<TranscriptionSettings>,
 }
@@ -88,6 +100,7 @@ impl Settings {
             sweeper: SweeperSettings::default(),
             moderation: ModerationSettings::default(),
             sandbox: SandboxSettings::this_binary(),
+            rendition: Some(RenditionSettings::default()),
             transcription: None,
         }
     }

@@ -1,21 +1,24 @@
-//! `voicebin worker`: scan jobs consumed from RabbitMQ, retried with back-off, recorded as failed
-//! on the last delivery.
+//! `voicebin worker`: scan jobs and the post-clean stages' jobs consumed from RabbitMQ (one
+//! queue each), retried with back-off, recorded as failed on the last delivery.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures::FutureExt;
 use voicebin_commands::ClipService;
-use voicebin_workers::{Attempt, RabbitQueue, Round, ScanJobRunner};
+use voicebin_workers::{Attempt, JobRunner, RabbitQueue, Round, ScanJobRunner, StageJobRunner};
 use voicebin_workers::{JobOutcome, RabbitOptions, ScanJob, ScanJobHandler};
 
 use crate::adapters::{adapters, ViewsBlocklist};
 use crate::{Database, Settings};
 
-/// A `voicebin worker` process: consumes scan jobs from RabbitMQ.
+/// A `voicebin worker` process: consumes scan jobs and stage jobs from RabbitMQ.
 pub struct Worker {
     queue: Arc<RabbitQueue>,
     handler: Arc<RabbitHandler>,
+    /// Each enabled post-clean stage's queue and handler.
+    stages: Vec<(voicebin_domain::Stage, Arc<RabbitQueue>, Arc<RabbitHandler>)>,
     /// What the worker scans with, for start-up logs.
     pub scanner: String,
     /// Where the worker stores and reads, for start-up logs.
@@ -23,7 +26,7 @@ pub struct Worker {
 }
 
 struct RabbitHandler {
-    runner: ScanJobRunner,
+    runner: Arc<dyn JobRunner>,
     delivery_limit: u32,
 }
 
@@ -71,40 +74,79 @@ impl Worker {
         let queue = adapters.rabbit.context(
             "`voicebin worker` and `voicebin dead-letters` need VOICEBIN_AMQP_URL (embedded mode scans inside `serve`)",
         )?;
+        let service = ClipService::new(
+            adapters.store,
+            adapters.blobs,
+            // Workers never upload, so they never trigger the relay.
+            queue.clone(),
+            Arc::new(ViewsBlocklist(adapters.views.clone())),
+            settings.max_upload_bytes,
+        );
         let runner = ScanJobRunner {
-            service: ClipService::new(
-                adapters.store,
-                adapters.blobs,
-                // Workers never upload, so they never trigger the relay.
-                queue.clone(),
-                Arc::new(ViewsBlocklist(adapters.views.clone())),
-                settings.max_upload_bytes,
-            ),
-            views: adapters.views,
+            service: service.clone(),
+            views: adapters.views.clone(),
             scanner: adapters.scanner.clone(),
             attempts: adapters.database.dispatch(),
         };
+        let delivery_limit = RabbitOptions::default().delivery_limit;
+        let mut stages = Vec::new();
+        for (stage, work) in crate::stages::works(settings).await? {
+            let Some((_, stage_queue)) = adapters.stage_queues.iter().find(|(s, _)| *s == stage)
+            else {
+                anyhow::bail!("no RabbitMQ queue for the {} stage", stage.as_str());
+            };
+            let runner = StageJobRunner {
+                work,
+                service: service.clone(),
+                views: adapters.views.clone(),
+                attempts: adapters.database.stage_dispatch(),
+            };
+            stages.push((
+                stage,
+                stage_queue.clone(),
+                Arc::new(RabbitHandler {
+                    runner: Arc::new(runner),
+                    delivery_limit,
+                }),
+            ));
+        }
         Ok(Worker {
             handler: Arc::new(RabbitHandler {
-                runner,
-                delivery_limit: RabbitOptions::default().delivery_limit,
+                runner: Arc::new(runner),
+                delivery_limit,
             }),
+            stages,
             queue,
             scanner: adapters.scanner.describe(),
             database: adapters.database,
         })
     }
 
-    /// Consumes jobs until `shutdown`.
+    /// Consumes jobs from every queue (at most `prefetch` at once from each) until `shutdown`.
     pub async fn run(
         self,
         prefetch: u16,
-        shutdown: impl std::future::Future<Output = ()>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        self.queue
-            .consume(self.handler, prefetch, shutdown)
-            .await
-            .map_err(|e| anyhow::anyhow!(e))
+        let shutdown = shutdown.shared();
+        let mut consumers = vec![(self.queue, self.handler)];
+        consumers.extend(self.stages.into_iter().map(|(_, q, h)| (q, h)));
+        let runs = consumers.into_iter().map(|(queue, handler)| {
+            let shutdown = shutdown.clone();
+            async move { queue.consume(handler, prefetch, shutdown).await }
+        });
+        for ended in futures::future::join_all(runs).await {
+            ended.map_err(|e| anyhow::anyhow!(e))?;
+        }
+        Ok(())
+    }
+
+    /// The queue of a post-clean stage, for dead-letter commands.
+    pub fn stage_queue(&self, stage: voicebin_domain::Stage) -> Option<&RabbitQueue> {
+        self.stages
+            .iter()
+            .find(|(s, _, _)| *s == stage)
+            .map(|(_, queue, _)| queue.as_ref())
     }
 
     /// The queue, for dead-letter commands.

@@ -21,6 +21,15 @@ pub struct ItemUrls {
     pub download: String,
 }
 
+/// The rendition a clip's players are served.
+#[derive(Debug, Clone, Object)]
+pub struct ItemPlayback {
+    /// Its media type (`audio/flac`).
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size_bytes: i64,
+}
+
 /// Scan state of a clip. Only `clean` clips are served to anyone but their owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -111,6 +120,11 @@ pub struct Item {
     pub created_at: String,
     /// Links.
     pub urls: ItemUrls,
+    /// Present when browsers cannot play the original (AIFF, ALAC, CAF, …) and a rendition
+    /// was made: players (the view and embed pages, `/{id}/audio`) are served it; the download
+    /// URL still serves the original bytes.
+    #[oai(skip_serializing_if_is_none)]
+    pub playback: Option<ItemPlayback>,
     /// Owner only: scan state.
     #[oai(skip_serializing_if_is_none)]
     pub scan_state: Option<ScanStateDto>,
@@ -174,6 +188,10 @@ impl Item {
                 view: urls.view(&view.id),
                 download: urls.download(&view.id),
             },
+            playback: view.playback().map(|r| ItemPlayback {
+                content_type: r.content_type,
+                size_bytes: r.size_bytes,
+            }),
             scan_state: None,
             scan_detail: None,
             sha256: None,

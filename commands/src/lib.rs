@@ -24,7 +24,7 @@ mod download_counter;
 mod ports;
 mod service;
 
-pub use blobs::{LocalBlobStore, S3BlobStore, S3Settings};
+pub use blobs::{rendition_key, LocalBlobStore, S3BlobStore, S3Settings};
 pub use bus::{
     postgres_bus, postgres_event_store, sqlite_bus, sqlite_event_store, ClipStore, CommandError,
     CommandMeta, CompleteSnapshots, PostgresClipEvents, SqliteClipEvents, SNAPSHOT_EVERY,

@@ -15,6 +15,7 @@ use voicebin_domain::{
     Transcript,
 };
 
+use crate::blobs::rendition_key;
 use crate::bus::{ClipStore, CommandError, CommandMeta};
 use crate::download_counter::DownloadCounter;
 use crate::ports::{BlobError, BlobStore, Blocklist, BlocklistError, ByteStream, ScanQueue};
@@ -282,8 +283,10 @@ impl ClipService {
             request_id,
         };
         self.store.execute(id, command, meta).await?;
-        if let Err(e) = self.blobs.delete(blob_key).await {
-            tracing::warn!(error = %e, "blob of a deleted clip not purged yet");
+        for key in [blob_key.to_owned(), rendition_key(id)] {
+            if let Err(e) = self.blobs.delete(&key).await {
+                tracing::warn!(blob = %key, error = %e, "blob of a deleted clip not purged yet");
+            }
         }
         Ok(())
     }
@@ -362,8 +365,10 @@ impl ClipService {
         };
         self.store.execute(id, command, meta).await?;
         if decision == Decision::Remove {
-            if let Err(e) = self.blobs.delete(blob_key).await {
-                tracing::warn!(error = %e, "blob of a removed clip not purged yet");
+            for key in [blob_key.to_owned(), rendition_key(id)] {
+                if let Err(e) = self.blobs.delete(&key).await {
+                    tracing::warn!(blob = %key, error = %e, "blob of a removed clip not purged yet");
+                }
             }
         }
         Ok(())
@@ -393,6 +398,40 @@ impl ClipService {
             Err(CommandError::Rule(ClipError::Deleted)) => Ok(()),
             other => other,
         }
+    }
+
+    /// Records the playback rendition stored under `blob_key` for a clean clip.
+    #[instrument(skip_all, fields(clip.id = %id))]
+    pub async fn complete_rendition(
+        &self,
+        id: &ClipId,
+        blob_key: String,
+        content_type: ContentType,
+        size_bytes: u64,
+        sha256: Sha256Digest,
+    ) -> Result<(), CommandError> {
+        let command = ClipCommand::CompleteRendition {
+            blob_key,
+            content_type,
+            size_bytes,
+            sha256,
+            at: Utc::now(),
+        };
+        self.store
+            .execute(id, command, CommandMeta::system("renditions"))
+            .await
+    }
+
+    /// Records that no rendition could be made for a clip, and why.
+    #[instrument(skip_all, fields(clip.id = %id))]
+    pub async fn fail_rendition(&self, id: &ClipId, reason: String) -> Result<(), CommandError> {
+        let command = ClipCommand::FailRendition {
+            reason,
+            at: Utc::now(),
+        };
+        self.store
+            .execute(id, command, CommandMeta::system("renditions"))
+            .await
     }
 
     /// Records the speech-to-text stage's transcript (`component` names the worker). A

@@ -15,6 +15,9 @@
 //! - `values.rs`: value objects parsed once at the edge (`ClipId`, `Title`, `DownloadLimit`, …).
 //! - `transcript.rs`: what was said in a clip, as timed segments, and its WebVTT form.
 //! - `sniff.rs`: deciding from the first bytes whether an upload is audio, and which kind.
+//! - `playback.rs`: which uploads mainstream browsers play as they are.
+//! - `stage.rs`: the work done on a clip after its clean verdict (`Stage`), and where a clip is
+//!   in it (`StageState`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -37,7 +40,9 @@ macro_rules! parse_by_name {
 }
 
 pub mod clip;
+pub mod playback;
 pub mod sniff;
+pub mod stage;
 pub mod transcript;
 pub mod values;
 
@@ -45,6 +50,7 @@ pub use clip::{
     AudioFacts, Clip, ClipCommand, ClipError, ClipEvent, Moderation, ScanOutcome, ScanState,
     ScanVerdict, TranscriptStatus,
 };
+pub use stage::{Stage, StageState};
 pub use transcript::{Language, Segment, Transcript};
 pub use values::{
     AccountId, ClipId, ContentType, Description, DownloadLimit, Filename, ModerationReason,

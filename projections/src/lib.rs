@@ -32,6 +32,7 @@ pub use projector::{rebuild, repair, ClipProjector, RebuildStats};
 pub use sql::{PostgresStore, SqliteStore};
 pub use store::{
     Cursor, EventLog, ListQuery, Page, PlaybackGrants, Rate, RateLimits, ReadStore, RebuildBatch,
-    RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StoreError, StoredEvent, Take,
+    RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError, StoredEvent,
+    Take,
 };
-pub use view::ClipView;
+pub use view::{stage_column, ClipView, Rendition};

@@ -7,7 +7,7 @@ use cqrs_es::persist::SerializedEvent;
 use cqrs_es::EventEnvelope;
 use futures::TryStreamExt;
 use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
-use voicebin_domain::{Clip, Moderation, ScanState};
+use voicebin_domain::{Clip, Moderation, ScanState, Stage, StageState};
 
 use crate::moderation::{
     BlockedDigest, ModerationChange, QueueCursor, QueueEntry, QueuePage, QueueQuery, ReportRow,
@@ -15,9 +15,10 @@ use crate::moderation::{
 };
 use crate::store::{
     Cursor, EventLog, ListQuery, Page, PlaybackGrants, Rate, RateLimits, ReadStore, RebuildBatch,
-    RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StoreError, StoredEvent, Take,
+    RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError, StoredEvent,
+    Take,
 };
-use crate::view::ClipView;
+use crate::view::{stage_column, ClipView};
 
 /// Read models and event log in the embedded SQLite database.
 #[derive(Clone)]
@@ -49,7 +50,8 @@ const COLUMNS: &str = "id, owner, title, description, filename, content_type, si
     sha256, blob_key, scan_state, scan_detail, scanner, container, codec, duration_ms, \
     sample_rate, channels, peaks, download_limit, download_count, created_at, updated_at, \
     scanned_at, deleted_at, version, moderation_state, moderation_reason, moderated_at, \
-    transcript_state, transcript_detail, transcript_language, transcribed_at";
+    rendition_state, rendition, transcript_state, transcript_source, transcript_detail, \
+    transcript_language, transcribed_at";
 
 const REPORT_COLUMNS: &str =
     "clip_id, sequence, reporter, reason, note, reported_at, resolved_at, resolution";
@@ -132,9 +134,10 @@ const INSERT: &str = "INSERT INTO clip_views (id, owner, title, description, fil
     content_type, size_bytes, sha256, blob_key, scan_state, scan_detail, scanner, container, \
     codec, duration_ms, sample_rate, channels, peaks, download_limit, download_count, \
     created_at, updated_at, scanned_at, deleted_at, version, moderation_state, moderation_reason, \
-    moderated_at, transcript_state, transcript_detail, transcript_language, transcribed_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-    $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)";
+    moderated_at, rendition_state, rendition, transcript_state, transcript_source, \
+    transcript_detail, transcript_language, transcribed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+    $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
+    $27, $28, $29, $30, $31, $32, $33, $34, $35)";
 
 const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, \
     title = excluded.title, description = excluded.description, filename = excluded.filename, \
@@ -149,7 +152,9 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET owner = excluded.owne
     deleted_at = excluded.deleted_at, version = excluded.version, \
     moderation_state = excluded.moderation_state, \
     moderation_reason = excluded.moderation_reason, moderated_at = excluded.moderated_at, \
-    transcript_state = excluded.transcript_state, transcript_detail = excluded.transcript_detail, \
+    rendition_state = excluded.rendition_state, rendition = excluded.rendition, \
+    transcript_state = excluded.transcript_state, transcript_source = excluded.transcript_source, \
+    transcript_detail = excluded.transcript_detail, \
     transcript_language = excluded.transcript_language, transcribed_at = excluded.transcribed_at \
     WHERE clip_views.version < excluded.version";
 
@@ -258,7 +263,10 @@ macro_rules! sql_store {
                     .bind(v.moderation_state.as_str())
                     .bind(&v.moderation_reason)
                     .bind(v.moderated_at)
-                    .bind(v.transcript_state.as_str())
+                    .bind(v.rendition_state.map(StageState::as_str))
+                    .bind(&v.rendition)
+                    .bind(v.transcript_state.map(StageState::as_str))
+                    .bind(&v.transcript_source)
                     .bind(&v.transcript_detail)
                     .bind(&v.transcript_language)
                     .bind(v.transcribed_at)
@@ -301,7 +309,10 @@ macro_rules! sql_store {
                             .push_bind(v.moderation_state.as_str())
                             .push_bind(&v.moderation_reason)
                             .push_bind(v.moderated_at)
-                            .push_bind(v.transcript_state.as_str())
+                            .push_bind(v.rendition_state.map(StageState::as_str))
+                            .push_bind(&v.rendition)
+                            .push_bind(v.transcript_state.map(StageState::as_str))
+                            .push_bind(&v.transcript_source)
                             .push_bind(&v.transcript_detail)
                             .push_bind(&v.transcript_language)
                             .push_bind(v.transcribed_at);
@@ -927,6 +938,98 @@ macro_rules! sql_store {
             async fn reset_attempts(&self, clip_id: &str) -> Result<(), StoreError> {
                 sqlx::query("DELETE FROM scan_attempts WHERE clip_id = $1")
                     .bind(clip_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl StageDispatch for $store {
+            async fn claim_pending(
+                &self,
+                stage: Stage,
+                now: i64,
+                first_retry: i64,
+                limit: u32,
+            ) -> Result<Vec<String>, StoreError> {
+                // As scan_dispatch: due again after `first_retry`, then twice as long each
+                // time (up to 32 times).
+                let column = stage_column(stage);
+                let sql = format!(
+                    "INSERT INTO stage_dispatch (clip_id, stage, due_at, attempts) \
+                     SELECT v.id, $6, $1 + $2, 1 FROM clip_views v \
+                     WHERE v.{column} = $4 AND v.deleted_at IS NULL \
+                     AND v.moderation_state <> $5 \
+                     AND NOT EXISTS (SELECT 1 FROM stage_dispatch d \
+                                     WHERE d.clip_id = v.id AND d.stage = $6 AND d.due_at > $1) \
+                     ORDER BY v.created_at LIMIT $3 \
+                     ON CONFLICT (clip_id, stage) DO UPDATE SET \
+                     due_at = $1 + ($2 << CAST(CASE WHEN stage_dispatch.attempts > 5 THEN 5 \
+                                               ELSE stage_dispatch.attempts END AS integer)), \
+                     attempts = stage_dispatch.attempts + 1 \
+                     WHERE stage_dispatch.due_at <= $1 \
+                     RETURNING clip_id"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(now)
+                    .bind(first_retry)
+                    .bind(i64::from(limit))
+                    .bind(StageState::Pending.as_str())
+                    .bind(Moderation::Removed.as_str())
+                    .bind(stage.as_str())
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(|r| r.get::<String, _>(0)).collect())
+            }
+
+            async fn release(&self, stage: Stage, clip_id: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM stage_dispatch WHERE clip_id = $1 AND stage = $2")
+                    .bind(clip_id)
+                    .bind(stage.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn prune(&self, stage: Stage) -> Result<u64, StoreError> {
+                let column = stage_column(stage);
+                let mut pruned = 0;
+                for table in ["stage_dispatch", "stage_attempts"] {
+                    let sql = format!(
+                        "DELETE FROM {table} WHERE stage = $3 AND NOT EXISTS \
+                         (SELECT 1 FROM clip_views v WHERE v.id = {table}.clip_id \
+                         AND v.{column} = $1 AND v.deleted_at IS NULL \
+                         AND v.moderation_state <> $2)"
+                    );
+                    let done = sqlx::query(&sql)
+                        .bind(StageState::Pending.as_str())
+                        .bind(Moderation::Removed.as_str())
+                        .bind(stage.as_str())
+                        .execute(&self.pool)
+                        .await?;
+                    pruned += done.rows_affected();
+                }
+                Ok(pruned)
+            }
+
+            async fn start_attempt(&self, stage: Stage, clip_id: &str) -> Result<u32, StoreError> {
+                let started: i64 = sqlx::query_scalar(
+                    "INSERT INTO stage_attempts (clip_id, stage, started) VALUES ($1, $2, 1) \
+                     ON CONFLICT (clip_id, stage) DO UPDATE \
+                     SET started = stage_attempts.started + 1 RETURNING started",
+                )
+                .bind(clip_id)
+                .bind(stage.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(u32::try_from(started).unwrap_or(u32::MAX))
+            }
+
+            async fn reset_attempts(&self, stage: Stage, clip_id: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM stage_attempts WHERE clip_id = $1 AND stage = $2")
+                    .bind(clip_id)
+                    .bind(stage.as_str())
                     .execute(&self.pool)
                     .await?;
                 Ok(())

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use cqrs_es::EventEnvelope;
-use voicebin_domain::Clip;
+use voicebin_domain::{Clip, Stage};
 
 use crate::moderation::{BlockedDigest, ModerationChange, QueuePage, QueueQuery, ReportRow};
 use crate::view::ClipView;
@@ -309,6 +309,30 @@ pub trait ScanDispatch: Send + Sync {
     async fn start_attempt(&self, clip_id: &str) -> Result<u32, StoreError>;
     /// Forgets the attempts of `clip_id`: an operator's retry starts a fresh count.
     async fn reset_attempts(&self, clip_id: &str) -> Result<(), StoreError>;
+}
+
+/// Bookkeeping of published stage jobs, per (clip, stage): the stage relay's claims and the
+/// count of attempts, as [`ScanDispatch`] keeps them for scans. A clip is pending in a stage
+/// while its view says so (`ClipView::stage_state`).
+#[async_trait]
+pub trait StageDispatch: Send + Sync {
+    /// Claims up to `limit` clips pending in `stage` whose job was never published or not since
+    /// it came due (µs), marking them published at `now`. Atomic across replicas.
+    async fn claim_pending(
+        &self,
+        stage: Stage,
+        now: i64,
+        first_retry: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Forgets a claim whose publish failed, so the next pass retries it.
+    async fn release(&self, stage: Stage, clip_id: &str) -> Result<(), StoreError>;
+    /// Drops claims and attempt counts of clips no longer pending in `stage`.
+    async fn prune(&self, stage: Stage) -> Result<u64, StoreError>;
+    /// Counts one more run of `stage` on `clip_id` as started; returns how many so far.
+    async fn start_attempt(&self, stage: Stage, clip_id: &str) -> Result<u32, StoreError>;
+    /// Forgets the attempts of `stage` on `clip_id` (an operator's retry starts afresh).
+    async fn reset_attempts(&self, stage: Stage, clip_id: &str) -> Result<(), StoreError>;
 }
 
 /// One stored event exactly as written: the audit view of a clip's history.

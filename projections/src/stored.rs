@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Type};
-use voicebin_domain::{Moderation, ReportReason, ScanState, TranscriptStatus, UnknownName};
+use voicebin_domain::{Moderation, ReportReason, ScanState, StageState, UnknownName};
 
 /// A value decoded from its stable name. Row structs use it as
 /// `#[sqlx(try_from = "ByName<ScanState>")]`: sqlx cannot be taught to decode the domain's
@@ -56,8 +56,38 @@ impl From<ByName<ReportReason>> for ReportReason {
     }
 }
 
-impl From<ByName<TranscriptStatus>> for TranscriptStatus {
-    fn from(name: ByName<TranscriptStatus>) -> Self {
+/// A nullable column holding a stable name: NULL reads as `None`, an unknown name fails the row
+/// (a stage's state is NULL for clips that do not need the stage).
+pub struct NullableByName<T>(pub Option<T>);
+
+impl<T, DB: Database> Type<DB> for NullableByName<T>
+where
+    String: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <String as Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <String as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, T, DB: Database> Decode<'r, DB> for NullableByName<T>
+where
+    T: FromStr<Err = UnknownName>,
+    Option<String>: Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        match Option::<String>::decode(value)? {
+            Some(name) => Ok(NullableByName(Some(name.parse()?))),
+            None => Ok(NullableByName(None)),
+        }
+    }
+}
+
+impl From<NullableByName<StageState>> for Option<StageState> {
+    fn from(name: NullableByName<StageState>) -> Self {
         name.0
     }
 }

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use voicebin_domain::{ClipEvent, Moderation, ScanState, TranscriptStatus};
+use voicebin_domain::{ClipEvent, Moderation, ScanState, ScanVerdict, Stage, StageState};
 
-use crate::stored::ByName;
+use crate::stored::{ByName, NullableByName};
 
 /// Everything the API shows about a clip, flattened for querying.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -67,15 +67,53 @@ pub struct ClipView {
     pub moderation_reason: Option<String>,
     /// When moderation last changed the clip (µs since epoch).
     pub moderated_at: Option<i64>,
-    /// Whether the clip has a transcript, and whose.
-    #[sqlx(try_from = "ByName<TranscriptStatus>")]
-    pub transcript_state: TranscriptStatus,
+    /// Where the clip is in the rendition stage; `None` when browsers play the original.
+    #[sqlx(try_from = "NullableByName<StageState>")]
+    pub rendition_state: Option<StageState>,
+    /// The recorded rendition as JSON (see [`Rendition`]), once there is one.
+    pub rendition: Option<String>,
+    /// Where the clip is in the transcription stage (`done` once it has a transcript, the
+    /// engine's or its owner's); `None` before its clean verdict.
+    #[sqlx(try_from = "NullableByName<StageState>")]
+    pub transcript_state: Option<StageState>,
+    /// Who wrote the transcript: `engine` or `owner`.
+    pub transcript_source: Option<String>,
     /// Why transcription failed.
     pub transcript_detail: Option<String>,
     /// The transcript's language, when known.
     pub transcript_language: Option<String>,
     /// When the transcript last changed (µs since epoch).
     pub transcribed_at: Option<i64>,
+}
+
+/// A rendition players are served instead of the original (`RenditionCompleted`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rendition {
+    /// Blob store key.
+    pub blob_key: String,
+    /// Media type, e.g. `audio/flac`.
+    pub content_type: String,
+    /// Stored size.
+    pub size_bytes: i64,
+    /// SHA-256 of the stored bytes, lowercase hex.
+    pub sha256: String,
+    /// When it was recorded (µs since epoch).
+    pub at: i64,
+}
+
+impl Rendition {
+    /// When it was recorded.
+    pub fn recorded_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.at).unwrap_or_default()
+    }
+}
+
+/// The column of `clip_views` that holds a stage's state (a stage plugs in with its column).
+pub fn stage_column(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Rendition => "rendition_state",
+        Stage::Transcript => "transcript_state",
+    }
 }
 
 fn micros(at: &DateTime<Utc>) -> i64 {
@@ -120,6 +158,40 @@ impl ClipView {
             .and_then(|p| serde_json::from_str(p).ok())
     }
 
+    /// The rendition players are served, once one is recorded.
+    pub fn playback(&self) -> Option<Rendition> {
+        self.rendition
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+    }
+
+    /// Where the clip is in `stage`; `None` when it does not need it.
+    pub fn stage_state(&self, stage: Stage) -> Option<StageState> {
+        match stage {
+            Stage::Rendition => self.rendition_state,
+            Stage::Transcript => self.transcript_state,
+        }
+    }
+
+    /// Whether the clip has a transcript (the engine's or its owner's).
+    pub fn has_transcript(&self) -> bool {
+        self.transcript_source.is_some()
+    }
+
+    fn transcribed(
+        &mut self,
+        source: &str,
+        transcript: &voicebin_domain::Transcript,
+        at: &DateTime<Utc>,
+    ) {
+        self.transcript_state = Some(StageState::Done);
+        self.transcript_source = Some(source.to_owned());
+        self.transcript_detail = None;
+        self.transcript_language = transcript.language().map(|l| l.as_str().to_owned());
+        self.transcribed_at = Some(micros(at));
+        self.updated_at = micros(at);
+    }
+
     /// Downloads left before the limit; `None` when unlimited.
     pub fn downloads_remaining(&self) -> Option<i64> {
         self.download_limit
@@ -129,19 +201,6 @@ impl ClipView {
     /// Upload time.
     pub fn created_at(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_micros(self.created_at).unwrap_or_default()
-    }
-
-    fn transcribed(
-        &mut self,
-        state: TranscriptStatus,
-        transcript: &voicebin_domain::Transcript,
-        at: &DateTime<Utc>,
-    ) {
-        self.transcript_state = state;
-        self.transcript_detail = None;
-        self.transcript_language = transcript.language().map(|l| l.as_str().to_owned());
-        self.transcribed_at = Some(micros(at));
-        self.updated_at = micros(at);
     }
 
     fn moderate(&mut self, state: Moderation, reason: String, at: &DateTime<Utc>) {
@@ -196,7 +255,10 @@ impl ClipView {
                 moderation_state: Moderation::Visible,
                 moderation_reason: None,
                 moderated_at: None,
-                transcript_state: TranscriptStatus::None,
+                rendition_state: None,
+                rendition: None,
+                transcript_state: None,
+                transcript_source: None,
                 transcript_detail: None,
                 transcript_language: None,
                 transcribed_at: None,
@@ -221,7 +283,59 @@ impl ClipView {
                         .as_ref()
                         .and_then(|p| serde_json::to_string(p).ok());
                 }
+                // A clean clip needs the stages that apply to it; an operator's rescan of a
+                // `failed` clip is its first clean verdict.
+                view.rendition_state = match &outcome.audio {
+                    Some(audio)
+                        if outcome.verdict == ScanVerdict::Clean
+                            && Stage::Rendition.applies_to(audio) =>
+                    {
+                        Some(StageState::Pending)
+                    }
+                    _ => None,
+                };
+                // Every clean clip is transcribed, unless its owner wrote a transcript first.
+                if outcome.verdict == ScanVerdict::Clean
+                    && outcome.audio.is_some()
+                    && view.transcript_state.is_none()
+                {
+                    view.transcript_state = Some(StageState::Pending);
+                }
                 view.scanned_at = Some(micros(at));
+                view.updated_at = micros(at);
+            }
+            ClipEvent::RenditionCompleted {
+                blob_key,
+                content_type,
+                size_bytes,
+                sha256,
+                at,
+            } => {
+                let rendition = Rendition {
+                    blob_key: blob_key.clone(),
+                    content_type: content_type.to_string(),
+                    size_bytes: i64::try_from(*size_bytes).unwrap_or(i64::MAX),
+                    sha256: sha256.to_string(),
+                    at: micros(at),
+                };
+                view.rendition_state = Some(StageState::Done);
+                view.rendition = serde_json::to_string(&rendition).ok();
+                view.updated_at = micros(at);
+            }
+            ClipEvent::RenditionFailed { at, .. } => {
+                view.rendition_state = Some(StageState::Failed);
+                view.updated_at = micros(at);
+            }
+            ClipEvent::TranscriptCompleted { transcript, at, .. } => {
+                view.transcribed("engine", transcript, at)
+            }
+            ClipEvent::TranscriptCorrected { transcript, at, .. } => {
+                view.transcribed("owner", transcript, at)
+            }
+            ClipEvent::TranscriptFailed { reason, at, .. } => {
+                view.transcript_state = Some(StageState::Failed);
+                view.transcript_detail = Some(reason.clone());
+                view.transcribed_at = Some(micros(at));
                 view.updated_at = micros(at);
             }
             ClipEvent::Downloaded { .. } => view.download_count += 1,
@@ -276,18 +390,6 @@ impl ClipView {
             }
             ClipEvent::Removed { reason, at, .. } => {
                 view.moderate(Moderation::Removed, reason.to_string(), at)
-            }
-            ClipEvent::TranscriptCompleted { transcript, at, .. } => {
-                view.transcribed(TranscriptStatus::Transcribed, transcript, at)
-            }
-            ClipEvent::TranscriptCorrected { transcript, at, .. } => {
-                view.transcribed(TranscriptStatus::Corrected, transcript, at)
-            }
-            ClipEvent::TranscriptFailed { reason, at, .. } => {
-                view.transcript_state = TranscriptStatus::Failed;
-                view.transcript_detail = Some(reason.clone());
-                view.transcribed_at = Some(micros(at));
-                view.updated_at = micros(at);
             }
         }
         Some(view)

@@ -67,7 +67,8 @@ fn default_node_path() -> Option<PathBuf> {
 /// stderr).
 fn run_view_check(browser: Browser, url: &str, screenshot: &Path) -> (bool, String, String) {
     let url_and_screenshot = [url, screenshot.to_str().unwrap()];
-    let stem = format!("view-page-{}", browser.name());
+    // The output files are named after the screenshot, so runs side by side keep their own.
+    let stem = screenshot.file_stem().unwrap().to_str().unwrap().to_owned();
     run_script(
         browser,
         "view.mjs",
@@ -165,23 +166,59 @@ async fn the_view_page_plays_seeks_and_draws_its_waveform_in_firefox() {
 
 /// Uploads a clip, waits for its scan, then runs `view.mjs` on its view page in `browser`.
 async fn check_view_page(browser: Browser) {
+    // hello.ogg: Vorbis, 3.57 s — long enough to play, seek to the middle and keep playing.
+    check_view_page_of(browser, "hello.ogg", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aiff_clip_plays_from_its_rendition_on_the_view_page_in_chromium() {
+    check_view_page_of(Browser::Chromium, "hello.aiff", Some("audio/flac")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aiff_clip_plays_from_its_rendition_on_the_view_page_in_firefox() {
+    check_view_page_of(Browser::Firefox, "hello.aiff", Some("audio/flac")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alac_clip_plays_from_its_rendition_on_the_view_page_in_chromium() {
+    check_view_page_of(Browser::Chromium, "hello-alac.m4a", Some("audio/flac")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alac_clip_plays_from_its_rendition_on_the_view_page_in_firefox() {
+    check_view_page_of(Browser::Firefox, "hello-alac.m4a", Some("audio/flac")).await;
+}
+
+/// Uploads `name`, waits for its scan (and, when `rendition` names its type, its rendition),
+/// then runs `view.mjs` on its view page in `browser`: the player plays, seeks and draws, and
+/// every audio response it got has the expected type.
+async fn check_view_page_of(browser: Browser, name: &str, rendition: Option<&str>) {
     let app = spawn_app(Backend::Sqlite).await;
     let alice = app.alice();
-    // hello.ogg: Vorbis, 3.57 s — long enough to play, seek to the middle and keep playing.
     let id = app
         .upload_ok(
             &alice,
-            fixture("hello.ogg"),
+            fixture(name),
             &[("x-title", "Hello from the browser test")],
         )
         .await;
     let scanned = app.wait_scanned(&id, &alice).await;
     assert_eq!(scanned["scan_state"], "clean", "{scanned}");
+    if let Some(content_type) = rendition {
+        let item = crate::renditions::wait_playback(&app, &id, &alice).await;
+        assert_eq!(item["playback"]["content_type"], content_type, "{item}");
+    }
 
     let artifacts = repo().join("test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    // test-artifacts/view-page-<browser>.png, with the run's stdout and stderr next to it.
-    let screenshot = artifacts.join(format!("view-page-{}.png", browser.name()));
+    // test-artifacts/view-page-<browser>.png (view-page-<fixture>-<browser>.png for the
+    // others), with the run's stdout and stderr next to it.
+    let stem = match name {
+        "hello.ogg" => format!("view-page-{}", browser.name()),
+        other => format!("view-page-{}-{}", other.replace('.', "-"), browser.name()),
+    };
+    let screenshot = artifacts.join(format!("{stem}.png"));
     let _ = std::fs::remove_file(&screenshot);
     let url = app.url(&format!("/{id}"));
     let started = Instant::now();
@@ -204,6 +241,20 @@ async fn check_view_page(browser: Browser) {
         "no screenshot at {}",
         screenshot.display()
     );
+    if let Some(content_type) = rendition {
+        // The player's source is the rendition: every audio response it got says so.
+        let observed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let audio: Vec<&serde_json::Value> = observed["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["url"].as_str().is_some_and(|u| u.contains("/audio")))
+            .collect();
+        assert!(!audio.is_empty(), "the player fetched no audio:\n{stdout}");
+        for response in audio {
+            assert_eq!(response["contentType"], content_type, "{response}");
+        }
+    }
     // Playing, seeking to the middle and clicking the waveform is one playback: one download,
     // whatever ranges the browser asked for with the grant in the player's URL.
     tokio::time::sleep(Duration::from_millis(1300)).await;

@@ -151,6 +151,8 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
                 sweeper: Default::default(),
 
                 sandbox: sandbox_settings(),
+
+                rendition: Some(Default::default()),
             }
         })
     })
@@ -413,6 +415,18 @@ impl TestApp {
         }
         let root = self.data_dir.path().join("blobs");
         (count(&root), count(&root.join(".tmp")))
+    }
+}
+
+/// Runs `sql` (one or more statements) against `database`.
+pub async fn execute_sql(database: &Database, sql: &str) {
+    match database {
+        Database::Sqlite(pool) => {
+            sqlx::raw_sql(sql).execute(pool).await.unwrap();
+        }
+        Database::Postgres(pool) => {
+            sqlx::raw_sql(sql).execute(pool).await.unwrap();
+        }
     }
 }
 

@@ -20,6 +20,7 @@ mod openapi;
 mod production;
 mod rebuild;
 mod recovery;
+mod renditions;
 mod sandbox;
 mod upload;
 mod visibility;

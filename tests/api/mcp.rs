@@ -571,6 +571,8 @@ async fn spawn_app_with_stalled_scanner() -> TestApp {
                 sweeper: Default::default(),
 
                 sandbox: crate::helpers::sandbox_settings(),
+
+                rendition: Some(Default::default()),
             }
         })
     })

@@ -132,3 +132,54 @@ async fn an_eicar_carrying_upload_ends_infected_and_is_never_served() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.event_types(&id).await, ["Uploaded", "ScanCompleted"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alac_clip_gets_its_rendition_from_a_worker_through_rabbitmq_and_s3() {
+    let app = spawn_production().await;
+    let alice = app.alice();
+    let original = fixture("hello-alac.m4a");
+    let id = app.upload_ok(&alice, original.clone(), &[]).await;
+    let view = app.wait_scanned(&id, &alice).await;
+    assert_eq!(view["scan_state"], "clean", "{view}");
+    // The serve process relays the job to `<scan queue>.rendition`; the worker makes it.
+    let item = crate::renditions::wait_playback(&app, &id, &alice).await;
+    assert_eq!(item["playback"]["content_type"], "audio/flac", "{item}");
+    assert_eq!(
+        app.event_types(&id).await,
+        ["Uploaded", "ScanCompleted", "RenditionCompleted"]
+    );
+    // Both live in S3, nothing on local disk.
+    assert_eq!(app.blob_files(), (0, 0));
+    let s3 = app.settings.s3.clone().unwrap();
+    let store = voicebin_commands::S3BlobStore::connect(s3).await.unwrap();
+    use voicebin_commands::BlobStore;
+    let rendition = format!("renditions/{id}");
+    assert!(store.exists(&rendition).await.unwrap());
+    let audio = app
+        .client
+        .get(app.url(&format!("/{id}/audio")))
+        .header("range", "bytes=0-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audio.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(audio.headers()["content-type"], "audio/flac");
+    assert_eq!(audio.bytes().await.unwrap().as_ref(), b"fLaC");
+    let download = app
+        .client
+        .get(app.url(&format!("/{id}/download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        download.bytes().await.unwrap().as_ref(),
+        original.as_slice()
+    );
+    // Deleting purges both objects.
+    assert_eq!(
+        app.delete_item(&id, &alice).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(!store.exists(&rendition).await.unwrap());
+    assert!(!store.exists(&format!("clips/{id}")).await.unwrap());
+}

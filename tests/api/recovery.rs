@@ -53,6 +53,8 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
         sweeper: Default::default(),
 
         sandbox: crate::helpers::sandbox_settings(),
+
+        rendition: Some(Default::default()),
     };
 
     // First process: accepts two uploads but never runs its background tasks, as if killed

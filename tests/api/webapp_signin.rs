@@ -425,6 +425,7 @@ async fn oauth_signs_a_browser_in_with_dpop(browser: Browser) {
                 clamd: None,
                 sweeper: Default::default(),
                 sandbox: sandbox_settings(),
+                rendition: Some(Default::default()),
             };
             *started.lock().unwrap() = Some(issuer);
             settings

@@ -3,7 +3,9 @@
 //! A blob without an `Uploaded` event is left when a process dies between storing the bytes
 //! and recording the upload; a deleted (or moderator-removed) clip's blob is left when its purge
 //! failed. Both are removed once older than a grace period (uploads in flight are younger than
-//! that).
+//! that). The same goes for playback renditions (`renditions/<id>`), which are also left when a
+//! worker dies between storing one and recording it and the stage then fails: a rendition is
+//! kept while its clip is live and either records it or may still do so.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -57,20 +59,35 @@ impl BlobSweeper {
 
     /// One sweep; returns how many blobs were removed.
     pub async fn sweep_once(&self) -> usize {
+        let mut removed = 0;
+        for prefix in ["clips/", "renditions/"] {
+            let (n, finished) = self.sweep_prefix(prefix).await;
+            removed += n;
+            if !finished {
+                break;
+            }
+        }
+        removed
+    }
+
+    /// Sweeps the blobs under `prefix`: how many were removed, and whether the sweep got through
+    /// them (not when the event store failed part way).
+    async fn sweep_prefix(&self, prefix: &str) -> (usize, bool) {
         let keys = match self
             .blobs
-            .list_older_than("clips/", self.settings.grace, self.settings.batch)
+            .list_older_than(prefix, self.settings.grace, self.settings.batch)
             .await
         {
             Ok(keys) => keys,
             Err(e) => {
                 tracing::warn!(error = %e, "could not list blobs to sweep");
-                return 0;
+                return (0, true);
             }
         };
+        let rendition = prefix == "renditions/";
         let mut removed = 0;
         for key in keys {
-            let Some(id) = key.strip_prefix("clips/") else {
+            let Some(id) = key.strip_prefix(prefix) else {
                 continue;
             };
             // The event log, not the read model, decides: a lagging view must not cost a clip.
@@ -78,7 +95,7 @@ impl BlobSweeper {
                 Ok(events) => events,
                 Err(e) => {
                     tracing::warn!(error = %e, "event store unavailable; sweep stopped");
-                    return removed;
+                    return (removed, false);
                 }
             };
             let orphan = events.is_empty();
@@ -88,7 +105,15 @@ impl BlobSweeper {
                     ClipEvent::Deleted { .. } | ClipEvent::Removed { .. }
                 )
             });
-            if !(orphan || deleted) {
+            // A rendition its clip never recorded, after the stage failed for good.
+            let abandoned = rendition
+                && !events.iter().any(|e| {
+                    matches!(&e.payload, ClipEvent::RenditionCompleted { blob_key, .. } if *blob_key == key)
+                })
+                && events
+                    .iter()
+                    .any(|e| matches!(e.payload, ClipEvent::RenditionFailed { .. }));
+            if !(orphan || deleted || abandoned) {
                 continue;
             }
             match self.blobs.delete(&key).await {
@@ -99,7 +124,7 @@ impl BlobSweeper {
                 Err(e) => tracing::warn!(blob = %key, error = %e, "could not sweep blob"),
             }
         }
-        removed
+        (removed, true)
     }
 
     /// Sweeps every `interval` until `shutdown`.

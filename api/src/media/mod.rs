@@ -122,12 +122,14 @@ async fn serve(
         }
     }
 
-    let len = u64::try_from(view.size_bytes).unwrap_or_default();
-    let etag = format!("\"{}\"", view.sha256);
-    let last_modified = http_date(view.created_at());
+    // The player gets the rendition when the clip has one; the download, always the original.
+    let chosen = Representation::of(&view, inline);
+    let len = chosen.len;
+    let etag = format!("\"{}\"", chosen.sha256);
+    let last_modified = http_date(chosen.modified);
     let disposition = content_disposition(
         if inline { "inline" } else { "attachment" },
-        &view.served_filename(),
+        &chosen.filename,
     );
     let headers = |builder: poem::ResponseBuilder| {
         let mut builder = builder
@@ -187,7 +189,7 @@ async fn serve(
         _ => None,
     };
     if req.method() == Method::HEAD {
-        return Ok(ok_response(headers, &view, requested, len).finish());
+        return Ok(ok_response(headers, &chosen.content_type, requested, len).finish());
     }
 
     // Who pays for these bytes: nobody (the owner, or a grant that covers them), or a counted
@@ -216,14 +218,14 @@ async fn serve(
     let stream = match state
         .service
         .blobs()
-        .get(&view.blob_key, served.clone())
+        .get(&chosen.blob_key, served.clone())
         .await
     {
         Ok(stream) => stream,
         Err(voicebin_commands::BlobError::NotFound) => return Err(ApiError::gone()),
         Err(e) => return Err(ApiError::unavailable(&e)),
     };
-    let mut builder = ok_response(headers, &view, served.clone(), len);
+    let mut builder = ok_response(headers, &chosen.content_type, served.clone(), len);
     let reserved = match plan {
         Plan::Free => None,
         Plan::Covered(refund) => Some(refund),
@@ -266,14 +268,52 @@ fn piece(len: u64) -> u64 {
     (len / 32).max(1024 * 1024)
 }
 
+/// The bytes a request for a clip is served: the original, or for the player the clip's
+/// playback rendition when it has one (`docs/adr/0016-playback-renditions.md`). Each has its own
+/// validators, so a range or a cache of one never mixes with the other.
+struct Representation {
+    blob_key: String,
+    content_type: String,
+    len: u64,
+    sha256: String,
+    modified: chrono::DateTime<Utc>,
+    filename: String,
+}
+
+impl Representation {
+    fn of(view: &voicebin_projections::ClipView, inline: bool) -> Self {
+        match view.playback().filter(|_| inline) {
+            Some(rendition) => Representation {
+                filename: voicebin_domain::values::truthful_filename(
+                    &view.filename,
+                    &rendition.content_type,
+                ),
+                modified: rendition.recorded_at(),
+                len: u64::try_from(rendition.size_bytes).unwrap_or_default(),
+                blob_key: rendition.blob_key,
+                content_type: rendition.content_type,
+                sha256: rendition.sha256,
+            },
+            None => Representation {
+                blob_key: view.blob_key.clone(),
+                content_type: view.content_type.clone(),
+                len: u64::try_from(view.size_bytes).unwrap_or_default(),
+                sha256: view.sha256.clone(),
+                modified: view.created_at(),
+                filename: view.served_filename(),
+            },
+        }
+    }
+}
+
 /// The 200 or 206 answer's status and length headers for `served` (`None`: the whole clip).
 fn ok_response(
     headers: impl Fn(poem::ResponseBuilder) -> poem::ResponseBuilder,
-    view: &voicebin_projections::ClipView,
+    content_type: &str,
     served: Option<std::ops::Range<u64>>,
     len: u64,
 ) -> poem::ResponseBuilder {
-    let builder = headers(Response::builder()).content_type(view.content_type.as_str());
+    let builder = headers(Response::builder()).content_type(content_type);
     match served {
         Some(r) => builder
             .status(StatusCode::PARTIAL_CONTENT)

@@ -134,7 +134,7 @@ pub async fn view_page(
         oembed_url = e(&oembed_url),
         audio_url = e(&audio_url),
         embed_url = e(&embed_url),
-        content_type = e(&view.content_type),
+        content_type = e(&playback_type(&view)),
         duration = e(&duration_text(view.duration_ms)),
         size = e(&size_text(view.size_bytes)),
         created = e(&view.created_at().to_rfc3339()),
@@ -197,6 +197,12 @@ pub async fn embed_page(
         js_url = e(&state.urls.path("/static/view.js")),
     );
     personal(html(body, EMBED_CSP))
+}
+
+/// The media type the player is served: the rendition's when the clip has one.
+fn playback_type(view: &ClipView) -> String {
+    view.playback()
+        .map_or_else(|| view.content_type.clone(), |r| r.content_type)
 }
 
 /// The captions track of a clip with a transcript (empty without one).

@@ -1,7 +1,7 @@
 //! Transcripts: reading one (JSON or WebVTT captions) with the clip's own visibility, and the
 //! owner replacing it.
 
-use voicebin_domain::{Language, Segment, Transcript, TranscriptStatus};
+use voicebin_domain::{Language, Segment, StageState, Transcript};
 use voicebin_projections::ClipView;
 
 use crate::access::Want;
@@ -80,7 +80,7 @@ pub async fn correct(
 
 /// The transcript of `view` as the read models hold it, if it has one.
 pub async fn stored(state: &AppState, view: &ClipView) -> Result<Option<Transcript>, ApiError> {
-    if !view.transcript_state.has_transcript() {
+    if !view.has_transcript() {
         return Ok(None);
     }
     let segments = state
@@ -104,12 +104,16 @@ pub async fn stored(state: &AppState, view: &ClipView) -> Result<Option<Transcri
 
 async fn document(state: &AppState, view: &ClipView) -> Result<TranscriptDoc, ApiError> {
     let transcript = stored(state, view).await?;
-    let (status, source) = match view.transcript_state {
-        TranscriptStatus::Transcribed => (TranscriptStateDto::Completed, Some(TranscriptSourceDto::Engine)),
-        TranscriptStatus::Corrected => (TranscriptStateDto::Completed, Some(TranscriptSourceDto::Owner)),
-        TranscriptStatus::Failed => (TranscriptStateDto::Failed, None),
-        TranscriptStatus::None if state.transcription => (TranscriptStateDto::Pending, None),
-        TranscriptStatus::None => (TranscriptStateDto::Off, None),
+    let source = match view.transcript_source.as_deref() {
+        Some("owner") => Some(TranscriptSourceDto::Owner),
+        Some(_) => Some(TranscriptSourceDto::Engine),
+        None => None,
+    };
+    let status = match (view.transcript_state, transcript.is_some()) {
+        (_, true) => TranscriptStateDto::Completed,
+        (Some(StageState::Failed), false) => TranscriptStateDto::Failed,
+        _ if state.transcription => TranscriptStateDto::Pending,
+        _ => TranscriptStateDto::Off,
     };
     Ok(TranscriptDoc {
         id: view.id.clone(),

@@ -17,6 +17,12 @@ use crate::ports::BlobError;
 pub use local::LocalBlobStore;
 pub use s3::{S3BlobStore, S3Settings};
 
+/// Where a clip's playback rendition is kept (`renditions/<id>`): one key per clip, so a
+/// repeated job overwrites rather than adds, and deleting a clip knows what to purge.
+pub fn rendition_key(id: &voicebin_domain::ClipId) -> String {
+    format!("renditions/{id}")
+}
+
 /// Refuses any key the service would not generate (`clips/<id>`-like: `[A-Za-z0-9_-]` segments
 /// joined by `/`), so no store ever sees `..`, absolute paths or odd bytes.
 fn validate_key(key: &str) -> Result<(), BlobError> {

@@ -25,6 +25,18 @@ enum Lifecycle {
     Deleted,
 }
 
+/// Where a clip's playback rendition stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+enum Rendition {
+    /// None recorded (none needed, or not made yet).
+    #[default]
+    None,
+    /// A rendition is recorded.
+    Ready,
+    /// Making one failed; the original is served.
+    Failed,
+}
+
 /// The state of one clip, as far as the business rules need it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Clip {
@@ -43,6 +55,8 @@ pub struct Clip {
     /// Reporters (and their reasons) since the last moderator decision.
     #[serde(default)]
     open_reports: BTreeSet<(Reporter, ReportReason)>,
+    #[serde(default)]
+    rendition: Rendition,
     #[serde(default)]
     transcript: TranscriptStatus,
 }
@@ -366,6 +380,39 @@ impl Aggregate for Clip {
                 };
                 sink.write(event, self).await;
             }
+            ClipCommand::CompleteRendition {
+                blob_key,
+                content_type,
+                size_bytes,
+                sha256,
+                at,
+            } => {
+                self.not_removed()?;
+                if self.scan_state != ScanState::Clean {
+                    return Err(ClipError::NotAvailable);
+                }
+                // A duplicate job makes the same bytes under the same key: the first record
+                // stands. After a failure, an operator's retry may still record one.
+                if self.rendition == Rendition::Ready {
+                    return Ok(());
+                }
+                let event = ClipEvent::RenditionCompleted {
+                    blob_key,
+                    content_type,
+                    size_bytes,
+                    sha256,
+                    at,
+                };
+                sink.write(event, self).await;
+            }
+            ClipCommand::FailRendition { reason, at } => {
+                self.not_removed()?;
+                if self.rendition != Rendition::None {
+                    return Ok(());
+                }
+                sink.write(ClipEvent::RenditionFailed { reason, at }, self)
+                    .await;
+            }
         }
         Ok(())
     }
@@ -422,6 +469,8 @@ impl Aggregate for Clip {
                 self.moderation = Moderation::Removed;
                 self.open_reports.clear();
             }
+            ClipEvent::RenditionCompleted { .. } => self.rendition = Rendition::Ready,
+            ClipEvent::RenditionFailed { .. } => self.rendition = Rendition::Failed,
             ClipEvent::TranscriptCompleted { .. } => {
                 self.transcript = TranscriptStatus::Transcribed
             }
@@ -1084,6 +1133,107 @@ mod tests {
         use cqrs_es::DomainEvent;
         assert_eq!(scanned(ScanVerdict::Clean).event_type(), "ScanCompleted");
         assert_eq!(deleted().event_version(), "1.0");
+    }
+
+    fn rendition_command() -> ClipCommand {
+        ClipCommand::CompleteRendition {
+            blob_key: "renditions/abc".into(),
+            content_type: ContentType::from_sniffed("audio/flac"),
+            size_bytes: 900,
+            sha256: Sha256Digest::from_bytes([9; 32]),
+            at: at(),
+        }
+    }
+
+    fn rendition_completed() -> ClipEvent {
+        ClipEvent::RenditionCompleted {
+            blob_key: "renditions/abc".into(),
+            content_type: ContentType::from_sniffed("audio/flac"),
+            size_bytes: 900,
+            sha256: Sha256Digest::from_bytes([9; 32]),
+            at: at(),
+        }
+    }
+
+    fn rendition_failed() -> ClipEvent {
+        ClipEvent::RenditionFailed {
+            reason: "no".into(),
+            at: at(),
+        }
+    }
+
+    #[test]
+    fn a_rendition_of_a_clean_clip_is_recorded_once() {
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean)])
+            .when(rendition_command())
+            .then_expect_events(vec![rendition_completed()]);
+        ClipTest::with(())
+            .given(vec![
+                uploaded(None),
+                scanned(ScanVerdict::Clean),
+                rendition_completed(),
+            ])
+            .when(rendition_command())
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_rendition_needs_a_clean_live_clip() {
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(rendition_command())
+            .then_expect_error(ClipError::NotAvailable);
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean), deleted()])
+            .when(rendition_command())
+            .then_expect_error(ClipError::Deleted);
+        let removed = ClipEvent::Removed {
+            by: bob(),
+            reason: because("takedown"),
+            sha256: Sha256Digest::from_bytes([7; 32]),
+            at: at(),
+        };
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean), removed])
+            .when(rendition_command())
+            .then_expect_error(ClipError::Removed);
+    }
+
+    #[test]
+    fn a_rendition_failure_is_recorded_once_and_a_later_rendition_still_counts() {
+        let fail = || ClipCommand::FailRendition {
+            reason: "no".into(),
+            at: at(),
+        };
+        ClipTest::with(())
+            .given(vec![uploaded(None), scanned(ScanVerdict::Clean)])
+            .when(fail())
+            .then_expect_events(vec![rendition_failed()]);
+        ClipTest::with(())
+            .given(vec![
+                uploaded(None),
+                scanned(ScanVerdict::Clean),
+                rendition_failed(),
+            ])
+            .when(fail())
+            .then_expect_events(vec![]);
+        ClipTest::with(())
+            .given(vec![
+                uploaded(None),
+                scanned(ScanVerdict::Clean),
+                rendition_completed(),
+            ])
+            .when(fail())
+            .then_expect_events(vec![]);
+        ClipTest::with(())
+            .given(vec![
+                uploaded(None),
+                scanned(ScanVerdict::Clean),
+                rendition_failed(),
+            ])
+            .when(rendition_command())
+            .then_expect_events(vec![rendition_completed()]);
     }
 
     fn transcript(text: &str) -> crate::Transcript {

@@ -130,6 +130,28 @@ pub enum ClipCommand {
         /// Now.
         at: DateTime<Utc>,
     },
+    /// Record the rendition stored for a clean clip. Ignored once one is recorded; allowed
+    /// after a failure (an operator's retry).
+    CompleteRendition {
+        /// Blob store key of the rendition.
+        blob_key: String,
+        /// Its media type.
+        content_type: ContentType,
+        /// Its size.
+        size_bytes: u64,
+        /// Its digest.
+        sha256: Sha256Digest,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// Record that no rendition could be made. Ignored once a rendition or a failure is
+    /// recorded.
+    FailRendition {
+        /// Why.
+        reason: String,
+        /// Now.
+        at: DateTime<Utc>,
+    },
     /// Record the speech-to-text stage's transcript. Ignored when the clip already has one
     /// (a duplicate job, or the owner's own).
     CompleteTranscript {

@@ -147,6 +147,27 @@ pub enum ClipEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A rendition that mainstream browsers play was stored for a clean clip they cannot play as
+    /// uploaded; players are served it, downloads still get the original bytes.
+    RenditionCompleted {
+        /// Where the blob store keeps the rendition.
+        blob_key: String,
+        /// Its media type (`audio/flac`, or `audio/ogg` for Opus).
+        content_type: ContentType,
+        /// Exact size of the stored rendition.
+        size_bytes: u64,
+        /// SHA-256 of the stored rendition (its ETag).
+        sha256: Sha256Digest,
+        /// When it was recorded.
+        at: DateTime<Utc>,
+    },
+    /// No rendition could be made; the clip stays as it was (clean, its original served).
+    RenditionFailed {
+        /// Why, for the owner and the operator.
+        reason: String,
+        /// When it was recorded.
+        at: DateTime<Utc>,
+    },
     /// The speech-to-text stage transcribed the clip.
     TranscriptCompleted {
         /// What was said.
@@ -241,6 +262,8 @@ impl DomainEvent for ClipEvent {
             ClipEvent::Blocked { .. } => "Blocked",
             ClipEvent::Restored { .. } => "Restored",
             ClipEvent::Removed { .. } => "Removed",
+            ClipEvent::RenditionCompleted { .. } => "RenditionCompleted",
+            ClipEvent::RenditionFailed { .. } => "RenditionFailed",
             ClipEvent::TranscriptCompleted { .. } => "TranscriptCompleted",
             ClipEvent::TranscriptFailed { .. } => "TranscriptFailed",
             ClipEvent::TranscriptCorrected { .. } => "TranscriptCorrected",

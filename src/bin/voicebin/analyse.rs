@@ -1,7 +1,8 @@
-//! `voicebin analyse-sandboxed` (hidden): the child process of the scan sandbox. It lowers its
-//! own resource limits, analyses one file and writes the report as JSON on stdout; `serve` and
-//! `worker` run it for every clip (`workers/src/scan/sandbox/`). Not for people: its output and
-//! flags may change with any release.
+//! `voicebin analyse-sandboxed` and `voicebin render-sandboxed` (hidden): the child processes
+//! of the scan sandbox and of the rendition stage. Each lowers its own resource limits, then
+//! analyses one file and writes the report as JSON on stdout (`workers/src/scan/sandbox/`), or
+//! writes the file as FLAC on stdout (`workers/src/stage/rendition/`); `serve` and `worker` run
+//! them. Not for people: their output and flags may change with any release.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,20 +17,31 @@ pub struct Opts {
     /// CPU time the analysis may use (RLIMIT_CPU), in seconds.
     #[arg(long)]
     max_cpu_secs: u64,
-    /// Decode at most this many milliseconds to 16 kHz mono PCM on stdout instead (the
-    /// transcription stage's decode).
+    /// Decode at most this many milliseconds to 16 kHz mono PCM on stdout instead of
+    /// analysing (the transcription stage's decode; `analyse-sandboxed` only).
     #[arg(long)]
     pcm16k_max_ms: Option<u64>,
-    /// The file to analyse.
+    /// The file to analyse (or render).
     path: PathBuf,
+}
+
+impl Opts {
+    fn child_args(self) -> ChildArgs {
+        ChildArgs {
+            max_memory_bytes: self.max_memory_bytes,
+            max_cpu_secs: self.max_cpu_secs,
+            path: self.path,
+            pcm16k_max_ms: self.pcm16k_max_ms,
+        }
+    }
 }
 
 /// Runs before any runtime or thread is started, so the limits bound the whole process.
 pub fn run(opts: Opts) -> ExitCode {
-    child::run(&ChildArgs {
-        max_memory_bytes: opts.max_memory_bytes,
-        max_cpu_secs: opts.max_cpu_secs,
-        path: opts.path,
-        pcm16k_max_ms: opts.pcm16k_max_ms,
-    })
+    child::run(&opts.child_args())
+}
+
+/// Renders the file as FLAC on stdout; like [`run`], before any runtime or thread.
+pub fn render(opts: Opts) -> ExitCode {
+    voicebin_workers::stage::rendition::child::run(&opts.child_args())
 }

@@ -15,9 +15,9 @@ use voicebin::{
 };
 use voicebin_commands::S3Settings;
 use voicebin_domain::Language;
-use voicebin_workers::transcribe::whisper::WhisperSettings;
-use voicebin_workers::transcribe::{TranscribeSettings, TranscriptionSettings};
-use voicebin_workers::{SandboxSettings, SweeperSettings};
+use voicebin_workers::stage::transcript::whisper::WhisperSettings;
+use voicebin_workers::stage::transcript::{TranscribeSettings, TranscriptionSettings};
+use voicebin_workers::{RenditionSettings, SandboxSettings, SweeperSettings};
 
 /// Where `serve` listens by default; the public URL defaults to `http://` and this address.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -123,6 +123,20 @@ pub struct BackendArgs {
     /// this `voicebin` binary.
     #[arg(long, env = "VOICEBIN_SCAN_ANALYSER")]
     scan_analyser: Option<PathBuf>,
+    /// Playback renditions of clips browsers cannot play (AIFF, ALAC, CAF, …): `flac`, or
+    /// `off` to serve every clip as uploaded.
+    #[arg(long, env = "VOICEBIN_RENDITIONS", default_value = "flac", value_parser = ["flac", "off"])]
+    renditions: String,
+    /// The largest rendition stored, in MiB; a clip whose rendition would be larger keeps its
+    /// original only.
+    #[arg(long, env = "VOICEBIN_RENDITION_MAX_MB", default_value_t = RenditionSettings::DEFAULT_MAX_BYTES / MIB, value_parser = clap::value_parser!(u64).range(1..=1024 * 1024))]
+    rendition_max_mb: u64,
+    /// CPU seconds making one rendition may use; a clip that needs more keeps its original only.
+    #[arg(long, env = "VOICEBIN_RENDITION_MAX_CPU_SECS", default_value_t = RenditionSettings::DEFAULT_MAX_CPU_SECS, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    rendition_max_cpu_secs: u64,
+    /// Wall-clock seconds after which making a rendition is stopped and retried.
+    #[arg(long, env = "VOICEBIN_RENDITION_TIMEOUT_SECS", default_value_t = RenditionSettings::DEFAULT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    rendition_timeout_secs: u64,
     #[command(flatten)]
     transcription: TranscriptionArgs,
 }
@@ -374,6 +388,11 @@ pub fn settings(
                 None => SandboxSettings::this_binary(),
             }
         },
+        rendition: (backends.renditions == "flac").then(|| RenditionSettings {
+            max_bytes: backends.rendition_max_mb * MIB,
+            max_cpu_secs: backends.rendition_max_cpu_secs,
+            timeout: Duration::from_secs(backends.rendition_timeout_secs),
+        }),
         transcription: backends.transcription.settings(),
     })
 }

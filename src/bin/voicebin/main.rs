@@ -65,14 +65,19 @@ enum Command {
     /// Analyse one file under resource limits and print the report (the scan sandbox's child).
     #[command(name = "analyse-sandboxed", hide = true)]
     AnalyseSandboxed(analyse::Opts),
+    /// Write one file as FLAC on stdout under resource limits (the rendition stage's child).
+    #[command(name = "render-sandboxed", hide = true)]
+    RenderSandboxed(analyse::Opts),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     // The sandbox's child runs alone: no runtime, no threads, no logging set up before it has
     // lowered its limits.
-    if let Command::AnalyseSandboxed(opts) = cli.command {
-        return Ok(analyse::run(opts));
+    match cli.command {
+        Command::AnalyseSandboxed(opts) => return Ok(analyse::run(opts)),
+        Command::RenderSandboxed(opts) => return Ok(analyse::render(opts)),
+        _ => {}
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(run(cli))?;
@@ -91,7 +96,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections(command) => projections::run(global, command).await,
         Command::History(opts) => history::run(global, opts).await,
         Command::Transcribe(opts) => transcribe::run(global, *opts).await,
-        Command::AnalyseSandboxed(_) => unreachable!("run before the runtime starts"),
+        Command::AnalyseSandboxed(_) | Command::RenderSandboxed(_) => {
+            unreachable!("run before the runtime starts")
+        }
     }
 }
 

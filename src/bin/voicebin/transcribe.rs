@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use voicebin_workers::transcribe::whisper::WhisperEngine;
-use voicebin_workers::transcribe::{Transcribed, Transcriber, Transcribing};
+use voicebin_workers::stage::transcript::whisper::WhisperEngine;
+use voicebin_workers::stage::transcript::{Transcribed, Transcriber, Transcribing};
 
 use crate::args::{self, BackendArgs, GlobalArgs, DEFAULT_LISTEN};
 

@@ -66,6 +66,7 @@ mod opus;
 mod pcm;
 mod peaks;
 mod probe;
+pub mod render;
 
 #[cfg(test)]
 mod tests;

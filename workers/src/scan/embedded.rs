@@ -1,6 +1,7 @@
-//! The embedded scan worker: consumes the in-process queue and runs each job, retrying
-//! transient failures with backoff until the job's runner records a verdict or gives up (after
-//! [`MAX_ATTEMPTS`] scans of the clip in all, counted across restarts of `serve`).
+//! The embedded worker: consumes an in-process queue (the scans', or a post-clean stage's) and
+//! runs each job, retrying transient failures with backoff until the job's runner records an
+//! outcome or gives up (after [`MAX_ATTEMPTS`] runs for the clip in all, counted across
+//! restarts of `serve`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,17 +10,17 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use voicebin_domain::ClipId;
 
-use super::job::{Attempt, Round, ScanJobRunner, MAX_ATTEMPTS};
+use super::job::{Attempt, JobRunner, Round, MAX_ATTEMPTS};
 use super::queue::in_process::ScanJobs;
 
 /// Scans running at once.
 const CONCURRENCY: usize = 2;
 
-/// The in-process worker.
+/// The in-process worker of one queue.
 #[derive(Clone)]
 pub struct EmbeddedWorker {
-    /// Runs jobs.
-    pub runner: ScanJobRunner,
+    /// Runs jobs: a `ScanJobRunner`, or a stage's `StageJobRunner`.
+    pub runner: Arc<dyn JobRunner>,
 }
 
 impl EmbeddedWorker {

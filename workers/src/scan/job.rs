@@ -15,7 +15,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tracing::instrument;
-use voicebin_commands::{ClipService, CommandError, Scanner};
+use voicebin_commands::{BlobStore, ClipService, CommandError, Scanner};
 use voicebin_domain::{ClipId, ScanOutcome, ScanState, ScanVerdict};
 use voicebin_projections::{ReadStore, ScanDispatch};
 
@@ -51,7 +51,7 @@ pub enum Round {
 }
 
 impl Round {
-    fn is_retry(self) -> bool {
+    pub(crate) fn is_retry(self) -> bool {
         matches!(self, Round::Retry { .. })
     }
 }
@@ -69,14 +69,36 @@ pub struct ScanJobRunner {
     pub attempts: Arc<dyn ScanDispatch>,
 }
 
+/// Runs one job of a queue (a scan, or a post-clean stage): what the embedded worker and the
+/// RabbitMQ worker call, so both treat every queue the same.
+#[async_trait::async_trait]
+pub trait JobRunner: Send + Sync {
+    /// One attempt at the job for `id`.
+    async fn attempt(&self, id: &ClipId, round: Round) -> Attempt;
+    /// Records that the job for `id` failed for good, for `reason` ([`Attempt::GaveUp`] once
+    /// recorded).
+    async fn give_up(&self, id: &ClipId, reason: &str, round: Round) -> Attempt;
+}
+
+#[async_trait::async_trait]
+impl JobRunner for ScanJobRunner {
+    async fn attempt(&self, id: &ClipId, round: Round) -> Attempt {
+        ScanJobRunner::attempt(self, id, round).await
+    }
+
+    async fn give_up(&self, id: &ClipId, reason: &str, round: Round) -> Attempt {
+        ScanJobRunner::give_up(self, id, reason, round).await
+    }
+}
+
 /// A local copy of a blob, removed when dropped (unless the store's own file is used).
-enum LocalCopy {
+pub(crate) enum LocalCopy {
     Store(PathBuf),
     Temp(tempfile::TempPath),
 }
 
 impl LocalCopy {
-    fn path(&self) -> &std::path::Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         match self {
             LocalCopy::Store(p) => p,
             LocalCopy::Temp(p) => p,
@@ -134,7 +156,7 @@ impl ScanJobRunner {
                 other => other,
             };
         }
-        let scanned = match self.local_copy(&view.blob_key).await {
+        let scanned = match local_copy(self.service.blobs().as_ref(), &view.blob_key).await {
             Ok(copy) => {
                 let scanned = self.scanner.scan(copy.path()).await;
                 drop(copy);
@@ -187,26 +209,26 @@ impl ScanJobRunner {
             Err(e) => Attempt::Retry(format!("could not record the verdict: {e}")),
         }
     }
+}
 
-    async fn local_copy(&self, key: &str) -> Result<LocalCopy, String> {
-        let blobs = self.service.blobs();
-        if let Some(path) = blobs.local_path(key) {
-            return Ok(LocalCopy::Store(path));
-        }
-        let temp = tempfile::NamedTempFile::new()
-            .map_err(|e| format!("temp file: {e}"))?
-            .into_temp_path();
-        let mut stream = blobs.get(key, None).await.map_err(|e| e.to_string())?;
-        let mut file = tokio::fs::File::create(&temp)
+/// The blob under `key` as a local file: the store's own, or a temporary copy.
+pub(crate) async fn local_copy(blobs: &dyn BlobStore, key: &str) -> Result<LocalCopy, String> {
+    if let Some(path) = blobs.local_path(key) {
+        return Ok(LocalCopy::Store(path));
+    }
+    let temp = tempfile::NamedTempFile::new()
+        .map_err(|e| format!("temp file: {e}"))?
+        .into_temp_path();
+    let mut stream = blobs.get(key, None).await.map_err(|e| e.to_string())?;
+    let mut file = tokio::fs::File::create(&temp)
+        .await
+        .map_err(|e| format!("temp file: {e}"))?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("reading the blob: {e}"))?;
+        file.write_all(&chunk)
             .await
             .map_err(|e| format!("temp file: {e}"))?;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| format!("reading the blob: {e}"))?;
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| format!("temp file: {e}"))?;
-        }
-        file.flush().await.map_err(|e| format!("temp file: {e}"))?;
-        Ok(LocalCopy::Temp(temp))
     }
+    file.flush().await.map_err(|e| format!("temp file: {e}"))?;
+    Ok(LocalCopy::Temp(temp))
 }

@@ -1,5 +1,7 @@
 //! The scan-job relay: publishes a job for every pending clip, so a job reaches the queue at
 //! least once even if the process that accepted the upload died right after committing it.
+//! The same relay publishes a post-clean stage's jobs ([`ScanRelay::for_stage`]): for every
+//! clip pending in the stage, claimed in `stage_dispatch` (`crate::stage`).
 //!
 //! The source of truth is the read model's pending clips (kept honest by repairing stale views
 //! from the event store at start-up and periodically); `scan_dispatch` throttles republishing
@@ -19,8 +21,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::Notify;
 use voicebin_commands::{QueueError, ScanQueue};
-use voicebin_domain::ClipId;
-use voicebin_projections::{ClipProjector, ScanDispatch};
+use voicebin_domain::{ClipId, Stage};
+use voicebin_projections::{ClipProjector, ScanDispatch, StageDispatch, StoreError};
 
 /// Relay timing.
 #[derive(Debug, Clone, Copy)]
@@ -44,13 +46,55 @@ impl Default for RelaySettings {
     }
 }
 
-/// Publishes scan jobs for pending clips.
+/// Publishes scan jobs for pending clips, or a stage's jobs for the clips pending in it.
 pub struct ScanRelay {
-    dispatch: Arc<dyn ScanDispatch>,
+    claims: Claims,
     queue: Arc<dyn ScanQueue>,
-    projector: ClipProjector,
+    /// Repairs stale views (the scan relay does; one repairer is enough).
+    projector: Option<ClipProjector>,
     settings: RelaySettings,
     wake: Arc<Notify>,
+}
+
+/// Whose jobs a relay publishes, and where it claims them.
+enum Claims {
+    Scan(Arc<dyn ScanDispatch>),
+    Stage(Arc<dyn StageDispatch>, Stage),
+}
+
+impl Claims {
+    async fn claim_pending(
+        &self,
+        now: i64,
+        first_retry: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        match self {
+            Claims::Scan(d) => d.claim_pending(now, first_retry, limit).await,
+            Claims::Stage(d, stage) => d.claim_pending(*stage, now, first_retry, limit).await,
+        }
+    }
+
+    async fn release(&self, id: &str) -> Result<(), StoreError> {
+        match self {
+            Claims::Scan(d) => d.release(id).await,
+            Claims::Stage(d, stage) => d.release(*stage, id).await,
+        }
+    }
+
+    async fn prune(&self) -> Result<u64, StoreError> {
+        match self {
+            Claims::Scan(d) => d.prune().await,
+            Claims::Stage(d, stage) => d.prune(*stage).await,
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self {
+            Claims::Scan(_) => "scan",
+            Claims::Stage(_, stage) => stage.as_str(),
+        }
+    }
 }
 
 /// Handed to `ClipService` as its queue: an upload pokes the relay instead of publishing, so
@@ -75,9 +119,25 @@ impl ScanRelay {
         settings: RelaySettings,
     ) -> Self {
         ScanRelay {
-            dispatch,
+            claims: Claims::Scan(dispatch),
             queue,
-            projector,
+            projector: Some(projector),
+            settings,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// A relay of `stage`'s jobs from its claims in `dispatch` to `queue`.
+    pub fn for_stage(
+        dispatch: Arc<dyn StageDispatch>,
+        stage: Stage,
+        queue: Arc<dyn ScanQueue>,
+        settings: RelaySettings,
+    ) -> Self {
+        ScanRelay {
+            claims: Claims::Stage(dispatch, stage),
+            queue,
+            projector: None,
             settings,
             wake: Arc::new(Notify::new()),
         }
@@ -90,7 +150,10 @@ impl ScanRelay {
 
     /// Repairs views that are behind their event stream (a crash between commit and projection).
     pub async fn repair_stale_views(&self) -> usize {
-        let ids = match self.projector.stale_views().await {
+        let Some(projector) = &self.projector else {
+            return 0;
+        };
+        let ids = match projector.stale_views().await {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::warn!(error = %e, "could not look for stale views");
@@ -99,7 +162,7 @@ impl ScanRelay {
         };
         let mut repaired = 0;
         for id in &ids {
-            match self.projector.repair(id).await {
+            match projector.repair(id).await {
                 Ok(()) => repaired += 1,
                 Err(e) => tracing::warn!(clip.id = %id, error = %e, "view repair failed"),
             }
@@ -116,10 +179,10 @@ impl ScanRelay {
         let first_retry = self.settings.republish_after.as_micros() as i64;
         let mut published = 0;
         loop {
-            let claimed = match self.dispatch.claim_pending(now, first_retry, 200).await {
+            let claimed = match self.claims.claim_pending(now, first_retry, 200).await {
                 Ok(ids) => ids,
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not claim pending scans");
+                    tracing::warn!(error = %e, jobs = self.claims.what(), "could not claim pending jobs");
                     return published;
                 }
             };
@@ -129,11 +192,11 @@ impl ScanRelay {
             for (i, raw) in claimed.iter().enumerate() {
                 let Ok(id) = ClipId::parse(raw) else { continue };
                 if let Err(e) = self.queue.enqueue(&id).await {
-                    tracing::warn!(error = %e, "scan queue unavailable; will retry");
+                    tracing::warn!(error = %e, jobs = self.claims.what(), "queue unavailable; will retry");
                     // Release this and every later claim so the next pass retries them now,
                     // not after `republish_after`.
                     for rest in &claimed[i..] {
-                        let _ = self.dispatch.release(rest).await;
+                        let _ = self.claims.release(rest).await;
                     }
                     return published;
                 }
@@ -151,7 +214,7 @@ impl ScanRelay {
             self.publish_pending().await;
             if last_repair.elapsed() >= self.settings.repair_every {
                 self.repair_stale_views().await;
-                let _ = self.dispatch.prune().await;
+                let _ = self.claims.prune().await;
                 last_repair = tokio::time::Instant::now();
             }
             tokio::select! {

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use rlimit::Resource;
 
-use super::{memory_rejection, memory_rejection_reason, PcmReport, Report, EXIT_SETUP};
+use super::{memory_rejection, memory_reason, PcmReport, Report, EXIT_SETUP};
 use crate::scan::scanner::analyse_file;
 
 /// What the parent passes to the child.
@@ -74,7 +74,7 @@ fn decode_pcm(args: &ChildArgs, max_ms: u64) -> ExitCode {
         Ok(summary) => (PcmReport::Decoded(summary), ExitCode::SUCCESS),
         Err(e) if matches!(&e, crate::audio::ProbeError::Io(io) if io.kind() == std::io::ErrorKind::OutOfMemory) => {
             (
-                PcmReport::Undecodable(memory_rejection_reason(args.max_memory_bytes)),
+                PcmReport::Undecodable(memory_reason(args.max_memory_bytes)),
                 ExitCode::from(1),
             )
         }
@@ -97,7 +97,7 @@ fn decode_pcm(args: &ChildArgs, max_ms: u64) -> ExitCode {
 /// A worker killed with SIGKILL cannot kill its analyser: the kernel does, on the parent's death
 /// (`PR_SET_PDEATHSIG`), so no orphan keeps decoding until its CPU limit.
 #[cfg(target_os = "linux")]
-fn die_with_parent() -> std::io::Result<()> {
+pub(crate) fn die_with_parent() -> std::io::Result<()> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(std::io::Error::from)?;
     // The parent may have died before the line above: then this process was re-parented.
@@ -108,11 +108,11 @@ fn die_with_parent() -> std::io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn die_with_parent() -> std::io::Result<()> {
+pub(crate) fn die_with_parent() -> std::io::Result<()> {
     Ok(())
 }
 
-fn lower_limits(args: &ChildArgs) -> std::io::Result<()> {
+pub(crate) fn lower_limits(args: &ChildArgs) -> std::io::Result<()> {
     // No core files of a crash, and no files written at all (stdout is a pipe, not a file).
     Resource::CORE.set(0, 0)?;
     Resource::FSIZE.set(0, 0)?;

@@ -209,7 +209,7 @@ pub(crate) async fn read_capped(mut from: impl AsyncRead + Unpin, cap: usize) ->
 }
 
 /// The last lines of the child's stderr, for logs and reasons.
-fn tail(stderr: &[u8]) -> String {
+pub(crate) fn tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let text = text.trim();
     let start = text.len().saturating_sub(400);
@@ -231,14 +231,45 @@ fn refused(reason: String) -> ScanOutcome {
 
 /// `rejected`, because analysing the file needed more memory than `max_memory_bytes`.
 pub(crate) fn memory_rejection(max_memory_bytes: u64) -> ScanOutcome {
-    refused(memory_rejection_reason(max_memory_bytes))
+    refused(memory_reason(max_memory_bytes))
 }
 
-pub(crate) fn memory_rejection_reason(max_memory_bytes: u64) -> String {
+/// Why a file was refused for needing more memory than `max_memory_bytes`.
+pub(crate) fn memory_reason(max_memory_bytes: u64) -> String {
     format!(
         "decoding it needed more than {} MiB of memory, the limit for one clip",
         max_memory_bytes / (1024 * 1024)
     )
+}
+
+/// Why a sandboxed child that died of `signal` was ended by the file it worked on: a limit it
+/// set itself, or a crash of its decoder. `None` when someone else ended it (SIGKILL, SIGTERM:
+/// the kernel's OOM killer, an operator), which says nothing about the file.
+pub(crate) fn signal_reason(
+    signal: i32,
+    stderr: &[u8],
+    max_cpu_secs: u64,
+    max_memory_bytes: u64,
+) -> Option<String> {
+    let err = String::from_utf8_lossy(stderr);
+    Some(match signal {
+        libc::SIGXCPU => format!(
+            "decoding it needed more than {max_cpu_secs} s of CPU time, the limit for one clip"
+        ),
+        libc::SIGABRT if err.contains("memory allocation of") => memory_reason(max_memory_bytes),
+        libc::SIGABRT | libc::SIGSEGV if err.contains("overflowed its stack") => {
+            "it made the audio decoder overflow its stack".to_owned()
+        }
+        libc::SIGABRT
+        | libc::SIGSEGV
+        | libc::SIGBUS
+        | libc::SIGILL
+        | libc::SIGFPE
+        | libc::SIGSYS
+        | libc::SIGTRAP => format!("it crashed the audio decoder (signal {signal})"),
+        libc::SIGXFSZ => "it made the audio decoder try to write a file".to_owned(),
+        _ => return None,
+    })
 }
 
 /// How the child ended, as a scan answer (see the module docs).
@@ -258,37 +289,17 @@ pub(crate) fn classify(
         };
     }
     if let Some(signal) = status.signal() {
-        let err = String::from_utf8_lossy(stderr);
-        let reason = match signal {
-            libc::SIGXCPU => format!(
-                "decoding it needed more than {} s of CPU time, the limit for one clip",
-                settings.max_cpu_secs
-            ),
-            libc::SIGABRT if err.contains("memory allocation of") => {
-                return Ok(memory_rejection(settings.max_memory_bytes))
-            }
-            libc::SIGABRT | libc::SIGSEGV if err.contains("overflowed its stack") => {
-                "it made the audio decoder overflow its stack".to_owned()
-            }
-            libc::SIGABRT
-            | libc::SIGSEGV
-            | libc::SIGBUS
-            | libc::SIGILL
-            | libc::SIGFPE
-            | libc::SIGSYS
-            | libc::SIGTRAP => {
-                format!("it crashed the audio decoder (signal {signal})")
-            }
-            libc::SIGXFSZ => "it made the audio decoder try to write a file".to_owned(),
-            // SIGKILL, SIGTERM, …: someone else ended it (the kernel's OOM killer, an
-            // operator); nothing says the file did.
-            _ => {
-                return Err(ScanError::Analyser(format!(
-                    "the analyser was killed by signal {signal}"
-                )))
-            }
+        return match signal_reason(
+            signal,
+            stderr,
+            settings.max_cpu_secs,
+            settings.max_memory_bytes,
+        ) {
+            Some(reason) => Ok(refused(reason)),
+            None => Err(ScanError::Analyser(format!(
+                "the analyser was killed by signal {signal}"
+            ))),
         };
-        return Ok(refused(reason));
     }
     Err(ScanError::Analyser(format!(
         "the analyser exited with {status}: {}",

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
-    memory_rejection_reason, read_capped, tail, Sandbox, EXIT_SETUP, MAX_STDERR_BYTES, SUBCOMMAND,
+    memory_reason, read_capped, tail, Sandbox, EXIT_SETUP, MAX_STDERR_BYTES, SUBCOMMAND,
 };
 use crate::audio::{PcmSummary, PCM_RATE};
 
@@ -136,7 +136,7 @@ impl Sandbox {
                     settings.max_cpu_secs
                 )),
                 libc::SIGABRT if err.contains("memory allocation of") => {
-                    DecodeError::Undecodable(memory_rejection_reason(settings.max_memory_bytes))
+                    DecodeError::Undecodable(memory_reason(settings.max_memory_bytes))
                 }
                 libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE => {
                     DecodeError::Undecodable(format!("it crashed the decoder (signal {signal})"))

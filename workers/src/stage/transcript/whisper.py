@@ -1,4 +1,4 @@
-# voicebin's speech-to-text sidecar (run by workers/src/transcribe/whisper.rs as
+# voicebin's speech-to-text sidecar (run by workers/src/stage/transcript/whisper.rs as
 # `python -I -c <this file>`). Reads 16 kHz mono s16le PCM that voicebin decoded itself (no
 # container parsing here), transcribes it with faster-whisper (CTranslate2) from model files
 # installed by a registry package, and prints one JSON object on stdout. Never downloads:

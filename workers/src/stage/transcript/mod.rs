@@ -21,8 +21,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use voicebin_domain::{Language, Transcript};
+use voicebin_commands::{ClipService, CommandError};
+use voicebin_domain::{ClipId, Language, Stage, Transcript};
+use voicebin_projections::ClipView;
 
+use super::StageWork;
 use crate::scan::sandbox::{DecodeError, Sandbox, SandboxSettings};
 
 /// The component name written in the metadata of the events this stage records.
@@ -142,5 +145,78 @@ impl Transcribing {
             Err(TranscribeError::Failed(why)) => Transcribed::Failed(why),
             Err(TranscribeError::Unavailable(why)) => Transcribed::Retry(why),
         }
+    }
+}
+
+/// The transcription stage: a clean clip's transcript, or why there is none.
+pub struct TranscriptWork {
+    transcribing: Transcribing,
+}
+
+impl TranscriptWork {
+    /// Transcribing with `engine`, decoding under `sandbox`'s limits.
+    pub fn new(
+        engine: Arc<dyn Transcriber>,
+        sandbox: SandboxSettings,
+        settings: TranscribeSettings,
+    ) -> Self {
+        TranscriptWork {
+            transcribing: Transcribing::new(engine, sandbox, settings),
+        }
+    }
+
+    fn engine(&self) -> &str {
+        self.transcribing.engine.engine()
+    }
+}
+
+#[async_trait]
+impl StageWork for TranscriptWork {
+    fn stage(&self) -> Stage {
+        Stage::Transcript
+    }
+
+    async fn run(
+        &self,
+        service: &ClipService,
+        id: &ClipId,
+        _view: &ClipView,
+        source: &Path,
+    ) -> Result<(), String> {
+        match self.transcribing.file(source).await {
+            Transcribed::Transcript(transcript) => {
+                let segments = transcript.segments().len();
+                service
+                    .complete_transcript(id, transcript, self.engine(), COMPONENT)
+                    .await
+                    .map_err(|e| format!("could not record the transcript: {e}"))?;
+                tracing::info!(segments, "transcript recorded");
+                Ok(())
+            }
+            Transcribed::Failed(reason) => {
+                tracing::info!(%reason, "this clip cannot be transcribed");
+                service
+                    .fail_transcript(id, &reason, self.engine(), COMPONENT)
+                    .await
+                    .map_err(|e| format!("could not record the failure: {e}"))
+            }
+            Transcribed::Retry(why) => Err(why),
+        }
+    }
+
+    async fn give_up(
+        &self,
+        service: &ClipService,
+        id: &ClipId,
+        reason: &str,
+    ) -> Result<(), CommandError> {
+        service
+            .fail_transcript(
+                id,
+                &format!("transcription kept failing: {reason}"),
+                self.engine(),
+                COMPONENT,
+            )
+            .await
     }
 }

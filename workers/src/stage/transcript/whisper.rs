@@ -88,6 +88,13 @@ impl WhisperEngine {
     }
 }
 
+impl WhisperEngine {
+    /// The engine and model, e.g. `faster-whisper/tiny.en`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 #[async_trait]
 impl Transcriber for WhisperEngine {
     fn engine(&self) -> &str {
