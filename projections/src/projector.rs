@@ -8,6 +8,7 @@ use cqrs_es::{EventEnvelope, Query};
 use voicebin_domain::Clip;
 
 use crate::moderation::{apply_in_memory, changes_for, BlockedDigest, ModerationChange, ReportRow};
+use crate::search::TranscriptSegment;
 use crate::store::{EventLog, ReadStore, RebuildBatch, StoreError};
 use crate::view::ClipView;
 
@@ -17,7 +18,7 @@ const REBUILD_BATCH_ROWS: usize = 5000;
 const EVENTS_PER_PAGE: u32 = 20_000;
 
 /// The cqrs-es query that folds newly committed events into `clip_views` and the moderation
-/// read models (`clip_reports`, `blocked_digests`).
+/// read models (`clip_reports`, `blocked_digests`); the search index follows the views.
 ///
 /// cqrs-es dispatches queries after commit and outside the transaction, so a crash (or a
 /// database error) between the two can leave a view behind its stream. The projector detects
@@ -140,6 +141,9 @@ struct Folding {
     view: Option<ClipView>,
     reports: Vec<ReportRow>,
     blocked: Vec<BlockedDigest>,
+    /// The clip's transcript as its events leave it (none recorded yet: transcription events
+    /// fill it once they exist, and the rebuild writes it with the view).
+    transcript: Vec<TranscriptSegment>,
 }
 
 impl Folding {
@@ -156,11 +160,15 @@ impl Folding {
             batch.views.push(view);
             batch.reports.extend(self.reports);
             batch.blocked.extend(self.blocked);
+            if !self.transcript.is_empty() {
+                batch.transcripts.push((self.id, self.transcript));
+            }
         }
     }
 }
 
-/// Rebuilds every read model (clip views, reports, blocklist) from the event store while the
+/// Rebuilds every read model (clip views, reports, blocklist, transcripts and the search index)
+/// from the event store while the
 /// API keeps serving: replays all `Clip` events into tables built aside, swaps them in in one
 /// transaction, then repairs the clips whose streams grew while it ran.
 pub async fn rebuild(

@@ -21,6 +21,7 @@ mod production;
 mod rebuild;
 mod recovery;
 mod sandbox;
+mod search;
 mod upload;
 mod visibility;
 mod walkthrough;
