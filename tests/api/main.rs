@@ -28,5 +28,6 @@ mod walkthrough;
 mod webapp;
 mod webapp_manage;
 mod webapp_pages;
+mod webapp_search;
 mod webapp_signin;
 mod webapp_upload;
