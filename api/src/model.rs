@@ -8,7 +8,7 @@ use poem_openapi::types::{MaybeUndefined, ParseError, ParseFromJSON, ParseResult
 use poem_openapi::{Enum, Object};
 use serde_json::Value;
 use voicebin_domain::ScanState;
-use voicebin_projections::ClipView;
+use voicebin_projections::{ClipView, MatchField, SearchHit};
 
 use crate::urls::Urls;
 
@@ -149,6 +149,71 @@ pub struct Item {
     /// Owner only: whether moderation hid, blocked or removed the clip, and why.
     #[oai(skip_serializing_if_is_none)]
     pub moderation: Option<ItemModeration>,
+    /// In a search (`q`) only: where the clip matched.
+    #[oai(rename = "match", skip_serializing_if_is_none)]
+    pub search_match: Option<ItemMatch>,
+}
+
+/// Which field of a clip a search matched in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum MatchFieldDto {
+    /// The title.
+    Title,
+    /// The filename.
+    Filename,
+    /// The description.
+    Description,
+    /// What was said in the clip (its transcript); `at_ms` says when.
+    Transcript,
+}
+
+/// A piece of a snippet. Plain text: show it as text (never as HTML), marking the hits.
+#[derive(Debug, Clone, Object)]
+pub struct SnippetPart {
+    /// The text of this piece.
+    pub text: String,
+    /// Whether this piece is what was searched for.
+    pub hit: bool,
+}
+
+/// Where a clip matched a search: the best field holding a searched-for word (title, then
+/// filename, then description, then transcript), a snippet of it, and for a transcript the
+/// moment it was said.
+#[derive(Debug, Clone, Object)]
+pub struct ItemMatch {
+    /// The field.
+    pub field: MatchFieldDto,
+    /// Up to about 200 characters of the field around the first hit, in pieces; a cut is
+    /// shown as a piece `…`. Join the `text`s to get the snippet as plain text.
+    pub snippet: Vec<SnippetPart>,
+    /// For a transcript match: where the best-matching segment starts, in milliseconds (the
+    /// view page seeks there when opened as `{view URL}#t=<seconds>`).
+    #[oai(skip_serializing_if_is_none)]
+    pub at_ms: Option<i64>,
+}
+
+impl ItemMatch {
+    /// The REST form of a search hit.
+    pub fn of(hit: &SearchHit) -> Self {
+        ItemMatch {
+            field: match hit.field {
+                MatchField::Title => MatchFieldDto::Title,
+                MatchField::Filename => MatchFieldDto::Filename,
+                MatchField::Description => MatchFieldDto::Description,
+                MatchField::Transcript => MatchFieldDto::Transcript,
+            },
+            snippet: hit
+                .snippet
+                .iter()
+                .map(|p| SnippetPart {
+                    text: p.text.clone(),
+                    hit: p.hit,
+                })
+                .collect(),
+            at_ms: hit.at_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+        }
+    }
 }
 
 /// A time in µs since the epoch as RFC 3339 (milliseconds, `Z`).
@@ -200,6 +265,7 @@ impl Item {
             downloads_remaining: None,
             updated_at: None,
             moderation: None,
+            search_match: None,
         }
     }
 
@@ -233,7 +299,8 @@ pub struct PlaybackUrl {
 /// A page of the caller's clips.
 #[derive(Debug, Clone, Object)]
 pub struct ItemPage {
-    /// Newest first.
+    /// Newest first; in a search (`q`), best match first (title, then filename, then
+    /// description, then transcript), then newest, each with its `match`.
     pub items: Vec<Item>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[oai(skip_serializing_if_is_none)]

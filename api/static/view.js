@@ -1,5 +1,7 @@
 // voicebin view page: draws the waveform from precomputed peaks and keeps it in step with the
-// player. No inline script (the page's CSP forbids it); no dependencies.
+// player, and starts where the address says (#t=65, #t=1:05 or #t=0:01:05, media-fragment
+// style: a search hit in what was said links there). No inline script (the page's CSP forbids
+// it); no dependencies.
 (function () {
   "use strict";
   var canvas = document.getElementById("waveform");
@@ -44,12 +46,41 @@
     }
     audio.currentTime = fraction * duration();
   });
-  audio.addEventListener("loadedmetadata", function () {
-    if (pendingSeek !== null && duration()) {
-      audio.currentTime = pendingSeek * duration();
-      pendingSeek = null;
+  // #t=SECONDS, #t=M:SS or #t=H:MM:SS (an end after a comma is ignored); null otherwise.
+  function fragmentTime() {
+    var match = /(?:^#|&)t=(?:npt:)?([0-9][0-9:.]*)/.exec(location.hash);
+    if (!match) return null;
+    var parts = match[1].split(":");
+    if (parts.length > 3) return null;
+    var seconds = 0;
+    for (var i = 0; i < parts.length; i++) {
+      if (!/^[0-9]+(\.[0-9]+)?$/.test(parts[i])) return null;
+      seconds = seconds * 60 + Number(parts[i]);
     }
+    return isFinite(seconds) ? seconds : null;
+  }
+  // Where to start once the audio's length is known (nothing is preloaded before a play).
+  var pendingTime = null;
+  function seekToFragment() {
+    var at = fragmentTime();
+    if (at === null) return;
+    if (audio.readyState >= 1 && duration()) {
+      audio.currentTime = Math.min(at, duration());
+    } else {
+      pendingTime = at;
+    }
+  }
+  audio.addEventListener("loadedmetadata", function () {
+    if (pendingTime !== null && duration()) {
+      audio.currentTime = Math.min(pendingTime, duration());
+      pendingTime = null;
+    } else if (pendingSeek !== null && duration()) {
+      audio.currentTime = pendingSeek * duration();
+    }
+    pendingSeek = null;
   });
+  window.addEventListener("hashchange", seekToFragment);
+  seekToFragment();
   ["timeupdate", "seeked", "loadedmetadata", "play", "pause"].forEach(function (name) {
     audio.addEventListener(name, draw);
   });

@@ -9,6 +9,9 @@
 //! # Layout
 //!
 //! - `view.rs`: `ClipView`, one row per clip, and how each event changes it.
+//! - `search.rs`: full-text search: the word rule both indexes use, the query language of
+//!   `q`, and the snippets of a hit; transcripts (`clip_transcript_segments`) are stored for
+//!   it and read back from the store.
 //! - `moderation.rs`: the report queue and the blocklist, as changes derived from events.
 //! - `store.rs`: the ports the other crates read through (`ReadStore`, `EventLog`,
 //!   `ScanDispatch`, `RateLimits`, `ReplayCache`, `RedeemedLinks`, `PlaybackGrants`); `sql.rs`:
@@ -19,6 +22,7 @@
 
 mod moderation;
 mod projector;
+pub mod search;
 mod sql;
 mod store;
 mod stored;
@@ -29,10 +33,12 @@ pub use moderation::{
     ReportRow, ReportState, Resolution,
 };
 pub use projector::{rebuild, repair, ClipProjector, RebuildStats};
+pub use search::{MatchField, SearchHit, SearchQuery, SnippetPart, TranscriptSegment};
 pub use sql::{PostgresStore, SqliteStore};
 pub use store::{
-    Cursor, EventLog, ListQuery, Page, PlaybackGrants, Rate, RateLimits, ReadStore, RebuildBatch,
-    RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError, StoredEvent,
+    Cursor, EventLog, ListQuery, Listed, Page, PlaybackGrants, Rate, RateLimits, ReadStore,
+    RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError,
+    StoredEvent,
     Take,
 };
 pub use view::{stage_column, ClipView, Rendition};

@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use cqrs_es::{EventEnvelope, Query};
-use voicebin_domain::Clip;
+use voicebin_domain::{Clip, ClipEvent};
 
 use crate::moderation::{apply_in_memory, changes_for, BlockedDigest, ModerationChange, ReportRow};
+use crate::search::TranscriptSegment;
 use crate::store::{EventLog, ReadStore, RebuildBatch, StoreError};
 use crate::view::ClipView;
 
@@ -17,7 +18,7 @@ const REBUILD_BATCH_ROWS: usize = 5000;
 const EVENTS_PER_PAGE: u32 = 20_000;
 
 /// The cqrs-es query that folds newly committed events into `clip_views` and the moderation
-/// read models (`clip_reports`, `blocked_digests`).
+/// read models (`clip_reports`, `blocked_digests`); the search index follows the views.
 ///
 /// cqrs-es dispatches queries after commit and outside the transaction, so a crash (or a
 /// database error) between the two can leave a view behind its stream. The projector detects
@@ -72,6 +73,9 @@ impl ClipProjector {
             // the whole stream makes both right.
             return self.repair(id).await;
         }
+        if let Some(segments) = transcript_change(events) {
+            self.views.replace_transcript(id, &segments).await?;
+        }
         Ok(())
     }
 }
@@ -84,7 +88,39 @@ pub async fn repair(log: &dyn EventLog, views: &dyn ReadStore, id: &str) -> Resu
     views
         .write_projection(id, None, view.as_ref(), &moderation_changes(id, &events))
         .await?;
+    if let Some(segments) = transcript_change(&events) {
+        views.replace_transcript(id, &segments).await?;
+    }
     Ok(())
+}
+
+/// What `events` leave of the clip's transcript: its segments after a transcript or a
+/// correction, none after a deletion or removal (the clip's words go with it), `None` when
+/// they do not touch it.
+fn transcript_change(events: &[EventEnvelope<Clip>]) -> Option<Vec<TranscriptSegment>> {
+    events
+        .iter()
+        .filter_map(|e| transcript_effect(&e.payload))
+        .last()
+}
+
+fn transcript_effect(event: &ClipEvent) -> Option<Vec<TranscriptSegment>> {
+    match event {
+        ClipEvent::TranscriptCompleted { transcript, .. }
+        | ClipEvent::TranscriptCorrected { transcript, .. } => Some(
+            transcript
+                .segments()
+                .iter()
+                .map(|s| TranscriptSegment {
+                    start_ms: s.start_ms,
+                    end_ms: s.end_ms,
+                    text: s.text.clone(),
+                })
+                .collect(),
+        ),
+        ClipEvent::Deleted { .. } | ClipEvent::Removed { .. } => Some(Vec::new()),
+        _ => None,
+    }
 }
 
 fn moderation_changes(id: &str, events: &[EventEnvelope<Clip>]) -> Vec<ModerationChange> {
@@ -140,6 +176,8 @@ struct Folding {
     view: Option<ClipView>,
     reports: Vec<ReportRow>,
     blocked: Vec<BlockedDigest>,
+    /// The clip's transcript as its events leave it; the rebuild writes it with the view.
+    transcript: Vec<TranscriptSegment>,
 }
 
 impl Folding {
@@ -147,6 +185,9 @@ impl Folding {
         self.view = ClipView::apply(self.view.take(), &self.id, sequence, event);
         for change in changes_for(&self.id, sequence, event) {
             apply_in_memory(change, &mut self.reports, &mut self.blocked);
+        }
+        if let Some(segments) = transcript_effect(event) {
+            self.transcript = segments;
         }
     }
 
@@ -156,11 +197,15 @@ impl Folding {
             batch.views.push(view);
             batch.reports.extend(self.reports);
             batch.blocked.extend(self.blocked);
+            if !self.transcript.is_empty() {
+                batch.transcripts.push((self.id, self.transcript));
+            }
         }
     }
 }
 
-/// Rebuilds every read model (clip views, reports, blocklist) from the event store while the
+/// Rebuilds every read model (clip views, reports, blocklist, transcripts and the search index)
+/// from the event store while the
 /// API keeps serving: replays all `Clip` events into tables built aside, swaps them in in one
 /// transaction, then repairs the clips whose streams grew while it ran.
 pub async fn rebuild(

@@ -6,16 +6,18 @@ use async_trait::async_trait;
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::EventEnvelope;
 use futures::TryStreamExt;
-use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
+use sqlx::{FromRow, PgPool, QueryBuilder, Row, SqlitePool};
 use voicebin_domain::{Clip, Moderation, ScanState, Stage, StageState};
 
 use crate::moderation::{
     BlockedDigest, ModerationChange, QueueCursor, QueueEntry, QueuePage, QueueQuery, ReportRow,
     ReportState, Resolution,
 };
+use crate::search::{self, SearchDoc, SearchQuery, TranscriptSegment};
 use crate::store::{
-    Cursor, EventLog, ListQuery, Page, PlaybackGrants, Rate, RateLimits, ReadStore, RebuildBatch,
-    RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError, StoredEvent,
+    Cursor, EventLog, ListQuery, Listed, Page, PlaybackGrants, Rate, RateLimits, ReadStore,
+    RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError,
+    StoredEvent,
     Take,
 };
 use crate::view::{stage_column, ClipView};
@@ -58,17 +60,63 @@ const REPORT_COLUMNS: &str =
 
 const BLOCKED_COLUMNS: &str = "sha256, clip_id, reason, removed_at";
 
+const SEGMENT_COLUMNS: &str = "clip_id, seq, start_ms, end_ms, text";
+
 /// Rows per multi-row INSERT of a rebuild (under 65 columns × 500 stays under SQLite's 32766
 /// parameters).
 const REBUILD_CHUNK: usize = 500;
 
-/// The read-model tables a rebuild builds aside and swaps in, with their columns.
-fn rebuilt_tables() -> [(&'static str, &'static str); 3] {
+/// The read-model tables a rebuild builds aside and swaps in, with their columns. The search
+/// index is rebuilt aside too, in each backend's own way (`SEARCH_ASIDE`, `swap_search`).
+fn rebuilt_tables() -> [(&'static str, &'static str); 4] {
     [
         ("clip_views", COLUMNS),
         ("clip_reports", REPORT_COLUMNS),
         ("blocked_digests", BLOCKED_COLUMNS),
+        ("clip_transcript_segments", SEGMENT_COLUMNS),
     ]
+}
+
+/// The columns of `clip_views`, qualified with `v.` (for joins with tables sharing names).
+fn view_columns() -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("v.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The ordering of a search page, and where the page after `after` starts: rank, then newest.
+fn ranked_tail(after: Option<&Cursor>, first_param: usize) -> String {
+    let n = first_param;
+    let mut sql = String::new();
+    if after.is_some() {
+        sql.push_str(&format!(
+            " WHERE rank < ${n} OR (rank = ${n} AND (created_at < ${c} \
+             OR (created_at = ${c} AND id < ${i})))",
+            c = n + 1,
+            i = n + 2
+        ));
+    }
+    let limit = if after.is_some() { n + 3 } else { n };
+    sql.push_str(&format!(
+        " ORDER BY rank DESC, created_at DESC, id DESC LIMIT ${limit}"
+    ));
+    sql
+}
+
+/// A segment's time as stored (times past `i64::MAX` ms do not occur; they are clamped).
+fn ms_to_db(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// A stored segment read back (a negative time, which is never written, reads as 0).
+fn segment_from_db((start_ms, end_ms, text): (i64, i64, String)) -> TranscriptSegment {
+    TranscriptSegment {
+        start_ms: u64::try_from(start_ms).unwrap_or(0),
+        end_ms: u64::try_from(end_ms).unwrap_or(0),
+        text,
+    }
 }
 
 /// What the swap copies from `{table}_rebuild` into `table`. The aside tables have no keys, and
@@ -158,32 +206,11 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET owner = excluded.owne
     transcript_language = excluded.transcript_language, transcribed_at = excluded.transcribed_at \
     WHERE clip_views.version < excluded.version";
 
-/// Escapes `%`, `_` and `\` so a search term matches literally inside `LIKE`.
-fn like_pattern(q: &str) -> String {
-    let mut out = String::with_capacity(q.len() + 2);
-    out.push('%');
-    for c in q.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
-fn list_sql(has_q: bool, has_cursor: bool) -> String {
+/// The plain listing (no search): newest first.
+fn list_sql(has_cursor: bool) -> String {
     let mut sql =
         format!("SELECT {COLUMNS} FROM clip_views WHERE owner = $1 AND deleted_at IS NULL");
     let mut n = 2;
-    if has_q {
-        sql.push_str(&format!(
-            " AND (lower(coalesce(title, '')) LIKE ${n} ESCAPE '\\' \
-             OR lower(coalesce(description, '')) LIKE ${n} ESCAPE '\\' \
-             OR lower(filename) LIKE ${n} ESCAPE '\\')"
-        ));
-        n += 1;
-    }
     if has_cursor {
         sql.push_str(&format!(
             " AND (created_at < ${a} OR (created_at = ${a} AND id < ${b}))",
@@ -194,6 +221,307 @@ fn list_sql(has_q: bool, has_cursor: bool) -> String {
     }
     sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${n}"));
     sql
+}
+
+/// A search page in SQLite: FTS5 finds the documents; the rank is the best field holding a
+/// searched-for phrase, read off `bm25` with one column weighted at a time (non-zero exactly
+/// when that column holds a phrase: the rank never depends on the rest of the index).
+fn sqlite_search_sql(after: Option<&Cursor>) -> String {
+    format!(
+        "SELECT {COLUMNS}, rank FROM (SELECT {v}, CASE \
+         WHEN bm25(clip_search_fts, 1.0, 0.0, 0.0, 0.0) < 0 THEN 3 \
+         WHEN bm25(clip_search_fts, 0.0, 1.0, 0.0, 0.0) < 0 THEN 2 \
+         WHEN bm25(clip_search_fts, 0.0, 0.0, 1.0, 0.0) < 0 THEN 1 ELSE 0 END AS rank \
+         FROM clip_search_fts JOIN clip_search s ON s.docid = clip_search_fts.rowid \
+         JOIN clip_views v ON v.id = s.clip_id \
+         WHERE clip_search_fts MATCH $2 AND v.owner = $1 AND v.deleted_at IS NULL) AS hits{}",
+        ranked_tail(after, 3),
+        v = view_columns(),
+    )
+}
+
+/// A search page in PostgreSQL: the GIN index on `doc` finds the documents; the rank is the
+/// best field of `meta` holding a searched-for phrase (weights A, B, C).
+fn postgres_search_sql(after: Option<&Cursor>) -> String {
+    format!(
+        "SELECT {COLUMNS}, rank FROM (SELECT {v}, CASE \
+         WHEN s.meta @@ k.a THEN 3 WHEN s.meta @@ k.b THEN 2 WHEN s.meta @@ k.c THEN 1 \
+         ELSE 0 END AS rank \
+         FROM (SELECT to_tsquery('simple', $2) AS q, to_tsquery('simple', $3) AS a, \
+         to_tsquery('simple', $4) AS b, to_tsquery('simple', $5) AS c) AS k \
+         JOIN clip_search s ON s.doc @@ k.q JOIN clip_views v ON v.id = s.clip_id \
+         WHERE v.owner = $1 AND v.deleted_at IS NULL) AS hits{}",
+        ranked_tail(after, 6),
+        v = view_columns(),
+    )
+}
+
+/// The start and the end of `SELECT`ing search documents in PostgreSQL from rows of five
+/// text columns put between them (clip id, title, filename, description, transcript words).
+const POSTGRES_DOC_SELECT: &str = "SELECT d.clip_id, m.meta, \
+    m.meta || setweight(to_tsvector('simple', d.transcript), 'D') FROM (";
+const POSTGRES_DOC_FROM: &str = ") AS d(clip_id, title, filename, description, transcript) \
+    CROSS JOIN LATERAL (SELECT setweight(to_tsvector('simple', d.title), 'A') \
+    || setweight(to_tsvector('simple', d.filename), 'B') \
+    || setweight(to_tsvector('simple', d.description), 'C') AS meta) AS m";
+
+/// Search documents of the clips of a rebuild batch, with their transcripts.
+fn batch_docs(batch: &RebuildBatch) -> Vec<(&str, SearchDoc)> {
+    let transcripts: std::collections::HashMap<&str, &Vec<TranscriptSegment>> = batch
+        .transcripts
+        .iter()
+        .map(|(id, segments)| (id.as_str(), segments))
+        .collect();
+    batch
+        .views
+        .iter()
+        .filter_map(|v| {
+            let segments = transcripts.get(v.id.as_str());
+            let texts = segments
+                .into_iter()
+                .flat_map(|s| s.iter().map(|s| s.text.as_str()));
+            SearchDoc::of(v, texts).map(|doc| (v.id.as_str(), doc))
+        })
+        .collect()
+}
+
+impl SqliteStore {
+    const SEARCH_ASIDE: &'static str = "CREATE TABLE clip_search_rebuild (clip_id text, \
+        title text, filename text, description text, transcript text)";
+
+    /// Indexes clip `id` as `doc`, or drops it from the index (`None`), in `tx`.
+    async fn write_search(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        id: &str,
+        doc: Option<&SearchDoc>,
+    ) -> Result<(), StoreError> {
+        let old: Option<i64> =
+            sqlx::query_scalar("SELECT docid FROM clip_search WHERE clip_id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if let Some(docid) = old {
+            sqlx::query("DELETE FROM clip_search_fts WHERE rowid = $1")
+                .bind(docid)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM clip_search WHERE docid = $1")
+                .bind(docid)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if let Some(doc) = doc {
+            let docid: i64 =
+                sqlx::query_scalar("INSERT INTO clip_search (clip_id) VALUES ($1) RETURNING docid")
+                    .bind(id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            sqlx::query(
+                "INSERT INTO clip_search_fts (rowid, title, filename, description, transcript) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(docid)
+            .bind(&doc.title)
+            .bind(&doc.filename)
+            .bind(&doc.description)
+            .bind(&doc.transcript)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_search_aside(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        docs: &[(&str, SearchDoc)],
+    ) -> Result<(), StoreError> {
+        for chunk in docs.chunks(REBUILD_CHUNK) {
+            let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO clip_search_rebuild (clip_id, title, filename, description, \
+                 transcript) ",
+            );
+            q.push_values(chunk, |mut b, (id, doc)| {
+                b.push_bind(*id)
+                    .push_bind(&doc.title)
+                    .push_bind(&doc.filename)
+                    .push_bind(&doc.description)
+                    .push_bind(&doc.transcript);
+            });
+            q.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the index with the documents built aside.
+    async fn swap_search(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(), StoreError> {
+        for sql in [
+            "INSERT INTO clip_search_fts (clip_search_fts) VALUES ('delete-all')",
+            "DELETE FROM clip_search",
+            "INSERT INTO clip_search (clip_id) SELECT clip_id FROM clip_search_rebuild \
+             ORDER BY clip_id",
+            "INSERT INTO clip_search_fts (rowid, title, filename, description, transcript) \
+             SELECT s.docid, r.title, r.filename, r.description, r.transcript \
+             FROM clip_search_rebuild r JOIN clip_search s ON s.clip_id = r.clip_id",
+            "DROP TABLE clip_search_rebuild",
+        ] {
+            sqlx::query(sql).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Clips of `query.owner` matching `search`, best first, with their rank.
+    async fn search_rows(
+        &self,
+        query: &ListQuery,
+        search: &SearchQuery,
+    ) -> Result<Vec<(ClipView, i64)>, StoreError> {
+        let sql = sqlite_search_sql(query.after.as_ref());
+        let mut select = sqlx::query(&sql).bind(&query.owner).bind(search.fts5());
+        if let Some(after) = &query.after {
+            select = select
+                .bind(after.rank.unwrap_or(i64::MAX))
+                .bind(after.created_at)
+                .bind(&after.id);
+        }
+        let rows = select
+            .bind(i64::from(query.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((ClipView::from_row(row)?, row.try_get("rank")?)))
+            .collect()
+    }
+
+    async fn search_entries(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT s.clip_id, t.col, t.term, t.\"offset\" FROM clip_search_terms t \
+             JOIN clip_search s ON s.docid = t.doc ORDER BY s.clip_id, t.col, t.\"offset\"",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut entries: Vec<String> = Vec::new();
+        let mut last: Option<String> = None;
+        for (clip, col, term, offset) in rows {
+            if last.as_ref() != Some(&clip) {
+                entries.push(clip.clone());
+                last = Some(clip);
+            }
+            if let Some(entry) = entries.last_mut() {
+                entry.push_str(&format!(" {col}:{term}@{offset}"));
+            }
+        }
+        Ok(entries)
+    }
+}
+
+impl PostgresStore {
+    const SEARCH_ASIDE: &'static str =
+        "CREATE UNLOGGED TABLE clip_search_rebuild AS SELECT * FROM clip_search WHERE 1 = 0";
+
+    /// Indexes clip `id` as `doc`, or drops it from the index (`None`), in `tx`.
+    async fn write_search(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        id: &str,
+        doc: Option<&SearchDoc>,
+    ) -> Result<(), StoreError> {
+        match doc {
+            None => {
+                sqlx::query("DELETE FROM clip_search WHERE clip_id = $1")
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Some(doc) => {
+                sqlx::query(&format!(
+                    "INSERT INTO clip_search (clip_id, meta, doc) {POSTGRES_DOC_SELECT}\
+                     VALUES ($1, $2, $3, $4, $5){POSTGRES_DOC_FROM} \
+                     ON CONFLICT (clip_id) DO UPDATE SET meta = excluded.meta, doc = excluded.doc"
+                ))
+                .bind(id)
+                .bind(&doc.title)
+                .bind(&doc.filename)
+                .bind(&doc.description)
+                .bind(&doc.transcript)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_search_aside(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        docs: &[(&str, SearchDoc)],
+    ) -> Result<(), StoreError> {
+        for chunk in docs.chunks(REBUILD_CHUNK) {
+            let mut q = QueryBuilder::<sqlx::Postgres>::new(format!(
+                "INSERT INTO clip_search_rebuild (clip_id, meta, doc) {POSTGRES_DOC_SELECT}"
+            ));
+            q.push_values(chunk, |mut b, (id, doc)| {
+                b.push_bind(*id)
+                    .push_bind(&doc.title)
+                    .push_bind(&doc.filename)
+                    .push_bind(&doc.description)
+                    .push_bind(&doc.transcript);
+            });
+            q.push(POSTGRES_DOC_FROM);
+            q.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the index with the documents built aside.
+    async fn swap_search(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), StoreError> {
+        for sql in [
+            "DELETE FROM clip_search",
+            "INSERT INTO clip_search (clip_id, meta, doc) \
+             SELECT clip_id, meta, doc FROM clip_search_rebuild",
+            "DROP TABLE clip_search_rebuild",
+        ] {
+            sqlx::query(sql).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Clips of `query.owner` matching `search`, best first, with their rank.
+    async fn search_rows(
+        &self,
+        query: &ListQuery,
+        search: &SearchQuery,
+    ) -> Result<Vec<(ClipView, i64)>, StoreError> {
+        let sql = postgres_search_sql(query.after.as_ref());
+        let mut select = sqlx::query(&sql)
+            .bind(&query.owner)
+            .bind(search.tsquery())
+            .bind(search.tsquery_any('A'))
+            .bind(search.tsquery_any('B'))
+            .bind(search.tsquery_any('C'));
+        if let Some(after) = &query.after {
+            select = select
+                .bind(after.rank.unwrap_or(i64::MAX))
+                .bind(after.created_at)
+                .bind(&after.id);
+        }
+        let rows = select
+            .bind(i64::from(query.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let rank: i32 = row.try_get("rank")?;
+                Ok((ClipView::from_row(row)?, i64::from(rank)))
+            })
+            .collect()
+    }
+
+    async fn search_entries(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT clip_id || ' ' || meta::text || ' | ' || doc::text FROM clip_search \
+             ORDER BY clip_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
 }
 
 fn to_envelope(
@@ -335,6 +663,27 @@ macro_rules! sql_store {
                     });
                     q.build().execute(&mut **tx).await?;
                 }
+                let segments: Vec<(&str, usize, &TranscriptSegment)> = batch
+                    .transcripts
+                    .iter()
+                    .flat_map(|(id, segments)| {
+                        segments.iter().enumerate().map(move |(n, s)| (id.as_str(), n, s))
+                    })
+                    .collect();
+                for chunk in segments.chunks(REBUILD_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(format!(
+                        "INSERT INTO clip_transcript_segments_rebuild ({SEGMENT_COLUMNS}) "
+                    ));
+                    q.push_values(chunk, |mut b, (id, n, s)| {
+                        b.push_bind(*id)
+                            .push_bind(i64::try_from(*n).unwrap_or(i64::MAX))
+                            .push_bind(ms_to_db(s.start_ms))
+                            .push_bind(ms_to_db(s.end_ms))
+                            .push_bind(&s.text);
+                    });
+                    q.build().execute(&mut **tx).await?;
+                }
+                Self::insert_search_aside(tx, &batch_docs(batch)).await?;
                 for chunk in batch.blocked.chunks(REBUILD_CHUNK) {
                     let mut q = QueryBuilder::<$db>::new(format!(
                         "INSERT INTO blocked_digests_rebuild ({BLOCKED_COLUMNS}) "
@@ -404,6 +753,63 @@ macro_rules! sql_store {
                 }
                 Ok(())
             }
+
+            /// Indexes clip `id` again from its stored view and transcript, in `tx`.
+            async fn refresh_search(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                id: &str,
+            ) -> Result<(), StoreError> {
+                let sql = format!("SELECT {COLUMNS} FROM clip_views WHERE id = $1");
+                let view = sqlx::query_as::<_, ClipView>(&sql)
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                let doc = match view.filter(|v| !v.is_deleted()) {
+                    Some(view) => {
+                        let texts: Vec<String> = sqlx::query_scalar(
+                            "SELECT text FROM clip_transcript_segments WHERE clip_id = $1 \
+                             ORDER BY seq",
+                        )
+                        .bind(id)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                        SearchDoc::of(&view, texts.iter().map(String::as_str))
+                    }
+                    None => None,
+                };
+                Self::write_search(tx, id, doc.as_ref()).await
+            }
+
+            /// Replaces clip `id`'s segments in `tx`.
+            async fn write_segments(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                id: &str,
+                segments: &[TranscriptSegment],
+            ) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM clip_transcript_segments WHERE clip_id = $1")
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+                let numbered: Vec<(i64, &TranscriptSegment)> = segments
+                    .iter()
+                    .enumerate()
+                    .map(|(n, s)| (i64::try_from(n).unwrap_or(i64::MAX), s))
+                    .collect();
+                for chunk in numbered.chunks(REBUILD_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(format!(
+                        "INSERT INTO clip_transcript_segments ({SEGMENT_COLUMNS}) "
+                    ));
+                    q.push_values(chunk, |mut b, (n, s)| {
+                        b.push_bind(id)
+                            .push_bind(*n)
+                            .push_bind(ms_to_db(s.start_ms))
+                            .push_bind(ms_to_db(s.end_ms))
+                            .push_bind(&s.text);
+                    });
+                    q.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
         }
 
         #[async_trait]
@@ -417,26 +823,80 @@ macro_rules! sql_store {
             }
 
             async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-                let q = query.q.as_deref().filter(|q| !q.is_empty());
-                let sql = list_sql(q.is_some(), query.after.is_some());
-                let mut select = sqlx::query_as::<_, ClipView>(&sql).bind(&query.owner);
-                if let Some(q) = q {
-                    select = select.bind(like_pattern(q));
-                }
-                if let Some(after) = &query.after {
-                    select = select.bind(after.created_at).bind(&after.id);
-                }
-                let limit = i64::from(query.limit);
-                let mut items = select.bind(limit + 1).fetch_all(&self.pool).await?;
-                let next = if items.len() as i64 > limit {
-                    items.truncate(query.limit as usize);
-                    items.last().map(|v| Cursor {
+                let limit = query.limit as usize;
+                let Some(search) = &query.q else {
+                    let sql = list_sql(query.after.is_some());
+                    let mut select = sqlx::query_as::<_, ClipView>(&sql).bind(&query.owner);
+                    if let Some(after) = &query.after {
+                        select = select.bind(after.created_at).bind(&after.id);
+                    }
+                    let mut views = select
+                        .bind(i64::from(query.limit) + 1)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let more = views.len() > limit;
+                    views.truncate(limit);
+                    let next = more
+                        .then(|| views.last())
+                        .flatten()
+                        .map(|v| Cursor {
+                            rank: None,
+                            created_at: v.created_at,
+                            id: v.id.clone(),
+                        });
+                    let items = views
+                        .into_iter()
+                        .map(|view| Listed { view, hit: None })
+                        .collect();
+                    return Ok(Page { items, next });
+                };
+                let mut rows = self.search_rows(query, search).await?;
+                let more = rows.len() > limit;
+                rows.truncate(limit);
+                let next = more
+                    .then(|| rows.last())
+                    .flatten()
+                    .map(|(v, rank)| Cursor {
+                        rank: Some(*rank),
                         created_at: v.created_at,
                         id: v.id.clone(),
+                    });
+                // Where each clip matched: its metadata, or else the transcript, read only for
+                // the clips of this page that need it.
+                let spoken: Vec<&str> = rows
+                    .iter()
+                    .filter(|(v, _)| !search.hits_metadata(v))
+                    .map(|(v, _)| v.id.as_str())
+                    .collect();
+                let mut transcripts = std::collections::HashMap::new();
+                if !spoken.is_empty() {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT clip_id, start_ms, end_ms, text FROM clip_transcript_segments \
+                         WHERE clip_id IN (",
+                    );
+                    let mut ids = q.separated(", ");
+                    for id in &spoken {
+                        ids.push_bind(*id);
+                    }
+                    q.push(") ORDER BY clip_id, seq");
+                    let rows: Vec<(String, i64, i64, String)> =
+                        q.build_query_as().fetch_all(&self.pool).await?;
+                    transcripts = search::by_clip(
+                        rows.into_iter()
+                            .map(|(id, s, e, t)| (id, segment_from_db((s, e, t))))
+                            .collect(),
+                    );
+                }
+                let items = rows
+                    .into_iter()
+                    .map(|(view, _)| {
+                        let segments = transcripts.get(&view.id).map_or(&[][..], Vec::as_slice);
+                        Listed {
+                            hit: search.hit(&view, segments),
+                            view,
+                        }
                     })
-                } else {
-                    None
-                };
+                    .collect();
                 Ok(Page { items, next })
             }
 
@@ -478,10 +938,29 @@ macro_rules! sql_store {
                 }
                 Self::apply_changes(&mut tx, changes).await?;
                 if let Some(view) = view {
+                    // The search index follows what it holds: title, description, filename
+                    // and whether the clip is deleted.
+                    let indexed: Option<(Option<String>, Option<String>, String, bool)> =
+                        sqlx::query_as(
+                            "SELECT title, description, filename, deleted_at IS NOT NULL \
+                             FROM clip_views WHERE id = $1",
+                        )
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                     let sql = format!("{INSERT}{UPSERT_TAIL}");
                     Self::bind_view(sqlx::query(&sql), view)
                         .execute(&mut *tx)
                         .await?;
+                    let now = (
+                        view.title.clone(),
+                        view.description.clone(),
+                        view.filename.clone(),
+                        view.is_deleted(),
+                    );
+                    if indexed.as_ref() != Some(&now) {
+                        Self::refresh_search(&mut tx, id).await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(true)
@@ -552,6 +1031,12 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await?;
                 }
+                sqlx::raw_sql(&format!(
+                    "DROP TABLE IF EXISTS clip_search_rebuild; {}",
+                    Self::SEARCH_ASIDE
+                ))
+                .execute(&self.pool)
+                .await?;
                 Ok(())
             }
 
@@ -583,6 +1068,7 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await?;
                 }
+                Self::swap_search(&mut tx).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -607,6 +1093,50 @@ macro_rules! sql_store {
                 Ok(sqlx::query_as::<_, ClipView>(&sql)
                     .fetch_all(&self.pool)
                     .await?)
+            }
+
+            async fn replace_transcript(
+                &self,
+                id: &str,
+                segments: &[TranscriptSegment],
+            ) -> Result<(), StoreError> {
+                // Never astride a rebuild's swap, like the other projection writes.
+                let mut tx = self.pool.begin_with($begin_projection).await?;
+                sqlx::query($lock_projection).execute(&mut *tx).await?;
+                Self::write_segments(&mut tx, id, segments).await?;
+                Self::refresh_search(&mut tx, id).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn transcript(&self, id: &str) -> Result<Vec<TranscriptSegment>, StoreError> {
+                let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+                    "SELECT start_ms, end_ms, text FROM clip_transcript_segments \
+                     WHERE clip_id = $1 ORDER BY seq",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(segment_from_db).collect())
+            }
+
+            async fn all_transcripts(
+                &self,
+            ) -> Result<Vec<(String, TranscriptSegment)>, StoreError> {
+                let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
+                    "SELECT clip_id, start_ms, end_ms, text FROM clip_transcript_segments \
+                     ORDER BY clip_id, seq",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, s, e, t)| (id, segment_from_db((s, e, t))))
+                    .collect())
+            }
+
+            async fn all_search_entries(&self) -> Result<Vec<String>, StoreError> {
+                self.search_entries().await
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
@@ -1172,11 +1702,13 @@ sql_store!(
     "payload::text",
     "metadata::text",
     "CREATE UNLOGGED TABLE",
-    "LOCK TABLE clip_views, clip_reports, blocked_digests IN SHARE ROW EXCLUSIVE MODE",
+    "LOCK TABLE clip_views, clip_reports, blocked_digests, clip_transcript_segments, clip_search \
+     IN SHARE ROW EXCLUSIVE MODE",
     "BEGIN",
     // Conflicts with the swap's lock and not with itself: projections of different clips run
     // side by side; `FOR UPDATE` orders those of the same clip.
-    "LOCK TABLE clip_views, clip_reports, blocked_digests IN ROW EXCLUSIVE MODE",
+    "LOCK TABLE clip_views, clip_reports, blocked_digests, clip_transcript_segments, clip_search \
+     IN ROW EXCLUSIVE MODE",
     " FOR UPDATE"
 );
 
@@ -1185,19 +1717,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn search_terms_match_literally() {
-        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
-        assert_eq!(like_pattern("Hello"), "%hello%");
-    }
-
-    #[test]
     fn list_sql_numbers_parameters_in_order() {
-        let sql = list_sql(true, true);
-        assert!(sql.contains("$2 ESCAPE"));
-        assert!(sql.contains("created_at < $3"));
-        assert!(sql.contains("id < $4"));
-        assert!(sql.ends_with("LIMIT $5"));
-        assert!(list_sql(false, false).ends_with("LIMIT $2"));
+        let sql = list_sql(true);
+        assert!(sql.contains("created_at < $2"));
+        assert!(sql.contains("id < $3"));
+        assert!(sql.ends_with("LIMIT $4"));
+        assert!(list_sql(false).ends_with("LIMIT $2"));
+        let after = Cursor {
+            rank: Some(2),
+            created_at: 1,
+            id: "AAAAAAAAAAAAAAAA".into(),
+        };
+        let sqlite = sqlite_search_sql(Some(&after));
+        assert!(sqlite.contains("MATCH $2") && sqlite.contains("rank < $3"));
+        assert!(sqlite.contains("id < $5") && sqlite.ends_with("LIMIT $6"));
+        assert!(sqlite_search_sql(None).ends_with("LIMIT $3"));
+        let postgres = postgres_search_sql(Some(&after));
+        assert!(postgres.contains("to_tsquery('simple', $5)") && postgres.contains("rank < $6"));
+        assert!(postgres.contains("id < $8") && postgres.ends_with("LIMIT $9"));
+        assert!(postgres_search_sql(None).ends_with("LIMIT $6"));
     }
 
     #[test]

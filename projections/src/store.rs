@@ -8,6 +8,7 @@ use cqrs_es::EventEnvelope;
 use voicebin_domain::{Clip, Stage};
 
 use crate::moderation::{BlockedDigest, ModerationChange, QueuePage, QueueQuery, ReportRow};
+use crate::search::{SearchHit, SearchQuery, TranscriptSegment};
 use crate::view::ClipView;
 
 /// A read-model or event-log failure.
@@ -33,9 +34,13 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// A position in the owner listing: the last row of the previous page.
+/// A position in the owner listing: the last row of the previous page. Pages are ordered by
+/// (`rank`, `created_at`, `id`), all descending: a search ranks each clip by the best field it
+/// matched in ([`crate::MatchField::rank`]); the plain listing has no rank.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
+    /// The search rank of the last row seen; `None` in the plain listing.
+    pub rank: Option<i64>,
     /// `created_at` of the last row seen.
     pub created_at: i64,
     /// `id` of the last row seen.
@@ -45,7 +50,11 @@ pub struct Cursor {
 impl Cursor {
     /// The opaque form handed to clients.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.created_at, self.id))
+        let text = match self.rank {
+            None => format!("{}:{}", self.created_at, self.id),
+            Some(rank) => format!("r{rank}:{}:{}", self.created_at, self.id),
+        };
+        URL_SAFE_NO_PAD.encode(text)
     }
 
     /// Parses the opaque form; `None` when it was not made by [`Cursor::encode`].
@@ -55,9 +64,17 @@ impl Cursor {
         }
         let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
         let text = String::from_utf8(bytes).ok()?;
-        let (created_at, id) = text.split_once(':')?;
+        let (rank, rest) = match text.strip_prefix('r') {
+            Some(ranked) => {
+                let (rank, rest) = ranked.split_once(':')?;
+                (Some(rank.parse().ok()?), rest)
+            }
+            None => (None, text.as_str()),
+        };
+        let (created_at, id) = rest.split_once(':')?;
         let id = voicebin_domain::ClipId::parse(id).ok()?;
         Some(Cursor {
+            rank,
             created_at: created_at.parse().ok()?,
             id: id.into_inner(),
         })
@@ -69,19 +86,28 @@ impl Cursor {
 pub struct ListQuery {
     /// The owner whose clips to list.
     pub owner: String,
-    /// Case-insensitive substring of title, description or filename.
-    pub q: Option<String>,
+    /// Full-text search over title, filename, description and transcript; best match first.
+    pub q: Option<SearchQuery>,
     /// Continue after this position.
     pub after: Option<Cursor>,
     /// Page size.
     pub limit: u32,
 }
 
+/// A listed clip, and where it matched the search (if one was asked for).
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The clip.
+    pub view: ClipView,
+    /// Where it matched `q`; `None` without `q`.
+    pub hit: Option<SearchHit>,
+}
+
 /// A page of views and where the next one starts.
 #[derive(Debug, Clone)]
 pub struct Page {
-    /// Newest first.
-    pub items: Vec<ClipView>,
+    /// Newest first; with `q`, best match first (then newest).
+    pub items: Vec<Listed>,
     /// Present when more rows follow.
     pub next: Option<Cursor>,
 }
@@ -124,6 +150,24 @@ pub trait ReadStore: Send + Sync {
     async fn all_reports(&self) -> Result<Vec<ReportRow>, StoreError>;
     /// The whole blocklist, ordered by digest (for the same comparison).
     async fn all_blocked(&self) -> Result<Vec<BlockedDigest>, StoreError>;
+    /// Replaces every transcript segment of clip `id` with `segments` (in order) and
+    /// re-indexes the clip for search, in one transaction.
+    async fn replace_transcript(
+        &self,
+        id: &str,
+        segments: &[TranscriptSegment],
+    ) -> Result<(), StoreError>;
+    /// Removes clip `id`'s transcript (a deleted or removed clip) and re-indexes the clip.
+    async fn clear_transcript(&self, id: &str) -> Result<(), StoreError> {
+        self.replace_transcript(id, &[]).await
+    }
+    /// Clip `id`'s transcript segments, in order (none when it has no transcript).
+    async fn transcript(&self, id: &str) -> Result<Vec<TranscriptSegment>, StoreError>;
+    /// Every transcript segment, ordered by clip and position (to compare a rebuild).
+    async fn all_transcripts(&self) -> Result<Vec<(String, TranscriptSegment)>, StoreError>;
+    /// The whole search index as text, one entry per clip ordered by clip id, in the
+    /// backend's own terms (to compare a rebuilt index with the live one).
+    async fn all_search_entries(&self) -> Result<Vec<String>, StoreError>;
     /// Whether the store answers at all.
     async fn ping(&self) -> Result<(), StoreError>;
     /// The shared secret called `name`, storing `candidate` if there is none yet (the first
@@ -140,12 +184,17 @@ pub struct RebuildBatch {
     pub reports: Vec<ReportRow>,
     /// Blocklist entries.
     pub blocked: Vec<BlockedDigest>,
+    /// Transcripts, by clip (each clip of `views` at most once).
+    pub transcripts: Vec<(String, Vec<TranscriptSegment>)>,
 }
 
 impl RebuildBatch {
     /// Rows held.
     pub fn len(&self) -> usize {
-        self.views.len() + self.reports.len() + self.blocked.len()
+        self.views.len()
+            + self.reports.len()
+            + self.blocked.len()
+            + self.transcripts.iter().map(|(_, t)| t.len()).sum::<usize>()
     }
 
     /// Whether it holds nothing.
@@ -381,10 +430,17 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_refuse_garbage() {
         let c = Cursor {
+            rank: None,
             created_at: 1_700_000_000_000_000,
             id: "AAAAAAAAAAAAAAAA".into(),
         };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode(&c.encode()), Some(c.clone()));
+        let ranked = Cursor { rank: Some(3), ..c };
+        assert_eq!(Cursor::decode(&ranked.encode()), Some(ranked));
+        assert_eq!(
+            Cursor::decode(&URL_SAFE_NO_PAD.encode("rx:1:AAAAAAAAAAAAAAAA")),
+            None
+        );
         assert_eq!(Cursor::decode("not a cursor"), None);
         assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("x:y")), None);
         assert_eq!(Cursor::decode(&"A".repeat(500)), None);

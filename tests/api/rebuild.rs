@@ -47,11 +47,31 @@ async fn a_rebuild_from_events_equals_the_live_read_models(backend: Backend) {
     let (views, log) = app.database.projections();
     let live = views.all().await.unwrap();
     assert_eq!(live.len(), 5);
+    let live_index = views.all_search_entries().await.unwrap();
+    // Four live clips are indexed (the deleted one is not), each under every word it holds.
+    assert_eq!(live_index.len(), 4, "{live_index:#?}");
+    assert!(
+        live_index.iter().any(|e| e.contains("edited")),
+        "{live_index:#?}"
+    );
+    // No event records a transcript yet: one written straight to the store is not rebuilt.
+    views
+        .replace_transcript(
+            &ids[0].0,
+            &[voicebin_projections::TranscriptSegment {
+                start_ms: 0,
+                end_ms: 900,
+                text: "spoken words".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_ne!(views.all_search_entries().await.unwrap(), live_index);
 
     // Wreck the read model, then rebuild it from the event store.
     execute(
         &app.database,
-        "UPDATE clip_views SET title = 'wrong', version = 0",
+        "UPDATE clip_views SET title = 'wrong', version = 0; DELETE FROM clip_search",
     )
     .await;
     assert_ne!(views.all().await.unwrap(), live);
@@ -65,6 +85,8 @@ async fn a_rebuild_from_events_equals_the_live_read_models(backend: Backend) {
         live,
         "rebuilt rows differ from live rows"
     );
+    assert_eq!(views.all_search_entries().await.unwrap(), live_index);
+    assert!(views.all_transcripts().await.unwrap().is_empty());
 }
 on_both_backends!(a_rebuild_from_events_equals_the_live_read_models);
 
@@ -153,11 +175,13 @@ async fn snapshot(
     Vec<voicebin_projections::ClipView>,
     Vec<voicebin_projections::ReportRow>,
     Vec<voicebin_projections::BlockedDigest>,
+    Vec<String>,
 ) {
     (
         views.all().await.unwrap(),
         views.all_reports().await.unwrap(),
         views.all_blocked().await.unwrap(),
+        views.all_search_entries().await.unwrap(),
     )
 }
 
@@ -297,9 +321,11 @@ async fn ten_thousand_clips_rebuild_row_for_row_while_the_api_serves(backend: Ba
     assert!(states.contains(&Moderation::Hidden));
     assert!(states.contains(&Moderation::Blocked));
 
+    assert!(live.3.len() > 9000, "indexed: {}", live.3.len());
+
     // Wreck the read models, then rebuild them from the event store.
     let wreck = "UPDATE clip_views SET title = 'wrong', moderation_state = 'visible'; \
-                 DELETE FROM clip_reports; DELETE FROM blocked_digests";
+                 DELETE FROM clip_reports; DELETE FROM blocked_digests; DELETE FROM clip_search";
     execute(&app.database, wreck).await;
     let stats = voicebin_projections::rebuild(log.as_ref(), views.as_ref())
         .await
@@ -313,6 +339,7 @@ async fn ten_thousand_clips_rebuild_row_for_row_while_the_api_serves(backend: Ba
     );
     assert_eq!(rebuilt.1, live.1, "rebuilt reports differ");
     assert_eq!(rebuilt.2, live.2, "rebuilt blocklist differs");
+    assert!(rebuilt.3 == live.3, "rebuilt search index differs");
 
     // Rebuild again while the API takes uploads, reports and decisions: afterwards the live
     // tables hold every change, exactly as a quiet rebuild makes them.
@@ -362,6 +389,10 @@ async fn ten_thousand_clips_rebuild_row_for_row_while_the_api_serves(backend: Ba
     );
     assert_eq!(quiet.1, after_traffic.1);
     assert_eq!(quiet.2, after_traffic.2);
+    assert!(
+        quiet.3 == after_traffic.3,
+        "search index after a rebuild under traffic differs"
+    );
 }
 on_both_backends!(ten_thousand_clips_rebuild_row_for_row_while_the_api_serves);
 
@@ -425,7 +456,7 @@ mod gated {
     use tokio::sync::{mpsc, watch, Notify};
     use voicebin_projections::{
         BlockedDigest, ClipView, ListQuery, ModerationChange, Page, QueuePage, QueueQuery,
-        ReadStore, RebuildBatch, ReportRow, StoreError,
+        ReadStore, RebuildBatch, ReportRow, StoreError, TranscriptSegment,
     };
 
     /// The rendezvous: the rebuild waits before its swap until released; live projections
@@ -512,6 +543,22 @@ mod gated {
         }
         async fn all_blocked(&self) -> Result<Vec<BlockedDigest>, StoreError> {
             self.inner.all_blocked().await
+        }
+        async fn replace_transcript(
+            &self,
+            id: &str,
+            segments: &[TranscriptSegment],
+        ) -> Result<(), StoreError> {
+            self.inner.replace_transcript(id, segments).await
+        }
+        async fn transcript(&self, id: &str) -> Result<Vec<TranscriptSegment>, StoreError> {
+            self.inner.transcript(id).await
+        }
+        async fn all_transcripts(&self) -> Result<Vec<(String, TranscriptSegment)>, StoreError> {
+            self.inner.all_transcripts().await
+        }
+        async fn all_search_entries(&self) -> Result<Vec<String>, StoreError> {
+            self.inner.all_search_entries().await
         }
         async fn ping(&self) -> Result<(), StoreError> {
             self.inner.ping().await
@@ -627,7 +674,7 @@ async fn a_rebuild_racing_live_projection_loses_no_report_or_blocklist_row(backe
     gate.projected.notify_one();
     rebuilding.await.unwrap().unwrap();
 
-    let (_, reports, blocked) = snapshot(views.as_ref()).await;
+    let (_, reports, blocked, _) = snapshot(views.as_ref()).await;
     let sequences: Vec<i64> = reports
         .iter()
         .filter(|r| r.clip_id == reported)

@@ -122,9 +122,14 @@ impl Catalog {
             .with_annotations(annotations("Get transcript", true, false, true)),
             Tool::new(
                 "list_audio",
-                "List your clips, newest first (scope voice:read). `q` filters by a \
-                 case-insensitive substring of title, description or filename; pass \
-                 `next_cursor` of one page as `cursor` to get the next.",
+                "List your clips, newest first, or search them (scope voice:read). `q` is a \
+                 full-text search of title, filename, description and what was said in the \
+                 clip (its transcript): every word must occur, each as the start of a word; \
+                 \"quoted words\" must occur together; -word leaves clips out. Results come \
+                 best match first, each with `match`: the field (title, filename, \
+                 description, transcript), a snippet whose `hit` pieces are the matches, and \
+                 for a transcript `at_ms`, when it was said. Pass `next_cursor` of one page as \
+                 `cursor`, with the same `q`, to get the next.",
                 input::<ListArgs>(),
             )
             .with_title("List audio")
@@ -190,7 +195,8 @@ struct IdArgs {
 #[serde(deny_unknown_fields)]
 #[schemars(crate = "rmcp::schemars")]
 struct ListArgs {
-    /// Search term: a substring of title, description or filename (at most 200 characters).
+    /// Full-text search of title, filename, description and transcript: words (each a word
+    /// prefix), "quoted phrases", -excluded words (at most 200 characters).
     #[serde(default)]
     q: Option<String>,
     /// `next_cursor` from the previous page.

@@ -34,16 +34,26 @@ crate::error::errors!(
 
 #[OpenApi(prefix_path = "/api/v1/account", tag = "ApiTags::Account")]
 impl AccountApi {
-    /// List your clips (scope `voice:read`), newest first.
+    /// List or search your clips (scope `voice:read`).
     ///
-    /// `q` filters by a case-insensitive substring of title, description or filename.
-    /// Pagination is by cursor: pass `next_cursor` from one page to get the next. The order is
-    /// stable while clips are added, so pages never repeat or skip a clip.
+    /// Without `q`, newest first. With `q`, a full-text search of title, filename,
+    /// description and what was said (the transcript): every word must occur in the clip,
+    /// each matching the start of a word (`mem` finds `memo_2024.wav`); `"two words"` must
+    /// occur together; `-word` leaves out clips holding it. Case does not matter; accents and
+    /// punctuation do not join words. Best match first: clips with a hit in the title, then
+    /// filename, then description, then only the transcript, newest first within each; every
+    /// item carries its `match` (field, snippet, and for the transcript `at_ms`). A `q` with
+    /// no letter or digit is a 400.
+    ///
+    /// Pagination is by cursor: pass `next_cursor` from one page, with the same `q`, to get
+    /// the next. The order is stable while clips are added, so pages never repeat or skip a
+    /// clip (a clip edited between two pages may move).
     #[oai(path = "/items", method = "get", operation_id = "listItems")]
     async fn list_items(
         &self,
         auth: Auth,
-        /// Search term (at most 200 characters).
+        /// Search: words (each a word prefix), `"phrases"`, `-excluded` words; at most 200
+        /// characters.
         q: Query<Option<String>>,
         /// Page size, 1 to 100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]

@@ -9,14 +9,14 @@ use voicebin_commands::{ByteStream, CommandError, UploadRequest};
 use voicebin_domain::{
     AccountId, ClipError, ClipId, Description, DownloadLimit, Filename, Title, ValueError,
 };
-use voicebin_projections::{ClipView, Cursor, ListQuery};
+use voicebin_projections::{ClipView, Cursor, ListQuery, SearchQuery};
 
 use poem_openapi::types::MaybeUndefined;
 
 use crate::access::{self, FindError, Reader, Refusal, Want};
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
-use crate::model::{Item, ItemPage, ItemPatch, JsonString, PlaybackUrl};
+use crate::model::{Item, ItemMatch, ItemPage, ItemPatch, JsonString, PlaybackUrl};
 use crate::state::AppState;
 use crate::usecases::grants::{self, Listener};
 
@@ -116,8 +116,11 @@ pub async fn playback_url(
     })
 }
 
-/// One page of the caller's clips, newest first (owner view). `q` is trimmed; an empty `q` or
-/// `cursor` means none; `limit` is clamped to 1..=100.
+/// One page of the caller's clips (owner view): newest first, or with `q` a full-text search,
+/// best match first, each item with its `match` ([`SearchQuery`] says what `q` means). `q` is
+/// trimmed; an empty `q` or `cursor` means none; `limit` must be in 1..=100. A `q` with no
+/// word to search for, and a cursor of a search used without one (or the other way round),
+/// are 400.
 pub async fn list(
     state: &AppState,
     principal: &Principal,
@@ -135,10 +138,27 @@ pub async fn list(
         )
         .with_field("q"));
     }
+    let search = match q {
+        Some(q) => Some(
+            SearchQuery::parse(&q)
+                .map_err(|e| ApiError::new(Code::InvalidField, e.to_string()).with_field("q"))?,
+        ),
+        None => None,
+    };
     let after = match cursor.filter(|c| !c.is_empty()) {
-        Some(raw) => Some(Cursor::decode(&raw).ok_or_else(|| {
-            ApiError::new(Code::InvalidField, "cursor is not valid").with_field("cursor")
-        })?),
+        Some(raw) => Some(
+            Cursor::decode(&raw)
+                // A search's pages are ordered by rank, the plain listing's are not.
+                .filter(|c| c.rank.is_some() == search.is_some())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        Code::InvalidField,
+                        "cursor is not valid (a cursor continues the listing or search it \
+                         came from, with the same q)",
+                    )
+                    .with_field("cursor")
+                })?,
+        ),
         None => None,
     };
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
@@ -153,7 +173,7 @@ pub async fn list(
         .views
         .list(&ListQuery {
             owner: principal.account.clone(),
-            q,
+            q: search,
             after,
             limit,
         })
@@ -162,7 +182,10 @@ pub async fn list(
         items: page
             .items
             .iter()
-            .map(|v| Item::owner(v, &state.urls))
+            .map(|listed| Item {
+                search_match: listed.hit.as_ref().map(ItemMatch::of),
+                ..Item::owner(&listed.view, &state.urls)
+            })
             .collect(),
         next_cursor: page.next.map(|c| c.encode()),
     })

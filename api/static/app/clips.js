@@ -1,8 +1,11 @@
 // My clips: the signed-in person's clips, newest first, searchable, a page at a time; each can
 // be played in place, edited in place, deleted after a confirmation, and its links copied.
+// A search (full text over title, filename, description and what was said) shows where each
+// clip matched: a snippet with the hits marked, and for a spoken hit a link that opens the
+// view page at that moment (/{id}#t=SECONDS).
 
 import "./nav.js";
-import { $, el, copyButton, problemText } from "./ui.js";
+import { $, el, copyButton, formatDuration, problemText } from "./ui.js";
 import { api, current, goSignIn, hasScope } from "./session.js";
 import { deleteControl, editForm, factList, playInPlace, titleOf } from "./clip-ui.js";
 
@@ -27,6 +30,37 @@ let inflight = null;
 function say(text, kind = "") {
   status.textContent = text;
   status.className = kind;
+}
+
+const WHERE = {
+  title: "Title",
+  filename: "Filename",
+  description: "Description",
+  transcript: "Said",
+};
+
+/** Where a searched clip matched: the field, the snippet (server text as text nodes, hits in
+ *  <mark>, never parsed as HTML) and, for what was said, a link to that moment. */
+function matchLine(item) {
+  const found = item.match;
+  if (!found) return null;
+  const snippet = el(
+    "span",
+    { class: "snippet" },
+    found.snippet.map((part) => (part.hit ? el("mark", {}, part.text) : part.text)),
+  );
+  const line = el("p", { class: "match", dataset: { field: found.field } });
+  if (found.field === "transcript" && Number.isFinite(found.at_ms)) {
+    const seconds = Math.floor(found.at_ms / 1000);
+    const at = formatDuration(seconds * 1000);
+    const link = el("a", { href: `${item.urls.view}#t=${seconds}` }, `Play from ${at}`);
+    // The accessible name starts with the visible words, then says which clip.
+    link.setAttribute("aria-label", `Play from ${at}: ${titleOf(item)}`);
+    line.append(el("span", { class: "where" }, `Said at ${at}:`), " ", snippet, " ", link);
+  } else {
+    line.append(el("span", { class: "where" }, `${WHERE[found.field] || "Match"}:`), " ", snippet);
+  }
+  return line;
 }
 
 /** One clip's card. */
@@ -60,6 +94,7 @@ function card(item) {
       "article",
       { "aria-label": titleOf(item) },
       heading,
+      matchLine(item),
       description,
       facts,
       playInPlace(item),

@@ -18,7 +18,7 @@ pub async fn clips_page(Data(state): Data<&AppState>) -> Response {
 <h2 id="clips-heading" class="visually-hidden">Your clips</h2>
 <form id="clips-search" role="search" class="search">
 <label for="clips-q">Search your clips</label>
-<p class="hint" id="clips-q-hint">Title, description or file name.</p>
+<p class="hint" id="clips-q-hint">Words in the title, description or file name, or said in the clip. “Quotes” keep words together; -word leaves clips out.</p>
 <div class="search-row"><input id="clips-q" name="q" type="search" maxlength="200" aria-describedby="clips-q-hint" autocomplete="off">
 <button type="submit">Search</button></div>
 </form>
