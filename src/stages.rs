@@ -24,9 +24,7 @@ pub(crate) fn configured(settings: &Settings) -> Vec<Stage> {
 /// Transcription starts its engine first (a
 /// check that loads the model once): with `VOICEBIN_TRANSCRIPTION=on` an engine that does not
 /// start is an error, otherwise transcription is left off with a warning.
-pub(crate) async fn works(
-    settings: &Settings,
-) -> anyhow::Result<Vec<(Stage, Arc<dyn StageWork>)>> {
+pub(crate) async fn works(settings: &Settings) -> anyhow::Result<Vec<(Stage, Arc<dyn StageWork>)>> {
     let mut stages: Vec<(Stage, Arc<dyn StageWork>)> = Vec::new();
     for stage in Stage::ALL {
         match stage {
@@ -60,7 +58,9 @@ pub(crate) async fn works(
                     Err(e) if transcription.required => {
                         anyhow::bail!("VOICEBIN_TRANSCRIPTION=on, but the speech-to-text engine does not start: {e}")
                     }
-                    Err(e) => tracing::warn!(error = %e, "transcription is off: the speech-to-text engine does not start"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "transcription is off: the speech-to-text engine does not start")
+                    }
                 }
             }
         }

@@ -38,7 +38,6 @@ pub use sql::{PostgresStore, SqliteStore};
 pub use store::{
     Cursor, EventLog, ListQuery, Listed, Page, PlaybackGrants, Rate, RateLimits, ReadStore,
     RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError,
-    StoredEvent,
-    Take,
+    StoredEvent, Take,
 };
 pub use view::{stage_column, ClipView, Rendition};

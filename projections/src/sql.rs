@@ -17,8 +17,7 @@ use crate::search::{self, SearchDoc, SearchQuery, TranscriptSegment};
 use crate::store::{
     Cursor, EventLog, ListQuery, Listed, Page, PlaybackGrants, Rate, RateLimits, ReadStore,
     RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError,
-    StoredEvent,
-    Take,
+    StoredEvent, Take,
 };
 use crate::view::{stage_column, ClipView};
 

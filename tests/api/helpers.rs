@@ -109,6 +109,8 @@ pub struct Options {
     pub max_upload_bytes: u64,
     pub issuer: IssuerSettings,
     pub moderation: ModerationSettings,
+    /// Speech-to-text; off unless a test turns it on ([`transcription_settings`]).
+    pub transcription: Option<voicebin_workers::stage::transcript::TranscriptionSettings>,
 }
 
 impl Default for Options {
@@ -117,6 +119,7 @@ impl Default for Options {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             issuer: IssuerSettings::default(),
             moderation: ModerationSettings::default(),
+            transcription: None,
         }
     }
 }
@@ -130,6 +133,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         max_upload_bytes,
         issuer,
         moderation,
+        transcription,
     } = options;
     spawn_with_settings(move |dir, base| {
         Box::pin(async move {
@@ -153,6 +157,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
                 sandbox: sandbox_settings(),
 
                 rendition: Some(Default::default()),
+                transcription,
             }
         })
     })

@@ -23,6 +23,7 @@ mod recovery;
 mod renditions;
 mod sandbox;
 mod search;
+mod transcripts;
 mod upload;
 mod visibility;
 mod walkthrough;

@@ -21,7 +21,7 @@ use crate::helpers::{
     ALL_SCOPES,
 };
 
-type Client = RunningService<RoleClient, ClientConfig>;
+pub(crate) type Client = RunningService<RoleClient, ClientConfig>;
 
 fn client_config() -> ClientConfig {
     ClientConfig::new(
@@ -39,11 +39,11 @@ async fn connect_to(url: &str, key: &str) -> Client {
     client_config().serve(transport).await.expect("MCP session")
 }
 
-async fn connect(app: &TestApp, key: &str) -> Client {
+pub(crate) async fn connect(app: &TestApp, key: &str) -> Client {
     connect_to(&app.url("/mcp"), key).await
 }
 
-async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
+pub(crate) async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
     let Value::Object(arguments) = arguments else {
         panic!("arguments must be an object")
     };
@@ -54,7 +54,7 @@ async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
 }
 
 /// The structured result of a successful call.
-fn ok(result: CallToolResult) -> Value {
+pub(crate) fn ok(result: CallToolResult) -> Value {
     assert_eq!(result.is_error, Some(false), "{result:?}");
     let value = result
         .structured_content
@@ -573,6 +573,7 @@ async fn spawn_app_with_stalled_scanner() -> TestApp {
                 sandbox: crate::helpers::sandbox_settings(),
 
                 rendition: Some(Default::default()),
+                transcription: None,
             }
         })
     })
@@ -780,7 +781,7 @@ async fn clips_are_resources_with_a_template_and_reads_that_respect_visibility()
     }
 }
 
-async fn read(client: &Client, uri: String) -> Result<ReadResourceResult, ServiceError> {
+pub(crate) async fn read(client: &Client, uri: String) -> Result<ReadResourceResult, ServiceError> {
     client
         .read_resource(ReadResourceRequestParams::new(uri))
         .await

@@ -55,6 +55,7 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
         sandbox: crate::helpers::sandbox_settings(),
 
         rendition: Some(Default::default()),
+        transcription: None,
     };
 
     // First process: accepts two uploads but never runs its background tasks, as if killed

@@ -426,6 +426,7 @@ async fn oauth_signs_a_browser_in_with_dpop(browser: Browser) {
                 sweeper: Default::default(),
                 sandbox: sandbox_settings(),
                 rendition: Some(Default::default()),
+                transcription: None,
             };
             *started.lock().unwrap() = Some(issuer);
             settings

@@ -74,9 +74,10 @@ pub async fn read(
         let vtt = crate::usecases::transcripts::webvtt(state, id, Some(principal))
             .await
             .map_err(|e| protocol_error(uri, &e))?;
-        return Ok(ReadResourceResult::new(vec![
-            ResourceContents::text(vtt, uri).with_mime_type(WEBVTT)
-        ]));
+        return Ok(ReadResourceResult::new(vec![ResourceContents::text(
+            vtt, uri,
+        )
+        .with_mime_type(WEBVTT)]));
     }
     let id = state.urls.clip_of(uri).ok_or_else(|| {
         ErrorData::resource_not_found(

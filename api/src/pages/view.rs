@@ -153,7 +153,10 @@ pub async fn view_page(
         base = e(&state.urls.path("")),
         filename = e(&view.served_filename()),
         track = track(state, &view, transcript.as_ref()),
-        transcript_section = transcript.as_ref().map(transcript_section).unwrap_or_default(),
+        transcript_section = transcript
+            .as_ref()
+            .map(transcript_section)
+            .unwrap_or_default(),
         transcript_js = match transcript {
             Some(_) => format!(
                 "<script src=\"{}\"></script>\n",

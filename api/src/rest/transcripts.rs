@@ -48,7 +48,11 @@ impl TranscriptsApi {
     /// not, and `off` that this deployment does not transcribe. A transcript its owner wrote
     /// or corrected shows as `source: owner` and is never overwritten. The same transcript as
     /// WebVTT captions is at `vtt_url`.
-    #[oai(path = "/:id/transcript", method = "get", operation_id = "getItemTranscript")]
+    #[oai(
+        path = "/:id/transcript",
+        method = "get",
+        operation_id = "getItemTranscript"
+    )]
     async fn get_transcript(
         &self,
         auth: MaybeAuth,
@@ -65,7 +69,11 @@ impl TranscriptsApi {
     /// replaced, and later transcription never overwrites it. Segments must be in order of
     /// their start, each ending no earlier than it starts, with one line of text each. A clip a
     /// moderator removed cannot be changed (409).
-    #[oai(path = "/:id/transcript", method = "put", operation_id = "putItemTranscript")]
+    #[oai(
+        path = "/:id/transcript",
+        method = "put",
+        operation_id = "putItemTranscript"
+    )]
     async fn put_transcript(
         &self,
         auth: Auth,

@@ -121,7 +121,9 @@ async fn document(state: &AppState, view: &ClipView) -> Result<TranscriptDoc, Ap
         source,
         language: view.transcript_language.clone(),
         detail: view.transcript_detail.clone(),
-        vtt_url: transcript.as_ref().map(|_| state.urls.transcript_vtt(&view.id)),
+        vtt_url: transcript
+            .as_ref()
+            .map(|_| state.urls.transcript_vtt(&view.id)),
         segments: transcript
             .map(|t| {
                 t.segments()

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use rlimit::Resource;
 
-use super::{memory_rejection, memory_reason, PcmReport, Report, EXIT_SETUP};
+use super::{memory_reason, memory_rejection, PcmReport, Report, EXIT_SETUP};
 use crate::scan::scanner::analyse_file;
 
 /// What the parent passes to the child.

@@ -14,9 +14,7 @@ use std::process::Stdio;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{
-    memory_reason, read_capped, tail, Sandbox, EXIT_SETUP, MAX_STDERR_BYTES, SUBCOMMAND,
-};
+use super::{memory_reason, read_capped, tail, Sandbox, EXIT_SETUP, MAX_STDERR_BYTES, SUBCOMMAND};
 use crate::audio::{PcmSummary, PCM_RATE};
 
 /// The last line of the decoding child's stderr.

@@ -132,8 +132,8 @@ impl Transcribing {
         };
         if summary.truncated {
             return Transcribed::Failed(format!(
-                "clips longer than {} minutes are not transcribed",
-                max_ms / 60_000
+                "clips longer than {} are not transcribed here",
+                human_duration(max_ms)
             ));
         }
         match self
@@ -218,5 +218,28 @@ impl StageWork for TranscriptWork {
                 COMPONENT,
             )
             .await
+    }
+}
+
+/// `90 minutes`, `1 minute`, `45 seconds`.
+fn human_duration(ms: u64) -> String {
+    let (n, unit) = if ms >= 60_000 && ms % 60_000 == 0 {
+        (ms / 60_000, "minute")
+    } else {
+        (ms.div_ceil(1000), "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_duration;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(human_duration(7_200_000), "120 minutes");
+        assert_eq!(human_duration(60_000), "1 minute");
+        assert_eq!(human_duration(1_000), "1 second");
+        assert_eq!(human_duration(90_500), "91 seconds");
     }
 }

@@ -38,7 +38,11 @@ def main():
         audio,
         language=language or None,
         beam_size=int(beam),
-        vad_filter=False,
+        # Silero VAD (its model ships inside the faster-whisper package) skips silence, which
+        # saves time and keeps Whisper from inventing words in it; word timestamps (aligned
+        # by cross-attention) put each segment's start where its first word is said.
+        vad_filter=True,
+        word_timestamps=True,
         condition_on_previous_text=False,
     )
     out = []
