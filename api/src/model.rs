@@ -427,10 +427,81 @@ pub struct TranscriptDoc {
 
 /// A transcript as the owner sets it: replaces the whole transcript.
 #[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
 pub struct TranscriptInput {
     /// The spoken language (ISO 639 code such as `en`); absent or `null` when unknown.
-    pub language: Option<String>,
+    pub language: Option<JsonString>,
     /// The segments, in time order (at most 10,000; each text one line of at most 2,000
     /// characters, 250,000 in all).
-    pub segments: Vec<TranscriptSegmentDto>,
+    #[oai(validator(max_items = 10000))]
+    pub segments: Vec<SegmentInput>,
+}
+
+/// One stretch of speech as the owner writes it.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SegmentInput {
+    /// Start, in milliseconds from the start of the clip.
+    pub start_ms: Millis,
+    /// End, in milliseconds from the start of the clip; not before `start_ms`.
+    pub end_ms: Millis,
+    /// What was said: one line.
+    pub text: JsonString,
+}
+
+/// A time in a clip in milliseconds: a whole number from 0 to 86,400,000 (24 hours). Any JSON
+/// number without a fraction is one (`5.0` is an integer in JSON Schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    /// The latest time a transcript may name: 24 hours.
+    pub const MAX: u64 = 86_400_000;
+}
+
+impl Type for Millis {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = u64;
+    type RawElementValueType = u64;
+
+    fn name() -> Cow<'static, str> {
+        "integer(millis)".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let mut schema = poem_openapi::registry::MetaSchema::new_with_format("integer", "int64");
+        schema.minimum = Some(0.0);
+        schema.maximum = Some(Self::MAX as f64);
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn as_raw_value(&self) -> Option<&u64> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a u64> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for Millis {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        let value = value.unwrap_or_default();
+        match value.as_f64() {
+            Some(n) if n.fract() == 0.0 && (0.0..=Self::MAX as f64).contains(&n) => {
+                Ok(Millis(n as u64))
+            }
+            Some(_) => Err(ParseError::custom(format!(
+                "must be a whole number of milliseconds from 0 to {}",
+                Self::MAX
+            ))),
+            None => Err(ParseError::expected_type(value)),
+        }
+    }
+}
+
+impl ToJSON for Millis {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.0))
+    }
 }

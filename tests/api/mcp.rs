@@ -209,6 +209,7 @@ async fn tools_are_listed_with_input_and_output_schemas_and_annotations() {
         [
             "delete_audio",
             "get_audio",
+            "get_transcript",
             "list_audio",
             "update_audio",
             "upload_audio"
@@ -668,10 +669,14 @@ async fn clips_are_resources_with_a_template_and_reads_that_respect_visibility()
     let key = app.alice();
     let client = connect(&app, &key).await;
     let templates = client.list_resource_templates(None).await.unwrap();
-    assert_eq!(templates.resource_templates.len(), 1);
+    assert_eq!(templates.resource_templates.len(), 2);
     assert_eq!(
         templates.resource_templates[0].uri_template,
         app.url("/{id}")
+    );
+    assert_eq!(
+        templates.resource_templates[1].uri_template,
+        app.url("/{id}/transcript.vtt")
     );
 
     let audio = fixture("hello.ogg");

@@ -318,7 +318,7 @@ async fn the_owner_corrects_a_transcript_and_nobody_else_can(backend: Backend) {
         (json!({"language": "english", "segments": []}), "language"),
     ] {
         let (status, problem) = put_transcript(&app, &id, &alice, bad.clone()).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {problem}");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");
         assert_eq!(problem["field"], field, "{bad}: {problem}");
     }
     let (status, problem) = put_transcript(&app, &id, &alice, json!({"segments": "no"})).await;

@@ -230,6 +230,15 @@ pub fn refine(doc: &mut Value) {
         moderation_reason(),
     );
 
+    // A transcript is these fields and no others (`TranscriptInput`, `SegmentInput`).
+    for schema in ["TranscriptInput", "SegmentInput"] {
+        refine_schema(
+            doc,
+            &format!("/components/schemas/{schema}"),
+            json!({ "additionalProperties": false }),
+        );
+    }
+
     let patch = "/components/schemas/ItemPatch";
     refine_schema(doc, patch, json!({ "additionalProperties": false }));
     // `null` clears a field (poem-openapi does not mark `MaybeUndefined` fields nullable).

@@ -34,8 +34,8 @@ crate::error::errors!(
 crate::error::errors!(
     /// What replacing a transcript can answer besides 200.
     PutTranscriptErrors = "putItemTranscript": [
-        BadRequest, InvalidField, Unauthorized, InsufficientScope, NotFound, Gone, Conflict,
-        UnsupportedMediaType, Internal, Unavailable
+        BadRequest, Unauthorized, InsufficientScope, NotFound, Gone, Conflict,
+        UnsupportedMediaType, Unprocessable, Internal, Unavailable
     ]
 );
 

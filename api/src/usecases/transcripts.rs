@@ -48,22 +48,22 @@ pub async fn correct(
     let Found { id, .. } = find(state, id, Some(principal), Want::Change).await?;
     let language = input
         .language
-        .as_deref()
+        .as_ref()
+        .map(|l| l.0.as_str())
         .filter(|l| !l.trim().is_empty())
         .map(Language::parse)
         .transpose()
-        .map_err(|e| ApiError::invalid_field(&e))?;
+        .map_err(|e| unusable(&e))?;
     let segments = input
         .segments
         .into_iter()
         .map(|s| Segment {
-            start_ms: s.start_ms,
-            end_ms: s.end_ms,
-            text: s.text,
+            start_ms: s.start_ms.0,
+            end_ms: s.end_ms.0,
+            text: s.text.0,
         })
         .collect();
-    let transcript =
-        Transcript::new(language, segments).map_err(|e| ApiError::invalid_field(&e))?;
+    let transcript = Transcript::new(language, segments).map_err(|e| unusable(&e))?;
     let actor = account(principal)?;
     state
         .service
@@ -76,6 +76,13 @@ pub async fn correct(
         .await?
         .ok_or_else(ApiError::not_found)?;
     document(state, &view).await
+}
+
+/// 422 for a transcript that is well-formed JSON but not one the clip can have (segments out of
+/// order, empty or multi-line text, an unknown language code, past the limits), naming the
+/// field: much of it no JSON Schema can say.
+fn unusable(e: &voicebin_domain::ValueError) -> ApiError {
+    ApiError::new(Code::Unprocessable, e.to_string()).with_field(e.field())
 }
 
 /// The transcript of `view` as the read models hold it, if it has one.
