@@ -183,3 +183,36 @@ async fn an_alac_clip_gets_its_rendition_from_a_worker_through_rabbitmq_and_s3()
     assert!(!store.exists(&rendition).await.unwrap());
     assert!(!store.exists(&format!("clips/{id}")).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_is_transcribed_by_a_worker_through_rabbitmq() {
+    use voicebin_workers::stage::transcript::TranscribeSettings;
+    let engine = crate::transcripts::engine(TranscribeSettings::DEFAULT_MAX_DURATION_MS);
+    let app = spawn_with_settings(move |dir, url| {
+        Box::pin(async move {
+            let mut settings = production_settings(dir, url).await;
+            settings.transcription = Some(engine);
+            settings
+        })
+    })
+    .await;
+    let worker = Worker::build(&app.settings).await.expect("worker starts");
+    tokio::spawn(async move {
+        let _ = worker.run(2, std::future::pending()).await;
+    });
+    let alice = app.alice();
+    let id = app.upload_ok(&alice, fixture("hello.ogg"), &[]).await;
+    assert_eq!(app.wait_scanned(&id, &alice).await["scan_state"], "clean");
+    // The serve process relays the job to `<scan queue>.transcript`; the worker runs the engine.
+    let doc = crate::transcripts::settled_transcript(&app, &id, &alice).await;
+    assert_eq!(doc["state"], "completed", "{doc}");
+    let said = doc["segments"][0]["text"].as_str().unwrap();
+    assert!(
+        crate::transcripts::words(said).contains("short test clip"),
+        "{doc}"
+    );
+    assert!(app
+        .event_types(&id)
+        .await
+        .contains(&"TranscriptCompleted".to_owned()));
+}

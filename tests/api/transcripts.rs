@@ -18,7 +18,7 @@ use crate::helpers::{
 use crate::on_both_backends;
 
 /// The real engine, as `scripts/test` installs it (`VOICEBIN_TRANSCRIBE_PYTHON`).
-fn engine(max_duration_ms: u64) -> TranscriptionSettings {
+pub(crate) fn engine(max_duration_ms: u64) -> TranscriptionSettings {
     let python = std::env::var_os("VOICEBIN_TRANSCRIBE_PYTHON").expect(
         "VOICEBIN_TRANSCRIBE_PYTHON is not set: run the suite with scripts/test, which installs \
          the speech-to-text engine (or `source scripts/services/stt.sh && ensure_stt`)",
@@ -75,7 +75,7 @@ async fn transcript(app: &TestApp, id: &str, key: Option<&str>) -> (StatusCode, 
 }
 
 /// Waits until `id`'s transcript is no longer pending.
-async fn settled_transcript(app: &TestApp, id: &str, key: &str) -> Value {
+pub(crate) async fn settled_transcript(app: &TestApp, id: &str, key: &str) -> Value {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(240) {
         let (status, doc) = transcript(app, id, Some(key)).await;
@@ -112,7 +112,7 @@ async fn vtt(app: &TestApp, id: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn words(text: &str) -> String {
+pub(crate) fn words(text: &str) -> String {
     text.to_lowercase()
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
