@@ -40,10 +40,11 @@ pub fn html_escape(s: &str) -> String {
 }
 
 /// The policy of the static text pages (`/docs`, `/privacy`, `/abuse`): no scripts, own styles,
-/// never framed (another site must not dress them up, nor overlay the report form).
+/// the empty `data:` icon (which keeps browsers from asking for `/favicon.ico`), never framed
+/// (another site must not dress them up, nor overlay the report form).
 const TEXT_PAGE_CSP: &str =
-    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; \
-    frame-ancestors 'none'";
+    "default-src 'none'; style-src 'self'; img-src data:; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
 
 /// A static text page: `main` (trusted HTML, user text already escaped) in the site's layout.
 pub fn text_page(title: &str, main: &str) -> Response {
@@ -91,7 +92,8 @@ pub fn error_page(error: FindError) -> Response {
         .header(header::CONTENT_SECURITY_POLICY, PAGE_CSP)
         .body(format!(
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>{title} · voicebin</title>\
-             <link rel=stylesheet href=\"/static/view.css\"></head><body><h1>{title}</h1>\
+             <link rel=icon href=\"data:,\"><link rel=stylesheet href=\"/static/view.css\"></head>\
+             <body><h1>{title}</h1>\
              <p>{text}</p></body></html>"
         ))
 }

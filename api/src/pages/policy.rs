@@ -17,8 +17,8 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 /// The report form posts to this page, so its policy allows exactly that; like every text page
 /// it is never framed (a framing site could trick visitors into filing reports).
 const FORM_PAGE_CSP: &str =
-    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'self'; \
-    frame-ancestors 'none'";
+    "default-src 'none'; style-src 'self'; img-src data:; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
 
 /// A policy page: the shared layout, cacheable for an hour.
 fn page(title: &str, body: &str) -> Response {
