@@ -25,6 +25,7 @@ mod upload;
 mod visibility;
 mod walkthrough;
 mod webapp;
+mod webapp_hostile;
 mod webapp_manage;
 mod webapp_pages;
 mod webapp_signin;
