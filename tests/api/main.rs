@@ -27,6 +27,7 @@ mod walkthrough;
 mod webapp;
 mod webapp_hostile;
 mod webapp_manage;
+mod webapp_outcomes;
 mod webapp_pages;
 mod webapp_signin;
 mod webapp_upload;
