@@ -82,7 +82,9 @@ async fn a_link_signs_in_once(backend: Backend) {
 
     // Used up: a second redemption is refused and mints nothing.
     let again = problem(redeem(&app, &token).await, StatusCode::CONFLICT).await;
-    assert_eq!(again["type"], "urn:voicebin:problem:conflict");
+    // Its own kind of problem: nothing to do with a clip's state.
+    assert_eq!(again["type"], "urn:voicebin:problem:link-used");
+    assert_eq!(again["title"], "Sign-in link already used");
     assert!(
         again["detail"].as_str().unwrap().contains("already used"),
         "{again}"

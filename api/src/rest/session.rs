@@ -51,7 +51,7 @@ enum LoginLinkResponse {
 crate::error::errors!(
     /// What redeeming a sign-in link can answer besides 200.
     LoginLinkErrors = "redeemLoginLink": [
-        BadRequest, Unauthorized, NotFound, Conflict, UnsupportedMediaType, Internal, Unavailable
+        BadRequest, Unauthorized, NotFound, LinkUsed, UnsupportedMediaType, Internal, Unavailable
     ]
 );
 

@@ -71,7 +71,7 @@ impl LoginLinks {
             .map_err(|e| ApiError::internal(&e))?;
         if !self.redeemed.redeem(&link.jti, link.expires_at).await? {
             return Err(ApiError::new(
-                Code::Conflict,
+                Code::LinkUsed,
                 "this sign-in link was already used; links work once, so ask for a new one",
             ));
         }
