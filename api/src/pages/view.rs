@@ -62,7 +62,7 @@ pub async fn view_page(
 ) -> Response {
     let view = match visible(state, req, &id).await {
         Ok(found) => found.view,
-        Err(e) => return error_page(e),
+        Err(e) => return error_page(&state.urls, e),
     };
     let e = html_escape;
     let player_url = player_url(state, req, &view);
@@ -161,7 +161,7 @@ pub async fn embed_page(
 ) -> Response {
     let view = match visible(state, req, &id).await {
         Ok(found) => found.view,
-        Err(e) => return error_page(e),
+        Err(e) => return error_page(&state.urls, e),
     };
     let e = html_escape;
     let body = format!(
