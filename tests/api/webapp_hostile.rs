@@ -7,13 +7,13 @@
 //! Then what comes back after signing in must stay on this site (however the stored return-to
 //! path is crafted), and a sign-in link opened in a tab already on /signin signs it in.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use voicebin_api::auth::MintRequest;
 
-use crate::browser::{repo, run_script, Browser};
+use crate::browser::{repo, run_with_config, Browser};
 use crate::helpers::{fixture, spawn_app, Backend, TestApp, ALL_SCOPES};
 use crate::webapp_pages::session_for;
 
@@ -151,8 +151,6 @@ async fn check_hostile(browser: Browser) {
         })
         .unwrap();
 
-    let artifacts = repo().join("test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
     let config = json!({
         "base": app.base,
         "sessions": {
@@ -165,29 +163,16 @@ async fn check_hostile(browser: Browser) {
         "longTitle": long_title,
         "link": format!("{}/signin#login={link}", app.base),
         "upload": fixture_path("hello.opus"),
-        "artifacts": artifacts,
+        "artifacts": repo().join("test-artifacts"),
     });
-    let config_path = app.data_dir.path().join("hostile.json");
-    std::fs::write(&config_path, config.to_string()).unwrap();
-    let stem = format!("hostile-{}", browser.name());
-    let started = Instant::now();
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
-        run_script(
-            browser,
-            "hostile.mjs",
-            &[config_path.to_str().unwrap()],
-            &artifacts,
-            &stem,
-        )
-    })
-    .await
-    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    assert!(
-        ok,
-        "hostile text broke a page in {} after {:.1} s:\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-        browser.name(),
-        started.elapsed().as_secs_f64()
-    );
+    run_with_config(
+        browser,
+        "hostile",
+        &config,
+        app.data_dir.path(),
+        "hostile text stays text",
+    )
+    .await;
     // The upload page's clip, and the link's account, as the API sees them.
     let linked = app.key("linked", &["voice:read"]);
     let (status, page) = crate::helpers::json(

@@ -4,12 +4,10 @@
 //! audio check refuses and one carrying malware; the owner panel deletes a clip; Moderation
 //! restores a blocked one. Then the API says the same.
 
-use std::time::Instant;
-
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::browser::{repo, run_script, Browser};
+use crate::browser::{repo, run_with_config, Browser};
 use crate::helpers::{fixture, fixture_dir, json, spawn_with_settings, TestApp, ALL_SCOPES};
 use crate::production::eicar;
 use crate::webapp_pages::session_for;
@@ -92,8 +90,6 @@ async fn check_outcomes(browser: Browser) {
     let infected_path = app.data_dir.path().join("infected.wav");
     std::fs::write(&infected_path, infected).unwrap();
     let file = |name: &str| fixture_dir().join(name).to_str().unwrap().to_owned();
-    let artifacts = repo().join("test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
     let config = json!({
         "base": app.base,
         "sessions": {
@@ -106,29 +102,16 @@ async fn check_outcomes(browser: Browser) {
             "infected": infected_path,
         },
         "restorable": restorable,
-        "artifacts": artifacts,
+        "artifacts": repo().join("test-artifacts"),
     });
-    let config_path = app.data_dir.path().join("outcomes.json");
-    std::fs::write(&config_path, config.to_string()).unwrap();
-    let stem = format!("outcomes-{}", browser.name());
-    let started = Instant::now();
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
-        run_script(
-            browser,
-            "outcomes.mjs",
-            &[config_path.to_str().unwrap()],
-            &artifacts,
-            &stem,
-        )
-    })
-    .await
-    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    assert!(
-        ok,
-        "clip outcomes failed in {} after {:.1} s:\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-        browser.name(),
-        started.elapsed().as_secs_f64()
-    );
+    let stdout = run_with_config(
+        browser,
+        "outcomes",
+        &config,
+        app.data_dir.path(),
+        "clip outcomes",
+    )
+    .await;
 
     // What the browser did, as the API sees it.
     let observed: Value = serde_json::from_str(&stdout).unwrap();
