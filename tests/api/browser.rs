@@ -154,6 +154,43 @@ pub(crate) fn run_script(
     (status.is_some_and(|s| s.success()), stdout, stderr)
 }
 
+/// Writes `config` as `<dir>/<name>.json`, runs `node tests/browser/<name>.mjs <that file>
+/// <browser>` (its output kept in `test-artifacts/` as `<name>-<browser>.*`) and fails the test,
+/// saying `what` and showing the output, unless it succeeds; returns what it printed (its
+/// observations as JSON).
+pub(crate) async fn run_with_config(
+    browser: Browser,
+    name: &str,
+    config: &serde_json::Value,
+    dir: &Path,
+    what: &str,
+) -> String {
+    let config_path = dir.join(format!("{name}.json"));
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let artifacts = repo().join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let (script, stem) = (format!("{name}.mjs"), format!("{name}-{}", browser.name()));
+    let started = Instant::now();
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        run_script(
+            browser,
+            &script,
+            &[config_path.to_str().unwrap()],
+            &artifacts,
+            &stem,
+        )
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    assert!(
+        ok,
+        "{what} failed in {} after {:.1} s:\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        browser.name(),
+        started.elapsed().as_secs_f64()
+    );
+    stdout
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_view_page_plays_seeks_and_draws_its_waveform_in_chromium() {
     check_view_page(Browser::Chromium).await;

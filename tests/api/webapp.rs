@@ -75,3 +75,74 @@ async fn static_files_revalidate_with_their_etag() {
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{missing}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_and_error_pages_link_and_post_under_the_public_urls_path_prefix() {
+    // A proxy serves the site at <base>/voice and strips the prefix.
+    let app = crate::helpers::spawn_with_settings(|dir, base| {
+        Box::pin(
+            async move { voicebin::Settings::embedded(dir.to_owned(), format!("{base}/voice")) },
+        )
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let css = r#"href="/voice/static/view.css""#;
+    for (path, status) in [
+        ("/docs", StatusCode::OK),
+        ("/privacy", StatusCode::OK),
+        ("/abuse", StatusCode::OK),
+        ("/AAAAAAAAAAAAAAAA", StatusCode::NOT_FOUND),
+        ("/AAAAAAAAAAAAAAAA/embed", StatusCode::NOT_FOUND),
+    ] {
+        let res = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), status, "{path}");
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains(css),
+            "{path}: its stylesheet is under the prefix: {html}"
+        );
+        assert!(!html.contains(r#"="/static/"#), "{path}: {html}");
+    }
+    // The report form posts under the prefix, and its answer links back there.
+    let html = client
+        .get(app.url("/abuse"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"<form method="post" action="/voice/abuse">"#),
+        "{html}"
+    );
+    let res = client
+        .post(app.url("/abuse"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("clip=AAAAAAAAAAAAAAAA&reason=spam")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"action="/voice/abuse""#), "{html}");
+    assert!(html.contains(css), "{html}");
+    let alice = app.alice();
+    let id = app
+        .upload_ok(&alice, crate::helpers::fixture("hello.ogg"), &[])
+        .await;
+    app.wait_scanned(&id, &alice).await;
+    let res = client
+        .post(app.url("/abuse"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("clip={id}&reason=spam"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains(r#"<a href="/voice/abuse">Report another clip</a>"#),
+        "{html}"
+    );
+}

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt as _;
-use voicebin::{BrowserClient, IssuerSettings, NoncePolicy, Settings};
+use voicebin::{BrowserClient, IssuerSettings, ModerationSettings, NoncePolicy, Settings};
 use voicebin_api::auth::{EmbeddedIssuer, MintRequest};
+use voicebin_api::usecases::signin::REDEMPTIONS_PER_HOUR_PER_IP;
 
 use crate::browser::{repo, run_script, Browser};
 use crate::helpers::{
@@ -82,7 +83,9 @@ async fn a_link_signs_in_once(backend: Backend) {
 
     // Used up: a second redemption is refused and mints nothing.
     let again = problem(redeem(&app, &token).await, StatusCode::CONFLICT).await;
-    assert_eq!(again["type"], "urn:voicebin:problem:conflict");
+    // Its own kind of problem: nothing to do with a clip's state.
+    assert_eq!(again["type"], "urn:voicebin:problem:link-used");
+    assert_eq!(again["title"], "Sign-in link already used");
     assert!(
         again["detail"].as_str().unwrap().contains("already used"),
         "{again}"
@@ -187,6 +190,63 @@ async fn bad_links_are_refused_and_change_nothing(backend: Backend) {
     );
 }
 on_both_backends!(bad_links_are_refused_and_change_nothing);
+
+async fn redemptions_are_limited_per_network_address(backend: Backend) {
+    // Behind a proxy that names the client (X-Forwarded-For), so two addresses can be tried.
+    let app = spawn_app_with(
+        backend,
+        Options {
+            moderation: ModerationSettings {
+                trust_forwarded_for: true,
+                ..ModerationSettings::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let from = |address: &'static str, token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/api/v1/session/login-link"))
+                .header("x-forwarded-for", address)
+                .json(&json!({ "token": token }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Guessing: every try counts, good or bad, up to the allowance.
+    for n in 0..REDEMPTIONS_PER_HOUR_PER_IP {
+        let guess = format!("{}x", link(&app, "alice"));
+        let status = from("192.0.2.1", guess).await.status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "try {n}");
+    }
+    let token = link(&app, "alice");
+    let refused = from("192.0.2.1", token.clone()).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=120).contains(&wait),
+        "one more try within two minutes: {wait}"
+    );
+    let body = problem(refused, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(body["type"], "urn:voicebin:problem:too-many-requests");
+    // The refusal used nothing up: the same link signs in from another address, once.
+    assert_eq!(
+        from("192.0.2.2", token.clone()).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        from("192.0.2.3", token).await.status(),
+        StatusCode::CONFLICT
+    );
+}
+on_both_backends!(redemptions_are_limited_per_network_address);
 
 async fn redeemed_links_are_pruned_once_expired(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -103,6 +103,8 @@ pub enum Code {
     NotAcceptable,
     /// 409: a business rule conflicts with the clip's state.
     Conflict,
+    /// 409: a one-time sign-in link that was already used.
+    LinkUsed,
     /// 410: the clip was deleted, or its downloads are used up.
     Gone,
     /// 412: an `If-Match` precondition does not hold.
@@ -131,7 +133,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in table order.
-    pub const ALL: [Code; 21] = [
+    pub const ALL: [Code; 22] = [
         Code::BadRequest,
         Code::InvalidField,
         Code::Unauthorized,
@@ -141,6 +143,7 @@ impl Code {
         Code::MethodNotAllowed,
         Code::NotAcceptable,
         Code::Conflict,
+        Code::LinkUsed,
         Code::Gone,
         Code::PreconditionFailed,
         Code::TooLarge,
@@ -220,7 +223,14 @@ impl Code {
                 S::CONFLICT,
                 "conflict",
                 "Conflict with the clip's state",
-                "The request conflicts with the current state of the clip (or of a one-time link: already used).",
+                "The request conflicts with the current state of the clip.",
+                None,
+            ),
+            Code::LinkUsed => (
+                S::CONFLICT,
+                "link-used",
+                "Sign-in link already used",
+                "The one-time sign-in link was already used (links work once).",
                 None,
             ),
             Code::Gone => (

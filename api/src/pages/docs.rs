@@ -121,5 +121,5 @@ claim. A bound token sent as <code>Bearer</code> is refused.</p>
 <code>WWW-Authenticate</code> challenge (<code>Bearer</code>, or <code>DPoP</code> for DPoP requests); 429 and 503 answers carry <code>Retry-After</code>.</p>
 "#
     );
-    text_page("Developer guide", &main)
+    text_page(&state.urls, "Developer guide", &main)
 }

@@ -15,6 +15,7 @@ use poem::Response;
 
 use crate::access::FindError;
 use crate::error::{ApiError, Code};
+use crate::urls::Urls;
 
 /// The policy of a clip's pages: own scripts, styles and media only, never framed; API calls
 /// to this site only (the view page's owner panel reads and edits the clip with the token of
@@ -40,17 +41,20 @@ pub fn html_escape(s: &str) -> String {
 }
 
 /// The policy of the static text pages (`/docs`, `/privacy`, `/abuse`): no scripts, own styles,
-/// never framed (another site must not dress them up, nor overlay the report form).
+/// the empty `data:` icon (which keeps browsers from asking for `/favicon.ico`), never framed
+/// (another site must not dress them up, nor overlay the report form).
 const TEXT_PAGE_CSP: &str =
-    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; \
-    frame-ancestors 'none'";
+    "default-src 'none'; style-src 'self'; img-src data:; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
 
-/// A static text page: `main` (trusted HTML, user text already escaped) in the site's layout.
-pub fn text_page(title: &str, main: &str) -> Response {
+/// A static text page: `main` (trusted HTML, user text already escaped) in the site's layout,
+/// its stylesheet under the public URL's path prefix.
+pub fn text_page(urls: &Urls, title: &str, main: &str) -> Response {
+    let css = html_escape(&urls.path("/static/view.css"));
     let html = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · voicebin</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/static/view.css"></head>
+<title>{title} · voicebin</title><link rel="icon" href="data:,"><link rel="stylesheet" href="{css}"></head>
 <body><main>
 {main}
 </main></body></html>
@@ -73,7 +77,7 @@ pub(crate) fn html(body: String, csp: &str) -> Response {
 /// The page answering a clip request that cannot be served: the access rule's refusal, or a
 /// read model that could not be read. Its status is the problem's (the error table's); the
 /// words are for people.
-pub fn error_page(error: FindError) -> Response {
+pub fn error_page(urls: &Urls, error: FindError) -> Response {
     let error = ApiError::from(error);
     let (title, text) = match error.code() {
         Code::Gone => (
@@ -85,13 +89,15 @@ pub fn error_page(error: FindError) -> Response {
         _ => ("Not found", "There is no clip here."),
     };
     let status = error.status();
+    let css = html_escape(&urls.path("/static/view.css"));
     Response::builder()
         .status(status)
         .content_type("text/html; charset=utf-8")
         .header(header::CONTENT_SECURITY_POLICY, PAGE_CSP)
         .body(format!(
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>{title} · voicebin</title>\
-             <link rel=stylesheet href=\"/static/view.css\"></head><body><h1>{title}</h1>\
+             <link rel=icon href=\"data:,\"><link rel=stylesheet href=\"{css}\"></head>\
+             <body><h1>{title}</h1>\
              <p>{text}</p></body></html>"
         ))
 }

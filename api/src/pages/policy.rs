@@ -10,6 +10,7 @@ use voicebin_domain::ReportReason;
 use crate::error::{ApiError, Code};
 use crate::pages::{html_escape, text_page};
 use crate::state::AppState;
+use crate::urls::Urls;
 use crate::usecases::moderation::{self, ReportRequest};
 
 /// Largest accepted report form body.
@@ -17,12 +18,12 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 /// The report form posts to this page, so its policy allows exactly that; like every text page
 /// it is never framed (a framing site could trick visitors into filing reports).
 const FORM_PAGE_CSP: &str =
-    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'self'; \
-    frame-ancestors 'none'";
+    "default-src 'none'; style-src 'self'; img-src data:; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
 
 /// A policy page: the shared layout, cacheable for an hour.
-fn page(title: &str, body: &str) -> Response {
-    let mut response = text_page(title, &format!("<h1>{title}</h1>\n{body}"));
+fn page(urls: &Urls, title: &str, body: &str) -> Response {
+    let mut response = text_page(urls, title, &format!("<h1>{title}</h1>\n{body}"));
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("public, max-age=3600"),
@@ -80,7 +81,7 @@ timing) for operations; tokens and audio bytes are never logged.</p>
 <p>Questions and requests: {contact}.</p>"#,
         contact = contact(state)
     );
-    page("Privacy", &body)
+    page(&state.urls, "Privacy", &body)
 }
 
 /// `?clip=` prefills the report form (the view page links here).
@@ -100,7 +101,7 @@ fn reason_label(reason: ReportReason) -> &'static str {
     }
 }
 
-fn form(clip: &str) -> String {
+fn form(urls: &Urls, clip: &str) -> String {
     let options: String = ReportReason::ALL
         .iter()
         .map(|r| {
@@ -112,7 +113,7 @@ fn form(clip: &str) -> String {
         })
         .collect();
     format!(
-        r#"<form method="post" action="/abuse">
+        r#"<form method="post" action="{action}">
 <p><label for="clip">Clip link or id</label><br>
 <input id="clip" name="clip" required maxlength="300" value="{clip}"></p>
 <p><label for="reason">Reason</label><br>
@@ -121,14 +122,15 @@ fn form(clip: &str) -> String {
 <textarea id="note" name="note" maxlength="1000" rows="5" cols="60"></textarea></p>
 <p><button type="submit">Send report</button></p>
 </form>"#,
-        clip = html_escape(clip)
+        clip = html_escape(clip),
+        action = html_escape(&urls.path("/abuse")),
     )
 }
 
 /// The report page with its form: the shared layout, a policy that lets the form post here,
 /// and `status`.
-fn form_page(status: StatusCode, title: &str, body: &str) -> Response {
-    let mut response = text_page(title, &format!("<h1>{title}</h1>\n{body}"));
+fn form_page(urls: &Urls, status: StatusCode, title: &str, body: &str) -> Response {
+    let mut response = text_page(urls, title, &format!("<h1>{title}</h1>\n{body}"));
     response.set_status(status);
     let headers = response.headers_mut();
     headers.insert(
@@ -157,10 +159,10 @@ keyed hash of the network address they came from, and are rate limited. The owne
 who reported the clip, nor the note.</p>
 <p>Programs can file the same report with <code>POST {url}/api/v1/items/ID/reports</code>. For
 anything else, contact {contact}.</p>"#,
-        form = form(query.clip.as_deref().unwrap_or_default()),
+        form = form(&state.urls, query.clip.as_deref().unwrap_or_default()),
         contact = contact(state)
     );
-    form_page(StatusCode::OK, "Report abuse", &body)
+    form_page(&state.urls, StatusCode::OK, "Report abuse", &body)
 }
 
 /// Whether a browser says the request comes from another site (`Sec-Fetch-Site`, or an `Origin`
@@ -195,6 +197,7 @@ pub async fn abuse_report(req: &Request, body: Body, Data(state): Data<&AppState
     // its visitors' browsers (each would count as a different reporter).
     if cross_site(req, state.urls.base()) {
         return form_page(
+            &state.urls,
             Code::Forbidden.status(),
             "Report not sent",
             "<p>Reports must be sent from this site's report page.</p>",
@@ -205,6 +208,7 @@ pub async fn abuse_report(req: &Request, body: Body, Data(state): Data<&AppState
     while let Some(chunk) = stream.next().await {
         let Ok(chunk) = chunk else {
             return form_page(
+                &state.urls,
                 Code::BadRequest.status(),
                 "Report not sent",
                 "<p>The form could not be read.</p>",
@@ -212,6 +216,7 @@ pub async fn abuse_report(req: &Request, body: Body, Data(state): Data<&AppState
         };
         if bytes.len() + chunk.len() > MAX_FORM_BYTES {
             return form_page(
+                &state.urls,
                 Code::TooLarge.status(),
                 "Report not sent",
                 "<p>The report is too long.</p>",
@@ -239,18 +244,27 @@ pub async fn abuse_report(req: &Request, body: Body, Data(state): Data<&AppState
     };
     match filed {
         Ok(()) => form_page(
+            &state.urls,
             StatusCode::ACCEPTED,
             "Thank you",
-            "<p>Your report was received. A moderator will review it.</p>\n\
-             <p><a href=\"/abuse\">Report another clip</a></p>",
+            &format!(
+                "<p>Your report was received. A moderator will review it.</p>\n\
+                 <p><a href=\"{}\">Report another clip</a></p>",
+                html_escape(&state.urls.path("/abuse"))
+            ),
         ),
         Err(e) => {
             let status = e.status();
             let detail = e.detail().to_owned();
             let mut response = form_page(
+                &state.urls,
                 status,
                 "Report not sent",
-                &format!("<p>{}</p>\n{}", html_escape(&detail), form(&clip)),
+                &format!(
+                    "<p>{}</p>\n{}",
+                    html_escape(&detail),
+                    form(&state.urls, &clip)
+                ),
             );
             // The page says in words what the problem says; a 429 still tells when to retry.
             if let Some((name, value)) = e.extra_header().filter(|(n, _)| n == header::RETRY_AFTER)

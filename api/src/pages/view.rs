@@ -16,7 +16,7 @@ use crate::usecases::transcripts;
 use voicebin_domain::Transcript;
 
 const EMBED_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    media-src 'self'; base-uri 'none'; form-action 'none'";
+    media-src 'self'; img-src data:; base-uri 'none'; form-action 'none'";
 
 /// The clip as a page may show it (its audio is what the page is for). Pages are opened by
 /// browsers, which send no bearer token: one that does not verify counts as none, and an owner
@@ -64,7 +64,7 @@ pub async fn view_page(
 ) -> Response {
     let view = match visible(state, req, &id).await {
         Ok(found) => found.view,
-        Err(e) => return error_page(e),
+        Err(e) => return error_page(&state.urls, e),
     };
     // A transcript that cannot be read now is left out; the page still plays.
     let transcript = transcripts::stored(state, &view).await.ok().flatten();
@@ -177,14 +177,14 @@ pub async fn embed_page(
 ) -> Response {
     let view = match visible(state, req, &id).await {
         Ok(found) => found.view,
-        Err(e) => return error_page(e),
+        Err(e) => return error_page(&state.urls, e),
     };
     let transcript = transcripts::stored(state, &view).await.ok().flatten();
     let e = html_escape;
     let body = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · voicebin</title><link rel="stylesheet" href="{css_url}"></head>
+<title>{title} · voicebin</title><link rel="icon" href="data:,"><link rel="stylesheet" href="{css_url}"></head>
 <body class="embed"><h1><a href="{page_url}" target="_blank" rel="noopener">{title}</a></h1>
 <canvas id="waveform" data-peaks="{peaks}" data-duration-ms="{duration_ms}" aria-label="Waveform"></canvas>
 <audio id="player" controls preload="none" src="{player_url}">{track}</audio>

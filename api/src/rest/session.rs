@@ -1,11 +1,14 @@
 //! `POST /api/v1/session/login-link`: exchange a one-time sign-in link for a session key.
 
+use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use crate::error::{ApiError, Code, Errors};
 use crate::state::AppState;
+use crate::usecases::limits::within_limit;
+use crate::usecases::signin::REDEMPTIONS_PER_HOUR_PER_IP;
 
 /// Signing in.
 pub struct SessionApi {
@@ -51,7 +54,8 @@ enum LoginLinkResponse {
 crate::error::errors!(
     /// What redeeming a sign-in link can answer besides 200.
     LoginLinkErrors = "redeemLoginLink": [
-        BadRequest, Unauthorized, NotFound, Conflict, UnsupportedMediaType, Internal, Unavailable
+        BadRequest, Unauthorized, NotFound, LinkUsed, UnsupportedMediaType, TooManyRequests,
+        Internal, Unavailable
     ]
 );
 
@@ -63,6 +67,7 @@ impl SessionApi {
     /// expired) and used up: a second redemption of the same link answers 409, an expired or
     /// forged one 401, and a deployment with an external issuer, which signs people in itself,
     /// 404. The answer is an API key for the link's account and scopes that lasts eight hours.
+    /// Redemptions, good or bad, are rate limited per network address (429 with `Retry-After`).
     #[oai(
         path = "/login-link",
         method = "post",
@@ -70,6 +75,7 @@ impl SessionApi {
     )]
     async fn redeem_login_link(
         &self,
+        req: &Request,
         body: Json<LoginLinkBody>,
     ) -> Result<LoginLinkResponse, Errors<LoginLinkErrors>> {
         let links = self.state.login_links.as_ref().ok_or_else(|| {
@@ -78,6 +84,18 @@ impl SessionApi {
                 "this site signs people in with its OAuth issuer; one-time links are not in use",
             )
         })?;
+        if let Some(ip) = crate::http::client_ip(req, self.state.moderation.trust_forwarded_for) {
+            // Keyed by the address's keyed hash, as the report limits are: no address is stored.
+            let tag = self.state.reporter_tags.anonymous(ip);
+            within_limit(
+                &self.state,
+                format!("login-link:ip:{tag}"),
+                REDEMPTIONS_PER_HOUR_PER_IP,
+                "sign-in link redemptions",
+                "network address",
+            )
+            .await?;
+        }
         let session = links.redeem(&body.0.token).await?;
         Ok(LoginLinkResponse::Ok(
             Json(SessionDto {

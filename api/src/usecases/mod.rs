@@ -4,6 +4,7 @@
 
 pub mod clips;
 pub mod grants;
+pub mod limits;
 pub mod moderation;
 pub mod reporters;
 pub mod signin;

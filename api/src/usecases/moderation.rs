@@ -5,21 +5,17 @@
 
 use std::net::IpAddr;
 
-use chrono::Utc;
 use voicebin_commands::{CommandError, Decision};
 use voicebin_domain::{
     AccountId, ClipError, ModerationReason, ReportNote, ReportReason, Reporter, Sha256Digest,
 };
-use voicebin_projections::{Rate, Take};
 
 use super::clips;
+use super::limits::within_limit;
 use crate::access::Want;
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
-
-/// The period the report limits are set per (an hour), in milliseconds.
-const PERIOD_MS: i64 = 3_600_000;
 
 /// A report as sent: its reason already parsed by the edge, its note not yet validated.
 #[derive(Debug, Clone)]
@@ -28,39 +24,6 @@ pub struct ReportRequest {
     pub reason: ReportReason,
     /// The optional note, as sent.
     pub note: Option<String>,
-}
-
-/// Takes one report from `key`'s allowance of `per_hour` (0: no limit). The allowance is a
-/// token bucket shared by the replicas through the database: `per_hour` at once, then one
-/// every hour / `per_hour`, so no moment lets more than `per_hour` through in a burst.
-async fn within_limit(
-    state: &AppState,
-    key: String,
-    per_hour: u32,
-    what: &str,
-) -> Result<(), ApiError> {
-    let Some(rate) = Rate::per(per_hour, PERIOD_MS) else {
-        return Ok(());
-    };
-    let now = Utc::now().timestamp_millis();
-    match state.rate_limits.take(&key, rate, now).await? {
-        Take::Taken => {
-            // Now and then, forget the buckets that are full again (the same as no row).
-            if rand::random::<u8>() == 0 {
-                if let Err(e) = state.rate_limits.purge_full(now).await {
-                    tracing::warn!(error = %e, "purging full rate-limit buckets failed");
-                }
-            }
-            Ok(())
-        }
-        Take::Refused { retry_after_ms } => {
-            let retry_after = u32::try_from((retry_after_ms + 999) / 1000).unwrap_or(u32::MAX);
-            Err(ApiError::too_many(
-                format!("at most {per_hour} reports per hour per {what}; try again later"),
-                retry_after,
-            ))
-        }
-    }
 }
 
 /// Files an abuse report on clip `id` from `caller` (a signed-in reporter; any valid token
@@ -106,6 +69,7 @@ pub async fn report(
             state,
             format!("report:ip:{}", state.reporter_tags.anonymous(ip)),
             settings.reports_per_hour_per_ip,
+            "reports",
             "network address",
         )
         .await?;
@@ -115,6 +79,7 @@ pub async fn report(
             state,
             format!("report:account:{}", principal.account),
             settings.reports_per_hour_per_account,
+            "reports",
             "account",
         )
         .await?;

@@ -17,6 +17,9 @@ pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(10 * 60);
 /// The longest a sign-in link may last.
 pub const MAX_LINK_TTL: Duration = Duration::from_secs(60 * 60);
+/// Sign-in link redemptions accepted per network address per hour, good or bad: plenty for
+/// people (a link is opened once), while a client trying tokens gets 429 after that many.
+pub const REDEMPTIONS_PER_HOUR_PER_IP: u32 = 30;
 
 /// A session won with a sign-in link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +74,7 @@ impl LoginLinks {
             .map_err(|e| ApiError::internal(&e))?;
         if !self.redeemed.redeem(&link.jti, link.expires_at).await? {
             return Err(ApiError::new(
-                Code::Conflict,
+                Code::LinkUsed,
                 "this sign-in link was already used; links work once, so ask for a new one",
             ));
         }

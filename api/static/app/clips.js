@@ -63,14 +63,34 @@ function matchLine(item) {
   return line;
 }
 
-/** One clip's card. */
+/** Whether the clip's page is there for this browser (which sends no token to it): a clean,
+ *  visible clip with downloads left. For the others it would say "not found" or "gone". */
+function hasPage(item) {
+  const limit = item.download_limit;
+  const usedUp = limit !== null && limit !== undefined && (item.download_count ?? 0) >= limit;
+  return item.scan_state === "clean" && (item.moderation || {}).state === "visible" && !usedUp;
+}
+
+/** Whether a moderator removed the clip (for good). */
+function removed(item) {
+  return (item.moderation || {}).state === "removed";
+}
+
+/** Moves the focus to a clip's card: its title's link, or its first button (a removed clip
+ *  has neither: then the search box). */
+function focusCard(li) {
+  (li.querySelector("h3 a") || li.querySelector("button") || q).focus();
+}
+
+/** One clip's card. Its title links to the clip's page when there is one for it. */
 function card(item) {
-  const heading = el("h3", {}, el("a", { href: item.urls.view }, titleOf(item)));
+  const title = (it) => (hasPage(it) ? el("a", { href: it.urls.view }, titleOf(it)) : titleOf(it));
+  const heading = el("h3", {}, title(item));
   const facts = factList(item);
   const description = el("p", { class: "description" }, item.description || "");
   description.hidden = !item.description;
   const refresh = (updated) => {
-    heading.firstChild.textContent = titleOf(updated);
+    heading.replaceChildren(title(updated));
     facts.update(updated);
     description.textContent = updated.description || "";
     description.hidden = !updated.description;
@@ -85,8 +105,8 @@ function card(item) {
     li.remove();
     say(`Deleted “${titleOf(item)}”.`, "ok");
     // Focus stays in the list: on the neighbouring clip's title, or on the search box.
-    const target = next ? next.querySelector("h3 a") : q;
-    target.focus();
+    if (next) focusCard(next);
+    else q.focus();
     if (!list.children.length && !cursor) say("Deleted. You have no clips here any more.", "ok");
   };
   li.append(
@@ -97,16 +117,21 @@ function card(item) {
       matchLine(item),
       description,
       facts,
-      playInPlace(item),
-      el(
-        "div",
-        { class: "actions" },
-        edit,
-        copyButton("Copy view link", () => item.urls.view),
-        copyButton("Copy download link", () => item.urls.download),
-      ),
-      form,
-      deleteControl(item, removeCard),
+      ...(removed(item)
+        ? // Its audio is purged and the API refuses edits and deletion: nothing to offer.
+          [el("p", { class: "hint" }, "A removal is final: this clip can no longer be played, edited or deleted.")]
+        : [
+            playInPlace(item),
+            el(
+              "div",
+              { class: "actions" },
+              edit,
+              copyButton("Copy view link", () => item.urls.view),
+              copyButton("Copy download link", () => item.urls.download),
+            ),
+            form,
+            deleteControl(item, removeCard),
+          ]),
     ),
   );
   return li;
@@ -136,7 +161,7 @@ async function load({ append }) {
     } else {
       say(`${shown} clip${shown === 1 ? "" : "s"}${query ? ` matching “${query}”` : ""}${cursor ? ", more below" : ""}.`);
     }
-    if (append && list.children[first]) list.children[first].querySelector("h3 a").focus();
+    if (append && list.children[first]) focusCard(list.children[first]);
   } catch (e) {
     if (e && e.name === "AbortError") return;
     say(`Your clips could not be loaded: ${problemText(e)}`, "error");

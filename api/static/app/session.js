@@ -190,11 +190,15 @@ export function takeReturnTo() {
   const to = sessionStorage.getItem(RETURN_KEY);
   sessionStorage.removeItem(RETURN_KEY);
   // Only a page of this site: never an open redirect (a stored "/\\evil.example" resolves to
-  // another origin, so the resolved URL is what is checked).
+  // another origin, so the resolved URL is what is checked). Resolving can also leave a path
+  // that starts with "//" ("/.//evil.example" becomes "//evil.example"), which location.assign
+  // would read as another host: such a path is no page of this site either.
   if (to && to.startsWith("/")) {
     try {
       const url = new URL(to, location.origin);
-      if (url.origin === location.origin) return url.pathname + url.search + url.hash;
+      if (url.origin === location.origin && !url.pathname.startsWith("//")) {
+        return url.pathname + url.search + url.hash;
+      }
     } catch {
       // Not a URL: go home.
     }

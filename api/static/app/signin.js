@@ -98,6 +98,7 @@ $("#key-form").addEventListener("submit", async (event) => {
 
 async function redeemLink(token) {
   $("#link").hidden = false;
+  say("#link-error", "");
   say("#link-status", "Signing you in with your link…");
   let response;
   try {
@@ -307,13 +308,24 @@ if (config.oauthClient) {
 }
 if (config.links === "on") $("#link").hidden = false;
 
-const fragment = new URLSearchParams(location.hash.slice(1));
-const query = new URLSearchParams(location.search);
-if (fragment.has("login")) {
+/** Redeems the link in the address bar's fragment, if there is one; true if there was. */
+function linkInFragment() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (!fragment.has("login")) return false;
   const token = fragment.get("login");
   // Off the address bar and out of history before anything else happens.
   history.replaceState(null, "", location.pathname + location.search);
   redeemLink(token);
+  return true;
+}
+
+// A link opened in a tab already on /signin (pasted into its address bar, as this page says
+// to do) changes only the fragment: the page is not loaded again, so it listens for that.
+window.addEventListener("hashchange", linkInFragment);
+
+const query = new URLSearchParams(location.search);
+if (linkInFragment()) {
+  // Signing in with the link.
 } else if (config.oauthClient && (query.has("code") || query.has("error")) && query.has("state")) {
   history.replaceState(null, "", location.pathname);
   finishOAuth(query);

@@ -335,13 +335,23 @@ $("#cancel").addEventListener("click", () => {
 
 // --- after the upload: share link and scan state ---------------------------------------------
 
+// What the scan's outcome means for the person who uploaded; the scan's own reason (a short
+// phrase such as "audio stream is damaged: …", "malware: Eicar-Signature" or "decoding it
+// needed more than 1024 MiB of memory, …") follows in brackets.
 const SCAN_WORDS = {
   pending: "Checking the clip (virus scan and audio validation)…",
   clean: "Ready: the clip passed its checks. Anyone with the link can listen to it.",
-  rejected: "Refused: this is not valid audio.",
-  infected: "Refused: the virus scanner found malware in this file.",
-  failed: "The checks could not be completed.",
+  rejected: "Refused: the clip did not pass the audio check, so it is not served to anyone",
+  infected: "Refused: the virus scanner found malware in this file, so it is not served to anyone",
+  failed: "The checks could not be completed, so the clip is not served; the site's operator can run them again",
 };
+
+/** The scan line: the state's words, with the scan's reason when it did not end clean. */
+function scanWords(state, detail) {
+  const words = SCAN_WORDS[state] || `Scan state: ${state}`;
+  if (state === "pending" || state === "clean") return words;
+  return detail ? `${words} (${detail}).` : `${words}.`;
+}
 
 function showDone(item) {
   const done = $("#done");
@@ -375,7 +385,11 @@ async function watchScan(item) {
   for (;;) {
     scan.dataset.scanState = state;
     scan.className = state === "clean" ? "ok" : state === "pending" ? "" : "error";
-    scan.textContent = SCAN_WORDS[state] + (detail && state !== "clean" ? ` ${detail}` : "");
+    scan.textContent = scanWords(state, detail);
+    // A refused clip is never served: its link would only ever say "not found".
+    const refused = !["pending", "clean"].includes(state);
+    $("#share").hidden = refused;
+    $("#view-link").hidden = refused;
     if (state !== "pending") return;
     await new Promise((resolve) => setTimeout(resolve, delay));
     if (run !== watching) return;

@@ -63,7 +63,7 @@ const MAIN: &str = r##"<h1>Upload or record a clip</h1>
 </section>
 <section id="done" class="panel" aria-labelledby="done-heading" hidden>
 <h2 id="done-heading" tabindex="-1">Uploaded</h2>
-<p>Share link: <a id="share-link" href="#"></a> <span id="copy-slot"></span></p>
+<p id="share">Share link: <a id="share-link" href="#"></a> <span id="copy-slot"></span></p>
 <p id="scan" role="status" aria-live="polite"></p>
 <div class="actions"><a id="view-link" class="button" href="#">Open the clip's page</a> <button id="another" type="button" class="secondary">Upload another</button></div>
 </section>"##;
