@@ -100,8 +100,8 @@ pub async fn repair(log: &dyn EventLog, views: &dyn ReadStore, id: &str) -> Resu
 fn transcript_change(events: &[EventEnvelope<Clip>]) -> Option<Vec<TranscriptSegment>> {
     events
         .iter()
-        .filter_map(|e| transcript_effect(&e.payload))
-        .last()
+        .rev()
+        .find_map(|e| transcript_effect(&e.payload))
 }
 
 fn transcript_effect(event: &ClipEvent) -> Option<Vec<TranscriptSegment>> {

@@ -223,7 +223,7 @@ impl StageWork for TranscriptWork {
 
 /// `90 minutes`, `1 minute`, `45 seconds`.
 fn human_duration(ms: u64) -> String {
-    let (n, unit) = if ms >= 60_000 && ms % 60_000 == 0 {
+    let (n, unit) = if ms >= 60_000 && ms.is_multiple_of(60_000) {
         (ms / 60_000, "minute")
     } else {
         (ms.div_ceil(1000), "second")
