@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use voicebin_workers::stage::transcript::whisper::WhisperSettings;
 use voicebin_workers::stage::transcript::{TranscribeSettings, TranscriptionSettings};
 
-use crate::browser::{repo, run_script, Browser};
+use crate::browser::{repo, run_with_config, Browser};
 use crate::helpers::{
     fixture, json, pcm_wav, spawn_app, spawn_app_with, Backend, Options, TestApp,
 };
@@ -357,30 +357,16 @@ async fn check_view_page_transcript(browser: Browser) {
     assert_eq!(status, StatusCode::OK, "{doc}");
 
     let artifacts = repo().join("test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
     let config =
         json!({ "base": app.base, "clip": id, "segments": segments, "artifacts": artifacts });
-    let config_path = app.data_dir.path().join("transcript.json");
-    std::fs::write(&config_path, config.to_string()).unwrap();
-    let stem = format!("transcript-{}", browser.name());
-    let started = Instant::now();
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
-        run_script(
-            browser,
-            "transcript.mjs",
-            &[config_path.to_str().unwrap()],
-            &artifacts,
-            &stem,
-        )
-    })
-    .await
-    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    assert!(
-        ok,
-        "the transcript on the view page failed in {} after {:.1} s:\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-        browser.name(),
-        started.elapsed().as_secs_f64()
-    );
+    run_with_config(
+        browser,
+        "transcript",
+        &config,
+        app.data_dir.path(),
+        "the transcript on the view page",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
