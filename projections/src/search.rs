@@ -74,6 +74,8 @@ pub struct SearchDoc {
     pub description: String,
     /// Transcript words, in segment order, up to [`MAX_INDEXED_TRANSCRIPT_CHARS`].
     pub transcript: String,
+    /// When the clip was uploaded (µs since the epoch): SQLite numbers documents by it.
+    pub created_at: i64,
 }
 
 impl SearchDoc {
@@ -103,6 +105,7 @@ impl SearchDoc {
             filename: normalize(&view.served_filename()),
             description: normalize(view.description.as_deref().unwrap_or("")),
             transcript: words_of_transcript,
+            created_at: view.created_at,
         })
     }
 }
@@ -212,11 +215,11 @@ impl SearchQuery {
         out
     }
 
-    /// The `to_tsquery('simple', …)` text matching a document whose lexemes of weight
-    /// `weight` (`A` title, `B` filename, `C` description) hold any phrase to find.
-    pub fn tsquery_any(&self, weight: char) -> String {
-        let weight = weight.to_string();
-        let any: Vec<String> = self.include.iter().map(|p| ts_phrase(p, &weight)).collect();
+    /// The `to_tsquery('simple', …)` text matching a document whose lexemes of the weights
+    /// `weights` (`A` title, `B` filename, `C` description: `"AB"` is either) hold any phrase
+    /// to find.
+    pub fn tsquery_any(&self, weights: &str) -> String {
+        let any: Vec<String> = self.include.iter().map(|p| ts_phrase(p, weights)).collect();
         any.join(" | ")
     }
 

@@ -139,9 +139,10 @@ fn phrases_exclusions_and_prefixes_render_for_both_backends() {
          & !('draft':* | ('old' <-> 'plan':*))"
     );
     assert_eq!(
-        query.tsquery_any('A'),
+        query.tsquery_any("A"),
         "'budget':*A | ('next':A <-> 'steps':*A) | ('memo':A <-> '2024':*A)"
     );
+    assert_eq!(q("memo").tsquery_any("AB"), "'memo':*AB");
     // An unbalanced quote runs to the end.
     assert_eq!(
         q("say \"hello there").fts5(),
