@@ -204,6 +204,45 @@ impl SearchQuery {
         out
     }
 
+    /// The FTS5 query of one rank of the listing (see `MatchField::rank`): the whole query,
+    /// and a phrase to find in the rank's field but in none of the better ones, through
+    /// FTS5's column filters (columns: title, filename, description, transcript).
+    pub fn fts5_rank(&self, rank: i64) -> String {
+        let any: Vec<String> = self
+            .include
+            .iter()
+            .map(|p| format!("\"{}\"*", p.join(" ").replace('"', "\"\"")))
+            .collect();
+        let any = any.join(" OR ");
+        let whole = self.fts5();
+        match rank {
+            3 => format!("({whole}) AND ({{title}} : ({any}))"),
+            2 => format!("(({whole}) AND ({{filename}} : ({any}))) NOT ({{title}} : ({any}))"),
+            1 => format!(
+                "(({whole}) AND ({{description}} : ({any}))) NOT ({{title filename}} : ({any}))"
+            ),
+            _ => format!("({whole}) NOT ({{title filename description}} : ({any}))"),
+        }
+    }
+
+    /// The `to_tsquery('simple', …)` text of every word to find, each a prefix, phrases
+    /// ignored: a superset of the query's matches that a GIN index answers without reading
+    /// documents (for estimates).
+    pub fn tsquery_words(&self) -> String {
+        let words: Vec<String> = self
+            .include
+            .iter()
+            .flatten()
+            .map(|w| ts_phrase(std::slice::from_ref(w), ""))
+            .collect();
+        words.join(" & ")
+    }
+
+    /// Whether a phrase to find has more than one word (`"a b"`, `memo_2024`).
+    pub fn has_phrase(&self) -> bool {
+        self.include.iter().any(|p| p.len() > 1)
+    }
+
     /// The `to_tsquery('simple', …)` text of the whole query.
     pub fn tsquery(&self) -> String {
         let include: Vec<String> = self.include.iter().map(|p| ts_phrase(p, "")).collect();

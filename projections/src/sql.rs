@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::EventEnvelope;
 use futures::TryStreamExt;
-use sqlx::{FromRow, PgPool, QueryBuilder, Row, SqlitePool};
+use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
 use voicebin_domain::{Clip, Moderation, ScanState};
 
 use crate::moderation::{
@@ -200,22 +200,12 @@ fn list_sql(has_cursor: bool) -> String {
 /// first, so a common word stops after a page's worth of clips instead of ranking them all.
 const RANKS: [i64; 4] = [3, 2, 1, 0];
 
-/// One rank of a search in SQLite: FTS5 finds the documents, newest first (a document's id
-/// follows its clip's upload time, so FTS5 walks them in that order and stops at the limit);
-/// whether a column holds a phrase is read off `bm25` with only that column weighted (below
-/// zero exactly when it does, whatever the rest of the index holds). Parameters: `$1` owner,
-/// `$2` the FTS5 query, then (`after`) the document id to continue below, then the limit.
-fn sqlite_rank_sql(rank: i64, after: bool) -> String {
-    let bm25 = |w: &str| format!("bm25(clip_search_fts, {w}, 0.0)");
-    let holds = |w: &str| format!("{} < 0", bm25(w));
-    let lacks = |w: &str| format!("{} >= 0", bm25(w));
-    let (title, filename, description) = ("1.0, 0.0, 0.0", "0.0, 1.0, 0.0", "0.0, 0.0, 1.0");
-    let condition = match rank {
-        3 => holds(title),
-        2 => format!("{} AND {}", holds(filename), lacks(title)),
-        1 => format!("{} AND {}", holds(description), lacks("1.0, 1.0, 0.0")),
-        _ => lacks("1.0, 1.0, 1.0"),
-    };
+/// One rank of a search in SQLite: FTS5 finds the documents of the rank (the query carries
+/// the rank's column filters, [`SearchQuery::fts5_rank`]) newest first (a document's id
+/// follows its clip's upload time, so FTS5 walks the doclists downwards and stops at the
+/// limit). Parameters: `$1` owner, `$2` the FTS5 query, then (`after`) the document id to
+/// continue below, then the limit.
+fn sqlite_rank_sql(after: bool) -> String {
     let (cursor, limit) = if after {
         (" AND clip_search_fts.rowid < $3", "$4")
     } else {
@@ -224,8 +214,8 @@ fn sqlite_rank_sql(rank: i64, after: bool) -> String {
     format!(
         "SELECT {v} FROM clip_search_fts CROSS JOIN clip_search s \
          ON s.docid = clip_search_fts.rowid CROSS JOIN clip_views v ON v.id = s.clip_id \
-         WHERE clip_search_fts MATCH $2 AND v.owner = $1 AND v.deleted_at IS NULL \
-         AND {condition}{cursor} ORDER BY clip_search_fts.rowid DESC LIMIT {limit}",
+         WHERE clip_search_fts MATCH $2 AND v.owner = $1 AND v.deleted_at IS NULL{cursor} \
+         ORDER BY clip_search_fts.rowid DESC LIMIT {limit}",
         v = view_columns(),
     )
 }
@@ -237,7 +227,7 @@ fn sqlite_rank_sql(rank: i64, after: bool) -> String {
 /// words: it walks the owner's clips newest first for a common word, or takes the index's few
 /// hits for a rare one. Parameters: `$1` owner, `$2`–`$4` the queries, then (`after`) `created_at` and `id`
 /// to continue below, then the limit.
-fn postgres_rank_sql(rank: i64, after: bool) -> String {
+fn postgres_rank_sql(rank: i64, after: bool, fenced: bool) -> String {
     let holds = |field: &str| format!("s.{field} @@ to_tsquery('simple', $3)");
     let lacks = |field: &str| format!("NOT s.{field} @@ to_tsquery('simple', $3)");
     let condition = match rank {
@@ -264,11 +254,46 @@ fn postgres_rank_sql(rank: i64, after: bool) -> String {
     } else {
         ("", "$4")
     };
+    // Each form is fenced (`OFFSET 0`) so the planner keeps it. Sorted: the matches come from
+    // the GIN indexes (as many as there are), then the newest are taken. Walked: the owner's
+    // clips are read newest first, each looked up, until the page is full.
+    let matched = format!(
+        "SELECT s.clip_id FROM clip_search s WHERE s.doc @@ to_tsquery('simple', $2) \
+         AND {condition}"
+    );
+    let from = if fenced {
+        format!("clip_views v WHERE v.id IN ({matched} OFFSET 0) AND")
+    } else {
+        format!(
+            "clip_views v CROSS JOIN LATERAL ({matched} AND s.clip_id = v.id OFFSET 0) AS m \
+             WHERE"
+        )
+    };
     format!(
-        "SELECT {v} FROM clip_views v JOIN clip_search s ON s.clip_id = v.id \
-         WHERE v.owner = $1 AND v.deleted_at IS NULL AND s.doc @@ to_tsquery('simple', $2) \
-         AND {condition}{cursor} ORDER BY v.created_at DESC, v.id DESC LIMIT {limit}",
+        "SELECT {v} FROM {from} v.owner = $1 AND v.deleted_at IS NULL{cursor} \
+         ORDER BY v.created_at DESC, v.id DESC LIMIT {limit}",
         v = view_columns(),
+    )
+}
+
+/// How many of a rank's matches (of any owner) PostgreSQL counts, at most, to choose between
+/// sorting them all (fewer) and walking the owner's newest clips (more): its planner cannot
+/// estimate a prefix or a phrase of a rare word, and a wrong guess either way costs a scan of
+/// every clip. Counting from the GIN indexes stops at this many.
+const POSTGRES_SORT_AT_MOST: i64 = 2_000;
+
+/// Counts (up to `POSTGRES_SORT_AT_MOST`) about a rank's matches from one GIN index, without
+/// reading transcripts: clips with a phrase in the rank's field (`$2`), or for the transcript
+/// rank clips holding every word (`$1`, phrases ignored).
+fn postgres_rank_count_sql(rank: i64) -> String {
+    let condition = match rank {
+        3 => "s.title @@ to_tsquery('simple', $2)",
+        2 => "s.filename @@ to_tsquery('simple', $2)",
+        1 => "s.description @@ to_tsquery('simple', $2)",
+        _ => "s.doc @@ to_tsquery('simple', $1)",
+    };
+    format!(
+        "SELECT count(*) FROM (SELECT 1 FROM clip_search s WHERE {condition} LIMIT $3) AS matches"
     )
 }
 
@@ -411,10 +436,10 @@ impl SqliteStore {
         after: Option<&Cursor>,
         limit: usize,
     ) -> Result<Vec<ClipView>, StoreError> {
-        let sql = sqlite_rank_sql(rank, after.is_some());
+        let sql = sqlite_rank_sql(after.is_some());
         let mut select = sqlx::query_as::<_, ClipView>(&sql)
             .bind(&query.owner)
-            .bind(search.fts5());
+            .bind(search.fts5_rank(rank));
         if let Some(after) = after {
             // Continue below the cursor's document; if that clip is no longer indexed, below
             // its microsecond.
@@ -536,7 +561,15 @@ impl PostgresStore {
         after: Option<&Cursor>,
         limit: usize,
     ) -> Result<Vec<ClipView>, StoreError> {
-        let sql = postgres_rank_sql(rank, after.is_some());
+        // Few matches: sort them all; many: walk the newest clips until the page is full.
+        let matches: i64 = sqlx::query_scalar(&postgres_rank_count_sql(rank))
+            .persistent(false)
+            .bind(search.tsquery_words())
+            .bind(search.tsquery_any(""))
+            .bind(POSTGRES_SORT_AT_MOST)
+            .fetch_one(&self.pool)
+            .await?;
+        let sql = postgres_rank_sql(rank, after.is_some(), matches < POSTGRES_SORT_AT_MOST);
         // Planned for these very queries, never as a generic plan: how many clips hold a
         // word decides between walking the newest clips and the index's hits.
         let mut select = sqlx::query_as::<_, ClipView>(&sql)
@@ -1670,16 +1703,19 @@ mod tests {
         assert!(sql.contains("id < $3"));
         assert!(sql.ends_with("LIMIT $4"));
         assert!(list_sql(false).ends_with("LIMIT $2"));
+        let sqlite = sqlite_rank_sql(true);
+        assert!(sqlite.contains("MATCH $2") && sqlite.contains("rowid < $3"));
+        assert!(sqlite.ends_with("LIMIT $4"));
+        assert!(sqlite_rank_sql(false).ends_with("LIMIT $3"));
         for rank in RANKS {
-            let sqlite = sqlite_rank_sql(rank, true);
-            assert!(sqlite.contains("MATCH $2") && sqlite.contains("rowid < $3"));
-            assert!(sqlite.ends_with("LIMIT $4"));
-            assert!(sqlite_rank_sql(rank, false).ends_with("LIMIT $3"));
-            let postgres = postgres_rank_sql(rank, true);
-            assert!(postgres.contains("to_tsquery('simple', $3)"));
-            assert!(postgres.contains("created_at < $4") && postgres.contains("id < $5"));
-            assert!(postgres.ends_with("LIMIT $6"));
-            assert!(postgres_rank_sql(rank, false).ends_with("LIMIT $4"));
+            for fenced in [false, true] {
+                let postgres = postgres_rank_sql(rank, true, fenced);
+                assert!(postgres.contains("to_tsquery('simple', $3)"));
+                assert!(postgres.contains("created_at < $4") && postgres.contains("id < $5"));
+                assert!(postgres.ends_with("LIMIT $6"));
+                assert!(postgres_rank_sql(rank, false, fenced).ends_with("LIMIT $4"));
+            }
+            assert!(postgres_rank_count_sql(rank).ends_with("LIMIT $3) AS matches"));
         }
     }
 
