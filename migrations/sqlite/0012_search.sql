@@ -16,11 +16,12 @@ CREATE TABLE clip_transcript_segments
 -- description and transcript as words (letters and digits, lowercased, joined by spaces: the
 -- application splits words, so both backends agree). Contentless: the text lives in
 -- clip_views and clip_transcript_segments only; snippets are cut by the application.
--- `clip_search` gives each clip a document id (an implicit rowid may change on VACUUM), a fresh
--- one each time the clip is indexed again, so no trace of an older document can match it.
+-- `clip_search` gives each clip a document id that follows its upload time (created_at × 8, plus
+-- 0–7 for uploads in the same microsecond), so FTS5 can walk documents newest first and stop
+-- after a page (an implicit rowid would follow insertion order, and may change on VACUUM).
 CREATE TABLE clip_search
 (
-    docid   integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+    docid   integer NOT NULL PRIMARY KEY,
     clip_id text    NOT NULL UNIQUE
 ) STRICT;
 

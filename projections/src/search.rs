@@ -74,6 +74,8 @@ pub struct SearchDoc {
     pub description: String,
     /// Transcript words, in segment order, up to [`MAX_INDEXED_TRANSCRIPT_CHARS`].
     pub transcript: String,
+    /// When the clip was uploaded (µs since the epoch): SQLite numbers documents by it.
+    pub created_at: i64,
 }
 
 impl SearchDoc {
@@ -103,6 +105,7 @@ impl SearchDoc {
             filename: normalize(&view.served_filename()),
             description: normalize(view.description.as_deref().unwrap_or("")),
             transcript: words_of_transcript,
+            created_at: view.created_at,
         })
     }
 }
@@ -201,6 +204,45 @@ impl SearchQuery {
         out
     }
 
+    /// The FTS5 query of one rank of the listing (see `MatchField::rank`): the whole query,
+    /// and a phrase to find in the rank's field but in none of the better ones, through
+    /// FTS5's column filters (columns: title, filename, description, transcript).
+    pub fn fts5_rank(&self, rank: i64) -> String {
+        let any: Vec<String> = self
+            .include
+            .iter()
+            .map(|p| format!("\"{}\"*", p.join(" ").replace('"', "\"\"")))
+            .collect();
+        let any = any.join(" OR ");
+        let whole = self.fts5();
+        match rank {
+            3 => format!("({whole}) AND ({{title}} : ({any}))"),
+            2 => format!("(({whole}) AND ({{filename}} : ({any}))) NOT ({{title}} : ({any}))"),
+            1 => format!(
+                "(({whole}) AND ({{description}} : ({any}))) NOT ({{title filename}} : ({any}))"
+            ),
+            _ => format!("({whole}) NOT ({{title filename description}} : ({any}))"),
+        }
+    }
+
+    /// The `to_tsquery('simple', …)` text of every word to find, each a prefix, phrases
+    /// ignored: a superset of the query's matches that a GIN index answers without reading
+    /// documents (for estimates).
+    pub fn tsquery_words(&self) -> String {
+        let words: Vec<String> = self
+            .include
+            .iter()
+            .flatten()
+            .map(|w| ts_phrase(std::slice::from_ref(w), ""))
+            .collect();
+        words.join(" & ")
+    }
+
+    /// Whether a phrase to find has more than one word (`"a b"`, `memo_2024`).
+    pub fn has_phrase(&self) -> bool {
+        self.include.iter().any(|p| p.len() > 1)
+    }
+
     /// The `to_tsquery('simple', …)` text of the whole query.
     pub fn tsquery(&self) -> String {
         let include: Vec<String> = self.include.iter().map(|p| ts_phrase(p, "")).collect();
@@ -212,11 +254,11 @@ impl SearchQuery {
         out
     }
 
-    /// The `to_tsquery('simple', …)` text matching a document whose lexemes of weight
-    /// `weight` (`A` title, `B` filename, `C` description) hold any phrase to find.
-    pub fn tsquery_any(&self, weight: char) -> String {
-        let weight = weight.to_string();
-        let any: Vec<String> = self.include.iter().map(|p| ts_phrase(p, &weight)).collect();
+    /// The `to_tsquery('simple', …)` text matching a document whose lexemes of the weights
+    /// `weights` (`A` title, `B` filename, `C` description: `"AB"` is either) hold any phrase
+    /// to find.
+    pub fn tsquery_any(&self, weights: &str) -> String {
+        let any: Vec<String> = self.include.iter().map(|p| ts_phrase(p, weights)).collect();
         any.join(" | ")
     }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::EventEnvelope;
 use futures::TryStreamExt;
-use sqlx::{FromRow, PgPool, QueryBuilder, Row, SqlitePool};
+use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
 use voicebin_domain::{Clip, Moderation, ScanState, Stage, StageState};
 
 use crate::moderation::{
@@ -83,25 +83,6 @@ fn view_columns() -> String {
         .map(|c| format!("v.{c}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The ordering of a search page, and where the page after `after` starts: rank, then newest.
-fn ranked_tail(after: Option<&Cursor>, first_param: usize) -> String {
-    let n = first_param;
-    let mut sql = String::new();
-    if after.is_some() {
-        sql.push_str(&format!(
-            " WHERE rank < ${n} OR (rank = ${n} AND (created_at < ${c} \
-             OR (created_at = ${c} AND id < ${i})))",
-            c = n + 1,
-            i = n + 2
-        ));
-    }
-    let limit = if after.is_some() { n + 3 } else { n };
-    sql.push_str(&format!(
-        " ORDER BY rank DESC, created_at DESC, id DESC LIMIT ${limit}"
-    ));
-    sql
 }
 
 /// A segment's time as stored (times past `i64::MAX` ms do not occur; they are clamped).
@@ -222,47 +203,124 @@ fn list_sql(has_cursor: bool) -> String {
     sql
 }
 
-/// A search page in SQLite: FTS5 finds the documents; the rank is the best field holding a
-/// searched-for phrase, read off `bm25` with one column weighted at a time (non-zero exactly
-/// when that column holds a phrase: the rank never depends on the rest of the index).
-fn sqlite_search_sql(after: Option<&Cursor>) -> String {
+/// The ranks of a search, best first: the best field holding a searched-for phrase (title 3,
+/// filename 2, description 1, only the transcript 0). A page is read rank by rank, each newest
+/// first, so a common word stops after a page's worth of clips instead of ranking them all.
+const RANKS: [i64; 4] = [3, 2, 1, 0];
+
+/// One rank of a search in SQLite: FTS5 finds the documents of the rank (the query carries
+/// the rank's column filters, [`SearchQuery::fts5_rank`]) newest first (a document's id
+/// follows its clip's upload time, so FTS5 walks the doclists downwards and stops at the
+/// limit). Parameters: `$1` owner, `$2` the FTS5 query, then (`after`) the document id to
+/// continue below, then the limit.
+fn sqlite_rank_sql(after: bool) -> String {
+    let (cursor, limit) = if after {
+        (" AND clip_search_fts.rowid < $3", "$4")
+    } else {
+        ("", "$3")
+    };
     format!(
-        "SELECT {COLUMNS}, rank FROM (SELECT {v}, CASE \
-         WHEN bm25(clip_search_fts, 1.0, 0.0, 0.0, 0.0) < 0 THEN 3 \
-         WHEN bm25(clip_search_fts, 0.0, 1.0, 0.0, 0.0) < 0 THEN 2 \
-         WHEN bm25(clip_search_fts, 0.0, 0.0, 1.0, 0.0) < 0 THEN 1 ELSE 0 END AS rank \
-         FROM clip_search_fts JOIN clip_search s ON s.docid = clip_search_fts.rowid \
-         JOIN clip_views v ON v.id = s.clip_id \
-         WHERE clip_search_fts MATCH $2 AND v.owner = $1 AND v.deleted_at IS NULL) AS hits{}",
-        ranked_tail(after, 3),
+        "SELECT {v} FROM clip_search_fts CROSS JOIN clip_search s \
+         ON s.docid = clip_search_fts.rowid CROSS JOIN clip_views v ON v.id = s.clip_id \
+         WHERE clip_search_fts MATCH $2 AND v.owner = $1 AND v.deleted_at IS NULL{cursor} \
+         ORDER BY clip_search_fts.rowid DESC LIMIT {limit}",
         v = view_columns(),
     )
 }
 
-/// A search page in PostgreSQL: the GIN index on `doc` finds the documents; the rank is the
-/// best field of `meta` holding a searched-for phrase (weights A, B, C).
-fn postgres_search_sql(after: Option<&Cursor>) -> String {
+/// One rank of a search in PostgreSQL: `doc` holds every phrase, and the field columns (each
+/// GIN-indexed, with statistics of its own) tell the best field holding one (`$3`: any
+/// phrase). The queries are
+/// inline (not in a subquery) so the planner sees them and estimates how many clips hold the
+/// words: it walks the owner's clips newest first for a common word, or takes the index's few
+/// hits for a rare one. Parameters: `$1` owner, `$2`–`$4` the queries, then (`after`) `created_at` and `id`
+/// to continue below, then the limit.
+fn postgres_rank_sql(rank: i64, after: bool, fenced: bool) -> String {
+    let holds = |field: &str| format!("s.{field} @@ to_tsquery('simple', $3)");
+    let lacks = |field: &str| format!("NOT s.{field} @@ to_tsquery('simple', $3)");
+    let condition = match rank {
+        3 => holds("title"),
+        2 => format!("{} AND {}", holds("filename"), lacks("title")),
+        1 => format!(
+            "{} AND {} AND {}",
+            holds("description"),
+            lacks("title"),
+            lacks("filename")
+        ),
+        _ => format!(
+            "{} AND {} AND {}",
+            lacks("title"),
+            lacks("filename"),
+            lacks("description")
+        ),
+    };
+    let (cursor, limit) = if after {
+        (
+            " AND (v.created_at < $4 OR (v.created_at = $4 AND v.id < $5))",
+            "$6",
+        )
+    } else {
+        ("", "$4")
+    };
+    // Each form is fenced (`OFFSET 0`) so the planner keeps it. Sorted: the matches come from
+    // the GIN indexes (as many as there are), then the newest are taken. Walked: the owner's
+    // clips are read newest first, each looked up, until the page is full.
+    let matched = format!(
+        "SELECT s.clip_id FROM clip_search s WHERE s.doc @@ to_tsquery('simple', $2) \
+         AND {condition}"
+    );
+    let from = if fenced {
+        format!("clip_views v WHERE v.id IN ({matched} OFFSET 0) AND")
+    } else {
+        format!(
+            "clip_views v CROSS JOIN LATERAL ({matched} AND s.clip_id = v.id OFFSET 0) AS m \
+             WHERE"
+        )
+    };
     format!(
-        "SELECT {COLUMNS}, rank FROM (SELECT {v}, CASE \
-         WHEN s.meta @@ k.a THEN 3 WHEN s.meta @@ k.b THEN 2 WHEN s.meta @@ k.c THEN 1 \
-         ELSE 0 END AS rank \
-         FROM (SELECT to_tsquery('simple', $2) AS q, to_tsquery('simple', $3) AS a, \
-         to_tsquery('simple', $4) AS b, to_tsquery('simple', $5) AS c) AS k \
-         JOIN clip_search s ON s.doc @@ k.q JOIN clip_views v ON v.id = s.clip_id \
-         WHERE v.owner = $1 AND v.deleted_at IS NULL) AS hits{}",
-        ranked_tail(after, 6),
+        "SELECT {v} FROM {from} v.owner = $1 AND v.deleted_at IS NULL{cursor} \
+         ORDER BY v.created_at DESC, v.id DESC LIMIT {limit}",
         v = view_columns(),
     )
 }
+
+/// How many of a rank's matches (of any owner) PostgreSQL counts, at most, to choose between
+/// sorting them all (fewer) and walking the owner's newest clips (more): its planner cannot
+/// estimate a prefix or a phrase of a rare word, and a wrong guess either way costs a scan of
+/// every clip. Counting from the GIN indexes stops at this many.
+const POSTGRES_SORT_AT_MOST: i64 = 2_000;
+
+/// Counts (up to `POSTGRES_SORT_AT_MOST`) about a rank's matches from one GIN index, without
+/// reading transcripts: clips with a phrase in the rank's field (`$2`), or for the transcript
+/// rank clips holding every word (`$1`, phrases ignored).
+fn postgres_rank_count_sql(rank: i64) -> String {
+    let condition = match rank {
+        3 => "s.title @@ to_tsquery('simple', $2)",
+        2 => "s.filename @@ to_tsquery('simple', $2)",
+        1 => "s.description @@ to_tsquery('simple', $2)",
+        _ => "s.doc @@ to_tsquery('simple', $1)",
+    };
+    format!(
+        "SELECT count(*) FROM (SELECT 1 FROM clip_search s WHERE {condition} LIMIT $3) AS matches"
+    )
+}
+
+/// Documents of one microsecond of uploads get ids `created_at × 8 + k`, `k` from 0: ids
+/// follow upload order, so FTS5 can walk the newest first.
+const DOCID_SLOTS: i64 = 8;
+
+/// The columns of `clip_search` in PostgreSQL.
+const POSTGRES_SEARCH_COLUMNS: &str = "clip_id, title, filename, description, doc";
 
 /// The start and the end of `SELECT`ing search documents in PostgreSQL from rows of five
 /// text columns put between them (clip id, title, filename, description, transcript words).
-const POSTGRES_DOC_SELECT: &str = "SELECT d.clip_id, m.meta, \
-    m.meta || setweight(to_tsvector('simple', d.transcript), 'D') FROM (";
+const POSTGRES_DOC_SELECT: &str = "SELECT d.clip_id, m.title, m.filename, m.description, \
+    setweight(m.title, 'A') || setweight(m.filename, 'B') || setweight(m.description, 'C') \
+    || setweight(to_tsvector('simple', d.transcript), 'D') FROM (";
 const POSTGRES_DOC_FROM: &str = ") AS d(clip_id, title, filename, description, transcript) \
-    CROSS JOIN LATERAL (SELECT setweight(to_tsvector('simple', d.title), 'A') \
-    || setweight(to_tsvector('simple', d.filename), 'B') \
-    || setweight(to_tsvector('simple', d.description), 'C') AS meta) AS m";
+    CROSS JOIN LATERAL (SELECT to_tsvector('simple', d.title) AS title, \
+    to_tsvector('simple', d.filename) AS filename, \
+    to_tsvector('simple', d.description) AS description) AS m";
 
 /// Search documents of the clips of a rebuild batch, with their transcripts.
 fn batch_docs(batch: &RebuildBatch) -> Vec<(&str, SearchDoc)> {
@@ -286,7 +344,7 @@ fn batch_docs(batch: &RebuildBatch) -> Vec<(&str, SearchDoc)> {
 
 impl SqliteStore {
     const SEARCH_ASIDE: &'static str = "CREATE TABLE clip_search_rebuild (clip_id text, \
-        title text, filename text, description text, transcript text)";
+        created_at integer, title text, filename text, description text, transcript text)";
 
     /// Indexes clip `id` as `doc`, or drops it from the index (`None`), in `tx`.
     async fn write_search(
@@ -310,11 +368,17 @@ impl SqliteStore {
                 .await?;
         }
         if let Some(doc) = doc {
-            let docid: i64 =
-                sqlx::query_scalar("INSERT INTO clip_search (clip_id) VALUES ($1) RETURNING docid")
-                    .bind(id)
-                    .fetch_one(&mut **tx)
-                    .await?;
+            // The first free id of the upload's microsecond (see DOCID_SLOTS).
+            let docid: i64 = sqlx::query_scalar(
+                "INSERT INTO clip_search (docid, clip_id) \
+                 SELECT COALESCE(MAX(docid) + 1, $2 * $3), $1 FROM clip_search \
+                 WHERE docid >= $2 * $3 AND docid < ($2 + 1) * $3 RETURNING docid",
+            )
+            .bind(id)
+            .bind(doc.created_at)
+            .bind(DOCID_SLOTS)
+            .fetch_one(&mut **tx)
+            .await?;
             sqlx::query(
                 "INSERT INTO clip_search_fts (rowid, title, filename, description, transcript) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -336,11 +400,12 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         for chunk in docs.chunks(REBUILD_CHUNK) {
             let mut q = QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO clip_search_rebuild (clip_id, title, filename, description, \
-                 transcript) ",
+                "INSERT INTO clip_search_rebuild (clip_id, created_at, title, filename, \
+                 description, transcript) ",
             );
             q.push_values(chunk, |mut b, (id, doc)| {
                 b.push_bind(*id)
+                    .push_bind(doc.created_at)
                     .push_bind(&doc.title)
                     .push_bind(&doc.filename)
                     .push_bind(&doc.description)
@@ -356,8 +421,9 @@ impl SqliteStore {
         for sql in [
             "INSERT INTO clip_search_fts (clip_search_fts) VALUES ('delete-all')",
             "DELETE FROM clip_search",
-            "INSERT INTO clip_search (clip_id) SELECT clip_id FROM clip_search_rebuild \
-             ORDER BY clip_id",
+            "INSERT INTO clip_search (docid, clip_id) SELECT created_at * 8 - 1 + \
+             ROW_NUMBER() OVER (PARTITION BY created_at ORDER BY clip_id), clip_id \
+             FROM clip_search_rebuild",
             "INSERT INTO clip_search_fts (rowid, title, filename, description, transcript) \
              SELECT s.docid, r.title, r.filename, r.description, r.transcript \
              FROM clip_search_rebuild r JOIN clip_search s ON s.clip_id = r.clip_id",
@@ -368,27 +434,34 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Clips of `query.owner` matching `search`, best first, with their rank.
-    async fn search_rows(
+    /// Up to `limit` clips of `query.owner` of rank `rank` matching `search`, newest first,
+    /// after `after` (the cursor, when it is in this rank).
+    async fn rank_rows(
         &self,
         query: &ListQuery,
         search: &SearchQuery,
-    ) -> Result<Vec<(ClipView, i64)>, StoreError> {
-        let sql = sqlite_search_sql(query.after.as_ref());
-        let mut select = sqlx::query(&sql).bind(&query.owner).bind(search.fts5());
-        if let Some(after) = &query.after {
-            select = select
-                .bind(after.rank.unwrap_or(i64::MAX))
-                .bind(after.created_at)
-                .bind(&after.id);
+        rank: i64,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<ClipView>, StoreError> {
+        let sql = sqlite_rank_sql(after.is_some());
+        let mut select = sqlx::query_as::<_, ClipView>(&sql)
+            .bind(&query.owner)
+            .bind(search.fts5_rank(rank));
+        if let Some(after) = after {
+            // Continue below the cursor's document; if that clip is no longer indexed, below
+            // its microsecond.
+            let docid: Option<i64> =
+                sqlx::query_scalar("SELECT docid FROM clip_search WHERE clip_id = $1")
+                    .bind(&after.id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            select = select.bind(docid.unwrap_or(after.created_at.saturating_mul(DOCID_SLOTS)));
         }
-        let rows = select
-            .bind(i64::from(query.limit) + 1)
+        Ok(select
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| Ok((ClipView::from_row(row)?, row.try_get("rank")?)))
-            .collect()
+            .await?)
     }
 
     async fn search_entries(&self) -> Result<Vec<String>, StoreError> {
@@ -432,9 +505,11 @@ impl PostgresStore {
             }
             Some(doc) => {
                 sqlx::query(&format!(
-                    "INSERT INTO clip_search (clip_id, meta, doc) {POSTGRES_DOC_SELECT}\
+                    "INSERT INTO clip_search ({POSTGRES_SEARCH_COLUMNS}) {POSTGRES_DOC_SELECT}\
                      VALUES ($1, $2, $3, $4, $5){POSTGRES_DOC_FROM} \
-                     ON CONFLICT (clip_id) DO UPDATE SET meta = excluded.meta, doc = excluded.doc"
+                     ON CONFLICT (clip_id) DO UPDATE SET title = excluded.title, \
+                     filename = excluded.filename, description = excluded.description, \
+                     doc = excluded.doc"
                 ))
                 .bind(id)
                 .bind(&doc.title)
@@ -454,7 +529,7 @@ impl PostgresStore {
     ) -> Result<(), StoreError> {
         for chunk in docs.chunks(REBUILD_CHUNK) {
             let mut q = QueryBuilder::<sqlx::Postgres>::new(format!(
-                "INSERT INTO clip_search_rebuild (clip_id, meta, doc) {POSTGRES_DOC_SELECT}"
+                "INSERT INTO clip_search_rebuild ({POSTGRES_SEARCH_COLUMNS}) {POSTGRES_DOC_SELECT}"
             ));
             q.push_values(chunk, |mut b, (id, doc)| {
                 b.push_bind(*id)
@@ -472,50 +547,56 @@ impl PostgresStore {
     /// Replaces the index with the documents built aside.
     async fn swap_search(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), StoreError> {
         for sql in [
-            "DELETE FROM clip_search",
-            "INSERT INTO clip_search (clip_id, meta, doc) \
-             SELECT clip_id, meta, doc FROM clip_search_rebuild",
-            "DROP TABLE clip_search_rebuild",
+            "DELETE FROM clip_search".to_owned(),
+            format!(
+                "INSERT INTO clip_search ({POSTGRES_SEARCH_COLUMNS}) \
+                 SELECT {POSTGRES_SEARCH_COLUMNS} FROM clip_search_rebuild"
+            ),
+            "DROP TABLE clip_search_rebuild".to_owned(),
         ] {
-            sqlx::query(sql).execute(&mut **tx).await?;
+            sqlx::query(&sql).execute(&mut **tx).await?;
         }
         Ok(())
     }
 
-    /// Clips of `query.owner` matching `search`, best first, with their rank.
-    async fn search_rows(
+    /// Up to `limit` clips of `query.owner` of rank `rank` matching `search`, newest first,
+    /// after `after` (the cursor, when it is in this rank).
+    async fn rank_rows(
         &self,
         query: &ListQuery,
         search: &SearchQuery,
-    ) -> Result<Vec<(ClipView, i64)>, StoreError> {
-        let sql = postgres_search_sql(query.after.as_ref());
-        let mut select = sqlx::query(&sql)
+        rank: i64,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<ClipView>, StoreError> {
+        // Few matches: sort them all; many: walk the newest clips until the page is full.
+        let matches: i64 = sqlx::query_scalar(&postgres_rank_count_sql(rank))
+            .persistent(false)
+            .bind(search.tsquery_words())
+            .bind(search.tsquery_any(""))
+            .bind(POSTGRES_SORT_AT_MOST)
+            .fetch_one(&self.pool)
+            .await?;
+        let sql = postgres_rank_sql(rank, after.is_some(), matches < POSTGRES_SORT_AT_MOST);
+        // Planned for these very queries, never as a generic plan: how many clips hold a
+        // word decides between walking the newest clips and the index's hits.
+        let mut select = sqlx::query_as::<_, ClipView>(&sql)
+            .persistent(false)
             .bind(&query.owner)
             .bind(search.tsquery())
-            .bind(search.tsquery_any('A'))
-            .bind(search.tsquery_any('B'))
-            .bind(search.tsquery_any('C'));
-        if let Some(after) = &query.after {
-            select = select
-                .bind(after.rank.unwrap_or(i64::MAX))
-                .bind(after.created_at)
-                .bind(&after.id);
+            .bind(search.tsquery_any(""));
+        if let Some(after) = after {
+            select = select.bind(after.created_at).bind(&after.id);
         }
-        let rows = select
-            .bind(i64::from(query.limit) + 1)
+        Ok(select
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let rank: i32 = row.try_get("rank")?;
-                Ok((ClipView::from_row(row)?, i64::from(rank)))
-            })
-            .collect()
+            .await?)
     }
 
     async fn search_entries(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT clip_id || ' ' || meta::text || ' | ' || doc::text FROM clip_search \
+            "SELECT concat_ws(' | ', clip_id, title, filename, description, doc) FROM clip_search \
              ORDER BY clip_id",
         )
         .fetch_all(&self.pool)
@@ -849,7 +930,21 @@ macro_rules! sql_store {
                         .collect();
                     return Ok(Page { items, next });
                 };
-                let mut rows = self.search_rows(query, search).await?;
+                // Rank by rank, best first, until the page and one more clip are found.
+                let mut rows: Vec<(ClipView, i64)> = Vec::new();
+                for rank in RANKS {
+                    let after = match &query.after {
+                        Some(after) if after.rank.unwrap_or(i64::MAX) < rank => continue,
+                        Some(after) if after.rank == Some(rank) => Some(after),
+                        _ => None,
+                    };
+                    let want = limit + 1 - rows.len();
+                    let found = self.rank_rows(query, search, rank, after, want).await?;
+                    rows.extend(found.into_iter().map(|v| (v, rank)));
+                    if rows.len() > limit {
+                        break;
+                    }
+                }
                 let more = rows.len() > limit;
                 rows.truncate(limit);
                 let next = more
@@ -1722,19 +1817,20 @@ mod tests {
         assert!(sql.contains("id < $3"));
         assert!(sql.ends_with("LIMIT $4"));
         assert!(list_sql(false).ends_with("LIMIT $2"));
-        let after = Cursor {
-            rank: Some(2),
-            created_at: 1,
-            id: "AAAAAAAAAAAAAAAA".into(),
-        };
-        let sqlite = sqlite_search_sql(Some(&after));
-        assert!(sqlite.contains("MATCH $2") && sqlite.contains("rank < $3"));
-        assert!(sqlite.contains("id < $5") && sqlite.ends_with("LIMIT $6"));
-        assert!(sqlite_search_sql(None).ends_with("LIMIT $3"));
-        let postgres = postgres_search_sql(Some(&after));
-        assert!(postgres.contains("to_tsquery('simple', $5)") && postgres.contains("rank < $6"));
-        assert!(postgres.contains("id < $8") && postgres.ends_with("LIMIT $9"));
-        assert!(postgres_search_sql(None).ends_with("LIMIT $6"));
+        let sqlite = sqlite_rank_sql(true);
+        assert!(sqlite.contains("MATCH $2") && sqlite.contains("rowid < $3"));
+        assert!(sqlite.ends_with("LIMIT $4"));
+        assert!(sqlite_rank_sql(false).ends_with("LIMIT $3"));
+        for rank in RANKS {
+            for fenced in [false, true] {
+                let postgres = postgres_rank_sql(rank, true, fenced);
+                assert!(postgres.contains("to_tsquery('simple', $3)"));
+                assert!(postgres.contains("created_at < $4") && postgres.contains("id < $5"));
+                assert!(postgres.ends_with("LIMIT $6"));
+                assert!(postgres_rank_sql(rank, false, fenced).ends_with("LIMIT $4"));
+            }
+            assert!(postgres_rank_count_sql(rank).ends_with("LIMIT $3) AS matches"));
+        }
     }
 
     #[test]

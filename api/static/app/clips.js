@@ -164,6 +164,14 @@ async function load({ append }) {
     if (append && list.children[first]) focusCard(list.children[first]);
   } catch (e) {
     if (e && e.name === "AbortError") return;
+    if (e && e.problem && e.problem.field === "q") {
+      // A search with nothing to look for (only punctuation, or only -exclusions).
+      list.replaceChildren();
+      more.hidden = true;
+      say(`Nothing to search for in “${query}”: ${e.problem.detail || e.problem.title}`, "error");
+      q.focus();
+      return;
+    }
     say(`Your clips could not be loaded: ${problemText(e)}`, "error");
   } finally {
     if (inflight === controller) {

@@ -139,8 +139,19 @@ fn phrases_exclusions_and_prefixes_render_for_both_backends() {
          & !('draft':* | ('old' <-> 'plan':*))"
     );
     assert_eq!(
-        query.tsquery_any('A'),
+        query.tsquery_any("A"),
         "'budget':*A | ('next':A <-> 'steps':*A) | ('memo':A <-> '2024':*A)"
+    );
+    assert_eq!(q("memo").tsquery_any("AB"), "'memo':*AB");
+    assert_eq!(
+        q("memo -x").fts5_rank(2),
+        "(((\"memo\"*) NOT (\"x\"*)) AND ({filename} : (\"memo\"*))) \
+         NOT ({title} : (\"memo\"*))"
+    );
+    assert!(query.has_phrase() && !q("one two").has_phrase());
+    assert_eq!(
+        query.tsquery_words(),
+        "'budget':* & 'next':* & 'steps':* & 'memo':* & '2024':*"
     );
     // An unbalanced quote runs to the end.
     assert_eq!(
