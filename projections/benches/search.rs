@@ -214,6 +214,13 @@ fn clip(i: usize, zipf: &Zipf, rng: &mut StdRng) -> (ClipView, Vec<TranscriptSeg
         moderation_state: Moderation::Visible,
         moderation_reason: None,
         moderated_at: None,
+        rendition_state: None,
+        rendition: None,
+        transcript_state: None,
+        transcript_source: None,
+        transcript_detail: None,
+        transcript_language: None,
+        transcribed_at: None,
     };
     (view, transcript)
 }

@@ -47,6 +47,13 @@ fn view(title: Option<&str>, filename: &str, description: Option<&str>) -> ClipV
         moderation_state: voicebin_domain::Moderation::Visible,
         moderation_reason: None,
         moderated_at: None,
+        rendition_state: None,
+        rendition: None,
+        transcript_state: None,
+        transcript_source: None,
+        transcript_detail: None,
+        transcript_language: None,
+        transcribed_at: None,
     }
 }
 
