@@ -290,18 +290,19 @@ fn postgres_rank_sql(rank: i64, after: bool, fenced: bool) -> String {
 /// every clip. Counting from the GIN indexes stops at this many.
 const POSTGRES_SORT_AT_MOST: i64 = 2_000;
 
-/// Counts (up to `POSTGRES_SORT_AT_MOST`) about a rank's matches from one GIN index, without
-/// reading transcripts: clips with a phrase in the rank's field (`$2`), or for the transcript
-/// rank clips holding every word (`$1`, phrases ignored).
+/// Counts (up to `POSTGRES_SORT_AT_MOST`) about a rank's matches from the GIN indexes,
+/// without checking phrases against transcripts: clips holding every word (`$1`, phrases
+/// ignored: the index answers it alone) and, for a field's rank, a phrase in that field (`$2`).
 fn postgres_rank_count_sql(rank: i64) -> String {
-    let condition = match rank {
-        3 => "s.title @@ to_tsquery('simple', $2)",
-        2 => "s.filename @@ to_tsquery('simple', $2)",
-        1 => "s.description @@ to_tsquery('simple', $2)",
-        _ => "s.doc @@ to_tsquery('simple', $1)",
+    let field = match rank {
+        3 => " AND s.title @@ to_tsquery('simple', $2)",
+        2 => " AND s.filename @@ to_tsquery('simple', $2)",
+        1 => " AND s.description @@ to_tsquery('simple', $2)",
+        _ => "",
     };
     format!(
-        "SELECT count(*) FROM (SELECT 1 FROM clip_search s WHERE {condition} LIMIT $3) AS matches"
+        "SELECT count(*) FROM (SELECT 1 FROM clip_search s \
+         WHERE s.doc @@ to_tsquery('simple', $1){field} LIMIT $3) AS matches"
     )
 }
 

@@ -166,6 +166,17 @@ async fn an_agent_uploads_reads_lists_updates_and_deletes_a_clip_over_mcp() {
     let (_, rest_page) = json(app.list(&key, &[("q", "standup")]).await).await;
     assert_eq!(page, rest_page);
     assert_eq!(page["items"][0]["id"], id.as_str());
+    // A search says where it matched, for agents as for the REST API.
+    let found = &page["items"][0]["match"];
+    assert!(
+        found["snippet"]
+            .as_array()
+            .is_some_and(|parts| parts.iter().any(|p| p["hit"] == true
+                && p["text"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("standup")))),
+        "{page}"
+    );
     let none = ok(call(&client, "list_audio", json!({"q": "no such words"})).await);
     assert_eq!(none["items"], json!([]));
 
