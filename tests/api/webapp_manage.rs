@@ -170,22 +170,34 @@ async fn only_the_owner_or_a_moderator_gets_a_playback_url() {
     let app = spawn_app(Backend::Sqlite).await;
     let alice = app.alice();
     let bob = app.key("bob", crate::helpers::ALL_SCOPES);
+    let moderator = app.key("mod", MODERATOR);
     let id = app.upload_ok(&alice, fixture("hello.mp3"), &[]).await;
-    // While it is pending only its owner can play it: with a pass, uncounted.
+    app.wait_scanned(&id, &alice).await;
+    // While it is not public (blocked here; pending is the same rule, but a scan can finish
+    // before the next request) only its owner can play it: with a pass, uncounted.
+    block(&app, &id, &moderator, "under review").await;
     let (status, pass) = playback(&app, &id, Some(&alice), FIREFOX_UA, &[]).await;
     assert_eq!(status, StatusCode::CREATED, "{pass}");
     let (status, _) = fetch(&app, pass["url"].as_str().unwrap(), FIREFOX_UA).await;
     assert!(
         status == StatusCode::OK,
-        "the owner plays a pending clip: {status}"
+        "the owner plays a blocked clip: {status}"
     );
     let (status, problem) = playback(&app, &id, Some(&bob), FIREFOX_UA, &[]).await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
-        "a pending clip is not there for others: {problem}"
+        "a clip that is not public is not there for others: {problem}"
     );
-    app.wait_scanned(&id, &alice).await;
+    let restored = app
+        .client
+        .post(app.url(&format!("/api/v1/moderation/items/{id}/restore")))
+        .bearer_auth(&moderator)
+        .json(&serde_json::json!({"reason": "fine after all"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(restored.status(), StatusCode::OK);
     // Public now: others play it as the public does, from its view page.
     let (status, problem) = playback(&app, &id, Some(&bob), FIREFOX_UA, &[]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
