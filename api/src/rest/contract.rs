@@ -238,6 +238,12 @@ pub fn refine(doc: &mut Value) {
             json!({ "additionalProperties": false }),
         );
     }
+    // An unknown language may be sent as `null` too.
+    refine_schema(
+        doc,
+        "/components/schemas/TranscriptInput/properties/language",
+        json!({ "type": ["string", "null"] }),
+    );
 
     let patch = "/components/schemas/ItemPatch";
     refine_schema(doc, patch, json!({ "additionalProperties": false }));
