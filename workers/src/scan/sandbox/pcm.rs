@@ -14,7 +14,7 @@ use std::process::Stdio;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{memory_reason, read_capped, tail, Sandbox, EXIT_SETUP, MAX_STDERR_BYTES, SUBCOMMAND};
+use super::{read_capped, signal_reason, tail, Sandbox, EXIT_SETUP, MAX_STDERR_BYTES, SUBCOMMAND};
 use crate::audio::{PcmSummary, PCM_RATE};
 
 /// The last line of the decoding child's stderr.
@@ -127,20 +127,20 @@ impl Sandbox {
             .find(|l| !l.trim().is_empty())
             .and_then(|l| serde_json::from_str::<PcmReport>(l).ok());
         if let Some(signal) = status.signal() {
-            let err = String::from_utf8_lossy(&stderr);
-            return Err(match signal {
-                libc::SIGXCPU => DecodeError::Undecodable(format!(
-                    "decoding it needed more than {} s of CPU time",
-                    settings.max_cpu_secs
-                )),
-                libc::SIGABRT if err.contains("memory allocation of") => {
-                    DecodeError::Undecodable(memory_reason(settings.max_memory_bytes))
-                }
-                libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE => {
-                    DecodeError::Undecodable(format!("it crashed the decoder (signal {signal})"))
-                }
-                _ => DecodeError::Transient(format!("the decoder was killed by signal {signal}")),
-            });
+            // The same reading of a child's death as the scan's (`signal_reason`).
+            return Err(
+                match signal_reason(
+                    signal,
+                    &stderr,
+                    settings.max_cpu_secs,
+                    settings.max_memory_bytes,
+                ) {
+                    Some(reason) => DecodeError::Undecodable(reason),
+                    None => {
+                        DecodeError::Transient(format!("the decoder was killed by signal {signal}"))
+                    }
+                },
+            );
         }
         match (status.code(), report) {
             (Some(0), Some(PcmReport::Decoded(summary))) if summary.samples * 2 == copied => {
