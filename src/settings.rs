@@ -77,7 +77,7 @@ pub struct Settings {
     /// Where the sandboxed audio analyser is, and its resource limits (the rendition's child
     /// is the same program, under the same memory limit).
     pub sandbox: SandboxSettings,
-    /// Playback renditions of clips browsers cannot play (FLAC, bounded in time and size);
+    /// Playback renditions of clips browsers cannot play (FLAC or Opus, bounded in time and size);
     /// `None` makes none (`VOICEBIN_RENDITIONS=off`).
     pub rendition: Option<RenditionSettings>,
     /// Speech-to-text; `None` transcribes nothing.

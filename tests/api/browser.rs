@@ -227,11 +227,41 @@ async fn an_alac_clip_plays_from_its_rendition_on_the_view_page_in_firefox() {
     check_view_page_of(Browser::Firefox, "hello-alac.m4a", Some("audio/flac")).await;
 }
 
-/// Uploads `name`, waits for its scan (and, when `rendition` names its type, its rendition),
-/// then runs `view.mjs` on its view page in `browser`: the player plays, seeks and draws, and
-/// every audio response it got has the expected type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aiff_clip_plays_from_an_opus_rendition_on_the_view_page_in_chromium() {
+    check_view_page_of(Browser::Chromium, "hello.aiff", Some("audio/ogg")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aiff_clip_plays_from_an_opus_rendition_on_the_view_page_in_firefox() {
+    check_view_page_of(Browser::Firefox, "hello.aiff", Some("audio/ogg")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alac_clip_plays_from_an_opus_rendition_on_the_view_page_in_chromium() {
+    check_view_page_of(Browser::Chromium, "hello-alac.m4a", Some("audio/ogg")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alac_clip_plays_from_an_opus_rendition_on_the_view_page_in_firefox() {
+    check_view_page_of(Browser::Firefox, "hello-alac.m4a", Some("audio/ogg")).await;
+}
+
+/// Uploads `name`, waits for its scan (and, when `rendition` names its type, its rendition:
+/// `audio/flac`, or `audio/ogg` from an app set to make Opus renditions), then runs `view.mjs`
+/// on its view page in `browser`: the player plays, seeks and draws, and every audio response
+/// it got has the expected type.
 async fn check_view_page_of(browser: Browser, name: &str, rendition: Option<&str>) {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = match rendition {
+        Some("audio/ogg") => {
+            crate::renditions::spawn_rendering(
+                Backend::Sqlite,
+                crate::renditions::opus_renditions(),
+            )
+            .await
+        }
+        _ => spawn_app(Backend::Sqlite).await,
+    };
     let alice = app.alice();
     let id = app
         .upload_ok(
@@ -251,9 +281,14 @@ async fn check_view_page_of(browser: Browser, name: &str, rendition: Option<&str
     std::fs::create_dir_all(&artifacts).unwrap();
     // test-artifacts/view-page-<browser>.png (view-page-<fixture>-<browser>.png for the
     // others), with the run's stdout and stderr next to it.
-    let stem = match name {
-        "hello.ogg" => format!("view-page-{}", browser.name()),
-        other => format!("view-page-{}-{}", other.replace('.', "-"), browser.name()),
+    let stem = match (name, rendition) {
+        ("hello.ogg", _) => format!("view-page-{}", browser.name()),
+        (other, Some("audio/ogg")) => format!(
+            "view-page-{}-opus-{}",
+            other.replace('.', "-"),
+            browser.name()
+        ),
+        (other, _) => format!("view-page-{}-{}", other.replace('.', "-"), browser.name()),
     };
     let screenshot = artifacts.join(format!("{stem}.png"));
     let _ = std::fs::remove_file(&screenshot);

@@ -1,5 +1,6 @@
 //! Playback renditions (docs/adr/0016-playback-renditions.md): a clean clip that browsers cannot
-//! play (AIFF, ALAC, CAF) gets a FLAC rendition made in the sandboxed child; players are served
+//! play (AIFF, ALAC, CAF) gets a FLAC rendition (or Ogg Opus, when the operator chooses it) made
+//! in the sandboxed child; players are served
 //! it with the usual validators and ranges, the download still serves the original bytes, a
 //! failed rendition leaves the clip as it was, and a rebuild reproduces all of it.
 
@@ -168,6 +169,109 @@ async fn aiff_alac_and_caf_play_from_a_flac_rendition_and_download_as_uploaded(b
 }
 on_both_backends!(aiff_alac_and_caf_play_from_a_flac_rendition_and_download_as_uploaded);
 
+/// An app whose renditions are made with `rendition` (on PostgreSQL for that backend).
+pub(crate) async fn spawn_rendering(
+    backend: Backend,
+    rendition: voicebin_workers::RenditionSettings,
+) -> TestApp {
+    spawn_with_settings(move |dir, base| {
+        Box::pin(async move {
+            let mut settings = voicebin::Settings::embedded(dir.to_owned(), base);
+            if backend == Backend::Postgres {
+                settings.database_url = Some(secrecy::SecretString::from(
+                    crate::helpers::fresh_postgres_database().await,
+                ));
+            }
+            settings.rendition = Some(rendition);
+            settings
+        })
+    })
+    .await
+}
+
+/// What an operator who sets `VOICEBIN_RENDITIONS=opus` gets.
+pub(crate) fn opus_renditions() -> voicebin_workers::RenditionSettings {
+    voicebin_workers::RenditionSettings {
+        format: voicebin_workers::RenditionFormat::Opus {
+            bitrate_bps: 64_000,
+        },
+        ..Default::default()
+    }
+}
+
+async fn an_operator_who_chooses_opus_gets_ogg_opus_renditions_as_long_as_the_clip(
+    backend: Backend,
+) {
+    let app = spawn_rendering(backend, opus_renditions()).await;
+    let alice = app.alice();
+    for name in ["hello.aiff", "hello-alac.m4a"] {
+        let original = fixture(name);
+        let id = app.upload_ok(&alice, original.clone(), &[]).await;
+        let item = wait_playback(&app, &id, &alice).await;
+        assert_eq!(item["playback"]["content_type"], "audio/ogg", "{name}");
+        let size = item["playback"]["size_bytes"].as_u64().unwrap();
+        // 3.6 s at 64 kbit/s: far smaller than the lossless original.
+        assert!(
+            size < item["size_bytes"].as_u64().unwrap() / 2,
+            "{name}: {item}"
+        );
+
+        let audio = get(&app, &format!("/{id}/audio"), &[]).await;
+        assert_eq!(audio.status(), StatusCode::OK, "{name}");
+        assert_eq!(audio.headers()["content-type"], "audio/ogg", "{name}");
+        let disposition = audio.headers()["content-disposition"].to_str().unwrap();
+        assert!(disposition.contains(".ogg"), "{name}: {disposition}");
+        let etag = audio.headers()["etag"].to_str().unwrap().to_owned();
+        let ogg = audio.bytes().await.unwrap();
+        assert_eq!(ogg.len() as u64, size, "{name}");
+        assert_eq!(&ogg[..4], b"OggS", "{name}");
+        assert_eq!(&ogg[28..36], b"OpusHead", "{name}");
+        let part = get(&app, &format!("/{id}/audio"), &[("range", "bytes=4-99")]).await;
+        assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT, "{name}");
+        assert_eq!(part.bytes().await.unwrap().as_ref(), &ogg[4..100]);
+        let cached = get(&app, &format!("/{id}/audio"), &[("if-none-match", &etag)]).await;
+        assert_eq!(cached.status(), StatusCode::NOT_MODIFIED, "{name}");
+
+        // The scan's own analysis reads it as Opus in Ogg, as long as the clip.
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &ogg).unwrap();
+        let facts = voicebin_workers::audio::analyse(file.path(), 0)
+            .unwrap()
+            .facts;
+        assert_eq!(
+            (facts.container.as_str(), facts.codec.as_str()),
+            ("ogg", "opus"),
+            "{name}"
+        );
+        assert!(
+            facts
+                .duration_ms
+                .abs_diff(item["duration_ms"].as_u64().unwrap())
+                <= 1,
+            "{name}: {} ms, the clip {item}",
+            facts.duration_ms
+        );
+
+        // The download is still the original, byte for byte.
+        let download = get(&app, &format!("/{id}/download"), &[]).await;
+        assert_eq!(
+            download.bytes().await.unwrap().as_ref(),
+            original.as_slice(),
+            "{name}"
+        );
+        let page = get(&app, &format!("/{id}"), &[])
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(r#"<meta property="og:audio:type" content="audio/ogg">"#),
+            "{name}"
+        );
+    }
+}
+on_both_backends!(an_operator_who_chooses_opus_gets_ogg_opus_renditions_as_long_as_the_clip);
+
 async fn deleting_a_clip_purges_its_rendition_with_it(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.alice();
@@ -185,21 +289,13 @@ on_both_backends!(deleting_a_clip_purges_its_rendition_with_it);
 
 async fn a_failed_rendition_leaves_the_clip_clean_and_its_original_played(backend: Backend) {
     // Renditions may be at most 1 MiB; a 30-second 48 kHz stereo 24-bit AIFF needs more.
-    let app = spawn_with_settings(move |dir, base| {
-        Box::pin(async move {
-            let mut settings = voicebin::Settings::embedded(dir.to_owned(), base);
-            if backend == Backend::Postgres {
-                settings.database_url = Some(secrecy::SecretString::from(
-                    crate::helpers::fresh_postgres_database().await,
-                ));
-            }
-            settings.rendition = Some(voicebin_workers::RenditionSettings {
-                max_bytes: 1024 * 1024,
-                ..Default::default()
-            });
-            settings
-        })
-    })
+    let app = spawn_rendering(
+        backend,
+        voicebin_workers::RenditionSettings {
+            max_bytes: 1024 * 1024,
+            ..Default::default()
+        },
+    )
     .await;
     let alice = app.alice();
     let aiff = noisy_aiff(48_000, 30);

@@ -45,7 +45,7 @@ pub use scan::relay::{RelaySettings, RelayTrigger, ScanRelay};
 pub use scan::sandbox::SandboxSettings;
 pub use scan::scanner::AudioProbeScanner;
 pub use stage::job::StageJobRunner;
-pub use stage::rendition::{RenditionSettings, RenditionWork};
+pub use stage::rendition::{RenditionFormat, RenditionSettings, RenditionWork};
 pub use stage::transcript::TranscriptWork;
 pub use stage::StageWork;
 pub use sweeper::{BlobSweeper, SweeperSettings};

@@ -1,13 +1,14 @@
 //! `voicebin analyse-sandboxed` and `voicebin render-sandboxed` (hidden): the child processes
 //! of the scan sandbox and of the rendition stage. Each lowers its own resource limits, then
 //! analyses one file and writes the report as JSON on stdout (`workers/src/scan/sandbox/`), or
-//! writes the file as FLAC on stdout (`workers/src/stage/rendition/`); `serve` and `worker` run
+//! writes the file as FLAC or Ogg Opus on stdout (`workers/src/stage/rendition/`); `serve` and `worker` run
 //! them. Not for people: their output and flags may change with any release.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use voicebin_workers::scan::sandbox::child::{self, ChildArgs};
+use voicebin_workers::stage::rendition::{self, RenditionFormat};
 
 #[derive(clap::Args)]
 pub struct Opts {
@@ -21,6 +22,10 @@ pub struct Opts {
     /// analysing (the transcription stage's decode; `analyse-sandboxed` only).
     #[arg(long)]
     pcm16k_max_ms: Option<u64>,
+    /// Render as Ogg Opus at this many bits per second instead of FLAC (`render-sandboxed`
+    /// only).
+    #[arg(long)]
+    opus_bitrate: Option<u32>,
     /// The file to analyse (or render).
     path: PathBuf,
 }
@@ -41,7 +46,12 @@ pub fn run(opts: Opts) -> ExitCode {
     child::run(&opts.child_args())
 }
 
-/// Renders the file as FLAC on stdout; like [`run`], before any runtime or thread.
+/// Renders the file as FLAC (or Ogg Opus) on stdout; like [`run`], before any runtime or
+/// thread.
 pub fn render(opts: Opts) -> ExitCode {
-    voicebin_workers::stage::rendition::child::run(&opts.child_args())
+    let format = match opts.opus_bitrate {
+        Some(bitrate_bps) => RenditionFormat::Opus { bitrate_bps },
+        None => RenditionFormat::Flac,
+    };
+    rendition::child::run(&opts.child_args(), format)
 }

@@ -17,7 +17,7 @@ use voicebin_commands::S3Settings;
 use voicebin_domain::Language;
 use voicebin_workers::stage::transcript::whisper::WhisperSettings;
 use voicebin_workers::stage::transcript::{TranscribeSettings, TranscriptionSettings};
-use voicebin_workers::{RenditionSettings, SandboxSettings, SweeperSettings};
+use voicebin_workers::{RenditionFormat, RenditionSettings, SandboxSettings, SweeperSettings};
 
 /// Where `serve` listens by default; the public URL defaults to `http://` and this address.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -123,10 +123,14 @@ pub struct BackendArgs {
     /// this `voicebin` binary.
     #[arg(long, env = "VOICEBIN_SCAN_ANALYSER")]
     scan_analyser: Option<PathBuf>,
-    /// Playback renditions of clips browsers cannot play (AIFF, ALAC, CAF, …): `flac`, or
-    /// `off` to serve every clip as uploaded.
-    #[arg(long, env = "VOICEBIN_RENDITIONS", default_value = "flac", value_parser = ["flac", "off"])]
+    /// Playback renditions of clips browsers cannot play (AIFF, ALAC, CAF, …): `flac`
+    /// (lossless), `opus` (Ogg Opus: smaller, lossy, mono or stereo), or `off` to serve every
+    /// clip as uploaded.
+    #[arg(long, env = "VOICEBIN_RENDITIONS", default_value = "flac", value_parser = ["flac", "opus", "off"])]
     renditions: String,
+    /// The bitrate of Opus renditions, in kbit/s.
+    #[arg(long, env = "VOICEBIN_RENDITION_OPUS_KBPS", default_value_t = RenditionFormat::DEFAULT_OPUS_BITRATE_BPS / 1000, value_parser = clap::value_parser!(u32).range(6..=510))]
+    rendition_opus_kbps: u32,
     /// The largest rendition stored, in MiB; a clip whose rendition would be larger keeps its
     /// original only.
     #[arg(long, env = "VOICEBIN_RENDITION_MAX_MB", default_value_t = RenditionSettings::DEFAULT_MAX_BYTES / MIB, value_parser = clap::value_parser!(u64).range(1..=1024 * 1024))]
@@ -388,13 +392,25 @@ pub fn settings(
                 None => SandboxSettings::this_binary(),
             }
         },
-        rendition: (backends.renditions == "flac").then(|| RenditionSettings {
+        rendition: rendition_format(backends).map(|format| RenditionSettings {
+            format,
             max_bytes: backends.rendition_max_mb * MIB,
             max_cpu_secs: backends.rendition_max_cpu_secs,
             timeout: Duration::from_secs(backends.rendition_timeout_secs),
         }),
         transcription: backends.transcription.settings(),
     })
+}
+
+/// What renditions are made as, or `None` when they are off.
+fn rendition_format(backends: &BackendArgs) -> Option<RenditionFormat> {
+    match backends.renditions.as_str() {
+        "flac" => Some(RenditionFormat::Flac),
+        "opus" => Some(RenditionFormat::Opus {
+            bitrate_bps: backends.rendition_opus_kbps * 1000,
+        }),
+        _ => None,
+    }
 }
 
 impl ServerArgs {
@@ -555,6 +571,41 @@ mod tests {
         assert_eq!(settings.moderation.hide_threshold, 5);
         assert!(settings.moderation.trust_forwarded_for);
         assert_eq!(settings.clamd.unwrap().addr, "127.0.0.1:3310");
+    }
+
+    #[test]
+    fn renditions_are_flac_by_default_opus_at_the_chosen_bitrate_or_off() {
+        let format = |args: &[&str]| {
+            let flags = parse(args);
+            settings(&flags.global, &flags.backends, DEFAULT_LISTEN, None)
+                .unwrap()
+                .rendition
+                .map(|r| r.format)
+        };
+        assert_eq!(format(&[]), Some(RenditionFormat::Flac));
+        assert_eq!(
+            format(&["--renditions=opus"]),
+            Some(RenditionFormat::Opus {
+                bitrate_bps: 96_000
+            })
+        );
+        assert_eq!(
+            format(&["--renditions=opus", "--rendition-opus-kbps=48"]),
+            Some(RenditionFormat::Opus {
+                bitrate_bps: 48_000
+            })
+        );
+        assert_eq!(format(&["--renditions=off"]), None);
+        for bad in [
+            "--renditions=mp3",
+            "--rendition-opus-kbps=5",
+            "--rendition-opus-kbps=511",
+        ] {
+            assert!(
+                Serve::try_parse_from(["voicebin", bad]).is_err(),
+                "{bad} is refused"
+            );
+        }
     }
 
     #[test]

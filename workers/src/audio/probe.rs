@@ -28,8 +28,9 @@
 //!   symphonia 0.6, so up to one Opus frame (≤ 20 ms normally, ≤ 120 ms at most) of encoder
 //!   padding at the end may be included. For other codecs without block durations the decoded
 //!   frame count is used, or else the timestamp gap to the next packet (capped at 1 s per packet).
-//! * Ogg Opus: symphonia's Ogg demuxer already applies pre-skip and end trimming from the granule
-//!   positions, so packet durations are sample-exact.
+//! * Ogg Opus: symphonia's Ogg demuxer applies the end trimming from the granule positions but
+//!   not the pre-skip (its packets start at 0, and it only records the pre-skip as the track's
+//!   delay), so the pre-skip is subtracted here too, as for Matroska and MP4.
 //! * MP4: symphonia 0.6 ignores edit lists, so AAC packets include the encoder priming (1024
 //!   samples for ffmpeg/FDK, 2112 for Apple). When the container declares a duration that is
 //!   *shorter* than the packets add up to by at most two packets' worth, the declared value is
@@ -329,7 +330,7 @@ impl Chain {
             decoded_spec: None,
             declared_duration: track.duration,
             declared_time_base: track.time_base,
-            timing: Timing::new(&params, time_base, sample_rate, track.delay.is_some()),
+            timing: Timing::new(&params, time_base, sample_rate),
         })
     }
 
@@ -421,9 +422,8 @@ fn decode_plan(index: u64, limits: Limits) -> DecodePlan {
 struct Timing {
     /// Sum of the valid duration of counted packets.
     ns: u128,
-    /// Pre-skip from the `OpusHead` (48 kHz samples), subtracted once at the end when the
-    /// demuxer did not apply it itself (Matroska/WebM and MP4 do not; Ogg does, and says so by
-    /// setting the track's delay).
+    /// Pre-skip from the `OpusHead` (48 kHz samples), subtracted once at the end: no demuxer of
+    /// symphonia 0.6.1 trims it from the packets' durations.
     opus_pre_skip: u64,
     /// Largest single packet duration seen.
     max_packet_ns: u128,
@@ -439,12 +439,7 @@ struct Timing {
 }
 
 impl Timing {
-    fn new(
-        params: &AudioCodecParameters,
-        time_base: TimeBase,
-        sample_rate: Option<u32>,
-        demuxer_handles_delay: bool,
-    ) -> Self {
+    fn new(params: &AudioCodecParameters, time_base: TimeBase, sample_rate: Option<u32>) -> Self {
         let mpeg_frame_len = match params.codec {
             codec::CODEC_ID_MP1 => Some(384),
             codec::CODEC_ID_MP2 => Some(1152),
@@ -456,7 +451,7 @@ impl Timing {
             _ => None,
         };
         let is_opus = params.codec == codec::CODEC_ID_OPUS;
-        let opus_pre_skip = if is_opus && !demuxer_handles_delay {
+        let opus_pre_skip = if is_opus {
             params
                 .extra_data
                 .as_deref()

@@ -1,6 +1,7 @@
 //! Renditions: decoding a clip that browsers cannot play (AIFF, ALAC, CAF, …) and encoding it as
-//! FLAC, which Chromium and Firefox both play, streaming to any [`Write`]. Blocking; run in the
-//! sandboxed child (`crate::stage::rendition`), which writes to its stdout.
+//! FLAC, which Chromium and Firefox both play, streaming to any [`Write`]; or, when the
+//! operator chooses it, as Ogg Opus ([`render_opus`]). Blocking; run in the sandboxed child
+//! (`crate::stage::rendition`), which writes to its stdout.
 //!
 //! # How
 //!
@@ -69,7 +70,7 @@ pub struct Rendered {
     pub sample_rate: u32,
     /// Channel count.
     pub channels: usize,
-    /// Bits per sample.
+    /// Bits per sample (0 for Opus, which has none).
     pub bits: u32,
     /// Frames (samples per channel).
     pub frames: u64,
@@ -352,5 +353,8 @@ fn bits_of(buf: &GenericAudioBufferRef<'_>, float_pcm: bool) -> u32 {
     }
 }
 
+mod opus;
 #[cfg(test)]
 mod tests;
+
+pub use opus::render_opus;

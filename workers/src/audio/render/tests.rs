@@ -126,3 +126,163 @@ fn what_is_not_audio_is_refused_and_an_unreadable_file_is_an_io_error() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A 16-bit PCM WAV of `frames` per channel; `sample(frame, channel)` in [-1, 1].
+fn pcm_wav(rate: u32, channels: u16, frames: u32, sample: impl Fn(u32, u16) -> f64) -> Vec<u8> {
+    let data_len = frames * u32::from(channels) * 2;
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&channels.to_le_bytes());
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
+    wav.extend_from_slice(&(channels * 2).to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for frame in 0..frames {
+        for channel in 0..channels {
+            let s = (sample(frame, channel) * 32767.0).round() as i16;
+            wav.extend_from_slice(&s.to_le_bytes());
+        }
+    }
+    wav
+}
+
+fn temp_file(bytes: &[u8]) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut file, bytes).unwrap();
+    file
+}
+
+/// An Ogg Opus file decoded at 48 kHz the way a player does (pre-skip and end trim applied):
+/// its channel count and interleaved samples.
+fn decode_ogg_opus(bytes: &[u8]) -> (usize, Vec<f32>) {
+    let mut reader = opus_pure::OggOpusReader::new(bytes).unwrap();
+    let channels = usize::from(reader.head().channel_count);
+    let mut decoder = reader.head().decoder(48_000).unwrap();
+    let mut trim = opus_pure::Trim::new(reader.head(), 48_000, channels).unwrap();
+    let mut pcm = vec![0.0f32; opus_pure::MAX_PACKET_SAMPLES * channels];
+    let mut all = Vec::new();
+    while let Some(packet) = reader.read_packet().unwrap() {
+        let n = decoder
+            .decode(&packet.data, opus_pure::MAX_PACKET_SAMPLES, &mut pcm)
+            .unwrap();
+        all.extend_from_slice(trim.keep(&packet, &pcm[..n * channels]));
+    }
+    (channels, all)
+}
+
+/// The best normalised correlation of `got` with `expected` within ±`lag` samples.
+fn correlation(got: &[f32], expected: &[f64], lag: usize) -> f64 {
+    (0..=2 * lag)
+        .map(|shift| {
+            let (mut dot, mut a, mut b) = (0.0, 0.0, 0.0);
+            for (i, &e) in expected.iter().enumerate() {
+                let Some(&g) = (i + shift).checked_sub(lag).and_then(|j| got.get(j)) else {
+                    continue;
+                };
+                dot += f64::from(g) * e;
+                a += f64::from(g) * f64::from(g);
+                b += e * e;
+            }
+            dot / (a * b).sqrt().max(f64::MIN_POSITIVE)
+        })
+        .fold(f64::MIN, f64::max)
+}
+
+#[test]
+fn aiff_alac_and_caf_render_to_ogg_opus_the_scan_reads_as_long_as_the_source() {
+    for name in ["hello.aiff", "hello-alac.m4a", "hello.caf"] {
+        let source = fixture(name);
+        let mut out = Vec::new();
+        let rendered = render_opus(&source, &mut out, 64_000).unwrap();
+        let (format, expected) = samples(&source);
+        assert_eq!(
+            rendered.frames as usize,
+            expected.len() / format.channels,
+            "{name}"
+        );
+        let opus = temp_file(&out);
+        let facts = analyse(opus.path(), 0).unwrap().facts;
+        assert_eq!(
+            (facts.container.as_str(), facts.codec.as_str()),
+            ("ogg", "opus"),
+            "{name}"
+        );
+        let original = analyse(&source, 0).unwrap().facts;
+        assert!(
+            facts.duration_ms.abs_diff(original.duration_ms) <= 1,
+            "{name}: {} ms from {} ms",
+            facts.duration_ms,
+            original.duration_ms
+        );
+        // Decoded as a player does, it is exactly as long as the source at 48 kHz.
+        let (channels, decoded) = decode_ogg_opus(&out);
+        assert_eq!(channels, format.channels, "{name}");
+        let rate = u64::from(format.sample_rate);
+        let expected_48k = (rendered.frames * 48_000 + rate / 2) / rate;
+        assert!(
+            (decoded.len() / channels) as u64 == expected_48k,
+            "{name}: {} samples at 48 kHz, expected {expected_48k}",
+            decoded.len() / channels
+        );
+    }
+}
+
+#[test]
+fn a_tone_comes_back_as_the_same_tone_from_a_resampled_and_a_native_rate() {
+    // 44.1 kHz stereo (resampled to 48 kHz) and 16 kHz mono (coded as it is): a 440 Hz tone
+    // in the left channel and 660 Hz in the right.
+    for (rate, channels) in [(44_100u32, 2u16), (16_000, 1)] {
+        let hz = |channel: u16| if channel == 0 { 440.0 } else { 660.0 };
+        let tone =
+            |t: f64, channel: u16| 0.5 * (2.0 * std::f64::consts::PI * hz(channel) * t).sin();
+        let wav = pcm_wav(rate, channels, rate, |frame, channel| {
+            tone(f64::from(frame) / f64::from(rate), channel)
+        });
+        let source = temp_file(&wav);
+        let mut out = Vec::new();
+        let rendered = render_opus(source.path(), &mut out, 96_000).unwrap();
+        assert_eq!(rendered.channels, usize::from(channels));
+        let (decoded_channels, decoded) = decode_ogg_opus(&out);
+        assert_eq!(decoded_channels, usize::from(channels));
+        assert_eq!(
+            decoded.len() / decoded_channels,
+            48_000,
+            "{rate} Hz: one second"
+        );
+        for channel in 0..channels {
+            let got: Vec<f32> = decoded
+                .iter()
+                .skip(usize::from(channel))
+                .step_by(usize::from(channels))
+                .copied()
+                .collect();
+            // Away from the edges, where the encoder starts and stops.
+            let expected: Vec<f64> = (2_400..45_600)
+                .map(|i| tone(f64::from(i) / 48_000.0, channel))
+                .collect();
+            let r = correlation(&got[2_400..45_600], &expected, 48);
+            assert!(r > 0.98, "{rate} Hz, channel {channel}: correlation {r}");
+        }
+    }
+}
+
+#[test]
+fn opus_refuses_more_than_two_channels_and_what_is_not_audio() {
+    let wav = pcm_wav(48_000, 3, 4_800, |_, _| 0.0);
+    let source = temp_file(&wav);
+    let mut out = Vec::new();
+    match render_opus(source.path(), &mut out, 96_000) {
+        Err(RenderError::Refused(why)) => assert!(why.contains("at most 2 channels"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    match render_opus(&fixture("not-audio.mp3"), &mut out, 96_000) {
+        Err(RenderError::Refused(_)) => {}
+        other => panic!("{other:?}"),
+    }
+}

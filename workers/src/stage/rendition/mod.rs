@@ -1,10 +1,11 @@
 //! The rendition stage: a clean clip that browsers cannot play as uploaded (AIFF, ALAC, CAF, WAV
-//! that is not 8/16/24-bit PCM, …: `voicebin_domain::playback`) gets a FLAC rendition, which
-//! players are served instead (`docs/adr/0016-playback-renditions.md`).
+//! that is not 8/16/24-bit PCM, …: `voicebin_domain::playback`) gets a FLAC rendition (or Ogg
+//! Opus, when the operator chooses it: [`RenditionFormat`]), which players are served instead
+//! (`docs/adr/0016-playback-renditions.md`).
 //!
 //! Decoding untrusted bytes happens in a child process, as scans do (`crate::scan::sandbox`):
 //! `voicebin render-sandboxed` ([`child`]) lowers its resource limits (`RLIMIT_AS`,
-//! `RLIMIT_CPU`, no files, few descriptors) and writes the FLAC stream to its stdout. The
+//! `RLIMIT_CPU`, no files, few descriptors) and writes the rendition to its stdout. The
 //! parent ([`RenditionWork`]) streams that stdout into the blob store under
 //! `renditions/<id>` while hashing and counting it, so the rendition is never held whole in
 //! memory, and the store's `put` only succeeds once the child has exited cleanly: the stream
@@ -49,12 +50,41 @@ pub const SUBCOMMAND: &str = "render-sandboxed";
 pub const EXIT_REFUSED: u8 = 4;
 /// The child's exit code when reading the file or writing its output failed.
 pub const EXIT_IO: u8 = 5;
-/// The media type of the renditions made here.
+/// The media type of FLAC renditions.
 pub const FLAC: &str = "audio/flac";
+/// The media type of Opus renditions (Ogg Opus, RFC 7845).
+pub const OGG: &str = "audio/ogg";
+
+/// What renditions are encoded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenditionFormat {
+    /// Lossless FLAC: every sample of a lossless source kept (the default).
+    Flac,
+    /// Ogg Opus at this many bits per second: smaller, lossy, mono or stereo only.
+    Opus {
+        /// The encoder's target bitrate.
+        bitrate_bps: u32,
+    },
+}
+
+impl RenditionFormat {
+    /// The default Opus bitrate: 96 kbit/s, transparent for speech and near it for music.
+    pub const DEFAULT_OPUS_BITRATE_BPS: u32 = 96_000;
+
+    /// The media type the rendition is served as.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            RenditionFormat::Flac => FLAC,
+            RenditionFormat::Opus { .. } => OGG,
+        }
+    }
+}
 
 /// How far one rendition may go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenditionSettings {
+    /// What renditions are encoded as.
+    pub format: RenditionFormat,
     /// The largest rendition stored, in bytes; a clip whose rendition would be larger keeps its
     /// original only.
     pub max_bytes: u64,
@@ -78,6 +108,7 @@ impl RenditionSettings {
 impl Default for RenditionSettings {
     fn default() -> Self {
         RenditionSettings {
+            format: RenditionFormat::Flac,
             max_bytes: Self::DEFAULT_MAX_BYTES,
             max_cpu_secs: Self::DEFAULT_MAX_CPU_SECS,
             timeout: Self::DEFAULT_TIMEOUT,
@@ -85,7 +116,7 @@ impl Default for RenditionSettings {
     }
 }
 
-/// Makes FLAC renditions in a sandboxed child and stores them.
+/// Makes renditions in a sandboxed child and stores them.
 #[derive(Debug, Clone)]
 pub struct RenditionWork {
     /// The executable (`<program> render-sandboxed …`) and the memory limit, shared with the
@@ -146,7 +177,7 @@ impl StageWork for RenditionWork {
                     .complete_rendition(
                         id,
                         key.clone(),
-                        ContentType::from_sniffed(FLAC),
+                        ContentType::from_sniffed(self.settings.format.content_type()),
                         size,
                         sha256,
                     )
@@ -204,7 +235,11 @@ impl RenditionWork {
             .arg("--max-memory-bytes")
             .arg(self.sandbox.max_memory_bytes.to_string())
             .arg("--max-cpu-secs")
-            .arg(self.settings.max_cpu_secs.to_string())
+            .arg(self.settings.max_cpu_secs.to_string());
+        if let RenditionFormat::Opus { bitrate_bps } = self.settings.format {
+            command.arg("--opus-bitrate").arg(bitrate_bps.to_string());
+        }
+        command
             .arg("--")
             .arg(source)
             // Nothing of ours for the decoder: no secrets, no stdin.
