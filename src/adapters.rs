@@ -114,6 +114,83 @@ pub(crate) async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
     })
 }
 
+/// How long an upload's room in its quota is held at most: a process that dies mid-upload
+/// stops holding it then. An upload still streaming after this long no longer holds room
+/// (ADR 0022).
+const QUOTA_HOLD: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The quota store and the operator's defaults, as the upload path holds room in them.
+pub(crate) struct StoreQuotas {
+    pub(crate) store: Arc<dyn voicebin_projections::QuotaStore>,
+    pub(crate) defaults: voicebin_domain::Limits,
+}
+
+#[async_trait::async_trait]
+impl voicebin_commands::Quotas for StoreQuotas {
+    async fn reserve(
+        &self,
+        account: &voicebin_domain::AccountId,
+        want: u64,
+        min: u64,
+    ) -> Result<voicebin_commands::QuotaGrant, voicebin_commands::QuotaError> {
+        use rand::RngCore;
+        use voicebin_commands::QuotaError;
+        use voicebin_projections::{ReserveRequest, Reserved};
+        let mut bytes = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let ticket: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let now = unix_now();
+        let request = ReserveRequest {
+            ticket: &ticket,
+            account: account.as_str(),
+            defaults: self.defaults,
+            want,
+            min,
+            now,
+            expires_at: now + QUOTA_HOLD.as_secs() as i64,
+        };
+        match self.store.reserve(&request).await {
+            Ok(Reserved::Granted {
+                bytes,
+                held,
+                usage,
+                limits,
+            }) => Ok(voicebin_commands::QuotaGrant {
+                bytes,
+                ticket: held.then_some(ticket),
+                usage,
+                limits,
+            }),
+            Ok(Reserved::Refused { usage, limits, .. }) => {
+                Err(QuotaError::Exceeded { usage, limits })
+            }
+            Err(e) => Err(QuotaError::Unavailable(e.into())),
+        }
+    }
+
+    async fn release(&self, ticket: &str) -> Result<(), voicebin_commands::QuotaError> {
+        self.store
+            .release(ticket)
+            .await
+            .map_err(|e| voicebin_commands::QuotaError::Unavailable(e.into()))?;
+        // Now and then, forget the room that processes which died were holding (lapsed room
+        // is ignored anyway; this only keeps the table small).
+        if rand::random::<u8>() < 4 {
+            let now = unix_now();
+            if let Err(e) = self.store.purge_expired(now).await {
+                tracing::warn!(error = %e, "purging lapsed quota reservations failed");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The blocklist read model, as the upload path consults it.
 pub(crate) struct ViewsBlocklist(pub(crate) Arc<dyn ReadStore>);
 

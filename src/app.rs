@@ -22,7 +22,7 @@ use voicebin_workers::{
     StageJobRunner, StageWork,
 };
 
-use crate::adapters::{adapters, Adapters, ViewsBlocklist};
+use crate::adapters::{adapters, Adapters, StoreQuotas, ViewsBlocklist};
 use crate::{Database, Settings};
 
 /// A built application: its state, plus the background tasks to run beside it.
@@ -174,7 +174,11 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         Arc::new(relay.trigger()),
         Arc::new(ViewsBlocklist(views.clone())),
         settings.max_upload_bytes,
-    );
+    )
+    .with_quotas(Arc::new(StoreQuotas {
+        store: database.quotas(),
+        defaults: settings.quotas,
+    }));
 
     let Trust {
         verifier,
@@ -242,6 +246,10 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             reporter_secret.as_bytes(),
         )),
         login_links: login_links.clone(),
+        quotas: voicebin_api::usecases::quotas::QuotaSettings {
+            store: database.quotas(),
+            defaults: settings.quotas,
+        },
         transcription: false,
     };
     let mut workers = Vec::new();

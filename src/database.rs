@@ -13,8 +13,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use voicebin_commands::{postgres_bus, sqlite_bus, ClipStore};
 use voicebin_projections::{
-    ClipProjector, EventLog, PlaybackGrants, PostgresStore, RateLimits, ReadStore, RedeemedLinks,
-    ReplayCache, ScanDispatch, SqliteStore, StageDispatch,
+    ClipProjector, EventLog, PlaybackGrants, PostgresStore, QuotaStore, RateLimits, ReadStore,
+    RedeemedLinks, ReplayCache, ScanDispatch, SqliteStore, StageDispatch,
 };
 
 /// Where the event store and read models live.
@@ -124,6 +124,15 @@ impl Database {
 
     /// The rate-limit buckets over this database (shared by every API replica).
     pub fn rate_limits(&self) -> Arc<dyn RateLimits> {
+        match self {
+            Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
+            Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),
+        }
+    }
+
+    /// Per-account quotas over this database: usage from the views, operators' overrides and
+    /// the room uploads in progress hold (shared by every API replica).
+    pub fn quotas(&self) -> Arc<dyn QuotaStore> {
         match self {
             Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
             Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),

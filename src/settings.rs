@@ -82,6 +82,9 @@ pub struct Settings {
     pub rendition: Option<RenditionSettings>,
     /// Speech-to-text; `None` transcribes nothing.
     pub transcription: Option<TranscriptionSettings>,
+    /// The default per-account quotas (`VOICEBIN_QUOTA_BYTES`, `VOICEBIN_QUOTA_CLIPS`);
+    /// `voicebin quota set` overrides them per account. Default: no limit.
+    pub quotas: voicebin_domain::Limits,
 }
 
 impl Settings {
@@ -102,6 +105,7 @@ impl Settings {
             sandbox: SandboxSettings::this_binary(),
             rendition: Some(RenditionSettings::default()),
             transcription: None,
+            quotas: voicebin_domain::Limits::UNLIMITED,
         }
     }
 }

@@ -505,3 +505,51 @@ impl ToJSON for Millis {
         Some(Value::from(self.0))
     }
 }
+
+/// What an account's live clips take: their originals' bytes and their number (deleted,
+/// removed and expired clips do not count; playback renditions never do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Object)]
+pub struct QuotaUsage {
+    /// Bytes of the originals.
+    pub bytes: u64,
+    /// Number of clips.
+    pub clips: u64,
+}
+
+impl From<voicebin_domain::Usage> for QuotaUsage {
+    fn from(u: voicebin_domain::Usage) -> Self {
+        QuotaUsage {
+            bytes: u.bytes,
+            clips: u.clips,
+        }
+    }
+}
+
+/// How much an account's live clips may take; `null` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Object)]
+pub struct QuotaLimits {
+    /// Bytes of originals, or `null`.
+    pub bytes: Option<u64>,
+    /// Number of clips, or `null`.
+    pub clips: Option<u64>,
+}
+
+impl From<voicebin_domain::Limits> for QuotaLimits {
+    fn from(l: voicebin_domain::Limits) -> Self {
+        QuotaLimits {
+            bytes: l.bytes,
+            clips: l.clips,
+        }
+    }
+}
+
+/// The caller's account: who it is, what its clips take and what they may take.
+#[derive(Debug, Clone, Object)]
+pub struct Account {
+    /// The account id (the token's subject).
+    pub account: String,
+    /// What its live clips take.
+    pub usage: QuotaUsage,
+    /// Its limits (the operator's defaults, or this account's overrides).
+    pub limits: QuotaLimits,
+}

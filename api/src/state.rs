@@ -52,6 +52,8 @@ pub struct AppState {
     /// Redeems one-time sign-in links; `None` with an external issuer, which signs people in
     /// itself.
     pub login_links: Option<Arc<crate::usecases::signin::LoginLinks>>,
+    /// Per-account quotas: where they are kept and the operator's defaults.
+    pub quotas: crate::usecases::quotas::QuotaSettings,
     /// Whether this deployment transcribes clean clips (a clip without a transcript is then
     /// `pending`, otherwise `off`).
     pub transcription: bool,

@@ -1,7 +1,7 @@
 //! Application services: everything that changes a clip goes through [`ClipService`], which runs
 //! commands through the cqrs-es framework (retrying optimistic-concurrency conflicts) and talks
-//! to the outside world only through ports: [`BlobStore`], [`ScanQueue`], [`Scanner`] and
-//! [`Blocklist`].
+//! to the outside world only through ports: [`BlobStore`], [`ScanQueue`], [`Scanner`],
+//! [`Blocklist`] and [`Quotas`].
 //!
 //! Reads do not happen here (see `voicebin-projections`), and nothing here knows HTTP.
 //!
@@ -31,7 +31,7 @@ pub use bus::{
 };
 pub use download_counter::DownloadCounter;
 pub use ports::{
-    BlobError, BlobStore, Blocklist, BlocklistError, BoxError, ByteStream, QueueError, ScanError,
-    ScanQueue, Scanner,
+    BlobError, BlobStore, Blocklist, BlocklistError, BoxError, ByteStream, NoQuotas, QueueError,
+    QuotaError, QuotaGrant, Quotas, ScanError, ScanQueue, Scanner,
 };
 pub use service::{ClipService, Decision, UploadError, UploadRequest};

@@ -149,3 +149,75 @@ pub trait Blocklist: Send + Sync {
         sha256: &voicebin_domain::Sha256Digest,
     ) -> Result<bool, BlocklistError>;
 }
+
+/// Room for one upload under its account's quota, held until the upload is recorded or
+/// refused ([`Quotas::release`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaGrant {
+    /// The bytes the upload may take.
+    pub bytes: u64,
+    /// Names the room held, to give back; `None` when nothing needed holding (no limit).
+    pub ticket: Option<String>,
+    /// The account's stored clips when the room was granted.
+    pub usage: voicebin_domain::Usage,
+    /// Its limits.
+    pub limits: voicebin_domain::Limits,
+}
+
+/// Why an upload got no room.
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    /// One more clip, or the bytes the upload needs, would take the account past a limit
+    /// (counting its other uploads in progress).
+    #[error("the upload would take the account past its quota")]
+    Exceeded {
+        /// The account's stored clips.
+        usage: voicebin_domain::Usage,
+        /// Its limits.
+        limits: voicebin_domain::Limits,
+    },
+    /// The store that keeps quotas failed ("cannot tell" is never "room").
+    #[error("quotas are unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+}
+
+/// Per-account quotas, as the upload path holds room in them (ADR 0022).
+#[async_trait]
+pub trait Quotas: Send + Sync {
+    /// Holds room for one more clip of `account` of at least `min` and at most `want` bytes
+    /// (the grant says how many), counting its stored clips and its other uploads in
+    /// progress, atomically across replicas.
+    async fn reserve(
+        &self,
+        account: &voicebin_domain::AccountId,
+        want: u64,
+        min: u64,
+    ) -> Result<QuotaGrant, QuotaError>;
+    /// Gives the room held under `ticket` back.
+    async fn release(&self, ticket: &str) -> Result<(), QuotaError>;
+}
+
+/// No quotas: every upload gets the room it asks for (processes that never upload, and
+/// deployments built without a quota store).
+pub struct NoQuotas;
+
+#[async_trait]
+impl Quotas for NoQuotas {
+    async fn reserve(
+        &self,
+        _account: &voicebin_domain::AccountId,
+        want: u64,
+        _min: u64,
+    ) -> Result<QuotaGrant, QuotaError> {
+        Ok(QuotaGrant {
+            bytes: want,
+            ticket: None,
+            usage: voicebin_domain::Usage::default(),
+            limits: voicebin_domain::Limits::UNLIMITED,
+        })
+    }
+
+    async fn release(&self, _ticket: &str) -> Result<(), QuotaError> {
+        Ok(())
+    }
+}

@@ -18,7 +18,10 @@ use voicebin_domain::{
 use crate::blobs::rendition_key;
 use crate::bus::{ClipStore, CommandError, CommandMeta};
 use crate::download_counter::DownloadCounter;
-use crate::ports::{BlobError, BlobStore, Blocklist, BlocklistError, ByteStream, ScanQueue};
+use crate::ports::{
+    BlobError, BlobStore, Blocklist, BlocklistError, ByteStream, NoQuotas, QuotaError, QuotaGrant,
+    Quotas, ScanQueue,
+};
 
 /// How many leading bytes are inspected to decide the media type.
 const SNIFF_BYTES: usize = 64 * 1024;
@@ -38,6 +41,9 @@ pub struct UploadRequest {
     pub download_limit: Option<DownloadLimit>,
     /// Request id, for the event metadata.
     pub request_id: Option<String>,
+    /// The body's length when the client declared it (`Content-Length` of a raw body): the
+    /// quota's room is checked against it before a byte is read. `None`: unknown.
+    pub declared_bytes: Option<u64>,
 }
 
 /// Why an upload was not accepted. In every case nothing is left behind.
@@ -55,6 +61,18 @@ pub enum UploadError {
         /// The limit in bytes.
         max: u64,
     },
+    /// One more clip, or these bytes, would take the account past its quota (refused before
+    /// the bytes were kept).
+    #[error("the upload would take the account past its quota")]
+    OverQuota {
+        /// The account's stored clips.
+        usage: voicebin_domain::Usage,
+        /// Its limits.
+        limits: voicebin_domain::Limits,
+    },
+    /// The quota store could not be consulted.
+    #[error(transparent)]
+    QuotaUnavailable(QuotaError),
     /// Reading the body failed (the client went away or sent a malformed stream).
     #[error("could not read the body: {0}")]
     Body(std::io::Error),
@@ -81,6 +99,7 @@ pub struct ClipService {
     downloads: Arc<DownloadCounter>,
     blocklist: Arc<dyn Blocklist>,
     max_upload_bytes: u64,
+    quotas: Arc<dyn Quotas>,
 }
 
 /// What a moderator decided about a clip.
@@ -92,6 +111,43 @@ pub enum Decision {
     Restore,
     /// Take it down for good: purge the bytes, blocklist the digest.
     Remove,
+}
+
+/// Room held in a quota for an upload in progress. Given back with [`Held::release`]; if
+/// the upload's future is dropped first (the client went away), given back by a task
+/// spawned on drop. A process that dies holding room loses it when the reservation lapses.
+struct Held {
+    quotas: Arc<dyn Quotas>,
+    ticket: Option<String>,
+}
+
+impl Held {
+    async fn release(mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            give_back(self.quotas.as_ref(), &ticket).await;
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket.take() else {
+            return;
+        };
+        let quotas = self.quotas.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move { give_back(quotas.as_ref(), &ticket).await });
+            }
+            Err(_) => tracing::warn!("quota room of an abandoned upload is held until it lapses"),
+        }
+    }
+}
+
+async fn give_back(quotas: &dyn Quotas, ticket: &str) {
+    if let Err(e) = quotas.release(ticket).await {
+        tracing::warn!(error = %e, "quota room not given back; it is held until it lapses");
+    }
 }
 
 /// Marker error carried through the byte stream when the size limit is crossed.
@@ -115,7 +171,14 @@ impl ClipService {
             queue,
             blocklist,
             max_upload_bytes,
+            quotas: Arc::new(NoQuotas),
         }
+    }
+
+    /// The same service, holding uploads to `quotas` (without, nothing is limited).
+    pub fn with_quotas(mut self, quotas: Arc<dyn Quotas>) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     /// The configured upload size limit in bytes.
@@ -136,12 +199,63 @@ impl ClipService {
     /// Streams `body` to blob storage while hashing and measuring it, records `Uploaded` and
     /// queues a scan. The media type is decided from the first bytes; nothing stays behind
     /// when the upload is refused.
+    ///
+    /// Before a byte is read, room is held in the owner's quota: the declared length, or as
+    /// much as the upload could take; the body may not pass what was granted. The room is
+    /// given back once the upload is recorded (its view then counts it) or refused.
     #[instrument(skip_all, fields(clip.id))]
     pub async fn upload(
         &self,
         request: UploadRequest,
-        mut body: ByteStream,
+        body: ByteStream,
     ) -> Result<ClipId, UploadError> {
+        let (want, min) = match request.declared_bytes {
+            Some(len) if len > self.max_upload_bytes => {
+                return Err(UploadError::TooLarge {
+                    max: self.max_upload_bytes,
+                })
+            }
+            Some(len) => (len, len),
+            None => (self.max_upload_bytes, 1),
+        };
+        let grant = match self.quotas.reserve(&request.owner, want, min).await {
+            Ok(grant) => grant,
+            Err(QuotaError::Exceeded { usage, limits }) => {
+                return Err(UploadError::OverQuota { usage, limits })
+            }
+            Err(e) => return Err(UploadError::QuotaUnavailable(e)),
+        };
+        let held = Held {
+            quotas: self.quotas.clone(),
+            ticket: grant.ticket.clone(),
+        };
+        let result = self.store_upload(request, body, &grant).await;
+        held.release().await;
+        result
+    }
+
+    /// The refusal of a body that passed `cap`: the quota's, when the quota set the cap.
+    fn over(&self, cap: u64, grant: &QuotaGrant) -> UploadError {
+        if cap < self.max_upload_bytes {
+            UploadError::OverQuota {
+                usage: grant.usage,
+                limits: grant.limits,
+            }
+        } else {
+            UploadError::TooLarge {
+                max: self.max_upload_bytes,
+            }
+        }
+    }
+
+    /// [`ClipService::upload`] once the quota's room is held: at most `grant.bytes` bytes.
+    async fn store_upload(
+        &self,
+        request: UploadRequest,
+        mut body: ByteStream,
+        grant: &QuotaGrant,
+    ) -> Result<ClipId, UploadError> {
+        let cap = self.max_upload_bytes.min(grant.bytes);
         let mut prefix = BytesMut::new();
         while prefix.len() < SNIFF_BYTES {
             match body.next().await {
@@ -149,10 +263,8 @@ impl ClipService {
                 Some(Err(e)) => return Err(UploadError::Body(e)),
                 None => break,
             }
-            if prefix.len() as u64 > self.max_upload_bytes {
-                return Err(UploadError::TooLarge {
-                    max: self.max_upload_bytes,
-                });
+            if prefix.len() as u64 > cap {
+                return Err(self.over(cap, grant));
             }
         }
         if prefix.is_empty() {
@@ -166,7 +278,7 @@ impl ClipService {
         let blob_key = format!("clips/{id}");
 
         let state = Arc::new(Mutex::new((Sha256::new(), 0u64)));
-        let max = self.max_upload_bytes;
+        let max = cap;
         let hashing = {
             let state = state.clone();
             futures::stream::once(async move { Ok(prefix.freeze()) })
@@ -184,7 +296,7 @@ impl ClipService {
         };
         match self.blobs.put(&blob_key, Box::pin(hashing)).await {
             Ok(_) => {}
-            Err(BlobError::Source(e)) if is_limit(&e) => return Err(UploadError::TooLarge { max }),
+            Err(BlobError::Source(e)) if is_limit(&e) => return Err(self.over(cap, grant)),
             Err(BlobError::Source(e)) => return Err(UploadError::Body(e)),
             Err(e) => return Err(UploadError::Storage(e)),
         }

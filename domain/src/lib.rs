@@ -16,6 +16,7 @@
 //! - `transcript.rs`: what was said in a clip, as timed segments, and its WebVTT form.
 //! - `sniff.rs`: deciding from the first bytes whether an upload is audio, and which kind.
 //! - `playback.rs`: which uploads mainstream browsers play as they are.
+//! - `quota.rs`: per-account quotas: usage, limits, and how operators write a limit.
 //! - `stage.rs`: the work done on a clip after its clean verdict (`Stage`), and where a clip is
 //!   in it (`StageState`).
 #![deny(missing_docs)]
@@ -41,6 +42,7 @@ macro_rules! parse_by_name {
 
 pub mod clip;
 pub mod playback;
+pub mod quota;
 pub mod sniff;
 pub mod stage;
 pub mod transcript;
@@ -50,6 +52,7 @@ pub use clip::{
     AudioFacts, Clip, ClipCommand, ClipError, ClipEvent, Moderation, ScanOutcome, ScanState,
     ScanVerdict, TranscriptStatus,
 };
+pub use quota::{Limits, Resource, Usage};
 pub use stage::{Stage, StageState};
 pub use transcript::{Language, Segment, Transcript};
 pub use values::{

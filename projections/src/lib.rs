@@ -16,12 +16,15 @@
 //! - `store.rs`: the ports the other crates read through (`ReadStore`, `EventLog`,
 //!   `ScanDispatch`, `RateLimits`, `ReplayCache`, `RedeemedLinks`, `PlaybackGrants`); `sql.rs`:
 //!   their SQLite and PostgreSQL adapters; `stored.rs`: how typed values are stored by name.
+//! - `quota.rs`: per-account quotas: usage read from the views, operators' overrides, and
+//!   the room uploads in progress hold (`QuotaStore`, ADR 0022).
 //! - `projector.rs`: the live projector (a cqrs-es query), repair of stale views, and the
 //!   rebuild of every read model from the event store.
 #![forbid(unsafe_code)]
 
 mod moderation;
 mod projector;
+mod quota;
 pub mod search;
 mod sql;
 mod store;
@@ -33,6 +36,7 @@ pub use moderation::{
     ReportRow, ReportState, Resolution,
 };
 pub use projector::{rebuild, repair, ClipProjector, RebuildStats};
+pub use quota::{Overrides, QuotaStore, ReserveRequest, Reserved};
 pub use search::{MatchField, SearchHit, SearchQuery, SnippetPart, TranscriptSegment};
 pub use sql::{PostgresStore, SqliteStore};
 pub use store::{

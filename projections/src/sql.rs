@@ -24,13 +24,13 @@ use crate::view::{stage_column, ClipView};
 /// Read models and event log in the embedded SQLite database.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 /// Read models and event log in PostgreSQL.
 #[derive(Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 impl SqliteStore {

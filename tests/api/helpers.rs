@@ -111,6 +111,8 @@ pub struct Options {
     pub moderation: ModerationSettings,
     /// Speech-to-text; off unless a test turns it on ([`transcription_settings`]).
     pub transcription: Option<voicebin_workers::stage::transcript::TranscriptionSettings>,
+    /// The default per-account quotas (none unless a test sets them).
+    pub quotas: voicebin_domain::Limits,
 }
 
 impl Default for Options {
@@ -120,6 +122,7 @@ impl Default for Options {
             issuer: IssuerSettings::default(),
             moderation: ModerationSettings::default(),
             transcription: None,
+            quotas: voicebin_domain::Limits::UNLIMITED,
         }
     }
 }
@@ -134,6 +137,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         issuer,
         moderation,
         transcription,
+        quotas,
     } = options;
     spawn_with_settings(move |dir, base| {
         Box::pin(async move {
@@ -158,6 +162,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
 
                 rendition: Some(Default::default()),
                 transcription,
+                quotas,
             }
         })
     })

@@ -18,6 +18,7 @@ mod moderation;
 mod multipart;
 mod openapi;
 mod production;
+mod quotas;
 mod rebuild;
 mod recovery;
 mod renditions;

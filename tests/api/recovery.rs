@@ -19,6 +19,7 @@ fn upload_request() -> UploadRequest {
         filename: None,
         download_limit: None,
         request_id: None,
+        declared_bytes: None,
     }
 }
 
@@ -56,6 +57,7 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
 
         rendition: Some(Default::default()),
         transcription: None,
+        quotas: Default::default(),
     };
 
     // First process: accepts two uploads but never runs its background tasks, as if killed

@@ -10,7 +10,8 @@
 //
 // Steps: My clips pages through the five clips two at a time, then lists them; a search narrows the list and clearing it brings them
 // back; alpha's title and limit are edited in place; gamma is deleted after the in-place
-// confirmation (which takes the keyboard focus); beta plays in place; the view page of alpha
+// confirmation (which takes the keyboard focus), and the account's usage line above the list
+// drops from five clips to four; beta plays in place; the view page of alpha
 // shows the owner panel, whose edit changes the title; Moderation shows delta (reported), plays
 // it, blocks it with a reason, then plays it again (blocked) and shows its history, and
 // removes epsilon (reported) after a second confirmation; signed out, My clips asks to sign in;
@@ -190,6 +191,13 @@ try {
     STEP_TIMEOUT_MS,
   );
   check(listed, "My clips lists the five clips", await cardCount());
+  // What the clips take of the account's quota (the app has none set: no limit shown).
+  const usageShown = await browser.waitForFunction(
+    () => { const line = document.getElementById("clips-usage"); return line && !line.hidden && /^Your storage: 5 clips, \d/.test(line.textContent); },
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  check(usageShown, "My clips shows the account's usage", await browser.evaluate(() => document.getElementById("clips-usage").textContent));
   const signedIn = await browser.evaluate(() => document.getElementById("account-name").textContent);
   check(signedIn.includes(config.owner.account), "the header names the signed-in account", signedIn);
 
@@ -280,6 +288,12 @@ try {
     STEP_TIMEOUT_MS,
   );
   check(deleted, "confirming deletes gamma from the list", await cardCount());
+  const usageAfter = await browser.waitForFunction(
+    () => /^Your storage: 4 clips, /.test(document.getElementById("clips-usage").textContent),
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  check(usageAfter, "the usage drops once a clip is deleted", await browser.evaluate(() => document.getElementById("clips-usage").textContent));
   const afterDelete = await browser.evaluate(() => ({
     status: document.getElementById("clips-status").textContent,
     focused: document.activeElement && document.activeElement.tagName,

@@ -115,6 +115,8 @@ impl From<UploadError> for ApiError {
                 format!("could not read the body: {cause}"),
             ),
             UploadError::Storage(cause) => ApiError::unavailable(&cause),
+            UploadError::OverQuota { usage, limits } => ApiError::over_quota(usage, limits),
+            UploadError::QuotaUnavailable(cause) => ApiError::unavailable(&cause),
             UploadError::Blocked => ApiError::new(Code::Removed, e.to_string()),
             UploadError::BlocklistUnavailable(cause) => ApiError::unavailable(&cause),
             UploadError::Command(e) => e.into(),

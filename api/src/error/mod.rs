@@ -17,6 +17,8 @@ use poem_openapi::types::ToJSON;
 use poem_openapi::Object;
 use voicebin_domain::ValueError;
 
+use crate::model::{QuotaLimits, QuotaUsage};
+
 pub(crate) use openapi::errors;
 pub use openapi::{ErrorList, Errors};
 
@@ -39,6 +41,12 @@ pub struct Problem {
     /// The scope that was needed, for `insufficient_scope`.
     #[oai(skip_serializing_if_is_none)]
     pub required_scope: Option<String>,
+    /// What the account's live clips take, for `quota-exceeded`.
+    #[oai(skip_serializing_if_is_none)]
+    pub usage: Option<QuotaUsage>,
+    /// The account's limits (`null`: none), for `quota-exceeded`.
+    #[oai(skip_serializing_if_is_none)]
+    pub limits: Option<QuotaLimits>,
 }
 
 /// The header an error answer carries besides its body.
@@ -95,6 +103,8 @@ pub enum Code {
     InsufficientScope,
     /// 403: refused for another reason (a foreign `Origin` at `/mcp`).
     Forbidden,
+    /// 403: an upload past the account's quota of bytes or clips.
+    QuotaExceeded,
     /// 404: no such clip (or not visible to the caller), or no such resource.
     NotFound,
     /// 405: the resource does not support the method.
@@ -133,12 +143,13 @@ pub enum Code {
 
 impl Code {
     /// Every code, in table order.
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 23] = [
         Code::BadRequest,
         Code::InvalidField,
         Code::Unauthorized,
         Code::InsufficientScope,
         Code::Forbidden,
+        Code::QuotaExceeded,
         Code::NotFound,
         Code::MethodNotAllowed,
         Code::NotAcceptable,
@@ -196,6 +207,14 @@ impl Code {
                 "forbidden",
                 "Forbidden",
                 "The request is refused.",
+                None,
+            ),
+            Code::QuotaExceeded => (
+                S::FORBIDDEN,
+                "quota-exceeded",
+                "Quota exceeded",
+                "The upload would take the account past its quota of stored bytes or clips; \
+                 `usage` and `limits` say where it stands. Delete clips to make room.",
                 None,
             ),
             Code::NotFound => (
@@ -372,6 +391,8 @@ pub struct ApiError {
     required_scope: Option<String>,
     /// The value of the code's extra header; `None` uses the code's default.
     header: Option<String>,
+    /// The account's usage and limits, for `quota-exceeded`.
+    quota: Option<(QuotaUsage, QuotaLimits)>,
 }
 
 /// The `WWW-Authenticate` challenge for a failed or missing credential. Without an error both
@@ -412,7 +433,34 @@ impl ApiError {
             field: None,
             required_scope: None,
             header: None,
+            quota: None,
         }
+    }
+
+    /// 403 `quota-exceeded`, carrying the account's `usage` and `limits`.
+    pub fn over_quota(usage: voicebin_domain::Usage, limits: voicebin_domain::Limits) -> Self {
+        use voicebin_domain::quota::format_bytes;
+        let mut stands = Vec::new();
+        if let Some(max) = limits.clips {
+            stands.push(format!("{} of {max} clips", usage.clips));
+        }
+        if let Some(max) = limits.bytes {
+            stands.push(format!(
+                "{} of {} stored",
+                format_bytes(usage.bytes),
+                format_bytes(max)
+            ));
+        }
+        let mut e = Self::new(
+            Code::QuotaExceeded,
+            format!(
+                "this upload would take the account past its quota ({}, counting uploads in \
+                 progress); delete clips to make room",
+                stands.join(", ")
+            ),
+        );
+        e.quota = Some((usage.into(), limits.into()));
+        e
     }
 
     /// The same error answering with `value` in the code's extra header.
@@ -559,6 +607,8 @@ impl ApiError {
             detail: Some(self.detail.clone()),
             field: self.field.clone(),
             required_scope: self.required_scope.clone(),
+            usage: self.quota.map(|(usage, _)| usage),
+            limits: self.quota.map(|(_, limits)| limits),
         }
     }
 }

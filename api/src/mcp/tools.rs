@@ -355,10 +355,19 @@ async fn upload(state: &AppState, catalog: &Catalog, caller: &Caller, a: JsonObj
         description: a.description,
         download_limit: a.download_limit.map(|n| n.to_string()),
     };
+    let declared = Some(bytes.len() as u64);
     let body: ByteStream = Box::pin(futures::stream::once(async move {
         Ok::<_, std::io::Error>(Bytes::from(bytes))
     }));
-    let item = clips::upload(state, owner, meta, body, caller.request_id.clone()).await?;
+    let item = clips::upload(
+        state,
+        owner,
+        meta,
+        body,
+        declared,
+        caller.request_id.clone(),
+    )
+    .await?;
     Ok(json_of(&item))
 }
 

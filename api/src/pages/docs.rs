@@ -15,6 +15,7 @@ pub async fn docs(Data(state): Data<&AppState>) -> Response {
     let mcp_max = crate::site::mcp_upload_cap(max);
     let mcp_version = crate::site::MCP_PROTOCOL_VERSION;
     let algs = crate::auth::dpop::PROOF_ALGS.join(", ");
+    let quota = quota_sentence(state.quotas.defaults);
     let main = format!(
         r#"<h1>voicebin developer guide</h1>
 <p>The REST API is described by the OpenAPI 3.1 document at <a href="{url}/api/v1/openapi.json">{url}/api/v1/openapi.json</a>.
@@ -28,6 +29,14 @@ decided from the bytes; non-audio is refused with 415. Uploads are limited to {m
 The answer is 201 with <code>Location</code> and the owner view; <code>scan_state</code> is <code>pending</code> until the clip
 is validated (and scanned for malware where configured), then <code>clean</code>, <code>rejected</code>, <code>infected</code> or
 <code>failed</code>. Only clean clips are served to others.</p>
+<h2 id="quotas">Quotas</h2>
+<pre>curl {url}/api/v1/account -H "Authorization: Bearer $KEY"
+{{"account": "alice", "usage": {{"bytes": 34200000, "clips": 12}}, "limits": {{"bytes": 500000000, "clips": null}}}}</pre>
+<p>{quota} <code>usage</code> counts your live clips' originals (deleted, removed and expired clips stop counting;
+playback renditions never count); a limit of <code>null</code> is none, and the operator may set yours apart from the
+default. An upload that would pass a limit is refused with 403 <code>urn:voicebin:problem:quota-exceeded</code> before
+its bytes are kept (with a <code>Content-Length</code> that cannot fit, before the body is read); the problem carries
+<code>usage</code> and <code>limits</code>. Uploads in progress hold their room until they finish.</p>
 <h2 id="read">Read, list, edit, delete</h2>
 <pre>curl {url}/api/v1/items/$ID
 curl -G {url}/api/v1/account/items --data-urlencode q=hello -H "Authorization: Bearer $KEY"
@@ -117,9 +126,27 @@ claim. A bound token sent as <code>Bearer</code> is refused.</p>
 <p>Errors are RFC 9457 <code>application/problem+json</code> documents with a stable <code>type</code>
 (<code>urn:voicebin:problem:not-audio</code>, <code>…:too-large</code>, <code>…:invalid-field</code>, <code>…:unauthorized</code>,
 <code>…:insufficient-scope</code>, <code>…:not-found</code>, <code>…:gone</code>, <code>…:removed</code> (451),
-<code>…:too-many-requests</code> (429), <code>…:unavailable</code>). 401 answers carry a
+<code>…:too-many-requests</code> (429), <code>…:quota-exceeded</code> (403, with <code>usage</code> and <code>limits</code>),
+<code>…:unavailable</code>). 401 answers carry a
 <code>WWW-Authenticate</code> challenge (<code>Bearer</code>, or <code>DPoP</code> for DPoP requests); 429 and 503 answers carry <code>Retry-After</code>.</p>
 "#
     );
     text_page(&state.urls, "Developer guide", &main)
+}
+
+/// The deployment's default quotas, in a sentence.
+fn quota_sentence(defaults: voicebin_domain::Limits) -> String {
+    use voicebin_domain::quota::format_bytes;
+    let mut limits = Vec::new();
+    if let Some(bytes) = defaults.bytes {
+        limits.push(format!("{} of audio", format_bytes(bytes)));
+    }
+    if let Some(clips) = defaults.clips {
+        limits.push(format!("{clips} clips"));
+    }
+    if limits.is_empty() {
+        "This deployment sets no default quota.".to_owned()
+    } else {
+        format!("By default each account may keep {}.", limits.join(" and "))
+    }
 }

@@ -1,4 +1,5 @@
-//! `GET /api/v1/account/items`: the caller's clips.
+//! `GET /api/v1/account`: the caller's account and quota; `GET /api/v1/account/items`: its
+//! clips.
 
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -8,9 +9,9 @@ use super::extract::Auth;
 use super::ApiTags;
 use crate::access;
 use crate::error::Errors;
-use crate::model::ItemPage;
+use crate::model::{Account, ItemPage};
 use crate::state::AppState;
-use crate::usecases::clips;
+use crate::usecases::{clips, quotas};
 
 /// The caller's account.
 pub struct AccountApi {
@@ -25,6 +26,18 @@ enum ListItemsResponse {
     Ok(Json<ItemPage>),
 }
 
+#[derive(ApiResponse)]
+enum GetAccountResponse {
+    /// The caller's account, what its live clips take and its limits.
+    #[oai(status = 200)]
+    Ok(Json<Account>),
+}
+
+crate::error::errors!(
+    /// What reading one's account can answer besides 200.
+    GetAccountErrors = "getAccount": [Unauthorized, InsufficientScope, Internal, Unavailable]
+);
+
 crate::error::errors!(
     /// What listing one's clips can answer besides 200.
     ListItemsErrors = "listItems": [
@@ -34,6 +47,28 @@ crate::error::errors!(
 
 #[OpenApi(prefix_path = "/api/v1/account", tag = "ApiTags::Account")]
 impl AccountApi {
+    /// Your account and its quota (scope `voice:read` or `voice:create`).
+    ///
+    /// `usage` is what your live clips take: the bytes of their originals as uploaded and
+    /// their number (deleted, removed and expired clips stop counting at once; playback
+    /// renditions never count). `limits` is how much they may take (`null`: no limit). An
+    /// upload that would pass a limit is refused with 403 `quota-exceeded`.
+    #[oai(path = "/", method = "get", operation_id = "getAccount")]
+    async fn get_account(
+        &self,
+        auth: Auth,
+    ) -> Result<GetAccountResponse, Errors<GetAccountErrors>> {
+        // An uploading key may see the room it has; otherwise reading is the scope to ask for.
+        let principal = if auth.0.has_scope(access::CREATE) {
+            &auth.0
+        } else {
+            auth.require(access::READ)?
+        };
+        Ok(GetAccountResponse::Ok(Json(
+            quotas::account(&self.state, principal).await?,
+        )))
+    }
+
     /// List or search your clips (scope `voice:read`).
     ///
     /// Without `q`, newest first. With `q`, a full-text search of title, filename,

@@ -73,8 +73,8 @@ fn raw_header(req: &poem::Request, name: &'static str) -> Result<Option<String>,
 crate::error::errors!(
     /// What an upload can answer besides 201.
     UploadErrors = "uploadAudio": [
-        BadRequest, InvalidField, Unauthorized, InsufficientScope, TooLarge, NotAudio, Removed,
-        Internal, Unavailable
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, QuotaExceeded, TooLarge,
+        NotAudio, Removed, Internal, Unavailable
     ]
 );
 
@@ -86,6 +86,10 @@ impl AudioApi {
     /// fields before it). The media type is decided from the bytes; anything that is not
     /// audio is refused with 415. The clip is `pending` until validated and scanned; only then
     /// is it served to others.
+    ///
+    /// An upload that would take the account past its quota of stored bytes or clips is
+    /// refused with 403 `quota-exceeded` (carrying `usage` and `limits`) before its bytes are
+    /// kept; with a `Content-Length` that cannot fit, before the body is read.
     #[oai(path = "/audio", method = "post", operation_id = "uploadAudio")]
     #[allow(clippy::too_many_arguments)]
     async fn upload(
@@ -136,6 +140,8 @@ impl AudioApi {
             description: raw_header(req, "x-description")?,
             download_limit: raw_header(req, "x-download-limit")?,
         };
+        // A raw body's declared length is the clip's size; a form's is not.
+        let declared = body.content_length.filter(|_| !is_multipart);
         let (stream, late): (ByteStream, _) = if is_multipart {
             let content_type = body.content_type.as_deref().unwrap_or_default();
             let form = form::read(body.body, content_type).await?;
@@ -156,6 +162,7 @@ impl AudioApi {
             owner,
             meta,
             stream,
+            declared,
             crate::http::request_id(req),
         )
         .await

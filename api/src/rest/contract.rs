@@ -157,6 +157,29 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
+/// Marks `fields` of component `schema` as required and nullable: sent always, `null` when
+/// there is no value.
+fn always_sent_nullable(doc: &mut Value, schema: &str, fields: &[&str]) {
+    let schema = format!("/components/schemas/{schema}");
+    for field in fields {
+        if let Some(Value::Object(property)) =
+            doc.pointer_mut(&format!("{schema}/properties/{field}"))
+        {
+            if let Some(ty) = property.get("type").cloned() {
+                property.insert("type".into(), json!([ty, "null"]));
+            }
+        }
+        if let Some(Value::Object(component)) = doc.pointer_mut(&schema) {
+            if let Value::Array(required) = component
+                .entry("required")
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                required.push(json!(field));
+            }
+        }
+    }
+}
+
 /// Merges `keywords` into the schema at `pointer`, if there is one.
 fn refine_schema(doc: &mut Value, pointer: &str, keywords: Value) {
     if let Some(Value::Object(schema)) = doc.pointer_mut(pointer) {
@@ -199,19 +222,9 @@ pub fn refine(doc: &mut Value) {
     refine_schema(doc, form.trim_end_matches("/properties"), closed);
 
     // poem-openapi documents `Option` fields as optional; `Item` always sends them (null
-    // until known).
-    let item = "/components/schemas/Item";
-    for field in ITEM_NULLABLE {
-        if let Some(Value::Object(schema)) = doc.pointer_mut(&format!("{item}/properties/{field}"))
-        {
-            if let Some(ty) = schema.get("type").cloned() {
-                schema.insert("type".into(), json!([ty, "null"]));
-            }
-        }
-        if let Some(Value::Array(required)) = doc.pointer_mut(&format!("{item}/required")) {
-            required.push(json!(field));
-        }
-    }
+    // until known), and `QuotaLimits` always sends both limits (null for none).
+    always_sent_nullable(doc, "Item", &ITEM_NULLABLE);
+    always_sent_nullable(doc, "QuotaLimits", &["bytes", "clips"]);
 
     let q = trimmed_text(ANY_SPACE, r"[^\x00-\x1F\x7F-\x9F]", 200);
     refine_parameter(doc, "listItems", "query", "q", &object(q));

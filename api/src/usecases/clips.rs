@@ -261,19 +261,26 @@ impl RawMeta {
                 .map(parse_limit)
                 .transpose()?,
             request_id,
+            declared_bytes: None,
         })
     }
 }
 
 /// Validates `meta`, stores `body` as a new clip of `owner` and returns its owner view.
+/// `declared_bytes` is the body's length when the client declared it: an upload that cannot
+/// fit the owner's quota is then refused before its body is read.
 pub async fn upload(
     state: &AppState,
     owner: AccountId,
     meta: RawMeta,
     body: ByteStream,
+    declared_bytes: Option<u64>,
     request_id: Option<String>,
 ) -> Result<Item, ApiError> {
-    let request = meta.into_request(owner, request_id)?;
+    let request = UploadRequest {
+        declared_bytes,
+        ..meta.into_request(owner, request_id)?
+    };
     let id: ClipId = state.service.upload(request, body).await?;
     let view = state.views.get(id.as_str()).await?.ok_or_else(|| {
         ApiError::unavailable(&"upload recorded but its view is not readable yet")

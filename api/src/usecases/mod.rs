@@ -6,6 +6,7 @@ pub mod clips;
 pub mod grants;
 pub mod limits;
 pub mod moderation;
+pub mod quotas;
 pub mod reporters;
 pub mod signin;
 pub mod transcripts;

@@ -2,10 +2,11 @@
 // be played in place, edited in place, deleted after a confirmation, and its links copied.
 // A search (full text over title, filename, description and what was said) shows where each
 // clip matched: a snippet with the hits marked, and for a spoken hit a link that opens the
-// view page at that moment (/{id}#t=SECONDS).
+// view page at that moment (/{id}#t=SECONDS). Above the list, what the clips take of the
+// account's quota (GET /api/v1/account), kept current as clips are deleted.
 
 import "./nav.js";
-import { $, el, copyButton, formatDuration, problemText } from "./ui.js";
+import { $, el, copyButton, formatBytes, formatDuration, problemText } from "./ui.js";
 import { api, current, goSignIn, hasScope } from "./session.js";
 import { deleteControl, editForm, factList, playInPlace, titleOf } from "./clip-ui.js";
 
@@ -20,6 +21,7 @@ const list = $("#clip-list");
 const more = $("#clips-more");
 const search = $("#clips-search");
 const q = $("#clips-q");
+const usageLine = $("#clips-usage");
 
 let cursor = null;
 let query = (wanted.get("q") || "").trim();
@@ -38,6 +40,31 @@ const WHERE = {
   description: "Description",
   transcript: "Said",
 };
+
+/** What the account's clips take, and of how much: "12 of 500 clips, 34 MB of 500 MB". */
+function usageText(account) {
+  const { usage, limits } = account;
+  const clips = limits.clips === null
+    ? `${usage.clips} clip${usage.clips === 1 ? "" : "s"}`
+    : `${usage.clips} of ${limits.clips} clip${limits.clips === 1 ? "" : "s"}`;
+  const bytes = limits.bytes === null
+    ? formatBytes(usage.bytes)
+    : `${formatBytes(usage.bytes)} of ${formatBytes(limits.bytes)}`;
+  const full = (limits.clips !== null && usage.clips >= limits.clips)
+    || (limits.bytes !== null && usage.bytes >= limits.bytes);
+  return `Your storage: ${clips}, ${bytes}${full ? " — full: delete clips to upload more" : ""}.`;
+}
+
+/** Shows what the account's clips take; a failure leaves the line out (the list says why). */
+async function showUsage() {
+  try {
+    const account = await api("/api/v1/account");
+    usageLine.textContent = usageText(account);
+    usageLine.hidden = false;
+  } catch {
+    usageLine.hidden = true;
+  }
+}
 
 /** Where a searched clip matched: the field, the snippet (server text as text nodes, hits in
  *  <mark>, never parsed as HTML) and, for what was said, a link to that moment. */
@@ -108,6 +135,7 @@ function card(item) {
     if (next) focusCard(next);
     else q.focus();
     if (!list.children.length && !cursor) say("Deleted. You have no clips here any more.", "ok");
+    showUsage();
   };
   li.append(
     el(
@@ -195,6 +223,7 @@ function start() {
     return;
   }
   section.hidden = false;
+  showUsage();
   load({ append: false });
 }
 

@@ -1,9 +1,9 @@
 // `/`: choose (or drop) an audio file or record one, listen back, add a title, description and
 // download limit, upload it with progress and a cancel button, then watch its scan and share it.
 //
-// What the API would refuse (too large, not audio by its first bytes) is refused here before a
-// byte is sent, in the API's own words (sniff.js); the API still decides and its problem detail
-// is shown when it refuses. An unsent clip survives a trip to /signin (drafts.js).
+// What the API would refuse (too large, not audio by its first bytes, past the account's quota)
+// is refused here before a byte is sent, in the API's own words (sniff.js); the API still
+// decides and its problem detail is shown when it refuses. An unsent clip survives a trip to /signin (drafts.js).
 import "./nav.js";
 import { $, el, announce, copyButton, formatBytes, formatDuration, problemText } from "./ui.js";
 import { api, authHeaders, current, expired, goSignIn, onExpired, path, problemOf, Problem } from "./session.js";
@@ -256,6 +256,25 @@ async function upload(form, onProgress) {
   });
 }
 
+/** Why the account's quota leaves no room for `size` more bytes (GET /api/v1/account), or
+ *  null: also when the account cannot be read, since the API decides anyway. */
+async function quotaProblem(size) {
+  let account;
+  try {
+    account = await api("/api/v1/account");
+  } catch {
+    return null;
+  }
+  const { usage, limits } = account;
+  const stands = [];
+  if (limits.clips !== null) stands.push(`${usage.clips} of ${limits.clips} clips`);
+  if (limits.bytes !== null) stands.push(`${formatBytes(usage.bytes)} of ${formatBytes(limits.bytes)} stored`);
+  const noClip = limits.clips !== null && usage.clips >= limits.clips;
+  const noRoom = limits.bytes !== null && usage.bytes + size > limits.bytes;
+  if (!noClip && !noRoom) return null;
+  return `Quota exceeded: this clip would take your account past its quota (${stands.join(", ")}); delete clips on My clips to make room.`;
+}
+
 function limitProblem() {
   const raw = fields.downloadLimit.value.trim();
   if (raw === "") return null;
@@ -281,6 +300,12 @@ $("#details").addEventListener("submit", async (e) => {
     return;
   }
   showRefusal("");
+  const quotaError = await quotaProblem(clip.blob.size);
+  if (quotaError) {
+    showRefusal(quotaError);
+    announce(quotaError);
+    return;
+  }
   // Metadata fields go before the file: the API reads the form as a stream.
   const form = new FormData();
   if (fields.title.value.trim()) form.append("title", fields.title.value.trim());

@@ -323,6 +323,43 @@ pub struct ServerArgs {
     /// reverse proxy that sets it, or clients choose their own address.
     #[arg(long, env = "VOICEBIN_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    #[command(flatten)]
+    pub quotas: QuotaArgs,
+}
+
+/// The default per-account quotas (`voicebin quota set` overrides them per account).
+#[derive(Args, Clone)]
+pub struct QuotaArgs {
+    /// Bytes each account's live clips may take (their originals): a number of bytes, or with
+    /// a unit (`500MB`, `2GiB`). Unset: no limit.
+    #[arg(long, env = "VOICEBIN_QUOTA_BYTES", value_parser = quota_bytes)]
+    quota_bytes: Option<u64>,
+    /// Live clips each account may have. Unset: no limit.
+    #[arg(long, env = "VOICEBIN_QUOTA_CLIPS", value_parser = quota_clips)]
+    quota_clips: Option<u64>,
+}
+
+impl QuotaArgs {
+    /// The default limits these flags set.
+    pub fn limits(&self) -> voicebin_domain::Limits {
+        voicebin_domain::Limits {
+            bytes: self.quota_bytes,
+            clips: self.quota_clips,
+        }
+    }
+}
+
+/// The default bytes quota as clap reads it (`500MB`, `2GiB`, `1048576`); the error names
+/// the variable too, which is where operators usually set it.
+fn quota_bytes(raw: &str) -> Result<u64, String> {
+    voicebin_domain::quota::parse_byte_size(raw)
+        .map_err(|e| format!("{e} (--quota-bytes, VOICEBIN_QUOTA_BYTES)"))
+}
+
+/// The default clips quota as clap reads it.
+fn quota_clips(raw: &str) -> Result<u64, String> {
+    voicebin_domain::quota::parse_clip_count(raw)
+        .map_err(|e| format!("{e} (--quota-clips, VOICEBIN_QUOTA_CLIPS)"))
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -399,6 +436,7 @@ pub fn settings(
             timeout: Duration::from_secs(backends.rendition_timeout_secs),
         }),
         transcription: backends.transcription.settings(),
+        quotas: server.map(|s| s.quotas.limits()).unwrap_or_default(),
     })
 }
 

@@ -6,6 +6,7 @@
 //! - `migrate`: apply database migrations;
 //! - `keys mint`: print an API key signed by the embedded issuer;
 //! - `projections rebuild`: rebuild every read model from the event store;
+//! - `quota show|set|clear`: an account's usage and limits, and per-account overrides;
 //! - `history`: print a clip's events from the event store;
 //! - `transcribe`: transcribe one audio file with the configured speech-to-text engine.
 //!
@@ -21,6 +22,7 @@ mod history;
 mod keys;
 mod migrate;
 mod projections;
+mod quota;
 mod serve;
 mod shutdown;
 mod transcribe;
@@ -57,6 +59,9 @@ enum Command {
     /// Manage read models.
     #[command(subcommand)]
     Projections(projections::Command),
+    /// Show an account's quota usage and limits, or override its limits.
+    #[command(subcommand)]
+    Quota(quota::Command),
     /// Print a clip's history (every event, with actor and request id) from the event store.
     History(history::Opts),
     /// Transcribe one audio file with the configured speech-to-text engine, as the
@@ -94,6 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(global).await,
         Command::Keys(command) => keys::run(global, command),
         Command::Projections(command) => projections::run(global, command).await,
+        Command::Quota(command) => quota::run(global, command).await,
         Command::History(opts) => history::run(global, opts).await,
         Command::Transcribe(opts) => transcribe::run(global, *opts).await,
         Command::AnalyseSandboxed(_) | Command::RenderSandboxed(_) => {

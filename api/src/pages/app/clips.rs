@@ -16,6 +16,7 @@ pub async fn clips_page(Data(state): Data<&AppState>) -> Response {
 <p><a id="clips-sign-in" class="button" href="{signin}">Sign in</a></p></div>
 <section id="clips" aria-labelledby="clips-heading" hidden>
 <h2 id="clips-heading" class="visually-hidden">Your clips</h2>
+<p id="clips-usage" class="usage" hidden></p>
 <form id="clips-search" role="search" class="search">
 <label for="clips-q">Search your clips</label>
 <p class="hint" id="clips-q-hint">Words in the title, description or file name, or said in the clip. “Quotes” keep words together; -word leaves clips out.</p>

@@ -1,0 +1,359 @@
+//! Per-account quotas (ADR 0022): an upload past the account's bytes or clips is refused with
+//! 403 `quota-exceeded`, carrying `usage` and `limits`, before its bytes are kept; uploads in
+//! flight on any replica cannot jointly pass a limit; deleting frees room; the operator's
+//! overrides from `voicebin quota` beat the defaults; `GET /api/v1/account` shows it all.
+
+use std::process::Output;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use voicebin_domain::Limits;
+
+use crate::helpers::{
+    json, pcm_wav, spawn_app_with, spawn_replica, Backend, Options, TestApp, ALL_SCOPES,
+};
+use crate::on_both_backends;
+
+/// A silent 8 kHz WAV of exactly `bytes` bytes (even, at least 44).
+fn wav_of(bytes: usize) -> Vec<u8> {
+    let wav = pcm_wav(8000, &vec![0i16; (bytes - 44) / 2]);
+    assert_eq!(wav.len(), bytes);
+    wav
+}
+
+async fn with_quotas(backend: Backend, bytes: Option<u64>, clips: Option<u64>) -> TestApp {
+    spawn_app_with(
+        backend,
+        Options {
+            quotas: Limits { bytes, clips },
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+async fn account(app: &TestApp, key: &str) -> (StatusCode, Value) {
+    json(
+        app.client
+            .get(app.url("/api/v1/account"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// `voicebin <args>` over the app's database.
+fn voicebin(app: &TestApp, args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_voicebin"));
+    command
+        .args(args)
+        .env("VOICEBIN_DATA_DIR", app.data_dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("VOICEBIN_QUOTA_BYTES")
+        .env_remove("VOICEBIN_QUOTA_CLIPS");
+    if let Some(url) = &app.settings.database_url {
+        command.env("DATABASE_URL", url.expose_secret());
+    }
+    command.output().unwrap()
+}
+
+fn succeeded(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn assert_quota_problem(status: StatusCode, body: &Value, usage: Value, limits: Value) {
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["type"], "urn:voicebin:problem:quota-exceeded",
+        "{body}"
+    );
+    assert_eq!(body["status"], 403);
+    assert_eq!(body["usage"], usage, "{body}");
+    assert_eq!(body["limits"], limits, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("quota"), "{body}");
+}
+
+async fn an_upload_past_the_bytes_quota_is_refused_before_its_bytes_are_kept(backend: Backend) {
+    let app = with_quotas(backend, Some(10_000), None).await;
+    let key = app.alice();
+    let id = app.upload_ok(&key, wav_of(6_000), &[]).await;
+    // Its scan records an event too: let it finish before counting.
+    app.wait_scanned(&id, &key).await;
+    let events = app.total_events().await;
+    let blobs = app.blob_files();
+
+    // Declared too long for the 4 000 bytes left: refused before the body is read.
+    let (status, body) = json(app.upload(&key, wav_of(5_000), &[]).await).await;
+    assert_quota_problem(
+        status,
+        &body,
+        json!({"bytes": 6000, "clips": 1}),
+        json!({"bytes": 10000, "clips": null}),
+    );
+    // No length declared: refused once the stream passes what is left.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        wav_of(5_000).chunks(1000).map(|c| Ok(c.to_vec())).collect();
+    let (status, body) = json(
+        app.client
+            .post(app.url("/api/v1/audio"))
+            .bearer_auth(&key)
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_quota_problem(
+        status,
+        &body,
+        json!({"bytes": 6000, "clips": 1}),
+        json!({"bytes": 10000, "clips": null}),
+    );
+    // Nothing was kept or recorded, and no room stays held.
+    assert_eq!(app.total_events().await, events);
+    assert_eq!(app.blob_files(), blobs);
+    // What fits still goes in, to the byte.
+    app.upload_ok(&key, wav_of(4_000), &[]).await;
+    let (_, body) = account(&app, &key).await;
+    assert_eq!(body["usage"], json!({"bytes": 10000, "clips": 2}));
+    // Other accounts have their own room.
+    app.upload_ok(&app.key("bob", ALL_SCOPES), wav_of(6_000), &[])
+        .await;
+}
+on_both_backends!(an_upload_past_the_bytes_quota_is_refused_before_its_bytes_are_kept);
+
+async fn an_upload_past_the_clips_quota_is_refused(backend: Backend) {
+    let app = with_quotas(backend, None, Some(2)).await;
+    let key = app.alice();
+    for _ in 0..2 {
+        let id = app.upload_ok(&key, wav_of(1_000), &[]).await;
+        app.wait_scanned(&id, &key).await;
+    }
+    let events = app.total_events().await;
+    let (status, body) = json(app.upload(&key, wav_of(1_000), &[]).await).await;
+    assert_quota_problem(
+        status,
+        &body,
+        json!({"bytes": 2000, "clips": 2}),
+        json!({"bytes": null, "clips": 2}),
+    );
+    assert!(body["detail"].as_str().unwrap().contains("2 of 2 clips"));
+    assert_eq!(app.total_events().await, events);
+    assert_eq!(app.blob_files(), (2, 0));
+}
+on_both_backends!(an_upload_past_the_clips_quota_is_refused);
+
+async fn concurrent_uploads_on_two_replicas_cannot_jointly_pass_the_quota(backend: Backend) {
+    // Room for one 4 000-byte clip, not two.
+    let app = with_quotas(backend, Some(6_000), None).await;
+    let (replica, _background) = spawn_replica(&app).await;
+    let key = app.alice();
+    // Every body holds back its second half until the other uploads have been answered, so
+    // all of them are in flight together: a check that did not hold room would let every
+    // one through (and then none would be answered before the others finish).
+    let (release, released) = tokio::sync::watch::channel(false);
+    // Should the uploads all be waiting (nothing refused), let them finish so the test fails
+    // on their statuses instead of hanging.
+    let failsafe = release.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+        failsafe.send_replace(true);
+    });
+    let uploads = (0..4).map(|i| {
+        let base = if i % 2 == 0 {
+            app.base.clone()
+        } else {
+            replica.clone()
+        };
+        let mut released = released.clone();
+        let wav = wav_of(4_000);
+        let (head, tail) = (wav[..2_000].to_vec(), wav[2_000..].to_vec());
+        let body = futures::stream::once(async move { Ok::<_, std::io::Error>(head) }).chain(
+            futures::stream::once(async move {
+                let _ = released.wait_for(|r| *r).await;
+                Ok(tail)
+            }),
+        );
+        app.client
+            .post(format!("{base}/api/v1/audio"))
+            .bearer_auth(&key)
+            .header("content-length", "4000")
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+    });
+    let mut pending: futures::stream::FuturesUnordered<_> = uploads.collect();
+    let mut statuses = Vec::new();
+    while let Some(res) = pending.next().await {
+        let (status, body) = json(res.unwrap()).await;
+        if status != StatusCode::CREATED {
+            assert_eq!(
+                body["type"], "urn:voicebin:problem:quota-exceeded",
+                "{body}"
+            );
+        }
+        statuses.push(status);
+        if statuses.len() == 3 {
+            release.send_replace(true);
+        }
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::CREATED,
+            StatusCode::FORBIDDEN,
+            StatusCode::FORBIDDEN,
+            StatusCode::FORBIDDEN
+        ]
+    );
+    let (_, body) = account(&app, &key).await;
+    assert_eq!(body["usage"], json!({"bytes": 4000, "clips": 1}));
+    assert_eq!(app.blob_files(), (1, 0));
+}
+on_both_backends!(concurrent_uploads_on_two_replicas_cannot_jointly_pass_the_quota);
+
+async fn deleting_a_clip_frees_its_room(backend: Backend) {
+    let app = with_quotas(backend, Some(5_000), Some(1)).await;
+    let key = app.alice();
+    let id = app.upload_ok(&key, wav_of(4_000), &[]).await;
+    let (status, _) = json(app.upload(&key, wav_of(1_000), &[]).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.delete_item(&id, &key).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let (_, body) = account(&app, &key).await;
+    assert_eq!(body["usage"], json!({"bytes": 0, "clips": 0}));
+    app.upload_ok(&key, wav_of(5_000), &[]).await;
+}
+on_both_backends!(deleting_a_clip_frees_its_room);
+
+async fn the_account_shows_usage_and_limits_to_any_owner_key(backend: Backend) {
+    let app = with_quotas(backend, Some(2_000_000), None).await;
+    let key = app.alice();
+    let (status, body) = account(&app, &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "account": "alice",
+            "usage": {"bytes": 0, "clips": 0},
+            "limits": {"bytes": 2_000_000, "clips": null},
+        })
+    );
+    app.upload_ok(&key, wav_of(3_000), &[]).await;
+    app.upload_ok(&key, wav_of(1_044), &[]).await;
+    app.upload_ok(&app.key("bob", ALL_SCOPES), wav_of(2_000), &[])
+        .await;
+    // An uploading key sees its room too.
+    let (status, body) = account(&app, &app.key("alice", &["voice:create"])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["usage"], json!({"bytes": 4044, "clips": 2}));
+    // A key for neither reading nor uploading does not; nor does no key.
+    let (status, body) = account(&app, &app.key("alice", &["voice:delete"])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["type"], "urn:voicebin:problem:insufficient-scope");
+    assert_eq!(body["required_scope"], "voice:read");
+    let res = app
+        .client
+        .get(app.url("/api/v1/account"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+on_both_backends!(the_account_shows_usage_and_limits_to_any_owner_key);
+
+async fn an_override_from_the_cli_beats_the_default(backend: Backend) {
+    let app = with_quotas(backend, Some(1_000_000), Some(1)).await;
+    let key = app.alice();
+    app.upload_ok(&key, wav_of(1_000), &[]).await;
+    let (status, _) = json(app.upload(&key, wav_of(1_000), &[]).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    succeeded(&voicebin(
+        &app,
+        &[
+            "quota",
+            "set",
+            "alice",
+            "--clips",
+            "2",
+            "--bytes",
+            "unlimited",
+        ],
+    ));
+    let (_, body) = account(&app, &key).await;
+    assert_eq!(body["limits"], json!({"bytes": null, "clips": 2}));
+    app.upload_ok(&key, wav_of(1_000), &[]).await;
+    let (status, body) = json(app.upload(&key, wav_of(1_000), &[]).await).await;
+    assert_quota_problem(
+        status,
+        &body,
+        json!({"bytes": 2000, "clips": 2}),
+        json!({"bytes": null, "clips": 2}),
+    );
+    // Others keep the defaults.
+    let (_, body) = account(&app, &app.key("bob", ALL_SCOPES)).await;
+    assert_eq!(body["limits"], json!({"bytes": 1_000_000, "clips": 1}));
+
+    let shown = succeeded(&voicebin(
+        &app,
+        &["quota", "show", "alice", "--quota-clips", "1"],
+    ));
+    assert!(
+        shown.contains("clips\t2\t2\toverride")
+            && shown.contains("bytes\t2000 (2 KB)\tnone\toverride"),
+        "{shown}"
+    );
+
+    succeeded(&voicebin(&app, &["quota", "clear", "alice"]));
+    let (_, body) = account(&app, &key).await;
+    assert_eq!(body["limits"], json!({"bytes": 1_000_000, "clips": 1}));
+    let (status, _) = json(app.upload(&key, wav_of(1_000), &[]).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+on_both_backends!(an_override_from_the_cli_beats_the_default);
+
+#[tokio::test]
+async fn malformed_quota_values_are_refused_with_a_clear_error() {
+    let app = with_quotas(Backend::Sqlite, None, None).await;
+    for (args, says) in [
+        (&["quota", "set", "alice", "--bytes", "5XB"][..], "bytes"),
+        (&["quota", "set", "alice", "--bytes=-1"][..], "bytes"),
+        (&["quota", "set", "alice", "--clips", "1.5"][..], "clips"),
+        (&["quota", "set", "alice"][..], "--bytes and/or --clips"),
+        (&["quota", "set", "", "--clips", "3"][..], "account"),
+        (
+            &["quota", "show", "alice", "--quota-bytes", "lots"][..],
+            "bytes",
+        ),
+    ] {
+        let out = voicebin(&app, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    // The defaults come from the environment too, and are checked the same way.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_voicebin"))
+        .args(["quota", "show", "alice"])
+        .env("VOICEBIN_DATA_DIR", app.data_dir.path())
+        .env_remove("DATABASE_URL")
+        .env("VOICEBIN_QUOTA_CLIPS", "many")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("VOICEBIN_QUOTA_CLIPS"));
+    // Nothing was stored by the refused commands.
+    let (_, body) = account(&app, &app.alice()).await;
+    assert_eq!(body["limits"], json!({"bytes": null, "clips": null}));
+}
