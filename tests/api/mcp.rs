@@ -219,6 +219,7 @@ async fn tools_are_listed_with_input_and_output_schemas_and_annotations() {
         names,
         [
             "delete_audio",
+            "get_account",
             "get_audio",
             "get_transcript",
             "list_audio",

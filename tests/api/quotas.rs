@@ -357,3 +357,61 @@ async fn malformed_quota_values_are_refused_with_a_clear_error() {
     let (_, body) = account(&app, &app.alice()).await;
     assert_eq!(body["limits"], json!({"bytes": null, "clips": null}));
 }
+
+async fn clips_a_moderator_removed_stop_counting(backend: Backend) {
+    let app = with_quotas(backend, None, Some(1)).await;
+    let key = app.alice();
+    let id = app.upload_ok(&key, wav_of(2_000), &[]).await;
+    let moderator = app.key("mod", &["voice:moderate"]);
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/moderation/items/{id}/remove")))
+        .bearer_auth(&moderator)
+        .json(&json!({"reason": "malware"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let (_, body) = account(&app, &key).await;
+    assert_eq!(body["usage"], json!({"bytes": 0, "clips": 0}));
+    // Other bytes than the removed ones (which are blocklisted).
+    app.upload_ok(&key, wav_of(2_002), &[]).await;
+}
+on_both_backends!(clips_a_moderator_removed_stop_counting);
+
+async fn agents_see_the_quota_and_its_refusal_over_mcp(backend: Backend) {
+    use base64::Engine;
+    let app = with_quotas(backend, Some(3_000), None).await;
+    let client = crate::mcp::connect(&app, &app.alice()).await;
+    let upload = |bytes: usize| json!({"data": base64::engine::general_purpose::STANDARD.encode(wav_of(bytes))});
+    let first = crate::mcp::ok(crate::mcp::call(&client, "upload_audio", upload(2_000)).await);
+    app.wait_scanned(first["id"].as_str().unwrap(), &app.alice())
+        .await;
+    let account = crate::mcp::ok(crate::mcp::call(&client, "get_account", json!({})).await);
+    assert_eq!(
+        account,
+        json!({
+            "account": "alice",
+            "usage": {"bytes": 2000, "clips": 1},
+            "limits": {"bytes": 3000, "clips": null},
+        })
+    );
+    let events = app.total_events().await;
+    let refused = crate::mcp::call(&client, "upload_audio", upload(1_002)).await;
+    assert_eq!(refused.is_error, Some(true), "{refused:?}");
+    let text = &refused.content[0].as_text().unwrap().text;
+    assert!(
+        text.contains("urn:voicebin:problem:quota-exceeded") && text.contains("2 KB of 3 KB"),
+        "{text}"
+    );
+    // Refused before anything was kept.
+    assert_eq!(app.total_events().await, events);
+    assert_eq!(app.blob_files(), (1, 0));
+    client.cancel().await.unwrap();
+}
+on_both_backends!(agents_see_the_quota_and_its_refusal_over_mcp);

@@ -95,7 +95,8 @@ impl ServerHandler for McpServer {
              most {} bytes decoded; URLs are not fetched) and returns the clip with its view \
              and download URLs. A clip is `pending` until scanned, then served to others only \
              if `clean`. get_audio, list_audio, update_audio and delete_audio manage clips; a \
-             clip is also the resource {}/{{id}}.",
+             clip is also the resource {}/{{id}}. get_account says what your clips take of \
+             your quota.",
             self.catalog.upload_cap,
             self.state.urls.base()
         ))

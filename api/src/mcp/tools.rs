@@ -1,5 +1,5 @@
 //! The MCP tools: `upload_audio`, `get_audio`, `get_transcript`, `list_audio`, `update_audio`,
-//! `delete_audio`.
+//! `delete_audio`, `get_account`.
 //!
 //! Each tool is the REST operation of the same meaning, run through [`crate::usecases::clips`] with the
 //! same scope and ownership checks, and answers with the REST JSON shape as
@@ -71,6 +71,7 @@ impl Catalog {
         let item = Arc::new(schema::component(doc, "Item"));
         let page = Arc::new(schema::component(doc, "ItemPage"));
         let transcript = Arc::new(schema::component(doc, "TranscriptDoc"));
+        let account = Arc::new(schema::component(doc, "Account"));
         let deleted: JsonObject = serde_json::from_value(json!({
             "type": "object",
             "description": "The clip was deleted: from now on it answers 410 and its bytes are purged.",
@@ -154,6 +155,17 @@ impl Catalog {
             .with_title("Delete audio")
             .with_raw_output_schema(Arc::new(deleted))
             .with_annotations(annotations("Delete audio", false, true, true)),
+            Tool::new(
+                "get_account",
+                "Your account and its quota (scope voice:read or voice:create): `usage` is \
+                 what your live clips take (bytes of the originals, number of clips), \
+                 `limits` how much they may take (null: no limit). An upload that would pass \
+                 a limit is refused with quota-exceeded; deleting clips makes room.",
+                input::<NoArgs>(),
+            )
+            .with_title("Get account")
+            .with_raw_output_schema(account)
+            .with_annotations(annotations("Get account", true, false, true)),
         ];
         Catalog { tools, upload_cap }
     }
@@ -180,6 +192,12 @@ struct UploadArgs {
     #[serde(default)]
     download_limit: Option<i64>,
 }
+
+/// No arguments.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(crate = "rmcp::schemars")]
+struct NoArgs {}
 
 /// Arguments naming one clip.
 #[derive(Deserialize, JsonSchema)]
@@ -287,6 +305,7 @@ pub async fn call(
         "list_audio" => list(state, caller, arguments).await,
         "update_audio" => update(state, caller, arguments).await,
         "delete_audio" => delete(state, caller, arguments).await,
+        "get_account" => get_account(state, caller, arguments).await,
         _ => {
             return Err(ErrorData::invalid_params(
                 format!("no tool named `{name}`"),
@@ -414,6 +433,16 @@ async fn delete(state: &AppState, caller: &Caller, a: JsonObject) -> Outcome {
     let a: IdArgs = args(a)?;
     clips::delete(state, &caller.principal, &a.id, caller.request_id.clone()).await?;
     Ok(json!({"id": a.id, "deleted": true}))
+}
+
+async fn get_account(state: &AppState, caller: &Caller, a: JsonObject) -> Outcome {
+    // As over REST: an uploading key may see its room; otherwise reading is the scope.
+    if !caller.principal.has_scope(access::CREATE) {
+        require(caller, access::READ)?;
+    }
+    let NoArgs {} = args(a)?;
+    let account = crate::usecases::quotas::account(state, &caller.principal).await?;
+    Ok(json_of(&account))
 }
 
 #[cfg(test)]

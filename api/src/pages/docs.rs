@@ -90,10 +90,10 @@ token, exactly as for REST. A client configuration:</p>
 (<code>WWW-Authenticate: Bearer resource_metadata="{url}/.well-known/oauth-protected-resource/mcp"</code>).
 Tools: <code>upload_audio</code> (base64 <code>data</code>, at most {mcp_max} bytes decoded; remote URLs are never
 fetched), <code>get_audio</code>, <code>list_audio</code> (<code>q</code>, <code>cursor</code>), <code>update_audio</code>
-(title, description, download limit) and <code>delete_audio</code>; each needs the same scope and ownership as
+(title, description, download limit), <code>delete_audio</code> and <code>get_account</code> (your quota); each needs the same scope and ownership as
 its REST route. Arguments the REST API would refuse with 400 (missing, unknown, mistyped or out of range) are the
 JSON-RPC error <code>-32602</code> with the problem document as <code>data</code>; business errors (not found, not
-yours, gone, removed, not audio, too large) come back as results with <code>isError: true</code>. Clips are also
+yours, gone, removed, not audio, too large, quota exceeded) come back as results with <code>isError: true</code>. Clips are also
 resources (<code>resources/templates/list</code>, <code>resources/read</code>).</p>
 <h2 id="oauth">OAuth and DPoP</h2>
 <p>Tokens come from <code>{issuer}</code>: API keys, or OAuth 2.1 access tokens (RFC 9068, <code>typ: at+jwt</code>,

@@ -38,6 +38,7 @@ fn llms(state: &AppState) -> String {
 - POST {url}/api/v1/audio — upload an audio clip (scope voice:create). Raw body or multipart file; optional x-filename, x-title, x-description, x-download-limit headers.\n\
 - GET {url}/api/v1/items/{{id}} — read audio metadata; owners see scan and limit fields (scope voice:read for owner API-key reads).\n\
 - PATCH {url}/api/v1/items/{{id}} — edit title, description, download limit (owner).\n\
+- GET {url}/api/v1/account — your quota: what your clips take and may take (scope voice:read or voice:create); an upload past it is refused with 403 quota-exceeded.\n\
 - GET {url}/api/v1/account/items — list your audio clips (scope voice:read); filters include q.\n\
 - DELETE {url}/api/v1/items/{{id}} — delete one of your audio clips (scope voice:delete).\n\n\
 ## Authentication\n\n\
