@@ -415,3 +415,54 @@ async fn agents_see_the_quota_and_its_refusal_over_mcp(backend: Backend) {
     client.cancel().await.unwrap();
 }
 on_both_backends!(agents_see_the_quota_and_its_refusal_over_mcp);
+
+/// My clips and the upload page of an account whose quota is full, in `browser`.
+async fn check_web_app(browser: crate::browser::Browser) {
+    use crate::browser::{repo, run_script};
+    let app = with_quotas(Backend::Sqlite, None, Some(1)).await;
+    let key = app.alice();
+    app.upload_ok(&key, crate::helpers::fixture("hello.ogg"), &[])
+        .await;
+    let session = json!({ "token": key, "scheme": "Bearer", "account": "alice",
+        "scopes": ALL_SCOPES, "expiresAt": null, "via": "key" });
+    let artifacts = repo().join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let config = json!({
+        "base": app.base,
+        "owner": session,
+        "file": crate::helpers::fixture_dir().join("hello.m4a"),
+        "artifacts": artifacts,
+    });
+    let config_path = app.data_dir.path().join("quota.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let stem = format!("quota-{}", browser.name());
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        run_script(
+            browser,
+            "quota.mjs",
+            &[config_path.to_str().unwrap()],
+            &artifacts,
+            &stem,
+        )
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    assert!(
+        ok,
+        "the quota in the web app failed in {}:\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        browser.name()
+    );
+    // Nothing more was uploaded.
+    let (_, body) = account(&app, &key).await;
+    assert_eq!(body["usage"]["clips"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_shows_a_full_quota_and_refuses_uploads_in_chromium() {
+    check_web_app(crate::browser::Browser::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_shows_a_full_quota_and_refuses_uploads_in_firefox() {
+    check_web_app(crate::browser::Browser::Firefox).await;
+}

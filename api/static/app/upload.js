@@ -6,7 +6,7 @@
 // decides and its problem detail is shown when it refuses. An unsent clip survives a trip to /signin (drafts.js).
 import "./nav.js";
 import { $, el, announce, copyButton, formatBytes, formatDuration, problemText } from "./ui.js";
-import { api, authHeaders, current, expired, goSignIn, onExpired, path, problemOf, Problem } from "./session.js";
+import { api, authHeaders, current, expired, goSignIn, noteNonce, onExpired, path, problemOf, Problem } from "./session.js";
 import { refusalOf } from "./sniff.js";
 import { canRecord, startRecording } from "./recorder.js";
 import { clearDraft, loadDraft, saveDraft } from "./drafts.js";
@@ -257,11 +257,18 @@ async function upload(form, onProgress) {
 }
 
 /** Why the account's quota leaves no room for `size` more bytes (GET /api/v1/account), or
- *  null: also when the account cannot be read, since the API decides anyway. */
+ *  null: also when the account cannot be read, since the API decides anyway (and an expired
+ *  sign-in is handled when the upload itself is refused, once). */
 async function quotaProblem(size) {
   let account;
   try {
-    account = await api("/api/v1/account");
+    const url = path("/api/v1/account");
+    const response = await fetch(url, {
+      headers: { Accept: "application/json", ...(await uploader.headers("GET", url)) },
+    });
+    noteNonce(response);
+    if (!response.ok) return null;
+    account = await response.json();
   } catch {
     return null;
   }
