@@ -466,3 +466,66 @@ async fn the_web_app_shows_a_full_quota_and_refuses_uploads_in_chromium() {
 async fn the_web_app_shows_a_full_quota_and_refuses_uploads_in_firefox() {
     check_web_app(crate::browser::Browser::Firefox).await;
 }
+
+async fn an_abandoned_upload_gives_its_room_back(backend: Backend) {
+    let app = with_quotas(backend, Some(10_000), None).await;
+    let key = app.alice();
+    // Without a length, an upload holds all the room left while it runs.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let head = wav_of(4_000)[..2_000].to_vec();
+    let body = futures::stream::once(async move { Ok::<_, std::io::Error>(head) }).chain(
+        futures::stream::once(async move {
+            let _ = stopped.await;
+            Err(std::io::Error::other("the client gives up"))
+        }),
+    );
+    let abandoned = tokio::spawn(
+        app.client
+            .post(app.url("/api/v1/audio"))
+            .bearer_auth(&key)
+            .body(reqwest::Body::wrap_stream(body))
+            .send(),
+    );
+    // Once it holds the room (its reservation is written), there is none for anything else.
+    assert!(
+        wait_for_reservations(&app, 1).await,
+        "the upload in progress never held room"
+    );
+    let (status, body) = json(app.upload(&key, wav_of(1_000), &[]).await).await;
+    assert_quota_problem(
+        status,
+        &body,
+        json!({"bytes": 0, "clips": 0}),
+        json!({"bytes": 10000, "clips": null}),
+    );
+    // The client goes away mid-body: the room comes back, whole.
+    stop.send(()).unwrap();
+    let _ = abandoned.await;
+    assert!(
+        wait_for_reservations(&app, 0).await,
+        "the abandoned upload still holds room"
+    );
+    app.upload_ok(&key, wav_of(10_000), &[]).await;
+    assert_eq!(app.blob_files(), (1, 0));
+}
+
+/// Waits (up to ten seconds) until `n` reservations are held; whether they were.
+async fn wait_for_reservations(app: &TestApp, n: i64) -> bool {
+    let sql = "SELECT COUNT(*) FROM quota_reservations";
+    for _ in 0..400 {
+        let held: i64 = match &app.database {
+            voicebin::Database::Sqlite(pool) => {
+                sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+            }
+            voicebin::Database::Postgres(pool) => {
+                sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+            }
+        };
+        if held == n {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    false
+}
+on_both_backends!(an_abandoned_upload_gives_its_room_back);
