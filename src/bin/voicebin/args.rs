@@ -571,6 +571,42 @@ mod tests {
     }
 
     #[test]
+    fn quota_flags_set_the_default_limits_and_refuse_malformed_values() {
+        let flags = parse(&["--quota-bytes=2GiB", "--quota-clips", "500"]);
+        let limits = settings(
+            &flags.global,
+            &flags.backends,
+            DEFAULT_LISTEN,
+            Some(&flags.server),
+        )
+        .unwrap();
+        assert_eq!(
+            limits.quotas,
+            voicebin_domain::Limits {
+                bytes: Some(2 << 30),
+                clips: Some(500)
+            }
+        );
+        let unset = parse(&[]);
+        let none = settings(
+            &unset.global,
+            &unset.backends,
+            DEFAULT_LISTEN,
+            Some(&unset.server),
+        )
+        .unwrap();
+        assert!(none.quotas.is_unlimited());
+        for bad in [
+            "--quota-bytes=2 gigs",
+            "--quota-bytes=-5",
+            "--quota-clips=1.5",
+        ] {
+            let refused = Serve::try_parse_from(["voicebin", bad]);
+            assert!(refused.is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
     fn serve_flags_fill_the_issuer_site_and_moderation_settings() {
         let flags = parse(&[
             "--public-url=https://clips.example/",
