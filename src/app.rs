@@ -246,7 +246,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             reporter_secret.as_bytes(),
         )),
         login_links: login_links.clone(),
-        quotas: voicebin_api::usecases::quotas::QuotaSettings {
+        quotas: voicebin_api::state::QuotaSettings {
             store: database.quotas(),
             defaults: settings.quotas,
         },

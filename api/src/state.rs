@@ -18,6 +18,16 @@ pub trait ReadinessCheck: Send + Sync {
     async fn check(&self) -> Result<(), String>;
 }
 
+/// Where per-account quotas are kept, and the operator's default limits.
+#[derive(Clone)]
+pub struct QuotaSettings {
+    /// Usage, overrides and the room uploads in progress hold.
+    pub store: Arc<dyn voicebin_projections::QuotaStore>,
+    /// The limits of an account without overrides (`VOICEBIN_QUOTA_BYTES`,
+    /// `VOICEBIN_QUOTA_CLIPS`).
+    pub defaults: voicebin_domain::Limits,
+}
+
 /// Shared application state. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -53,7 +63,7 @@ pub struct AppState {
     /// itself.
     pub login_links: Option<Arc<crate::usecases::signin::LoginLinks>>,
     /// Per-account quotas: where they are kept and the operator's defaults.
-    pub quotas: crate::usecases::quotas::QuotaSettings,
+    pub quotas: QuotaSettings,
     /// Whether this deployment transcribes clean clips (a clip without a transcript is then
     /// `pending`, otherwise `off`).
     pub transcription: bool,

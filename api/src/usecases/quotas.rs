@@ -1,26 +1,12 @@
 //! Per-account quotas as the edges show them (ADR 0022): the caller's usage and limits, read
-//! from the projections (`QuotaStore`) with the operator's defaults under its overrides. The
-//! upload path holds room through `ClipService`'s `Quotas` port, not here.
-
-use std::sync::Arc;
-
-use voicebin_domain::Limits;
-use voicebin_projections::QuotaStore;
+//! from the projections (`QuotaStore`, in [`crate::state::QuotaSettings`]) with the operator's
+//! defaults under its overrides. The upload path holds room through `ClipService`'s `Quotas`
+//! port, not here.
 
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::model::Account;
 use crate::state::AppState;
-
-/// Where quotas are kept, and the operator's default limits.
-#[derive(Clone)]
-pub struct QuotaSettings {
-    /// Usage, overrides and the room uploads in progress hold.
-    pub store: Arc<dyn QuotaStore>,
-    /// The limits of an account without overrides (`VOICEBIN_QUOTA_BYTES`,
-    /// `VOICEBIN_QUOTA_CLIPS`).
-    pub defaults: Limits,
-}
 
 /// The caller's account: its usage and the limits in force.
 pub async fn account(state: &AppState, principal: &Principal) -> Result<Account, ApiError> {
