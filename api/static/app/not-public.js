@@ -45,7 +45,13 @@ async function start() {
     el("h2", { id: "not-public-heading" }, moderating ? "Moderator's view" : "Your clip"),
     factList(item),
     playInPlace(item),
-    el("p", {}, el("a", { href: path(moderating ? "/moderation" : "/clips") }, moderating ? "Moderation" : "All my clips")),
+    el(
+      "p",
+      {},
+      moderating
+        ? el("a", { href: path(`/moderation?clip=${encodeURIComponent(item.id)}`) }, "Decide about it in Moderation")
+        : el("a", { href: path("/clips") }, "All my clips"),
+    ),
   );
   box.setAttribute("aria-labelledby", "not-public-heading");
   box.hidden = false;
