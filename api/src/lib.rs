@@ -42,6 +42,7 @@ pub mod http;
 pub mod mcp;
 pub mod media;
 pub mod methods;
+pub mod metrics;
 pub mod model;
 pub mod pages;
 pub mod rest;
@@ -64,7 +65,8 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let spec = std::sync::Arc::new(openapi_document(&state));
     let document = spec.to_string();
     let api = rest::api_service(&state);
-    Route::new()
+    let metrics_here = state.metrics_here;
+    let route = Route::new()
         .at(
             "/api/v1/openapi.json",
             get(make_sync(move |_| {
@@ -104,7 +106,15 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/:id/embed", get(pages::view::embed_page))
         .at("/:id/transcript.vtt", get(pages::view::transcript_vtt))
         .at("/:id/download", get(media::download).head(media::download))
-        .at("/:id/audio", get(media::audio).head(media::audio))
+        .at("/:id/audio", get(media::audio).head(media::audio));
+    // With a listener of its own (`VOICEBIN_METRICS_LISTEN`), `/metrics` is served only there.
+    let route = if metrics_here {
+        route.at("/metrics", get(metrics::scrape))
+    } else {
+        route
+    };
+    route
+        .around(metrics::record_route)
         .around(move |ep, req| {
             let spec = spec.clone();
             async move {
@@ -163,6 +173,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             .instrument(span)
             .await
         })
+        .around(metrics::count)
         .data(state)
         .map_to_response()
 }
