@@ -66,6 +66,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let document = spec.to_string();
     let api = rest::api_service(&state);
     let metrics_here = state.metrics_here;
+    let templates = metrics::Templates::of(&spec);
     let route = Route::new()
         .at(
             "/api/v1/openapi.json",
@@ -114,7 +115,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         route
     };
     route
-        .around(metrics::record_route)
+        .around(move |ep, req| metrics::record_route(ep, req, templates.clone()))
         .around(move |ep, req| {
             let spec = spec.clone();
             async move {

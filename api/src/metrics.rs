@@ -53,11 +53,48 @@ pub fn listener_app(metrics: Arc<Metrics>) -> impl Endpoint<Output = Response> {
     )
 }
 
-/// Innermost layer, around the router: copies the pattern it matched into the request's
-/// [`RouteSlot`].
+/// The REST API's path templates, from its OpenAPI document: poem-openapi registers its routes
+/// with positional captures (`/api/v1/items/:param0`), which the label names as the document
+/// does (`/api/v1/items/{id}`).
+#[derive(Clone, Default)]
+pub(crate) struct Templates(Arc<Vec<String>>);
+
+impl Templates {
+    /// The path templates of `document` (an OpenAPI document).
+    pub(crate) fn of(document: &serde_json::Value) -> Self {
+        let paths = document
+            .get("paths")
+            .and_then(serde_json::Value::as_object)
+            .map(|paths| paths.keys().cloned().collect())
+            .unwrap_or_default();
+        Templates(Arc::new(paths))
+    }
+
+    /// The label of the poem pattern `pattern`.
+    fn label(&self, pattern: &str) -> String {
+        let label = template(pattern);
+        let segments: Vec<&str> = label.split('/').collect();
+        self.0
+            .iter()
+            .find(|documented| {
+                let parts: Vec<&str> = documented.split('/').collect();
+                parts.len() == segments.len()
+                    && parts.iter().zip(&segments).all(|(documented, matched)| {
+                        documented == matched
+                            || (documented.starts_with('{') && matched.starts_with('{'))
+                    })
+            })
+            .cloned()
+            .unwrap_or(label)
+    }
+}
+
+/// Innermost layer, around the router: copies the pattern it matched, as a label, into the
+/// request's [`RouteSlot`].
 pub(crate) async fn record_route<E: Endpoint<Output = Response>>(
     ep: Arc<E>,
     req: Request,
+    templates: Templates,
 ) -> poem::Result<Response> {
     let slot = req.data::<RouteSlot>().cloned();
     let result = ep.call(req).await;
@@ -67,7 +104,7 @@ pub(crate) async fn record_route<E: Endpoint<Output = Response>>(
             Err(error) => error.data::<PathPattern>().cloned(),
         };
         if let Some(PathPattern(pattern)) = pattern {
-            let _ = slot.0.set(template(&pattern));
+            let _ = slot.0.set(templates.label(&pattern));
         }
     }
     result
@@ -208,7 +245,23 @@ impl HttpBody for Counted {
 
 #[cfg(test)]
 mod tests {
-    use super::template;
+    use super::{template, Templates};
+
+    #[test]
+    fn rest_routes_are_named_as_the_document_names_them() {
+        let templates = Templates::of(&serde_json::json!({
+            "paths": {"/api/v1/items/{id}": {}, "/api/v1/items/{id}/history": {}}
+        }));
+        assert_eq!(
+            templates.label("/api/v1/items/:param0"),
+            "/api/v1/items/{id}"
+        );
+        assert_eq!(
+            templates.label("/api/v1/items/:param0/history"),
+            "/api/v1/items/{id}/history"
+        );
+        assert_eq!(templates.label("/:id/audio"), "/{id}/audio");
+    }
 
     #[test]
     fn route_labels_are_templates() {

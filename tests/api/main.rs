@@ -14,6 +14,7 @@ mod event_snapshots;
 mod history;
 mod listing;
 mod mcp;
+mod metrics;
 mod moderation;
 mod multipart;
 mod openapi;
