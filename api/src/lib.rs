@@ -22,7 +22,8 @@
 //!   `reporters.rs` (naming and limiting reporters), `grants.rs` (playback grants).
 //! - **Edges**, one folder each: `rest/` (the REST API and its OpenAPI document), `pages/`
 //!   (HTML), `media/` (`/{id}/download` and `/{id}/audio`, where downloads are counted),
-//!   `wellknown/` (discovery documents and health checks), `mcp/` (the MCP endpoint). An edge
+//!   `wellknown/` (discovery documents and health checks), `mcp/` (the MCP endpoint),
+//!   `metrics.rs` (`/metrics` and the layers that count every request). An edge
 //!   imports the use cases and the foundations, never another edge; what two edges both need
 //!   moves down a layer. The foundations and use cases import no edge, and the foundations no
 //!   use case, except that `state.rs` holds the keys and settings of `usecases/grants.rs` and

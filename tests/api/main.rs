@@ -24,6 +24,7 @@ mod recovery;
 mod renditions;
 mod sandbox;
 mod search;
+mod shutdown;
 mod transcripts;
 mod upload;
 mod visibility;
