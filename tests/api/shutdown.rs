@@ -433,3 +433,72 @@ async fn a_worker_stopped_mid_scan_hands_the_job_back_and_the_clip_gets_one_verd
     let status = second.exited().await;
     assert!(status.success(), "{}", second.log());
 }
+
+async fn serve_cuts_what_is_still_running_at_the_deadline_and_exits_0(backend: Backend) {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut env = vec![
+        ("VOICEBIN_DATA_DIR", data.path().display().to_string()),
+        ("VOICEBIN_PUBLIC_URL", base.clone()),
+        ("VOICEBIN_LISTEN", format!("127.0.0.1:{port}")),
+        ("VOICEBIN_SHUTDOWN_TIMEOUT_SECS", "1".into()),
+    ];
+    if backend == Backend::Postgres {
+        env.push(("DATABASE_URL", fresh_postgres_database().await));
+    }
+    let client = reqwest::Client::new();
+    let mut serve = Process::spawn(&["serve"], &env, logs.path(), "serve");
+    wait_ok(&client, &format!("{base}/readyz"), &mut serve).await;
+    let alice = key(data.path(), &base);
+
+    // An upload whose client stops sending halfway and never finishes.
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Vec<u8>, std::io::Error>>();
+    let wav = tone(60);
+    tx.unbounded_send(Ok(wav[..wav.len() / 2].to_vec()))
+        .unwrap();
+    let stalled = tokio::spawn({
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            client
+                .post(format!("{base}/api/v1/audio"))
+                .bearer_auth(alice)
+                .header("content-length", wav.len().to_string())
+                .body(reqwest::Body::wrap_stream(rx))
+                .send()
+                .await
+        }
+    });
+    // The server is storing it once its temporary blob file has some bytes.
+    let tmp = data.path().join("blobs").join(".tmp");
+    let mut storing = false;
+    for _ in 0..600 {
+        storing = std::fs::read_dir(&tmp).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+        });
+        if storing {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        storing,
+        "the upload never reached the blob store:\n{}",
+        serve.log()
+    );
+    serve.sigterm();
+    let status = serve.exited().await;
+    assert!(
+        status.success(),
+        "serve exited with {status}:\n{}",
+        serve.log()
+    );
+    // The upload was cut, not answered.
+    let answered = stalled.await.unwrap();
+    assert!(answered.is_err(), "{answered:?}");
+    drop(tx);
+}
+on_both_backends!(serve_cuts_what_is_still_running_at_the_deadline_and_exits_0);
