@@ -116,7 +116,7 @@ pub(crate) async fn count<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Re
         return ep.call(req).await.map(IntoResponse::into_response);
     };
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let slot = RouteSlot::default();
     req.set_data(slot.clone());
     let tally = Arc::new(Tally::default());
@@ -128,16 +128,34 @@ pub(crate) async fn count<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Re
         Ok(response) => response.status(),
         Err(error) => error.status(),
     };
-    metrics.request(&method, route, status.as_u16(), started.elapsed());
-    tally.count_into(metrics.bytes_in(&method, route));
+    metrics.request(method, route, status.as_u16(), started.elapsed());
+    tally.count_into(metrics.bytes_in(method, route));
     result.map(|mut response| {
         let body = response.take_body();
         response.set_body(Counted::wrap(
             body,
-            Sink::Counter(metrics.bytes_out(&method, route)),
+            Sink::Counter(metrics.bytes_out(method, route)),
         ));
         response
     })
+}
+
+/// A method as a label: the standard ones by name, any other (clients may send any token)
+/// as `other`, so the label stays bounded.
+fn method_label(method: &poem::http::Method) -> &'static str {
+    use poem::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 /// A route pattern as a label: poem's `:name` and `*name` captures written `{name}`, and the
@@ -245,7 +263,14 @@ impl HttpBody for Counted {
 
 #[cfg(test)]
 mod tests {
-    use super::{template, Templates};
+    use super::{method_label, template, Templates};
+
+    #[test]
+    fn methods_outside_the_standard_ones_share_one_label() {
+        let custom = poem::http::Method::from_bytes(b"FROBNICATE").unwrap();
+        assert_eq!(method_label(&custom), "other");
+        assert_eq!(method_label(&poem::http::Method::PATCH), "PATCH");
+    }
 
     #[test]
     fn rest_routes_are_named_as_the_document_names_them() {
