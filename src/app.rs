@@ -284,6 +284,12 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             .collect()
     };
     state.transcription = stages.iter().any(|(stage, _)| *stage == Stage::Transcript);
+    let in_process_stages: Vec<Stage> = stages
+        .iter()
+        .filter(|(_, work)| work.is_some())
+        .map(|(stage, _)| *stage)
+        .collect();
+    crate::metrics::register_stage_probes(&metrics, &database.stage_dispatch(), &in_process_stages);
     for (stage, work) in stages {
         let queue: Arc<dyn ScanQueue> = if let Some(work) = work {
             let (queue, jobs) = InProcessQueue::new();

@@ -1,13 +1,15 @@
 //! The probes that read `/metrics`' gauges at scrape time: the depth and dead letters of each
 //! RabbitMQ queue (passive declares), and from the database the scan backlog (relay lag and,
-//! in embedded mode, the in-process queue's depth). [`register_probes`] is called by
+//! in embedded mode, the in-process queue's depth) and, in embedded mode, each post-clean
+//! stage's pending clips. [`register_probes`] and [`register_stage_probes`] are called by
 //! [`crate::build`]; each probe costs one bounded round trip per scrape.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use voicebin_domain::Stage;
 use voicebin_metrics::{Metrics, Probe};
-use voicebin_projections::ScanDispatch;
+use voicebin_projections::{ScanDispatch, StageDispatch};
 use voicebin_workers::RabbitQueue;
 
 /// The queue label of scan jobs (post-clean stages use their stage's name).
@@ -69,13 +71,50 @@ impl Probe for ScanBacklog {
     }
 }
 
+/// The clips pending in a post-clean stage whose jobs are queued in process (embedded mode).
+struct StagePending {
+    dispatch: Arc<dyn StageDispatch>,
+    stage: Stage,
+}
+
+#[async_trait::async_trait]
+impl Probe for StagePending {
+    async fn observe(&self, metrics: &Metrics) -> Result<(), String> {
+        let pending = self
+            .dispatch
+            .pending(self.stage)
+            .await
+            .map_err(|e| e.to_string())?;
+        metrics.set_queue_depth(self.stage.as_str(), pending);
+        Ok(())
+    }
+
+    fn forget(&self, metrics: &Metrics) {
+        metrics.forget_queue_depth(self.stage.as_str());
+    }
+}
+
+/// Registers the depth probe of each post-clean stage queued in process (embedded mode).
+pub(crate) fn register_stage_probes(
+    metrics: &Metrics,
+    dispatch: &Arc<dyn StageDispatch>,
+    stages: &[Stage],
+) {
+    for stage in stages {
+        metrics.add_probe(Arc::new(StagePending {
+            dispatch: dispatch.clone(),
+            stage: *stage,
+        }));
+    }
+}
+
 /// Registers the probes of `serve`: the scan backlog, and each RabbitMQ queue when there is a
 /// broker (`rabbit` is the scan queue, `stages` the post-clean stages' queues).
 pub(crate) fn register_probes(
     metrics: &Metrics,
     dispatch: Arc<dyn ScanDispatch>,
     rabbit: Option<Arc<RabbitQueue>>,
-    stages: &[(voicebin_domain::Stage, Arc<RabbitQueue>)],
+    stages: &[(Stage, Arc<RabbitQueue>)],
 ) {
     metrics.add_probe(Arc::new(ScanBacklog {
         dispatch,

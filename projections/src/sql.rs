@@ -1680,6 +1680,21 @@ macro_rules! sql_store {
                     .await?;
                 Ok(())
             }
+
+            async fn pending(&self, stage: Stage) -> Result<u64, StoreError> {
+                // A partial index on each stage's pending clips keeps this cheap.
+                let column = stage_column(stage);
+                let sql = format!(
+                    "SELECT COUNT(*) FROM clip_views v WHERE v.{column} = $1 \
+                     AND v.deleted_at IS NULL AND v.moderation_state <> $2"
+                );
+                let pending: i64 = sqlx::query_scalar(&sql)
+                    .bind(StageState::Pending.as_str())
+                    .bind(Moderation::Removed.as_str())
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(u64::try_from(pending).unwrap_or(0))
+            }
         }
 
         #[async_trait]

@@ -394,6 +394,8 @@ pub trait StageDispatch: Send + Sync {
     async fn start_attempt(&self, stage: Stage, clip_id: &str) -> Result<u32, StoreError>;
     /// Forgets the attempts of `stage` on `clip_id` (an operator's retry starts afresh).
     async fn reset_attempts(&self, stage: Stage, clip_id: &str) -> Result<(), StoreError>;
+    /// How many live clips are pending in `stage`, for metrics.
+    async fn pending(&self, stage: Stage) -> Result<u64, StoreError>;
 }
 
 /// One stored event exactly as written: the audit view of a clip's history.

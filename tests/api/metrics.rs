@@ -184,6 +184,11 @@ async fn metrics_count_real_traffic_and_pass_promtool(backend: Backend) {
     );
     // Read at scrape time from the database in embedded mode: nothing waits any more.
     assert_eq!(value(&text, r#"voicebin_queue_depth{queue="scan"}"#), 0.0);
+    // An Ogg clip needs no rendition: the rendition stage has nothing pending either.
+    assert_eq!(
+        value(&text, r#"voicebin_queue_depth{queue="rendition"}"#),
+        0.0
+    );
     assert_eq!(
         value(&text, r#"voicebin_relay_lag_seconds{queue="scan"}"#),
         0.0
