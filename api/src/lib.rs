@@ -22,7 +22,8 @@
 //!   `reporters.rs` (naming and limiting reporters), `grants.rs` (playback grants).
 //! - **Edges**, one folder each: `rest/` (the REST API and its OpenAPI document), `pages/`
 //!   (HTML), `media/` (`/{id}/download` and `/{id}/audio`, where downloads are counted),
-//!   `wellknown/` (discovery documents and health checks), `mcp/` (the MCP endpoint). An edge
+//!   `wellknown/` (discovery documents and health checks), `mcp/` (the MCP endpoint),
+//!   `metrics.rs` (`/metrics` and the layers that count every request). An edge
 //!   imports the use cases and the foundations, never another edge; what two edges both need
 //!   moves down a layer. The foundations and use cases import no edge, and the foundations no
 //!   use case, except that `state.rs` holds the keys and settings of `usecases/grants.rs` and
@@ -42,6 +43,7 @@ pub mod http;
 pub mod mcp;
 pub mod media;
 pub mod methods;
+pub mod metrics;
 pub mod model;
 pub mod pages;
 pub mod rest;
@@ -64,7 +66,9 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let spec = std::sync::Arc::new(openapi_document(&state));
     let document = spec.to_string();
     let api = rest::api_service(&state);
-    Route::new()
+    let metrics_here = state.metrics_here;
+    let templates = metrics::Templates::of(&spec);
+    let route = Route::new()
         .at(
             "/api/v1/openapi.json",
             get(make_sync(move |_| {
@@ -104,7 +108,15 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/:id/embed", get(pages::view::embed_page))
         .at("/:id/transcript.vtt", get(pages::view::transcript_vtt))
         .at("/:id/download", get(media::download).head(media::download))
-        .at("/:id/audio", get(media::audio).head(media::audio))
+        .at("/:id/audio", get(media::audio).head(media::audio));
+    // With a listener of its own (`VOICEBIN_METRICS_LISTEN`), `/metrics` is served only there.
+    let route = if metrics_here {
+        route.at("/metrics", get(metrics::scrape))
+    } else {
+        route
+    };
+    route
+        .around(move |ep, req| metrics::record_route(ep, req, templates.clone()))
         .around(move |ep, req| {
             let spec = spec.clone();
             async move {
@@ -163,6 +175,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             .instrument(span)
             .await
         })
+        .around(metrics::count)
         .data(state)
         .map_to_response()
 }

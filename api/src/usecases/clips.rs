@@ -282,6 +282,7 @@ pub async fn upload(
         ..meta.into_request(owner, request_id)?
     };
     let id: ClipId = state.service.upload(request, body).await?;
+    state.metrics.uploaded();
     let view = state.views.get(id.as_str()).await?.ok_or_else(|| {
         ApiError::unavailable(&"upload recorded but its view is not readable yet")
     })?;
