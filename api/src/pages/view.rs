@@ -33,13 +33,9 @@ fn duration_text(ms: Option<i64>) -> String {
     }
 }
 
+/// The clip's size in decimal units, as the web app and quota messages word sizes.
 fn size_text(bytes: i64) -> String {
-    let bytes = bytes as f64;
-    if bytes >= 1024.0 * 1024.0 {
-        format!("{:.1} MB", bytes / (1024.0 * 1024.0))
-    } else {
-        format!("{:.0} KB", (bytes / 1024.0).max(1.0))
-    }
+    voicebin_domain::quota::format_bytes(u64::try_from(bytes).unwrap_or(0))
 }
 
 fn peaks_json(view: &ClipView) -> String {

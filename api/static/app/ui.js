@@ -41,12 +41,13 @@ export function announce(text) {
 
 export function formatBytes(bytes) {
   if (bytes === null || bytes === undefined) return "";
-  if (bytes < 1024) return `${bytes} B`;
+  // Decimal units, as file managers show sizes and as the server words quotas ("500 MB").
+  if (bytes < 1000) return `${bytes} B`;
   const units = ["KB", "MB", "GB", "TB"];
-  let value = bytes / 1024;
+  let value = bytes / 1000;
   let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
     unit += 1;
   }
   return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
