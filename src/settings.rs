@@ -8,8 +8,9 @@ use secrecy::SecretString;
 use voicebin_api::auth::IssuerSettings;
 use voicebin_api::usecases::reporters::ModerationSettings;
 use voicebin_commands::S3Settings;
+use voicebin_domain::Lifetimes;
 use voicebin_workers::stage::transcript::TranscriptionSettings;
-use voicebin_workers::{RenditionSettings, SandboxSettings, SweeperSettings};
+use voicebin_workers::{ExpirySettings, RenditionSettings, SandboxSettings, SweeperSettings};
 
 /// Default upload size limit: 100 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
@@ -82,6 +83,11 @@ pub struct Settings {
     pub rendition: Option<RenditionSettings>,
     /// Speech-to-text; `None` transcribes nothing.
     pub transcription: Option<TranscriptionSettings>,
+    /// The longest lifetime a clip may be given and the lifetime of uploads that ask for none
+    /// (default: no maximum; clips never expire unless asked to).
+    pub lifetimes: Lifetimes,
+    /// The expiry sweeper's timing.
+    pub expiry: ExpirySettings,
 }
 
 impl Settings {
@@ -102,6 +108,8 @@ impl Settings {
             sandbox: SandboxSettings::this_binary(),
             rendition: Some(RenditionSettings::default()),
             transcription: None,
+            lifetimes: Lifetimes::default(),
+            expiry: ExpirySettings::default(),
         }
     }
 }

@@ -14,7 +14,7 @@
 //!   it and read back from the store.
 //! - `moderation.rs`: the report queue and the blocklist, as changes derived from events.
 //! - `store.rs`: the ports the other crates read through (`ReadStore`, `EventLog`,
-//!   `ScanDispatch`, `RateLimits`, `ReplayCache`, `RedeemedLinks`, `PlaybackGrants`); `sql.rs`:
+//!   `ExpiryIndex`, `ScanDispatch`, `RateLimits`, `ReplayCache`, `RedeemedLinks`, `PlaybackGrants`); `sql.rs`:
 //!   their SQLite and PostgreSQL adapters; `stored.rs`: how typed values are stored by name.
 //! - `projector.rs`: the live projector (a cqrs-es query), repair of stale views, and the
 //!   rebuild of every read model from the event store.
@@ -36,8 +36,8 @@ pub use projector::{rebuild, repair, ClipProjector, RebuildStats};
 pub use search::{MatchField, SearchHit, SearchQuery, SnippetPart, TranscriptSegment};
 pub use sql::{PostgresStore, SqliteStore};
 pub use store::{
-    Cursor, EventLog, ListQuery, Listed, Page, PlaybackGrants, Rate, RateLimits, ReadStore,
-    RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError,
-    StoredEvent, Take,
+    Cursor, DueClip, EventLog, ExpiryIndex, ListQuery, Listed, Page, PlaybackGrants, Rate,
+    RateLimits, ReadStore, RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanDispatch,
+    StageDispatch, StoreError, StoredEvent, Take,
 };
 pub use view::{stage_column, ClipView, Rendition};

@@ -111,6 +111,10 @@ pub struct Options {
     pub moderation: ModerationSettings,
     /// Speech-to-text; off unless a test turns it on ([`transcription_settings`]).
     pub transcription: Option<voicebin_workers::stage::transcript::TranscriptionSettings>,
+    /// The operator's clip lifetimes (default: no maximum, no default).
+    pub lifetimes: voicebin_domain::Lifetimes,
+    /// The expiry sweeper's timing (default: a sweep a minute, which no test waits for).
+    pub expiry: voicebin_workers::ExpirySettings,
 }
 
 impl Default for Options {
@@ -120,6 +124,8 @@ impl Default for Options {
             issuer: IssuerSettings::default(),
             moderation: ModerationSettings::default(),
             transcription: None,
+            lifetimes: Default::default(),
+            expiry: Default::default(),
         }
     }
 }
@@ -134,6 +140,8 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         issuer,
         moderation,
         transcription,
+        lifetimes,
+        expiry,
     } = options;
     spawn_with_settings(move |dir, base| {
         Box::pin(async move {
@@ -153,6 +161,8 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
                 amqp: None,
                 clamd: None,
                 sweeper: Default::default(),
+                lifetimes,
+                expiry,
 
                 sandbox: sandbox_settings(),
 

@@ -13,7 +13,7 @@ pub mod view;
 use poem::http::header;
 use poem::Response;
 
-use crate::access::FindError;
+use crate::access::{FindError, Refusal};
 use crate::error::{ApiError, Code};
 use crate::urls::Urls;
 
@@ -78,8 +78,13 @@ pub(crate) fn html(body: String, csp: &str) -> Response {
 /// read model that could not be read. Its status is the problem's (the error table's); the
 /// words are for people.
 pub fn error_page(urls: &Urls, error: FindError) -> Response {
+    let expired = matches!(error, FindError::Refused(Refusal::Expired));
     let error = ApiError::from(error);
     let (title, text) = match error.code() {
+        Code::Gone if expired => (
+            "Expired",
+            "This clip has expired: its owner gave it a limited lifetime, and it is gone.",
+        ),
         Code::Gone => (
             "Gone",
             "This clip has been deleted or is no longer available.",
