@@ -487,3 +487,35 @@ async fn a_rebuild_reproduces_expiry_state_from_events(backend: Backend) {
     assert_eq!(views.all().await.unwrap(), live);
 }
 on_both_backends!(a_rebuild_reproduces_expiry_state_from_events);
+
+/// Production mode: an expired clip's original and rendition are purged from S3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_clips_original_and_rendition_are_purged_from_s3() {
+    use voicebin_commands::BlobStore;
+
+    let app = crate::production::spawn_production().await;
+    let key = app.alice();
+    let id = app
+        .upload_ok(&key, fixture("hello-alac.m4a"), &[("x-expires-in", "P1D")])
+        .await;
+    crate::renditions::wait_playback(&app, &id, &key).await;
+    let store = voicebin_commands::S3BlobStore::connect(app.settings.s3.clone().unwrap())
+        .await
+        .unwrap();
+    let objects = [format!("clips/{id}"), format!("renditions/{id}")];
+    for object in &objects {
+        assert!(store.exists(object).await.unwrap(), "{object}");
+    }
+    // Bring the expiry two seconds ahead, then wait for it.
+    let soon = (Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let (status, item) = json(app.patch_item(&id, &key, json!({"expires_at": soon})).await).await;
+    assert_eq!(status, StatusCode::OK, "{item}");
+    wait_gone(&app, &id, &key).await;
+
+    let report = replica_sweeper(&app).await.sweep_once(Utc::now()).await;
+    assert_eq!((report.due, report.purged, report.failed), (1, 1, 0));
+    for object in &objects {
+        assert!(!store.exists(object).await.unwrap(), "{object} still in S3");
+    }
+    assert_eq!(expired_events(&app.event_types(&id).await), 1);
+}

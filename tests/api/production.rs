@@ -50,7 +50,7 @@ async fn production_settings(data_dir: &std::path::Path, public_url: String) -> 
     settings
 }
 
-async fn spawn_production() -> TestApp {
+pub(crate) async fn spawn_production() -> TestApp {
     let app = spawn_with_settings(|dir, url| Box::pin(production_settings(dir, url))).await;
     let worker = Worker::build(&app.settings).await.expect("worker starts");
     tokio::spawn(async move {

@@ -376,7 +376,9 @@ async fn check_manage(browser: Browser) {
     assert_eq!(a["download_limit"], 7, "{a}");
     // Set in My clips (local time in the browser), kept by the view page's later edit.
     assert!(
-        a["expires_at"].as_str().is_some_and(|at| at.starts_with("2030-01-0")),
+        a["expires_at"]
+            .as_str()
+            .is_some_and(|at| at.starts_with("2030-01-0")),
         "{a}"
     );
     assert_eq!(
