@@ -519,3 +519,36 @@ async fn an_expired_clips_original_and_rendition_are_purged_from_s3() {
     }
     assert_eq!(expired_events(&app.event_types(&id).await), 1);
 }
+
+async fn a_form_field_gives_the_lifetime_and_a_header_wins_over_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.alice();
+    let send = |header: Option<&'static str>, field: &'static str| {
+        let form = reqwest::multipart::Form::new()
+            .text("expires_in", field)
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(fixture("hello.ogg")).file_name("hello.ogg"),
+            );
+        let mut req = app
+            .client
+            .post(app.url("/api/v1/audio"))
+            .bearer_auth(&key)
+            .multipart(form);
+        if let Some(value) = header {
+            req = req.header("x-expires-in", value);
+        }
+        req.send()
+    };
+    let (status, item) = json(send(None, "PT2H").await.unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{item}");
+    assert_eq!(lifetime_secs(&item), 7200);
+    let (status, item) = json(send(Some("60"), "PT2H").await.unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{item}");
+    assert_eq!(lifetime_secs(&item), 60);
+    let (status, problem) = json(send(None, "P1Y").await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["field"], "expires_in");
+    assert_eq!(app.total_events().await, 2);
+}
+on_both_backends!(a_form_field_gives_the_lifetime_and_a_header_wins_over_it);

@@ -212,6 +212,7 @@ pub fn refine(doc: &mut Value) {
         &format!("{form}/download_limit"),
         download_limit_text(),
     );
+    refine_schema(doc, &format!("{form}/expires_in"), lifetime_text());
     // The form has these parts and no others (`rest/form.rs`), each at most once.
     let closed = json!({ "additionalProperties": false });
     refine_schema(doc, form.trim_end_matches("/properties"), closed);
