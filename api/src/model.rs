@@ -323,8 +323,8 @@ pub struct ItemPatch {
     // in JSON Schema) are accepted; the document declares it an integer (`contract.rs`).
     /// New download limit (1 to 1000000000), or null for unlimited.
     pub download_limit: MaybeUndefined<f64>,
-    /// When the clip expires (RFC 3339, in the future and within the server's maximum
-    /// lifetime from now), or null for never.
+    /// When the clip expires (RFC 3339, in the future: 422 otherwise; within the server's
+    /// maximum lifetime from now: 400 otherwise), or null for never.
     pub expires_at: MaybeUndefined<JsonString>,
 }
 

@@ -234,25 +234,30 @@ async fn owners_set_keep_and_clear_the_expiry_with_patch(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(instant(&item["expires_at"]), at);
 
-    // Malformed, past and not-a-string values are 400 problems on the field and change nothing.
+    // Malformed and not-a-string values are 400 problems on the field; an instant already
+    // past is well-formed, so 422. Neither changes anything.
     let past = (Utc::now() - chrono::Duration::seconds(5)).to_rfc3339();
-    for bad in [
-        json!("tomorrow"),
-        json!("2026-13-01T00:00:00Z"),
-        json!("2030-01-01"),
-        json!(past),
-        json!(3600),
+    for (bad, expected) in [
+        (json!("tomorrow"), StatusCode::BAD_REQUEST),
+        (json!("2026-13-01T00:00:00Z"), StatusCode::BAD_REQUEST),
+        (json!("2030-01-01"), StatusCode::BAD_REQUEST),
+        (json!(3600), StatusCode::BAD_REQUEST),
+        (json!(past), StatusCode::UNPROCESSABLE_ENTITY),
     ] {
         let (status, problem) = json(
             app.patch_item(&id, &key, json!({ "expires_at": bad }))
                 .await,
         )
         .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {problem}");
-        if problem["type"] == "urn:voicebin:problem:invalid-field" {
-            assert_eq!(problem["field"], "expires_at", "{problem}");
-        }
+        assert_eq!(status, expected, "{bad}: {problem}");
+        assert_eq!(
+            problem["type"] != "urn:voicebin:problem:bad-request",
+            problem["field"] == "expires_at",
+            "{problem}"
+        );
     }
+    let types = app.event_types(&id).await;
+    assert_eq!(types.iter().filter(|t| *t == "ExpiryChanged").count(), 1);
 
     // Null clears it: the clip never expires.
     let (status, item) = json(app.patch_item(&id, &key, json!({"expires_at": null})).await).await;

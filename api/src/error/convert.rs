@@ -79,7 +79,7 @@ impl From<ClipError> for ApiError {
             ClipError::Deleted => ApiError::gone(),
             ClipError::Expired => ApiError::expired(),
             ClipError::ExpiryNotInFuture => {
-                ApiError::new(Code::InvalidField, e.to_string()).with_field("expires_at")
+                ApiError::new(Code::Unprocessable, e.to_string()).with_field("expires_at")
             }
             ClipError::LimitReached => ApiError::new(Code::Gone, e.to_string()),
             ClipError::Removed => ApiError::removed(),

@@ -45,9 +45,9 @@ curl -X PATCH {url}/api/v1/items/$ID -H "Authorization: Bearer $KEY" \
 hours, minutes and seconds (<code>PT1H</code>, <code>P7D</code>, <code>P1DT12H</code>; years and months are refused: their length
 varies). Without it the server's default lifetime applies{default}. In <code>PATCH</code>, <code>expires_at</code> is an RFC 3339
 instant in the future; absent keeps it, <code>null</code> means never. Items show <code>expires_at</code> (<code>null</code>: never).
-A malformed value, zero, a past instant or one beyond the maximum lifetime{max_lifetime} is a 400
-<code>application/problem+json</code> naming the field (<code>expires_in</code> or <code>expires_at</code>) and the rule; nothing is
-stored. From its expiry on, a clip answers 410 (problem type <code>gone</code>) to everyone, its owner included, on every
+A malformed value, zero, or one beyond the maximum lifetime{max_lifetime} is a 400
+<code>application/problem+json</code> naming the field (<code>expires_in</code> or <code>expires_at</code>) and the rule, an
+instant already past a 422; nothing is stored. From its expiry on, a clip answers 410 (problem type <code>gone</code>) to everyone, its owner included, on every
 route and over MCP; its bytes are purged and its transcript is no longer served or searched.</p>
 <h2 id="read">Read, list, edit, delete</h2>
 <pre>curl {url}/api/v1/items/$ID

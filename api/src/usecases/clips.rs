@@ -213,9 +213,16 @@ const EXPIRES_IN: &str = "expires_in";
 /// The field a patch's expiry is named by in problems.
 const EXPIRES_AT: &str = "expires_at";
 
-/// A refused lifetime or expiry as a 400 problem on `field`.
+/// A refused lifetime or expiry as a problem on `field`: 400 for what the field's rules refuse
+/// (malformed, zero, too long, past the operator's maximum), 422 for a well-formed instant that
+/// has already passed (the document cannot say "in the future", as for a limit below the
+/// downloads already counted).
 fn invalid_expiry(field: &str, e: &ExpiryError) -> ApiError {
-    ApiError::new(Code::InvalidField, format!("{field} is invalid: {e}")).with_field(field)
+    let code = match e {
+        ExpiryError::NotInFuture => Code::Unprocessable,
+        _ => Code::InvalidField,
+    };
+    ApiError::new(code, format!("{field} is invalid: {e}")).with_field(field)
 }
 
 /// Longest download limit sent as text (a header or form field), in characters, whitespace
