@@ -130,6 +130,9 @@ impl ExpirySweeper {
                 () = tokio::time::sleep(self.settings.interval) => {},
             }
             let report = self.sweep_once(Utc::now()).await;
+            // Metrics hook: `report` is this sweep's work. `purged` also counts clips a racing
+            // replica expired first; a counter of expirations (each once) belongs with the
+            // projection of `Expired` events, or here if per-replica work is what is wanted.
             if report != ExpiryReport::default() {
                 tracing::debug!(?report, "expiry sweep");
             }
