@@ -439,12 +439,27 @@ async fn an_expired_clip_answers_410_on_every_surface(backend: Backend) {
     assert_eq!(listed_ids(&found), vec![control.clone()]);
     assert_eq!(app.blob_files().0, 1);
 
-    // MCP: the tool answers a 410 problem as a tool error.
+    // oEmbed answers the same problem.
+    let (status, problem) = json(
+        app.client
+            .get(app.url("/oembed"))
+            .query(&[("url", app.url(&format!("/{id}")))])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GONE, "{problem}");
+
+    // MCP: the tool answers a 410 problem as a tool error; the clip's resource cannot be read.
     let client = crate::mcp::connect(&app, &key).await;
     let result = crate::mcp::call(&client, "get_audio", json!({"id": id})).await;
     assert_eq!(result.is_error, Some(true), "{result:?}");
     let text = &result.content[0].as_text().unwrap().text;
     assert!(text.contains("410") && text.contains("expired"), "{text}");
+    assert!(crate::mcp::read(&client, app.url(&format!("/{id}")))
+        .await
+        .is_err());
     client.cancel().await.unwrap();
 }
 on_both_backends!(an_expired_clip_answers_410_on_every_surface);
