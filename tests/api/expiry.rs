@@ -572,3 +572,43 @@ async fn a_form_field_gives_the_lifetime_and_a_header_wins_over_it(backend: Back
     assert_eq!(app.total_events().await, 2);
 }
 on_both_backends!(a_form_field_gives_the_lifetime_and_a_header_wins_over_it);
+
+async fn an_expired_clips_transcript_is_neither_stored_nor_found(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.alice();
+    let id = upload_expiring(&app, &key, "P1D").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .client
+        .put(app.url(&format!("/api/v1/items/{id}/transcript")))
+        .bearer_auth(&key)
+        .json(&json!({"segments": [{"start_ms": 0, "end_ms": 900, "text": "quarterly zebra"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let found = |page: Value| page["items"].as_array().map_or(0, Vec::len);
+    let (_, page) = json(app.list(&key, &[("q", "zebra")]).await).await;
+    assert_eq!(found(page), 1);
+    let (views, _) = app.database.projections();
+    assert_eq!(views.transcript(&id).await.unwrap().len(), 1);
+
+    let soon = (Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let (status, _) = json(app.patch_item(&id, &key, json!({"expires_at": soon})).await).await;
+    assert_eq!(status, StatusCode::OK);
+    wait_gone(&app, &id, &key).await;
+    replica_sweeper(&app).await.sweep_once(Utc::now()).await;
+
+    assert!(views.transcript(&id).await.unwrap().is_empty());
+    let (_, page) = json(app.list(&key, &[("q", "zebra")]).await).await;
+    assert_eq!(found(page), 0);
+    assert!(!views
+        .all_search_entries()
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.contains("zebra")));
+}
+on_both_backends!(an_expired_clips_transcript_is_neither_stored_nor_found);
