@@ -1,5 +1,5 @@
 //! `serve`'s application: [`build`] connects the adapters and assembles the API's state and the
-//! background tasks (scan relay, the post-clean stages' relays, orphan sweeper, download counter
+//! background tasks (scan relay, the post-clean stages' relays, orphan and expiry sweepers, download counter
 //! and, in embedded mode, the scan worker and the stages' workers).
 
 use std::sync::Arc;
@@ -18,8 +18,8 @@ use voicebin_commands::{ClipService, DownloadCounter, ScanQueue};
 use voicebin_domain::Stage;
 use voicebin_projections::ClipProjector;
 use voicebin_workers::{
-    BlobSweeper, EmbeddedWorker, InProcessQueue, RelaySettings, ScanJobRunner, ScanJobs, ScanRelay,
-    StageJobRunner, StageWork,
+    BlobSweeper, EmbeddedWorker, ExpirySweeper, InProcessQueue, RelaySettings, ScanJobRunner,
+    ScanJobs, ScanRelay, StageJobRunner, StageWork,
 };
 
 use crate::adapters::{adapters, Adapters, StoreQuotas, ViewsBlocklist};
@@ -43,6 +43,7 @@ pub struct Background {
     /// One relay per enabled post-clean stage.
     stage_relays: Vec<ScanRelay>,
     sweeper: BlobSweeper,
+    expiry: ExpirySweeper,
     downloads: Arc<DownloadCounter>,
     download_flush: Duration,
     grants: Arc<Grants>,
@@ -107,6 +108,7 @@ impl Background {
         let mut tasks = vec![
             tokio::spawn(self.relay.run(stopped(rx.clone()))),
             tokio::spawn(self.sweeper.run(stopped(rx.clone()))),
+            tokio::spawn(self.expiry.run(stopped(rx.clone()))),
             tokio::spawn(self.downloads.run(self.download_flush, stopped(rx.clone()))),
             tokio::spawn(purge_grants(
                 self.grants,
@@ -182,7 +184,14 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
     .with_quotas(Arc::new(StoreQuotas {
         store: database.quotas(),
         defaults: settings.quotas,
-    }));
+    }))
+    .with_lifetimes(settings.lifetimes);
+    let expiry = ExpirySweeper::new(
+        service.clone(),
+        database.expiry_index(),
+        log.clone(),
+        settings.expiry,
+    );
 
     let Trust {
         verifier,
@@ -334,6 +343,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         background: Background {
             relay,
             sweeper,
+            expiry,
             downloads,
             download_flush: Duration::from_secs(1),
             grants,

@@ -13,8 +13,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use voicebin_commands::{postgres_bus, sqlite_bus, ClipStore};
 use voicebin_projections::{
-    ClipProjector, EventLog, PlaybackGrants, PostgresStore, QuotaStore, RateLimits, ReadStore,
-    RedeemedLinks, ReplayCache, ScanDispatch, SqliteStore, StageDispatch,
+    ClipProjector, EventLog, ExpiryIndex, PlaybackGrants, PostgresStore, QuotaStore, RateLimits,
+    ReadStore, RedeemedLinks, ReplayCache, ScanDispatch, SqliteStore, StageDispatch,
 };
 
 /// Where the event store and read models live.
@@ -84,6 +84,14 @@ impl Database {
 
     /// The scan-job claim table over this database.
     pub fn dispatch(&self) -> Arc<dyn ScanDispatch> {
+        match self {
+            Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
+            Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),
+        }
+    }
+
+    /// The clips due to expire, over this database's read model.
+    pub fn expiry_index(&self) -> Arc<dyn ExpiryIndex> {
         match self {
             Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
             Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),

@@ -8,8 +8,9 @@ use secrecy::SecretString;
 use voicebin_api::auth::IssuerSettings;
 use voicebin_api::usecases::reporters::ModerationSettings;
 use voicebin_commands::S3Settings;
+use voicebin_domain::Lifetimes;
 use voicebin_workers::stage::transcript::TranscriptionSettings;
-use voicebin_workers::{RenditionSettings, SandboxSettings, SweeperSettings};
+use voicebin_workers::{ExpirySettings, RenditionSettings, SandboxSettings, SweeperSettings};
 
 /// Default upload size limit: 100 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
@@ -85,6 +86,11 @@ pub struct Settings {
     /// The default per-account quotas (`VOICEBIN_QUOTA_BYTES`, `VOICEBIN_QUOTA_CLIPS`);
     /// `voicebin quota set` overrides them per account. Default: no limit.
     pub quotas: voicebin_domain::Limits,
+    /// The longest lifetime a clip may be given and the lifetime of uploads that ask for none
+    /// (default: no maximum; clips never expire unless asked to).
+    pub lifetimes: Lifetimes,
+    /// The expiry sweeper's timing.
+    pub expiry: ExpirySettings,
 }
 
 impl Settings {
@@ -106,6 +112,8 @@ impl Settings {
             rendition: Some(RenditionSettings::default()),
             transcription: None,
             quotas: voicebin_domain::Limits::UNLIMITED,
+            lifetimes: Lifetimes::default(),
+            expiry: ExpirySettings::default(),
         }
     }
 }

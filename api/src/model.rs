@@ -118,6 +118,9 @@ pub struct Item {
     pub channels: Option<i64>,
     /// Upload time (RFC 3339).
     pub created_at: String,
+    /// When the clip expires (RFC 3339); null when it never does. From then on it answers 410
+    /// everywhere and its bytes are purged.
+    pub expires_at: Option<String>,
     /// Links.
     pub urls: ItemUrls,
     /// Present when browsers cannot play the original (AIFF, ALAC, CAF, …) and a rendition
@@ -249,6 +252,7 @@ impl Item {
             sample_rate: view.sample_rate,
             channels: view.channels,
             created_at: rfc3339(view.created_at),
+            expires_at: view.expires_at.map(rfc3339),
             urls: ItemUrls {
                 view: urls.view(&view.id),
                 download: urls.download(&view.id),
@@ -319,6 +323,9 @@ pub struct ItemPatch {
     // in JSON Schema) are accepted; the document declares it an integer (`contract.rs`).
     /// New download limit (1 to 1000000000), or null for unlimited.
     pub download_limit: MaybeUndefined<f64>,
+    /// When the clip expires (RFC 3339, in the future: 422 otherwise; within the server's
+    /// maximum lifetime from now: 400 otherwise), or null for never.
+    pub expires_at: MaybeUndefined<JsonString>,
 }
 
 /// A JSON string and nothing else: poem-openapi's `String` also takes numbers and booleans

@@ -248,6 +248,7 @@ fn upload() -> Result<ClipCommand, Error> {
         sha256: Sha256Digest::from_bytes([7; 32]),
         blob_key: "clips/hot".into(),
         download_limit: Some(DownloadLimit::new(DownloadLimit::MAX)?),
+        expires_at: None,
         at: Utc::now(),
     })
 }

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -11,8 +11,8 @@ use tracing::instrument;
 use voicebin_domain::sniff::sniff_audio;
 use voicebin_domain::{
     AccountId, ClipCommand, ClipError, ClipId, ContentType, Description, DownloadLimit, Filename,
-    ModerationReason, ReportNote, ReportReason, Reporter, ScanOutcome, Sha256Digest, Title,
-    Transcript,
+    Lifetime, Lifetimes, ModerationReason, ReportNote, ReportReason, Reporter, ScanOutcome,
+    Sha256Digest, Title, Transcript,
 };
 
 use crate::blobs::rendition_key;
@@ -39,6 +39,9 @@ pub struct UploadRequest {
     pub filename: Option<Filename>,
     /// Optional download limit.
     pub download_limit: Option<DownloadLimit>,
+    /// How long the clip lives once recorded, already within the operator's maximum
+    /// ([`Lifetimes::for_upload`]); `None` is forever.
+    pub lifetime: Option<Lifetime>,
     /// Request id, for the event metadata.
     pub request_id: Option<String>,
     /// The body's length when the client declared it (`Content-Length` of a raw body): the
@@ -100,6 +103,7 @@ pub struct ClipService {
     blocklist: Arc<dyn Blocklist>,
     max_upload_bytes: u64,
     quotas: Arc<dyn Quotas>,
+    lifetimes: Lifetimes,
 }
 
 /// What a moderator decided about a clip.
@@ -172,6 +176,7 @@ impl ClipService {
             blocklist,
             max_upload_bytes,
             quotas: Arc::new(NoQuotas),
+            lifetimes: Lifetimes::default(),
         }
     }
 
@@ -179,6 +184,17 @@ impl ClipService {
     pub fn with_quotas(mut self, quotas: Arc<dyn Quotas>) -> Self {
         self.quotas = quotas;
         self
+    }
+
+    /// The service with the operator's clip lifetimes (default: no maximum, no default).
+    pub fn with_lifetimes(mut self, lifetimes: Lifetimes) -> Self {
+        self.lifetimes = lifetimes;
+        self
+    }
+
+    /// The operator's clip lifetimes: the maximum and the default.
+    pub fn lifetimes(&self) -> Lifetimes {
+        self.lifetimes
     }
 
     /// The configured upload size limit in bytes.
@@ -322,6 +338,9 @@ impl ClipService {
             .filename
             .map(|name| name.matching(&content_type))
             .unwrap_or_else(|| Filename::fallback(&id, &content_type));
+        // The lifetime runs from when the upload is recorded, not from when its first byte
+        // arrived, so a slow upload is not born expired.
+        let at = Utc::now();
         let command = ClipCommand::UploadClip {
             owner: request.owner.clone(),
             title: request.title,
@@ -332,7 +351,8 @@ impl ClipService {
             sha256,
             blob_key: blob_key.clone(),
             download_limit: request.download_limit,
-            at: Utc::now(),
+            expires_at: request.lifetime.map(|l| l.after(at)),
+            at,
         };
         let meta = CommandMeta {
             actor: format!("account:{}", request.owner),
@@ -351,8 +371,11 @@ impl ClipService {
         Ok(id)
     }
 
-    /// Edits title, description and/or download limit (`None` = leave alone).
+    /// Edits title, description, download limit and/or expiry (`None` = leave alone). An
+    /// expiry is checked against the operator's maximum by the caller
+    /// ([`Lifetimes::check_instant`]).
     #[instrument(skip_all, fields(clip.id = %id))]
+    #[allow(clippy::too_many_arguments)]
     pub async fn edit(
         &self,
         id: &ClipId,
@@ -360,6 +383,7 @@ impl ClipService {
         title: Option<Option<Title>>,
         description: Option<Option<Description>>,
         download_limit: Option<Option<DownloadLimit>>,
+        expires_at: Option<Option<DateTime<Utc>>>,
         request_id: Option<String>,
     ) -> Result<(), CommandError> {
         let command = ClipCommand::EditClip {
@@ -367,6 +391,7 @@ impl ClipService {
             title,
             description,
             download_limit,
+            expires_at,
             at: Utc::now(),
         };
         let meta = CommandMeta {
@@ -395,12 +420,38 @@ impl ClipService {
             request_id,
         };
         self.store.execute(id, command, meta).await?;
+        self.purge(id, blob_key, "deleted").await;
+        Ok(())
+    }
+
+    /// Records `Expired` for a clip whose expiry has come, as the system (the expiry sweeper).
+    /// Nothing is recorded for a clip already expired, not due by its own history (its owner
+    /// moved or cleared the expiry since the read model was read) or removed; a deleted one
+    /// is done too. Conflicts with another replica's sweeper are retried, and the retry finds
+    /// the clip expired: `Expired` is recorded once. The caller purges the bytes once the
+    /// event log holds `Expired` ([`ClipService::purge`]).
+    #[instrument(skip_all, fields(clip.id = %id))]
+    pub async fn expire(&self, id: &ClipId) -> Result<(), CommandError> {
+        let command = ClipCommand::ExpireClip { at: Utc::now() };
+        match self
+            .store
+            .execute(id, command, CommandMeta::system("expiry"))
+            .await
+        {
+            Err(CommandError::Rule(ClipError::Deleted)) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Deletes the bytes of a clip that is gone (`why`: deleted, removed, expired): the
+    /// original at `blob_key` and its rendition. A failure is logged and left to the orphan
+    /// sweeper, which removes the blobs of such clips.
+    pub async fn purge(&self, id: &ClipId, blob_key: &str, why: &str) {
         for key in [blob_key.to_owned(), rendition_key(id)] {
             if let Err(e) = self.blobs.delete(&key).await {
-                tracing::warn!(blob = %key, error = %e, "blob of a deleted clip not purged yet");
+                tracing::warn!(blob = %key, error = %e, why, "blob of a gone clip not purged yet");
             }
         }
-        Ok(())
     }
 
     /// Records an abuse report (and hides the clip when `hide_threshold` distinct reporters
@@ -477,18 +528,14 @@ impl ClipService {
         };
         self.store.execute(id, command, meta).await?;
         if decision == Decision::Remove {
-            for key in [blob_key.to_owned(), rendition_key(id)] {
-                if let Err(e) = self.blobs.delete(&key).await {
-                    tracing::warn!(blob = %key, error = %e, "blob of a removed clip not purged yet");
-                }
-            }
+            self.purge(id, blob_key, "removed").await;
         }
         Ok(())
     }
 
     /// Records a scan verdict; `retry` when the scan was a retry an operator asked for (only
-    /// such a scan may record a verdict on a `failed` clip). A verdict for a clip deleted
-    /// meanwhile is dropped quietly.
+    /// such a scan may record a verdict on a `failed` clip). A verdict for a clip deleted or
+    /// expired meanwhile is dropped quietly.
     #[instrument(skip_all, fields(clip.id = %id, verdict = ?outcome.verdict, retry))]
     pub async fn complete_scan(
         &self,
@@ -507,7 +554,7 @@ impl ClipService {
             .execute(id, command, CommandMeta::system(component))
             .await
         {
-            Err(CommandError::Rule(ClipError::Deleted)) => Ok(()),
+            Err(CommandError::Rule(ClipError::Deleted | ClipError::Expired)) => Ok(()),
             other => other,
         }
     }
@@ -611,12 +658,12 @@ impl ClipService {
     }
 }
 
-/// A stage's result for a clip that was deleted, taken down or is not clean (any more) has
+/// A stage's result for a clip that was deleted, taken down, expired or is not clean (any more) has
 /// nothing to record: done, not an error.
 fn quietly_gone(result: Result<(), CommandError>) -> Result<(), CommandError> {
     match result {
         Err(CommandError::Rule(
-            ClipError::Deleted | ClipError::Removed | ClipError::NotAvailable,
+            ClipError::Deleted | ClipError::Removed | ClipError::Expired | ClipError::NotAvailable,
         )) => Ok(()),
         other => other,
     }

@@ -11,7 +11,7 @@
 //! - `clip/`: the `Clip` aggregate: `aggregate.rs` (state, `handle` and `apply`, with the
 //!   given/when/then tests), `commands.rs` (what may be asked), `events.rs` (what happened: a
 //!   contract with stored history), `errors.rs` (one variant per business rule), `mod.rs`
-//!   (scan and moderation states).
+//!   (scan and moderation states), `expiry.rs` (lifetimes and the operator's limits on them).
 //! - `values.rs`: value objects parsed once at the edge (`ClipId`, `Title`, `DownloadLimit`, …).
 //! - `transcript.rs`: what was said in a clip, as timed segments, and its WebVTT form.
 //! - `sniff.rs`: deciding from the first bytes whether an upload is audio, and which kind.
@@ -49,8 +49,8 @@ pub mod transcript;
 pub mod values;
 
 pub use clip::{
-    AudioFacts, Clip, ClipCommand, ClipError, ClipEvent, Moderation, ScanOutcome, ScanState,
-    ScanVerdict, TranscriptStatus,
+    AudioFacts, Clip, ClipCommand, ClipError, ClipEvent, ExpiryError, Lifetime, Lifetimes,
+    Moderation, ScanOutcome, ScanState, ScanVerdict, TranscriptStatus,
 };
 pub use quota::{Limits, Resource, Usage};
 pub use stage::{Stage, StageState};

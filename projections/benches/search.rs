@@ -221,6 +221,8 @@ fn clip(i: usize, zipf: &Zipf, rng: &mut StdRng) -> (ClipView, Vec<TranscriptSeg
         transcript_detail: None,
         transcript_language: None,
         transcribed_at: None,
+        expires_at: None,
+        expired_at: None,
     };
     (view, transcript)
 }

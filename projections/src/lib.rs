@@ -14,7 +14,7 @@
 //!   it and read back from the store.
 //! - `moderation.rs`: the report queue and the blocklist, as changes derived from events.
 //! - `store.rs`: the ports the other crates read through (`ReadStore`, `EventLog`,
-//!   `ScanDispatch`, `RateLimits`, `ReplayCache`, `RedeemedLinks`, `PlaybackGrants`); `sql.rs`:
+//!   `ExpiryIndex`, `ScanDispatch`, `RateLimits`, `ReplayCache`, `RedeemedLinks`, `PlaybackGrants`); `sql.rs`:
 //!   their SQLite and PostgreSQL adapters; `stored.rs`: how typed values are stored by name.
 //! - `quota.rs`: per-account quotas: usage read from the views, operators' overrides, and
 //!   the room uploads in progress hold (`QuotaStore`, ADR 0022).
@@ -40,8 +40,8 @@ pub use quota::{Overrides, QuotaStore, ReserveRequest, Reserved};
 pub use search::{MatchField, SearchHit, SearchQuery, SnippetPart, TranscriptSegment};
 pub use sql::{PostgresStore, SqliteStore};
 pub use store::{
-    Cursor, EventLog, ListQuery, Listed, Page, PlaybackGrants, Rate, RateLimits, ReadStore,
-    RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError,
-    StoredEvent, Take,
+    Cursor, DueClip, EventLog, ExpiryIndex, ListQuery, Listed, Page, PlaybackGrants, Rate,
+    RateLimits, ReadStore, RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanDispatch,
+    StageDispatch, StoreError, StoredEvent, Take,
 };
 pub use view::{stage_column, ClipView, Rendition};

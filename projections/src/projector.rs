@@ -95,7 +95,7 @@ pub async fn repair(log: &dyn EventLog, views: &dyn ReadStore, id: &str) -> Resu
 }
 
 /// What `events` leave of the clip's transcript: its segments after a transcript or a
-/// correction, none after a deletion or removal (the clip's words go with it), `None` when
+/// correction, none after a deletion, removal or expiry (the clip's words go with it), `None` when
 /// they do not touch it.
 fn transcript_change(events: &[EventEnvelope<Clip>]) -> Option<Vec<TranscriptSegment>> {
     events
@@ -118,7 +118,9 @@ fn transcript_effect(event: &ClipEvent) -> Option<Vec<TranscriptSegment>> {
                 })
                 .collect(),
         ),
-        ClipEvent::Deleted { .. } | ClipEvent::Removed { .. } => Some(Vec::new()),
+        ClipEvent::Deleted { .. } | ClipEvent::Removed { .. } | ClipEvent::Expired { .. } => {
+            Some(Vec::new())
+        }
         _ => None,
     }
 }

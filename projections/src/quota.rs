@@ -119,7 +119,8 @@ pub trait QuotaStore: Send + Sync {
 /// What an account's live clips take. One place says which clips are live; clip states
 /// added later (expiry) that stop a clip counting belong in this condition.
 const USAGE_SQL: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) \
-    FROM clip_views WHERE owner = $1 AND deleted_at IS NULL AND moderation_state <> $2";
+    FROM clip_views WHERE owner = $1 AND deleted_at IS NULL AND expired_at IS NULL \
+    AND moderation_state <> $2";
 
 const IN_FLIGHT_SQL: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(bytes), 0) AS BIGINT) \
     FROM quota_reservations WHERE account = $1 AND expires_at > $2";

@@ -79,13 +79,13 @@ pub struct SearchDoc {
 }
 
 impl SearchDoc {
-    /// The document of a live clip with `transcript`; `None` for a deleted clip, which the
+    /// The document of a live clip with `transcript`; `None` for a deleted or expired clip, which the
     /// listing never shows.
     pub fn of<'a>(
         view: &ClipView,
         transcript: impl IntoIterator<Item = &'a str>,
     ) -> Option<SearchDoc> {
-        if view.is_deleted() {
+        if view.is_gone() {
             return None;
         }
         let mut words_of_transcript = String::new();

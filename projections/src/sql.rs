@@ -15,9 +15,9 @@ use crate::moderation::{
 };
 use crate::search::{self, SearchDoc, SearchQuery, TranscriptSegment};
 use crate::store::{
-    Cursor, EventLog, ListQuery, Listed, Page, PlaybackGrants, Rate, RateLimits, ReadStore,
-    RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanBacklog, ScanDispatch,
-    StageDispatch, StoreError, StoredEvent, Take,
+    Cursor, DueClip, EventLog, ExpiryIndex, ListQuery, Listed, Page, PlaybackGrants, Rate,
+    RateLimits, ReadStore, RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanBacklog,
+    ScanDispatch, StageDispatch, StoreError, StoredEvent, Take,
 };
 use crate::view::{stage_column, ClipView};
 
@@ -52,7 +52,7 @@ const COLUMNS: &str = "id, owner, title, description, filename, content_type, si
     sample_rate, channels, peaks, download_limit, download_count, created_at, updated_at, \
     scanned_at, deleted_at, version, moderation_state, moderation_reason, moderated_at, \
     rendition_state, rendition, transcript_state, transcript_source, transcript_detail, \
-    transcript_language, transcribed_at";
+    transcript_language, transcribed_at, expires_at, expired_at";
 
 const REPORT_COLUMNS: &str =
     "clip_id, sequence, reporter, reason, note, reported_at, resolved_at, resolution";
@@ -163,9 +163,9 @@ const INSERT: &str = "INSERT INTO clip_views (id, owner, title, description, fil
     codec, duration_ms, sample_rate, channels, peaks, download_limit, download_count, \
     created_at, updated_at, scanned_at, deleted_at, version, moderation_state, moderation_reason, \
     moderated_at, rendition_state, rendition, transcript_state, transcript_source, \
-    transcript_detail, transcript_language, transcribed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-    $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
-    $27, $28, $29, $30, $31, $32, $33, $34, $35)";
+    transcript_detail, transcript_language, transcribed_at, expires_at, expired_at) VALUES ($1, \
+    $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
+    $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37)";
 
 const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, \
     title = excluded.title, description = excluded.description, filename = excluded.filename, \
@@ -183,13 +183,14 @@ const UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET owner = excluded.owne
     rendition_state = excluded.rendition_state, rendition = excluded.rendition, \
     transcript_state = excluded.transcript_state, transcript_source = excluded.transcript_source, \
     transcript_detail = excluded.transcript_detail, \
-    transcript_language = excluded.transcript_language, transcribed_at = excluded.transcribed_at \
+    transcript_language = excluded.transcript_language, transcribed_at = excluded.transcribed_at, \
+    expires_at = excluded.expires_at, expired_at = excluded.expired_at \
     WHERE clip_views.version < excluded.version";
 
 /// The plain listing (no search): newest first.
 fn list_sql(has_cursor: bool) -> String {
     let mut sql =
-        format!("SELECT {COLUMNS} FROM clip_views WHERE owner = $1 AND deleted_at IS NULL");
+        format!("SELECT {COLUMNS} FROM clip_views WHERE owner = $1 AND deleted_at IS NULL AND expired_at IS NULL");
     let mut n = 2;
     if has_cursor {
         sql.push_str(&format!(
@@ -222,7 +223,7 @@ fn sqlite_rank_sql(after: bool) -> String {
     format!(
         "SELECT {v} FROM clip_search_fts CROSS JOIN clip_search s \
          ON s.docid = clip_search_fts.rowid CROSS JOIN clip_views v ON v.id = s.clip_id \
-         WHERE clip_search_fts MATCH $2 AND v.owner = $1 AND v.deleted_at IS NULL{cursor} \
+         WHERE clip_search_fts MATCH $2 AND v.owner = $1 AND v.deleted_at IS NULL AND v.expired_at IS NULL{cursor} \
          ORDER BY clip_search_fts.rowid DESC LIMIT {limit}",
         v = view_columns(),
     )
@@ -278,7 +279,7 @@ fn postgres_rank_sql(rank: i64, after: bool, fenced: bool) -> String {
         )
     };
     format!(
-        "SELECT {v} FROM {from} v.owner = $1 AND v.deleted_at IS NULL{cursor} \
+        "SELECT {v} FROM {from} v.owner = $1 AND v.deleted_at IS NULL AND v.expired_at IS NULL{cursor} \
          ORDER BY v.created_at DESC, v.id DESC LIMIT {limit}",
         v = view_columns(),
     )
@@ -679,6 +680,8 @@ macro_rules! sql_store {
                     .bind(&v.transcript_detail)
                     .bind(&v.transcript_language)
                     .bind(v.transcribed_at)
+                    .bind(v.expires_at)
+                    .bind(v.expired_at)
             }
 
             async fn insert_aside(
@@ -724,7 +727,9 @@ macro_rules! sql_store {
                             .push_bind(&v.transcript_source)
                             .push_bind(&v.transcript_detail)
                             .push_bind(&v.transcript_language)
-                            .push_bind(v.transcribed_at);
+                            .push_bind(v.transcribed_at)
+                            .push_bind(v.expires_at)
+                            .push_bind(v.expired_at);
                     });
                     q.build().execute(&mut **tx).await?;
                 }
@@ -845,7 +850,7 @@ macro_rules! sql_store {
                     .bind(id)
                     .fetch_optional(&mut **tx)
                     .await?;
-                let doc = match view.filter(|v| !v.is_deleted()) {
+                let doc = match view.filter(|v| !v.is_gone()) {
                     Some(view) => {
                         let texts: Vec<String> = sqlx::query_scalar(
                             "SELECT text FROM clip_transcript_segments WHERE clip_id = $1 \
@@ -998,7 +1003,7 @@ macro_rules! sql_store {
             async fn pending_ids(&self) -> Result<Vec<String>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT id FROM clip_views WHERE scan_state = $1 \
-                     AND deleted_at IS NULL AND moderation_state <> $2 \
+                     AND deleted_at IS NULL AND expired_at IS NULL AND moderation_state <> $2 \
                      ORDER BY created_at",
                 )
                 .bind(ScanState::Pending.as_str())
@@ -1037,7 +1042,8 @@ macro_rules! sql_store {
                     // and whether the clip is deleted.
                     let indexed: Option<(Option<String>, Option<String>, String, bool)> =
                         sqlx::query_as(
-                            "SELECT title, description, filename, deleted_at IS NOT NULL \
+                            "SELECT title, description, filename, \
+                             (deleted_at IS NOT NULL OR expired_at IS NOT NULL) \
                              FROM clip_views WHERE id = $1",
                         )
                         .bind(id)
@@ -1051,7 +1057,7 @@ macro_rules! sql_store {
                         view.title.clone(),
                         view.description.clone(),
                         view.filename.clone(),
-                        view.is_deleted(),
+                        view.is_gone(),
                     );
                     if indexed.as_ref() != Some(&now) {
                         Self::refresh_search(&mut tx, id).await?;
@@ -1485,6 +1491,27 @@ macro_rules! sql_store {
         }
 
         #[async_trait]
+        impl ExpiryIndex for $store {
+            async fn due(&self, now: i64, limit: u32) -> Result<Vec<DueClip>, StoreError> {
+                // `clip_views_expiry_due` (migration 0015) holds exactly the candidates.
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, blob_key FROM clip_views WHERE expires_at IS NOT NULL \
+                     AND expired_at IS NULL AND deleted_at IS NULL AND expires_at <= $1 \
+                     AND moderation_state <> $2 ORDER BY expires_at, id LIMIT $3",
+                )
+                .bind(now)
+                .bind(Moderation::Removed.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, blob_key)| DueClip { id, blob_key })
+                    .collect())
+            }
+        }
+
+        #[async_trait]
         impl ScanDispatch for $store {
             async fn claim_pending(
                 &self,
@@ -1498,7 +1525,7 @@ macro_rules! sql_store {
                 let rows = sqlx::query(
                     "INSERT INTO scan_dispatch (clip_id, due_at, attempts) \
                      SELECT v.id, $1 + $2, 1 FROM clip_views v \
-                     WHERE v.scan_state = $4 AND v.deleted_at IS NULL \
+                     WHERE v.scan_state = $4 AND v.deleted_at IS NULL AND v.expired_at IS NULL \
                      AND v.moderation_state <> $5 \
                      AND NOT EXISTS (SELECT 1 FROM scan_dispatch d \
                                      WHERE d.clip_id = v.id AND d.due_at > $1) \
@@ -1536,7 +1563,7 @@ macro_rules! sql_store {
                     let sql = format!(
                         "DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM clip_views v \
                          WHERE v.id = {table}.clip_id AND v.scan_state = $1 \
-                         AND v.deleted_at IS NULL AND v.moderation_state <> $2)"
+                         AND v.deleted_at IS NULL AND v.expired_at IS NULL AND v.moderation_state <> $2)"
                     );
                     let done = sqlx::query(&sql)
                         .bind(ScanState::Pending.as_str())
@@ -1605,7 +1632,7 @@ macro_rules! sql_store {
                 let sql = format!(
                     "INSERT INTO stage_dispatch (clip_id, stage, due_at, attempts) \
                      SELECT v.id, $6, $1 + $2, 1 FROM clip_views v \
-                     WHERE v.{column} = $4 AND v.deleted_at IS NULL \
+                     WHERE v.{column} = $4 AND v.deleted_at IS NULL AND v.expired_at IS NULL \
                      AND v.moderation_state <> $5 \
                      AND NOT EXISTS (SELECT 1 FROM stage_dispatch d \
                                      WHERE d.clip_id = v.id AND d.stage = $6 AND d.due_at > $1) \
@@ -1645,7 +1672,7 @@ macro_rules! sql_store {
                     let sql = format!(
                         "DELETE FROM {table} WHERE stage = $3 AND NOT EXISTS \
                          (SELECT 1 FROM clip_views v WHERE v.id = {table}.clip_id \
-                         AND v.{column} = $1 AND v.deleted_at IS NULL \
+                         AND v.{column} = $1 AND v.deleted_at IS NULL AND v.expired_at IS NULL \
                          AND v.moderation_state <> $2)"
                     );
                     let done = sqlx::query(&sql)

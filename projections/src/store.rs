@@ -337,6 +337,24 @@ pub trait PlaybackGrants: Send + Sync {
 }
 
 /// Bookkeeping of published scan jobs (the relay's claim table).
+/// A clip whose expiry has come, as the read model knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueClip {
+    /// Its id.
+    pub id: String,
+    /// Where its bytes are (purged once it has expired).
+    pub blob_key: String,
+}
+
+/// The clips whose expiry has come (the expiry sweeper's work list).
+#[async_trait]
+pub trait ExpiryIndex: Send + Sync {
+    /// Up to `limit` clips whose `expires_at` is at or before `now` (µs since the epoch) and
+    /// that are not yet expired, deleted or removed, soonest first. The read model may lag: the
+    /// aggregate decides whether each is really due.
+    async fn due(&self, now: i64, limit: u32) -> Result<Vec<DueClip>, StoreError>;
+}
+
 #[async_trait]
 pub trait ScanDispatch: Send + Sync {
     /// Claims up to `limit` pending clips whose job was never published or not since `cutoff`

@@ -84,6 +84,10 @@ pub struct ClipView {
     pub transcript_language: Option<String>,
     /// When the transcript last changed (µs since epoch).
     pub transcribed_at: Option<i64>,
+    /// When the clip expires (µs since epoch); `None` is never.
+    pub expires_at: Option<i64>,
+    /// When its `Expired` event was recorded (µs since epoch).
+    pub expired_at: Option<i64>,
 }
 
 /// A rendition players are served instead of the original (`RenditionCompleted`).
@@ -126,6 +130,28 @@ impl ClipView {
         self.deleted_at.is_some()
     }
 
+    /// Whether the clip's `Expired` event is recorded (its bytes are purged or being purged).
+    pub fn is_expired(&self) -> bool {
+        self.expired_at.is_some()
+    }
+
+    /// Whether the clip has expired by `now`: recorded, or due and not yet swept (the sweeper
+    /// runs every so often; nobody is served a clip in between).
+    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.is_expired() || self.expires_at.is_some_and(|at| at <= micros(&now))
+    }
+
+    /// When the clip expires; `None` is never.
+    pub fn expires(&self) -> Option<DateTime<Utc>> {
+        self.expires_at.and_then(DateTime::from_timestamp_micros)
+    }
+
+    /// Whether the clip is gone for good, deleted or expired: it is not listed, searched,
+    /// scanned or worked on.
+    pub fn is_gone(&self) -> bool {
+        self.is_deleted() || self.is_expired()
+    }
+
     /// Where moderation has left the clip.
     pub fn moderation(&self) -> Moderation {
         self.moderation_state
@@ -138,7 +164,7 @@ impl ClipView {
 
     /// Whether anyone (not only the owner) may see and fetch the clip.
     pub fn is_public(&self) -> bool {
-        !self.is_deleted()
+        !self.is_gone()
             && self.scan_state == ScanState::Clean
             && self.moderation() == Moderation::Visible
     }
@@ -223,6 +249,7 @@ impl ClipView {
             sha256,
             blob_key,
             download_limit,
+            expires_at,
             at,
         } = event
         {
@@ -262,6 +289,8 @@ impl ClipView {
                 transcript_detail: None,
                 transcript_language: None,
                 transcribed_at: None,
+                expires_at: expires_at.as_ref().map(micros),
+                expired_at: None,
             });
         }
         let mut view = view?;
@@ -358,6 +387,14 @@ impl ClipView {
             }
             ClipEvent::DownloadLimitChanged { limit, at, .. } => {
                 view.download_limit = limit.map(|l| l.get() as i64);
+                view.updated_at = micros(at);
+            }
+            ClipEvent::ExpiryChanged { expires_at, at, .. } => {
+                view.expires_at = expires_at.as_ref().map(micros);
+                view.updated_at = micros(at);
+            }
+            ClipEvent::Expired { at, .. } => {
+                view.expired_at = Some(micros(at));
                 view.updated_at = micros(at);
             }
             ClipEvent::Deleted { at, .. } => {

@@ -113,6 +113,10 @@ pub struct Options {
     pub transcription: Option<voicebin_workers::stage::transcript::TranscriptionSettings>,
     /// The default per-account quotas (none unless a test sets them).
     pub quotas: voicebin_domain::Limits,
+    /// The operator's clip lifetimes (default: no maximum, no default).
+    pub lifetimes: voicebin_domain::Lifetimes,
+    /// The expiry sweeper's timing (default: a sweep a minute, which no test waits for).
+    pub expiry: voicebin_workers::ExpirySettings,
 }
 
 impl Default for Options {
@@ -123,6 +127,8 @@ impl Default for Options {
             moderation: ModerationSettings::default(),
             transcription: None,
             quotas: voicebin_domain::Limits::UNLIMITED,
+            lifetimes: Default::default(),
+            expiry: Default::default(),
         }
     }
 }
@@ -138,6 +144,8 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         moderation,
         transcription,
         quotas,
+        lifetimes,
+        expiry,
     } = options;
     spawn_with_settings(move |dir, base| {
         Box::pin(async move {
@@ -157,6 +165,8 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
                 amqp: None,
                 clamd: None,
                 sweeper: Default::default(),
+                lifetimes,
+                expiry,
 
                 sandbox: sandbox_settings(),
 

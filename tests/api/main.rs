@@ -11,6 +11,7 @@ mod downloads;
 mod dpop;
 mod errors;
 mod event_snapshots;
+mod expiry;
 mod history;
 mod listing;
 mod mcp;

@@ -582,6 +582,8 @@ async fn spawn_app_with_stalled_scanner() -> TestApp {
                     max_stream_bytes: 100 * 1024 * 1024,
                 }),
                 sweeper: Default::default(),
+                lifetimes: Default::default(),
+                expiry: Default::default(),
 
                 sandbox: crate::helpers::sandbox_settings(),
 

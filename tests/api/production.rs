@@ -53,7 +53,7 @@ pub(crate) async fn production_settings(
     settings
 }
 
-async fn spawn_production() -> TestApp {
+pub(crate) async fn spawn_production() -> TestApp {
     let app = spawn_with_settings(|dir, url| Box::pin(production_settings(dir, url))).await;
     let worker = Worker::build(&app.settings).await.expect("worker starts");
     tokio::spawn(async move {

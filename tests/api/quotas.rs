@@ -237,6 +237,46 @@ async fn deleting_a_clip_frees_its_room(backend: Backend) {
 }
 on_both_backends!(deleting_a_clip_frees_its_room);
 
+async fn an_expired_clip_frees_its_room(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        Options {
+            quotas: Limits {
+                bytes: Some(5_000),
+                clips: Some(1),
+            },
+            expiry: voicebin_workers::ExpirySettings {
+                interval: std::time::Duration::from_secs(1),
+                ..Default::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let key = app.alice();
+    let id = app
+        .upload_ok(&key, wav_of(4_000), &[("x-expires-in", "1")])
+        .await;
+    let (status, _) = json(app.upload(&key, wav_of(1_000), &[]).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the clip still counts");
+    // Once the sweeper records `Expired` (and its view shows it), the clip stops counting.
+    let mut usage = Value::Null;
+    for _ in 0..300 {
+        usage = account(&app, &key).await.1["usage"].clone();
+        if usage == json!({"bytes": 0, "clips": 0}) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(usage, json!({"bytes": 0, "clips": 0}));
+    assert!(
+        app.event_types(&id).await.iter().any(|e| e == "Expired"),
+        "it stopped counting because it expired"
+    );
+    app.upload_ok(&key, wav_of(5_000), &[]).await;
+}
+on_both_backends!(an_expired_clip_frees_its_room);
+
 async fn the_account_shows_usage_and_limits_to_any_owner_key(backend: Backend) {
     let app = with_quotas(backend, Some(2_000_000), None).await;
     let key = app.alice();

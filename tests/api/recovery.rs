@@ -18,6 +18,7 @@ fn upload_request() -> UploadRequest {
         description: None,
         filename: None,
         download_limit: None,
+        lifetime: None,
         request_id: None,
         declared_bytes: None,
     }
@@ -52,6 +53,8 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
         amqp: None,
         clamd: None,
         sweeper: Default::default(),
+        lifetimes: Default::default(),
+        expiry: Default::default(),
 
         sandbox: crate::helpers::sandbox_settings(),
 

@@ -374,6 +374,13 @@ async fn check_manage(browser: Browser) {
     let a = item(&app, alpha, &alice).await;
     assert_eq!(a["title"], "Alpha from the view page", "{a}");
     assert_eq!(a["download_limit"], 7, "{a}");
+    // Set in My clips (local time in the browser), kept by the view page's later edit.
+    assert!(
+        a["expires_at"]
+            .as_str()
+            .is_some_and(|at| at.starts_with("2030-01-0")),
+        "{a}"
+    );
     assert_eq!(
         app.get_item(gamma, Some(&alice)).await.status(),
         StatusCode::GONE,

@@ -493,6 +493,8 @@ async fn oauth_signs_a_browser_in_with_dpop(browser: Browser) {
                 amqp: None,
                 clamd: None,
                 sweeper: Default::default(),
+                lifetimes: Default::default(),
+                expiry: Default::default(),
                 sandbox: sandbox_settings(),
                 rendition: Some(Default::default()),
                 transcription: None,

@@ -383,6 +383,16 @@ async fn check_upload_page(browser: Browser) {
         "{list}"
     );
     assert_eq!(recorded["scan_state"], "clean", "{recorded}");
+    // "In 1 week" was chosen for the recording: it expires seven days after its upload.
+    let at = |field: &str| {
+        chrono::DateTime::parse_from_rfc3339(recorded[field].as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{field}: {e} in {recorded}"))
+    };
+    assert_eq!(
+        (at("expires_at") - at("created_at")).num_seconds(),
+        7 * 86_400,
+        "{recorded}"
+    );
     let duration = recorded["duration_ms"].as_i64().unwrap();
     assert!((2500..=4500).contains(&duration), "{recorded}");
     assert!(

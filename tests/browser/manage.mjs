@@ -242,6 +242,7 @@ try {
     const form = card.querySelector("form.edit");
     form.querySelector("[name=title]").value = "Alpha renamed";
     form.querySelector("[name=download_limit]").value = "7";
+    form.querySelector("[name=expires_at]").value = "2030-01-02T03:04";
     form.requestSubmit();
   });
   const saved = await browser.waitForFunction(
@@ -251,13 +252,14 @@ try {
         card &&
         card.querySelector("h3").textContent === "Alpha renamed" &&
         card.querySelector('[data-fact="downloads"]').textContent === "0 of 7" &&
+        card.querySelector('[data-fact="expires"]').textContent !== "Never" &&
         card.querySelector("form.edit").hidden
       );
     },
     clips.alpha,
     STEP_TIMEOUT_MS,
   );
-  check(saved, "the edit is saved and shown (title, 0 of 7 downloads)", await onCard(clips.alpha, ({ id }) => { const card = document.querySelector(`li.clip[data-id="${id}"]`); return card.textContent.slice(0, 300); }));
+  check(saved, "the edit is saved and shown (title, 0 of 7 downloads, an expiry)", await onCard(clips.alpha, ({ id }) => { const card = document.querySelector(`li.clip[data-id="${id}"]`); return card.textContent.slice(0, 300); }));
 
   // Delete gamma: the confirmation takes the focus; confirming removes the card.
   const asked = await onCard(clips.gamma, ({ id }) => { const card = document.querySelector(`li.clip[data-id="${id}"]`);

@@ -230,6 +230,7 @@ await run("upload page", browserName, new URL(config.base).origin, options, asyn
   await browser.evaluate((title) => {
     document.getElementById("title").value = title;
     document.getElementById("description").value = "Three seconds from a fake microphone.";
+    document.getElementById("expires-in").value = "P7D";
   }, `Recorded in ${browserName}`);
   await click("#send");
   const uploaded = await browser.waitForFunction(

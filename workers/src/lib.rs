@@ -23,6 +23,8 @@
 //!   (counting its attempts), `rendition/` makes a FLAC rendition of a clip browsers cannot play
 //!   in a sandboxed child (`child.rs`) and streams it to the blob store. Stage jobs travel like
 //!   scan jobs: the relay and the queues of [`scan`] carry them, one queue per stage.
+//! * [`expiry`]: recording `Expired` for clips whose expiry has come, once across replicas,
+//!   and purging their bytes.
 //! * [`sweeper`]: removing blobs that no clip owns. A job of its own, next to the other two
 //!   rather than in `scan/`: it answers to the event log, not to scan jobs.
 //!
@@ -30,10 +32,12 @@
 #![forbid(unsafe_code)]
 
 pub mod audio;
+pub mod expiry;
 pub mod scan;
 pub mod stage;
 pub mod sweeper;
 
+pub use expiry::{ExpiryReport, ExpirySettings, ExpirySweeper};
 pub use scan::clamd::{ClamdClient, ClamdScanner};
 pub use scan::embedded::EmbeddedWorker;
 pub use scan::job::{Attempt, JobRunner, Round, ScanJobRunner, MAX_ATTEMPTS};

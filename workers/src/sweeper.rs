@@ -1,8 +1,8 @@
 //! The orphan sweeper: removes blobs that no clip owns.
 //!
 //! A blob without an `Uploaded` event is left when a process dies between storing the bytes
-//! and recording the upload; a deleted (or moderator-removed) clip's blob is left when its purge
-//! failed. Both are removed once older than a grace period (uploads in flight are younger than
+//! and recording the upload; a deleted, expired (or moderator-removed) clip's blob is left when
+//! its purge failed. Both are removed once older than a grace period (uploads in flight are younger than
 //! that). The same goes for playback renditions (`renditions/<id>`), which are also left when a
 //! worker dies between storing one and recording it and the stage then fails: a rendition is
 //! kept while its clip is live and either records it or may still do so.
@@ -102,7 +102,9 @@ impl BlobSweeper {
             let deleted = events.iter().any(|e| {
                 matches!(
                     e.payload,
-                    ClipEvent::Deleted { .. } | ClipEvent::Removed { .. }
+                    ClipEvent::Deleted { .. }
+                        | ClipEvent::Removed { .. }
+                        | ClipEvent::Expired { .. }
                 )
             });
             // A rendition its clip never recorded, after the stage failed for good.

@@ -1,6 +1,6 @@
 //! Who may do what with a clip: the scopes a token can carry, and the one rule that decides,
 //! for a clip and a caller, whether the caller reads it as the public, its owner or a
-//! moderator, or is refused (not found, gone, removed).
+//! moderator, or is refused (not found, gone, expired, removed).
 
 /// Read and list one's own clips, including owner-only fields.
 pub const READ: &str = "voice:read";
@@ -29,6 +29,7 @@ pub const SCOPES: &[(&str, &str)] = &[
     ),
 ];
 
+use chrono::Utc;
 use voicebin_projections::{ClipView, StoreError};
 
 use crate::auth::Principal;
@@ -84,6 +85,9 @@ pub enum Refusal {
     NotFound,
     /// The clip was deleted.
     Gone,
+    /// The clip's expiry has come (whether or not the sweeper has recorded it yet): gone for
+    /// everyone, its owner and moderators included.
+    Expired,
     /// The download limit is used up.
     Exhausted,
     /// A moderator took the clip down.
@@ -154,6 +158,9 @@ pub fn check(view: &ClipView, caller: Option<&Principal>, want: Want) -> Result<
             if view.is_removed() {
                 return Err(Refusal::Final);
             }
+            if view.is_expired_at(Utc::now()) {
+                return Err(Refusal::Expired);
+            }
             Ok(Reader::Owner)
         }
         Want::History => match (reader, caller) {
@@ -163,8 +170,9 @@ pub fn check(view: &ClipView, caller: Option<&Principal>, want: Want) -> Result<
                 dpop: p.confirmation.is_some(),
             }),
             (Reader::Public, _) => Err(Refusal::NotFound),
-            // For its owner a deleted clip is gone, history included.
+            // For its owner a deleted or expired clip is gone, history included.
             (Reader::Owner, _) if view.is_deleted() => Err(Refusal::Gone),
+            (Reader::Owner, _) if view.is_expired_at(Utc::now()) => Err(Refusal::Expired),
             (Reader::Owner, _) => Ok(Reader::Owner),
         },
         Want::Metadata | Want::Report | Want::Audio => read_as(view, reader, want),
@@ -179,6 +187,10 @@ pub fn read_as(view: &ClipView, reader: Reader, want: Want) -> Result<Reader, Re
     debug_assert!(matches!(want, Want::Metadata | Want::Report | Want::Audio));
     if view.is_deleted() {
         return Err(Refusal::Gone);
+    }
+    // A removal says why the clip is gone (451) and outlives an expiry, as in the aggregate.
+    if view.is_expired_at(Utc::now()) && !view.is_removed() {
+        return Err(Refusal::Expired);
     }
     let bytes_purged = want == Want::Audio && view.is_removed();
     if bytes_purged || (reader == Reader::Public && view.is_removed()) {

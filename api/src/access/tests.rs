@@ -42,6 +42,7 @@ fn clip(then: &[ClipEvent]) -> ClipView {
         sha256: Sha256Digest::from_hex(&"0".repeat(64)).unwrap(),
         blob_key: "clips/x".into(),
         download_limit: Some(DownloadLimit::new(1).unwrap()),
+        expires_at: None,
         at: Utc::now(),
     };
     let mut view = ClipView::apply(None, "AAAAAAAAAAAAAAAA", 1, &uploaded);
@@ -253,4 +254,58 @@ fn reading_as_a_reader_follows_the_same_rule_as_checking_a_caller() {
         read_as(&gone, Reader::Owner, Want::Audio),
         Err(Refusal::Gone)
     );
+}
+
+#[test]
+fn a_clip_past_its_expiry_is_gone_for_everyone_before_and_after_the_sweeper_records_it() {
+    let past = Utc::now() - chrono::Duration::seconds(1);
+    let owner_key = owner();
+    let changed = ClipEvent::ExpiryChanged {
+        by: AccountId::parse(OWNER).unwrap(),
+        expires_at: Some(past),
+        at: past - chrono::Duration::seconds(1),
+    };
+    let due = clip(&[scanned(ScanVerdict::Clean), changed.clone()]);
+    let recorded = clip(&[
+        scanned(ScanVerdict::Clean),
+        changed,
+        ClipEvent::Expired {
+            expires_at: past,
+            at: past,
+        },
+    ]);
+    for view in [&due, &recorded] {
+        for want in [Want::Metadata, Want::Report, Want::Audio] {
+            for caller in [None, Some(&owner_key), Some(&moderator())] {
+                assert_eq!(
+                    check(view, caller, want),
+                    Err(Refusal::Expired),
+                    "{want:?} {caller:?}"
+                );
+            }
+        }
+        assert_eq!(
+            check(view, Some(&owner_key), Want::Change),
+            Err(Refusal::Expired)
+        );
+        assert_eq!(
+            check(view, Some(&owner_key), Want::History),
+            Err(Refusal::Expired)
+        );
+        // The audit record stays with moderators.
+        assert_eq!(
+            check(view, Some(&moderator()), Want::History),
+            Ok(Reader::Moderator)
+        );
+    }
+    // Not yet: an expiry ahead changes nothing.
+    let ahead = clip(&[
+        scanned(ScanVerdict::Clean),
+        ClipEvent::ExpiryChanged {
+            by: AccountId::parse(OWNER).unwrap(),
+            expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
+            at: Utc::now(),
+        },
+    ]);
+    assert_eq!(check(&ahead, None, Want::Audio), Ok(Reader::Public));
 }

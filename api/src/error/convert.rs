@@ -15,6 +15,7 @@ impl From<Refusal> for ApiError {
         match r {
             Refusal::NotFound => ApiError::not_found(),
             Refusal::Gone => ApiError::gone(),
+            Refusal::Expired => ApiError::expired(),
             Refusal::Exhausted => {
                 ApiError::new(Code::Gone, "this clip's download limit has been reached")
             }
@@ -76,6 +77,10 @@ impl From<ClipError> for ApiError {
                 ApiError::not_found()
             }
             ClipError::Deleted => ApiError::gone(),
+            ClipError::Expired => ApiError::expired(),
+            ClipError::ExpiryNotInFuture => {
+                ApiError::new(Code::Unprocessable, e.to_string()).with_field("expires_at")
+            }
             ClipError::LimitReached => ApiError::new(Code::Gone, e.to_string()),
             ClipError::Removed => ApiError::removed(),
             ClipError::AlreadyExists | ClipError::AlreadyBlocked | ClipError::NothingToRestore => {

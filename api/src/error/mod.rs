@@ -115,7 +115,7 @@ pub enum Code {
     Conflict,
     /// 409: a one-time sign-in link that was already used.
     LinkUsed,
-    /// 410: the clip was deleted, or its downloads are used up.
+    /// 410: the clip was deleted or has expired, or its downloads are used up.
     Gone,
     /// 412: an `If-Match` precondition does not hold.
     PreconditionFailed,
@@ -256,7 +256,7 @@ impl Code {
                 S::GONE,
                 "gone",
                 "The clip is gone",
-                "The clip was deleted.",
+                "The clip was deleted or has expired.",
                 None,
             ),
             Code::PreconditionFailed => (
@@ -477,6 +477,11 @@ impl ApiError {
     /// 410 for a deleted clip.
     pub fn gone() -> Self {
         Self::new(Code::Gone, "this clip has been deleted")
+    }
+
+    /// 410 for a clip whose expiry has come.
+    pub fn expired() -> Self {
+        Self::new(Code::Gone, "this clip has expired")
     }
 
     /// 451 for a clip a moderator took down.

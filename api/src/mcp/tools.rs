@@ -191,6 +191,11 @@ struct UploadArgs {
     /// Downloads allowed to others than you (1 to 1000000000); absent means unlimited.
     #[serde(default)]
     download_limit: Option<i64>,
+    /// How long the clip lives: whole seconds (`3600`) or an ISO 8601 duration (`PT1H`, `P7D`,
+    /// `P1DT12H`); absent means the server's default (often never). After that it answers 410
+    /// and its bytes are purged.
+    #[serde(default)]
+    expires_in: Option<String>,
 }
 
 /// No arguments.
@@ -247,6 +252,10 @@ struct UpdateArgs {
     /// New download limit (1 to 1000000000), or null for unlimited.
     #[serde(default, deserialize_with = "present")]
     download_limit: Option<Option<i64>>,
+    /// When the clip expires (RFC 3339, in the future, within the server's maximum lifetime),
+    /// or null for never.
+    #[serde(default, deserialize_with = "present")]
+    expires_at: Option<Option<String>>,
 }
 
 fn maybe<T>(value: Option<Option<T>>) -> MaybeUndefined<T> {
@@ -373,6 +382,7 @@ async fn upload(state: &AppState, catalog: &Catalog, caller: &Caller, a: JsonObj
         title: a.title,
         description: a.description,
         download_limit: a.download_limit.map(|n| n.to_string()),
+        expires_in: a.expires_in,
     };
     let declared = Some(bytes.len() as u64);
     let body: ByteStream = Box::pin(futures::stream::once(async move {
@@ -416,6 +426,7 @@ async fn update(state: &AppState, caller: &Caller, a: JsonObject) -> Outcome {
         title: maybe(a.title.map(|t| t.map(JsonString))),
         description: maybe(a.description.map(|d| d.map(JsonString))),
         download_limit: maybe(a.download_limit.map(|l| l.map(|l| l as f64))),
+        expires_at: maybe(a.expires_at.map(|e| e.map(JsonString))),
     };
     let item = clips::edit(
         state,

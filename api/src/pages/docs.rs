@@ -16,6 +16,15 @@ pub async fn docs(Data(state): Data<&AppState>) -> Response {
     let mcp_version = crate::site::MCP_PROTOCOL_VERSION;
     let algs = crate::auth::dpop::PROOF_ALGS.join(", ");
     let quota = quota_sentence(state.quotas.defaults);
+    let lifetimes = state.service.lifetimes();
+    let default = match lifetimes.default {
+        Some(d) => format!(" (here <code>{d}</code>)"),
+        None => " (here none: the clip never expires)".to_owned(),
+    };
+    let max_lifetime = match lifetimes.max {
+        Some(m) => format!(" (here <code>{m}</code>)"),
+        None => " (here none)".to_owned(),
+    };
     let main = format!(
         r#"<h1>voicebin developer guide</h1>
 <p>The REST API is described by the OpenAPI 3.1 document at <a href="{url}/api/v1/openapi.json">{url}/api/v1/openapi.json</a>.
@@ -37,6 +46,18 @@ playback renditions never count); a limit of <code>null</code> is none, and the 
 default. An upload that would pass a limit is refused with 403 <code>urn:voicebin:problem:quota-exceeded</code> before
 its bytes are kept (with a <code>Content-Length</code> that cannot fit, before the body is read); the problem carries
 <code>usage</code> and <code>limits</code>. Uploads in progress hold their room until they finish.</p>
+<h2 id="expiry">Expiry</h2>
+<pre>curl -X POST {url}/api/v1/audio -H "Authorization: Bearer $KEY" -H 'x-expires-in: P7D' --data-binary @hello.ogg
+curl -X PATCH {url}/api/v1/items/$ID -H "Authorization: Bearer $KEY" \
+  -H 'content-type: application/json' -d '{{"expires_at": null}}'   # never expires</pre>
+<p><code>x-expires-in</code> gives a clip a lifetime: whole seconds (<code>3600</code>) or an ISO 8601 duration of weeks, days,
+hours, minutes and seconds (<code>PT1H</code>, <code>P7D</code>, <code>P1DT12H</code>; years and months are refused: their length
+varies). Without it the server's default lifetime applies{default}. In <code>PATCH</code>, <code>expires_at</code> is an RFC 3339
+instant in the future; absent keeps it, <code>null</code> means never. Items show <code>expires_at</code> (<code>null</code>: never).
+A malformed value, zero, or one beyond the maximum lifetime{max_lifetime} is a 400
+<code>application/problem+json</code> naming the field (<code>expires_in</code> or <code>expires_at</code>) and the rule, an
+instant already past a 422; nothing is stored. From its expiry on, a clip answers 410 (problem type <code>gone</code>) to everyone, its owner included, on every
+route and over MCP; its bytes are purged and its transcript is no longer served or searched.</p>
 <h2 id="read">Read, list, edit, delete</h2>
 <pre>curl {url}/api/v1/items/$ID
 curl -G {url}/api/v1/account/items --data-urlencode q=hello -H "Authorization: Bearer $KEY"

@@ -13,7 +13,7 @@ pub mod view;
 use poem::http::header;
 use poem::Response;
 
-use crate::access::FindError;
+use crate::access::{FindError, Refusal};
 use crate::error::{ApiError, Code};
 use crate::urls::Urls;
 
@@ -97,8 +97,13 @@ pub fn view_error_page(urls: &Urls, error: FindError, id: &str) -> Response {
 
 /// The error page, with `extra` (trusted HTML) after its words.
 fn error_page_with(urls: &Urls, error: FindError, extra: &str) -> Response {
+    let expired = matches!(error, FindError::Refused(Refusal::Expired));
     let error = ApiError::from(error);
     let (title, text) = match error.code() {
+        Code::Gone if expired => (
+            "Expired",
+            "This clip has expired: its owner gave it a limited lifetime, and it is gone.",
+        ),
         Code::Gone => (
             "Gone",
             "This clip has been deleted or is no longer available.",

@@ -111,7 +111,7 @@ pub async fn view_page(
 <body>
 <main>
 <h1 id="title">{title}</h1>
-<p class="facts"><span id="duration">{duration}</span> · {size} · uploaded <time datetime="{created}">{created_day}</time></p>
+<p class="facts"><span id="duration">{duration}</span> · {size} · uploaded <time datetime="{created}">{created_day}</time>{expiry}</p>
 <canvas id="waveform" data-peaks="{peaks}" data-duration-ms="{duration_ms}" aria-label="Waveform"></canvas>
 <audio id="player" controls preload="none" src="{player_url}">{track}</audio>
 <p class="description">{description}</p>
@@ -135,6 +135,10 @@ pub async fn view_page(
         size = e(&size_text(view.size_bytes)),
         created = e(&view.created_at().to_rfc3339()),
         created_day = e(&view.created_at().format("%Y-%m-%d").to_string()),
+        expiry = view
+            .expires()
+            .map(|at| expiry_fact(at, chrono::Utc::now()))
+            .unwrap_or_default(),
         peaks = e(&peaks_json(&view)),
         duration_ms = view.duration_ms.unwrap_or(0),
         description = e(&description),
@@ -239,6 +243,28 @@ fn transcript_section(transcript: &Transcript) -> String {
     )
 }
 
+/// ` · expires <time>in 3 days</time>` for a clip that expires at `at` (seen at `now`): the
+/// machine-readable instant in `datetime`, the exact UTC time in `title`, and the time left in
+/// words (rounded down; the page is rendered per request).
+fn expiry_fact(at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let left = (at - now).num_seconds().max(0);
+    let (n, unit) = match left {
+        s if s >= 2 * 86_400 => (s / 86_400, "day"),
+        s if s >= 2 * 3600 => (s / 3600, "hour"),
+        s if s >= 2 * 60 => (s / 60, "minute"),
+        _ => (0, ""),
+    };
+    let words = match n {
+        0 => "in a moment".to_owned(),
+        n => format!("in {n} {unit}s"),
+    };
+    format!(
+        " · expires <time datetime=\"{iso}\" title=\"{exact}\">{words}</time>",
+        iso = html_escape(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        exact = html_escape(&at.format("%Y-%m-%d %H:%M UTC").to_string()),
+    )
+}
+
 /// `m:ss` (or `h:mm:ss`) of a time in milliseconds.
 fn clock(ms: u64) -> String {
     let s = ms / 1000;
@@ -294,4 +320,26 @@ fn percent_encode(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::expiry_fact;
+
+    #[test]
+    fn the_expiry_reads_as_time_left_with_the_instant_in_datetime() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
+        let fact = expiry_fact(now + Duration::days(3) + Duration::hours(5), now);
+        assert_eq!(
+            fact,
+            " · expires <time datetime=\"2026-12-08T17:00:00Z\" \
+             title=\"2026-12-08 17:00 UTC\">in 3 days</time>"
+        );
+        assert!(expiry_fact(now + Duration::hours(30), now).contains(">in 30 hours<"));
+        assert!(expiry_fact(now + Duration::minutes(90), now).contains(">in 90 minutes<"));
+        assert!(expiry_fact(now + Duration::seconds(30), now).contains(">in a moment<"));
+        assert!(expiry_fact(now - Duration::seconds(30), now).contains(">in a moment<"));
+    }
 }

@@ -40,12 +40,14 @@ fn merge(meta: &mut RawMeta, form: RawMeta) {
         title,
         description,
         download_limit,
+        expires_in,
     } = form;
     for (slot, value) in [
         (&mut meta.filename, filename),
         (&mut meta.title, title),
         (&mut meta.description, description),
         (&mut meta.download_limit, download_limit),
+        (&mut meta.expires_in, expires_in),
     ] {
         if slot.is_none() {
             *slot = value;
@@ -108,6 +110,14 @@ impl AudioApi {
         /// Downloads allowed to others than the owner (1 to 1000000000); absent = unlimited.
         #[oai(name = "x-download-limit")]
         x_download_limit: Header<Option<String>>,
+        /// How long the clip lives: whole seconds (`3600`) or an ISO 8601 duration of weeks,
+        /// days, hours, minutes and seconds (`PT1H`, `P7D`, `P1DT12H`; no years or months).
+        /// Absent: the server's default lifetime (none unless the operator sets one). A
+        /// malformed value, or one beyond the server's maximum lifetime, is a 400 problem
+        /// (field `expires_in`) and nothing is stored. Once expired the clip answers 410
+        /// everywhere and its bytes are purged.
+        #[oai(name = "x-expires-in")]
+        x_expires_in: Header<Option<String>>,
         req: &poem::Request,
     ) -> Result<UploadResponse, Errors<UploadErrors>> {
         let principal = auth.require(access::CREATE)?;
@@ -133,12 +143,19 @@ impl AudioApi {
 
         // Header values are read as raw UTF-8 (clients send non-ASCII filenames and titles
         // as-is); the typed parameters above only document them.
-        let _ = (x_filename, x_title, x_description, x_download_limit);
+        let _ = (
+            x_filename,
+            x_title,
+            x_description,
+            x_download_limit,
+            x_expires_in,
+        );
         let mut meta = RawMeta {
             filename: raw_header(req, "x-filename")?,
             title: raw_header(req, "x-title")?,
             description: raw_header(req, "x-description")?,
             download_limit: raw_header(req, "x-download-limit")?,
+            expires_in: raw_header(req, "x-expires-in")?,
         };
         // A raw body's declared length is the clip's size; a form's is not.
         let declared = body.content_length.filter(|_| !is_multipart);

@@ -139,8 +139,24 @@ fn download_limit_text() -> Value {
     })
 }
 
-/// Fields that `Item` always carries, `null` until known.
-const ITEM_NULLABLE: [&str; 7] = [
+/// A lifetime sent as `x-expires-in`: the forms a pattern can promise are accepted when the
+/// operator sets no maximum (`voicebin_domain::Lifetime::parse` takes more: any mix of weeks,
+/// days, hours, minutes and seconds under 100 years). Whole seconds up to 999999999, or one
+/// of `P<n>W`, `P<n>D`, `PT<n>H|M|S` and `P<n>DT<n>H` with `n` not zero.
+fn lifetime_text() -> Value {
+    let n = "0*[1-9][0-9]";
+    json!({
+        "type": "string",
+        "maxLength": 64,
+        "pattern": format!(
+            "^[{ANY_SPACE}]*(?:{n}{{0,8}}|P{n}{{0,2}}W|P{n}{{0,3}}D|PT{n}{{0,3}}[HMS]\
+             |P{n}{{0,3}}DT{n}{{0,3}}H)[{ANY_SPACE}]*$"
+        ),
+    })
+}
+
+/// Fields that `Item` always carries, `null` until known (`expires_at`: null for never).
+const ITEM_NULLABLE: [&str; 8] = [
     "title",
     "description",
     "duration_ms",
@@ -148,6 +164,7 @@ const ITEM_NULLABLE: [&str; 7] = [
     "codec",
     "sample_rate",
     "channels",
+    "expires_at",
 ];
 
 fn object(value: Value) -> Map<String, Value> {
@@ -204,6 +221,7 @@ pub fn refine(doc: &mut Value) {
         ("x-title", title()),
         ("x-description", description()),
         ("x-download-limit", download_limit_text()),
+        ("x-expires-in", lifetime_text()),
     ] {
         refine_parameter(doc, "uploadAudio", "header", name, &object(keywords));
     }
@@ -217,6 +235,7 @@ pub fn refine(doc: &mut Value) {
         &format!("{form}/download_limit"),
         download_limit_text(),
     );
+    refine_schema(doc, &format!("{form}/expires_in"), lifetime_text());
     // The form has these parts and no others (`rest/form.rs`), each at most once.
     let closed = json!({ "additionalProperties": false });
     refine_schema(doc, form.trim_end_matches("/properties"), closed);
@@ -281,6 +300,16 @@ pub fn refine(doc: &mut Value) {
             "maximum": 1_000_000_000
         }),
     );
+    refine_schema(
+        doc,
+        &format!("{patch}/properties/expires_at"),
+        json!({ "type": ["string", "null"], "format": "date-time" }),
+    );
+    refine_schema(
+        doc,
+        "/components/schemas/Item/properties/expires_at",
+        json!({ "format": "date-time" }),
+    );
 }
 
 /// The methods the document allows on the API path `path` (for `Allow` on a 405), `None` if no
@@ -313,6 +342,7 @@ pub fn allowed_methods(doc: &Value, path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use voicebin_domain::Lifetime;
 
     /// A schema's `pattern` (compiled once by the `regex` crate, allowed the size that counted
     /// repetitions of large classes take) and `maxLength`.
@@ -434,6 +464,31 @@ mod tests {
                 Filename::parse(text).is_ok(),
                 "filename {text:?}"
             );
+        }
+        let lifetime = Text::of(&lifetime_text());
+        for text in [
+            "1",
+            "3600",
+            " 0042 ",
+            "999999999",
+            "P1W",
+            "P99W",
+            "P7D",
+            "P9999D",
+            "PT1H",
+            "PT90M",
+            "PT5S",
+            "P1DT12H",
+            "P0001D",
+        ] {
+            assert!(lifetime.matches(text), "{text:?}");
+            assert!(Lifetime::parse(text).is_ok(), "{text:?}");
+        }
+        // What the pattern refuses may still be accepted; what it takes never fails.
+        for text in [
+            "0", "PT0S", "P0D", "P1M", "P1Y", "", "P", "PT", "-1", "1.5", "P1000W",
+        ] {
+            assert!(!lifetime.matches(text), "{text:?}");
         }
         let name = "y".repeat(256);
         assert!(!filename.matches(&name));

@@ -159,6 +159,13 @@ fn form_schema() -> MetaSchemaRef {
             text("Filename; defaults to the file part's filename."),
         ),
         ("download_limit", MetaSchemaRef::Inline(Box::new(limit))),
+        (
+            "expires_in",
+            text(
+                "How long the clip lives: whole seconds or an ISO 8601 duration (`P7D`); \
+                 absent means the server's default lifetime.",
+            ),
+        ),
         ("file", binary_schema()),
     ];
     schema.description = Some(

@@ -1,8 +1,8 @@
 //! The `multipart/form-data` body of `POST /api/v1/audio`, read with bounds: metadata fields
 //! first, then exactly one `file` part, whose bytes are streamed on (never held whole).
 //!
-//! What a form may hold: at most one each of `title`, `description`, `filename` and
-//! `download_limit`, then one `file` part, so at most five parts. An unknown, unnamed or
+//! What a form may hold: at most one each of `title`, `description`, `filename`,
+//! `download_limit` and `expires_in`, then one `file` part, so at most six parts. An unknown, unnamed or
 //! repeated part, a part after the file, a part name over [`MAX_PART_NAME`] characters, and
 //! fields over [`MAX_FIELD_BYTES`] together are refused with a problem naming what was wrong,
 //! as soon as they are read: a body of a million tiny fields is refused at its second one.
@@ -24,11 +24,17 @@ use crate::usecases::clips::RawMeta;
 /// The name of the part holding the audio.
 pub const FILE: &str = "file";
 /// The names of the metadata fields, each allowed once, before the file.
-pub const FIELDS: [&str; 4] = ["title", "description", "filename", "download_limit"];
+pub const FIELDS: [&str; 5] = [
+    "title",
+    "description",
+    "filename",
+    "download_limit",
+    "expires_in",
+];
 /// Longest part name, in characters (the longest allowed name has 14).
 pub const MAX_PART_NAME: usize = 64;
 /// Most bytes of all metadata field values together. Every value the field rules allow fits
-/// (at most 400 + 10000 + 1020 + 64 characters of at most 4 bytes).
+/// (at most 400 + 10000 + 1020 + 64 + 64 characters of at most 4 bytes).
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 /// Most bytes of the body read while no file bytes are streaming: the preamble, the part
 /// headers and the fields before the file, then again what follows it. Generous beside what
@@ -56,7 +62,7 @@ pub enum FormError {
     /// A part has a name the form does not have.
     #[error(
         "the multipart body has an unknown part `{0}`; the parts are `title`, `description`, \
-         `filename`, `download_limit` and `file`"
+         `filename`, `download_limit`, `expires_in` and `file`"
     )]
     Unknown(String),
     /// A part has no name.
@@ -237,6 +243,7 @@ pub async fn read(body: poem::Body, content_type: &str) -> Result<Form, FormErro
             "title" => &mut fields.title,
             "description" => &mut fields.description,
             "filename" => &mut fields.filename,
+            "expires_in" => &mut fields.expires_in,
             _ => &mut fields.download_limit,
         };
         *slot = Some(value);

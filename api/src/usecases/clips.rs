@@ -5,9 +5,11 @@
 //! shapes of [`crate::model`] or an [`ApiError`]. Scope checks stay with the callers, which
 //! report a missing scope in their own way.
 
+use chrono::{DateTime, Utc};
 use voicebin_commands::{ByteStream, CommandError, UploadRequest};
 use voicebin_domain::{
-    AccountId, ClipError, ClipId, Description, DownloadLimit, Filename, Title, ValueError,
+    AccountId, ClipError, ClipId, Description, DownloadLimit, ExpiryError, Filename, Lifetime,
+    Lifetimes, Title, ValueError,
 };
 use voicebin_projections::{ClipView, Cursor, ListQuery, SearchQuery};
 
@@ -202,6 +204,25 @@ pub struct RawMeta {
     pub description: Option<String>,
     /// Download limit, as text (a header or form field).
     pub download_limit: Option<String>,
+    /// Lifetime, as text: whole seconds or an ISO 8601 duration (`x-expires-in`).
+    pub expires_in: Option<String>,
+}
+
+/// The field an upload's lifetime (`x-expires-in`) is named by in problems.
+const EXPIRES_IN: &str = "expires_in";
+/// The field a patch's expiry is named by in problems.
+const EXPIRES_AT: &str = "expires_at";
+
+/// A refused lifetime or expiry as a problem on `field`: 400 for what the field's rules refuse
+/// (malformed, zero, too long, past the operator's maximum), 422 for a well-formed instant that
+/// has already passed (the document cannot say "in the future", as for a limit below the
+/// downloads already counted).
+fn invalid_expiry(field: &str, e: &ExpiryError) -> ApiError {
+    let code = match e {
+        ExpiryError::NotInFuture => Code::Unprocessable,
+        _ => Code::InvalidField,
+    };
+    ApiError::new(code, format!("{field} is invalid: {e}")).with_field(field)
 }
 
 /// Longest download limit sent as text (a header or form field), in characters, whitespace
@@ -226,13 +247,25 @@ fn parse_limit(raw: &str) -> Result<DownloadLimit, ApiError> {
 }
 
 impl RawMeta {
-    /// Validates the metadata into an upload request of `owner`.
+    /// Validates the metadata into an upload request of `owner`, its lifetime within the
+    /// operator's `lifetimes` (the default when none is asked for; past the maximum is refused,
+    /// not shortened).
     pub fn into_request(
         self,
         owner: AccountId,
+        lifetimes: Lifetimes,
         request_id: Option<String>,
     ) -> Result<UploadRequest, ApiError> {
         let invalid = |e: ValueError| ApiError::invalid_field(&e);
+        let requested = self
+            .expires_in
+            .as_deref()
+            .map(Lifetime::parse)
+            .transpose()
+            .map_err(|e| invalid_expiry(EXPIRES_IN, &e))?;
+        let lifetime = lifetimes
+            .for_upload(requested)
+            .map_err(|e| invalid_expiry(EXPIRES_IN, &e))?;
         Ok(UploadRequest {
             owner,
             title: self
@@ -260,6 +293,7 @@ impl RawMeta {
                 .as_deref()
                 .map(parse_limit)
                 .transpose()?,
+            lifetime,
             request_id,
             declared_bytes: None,
         })
@@ -279,7 +313,7 @@ pub async fn upload(
 ) -> Result<Item, ApiError> {
     let request = UploadRequest {
         declared_bytes,
-        ..meta.into_request(owner, request_id)?
+        ..meta.into_request(owner, state.service.lifetimes(), request_id)?
     };
     let id: ClipId = state.service.upload(request, body).await?;
     state.metrics.uploaded();
@@ -315,7 +349,13 @@ pub async fn edit(
         title,
         description,
         download_limit,
+        expires_at,
     } = patch;
+    let expires_at = match expires_at {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(parse_expiry(&v.0, state.service.lifetimes())?)),
+    };
     let title = patch_value(title, Title::parse)?;
     let description = patch_value(description, Description::parse)?;
     let download_limit = match download_limit {
@@ -338,7 +378,15 @@ pub async fn edit(
     }
     state
         .service
-        .edit(&id, &actor, title, description, download_limit, request_id)
+        .edit(
+            &id,
+            &actor,
+            title,
+            description,
+            download_limit,
+            expires_at,
+            request_id,
+        )
         .await
         .map_err(final_removal)?;
     let view = state
@@ -347,6 +395,25 @@ pub async fn edit(
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(Item::owner(&view, &state.urls))
+}
+
+/// A patch's `expires_at`: an RFC 3339 instant in the future, within the operator's maximum
+/// lifetime from now.
+fn parse_expiry(raw: &str, lifetimes: Lifetimes) -> Result<DateTime<Utc>, ApiError> {
+    let at = DateTime::parse_from_rfc3339(raw.trim())
+        .map_err(|_| {
+            ApiError::new(
+                Code::InvalidField,
+                "expires_at must be an RFC 3339 date and time with an offset, e.g. \
+                 2026-12-31T23:59:59Z, or null for never",
+            )
+            .with_field(EXPIRES_AT)
+        })?
+        .with_timezone(&Utc);
+    lifetimes
+        .check_instant(at, Utc::now())
+        .map_err(|e| invalid_expiry(EXPIRES_AT, &e))?;
+    Ok(at)
 }
 
 /// Deletes a clip the caller owns; its bytes are purged.

@@ -35,10 +35,10 @@ fn llms(state: &AppState) -> String {
 - [Agent card]({url}/.well-known/agent.json): machine-readable capabilities.\n\
 - [MCP discovery]({url}/.well-known/oauth-protected-resource/mcp): protected-resource metadata.\n\n\
 ## API summary\n\n\
-- POST {url}/api/v1/audio — upload an audio clip (scope voice:create). Raw body or multipart file; optional x-filename, x-title, x-description, x-download-limit headers.\n\
+- POST {url}/api/v1/audio — upload an audio clip (scope voice:create). Raw body or multipart file; optional x-filename, x-title, x-description, x-download-limit headers, and x-expires-in (seconds or an ISO 8601 duration such as P7D; the clip answers 410 once expired).\n\
 - GET {url}/api/v1/items/{{id}} — read audio metadata; owners see scan and limit fields (scope voice:read for owner API-key reads).\n\
-- PATCH {url}/api/v1/items/{{id}} — edit title, description, download limit (owner).\n\
 - GET {url}/api/v1/account — your quota: what your clips take and may take (scope voice:read or voice:create); an upload past it is refused with 403 quota-exceeded.\n\
+- PATCH {url}/api/v1/items/{{id}} — edit title, description, download limit, expires_at (RFC 3339, null for never) (owner).\n\
 - GET {url}/api/v1/account/items — list your audio clips (scope voice:read); filters include q.\n\
 - DELETE {url}/api/v1/items/{{id}} — delete one of your audio clips (scope voice:delete).\n\n\
 ## Authentication\n\n\

@@ -44,6 +44,19 @@ export function downloadsText(item) {
   return `${count} of ${item.download_limit}`;
 }
 
+/** "Never", or the local date and time the clip expires. */
+export function expiryText(item) {
+  return item.expires_at ? new Date(item.expires_at).toLocaleString() : "Never";
+}
+
+/** An instant as a `datetime-local` input's value (local time, to the minute); "" for none. */
+function localInputValue(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
 /** The scan state in words, with the scan's reason when it did not end clean. */
 export function scanText(item) {
   const words = SCAN_WORDS[item.scan_state] || item.scan_state || "Unknown";
@@ -69,6 +82,7 @@ export function factList(item) {
       ["Size", formatBytes(it.size_bytes)],
       ["Downloads", downloadsText(it), "downloads"],
       ["Uploaded", new Date(it.created_at).toLocaleString()],
+      ["Expires", expiryText(it), "expires"],
     ];
     dl.replaceChildren(
       ...rows.flatMap(([term, value, name]) => [
@@ -140,7 +154,8 @@ export function playInPlace(item, label = "Play") {
 let formCount = 0;
 
 /**
- * An edit form for the clip's title, description and download limit, hidden until `open()`.
+ * An edit form for the clip's title, description, download limit and expiry, hidden until
+ * `open()`.
  * `onSaved(item)` gets the clip as the API returns it after the change.
  */
 export function editForm(item, onSaved) {
@@ -161,6 +176,7 @@ export function editForm(item, onSaved) {
   const title = el("input", { type: "text", maxlength: 200, autocomplete: "off" });
   const description = el("textarea", { maxlength: 5000 });
   const limit = el("input", { type: "number", min: 1, max: 1000000000, step: 1, inputmode: "numeric" });
+  const expires = el("input", { type: "datetime-local" });
   const message = el("p", { class: "hint", role: "status" });
   const save = el("button", { type: "submit" }, "Save");
   const cancel = el("button", { type: "button", class: "secondary" }, "Cancel");
@@ -171,6 +187,12 @@ export function editForm(item, onSaved) {
     ...field("title", "Title", title),
     ...field("description", "Description", description),
     ...field("download_limit", "Download limit", limit, "Downloads allowed to others; empty for no limit."),
+    ...field(
+      "expires_at",
+      "Expires",
+      expires,
+      "Your local time. After it the clip is gone for everyone and its audio deleted; empty: never.",
+    ),
     el("div", { class: "actions" }, save, cancel),
     message,
   );
@@ -178,6 +200,7 @@ export function editForm(item, onSaved) {
     title.value = it.title || "";
     description.value = it.description || "";
     limit.value = it.download_limit ?? "";
+    expires.value = localInputValue(it.expires_at);
   };
   let opener = null;
   form.open = (from) => {
@@ -209,6 +232,17 @@ export function editForm(item, onSaved) {
       description: description.value.trim() === "" ? null : description.value,
       download_limit: raw === "" ? null : Number(raw),
     };
+    // The input holds minutes only: an untouched expiry is left out (kept as it is).
+    if (expires.value !== localInputValue(item.expires_at)) {
+      const at = expires.value === "" ? null : new Date(expires.value);
+      if (at !== null && Number.isNaN(at.getTime())) {
+        message.className = "error";
+        message.textContent = "The expiry must be a date and time.";
+        expires.focus();
+        return;
+      }
+      patch.expires_at = at === null ? null : at.toISOString();
+    }
     save.disabled = true;
     message.className = "hint";
     message.textContent = "Saving…";

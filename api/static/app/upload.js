@@ -37,6 +37,7 @@ const fields = {
   title: $("#title"),
   description: $("#description"),
   downloadLimit: $("#download-limit"),
+  expiresIn: $("#expires-in"),
 };
 
 function showRefusal(text) {
@@ -188,6 +189,7 @@ function draftOfPage() {
     title: fields.title.value,
     description: fields.description.value,
     downloadLimit: fields.downloadLimit.value,
+    expiresIn: fields.expiresIn.value,
   };
 }
 
@@ -211,6 +213,7 @@ async function restoreDraft() {
   fields.title.value = draft.title || "";
   fields.description.value = draft.description || "";
   fields.downloadLimit.value = draft.downloadLimit || "";
+  fields.expiresIn.value = draft.expiresIn || "";
   setClip({ blob: draft.blob, name: draft.name, recorded: draft.recorded });
   const restored = $("#restored");
   restored.hidden = false;
@@ -318,6 +321,7 @@ $("#details").addEventListener("submit", async (e) => {
   if (fields.title.value.trim()) form.append("title", fields.title.value.trim());
   if (fields.description.value.trim()) form.append("description", fields.description.value.trim());
   if (fields.downloadLimit.value.trim()) form.append("download_limit", fields.downloadLimit.value.trim());
+  if (fields.expiresIn.value) form.append("expires_in", fields.expiresIn.value);
   form.append("file", clip.blob, clip.name);
 
   $("#sending").hidden = false;
@@ -400,6 +404,7 @@ function showDone(item) {
   fields.title.value = "";
   fields.description.value = "";
   fields.downloadLimit.value = "";
+  fields.expiresIn.value = "";
   $("#file").value = "";
   $("#restored").hidden = true;
   watchScan(item);

@@ -1,5 +1,6 @@
 //! The `Clip` aggregate: its state (rebuilt from events) and its business rules.
 
+use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,8 @@ enum Lifecycle {
     Live,
     /// Deleted; accepts nothing more.
     Deleted,
+    /// Expired; accepts nothing more (batched download counts aside).
+    Expired,
 }
 
 /// Where a clip's playback rendition stands.
@@ -59,6 +62,8 @@ pub struct Clip {
     rendition: Rendition,
     #[serde(default)]
     transcript: TranscriptStatus,
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
 }
 
 impl Clip {
@@ -66,6 +71,7 @@ impl Clip {
         match self.lifecycle {
             Lifecycle::New => Err(ClipError::NotFound),
             Lifecycle::Deleted => Err(ClipError::Deleted),
+            Lifecycle::Expired => Err(ClipError::Expired),
             Lifecycle::Live => Ok(()),
         }
     }
@@ -96,6 +102,11 @@ impl Clip {
     /// Whether the clip has a transcript, and whose.
     pub fn transcript_status(&self) -> TranscriptStatus {
         self.transcript
+    }
+
+    /// When the clip expires; `None` is never.
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
     }
 
     fn not_removed(&self) -> Result<(), ClipError> {
@@ -135,10 +146,14 @@ impl Aggregate for Clip {
                 sha256,
                 blob_key,
                 download_limit,
+                expires_at,
                 at,
             } => {
                 if self.lifecycle != Lifecycle::New {
                     return Err(ClipError::AlreadyExists);
+                }
+                if expires_at.is_some_and(|e| e <= at) {
+                    return Err(ClipError::ExpiryNotInFuture);
                 }
                 let event = ClipEvent::Uploaded {
                     owner,
@@ -150,6 +165,7 @@ impl Aggregate for Clip {
                     sha256,
                     blob_key,
                     download_limit,
+                    expires_at,
                     at,
                 };
                 sink.write(event, self).await;
@@ -206,6 +222,7 @@ impl Aggregate for Clip {
                 title,
                 description,
                 download_limit,
+                expires_at,
                 at,
             } => {
                 self.owned_by(&actor)?;
@@ -213,6 +230,12 @@ impl Aggregate for Clip {
                 let title = title.filter(|t| *t != self.title);
                 let description = description.filter(|d| *d != self.description);
                 let download_limit = download_limit.filter(|l| *l != self.download_limit);
+                let expires_at = expires_at.filter(|e| *e != self.expires_at);
+                if let Some(Some(expiry)) = expires_at {
+                    if expiry <= at {
+                        return Err(ClipError::ExpiryNotInFuture);
+                    }
+                }
                 if let Some(Some(limit)) = download_limit {
                     if limit.get() < self.download_count {
                         return Err(ClipError::LimitBelowCount {
@@ -232,11 +255,40 @@ impl Aggregate for Clip {
                 }
                 if let Some(limit) = download_limit {
                     let event = ClipEvent::DownloadLimitChanged {
-                        by: actor,
+                        by: actor.clone(),
                         limit,
                         at,
                     };
                     sink.write(event, self).await;
+                }
+                if let Some(expires_at) = expires_at {
+                    let event = ClipEvent::ExpiryChanged {
+                        by: actor,
+                        expires_at,
+                        at,
+                    };
+                    sink.write(event, self).await;
+                }
+            }
+            ClipCommand::ExpireClip { at } => {
+                // Sweepers on every replica may ask at once: the first `Expired` wins the
+                // optimistic-concurrency race, the others retry, see it and record nothing.
+                if self.lifecycle == Lifecycle::Expired {
+                    return Ok(());
+                }
+                self.live()?;
+                // A removal is final and says why the clip is gone (451); its bytes are gone.
+                if self.moderation == Moderation::Removed {
+                    return Ok(());
+                }
+                // The sweeper found the clip through the read model, which may predate the
+                // owner moving or clearing the expiry: the clip's own state decides.
+                match self.expires_at {
+                    Some(expires_at) if expires_at <= at => {
+                        sink.write(ClipEvent::Expired { expires_at, at }, self)
+                            .await;
+                    }
+                    _ => {}
                 }
             }
             ClipCommand::DeleteClip { actor, at } => {
@@ -425,9 +477,11 @@ impl Aggregate for Clip {
                 description,
                 download_limit,
                 sha256,
+                expires_at,
                 ..
             } => {
                 self.lifecycle = Lifecycle::Live;
+                self.expires_at = expires_at;
                 self.sha256 = Some(sha256);
                 self.owner = Some(owner);
                 self.title = title;
@@ -450,6 +504,8 @@ impl Aggregate for Clip {
                 }
             }
             ClipEvent::DownloadLimitChanged { limit, .. } => self.download_limit = limit,
+            ClipEvent::ExpiryChanged { expires_at, .. } => self.expires_at = expires_at,
+            ClipEvent::Expired { .. } => self.lifecycle = Lifecycle::Expired,
             ClipEvent::Deleted { .. } => self.lifecycle = Lifecycle::Deleted,
             ClipEvent::Reported {
                 reporter, reason, ..
@@ -513,6 +569,7 @@ mod tests {
             sha256: Sha256Digest::from_bytes([7; 32]),
             blob_key: "clips/abc".into(),
             download_limit: limit.map(|l| DownloadLimit::new(l).unwrap()),
+            expires_at: None,
             at: at(),
         }
     }
@@ -529,6 +586,7 @@ mod tests {
                 sha256,
                 blob_key,
                 download_limit,
+                expires_at,
                 at,
             } => ClipCommand::UploadClip {
                 owner,
@@ -540,6 +598,7 @@ mod tests {
                 sha256,
                 blob_key,
                 download_limit,
+                expires_at,
                 at,
             },
             _ => unreachable!(),
@@ -698,6 +757,7 @@ mod tests {
                 title: Some(None),
                 description: None,
                 download_limit: None,
+                expires_at: None,
                 at: at(),
             },
             ClipCommand::DeleteClip {
@@ -726,6 +786,7 @@ mod tests {
                 title: Some(None),
                 description: None,
                 download_limit: None,
+                expires_at: None,
                 at: at(),
             })
             .then_expect_error(ClipError::NotOwner);
@@ -763,6 +824,7 @@ mod tests {
                 title: Some(Title::parse("Hello").unwrap()),
                 description: Some(new_description.clone()),
                 download_limit: Some(Some(DownloadLimit::new(5).unwrap())),
+                expires_at: None,
                 at: at(),
             })
             .then_expect_events(vec![
@@ -789,6 +851,7 @@ mod tests {
                 title: Some(Title::parse("Hello").unwrap()),
                 description: Some(None),
                 download_limit: Some(None),
+                expires_at: None,
                 at: at(),
             })
             .then_expect_events(vec![]);
@@ -887,6 +950,7 @@ mod tests {
                 title: None,
                 description: None,
                 download_limit: Some(Some(DownloadLimit::new(1).unwrap())),
+                expires_at: None,
                 at: at(),
             })
             .then_expect_error(ClipError::LimitBelowCount { limit: 1, count: 2 });
@@ -1085,6 +1149,7 @@ mod tests {
                 title: Some(Title::parse("innocent").unwrap()),
                 description: None,
                 download_limit: None,
+                expires_at: None,
                 at: at(),
             },
             ClipCommand::EditClip {
@@ -1092,6 +1157,7 @@ mod tests {
                 title: None,
                 description: None,
                 download_limit: Some(None),
+                expires_at: None,
                 at: at(),
             },
             ClipCommand::DeleteClip {
@@ -1359,5 +1425,264 @@ mod tests {
             .given(vec![uploaded(None), scanned(ScanVerdict::Clean), corrected])
             .when(complete_transcript("machine words"))
             .then_expect_events(vec![]);
+    }
+
+    fn later(secs: i64) -> DateTime<Utc> {
+        at() + chrono::Duration::seconds(secs)
+    }
+
+    fn uploaded_expiring(secs: i64) -> ClipEvent {
+        match uploaded(None) {
+            ClipEvent::Uploaded {
+                owner,
+                title,
+                description,
+                filename,
+                content_type,
+                size_bytes,
+                sha256,
+                blob_key,
+                download_limit,
+                at,
+                ..
+            } => ClipEvent::Uploaded {
+                owner,
+                title,
+                description,
+                filename,
+                content_type,
+                size_bytes,
+                sha256,
+                blob_key,
+                download_limit,
+                expires_at: Some(later(secs)),
+                at,
+            },
+            _ => unreachable!(),
+        }
+    }
+
+    fn upload_expiring(secs: i64) -> ClipCommand {
+        match upload_command() {
+            ClipCommand::UploadClip {
+                owner,
+                title,
+                description,
+                filename,
+                content_type,
+                size_bytes,
+                sha256,
+                blob_key,
+                download_limit,
+                at,
+                ..
+            } => ClipCommand::UploadClip {
+                owner,
+                title,
+                description,
+                filename,
+                content_type,
+                size_bytes,
+                sha256,
+                blob_key,
+                download_limit,
+                expires_at: Some(later(secs)),
+                at,
+            },
+            _ => unreachable!(),
+        }
+    }
+
+    fn set_expiry(actor: AccountId, expires_at: Option<Option<DateTime<Utc>>>) -> ClipCommand {
+        ClipCommand::EditClip {
+            actor,
+            title: None,
+            description: None,
+            download_limit: None,
+            expires_at,
+            at: at(),
+        }
+    }
+
+    fn expired(secs: i64) -> ClipEvent {
+        ClipEvent::Expired {
+            expires_at: later(secs),
+            at: later(secs),
+        }
+    }
+
+    #[test]
+    fn an_upload_records_its_expiry_which_must_be_ahead() {
+        ClipTest::with(())
+            .given_no_previous_events()
+            .when(upload_expiring(3600))
+            .then_expect_events(vec![uploaded_expiring(3600)]);
+        for secs in [0, -1] {
+            ClipTest::with(())
+                .given_no_previous_events()
+                .when(upload_expiring(secs))
+                .then_expect_error(ClipError::ExpiryNotInFuture);
+        }
+    }
+
+    #[test]
+    fn the_owner_sets_moves_and_clears_the_expiry_and_an_unchanged_one_records_nothing() {
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(set_expiry(alice(), Some(Some(later(60)))))
+            .then_expect_events(vec![ClipEvent::ExpiryChanged {
+                by: alice(),
+                expires_at: Some(later(60)),
+                at: at(),
+            }]);
+        ClipTest::with(())
+            .given(vec![uploaded_expiring(60)])
+            .when(set_expiry(alice(), Some(None)))
+            .then_expect_events(vec![ClipEvent::ExpiryChanged {
+                by: alice(),
+                expires_at: None,
+                at: at(),
+            }]);
+        ClipTest::with(())
+            .given(vec![uploaded_expiring(60)])
+            .when(set_expiry(alice(), Some(Some(later(60)))))
+            .then_expect_events(vec![]);
+        ClipTest::with(())
+            .given(vec![uploaded_expiring(60)])
+            .when(set_expiry(alice(), None))
+            .then_expect_events(vec![]);
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(set_expiry(alice(), Some(Some(at()))))
+            .then_expect_error(ClipError::ExpiryNotInFuture);
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(set_expiry(bob(), Some(Some(later(60)))))
+            .then_expect_error(ClipError::NotOwner);
+    }
+
+    #[test]
+    fn a_due_clip_expires_once_and_a_second_sweep_records_nothing() {
+        ClipTest::with(())
+            .given(vec![uploaded_expiring(60), scanned(ScanVerdict::Clean)])
+            .when(ClipCommand::ExpireClip { at: later(60) })
+            .then_expect_events(vec![expired(60)]);
+        ClipTest::with(())
+            .given(vec![uploaded_expiring(60), expired(60)])
+            .when(ClipCommand::ExpireClip { at: later(120) })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_clip_not_due_by_its_own_history_does_not_expire() {
+        // Not yet due; the owner moved the expiry after the sweeper read the view; cleared.
+        ClipTest::with(())
+            .given(vec![uploaded_expiring(60)])
+            .when(ClipCommand::ExpireClip { at: later(59) })
+            .then_expect_events(vec![]);
+        ClipTest::with(())
+            .given(vec![
+                uploaded_expiring(60),
+                ClipEvent::ExpiryChanged {
+                    by: alice(),
+                    expires_at: Some(later(600)),
+                    at: at(),
+                },
+            ])
+            .when(ClipCommand::ExpireClip { at: later(60) })
+            .then_expect_events(vec![]);
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(ClipCommand::ExpireClip { at: later(60) })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn deleted_and_removed_clips_do_not_expire() {
+        ClipTest::with(())
+            .given(vec![uploaded_expiring(60), deleted()])
+            .when(ClipCommand::ExpireClip { at: later(60) })
+            .then_expect_error(ClipError::Deleted);
+        ClipTest::with(())
+            .given(vec![
+                uploaded_expiring(60),
+                ClipEvent::Removed {
+                    by: moderator(),
+                    reason: because("malware"),
+                    sha256: Sha256Digest::from_bytes([7; 32]),
+                    at: at(),
+                },
+            ])
+            .when(ClipCommand::ExpireClip { at: later(60) })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn an_expired_clip_accepts_no_further_commands_but_batched_counts() {
+        let given = || {
+            vec![
+                uploaded_expiring(60),
+                scanned(ScanVerdict::Clean),
+                expired(60),
+            ]
+        };
+        let commands = vec![
+            ClipCommand::RecordDownload { at: at() },
+            set_expiry(alice(), Some(None)),
+            ClipCommand::EditClip {
+                actor: alice(),
+                title: Some(None),
+                description: None,
+                download_limit: None,
+                expires_at: None,
+                at: at(),
+            },
+            ClipCommand::DeleteClip {
+                actor: alice(),
+                at: at(),
+            },
+            report("b", ReportReason::Spam),
+            ClipCommand::BlockClip {
+                moderator: moderator(),
+                reason: because("spam"),
+                at: at(),
+            },
+            ClipCommand::CorrectTranscript {
+                actor: alice(),
+                transcript: transcript("hello"),
+                at: at(),
+            },
+            rendition_command(),
+        ];
+        for command in commands {
+            ClipTest::with(())
+                .given(given())
+                .when(command)
+                .then_expect_error(ClipError::Expired);
+        }
+        ClipTest::with(())
+            .given(given())
+            .when(ClipCommand::CountDownloads { count: 2, at: at() })
+            .then_expect_events(vec![ClipEvent::DownloadsCounted { count: 2, at: at() }]);
+    }
+
+    #[test]
+    fn expiry_events_keep_their_stored_shape_and_old_uploads_still_load() {
+        let json = serde_json::to_value(uploaded(None)).unwrap();
+        assert!(json["Uploaded"].get("expires_at").is_none());
+        let json = serde_json::to_value(uploaded_expiring(60)).unwrap();
+        assert_eq!(json["Uploaded"]["expires_at"], "2026-11-26T12:01:00Z");
+        use cqrs_es::DomainEvent;
+        assert_eq!(expired(60).event_type(), "Expired");
+        let changed = ClipEvent::ExpiryChanged {
+            by: alice(),
+            expires_at: None,
+            at: at(),
+        };
+        assert_eq!(changed.event_type(), "ExpiryChanged");
+        assert_eq!(
+            serde_json::to_value(&changed).unwrap()["ExpiryChanged"]["expires_at"],
+            serde_json::Value::Null
+        );
     }
 }

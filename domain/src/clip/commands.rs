@@ -33,6 +33,9 @@ pub enum ClipCommand {
         blob_key: String,
         /// Optional download limit.
         download_limit: Option<DownloadLimit>,
+        /// When the clip expires (already checked against the operator's limits); `None` is
+        /// never.
+        expires_at: Option<DateTime<Utc>>,
         /// Now.
         at: DateTime<Utc>,
     },
@@ -59,8 +62,8 @@ pub enum ClipCommand {
         /// Now.
         at: DateTime<Utc>,
     },
-    /// Edit title, description and/or download limit. `None` leaves a field alone;
-    /// `Some(None)` clears it.
+    /// Edit title, description, download limit and/or expiry. `None` leaves a field alone;
+    /// `Some(None)` clears it (an expiry cleared is never).
     EditClip {
         /// Who asks.
         actor: AccountId,
@@ -70,6 +73,15 @@ pub enum ClipCommand {
         description: Option<Option<Description>>,
         /// New download limit.
         download_limit: Option<Option<DownloadLimit>>,
+        /// New expiry (already checked against the operator's maximum).
+        expires_at: Option<Option<DateTime<Utc>>>,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// The system expires the clip if its expiry has come. A clip already expired, whose
+    /// expiry moved or was cleared, or that is gone otherwise records nothing, so sweepers
+    /// racing on several replicas record `Expired` once.
+    ExpireClip {
         /// Now.
         at: DateTime<Utc>,
     },

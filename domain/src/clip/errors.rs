@@ -12,6 +12,12 @@ pub enum ClipError {
     /// The clip was deleted; it accepts no further commands.
     #[error("clip has been deleted")]
     Deleted,
+    /// The clip expired; it accepts no further commands.
+    #[error("clip has expired")]
+    Expired,
+    /// An expiry that is not after the moment it is set.
+    #[error("the expiry must be in the future")]
+    ExpiryNotInFuture,
     /// Only the owner may edit or delete a clip.
     #[error("only the clip's owner may do this")]
     NotOwner,

@@ -42,6 +42,10 @@ pub enum ClipEvent {
         blob_key: String,
         /// Downloads allowed to others than the owner; `None` is unlimited.
         download_limit: Option<DownloadLimit>,
+        /// When the clip expires; `None` (and absent, in events recorded before expiry
+        /// existed) is never.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<DateTime<Utc>>,
         /// When the upload was accepted.
         at: DateTime<Utc>,
     },
@@ -86,6 +90,23 @@ pub enum ClipEvent {
         /// The new limit; `None` is unlimited.
         limit: Option<DownloadLimit>,
         /// When.
+        at: DateTime<Utc>,
+    },
+    /// The owner changed when the clip expires (`None`: never).
+    ExpiryChanged {
+        /// Who changed it.
+        by: AccountId,
+        /// The new expiry; `None` is never.
+        expires_at: Option<DateTime<Utc>>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The clip's expiry came: it is never served again, its bytes are purged and its
+    /// transcript is no longer searched or served (recorded once, by the expiry sweeper).
+    Expired {
+        /// The expiry that came due.
+        expires_at: DateTime<Utc>,
+        /// When it was recorded.
         at: DateTime<Utc>,
     },
     /// The clip was deleted; it is never served again and its bytes are purged.
@@ -256,6 +277,8 @@ impl DomainEvent for ClipEvent {
             ClipEvent::DownloadsCounted { .. } => "DownloadsCounted",
             ClipEvent::MetadataEdited { .. } => "MetadataEdited",
             ClipEvent::DownloadLimitChanged { .. } => "DownloadLimitChanged",
+            ClipEvent::ExpiryChanged { .. } => "ExpiryChanged",
+            ClipEvent::Expired { .. } => "Expired",
             ClipEvent::Deleted { .. } => "Deleted",
             ClipEvent::Reported { .. } => "Reported",
             ClipEvent::AutoHidden { .. } => "AutoHidden",

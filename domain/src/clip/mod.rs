@@ -4,11 +4,13 @@ mod aggregate;
 mod commands;
 mod errors;
 mod events;
+mod expiry;
 
 pub use aggregate::Clip;
 pub use commands::ClipCommand;
 pub use errors::ClipError;
 pub use events::{AudioFacts, ClipEvent, ScanOutcome, ScanVerdict};
+pub use expiry::{ExpiryError, Lifetime, Lifetimes, MAX_LIFETIME_SECS};
 
 use serde::{Deserialize, Serialize};
 

@@ -54,6 +54,8 @@ fn view(title: Option<&str>, filename: &str, description: Option<&str>) -> ClipV
         transcript_detail: None,
         transcript_language: None,
         transcribed_at: None,
+        expires_at: None,
+        expired_at: None,
     }
 }
 

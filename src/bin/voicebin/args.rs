@@ -14,10 +14,12 @@ use voicebin::{
     DEFAULT_MAX_UPLOAD_BYTES,
 };
 use voicebin_commands::S3Settings;
-use voicebin_domain::Language;
+use voicebin_domain::{Language, Lifetime, Lifetimes};
 use voicebin_workers::stage::transcript::whisper::WhisperSettings;
 use voicebin_workers::stage::transcript::{TranscribeSettings, TranscriptionSettings};
-use voicebin_workers::{RenditionFormat, RenditionSettings, SandboxSettings, SweeperSettings};
+use voicebin_workers::{
+    ExpirySettings, RenditionFormat, RenditionSettings, SandboxSettings, SweeperSettings,
+};
 
 /// Where `serve` listens by default; the public URL defaults to `http://` and this address.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -143,6 +145,8 @@ pub struct BackendArgs {
     rendition_timeout_secs: u64,
     #[command(flatten)]
     transcription: TranscriptionArgs,
+    #[command(flatten)]
+    expiry: ExpiryArgs,
 }
 
 /// Whether clips are transcribed.
@@ -437,6 +441,8 @@ pub fn settings(
         }),
         transcription: backends.transcription.settings(),
         quotas: server.map(|s| s.quotas.limits()).unwrap_or_default(),
+        lifetimes: backends.expiry.lifetimes()?,
+        expiry: backends.expiry.settings(),
     })
 }
 
@@ -855,5 +861,40 @@ mod tests {
                 .expose_secret(),
             "from-the-flag"
         );
+    }
+}
+
+/// How long clips live (issue 15, ADR 0019).
+#[derive(Args, Clone)]
+pub struct ExpiryArgs {
+    /// The longest lifetime a clip may be given, in seconds or as an ISO 8601 duration (`P30D`);
+    /// longer requests are refused with 400. Unset: no maximum.
+    #[arg(long, env = "VOICEBIN_MAX_LIFETIME", value_parser = parse_lifetime)]
+    max_lifetime: Option<Lifetime>,
+    /// The lifetime of an upload that sends no `x-expires-in`, in seconds or as an ISO 8601
+    /// duration (`P7D`); at most the maximum. Unset: such clips never expire.
+    #[arg(long, env = "VOICEBIN_DEFAULT_LIFETIME", value_parser = parse_lifetime)]
+    default_lifetime: Option<Lifetime>,
+    /// Seconds between expiry sweeps (recording `Expired` and purging the bytes). A clip past
+    /// its expiry is refused (410) at once either way.
+    #[arg(long, env = "VOICEBIN_EXPIRY_SWEEP_INTERVAL_SECS", default_value_t = ExpirySettings::default().interval.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    expiry_sweep_interval_secs: u64,
+}
+
+fn parse_lifetime(raw: &str) -> Result<Lifetime, String> {
+    Lifetime::parse(raw).map_err(|e| e.to_string())
+}
+
+impl ExpiryArgs {
+    fn lifetimes(&self) -> anyhow::Result<Lifetimes> {
+        Lifetimes::new(self.max_lifetime, self.default_lifetime)
+            .map_err(|e| anyhow::anyhow!("VOICEBIN_DEFAULT_LIFETIME: {e}"))
+    }
+
+    fn settings(&self) -> ExpirySettings {
+        ExpirySettings {
+            interval: Duration::from_secs(self.expiry_sweep_interval_secs),
+            ..ExpirySettings::default()
+        }
     }
 }

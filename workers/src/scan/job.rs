@@ -122,14 +122,14 @@ impl ScanJobRunner {
             }
             Err(e) => return Attempt::Retry(format!("read model unavailable: {e}")),
         };
-        // Deleted and removed clips have no bytes left to scan; a clip with a verdict is done,
+        // Deleted, expired and removed clips have no bytes left to scan; a clip with a verdict is done,
         // and a `failed` one is scanned again only when an operator asks.
         let wanted = match view.scan_state {
             ScanState::Pending => true,
             ScanState::Failed => round.is_retry(),
             _ => false,
         };
-        if view.is_deleted() || view.is_removed() || !wanted {
+        if view.is_gone() || view.is_removed() || !wanted {
             tracing::info!(scan_state = ?view.scan_state, "nothing to scan; job acknowledged without scanning");
             return Attempt::Done;
         }

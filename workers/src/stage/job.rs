@@ -38,14 +38,14 @@ impl JobRunner for StageJobRunner {
             Ok(None) => return Attempt::Done,
             Err(e) => return Attempt::Retry(format!("read model unavailable: {e}")),
         };
-        // Deleted and removed clips have no bytes left; a stage that recorded its outcome is
+        // Deleted, expired and removed clips have no bytes left; a stage that recorded its outcome is
         // done, and a failed one runs again only when an operator asks.
         let wanted = match view.stage_state(stage) {
             Some(StageState::Pending) => true,
             Some(StageState::Failed) => round.is_retry(),
             _ => false,
         };
-        if view.is_deleted() || view.is_removed() || !wanted {
+        if view.is_gone() || view.is_removed() || !wanted {
             tracing::info!(state = ?view.stage_state(stage), "nothing to do; job acknowledged");
             return Attempt::Done;
         }

@@ -51,6 +51,14 @@ const MAIN: &str = r##"<h1>Upload or record a clip</h1>
 <textarea id="description" name="description" maxlength="5000"></textarea>
 <label for="download-limit">Download limit <span class="hint">(optional; empty means unlimited)</span></label>
 <input id="download-limit" name="download_limit" type="number" min="1" max="1000000000" step="1" inputmode="numeric">
+<label for="expires-in">Expires <span class="hint">(after that the clip is gone for everyone and its audio deleted)</span></label>
+<select id="expires-in" name="expires_in">
+<option value="" selected>Never (or this server's default)</option>
+<option value="PT1H">In 1 hour</option>
+<option value="P1D">In 1 day</option>
+<option value="P7D">In 1 week</option>
+<option value="P30D">In 30 days</option>
+</select>
 <div class="actions"><button id="send" type="submit" disabled>Upload</button></div>
 </form>
 <section id="sending" class="panel" aria-labelledby="sending-heading" hidden>
