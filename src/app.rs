@@ -191,7 +191,8 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         database.expiry_index(),
         log.clone(),
         settings.expiry,
-    );
+    )
+    .with_metrics(metrics.clone());
 
     let Trust {
         verifier,

@@ -430,9 +430,11 @@ impl ClipService {
     /// is done too. Conflicts with another replica's sweeper are retried, and the retry finds
     /// the clip expired: `Expired` is recorded once. The caller purges the bytes once the
     /// event log holds `Expired` ([`ClipService::purge`]).
+    /// `at` is when: an `Expired` event this call records carries it, so the caller can tell its
+    /// own from a racing replica's.
     #[instrument(skip_all, fields(clip.id = %id))]
-    pub async fn expire(&self, id: &ClipId) -> Result<(), CommandError> {
-        let command = ClipCommand::ExpireClip { at: Utc::now() };
+    pub async fn expire(&self, id: &ClipId, at: DateTime<Utc>) -> Result<(), CommandError> {
+        let command = ClipCommand::ExpireClip { at };
         match self
             .store
             .execute(id, command, CommandMeta::system("expiry"))

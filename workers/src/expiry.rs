@@ -46,6 +46,8 @@ pub struct ExpiryReport {
     pub due: usize,
     /// Of those, clips found expired afterwards (by this sweeper or a racing one) and purged.
     pub purged: usize,
+    /// Of those, clips whose `Expired` this sweep recorded (counted in the metrics).
+    pub expired: usize,
     /// Clips that could not be expired this time (the event store was unavailable, or kept
     /// conflicting); the next sweep tries again.
     pub failed: usize,
@@ -57,6 +59,7 @@ pub struct ExpirySweeper {
     index: Arc<dyn ExpiryIndex>,
     log: Arc<dyn EventLog>,
     settings: ExpirySettings,
+    metrics: Option<Arc<voicebin_metrics::Metrics>>,
 }
 
 impl ExpirySweeper {
@@ -73,7 +76,14 @@ impl ExpirySweeper {
             index,
             log,
             settings,
+            metrics: None,
         }
+    }
+
+    /// The same sweeper, counting the expirations it records in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<voicebin_metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// One sweep of the clips due at `now`.
@@ -96,15 +106,19 @@ impl ExpirySweeper {
                 tracing::warn!(clip.id = %clip.id, "malformed clip id in the read model");
                 continue;
             };
-            if let Err(e) = self.service.expire(&id).await {
+            // Microseconds, as the event store keeps instants, so the event read back carries
+            // exactly this one.
+            let at = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or(now);
+            if let Err(e) = self.service.expire(&id, at).await {
                 tracing::warn!(clip.id = %id, error = %e, "clip not expired yet");
                 report.failed += 1;
                 continue;
             }
             let expired = match self.log.events_for(id.as_str()).await {
-                Ok(events) => events
-                    .iter()
-                    .any(|e| matches!(e.payload, ClipEvent::Expired { .. })),
+                Ok(events) => events.iter().find_map(|e| match &e.payload {
+                    ClipEvent::Expired { at: recorded, .. } => Some(*recorded == at),
+                    _ => None,
+                }),
                 Err(e) => {
                     // The orphan sweeper purges it later if it did expire.
                     tracing::warn!(clip.id = %id, error = %e, "event store unavailable; purge left to the orphan sweeper");
@@ -112,10 +126,16 @@ impl ExpirySweeper {
                     continue;
                 }
             };
-            if expired {
+            if let Some(by_this_sweep) = expired {
                 self.service.purge(&id, &clip.blob_key, "expired").await;
                 report.purged += 1;
-                tracing::info!(clip.id = %id, "clip expired and purged");
+                if by_this_sweep {
+                    report.expired += 1;
+                    if let Some(metrics) = &self.metrics {
+                        metrics.clips_expired(1);
+                    }
+                }
+                tracing::info!(clip.id = %id, by_this_sweep, "clip expired and purged");
             }
         }
         report
@@ -130,9 +150,6 @@ impl ExpirySweeper {
                 () = tokio::time::sleep(self.settings.interval) => {},
             }
             let report = self.sweep_once(Utc::now()).await;
-            // Metrics hook: `report` is this sweep's work. `purged` also counts clips a racing
-            // replica expired first; a counter of expirations (each once) belongs with the
-            // projection of `Expired` events, or here if per-replica work is what is wanted.
             if report != ExpiryReport::default() {
                 tracing::debug!(?report, "expiry sweep");
             }
