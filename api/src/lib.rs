@@ -16,7 +16,7 @@
 //!   hands out), `http.rs` (request ids, client addresses, conditional requests), `methods.rs`
 //!   (a route's methods, named by `Allow` when another one is asked for), `site.rs` (what the
 //!   deployment says about itself), `model.rs` (the JSON shapes), `state.rs` (`AppState`,
-//!   built by the binary).
+//!   built by the binary), `throttle.rs` (the rate limiter in front of the limited edges).
 //! - **Use cases** several edges share, in `usecases/`: `clips.rs` (finding a clip through the
 //!   access rule, listing, upload, edit, delete), `moderation.rs` (reports and decisions),
 //!   `reporters.rs` (naming and limiting reporters), `grants.rs` (playback grants).
@@ -47,6 +47,7 @@ pub mod pages;
 pub mod rest;
 pub mod site;
 pub mod state;
+pub mod throttle;
 pub mod urls;
 pub mod usecases;
 pub mod wellknown;
@@ -73,7 +74,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
                     .body(document.clone())
             })),
         )
-        .nest_no_strip("/api", api)
+        .nest_no_strip("/api", throttle::limited(api, throttle::api_class))
         .at("/.well-known/jwks.json", get(wellknown::jwks::jwks))
         .at(
             "/.well-known/oauth-protected-resource",
@@ -93,7 +94,12 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             get(pages::policy::abuse).post(pages::policy::abuse_report),
         )
         .at("/docs", get(pages::docs::docs))
-        .at("/mcp", post(mcp::endpoint(&state, &spec)))
+        .at(
+            "/mcp",
+            throttle::limited(post(mcp::endpoint(&state, &spec)), |_| {
+                Some(usecases::limits::Class::Mcp)
+            }),
+        )
         .at("/oembed", get(pages::oembed::oembed))
         .at("/", get(pages::app::upload_page))
         .at("/clips", get(pages::app::clips_page))
@@ -103,8 +109,14 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/:id", get(pages::view::view_page))
         .at("/:id/embed", get(pages::view::embed_page))
         .at("/:id/transcript.vtt", get(pages::view::transcript_vtt))
-        .at("/:id/download", get(media::download).head(media::download))
-        .at("/:id/audio", get(media::audio).head(media::audio))
+        .at(
+            "/:id/download",
+            throttle::limited(get(media::download).head(media::download), downloads),
+        )
+        .at(
+            "/:id/audio",
+            throttle::limited(get(media::audio).head(media::audio), downloads),
+        )
         .around(move |ep, req| {
             let spec = spec.clone();
             async move {
@@ -165,6 +177,12 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         })
         .data(state)
         .map_to_response()
+}
+
+/// Requests to the media routes are downloads, whatever their method (the routes answer 405
+/// to all but `GET` and `HEAD`).
+fn downloads(_: &poem::Request) -> Option<usecases::limits::Class> {
+    Some(usecases::limits::Class::Downloads)
 }
 
 /// `uri` as the access log shows it: a playback grant or pass (capabilities) is replaced by `…`.

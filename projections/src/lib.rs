@@ -14,14 +14,17 @@
 //!   it and read back from the store.
 //! - `moderation.rs`: the report queue and the blocklist, as changes derived from events.
 //! - `store.rs`: the ports the other crates read through (`ReadStore`, `EventLog`,
-//!   `ScanDispatch`, `RateLimits`, `ReplayCache`, `RedeemedLinks`, `PlaybackGrants`); `sql.rs`:
+//!   `ScanDispatch`, `ReplayCache`, `RedeemedLinks`, `PlaybackGrants`); `sql.rs`:
 //!   their SQLite and PostgreSQL adapters; `stored.rs`: how typed values are stored by name.
+//! - `rate/`: rate limits: the GCRA step (pure) and the `RateLimits` port with its in-process
+//!   and Redis stores (the PostgreSQL one is in `sql.rs`).
 //! - `projector.rs`: the live projector (a cqrs-es query), repair of stale views, and the
 //!   rebuild of every read model from the event store.
 #![forbid(unsafe_code)]
 
 mod moderation;
 mod projector;
+pub mod rate;
 pub mod search;
 mod sql;
 mod store;
@@ -33,11 +36,11 @@ pub use moderation::{
     ReportRow, ReportState, Resolution,
 };
 pub use projector::{rebuild, repair, ClipProjector, RebuildStats};
+pub use rate::{Clock, MemoryRateLimits, Rate, RateLimits, RedisRateLimits, SystemClock, Take};
 pub use search::{MatchField, SearchHit, SearchQuery, SnippetPart, TranscriptSegment};
 pub use sql::{PostgresStore, SqliteStore};
 pub use store::{
-    Cursor, EventLog, ListQuery, Listed, Page, PlaybackGrants, Rate, RateLimits, ReadStore,
-    RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError,
-    StoredEvent, Take,
+    Cursor, EventLog, ListQuery, Listed, Page, PlaybackGrants, ReadStore, RebuildBatch,
+    RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError, StoredEvent,
 };
 pub use view::{stage_column, ClipView, Rendition};

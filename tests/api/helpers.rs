@@ -101,6 +101,8 @@ pub struct TestApp {
     pub issuer: EmbeddedIssuer,
     pub data_dir: tempfile::TempDir,
     pub database: Database,
+    /// The store of the app's report and sign-in-link allowances (the database, or Redis).
+    pub rate_limits: std::sync::Arc<dyn voicebin_projections::RateLimits>,
     /// Keeps the relay and worker running for the test's lifetime.
     pub _background: voicebin::BackgroundHandle,
 }
@@ -111,6 +113,8 @@ pub struct Options {
     pub moderation: ModerationSettings,
     /// Speech-to-text; off unless a test turns it on ([`transcription_settings`]).
     pub transcription: Option<voicebin_workers::stage::transcript::TranscriptionSettings>,
+    /// Rate limits (the defaults unless a test sets its own).
+    pub rate_limits: voicebin::RateLimiting,
 }
 
 impl Default for Options {
@@ -120,6 +124,7 @@ impl Default for Options {
             issuer: IssuerSettings::default(),
             moderation: ModerationSettings::default(),
             transcription: None,
+            rate_limits: Default::default(),
         }
     }
 }
@@ -134,6 +139,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         issuer,
         moderation,
         transcription,
+        rate_limits,
     } = options;
     spawn_with_settings(move |dir, base| {
         Box::pin(async move {
@@ -158,6 +164,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
 
                 rendition: Some(Default::default()),
                 transcription,
+                rate_limits,
             }
         })
     })
@@ -190,6 +197,7 @@ pub async fn spawn_with_settings(
     settings.sandbox.program = analyser();
     let app = build(&settings).await.expect("build app");
     let database = app.database.clone();
+    let rate_limits = app.state.limits.allowances().clone();
     let background = app.background.start();
     listener.set_nonblocking(true).unwrap();
     let acceptor = TcpAcceptor::from_std(listener).unwrap();
@@ -208,6 +216,7 @@ pub async fn spawn_with_settings(
         issuer,
         data_dir,
         database,
+        rate_limits,
         _background: background,
     }
 }

@@ -18,6 +18,7 @@ mod moderation;
 mod multipart;
 mod openapi;
 mod production;
+mod rate_limits;
 mod rebuild;
 mod recovery;
 mod renditions;

@@ -586,6 +586,7 @@ async fn spawn_app_with_stalled_scanner() -> TestApp {
 
                 rendition: Some(Default::default()),
                 transcription: None,
+                rate_limits: Default::default(),
             }
         })
     })

@@ -487,6 +487,7 @@ async fn oauth_signs_a_browser_in_with_dpop(browser: Browser) {
                 sandbox: sandbox_settings(),
                 rendition: Some(Default::default()),
                 transcription: None,
+                rate_limits: Default::default(),
             };
             *started.lock().unwrap() = Some(issuer);
             settings

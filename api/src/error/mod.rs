@@ -39,6 +39,11 @@ pub struct Problem {
     /// The scope that was needed, for `insufficient_scope`.
     #[oai(skip_serializing_if_is_none)]
     pub required_scope: Option<String>,
+    /// The rate-limit policy that refused the request, for `rate-limited`: its name in
+    /// `RateLimit-Policy` and `RateLimit`, `<class>-account` or `<class>-address`, where the
+    /// class is `uploads`, `reads`, `downloads` or `mcp`.
+    #[oai(skip_serializing_if_is_none)]
+    pub policy: Option<String>,
 }
 
 /// The header an error answer carries besides its body.
@@ -121,6 +126,8 @@ pub enum Code {
     Unprocessable,
     /// 429: too many requests of this kind; retry later.
     TooManyRequests,
+    /// 429: a rate-limit policy (`RateLimit-Policy`) is used up; retry later.
+    RateLimited,
     /// 451: taken down by a moderator.
     Removed,
     /// 500: a bug.
@@ -133,7 +140,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in table order.
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 23] = [
         Code::BadRequest,
         Code::InvalidField,
         Code::Unauthorized,
@@ -152,6 +159,7 @@ impl Code {
         Code::RangeNotSatisfiable,
         Code::Unprocessable,
         Code::TooManyRequests,
+        Code::RateLimited,
         Code::Removed,
         Code::Internal,
         Code::NotImplemented,
@@ -289,6 +297,15 @@ impl Code {
                 "Too many requests of this kind; retry after the given seconds.",
                 Some(RetryAfter),
             ),
+            Code::RateLimited => (
+                S::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Rate limit exceeded",
+                "The caller's rate limit for this kind of request is used up (the problem's \
+                 `policy` names it, as `RateLimit-Policy` and `RateLimit` do); retry after the \
+                 given seconds.",
+                Some(RetryAfter),
+            ),
             Code::Removed => (
                 S::UNAVAILABLE_FOR_LEGAL_REASONS,
                 "removed",
@@ -370,6 +387,7 @@ pub struct ApiError {
     detail: String,
     field: Option<String>,
     required_scope: Option<String>,
+    policy: Option<String>,
     /// The value of the code's extra header; `None` uses the code's default.
     header: Option<String>,
 }
@@ -411,6 +429,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             required_scope: None,
+            policy: None,
             header: None,
         }
     }
@@ -439,6 +458,15 @@ impl ApiError {
     /// 429 telling the client how many seconds to wait.
     pub fn too_many(detail: impl Into<String>, retry_after: u32) -> Self {
         Self::new(Code::TooManyRequests, detail).with_header(retry_after.max(1).to_string())
+    }
+
+    /// 429 for a request a rate-limit policy refuses: `policy` names it, and the client waits
+    /// `retry_after` seconds.
+    pub fn rate_limited(detail: impl Into<String>, policy: &str, retry_after: u32) -> Self {
+        let mut e =
+            Self::new(Code::RateLimited, detail).with_header(retry_after.max(1).to_string());
+        e.policy = Some(policy.to_owned());
+        e
     }
 
     /// 405 for a method the resource lacks; `allow` lists those it has (`GET, HEAD`).
@@ -559,6 +587,7 @@ impl ApiError {
             detail: Some(self.detail.clone()),
             field: self.field.clone(),
             required_scope: self.required_scope.clone(),
+            policy: self.policy.clone(),
         }
     }
 }

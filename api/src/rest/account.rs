@@ -28,7 +28,8 @@ enum ListItemsResponse {
 crate::error::errors!(
     /// What listing one's clips can answer besides 200.
     ListItemsErrors = "listItems": [
-        BadRequest, InvalidField, Unauthorized, InsufficientScope, Internal, Unavailable
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, RateLimited, Internal,
+        Unavailable
     ]
 );
 

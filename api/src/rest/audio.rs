@@ -74,7 +74,7 @@ crate::error::errors!(
     /// What an upload can answer besides 201.
     UploadErrors = "uploadAudio": [
         BadRequest, InvalidField, Unauthorized, InsufficientScope, TooLarge, NotAudio, Removed,
-        Internal, Unavailable
+        RateLimited, Internal, Unavailable
     ]
 );
 

@@ -10,8 +10,8 @@ use voicebin_domain::{
     AccountId, ClipError, ModerationReason, ReportNote, ReportReason, Reporter, Sha256Digest,
 };
 
+use super::allowances::within_limit;
 use super::clips;
-use super::limits::within_limit;
 use crate::access::Want;
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
