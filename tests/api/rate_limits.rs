@@ -249,10 +249,17 @@ async fn the_defaults_limit_every_class_and_off_turns_them_off(backend: Backend)
         header(res.headers(), "ratelimit-policy"),
         r#""downloads-address";q=600;w=60"#
     );
-    // Pages are not limited.
+    // Pages are not limited; the guide says what this deployment allows.
     let res = get(&app.base, "/docs", None).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers().get("ratelimit").is_none());
+    let guide = res.text().await.unwrap();
+    assert!(
+        guide.contains(
+            "<code>reads</code>: <code>600/1m</code> per account, <code>300/1m</code> per address"
+        ),
+        "{guide}"
+    );
 
     let off = spawn_app_with(backend, limits(|_| {})).await;
     let res = get(&off.base, &format!("/api/v1/items/{NO_CLIP}"), None).await;
