@@ -370,3 +370,86 @@ async fn the_redis_store_has_no_window_edge_to_burst_across() {
         refused => panic!("a new key is refused: {refused:?}"),
     }
 }
+
+/// A Redis server of the test's own, on a free port, killed when dropped.
+struct OwnRedis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl OwnRedis {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("redis-server is needed (scripts/services/redis.sh installs it): {e}")
+            });
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        OwnRedis {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_store_a_request_goes_unlimited_and_a_report_is_refused() {
+    let mut redis = OwnRedis::start().await;
+    let mut options = limits(|q| q.reads.per_address = quota("1/1h"));
+    options.rate_limits.redis_url = Some(SecretString::from(redis.url.clone()));
+    let app = spawn_app_with(Backend::Sqlite, options).await;
+    let alice = app.alice();
+    let id = app.upload_ok(&alice, fixture("hello.wav"), &[]).await;
+    assert_eq!(app.wait_scanned(&id, &alice).await["scan_state"], "clean");
+    let path = format!("/api/v1/items/{id}");
+    let res = get(&app.base, &path, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(standing(res.headers(), "reads-address").0, 0);
+    assert_refused(get(&app.base, &path, None).await, "reads-address", 3_600).await;
+
+    redis.stop();
+    // The limits protect the service; without their store it keeps serving, unlimited.
+    for _ in 0..3 {
+        let res = get(&app.base, &path, None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().get("ratelimit").is_none());
+    }
+    // Reports are refused instead: their allowance cannot be checked.
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/items/{id}/reports")))
+        .json(&serde_json::json!({"reason": "spam"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:voicebin:problem:unavailable");
+}

@@ -3,8 +3,11 @@
 //! atomically. A bucket is a string key holding its TAT, expiring when the bucket is full
 //! again, so Redis keeps only the buckets in use.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{gcra, Rate, RateLimits, Take};
 use crate::store::StoreError;
@@ -27,11 +30,20 @@ redis.call('SET', KEYS[1], string.format('%d', ahead), 'PX', string.format('%d',
 return {1, ahead}
 ";
 
+/// How long a hit waits for Redis before the store says it cannot answer.
+const ANSWER_WITHIN: Duration = Duration::from_millis(500);
+
+/// How long after a failure hits skip Redis altogether (and fail at once), so that while it is
+/// down requests do not each wait for it.
+const RESTING_MS: i64 = 5_000;
+
 /// Token buckets in Redis.
 pub struct RedisRateLimits {
     connection: ConnectionManager,
     script: redis::Script,
     prefix: String,
+    /// Until when (Unix ms) hits fail without asking, after Redis failed to answer.
+    resting_until: AtomicI64,
 }
 
 impl RedisRateLimits {
@@ -44,7 +56,17 @@ impl RedisRateLimits {
             connection,
             script: redis::Script::new(STEP),
             prefix: prefix.to_owned(),
+            resting_until: AtomicI64::new(0),
         })
+    }
+}
+
+impl RedisRateLimits {
+    /// Notes a failure at `wall`: hits rest for a while.
+    fn failed(&self, e: StoreError, wall: i64) -> StoreError {
+        self.resting_until
+            .store(wall.saturating_add(RESTING_MS), Ordering::Relaxed);
+        e
     }
 }
 
@@ -55,16 +77,32 @@ fn unavailable(e: redis::RedisError) -> StoreError {
 #[async_trait]
 impl RateLimits for RedisRateLimits {
     async fn take(&self, key: &str, rate: Rate, now_ms: i64) -> Result<Take, StoreError> {
+        // The wall clock, not `now_ms`, which tests may set anywhere.
+        let wall = chrono::Utc::now().timestamp_millis();
+        if wall < self.resting_until.load(Ordering::Relaxed) {
+            return Err(StoreError::Unavailable(
+                "redis failed a moment ago; not asking again yet".into(),
+            ));
+        }
         let mut connection = self.connection.clone();
-        let (taken, tat): (i64, i64) = self
-            .script
-            .key(format!("{}{key}", self.prefix))
+        let mut invocation = self.script.key(format!("{}{key}", self.prefix));
+        invocation
             .arg(now_ms)
             .arg(rate.interval_ms)
-            .arg(rate.horizon_ms())
-            .invoke_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+            .arg(rate.horizon_ms());
+        let answer = tokio::time::timeout(
+            ANSWER_WITHIN,
+            invocation.invoke_async::<(i64, i64)>(&mut connection),
+        )
+        .await;
+        let (taken, tat) = match answer {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => return Err(self.failed(unavailable(e), wall)),
+            Err(_) => {
+                let e = StoreError::Unavailable("redis did not answer within 500 ms".into());
+                return Err(self.failed(e, wall));
+            }
+        };
         let tat = (tat != 0).then_some(tat);
         Ok(gcra::outcome(taken == 1, tat, rate, now_ms))
     }

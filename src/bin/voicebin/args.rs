@@ -656,6 +656,53 @@ mod tests {
     }
 
     #[test]
+    fn rate_limits_default_on_take_quotas_per_class_or_go_off() {
+        let limits = |args: &[&str]| {
+            let flags = parse(args);
+            settings(
+                &flags.global,
+                &flags.backends,
+                DEFAULT_LISTEN,
+                Some(&flags.server),
+            )
+            .unwrap()
+            .rate_limits
+        };
+        let defaults = limits(&[]);
+        assert_eq!(defaults.quotas, RateLimitSettings::default());
+        assert!(defaults.redis_url.is_none());
+        assert_eq!(defaults.redis_key_prefix, "voicebin:rate:");
+
+        let set = limits(&[
+            "--rate-limit-reads-per-account=10/30s",
+            "--rate-limit-uploads-per-address=off",
+            "--redis-url=redis://127.0.0.1:6379/2",
+        ]);
+        assert_eq!(
+            set.quotas.reads.per_account,
+            Some(Quota {
+                limit: 10,
+                window_secs: 30
+            })
+        );
+        assert_eq!(set.quotas.uploads.per_address, None);
+        assert_eq!(set.quotas.mcp, RateLimitSettings::default().mcp);
+        assert_eq!(
+            set.redis_url.unwrap().expose_secret(),
+            "redis://127.0.0.1:6379/2"
+        );
+
+        let off = limits(&["--rate-limits=off", "--rate-limit-reads-per-account=10/1m"]);
+        assert_eq!(off.quotas, RateLimitSettings::off());
+        for bad in ["--rate-limit-mcp-per-account=10", "--rate-limits=maybe"] {
+            assert!(
+                Serve::try_parse_from(["voicebin", bad]).is_err(),
+                "{bad} is refused"
+            );
+        }
+    }
+
+    #[test]
     fn renditions_are_flac_by_default_opus_at_the_chosen_bitrate_or_off() {
         let format = |args: &[&str]| {
             let flags = parse(args);
