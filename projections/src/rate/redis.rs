@@ -48,10 +48,19 @@ pub struct RedisRateLimits {
 
 impl RedisRateLimits {
     /// Connects to `url` (`redis://host:6379/0`); every key is stored under `prefix`, so
-    /// deployments can share one Redis.
+    /// deployments can share one Redis. A hit waits at most half a second for an answer; after
+    /// a failure, hits fail at once for five seconds while the connection is re-established
+    /// (the requests go unlimited meanwhile, `api/src/throttle.rs`).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let connection = ConnectionManager::new(client).await.map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(ANSWER_WITHIN))
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(unavailable)?;
         Ok(RedisRateLimits {
             connection,
             script: redis::Script::new(STEP),
@@ -59,9 +68,7 @@ impl RedisRateLimits {
             resting_until: AtomicI64::new(0),
         })
     }
-}
 
-impl RedisRateLimits {
     /// Notes a failure at `wall`: hits rest for a while.
     fn failed(&self, e: StoreError, wall: i64) -> StoreError {
         self.resting_until
