@@ -16,7 +16,7 @@
 //!   hands out), `http.rs` (request ids, client addresses, conditional requests), `methods.rs`
 //!   (a route's methods, named by `Allow` when another one is asked for), `site.rs` (what the
 //!   deployment says about itself), `model.rs` (the JSON shapes), `state.rs` (`AppState`,
-//!   built by the binary), `throttle.rs` (the rate limiter in front of the limited edges).
+//!   built by the binary).
 //! - **Use cases** several edges share, in `usecases/`: `clips.rs` (finding a clip through the
 //!   access rule, listing, upload, edit, delete), `moderation.rs` (reports and decisions),
 //!   `reporters.rs` (naming and limiting reporters), `grants.rs` (playback grants).
@@ -29,7 +29,9 @@
 //!   `usecases/reporters.rs` (which themselves import only `http.rs`).
 //!
 //! [`app`] below is where the edges meet: it routes each path to its edge and wraps them all in
-//! the same error rendering and response headers.
+//! the same error rendering and response headers. `throttle.rs` belongs with it: the rate
+//! limiter `app` puts in front of the REST API, media serving and MCP (it imports the
+//! foundations and `usecases/limits.rs`, and no edge).
 #![forbid(unsafe_code)]
 // `ApiError` carries a whole problem document; it is built once per failed request, so its
 // size does not matter.
