@@ -34,6 +34,8 @@ pub struct App {
     pub state: AppState,
     /// The database, for operator commands and tests.
     pub database: Database,
+    /// The process's metrics registry, also in `state` (for a separate metrics listener).
+    pub metrics: Arc<voicebin_metrics::Metrics>,
     /// The scan-job relay and, in embedded mode, the scan worker.
     pub background: Background,
 }
@@ -202,6 +204,8 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         stage_queues,
         readiness,
     } = adapters(settings).await?;
+    let metrics = Arc::new(voicebin_metrics::Metrics::new());
+    crate::metrics::register_probes(&metrics, database.dispatch(), rabbit.clone(), &stage_queues);
     // Embedded mode scans in process; with RabbitMQ, `voicebin worker` processes do.
     let in_process = rabbit.is_none();
     let (queue, jobs): (Arc<dyn ScanQueue>, Option<ScanJobs>) = match rabbit {
@@ -299,6 +303,9 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         )),
         login_links: login_links.clone(),
         transcription: false,
+        metrics: metrics.clone(),
+        metrics_here: true,
+        draining: Default::default(),
     };
     let mut workers = Vec::new();
     if let Some(jobs) = jobs {
@@ -307,6 +314,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             views: views.clone(),
             scanner,
             attempts: database.dispatch(),
+            metrics: metrics.clone(),
         };
         workers.push((
             EmbeddedWorker {
@@ -332,6 +340,12 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             .collect()
     };
     state.transcription = stages.iter().any(|(stage, _)| *stage == Stage::Transcript);
+    let in_process_stages: Vec<Stage> = stages
+        .iter()
+        .filter(|(_, work)| work.is_some())
+        .map(|(stage, _)| *stage)
+        .collect();
+    crate::metrics::register_stage_probes(&metrics, &database.stage_dispatch(), &in_process_stages);
     for (stage, work) in stages {
         let queue: Arc<dyn ScanQueue> = if let Some(work) = work {
             let (queue, jobs) = InProcessQueue::new();
@@ -364,6 +378,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
     Ok(App {
         state,
         database,
+        metrics,
         background: Background {
             relay,
             sweeper,

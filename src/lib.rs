@@ -12,6 +12,8 @@
 //!   with its work; `serve` relays their jobs and, in embedded mode, runs them.
 //! - `app.rs`: [`build`] assembles `serve`'s [`App`], the API's state and its [`Background`] tasks.
 //! - `worker.rs`: [`Worker`], the `voicebin worker` process.
+//! - `metrics.rs`: the probes that read `/metrics`' gauges (queue depths, dead letters, relay
+//!   lag) at scrape time; the registry itself is `voicebin_metrics::Metrics`, one per process.
 //! - `telemetry.rs`: the tracing subscriber.
 //! - `src/bin/voicebin/`: the `voicebin` command, one module per subcommand.
 //!
@@ -22,6 +24,7 @@
 mod adapters;
 mod app;
 mod database;
+mod metrics;
 mod settings;
 mod stages;
 pub mod telemetry;
@@ -40,4 +43,5 @@ pub use voicebin_api::auth::{
 };
 pub use voicebin_api::usecases::limits::{ClassLimits, Quota, RateLimitSettings};
 pub use voicebin_api::usecases::reporters::ModerationSettings;
+pub use voicebin_metrics::Metrics;
 pub use worker::Worker;

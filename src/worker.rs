@@ -23,6 +23,11 @@ pub struct Worker {
     pub scanner: String,
     /// Where the worker stores and reads, for start-up logs.
     pub database: Database,
+    /// How long jobs in flight may run on after shutdown; `None` waits for them.
+    drain: Option<Duration>,
+    /// The worker's metrics (scan outcomes and durations), served by `voicebin worker` on
+    /// `VOICEBIN_METRICS_LISTEN`.
+    pub metrics: Arc<voicebin_metrics::Metrics>,
 }
 
 struct RabbitHandler {
@@ -82,11 +87,13 @@ impl Worker {
             Arc::new(ViewsBlocklist(adapters.views.clone())),
             settings.max_upload_bytes,
         );
+        let metrics = Arc::new(voicebin_metrics::Metrics::new());
         let runner = ScanJobRunner {
             service: service.clone(),
             views: adapters.views.clone(),
             scanner: adapters.scanner.clone(),
             attempts: adapters.database.dispatch(),
+            metrics: metrics.clone(),
         };
         let delivery_limit = RabbitOptions::default().delivery_limit;
         let mut stages = Vec::new();
@@ -119,10 +126,20 @@ impl Worker {
             queue,
             scanner: adapters.scanner.describe(),
             database: adapters.database,
+            drain: None,
+            metrics,
         })
     }
 
-    /// Consumes jobs from every queue (at most `prefetch` at once from each) until `shutdown`.
+    /// Stops jobs still running `drain` after shutdown (their messages go back to the queue
+    /// for another worker) instead of waiting for them.
+    pub fn drain_within(mut self, drain: Duration) -> Self {
+        self.drain = Some(drain);
+        self
+    }
+
+    /// Consumes jobs from every queue (at most `prefetch` at once from each) until `shutdown`,
+    /// then lets the jobs in flight finish (within [`Worker::drain_within`], if set).
     pub async fn run(
         self,
         prefetch: u16,
@@ -131,9 +148,14 @@ impl Worker {
         let shutdown = shutdown.shared();
         let mut consumers = vec![(self.queue, self.handler)];
         consumers.extend(self.stages.into_iter().map(|(_, q, h)| (q, h)));
+        let drain = self.drain;
         let runs = consumers.into_iter().map(|(queue, handler)| {
             let shutdown = shutdown.clone();
-            async move { queue.consume(handler, prefetch, shutdown).await }
+            async move {
+                queue
+                    .consume_until(handler, prefetch, shutdown, drain)
+                    .await
+            }
         });
         for ended in futures::future::join_all(runs).await {
             ended.map_err(|e| anyhow::anyhow!(e))?;

@@ -22,7 +22,8 @@
 //!   `reporters.rs` (naming and limiting reporters), `grants.rs` (playback grants).
 //! - **Edges**, one folder each: `rest/` (the REST API and its OpenAPI document), `pages/`
 //!   (HTML), `media/` (`/{id}/download` and `/{id}/audio`, where downloads are counted),
-//!   `wellknown/` (discovery documents and health checks), `mcp/` (the MCP endpoint). An edge
+//!   `wellknown/` (discovery documents and health checks), `mcp/` (the MCP endpoint),
+//!   `metrics.rs` (`/metrics` and the layers that count every request). An edge
 //!   imports the use cases and the foundations, never another edge; what two edges both need
 //!   moves down a layer. The foundations and use cases import no edge, and the foundations no
 //!   use case, except that `state.rs` holds the keys and settings of `usecases/grants.rs` and
@@ -44,6 +45,7 @@ pub mod http;
 pub mod mcp;
 pub mod media;
 pub mod methods;
+pub mod metrics;
 pub mod model;
 pub mod pages;
 pub mod rest;
@@ -67,7 +69,9 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let spec = std::sync::Arc::new(openapi_document(&state));
     let document = spec.to_string();
     let api = rest::api_service(&state);
-    Route::new()
+    let metrics_here = state.metrics_here;
+    let templates = metrics::Templates::of(&spec);
+    let route = Route::new()
         .at(
             "/api/v1/openapi.json",
             get(make_sync(move |_| {
@@ -118,7 +122,15 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at(
             "/:id/audio",
             throttle::limited(get(media::audio).head(media::audio), downloads),
-        )
+        );
+    // With a listener of its own (`VOICEBIN_METRICS_LISTEN`), `/metrics` is served only there.
+    let route = if metrics_here {
+        route.at("/metrics", get(metrics::scrape))
+    } else {
+        route
+    };
+    route
+        .around(move |ep, req| metrics::record_route(ep, req, templates.clone()))
         .around(move |ep, req| {
             let spec = spec.clone();
             async move {
@@ -177,6 +189,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             .instrument(span)
             .await
         })
+        .around(metrics::count)
         .data(state)
         .map_to_response()
 }

@@ -55,6 +55,28 @@ pub struct AppState {
     /// Whether this deployment transcribes clean clips (a clip without a transcript is then
     /// `pending`, otherwise `off`).
     pub transcription: bool,
+    /// The process's metrics registry (built by the binary, shared with its workers).
+    pub metrics: Arc<voicebin_metrics::Metrics>,
+    /// Whether `/metrics` is served by this app (`false` when it has a listener of its own).
+    pub metrics_here: bool,
+    /// Set when the process starts shutting down: `/readyz` then answers 503 `draining`.
+    pub draining: Arc<Draining>,
+}
+
+/// Whether the process is shutting down. Set once, never cleared.
+#[derive(Debug, Default)]
+pub struct Draining(std::sync::atomic::AtomicBool);
+
+impl Draining {
+    /// Marks the process as shutting down.
+    pub fn start(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the process is shutting down.
+    pub fn is_draining(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// The caller of a request as already verified for it (by the rate limiter, which counts

@@ -66,8 +66,15 @@ where
         };
         let refusal = standing.as_ref().and_then(Standing::refusal);
         let mut response = match refusal {
-            // Metrics: a refusal of `class` (per `standing.policy`) is counted here.
-            Some(refusal) => refusal.into_response(),
+            Some(refusal) => {
+                let scope = if account.is_some() {
+                    "account"
+                } else {
+                    "address"
+                };
+                state.metrics.rate_limit_refused(class.name(), scope);
+                refusal.into_response()
+            }
             None => match ep.call(req).await {
                 Ok(response) => response.into_response(),
                 Err(e) => crate::error::problem_response(e),

@@ -17,7 +17,8 @@ use crate::rate::{gcra, Rate, RateLimits, Take};
 use crate::search::{self, SearchDoc, SearchQuery, TranscriptSegment};
 use crate::store::{
     Cursor, EventLog, ListQuery, Listed, Page, PlaybackGrants, ReadStore, RebuildBatch,
-    RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError, StoredEvent,
+    RedeemedLinks, ReplayCache, Reservation, ScanBacklog, ScanDispatch, StageDispatch, StoreError,
+    StoredEvent,
 };
 use crate::view::{stage_column, ClipView};
 
@@ -1518,6 +1519,27 @@ macro_rules! sql_store {
                     .await?;
                 Ok(())
             }
+
+            async fn backlog(&self) -> Result<ScanBacklog, StoreError> {
+                // The pending clips are few (a verdict takes seconds), so counting them at
+                // each scrape is cheap; a claim in scan_dispatch means a job was published.
+                let row = sqlx::query(
+                    "SELECT COUNT(*), MIN(CASE WHEN NOT EXISTS (SELECT 1 FROM scan_dispatch d \
+                                                WHERE d.clip_id = v.id) \
+                                           THEN v.created_at END) \
+                     FROM clip_views v WHERE v.scan_state = $1 AND v.deleted_at IS NULL \
+                     AND v.moderation_state <> $2",
+                )
+                .bind(ScanState::Pending.as_str())
+                .bind(Moderation::Removed.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+                let pending: i64 = row.try_get(0)?;
+                Ok(ScanBacklog {
+                    pending: u64::try_from(pending).unwrap_or(0),
+                    oldest_unrelayed_at: row.try_get::<Option<i64>, _>(1)?,
+                })
+            }
         }
 
         #[async_trait]
@@ -1609,6 +1631,21 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            async fn pending(&self, stage: Stage) -> Result<u64, StoreError> {
+                // A partial index on each stage's pending clips keeps this cheap.
+                let column = stage_column(stage);
+                let sql = format!(
+                    "SELECT COUNT(*) FROM clip_views v WHERE v.{column} = $1 \
+                     AND v.deleted_at IS NULL AND v.moderation_state <> $2"
+                );
+                let pending: i64 = sqlx::query_scalar(&sql)
+                    .bind(StageState::Pending.as_str())
+                    .bind(Moderation::Removed.as_str())
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(u64::try_from(pending).unwrap_or(0))
             }
         }
 

@@ -303,6 +303,18 @@ pub trait ScanDispatch: Send + Sync {
     async fn start_attempt(&self, clip_id: &str) -> Result<u32, StoreError>;
     /// Forgets the attempts of `clip_id`: an operator's retry starts a fresh count.
     async fn reset_attempts(&self, clip_id: &str) -> Result<(), StoreError>;
+    /// The scan backlog, for metrics: how many clips wait for a verdict, and since when the
+    /// oldest one the relay never published a job for has waited.
+    async fn backlog(&self) -> Result<ScanBacklog, StoreError>;
+}
+
+/// The clips waiting for a scan verdict ([`ScanDispatch::backlog`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanBacklog {
+    /// Live clips whose scan is pending.
+    pub pending: u64,
+    /// Upload time (µs) of the oldest pending clip whose job the relay never published.
+    pub oldest_unrelayed_at: Option<i64>,
 }
 
 /// Bookkeeping of published stage jobs, per (clip, stage): the stage relay's claims and the
@@ -327,6 +339,8 @@ pub trait StageDispatch: Send + Sync {
     async fn start_attempt(&self, stage: Stage, clip_id: &str) -> Result<u32, StoreError>;
     /// Forgets the attempts of `stage` on `clip_id` (an operator's retry starts afresh).
     async fn reset_attempts(&self, stage: Stage, clip_id: &str) -> Result<(), StoreError>;
+    /// How many live clips are pending in `stage`, for metrics.
+    async fn pending(&self, stage: Stage) -> Result<u64, StoreError>;
 }
 
 /// One stored event exactly as written: the audit view of a clip's history.

@@ -22,7 +22,10 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
-async fn production_settings(data_dir: &std::path::Path, public_url: String) -> Settings {
+pub(crate) async fn production_settings(
+    data_dir: &std::path::Path,
+    public_url: String,
+) -> Settings {
     let suffix = format!(
         "{:012x}",
         rand::thread_rng().gen::<u64>() & 0xffff_ffff_ffff

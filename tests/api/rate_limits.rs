@@ -115,6 +115,12 @@ async fn uploads_count_down_then_are_refused_and_a_refusal_stores_nothing(backen
     let res = app.upload(&alice, fixture("hello.wav"), &[]).await;
     assert_refused(res, "uploads-account", 3_600).await;
     assert_eq!(app.blob_files(), blobs);
+    let metrics = get(&app.base, "/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics
+            .contains(r#"voicebin_rate_limit_refusals_total{class="uploads",scope="account"} 1"#),
+        "{metrics}"
+    );
     let listed: Value = app.list(&alice, &[]).await.json().await.unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 3);
     // Another account has its own allowance.

@@ -384,6 +384,13 @@ async fn check_manage(browser: Browser) {
         b["download_count"], 0,
         "playing in place is not a download: {b}"
     );
+    // Opened by its address in Moderation, blocked, then restored.
+    let beta_events = app.event_types(beta).await;
+    assert!(
+        beta_events.ends_with(&["Blocked".to_owned(), "Restored".to_owned()]),
+        "{beta_events:?}"
+    );
+    assert_eq!(b["moderation"]["state"], "visible", "{b}");
     let d = item(&app, delta, &alice).await;
     assert_eq!(d["moderation"]["state"], "blocked", "{d}");
     assert_eq!(d["moderation"]["reason"], "Spam links in the audio", "{d}");

@@ -386,7 +386,16 @@ async fn run_signin_script(
 async fn a_link_signs_a_browser_in_once(browser: Browser) {
     let app = spawn_app(Backend::Sqlite).await;
     let url = format!("{}/signin#login={}", app.base, link(&app, "alice"));
-    run_signin_script(browser, "link", app.base.clone(), url, "-".into()).await;
+    // Opened later in alice's signed-in tab: the page asks before switching accounts.
+    let other = format!("{}/signin#login={}", app.base, link(&app, "mallory"));
+    run_signin_script(
+        browser,
+        "link",
+        app.base.clone(),
+        format!("{url} {other}"),
+        "-".into(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

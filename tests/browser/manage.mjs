@@ -13,7 +13,9 @@
 // confirmation (which takes the keyboard focus); beta plays in place; the view page of alpha
 // shows the owner panel, whose edit changes the title; Moderation shows delta (reported), plays
 // it, blocks it with a reason, then plays it again (blocked) and shows its history, and
-// removes epsilon (reported) after a second confirmation; signed out, My clips asks to sign in;
+// removes epsilon (reported) after a second confirmation; beta, never reported, is opened by its
+// address, blocked, and restored from /moderation?clip=; delta's own page, "not found" to
+// others, tells its owner it is blocked and why and plays it; signed out, My clips asks to sign in;
 // without voice:moderate, Moderation says so. The Rust
 // test checks the results through the API. Prints what it observed as JSON; exits non-zero on
 // failure.
@@ -150,6 +152,8 @@ try {
     if ((location && location.url || "").endsWith("/favicon.ico")) return;
     // The stale URL the test plants on purpose (Chromium logs its 403).
     if ((location && location.url || "").includes("playback=1.o.")) return;
+    // The blocked clip's page, which answers 404 on purpose (Chromium logs the status).
+    if ((location && location.url || "") === `${base}/${clips.delta}` && /404/.test(text)) return;
     observed.consoleErrors.push({ text, location });
   });
   browser.onPageError((err) => observed.pageErrors.push(err));
@@ -403,6 +407,58 @@ try {
   check(removed, "confirming removes epsilon", await onCard(clips.epsilon, ({ id }) => document.querySelector(`li.clip[data-id="${id}"] dl.facts`).textContent));
   await collectCsp("/moderation");
   observed.screenshots.push(await shot("moderation"));
+
+  // --- Any clip, by its address: beta, never reported, blocked then restored ------------------
+  await browser.evaluate((url) => {
+    document.getElementById("lookup-clip").value = url;
+    document.getElementById("lookup-form").requestSubmit();
+  }, `${base}/${clips.beta}`);
+  const lookedUp = await browser.waitForSelector(`#lookup-list li.clip[data-id="${clips.beta}"]`, STEP_TIMEOUT_MS);
+  check(lookedUp, "Moderation opens a clip nobody reported, by its address");
+  await onCard(clips.beta, ({ id }) => { const card = document.querySelector(`li.clip[data-id="${id}"]`);
+    card.querySelector("form.decide textarea").value = "Checking a clip nobody reported";
+    card.querySelector('button[data-decision="block"]').click();
+  });
+  const lookedUpBlocked = await browser.waitForSelector(`li.clip[data-id="${clips.beta}"] [data-fact="moderation-blocked"]`, STEP_TIMEOUT_MS);
+  check(lookedUpBlocked, "and blocks it");
+  // Blocked without reports it is in no queue: /moderation?clip= opens it to restore it.
+  res = await browser.goto(`${base}/moderation?clip=${clips.beta}`);
+  await browser.waitForSelector(`#lookup-list li.clip[data-id="${clips.beta}"] [data-fact="moderation-blocked"]`, STEP_TIMEOUT_MS);
+  await audited("moderation-lookup");
+  await onCard(clips.beta, ({ id }) => { const card = document.querySelector(`li.clip[data-id="${id}"]`);
+    card.querySelector("form.decide textarea").value = "Fine after all";
+    card.querySelector('button[data-decision="restore"]').click();
+  });
+  const restored = await browser.waitForSelector(`li.clip[data-id="${clips.beta}"] [data-fact="moderation-visible"]`, STEP_TIMEOUT_MS);
+  check(restored, "/moderation?clip= opens the blocked clip, and Restore makes it public again");
+  await collectCsp("/moderation?clip=");
+
+  // --- The owner on the page of their blocked clip -----------------------------------------
+  res = await browser.goto(`${base}/${clips.delta}`);
+  check(res.status === 404, "a blocked clip's page is 'not found' as the server sends it", res.status);
+  const explained = await browser.waitForSelector('#not-public[data-ready="true"]', STEP_TIMEOUT_MS);
+  const notPublic = await browser.evaluate(() => ({
+    title: document.querySelector("h1").textContent,
+    text: document.getElementById("error-text").textContent,
+    facts: document.querySelector("#not-public dl.facts")?.textContent || "",
+  }));
+  check(explained && /not public: Blocked by a moderator: /.test(notPublic.text) && /Blocked by a moderator/.test(notPublic.facts),
+    "its owner is told it is not public because a moderator blocked it, and why", notPublic);
+  await browser.evaluate(() => {
+    const audio = document.querySelector("#not-public .play audio");
+    audio.muted = true;
+    document.querySelector("#not-public .play button").click();
+  });
+  const playedBlocked = await browser.waitForFunction(
+    () => (document.querySelector("#not-public .play audio")?.currentTime || 0) > 0.2,
+    null,
+    STEP_TIMEOUT_MS,
+  );
+  check(playedBlocked, "its owner plays it from that page");
+  await browser.evaluate(() => document.querySelector("#not-public .play audio").pause());
+  await audited("view-not-public");
+  await collectCsp("a blocked clip's page");
+  observed.screenshots.push(await shot("view-not-public"));
 
   // --- Signed out, and signed in without the moderator's scope ----------------------------
   res = await browser.goto(`${base}/clips?as=nobody`);

@@ -1,12 +1,13 @@
 // Signing in from a browser, end to end, in a real browser (tests/browser/drivers.mjs):
 //
-//   node tests/browser/signin.mjs link  <site> <link-url> <artifacts-dir> -        [chromium|firefox]
+//   node tests/browser/signin.mjs link  <site> "<link-url> <other-link-url>" <artifacts-dir> - [chromium|firefox]
 //   node tests/browser/signin.mjs oauth <site> <login>    <artifacts-dir> <issuer> [chromium|firefox]
 //
 // link:  `?reason=expired` on /signin tells the person their session ended; opening a one-time
 //        link signs the browser in (the nav shows the account, on /clips too) and takes the
-//        token off the address bar; signing out and opening the same link again is refused with
-//        words on the page.
+//        token off the address bar; a link for another account opened in that signed-in tab is
+//        not used until the person says so (staying does not spend it); signing out and opening
+//        the first link again is refused with words on the page.
 // oauth: /signin → "Sign in with your account" → the issuer's own login and consent pages
 //        (oidc-provider's development interactions, filled in here as <login>) → back on
 //        voicebin, signed in with a DPoP-bound token; then the page uploads a clip and lists its
@@ -68,7 +69,10 @@ const audited = (label) => audit(browser, check, label, dir);
 
 const here = () => browser.evaluate(() => ({ href: location.href, nav: document.querySelector("#account-name")?.textContent || "" }));
 
-async function linkMode(linkUrl) {
+async function linkMode(links) {
+  // Two links: the one this test signs in with (alice's), and one for another account.
+  const [linkUrl, otherLink] = links.split(" ");
+  if (!otherLink) throw new Error("link mode takes two links, alice's and another account's, separated by a space");
   await browser.goto(`${site}/signin?reason=expired`);
   const notice = await waitFor("the expiry notice", () => {
     const n = document.querySelector("#signin-notice");
@@ -100,6 +104,35 @@ async function linkMode(linkUrl) {
     return name && !name.hidden && name.textContent;
   });
   check(/alice/.test(onClips), "/clips shows the account too", onClips);
+
+  // A link for someone else, opened in this signed-in tab: the page asks first, and staying
+  // does not spend the link.
+  await browser.goto(otherLink);
+  const asked = await waitFor("the question before switching accounts", () => {
+    const question = document.querySelector("#link-switch");
+    return question && !question.hidden && document.querySelector("#link-switch-text").textContent;
+  });
+  check(/signed in as alice/.test(asked) && /as mallory/.test(asked),
+    "the page asks before signing alice's tab in as mallory", asked);
+  const whileAsking = await browser.evaluate(() => JSON.parse(sessionStorage.getItem("voicebin.session"))?.account);
+  check(whileAsking === "alice", "nothing changes while it asks", whileAsking);
+  const offBar = await here();
+  check(!offBar.href.includes("login="), "the other link's token is off the address bar", offBar.href);
+  await audited("switch-question");
+  await clickSoon("#link-switch-keep");
+  const kept = await waitFor("staying signed in", () => document.querySelector("#link-status")?.textContent);
+  check(/still signed in as alice/.test(kept), "staying keeps alice", kept);
+  await browser.goto(otherLink);
+  await waitFor("the question again", () => {
+    const question = document.querySelector("#link-switch");
+    return question && !question.hidden;
+  });
+  await clickSoon("#link-switch-use");
+  const switched = await waitFor("the switch to mallory", () => {
+    const name = document.querySelector("#account-name");
+    return name && !name.hidden && /mallory/.test(name.textContent) && name.textContent;
+  });
+  check(/mallory/.test(switched), "the unspent link, used, signs the tab in as mallory", switched);
 
   await clickSoon("#sign-out");
   await waitFor("sign-out", () => location.pathname === "/signin" && !sessionStorage.getItem("voicebin.session"));

@@ -389,9 +389,41 @@ async fn dead_letters_can_be_listed_and_requeued_from_the_command_line() {
     assert!(listed.contains("rejected"), "{listed}");
     let requeued = stack.run(&["dead-letters", "requeue"]);
     assert!(requeued.contains("re-queued 1 scan jobs"), "{requeued}");
+
+    // The same for a post-clean stage's queue, named with --queue; the scan queue's dead
+    // letters are not its.
+    publish_raw_with_id(
+        &amqp,
+        &format!("{}.rendition", stack.queue),
+        b"not json either",
+        Some("poison-for-the-rendition-stage"),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let out = stack.run(&["dead-letters", "list", "--queue", "rendition"]);
+        if !out.trim().is_empty() {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "nothing was dead-lettered");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(listed.trim(), "poison-for-the-rendition-stage\trejected");
+    let scan = stack.run(&["dead-letters", "list"]);
+    assert!(!scan.contains("poison-for-the-rendition-stage"), "{scan}");
+    let requeued = stack.run(&["dead-letters", "requeue", "--queue", "rendition"]);
+    assert!(
+        requeued.contains("re-queued 1 rendition jobs"),
+        "{requeued}"
+    );
 }
 
 async fn publish_raw(url: &str, queue: &str, body: &[u8]) {
+    publish_raw_with_id(url, queue, body, None).await;
+}
+
+/// Publishes `body` to `queue` as it is, with `message_id` if given.
+async fn publish_raw_with_id(url: &str, queue: &str, body: &[u8], message_id: Option<&str>) {
     use lapin::options::BasicPublishOptions;
     use lapin::{BasicProperties, Connection, ConnectionProperties};
     let conn = Connection::connect(url, ConnectionProperties::default())
@@ -404,7 +436,10 @@ async fn publish_raw(url: &str, queue: &str, body: &[u8]) {
             queue.into(),
             BasicPublishOptions::default(),
             body,
-            BasicProperties::default(),
+            match message_id {
+                Some(id) => BasicProperties::default().with_message_id(id.into()),
+                None => BasicProperties::default(),
+            },
         )
         .await
         .unwrap()

@@ -39,7 +39,8 @@ pub use scan::embedded::EmbeddedWorker;
 pub use scan::job::{Attempt, JobRunner, Round, ScanJobRunner, MAX_ATTEMPTS};
 pub use scan::queue::in_process::{InProcessQueue, ScanJobs};
 pub use scan::queue::rabbit::{
-    DeadLetter, JobOutcome, RabbitOptions, RabbitQueue, RequeueError, ScanJob, ScanJobHandler,
+    DeadLetter, JobOutcome, QueueDepths, RabbitOptions, RabbitQueue, RequeueError, ScanJob,
+    ScanJobHandler,
 };
 pub use scan::relay::{RelaySettings, RelayTrigger, ScanRelay};
 pub use scan::sandbox::SandboxSettings;

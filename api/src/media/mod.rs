@@ -421,10 +421,14 @@ async fn count(
 ) -> Result<(), ApiError> {
     if view.download_limit.is_none() {
         state.service.downloads().count_unlimited(clip);
+        state.metrics.download_counted();
         return Ok(());
     }
     match state.service.downloads().count_limited(clip).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            state.metrics.download_counted();
+            Ok(())
+        }
         Err(CommandError::Rule(ClipError::LimitReached)) => Err(Refusal::Exhausted.into()),
         Err(e) => Err(ApiError::from(e)),
     }

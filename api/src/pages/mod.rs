@@ -78,6 +78,25 @@ pub(crate) fn html(body: String, csp: &str) -> Response {
 /// read model that could not be read. Its status is the problem's (the error table's); the
 /// words are for people.
 pub fn error_page(urls: &Urls, error: FindError) -> Response {
+    error_page_with(urls, error, "")
+}
+
+/// [`error_page`] for a clip's view page: a clip that is not public is "not found" to everyone,
+/// and `static/app/not-public.js` tells its owner (or a moderator), signed in in this tab, why
+/// it is not public, and lets them play it.
+pub fn view_error_page(urls: &Urls, error: FindError, id: &str) -> Response {
+    let extra = format!(
+        "<section id=\"not-public\" class=\"owner-panel\" aria-live=\"polite\" data-clip=\"{id}\" \
+         data-base=\"{base}\" hidden></section><script type=\"module\" src=\"{script}\"></script>",
+        id = html_escape(id),
+        base = html_escape(&urls.path("")),
+        script = html_escape(&urls.path("/static/app/not-public.js")),
+    );
+    error_page_with(urls, error, &extra)
+}
+
+/// The error page, with `extra` (trusted HTML) after its words.
+fn error_page_with(urls: &Urls, error: FindError, extra: &str) -> Response {
     let error = ApiError::from(error);
     let (title, text) = match error.code() {
         Code::Gone => (
@@ -98,6 +117,6 @@ pub fn error_page(urls: &Urls, error: FindError) -> Response {
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>{title} · voicebin</title>\
              <link rel=icon href=\"data:,\"><link rel=stylesheet href=\"{css}\"></head>\
              <body><h1>{title}</h1>\
-             <p>{text}</p></body></html>"
+             <p id=\"error-text\">{text}</p>{extra}</body></html>"
         ))
 }

@@ -6,7 +6,7 @@ use poem::web::{Data, Path};
 use poem::{handler, Request, Response};
 use voicebin_projections::ClipView;
 
-use super::{error_page, html, html_escape, PAGE_CSP};
+use super::{error_page, html, html_escape, view_error_page, PAGE_CSP};
 use crate::access::FindError;
 use crate::access::Want;
 use crate::state::AppState;
@@ -64,7 +64,7 @@ pub async fn view_page(
 ) -> Response {
     let view = match visible(state, req, &id).await {
         Ok(found) => found.view,
-        Err(e) => return error_page(&state.urls, e),
+        Err(e) => return view_error_page(&state.urls, e, &id),
     };
     // A transcript that cannot be read now is left out; the page still plays.
     let transcript = transcripts::stored(state, &view).await.ok().flatten();

@@ -91,6 +91,7 @@ impl SessionApi {
                 &self.state,
                 format!("login-link:ip:{tag}"),
                 REDEMPTIONS_PER_HOUR_PER_IP,
+                "login-links",
                 "sign-in link redemptions",
                 "network address",
             )

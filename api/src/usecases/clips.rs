@@ -275,6 +275,7 @@ pub async fn upload(
 ) -> Result<Item, ApiError> {
     let request = meta.into_request(owner, request_id)?;
     let id: ClipId = state.service.upload(request, body).await?;
+    state.metrics.uploaded();
     let view = state.views.get(id.as_str()).await?.ok_or_else(|| {
         ApiError::unavailable(&"upload recorded but its view is not readable yet")
     })?;

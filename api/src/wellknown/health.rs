@@ -1,4 +1,5 @@
-//! `/healthz` (the process is up) and `/readyz` (every dependency is usable).
+//! `/healthz` (the process is up) and `/readyz` (every dependency is usable, and the process
+//! is not shutting down).
 
 use poem::http::StatusCode;
 use poem::web::Data;
@@ -14,9 +15,17 @@ pub async fn healthz() -> Response {
         .body(r#"{"status":"ok"}"#)
 }
 
-/// `GET /readyz`: every dependency is usable (200), or which one is not (503).
+/// `GET /readyz`: every dependency is usable (200), or which one is not (503). From the
+/// moment the process starts shutting down it answers 503 `draining`, so a load balancer stops
+/// sending it new requests while those in flight finish.
 #[handler]
 pub async fn readyz(Data(state): Data<&AppState>) -> Response {
+    if state.draining.is_draining() {
+        return Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .content_type("application/json")
+            .body(r#"{"status":"draining"}"#);
+    }
     let mut checks = serde_json::Map::new();
     let mut ok = true;
     let mut record = |name: &str, result: Result<(), String>| {

@@ -212,6 +212,9 @@ function decisionForm(item, onDecided) {
 
 function card(entry) {
   const item = entry.clip;
+  const about = entry.reports.length
+    ? `Owner ${entry.owner} · ${entry.report_count} report${entry.report_count === 1 ? "" : "s"}, first ${when(entry.first_reported_at)}`
+    : "Opened by its address: no reports";
   const facts = factList(item);
   const [historyButton, historyBox] = historyControl(item);
   const form = decisionForm(item, (updated) => facts.update(updated));
@@ -223,10 +226,10 @@ function card(entry) {
       "article",
       { "aria-label": titleOf(item) },
       el("h3", {}, el("a", { href: item.urls.view }, titleOf(item))),
-      el("p", { class: "hint" }, `Owner ${entry.owner} · ${entry.report_count} report${entry.report_count === 1 ? "" : "s"}, first ${when(entry.first_reported_at)}`),
+      el("p", { class: "hint" }, about),
       facts,
       playInPlace(item),
-      reportList(entry.reports),
+      entry.reports.length ? reportList(entry.reports) : null,
       el("div", { class: "actions" }, historyButton),
       historyBox,
       form,
@@ -266,6 +269,52 @@ async function load({ append }) {
   }
 }
 
+// ---- Any clip, by its address ----------------------------------------------------------------
+
+const lookupStatus = $("#lookup-status");
+const lookupList = $("#lookup-list");
+
+/** The clip id in what was typed: an id, or a view, embed, audio or download address. */
+function clipIdOf(text) {
+  const value = text.trim();
+  let pathname = value;
+  try {
+    pathname = new URL(value, location.href).pathname;
+  } catch {
+    // Not an address: an id.
+  }
+  const parts = pathname.split("/").filter(Boolean);
+  const known = ["embed", "audio", "download", "waveform", "transcript.vtt"];
+  if (parts.length >= 2 && known.includes(parts[parts.length - 1])) return parts[parts.length - 2];
+  return parts[parts.length - 1] || "";
+}
+
+async function lookUp(text) {
+  const id = clipIdOf(text);
+  lookupList.replaceChildren();
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+    lookupStatus.className = "error";
+    lookupStatus.textContent = "That is not a clip's address or id.";
+    return;
+  }
+  lookupStatus.className = "";
+  lookupStatus.textContent = "Opening the clip…";
+  try {
+    const item = await api(`/api/v1/items/${encodeURIComponent(id)}`);
+    lookupList.append(card({ clip: item, reports: [] }));
+    lookupStatus.textContent = `Opened ${titleOf(item)}.`;
+    lookupList.querySelector("h3 a").focus();
+  } catch (e) {
+    lookupStatus.className = "error";
+    lookupStatus.textContent = `The clip could not be opened: ${problemText(e)}`;
+  }
+}
+
+$("#lookup-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  lookUp($("#lookup-clip").value);
+});
+
 function start() {
   if (!current()) {
     $("#moderation-signed-out").hidden = false;
@@ -276,7 +325,14 @@ function start() {
     return;
   }
   section.hidden = false;
+  $("#lookup").hidden = false;
   load({ append: false });
+  // /moderation?clip=ID (a clip's page links here for a moderator) opens that clip too.
+  const asked = new URLSearchParams(location.search).get("clip");
+  if (asked) {
+    $("#lookup-clip").value = asked;
+    lookUp(asked);
+  }
 }
 
 $("#moderation-sign-in").addEventListener("click", (event) => {

@@ -15,6 +15,7 @@ import { $, announce, problemText } from "./ui.js";
 import {
   authHeaders,
   claimsOf,
+  current,
   noteNonce,
   path,
   problemOf,
@@ -308,16 +309,57 @@ if (config.oauthClient) {
 }
 if (config.links === "on") $("#link").hidden = false;
 
-/** Redeems the link in the address bar's fragment, if there is one; true if there was. */
+/** Redeems the link in the address bar's fragment, if there is one; true if there was. A tab
+ *  already signed in as someone else asks first: a link someone sent could sign this tab into
+ *  their account, and what the person uploaded next would be theirs. */
 function linkInFragment() {
   const fragment = new URLSearchParams(location.hash.slice(1));
   if (!fragment.has("login")) return false;
   const token = fragment.get("login");
   // Off the address bar and out of history before anything else happens.
   history.replaceState(null, "", location.pathname + location.search);
-  redeemLink(token);
+  const session = current();
+  const account = claimsOf(token)?.sub;
+  if (session && session.account !== account) {
+    askBeforeSwitching(token, session.account, account);
+  } else {
+    redeemLink(token);
+  }
   return true;
 }
+
+// The link waiting for the person's answer; it is not used (and so not spent) until they say so.
+let waitingLink = null;
+
+function askBeforeSwitching(token, signedInAs, linkAccount) {
+  waitingLink = token;
+  $("#link").hidden = false;
+  say("#link-error", "");
+  say("#link-status", "");
+  say(
+    "#link-switch-text",
+    `This tab is signed in as ${signedInAs}. The link you opened signs it in as ` +
+      `${linkAccount ? linkAccount : "another account"} instead: anything you upload after that ` +
+      "belongs to that account. Use the link only if you asked for it.",
+  );
+  say("#link-switch-current", signedInAs);
+  $("#link-switch").hidden = false;
+  $("#link-title").setAttribute("tabindex", "-1");
+  $("#link-title").focus();
+}
+
+$("#link-switch-use").addEventListener("click", () => {
+  const token = waitingLink;
+  waitingLink = null;
+  $("#link-switch").hidden = true;
+  if (token) redeemLink(token);
+});
+
+$("#link-switch-keep").addEventListener("click", () => {
+  waitingLink = null;
+  $("#link-switch").hidden = true;
+  say("#link-status", `You are still signed in as ${current()?.account || "before"}; the link was not used.`);
+});
 
 // A link opened in a tab already on /signin (pasted into its address bar, as this page says
 // to do) changes only the fragment: the page is not loaded again, so it listens for that.

@@ -593,6 +593,37 @@ fn secret(value: &Option<SecretString>, variable: &str) -> anyhow::Result<Option
     }
 }
 
+/// What `serve` and `worker` share about running as a service: where `/metrics` is served,
+/// and how they stop on SIGTERM (ADR 0020).
+#[derive(Args, Clone)]
+pub struct LifecycleArgs {
+    /// Serve `/metrics` on this address only, on a listener of its own (`serve`: no longer on
+    /// the main listener; `worker`: its only HTTP listener). Unset: `serve` answers `/metrics`
+    /// on its main listener, and `worker` serves none.
+    #[arg(long, env = "VOICEBIN_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// On SIGTERM, how long requests and jobs in flight may take to finish; what is still
+    /// running then is stopped (an unfinished scan job goes back to the queue).
+    #[arg(long, env = "VOICEBIN_SHUTDOWN_TIMEOUT_SECS", default_value_t = 25)]
+    pub shutdown_timeout_secs: u64,
+    /// On SIGTERM, how long `serve` keeps accepting requests while `/readyz` already answers
+    /// 503 `draining`, so a load balancer takes it out of rotation first.
+    #[arg(long, env = "VOICEBIN_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
+    pub shutdown_delay_secs: u64,
+}
+
+impl LifecycleArgs {
+    /// The drain deadline after SIGTERM.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    /// The wait before the listener closes after SIGTERM.
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;

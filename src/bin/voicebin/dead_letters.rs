@@ -1,7 +1,11 @@
-//! `voicebin dead-letters list|requeue`: scan jobs RabbitMQ gave up on, listed (clip id and
-//! reason, tab-separated) or moved back to the work queue.
+//! `voicebin dead-letters list|requeue [--queue scan|rendition|transcript]`: jobs RabbitMQ gave
+//! up on, listed (clip id and reason, tab-separated) or moved back to their work queue. Scan jobs
+//! by default; `--queue` names a post-clean stage's queue (`<scan queue>.<stage>`), which exists
+//! when that stage is on in the settings given (the same as the workers').
 
 use voicebin::Worker;
+use voicebin_domain::Stage;
+use voicebin_workers::RabbitQueue;
 
 use crate::args::{self, BackendArgs, GlobalArgs, DEFAULT_LISTEN};
 
@@ -10,35 +14,78 @@ const LIMIT: usize = 10_000;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// List dead-lettered scan jobs.
+    /// List dead-lettered jobs.
     List {
         #[command(flatten)]
-        backends: BackendArgs,
+        which: Which,
     },
-    /// Move dead-lettered scan jobs back to the work queue.
+    /// Move dead-lettered jobs back to their work queue.
     Requeue {
         #[command(flatten)]
-        backends: BackendArgs,
+        which: Which,
     },
 }
 
+#[derive(clap::Args)]
+pub struct Which {
+    /// Whose dead letters: the scan queue's, or a post-clean stage's.
+    #[arg(long, value_enum, default_value_t = QueueName::Scan)]
+    queue: QueueName,
+    #[command(flatten)]
+    backends: BackendArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum QueueName {
+    Scan,
+    Rendition,
+    Transcript,
+}
+
+impl QueueName {
+    fn stage(self) -> Option<Stage> {
+        match self {
+            QueueName::Scan => None,
+            QueueName::Rendition => Some(Stage::Rendition),
+            QueueName::Transcript => Some(Stage::Transcript),
+        }
+    }
+
+    /// What its jobs are called in messages.
+    fn jobs(self) -> &'static str {
+        match self {
+            QueueName::Scan => "scan",
+            QueueName::Rendition => "rendition",
+            QueueName::Transcript => "transcript",
+        }
+    }
+}
+
 pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
-    let (backends, requeue) = match &command {
-        Command::List { backends } => (backends, false),
-        Command::Requeue { backends } => (backends, true),
+    let (which, requeue) = match &command {
+        Command::List { which } => (which, false),
+        Command::Requeue { which } => (which, true),
     };
-    let settings = args::settings(global, backends, DEFAULT_LISTEN, None)?;
+    let settings = args::settings(global, &which.backends, DEFAULT_LISTEN, None)?;
     let worker = Worker::build(&settings).await?;
+    let queue: &RabbitQueue = match which.queue.stage() {
+        None => worker.queue(),
+        Some(stage) => worker.stage_queue(stage).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the {} stage is off in these settings, so it has no queue \
+                 (give the settings the workers run with)",
+                stage.as_str()
+            )
+        })?,
+    };
     if requeue {
-        let moved = worker
-            .queue()
+        let moved = queue
             .requeue_dead_letters(LIMIT)
             .await
             .map_err(|e| anyhow::anyhow!(e))?;
-        println!("re-queued {moved} scan jobs");
+        println!("re-queued {moved} {} jobs", which.queue.jobs());
     } else {
-        let letters = worker
-            .queue()
+        let letters = queue
             .dead_letters(LIMIT)
             .await
             .map_err(|e| anyhow::anyhow!(e))?;

@@ -2,7 +2,8 @@
 //!
 //! - `serve`: the HTTP server (and, in embedded mode, the scan worker beside it);
 //! - `worker`: consume scan jobs from RabbitMQ (production mode);
-//! - `dead-letters list` / `dead-letters requeue`: inspect or re-queue scan jobs that kept failing;
+//! - `dead-letters list` / `dead-letters requeue`: inspect or re-queue scan (or stage) jobs that
+//!   kept failing;
 //! - `migrate`: apply database migrations;
 //! - `keys mint`: print an API key signed by the embedded issuer;
 //! - `projections rebuild`: rebuild every read model from the event store;

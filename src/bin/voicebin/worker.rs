@@ -1,8 +1,12 @@
 //! `voicebin worker`: consumes scan jobs from RabbitMQ (production mode) until Ctrl-C or SIGTERM.
+//! Then it takes no new job, lets the jobs in flight finish within
+//! `VOICEBIN_SHUTDOWN_TIMEOUT_SECS`, and stops the rest: their messages go back to the queue
+//! for another worker (ADR 0020). With `VOICEBIN_METRICS_LISTEN` it serves its `/metrics`
+//! (scan outcomes and durations) there.
 
 use voicebin::Worker;
 
-use crate::args::{self, BackendArgs, GlobalArgs, DEFAULT_LISTEN};
+use crate::args::{self, BackendArgs, GlobalArgs, LifecycleArgs, DEFAULT_LISTEN};
 use crate::shutdown;
 
 #[derive(clap::Args)]
@@ -12,16 +16,33 @@ pub struct Opts {
     prefetch: u16,
     #[command(flatten)]
     backends: BackendArgs,
+    #[command(flatten)]
+    lifecycle: LifecycleArgs,
 }
 
 pub async fn run(global: &GlobalArgs, opts: Opts) -> anyhow::Result<()> {
     let settings = args::settings(global, &opts.backends, DEFAULT_LISTEN, None)?;
-    let worker = Worker::build(&settings).await?;
+    let worker = Worker::build(&settings)
+        .await?
+        .drain_within(opts.lifecycle.shutdown_timeout());
     tracing::info!(
         database = worker.database.describe(),
         scanner = %worker.scanner,
         prefetch = opts.prefetch,
         "voicebin worker starting"
     );
-    worker.run(opts.prefetch, shutdown::signal()).await
+    let metrics_server = match opts.lifecycle.metrics_listen {
+        Some(addr) => Some(shutdown::MetricsServer::start(addr, worker.metrics.clone()).await?),
+        None => None,
+    };
+    let signal = async {
+        shutdown::signal().await;
+        tracing::info!("shutting down: finishing the jobs in flight");
+    };
+    let ran = worker.run(opts.prefetch, signal).await;
+    if let Some(server) = metrics_server {
+        server.stop().await;
+    }
+    tracing::info!("stopped");
+    ran
 }

@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
@@ -67,6 +68,8 @@ pub struct ScanJobRunner {
     pub scanner: Arc<dyn Scanner>,
     /// Counts the scans started per clip.
     pub attempts: Arc<dyn ScanDispatch>,
+    /// Where finished scans are counted, by outcome, with their durations.
+    pub metrics: Arc<voicebin_metrics::Metrics>,
 }
 
 /// Runs one job of a queue (a scan, or a post-clean stage): what the embedded worker and the
@@ -156,6 +159,7 @@ impl ScanJobRunner {
                 other => other,
             };
         }
+        let scan_started = Instant::now();
         let scanned = match local_copy(self.service.blobs().as_ref(), &view.blob_key).await {
             Ok(copy) => {
                 let scanned = self.scanner.scan(copy.path()).await;
@@ -165,7 +169,7 @@ impl ScanJobRunner {
             Err(e) => Err(e),
         };
         match scanned {
-            Ok(outcome) => self.record(id, outcome, round).await,
+            Ok(outcome) => self.record(id, outcome, round, Some(scan_started)).await,
             Err(why) if started >= MAX_ATTEMPTS => {
                 // A duplicate job may have given up meanwhile (and had its job dead-lettered).
                 if let Ok(Some(now)) = self.views.get(id.as_str()).await {
@@ -189,19 +193,37 @@ impl ScanJobRunner {
             detail: Some(format!("scanning failed after all retries: {reason}")),
             scanner: self.scanner.describe(),
         };
-        match self.record(id, outcome, round).await {
+        match self.record(id, outcome, round, None).await {
             Attempt::Done => Attempt::GaveUp,
             other => other,
         }
     }
 
-    async fn record(&self, id: &ClipId, outcome: ScanOutcome, round: Round) -> Attempt {
+    /// Records `outcome`; counts it in the metrics, with the time since `started` when the
+    /// clip was scanned.
+    async fn record(
+        &self,
+        id: &ClipId,
+        outcome: ScanOutcome,
+        round: Round,
+        started: Option<Instant>,
+    ) -> Attempt {
+        let verdict = match outcome.verdict {
+            ScanVerdict::Clean => voicebin_metrics::ScanOutcome::Clean,
+            ScanVerdict::Rejected => voicebin_metrics::ScanOutcome::Rejected,
+            ScanVerdict::Infected => voicebin_metrics::ScanOutcome::Infected,
+            ScanVerdict::Failed => voicebin_metrics::ScanOutcome::Failed,
+        };
         match self
             .service
             .complete_scan(id, outcome, round.is_retry(), "scanner")
             .await
         {
-            Ok(()) => Attempt::Done,
+            Ok(()) => {
+                self.metrics
+                    .scanned(verdict, started.map(|started| started.elapsed()));
+                Attempt::Done
+            }
             Err(CommandError::Rule(rule)) => {
                 tracing::warn!(%rule, "verdict not recorded");
                 Attempt::Done

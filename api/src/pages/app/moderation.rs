@@ -27,6 +27,17 @@ pub async fn moderation_page(Data(state): Data<&AppState>) -> Response {
 </form>
 <ul id="queue-list" class="clip-list"></ul>
 <p><button id="queue-more" type="button" class="secondary" hidden>Show more reported clips</button></p>
+</section>
+<section id="lookup" aria-labelledby="lookup-heading" hidden>
+<h2 id="lookup-heading">Any clip</h2>
+<form id="lookup-form" class="search">
+<label for="lookup-clip">Clip address or id</label>
+<div class="search-row"><input id="lookup-clip" name="clip" type="text" autocomplete="off" spellcheck="false" required aria-describedby="lookup-hint">
+<button type="submit">Open</button></div>
+<p class="hint" id="lookup-hint">To block, restore or remove a clip nobody reported, or one already decided (a blocked clip leaves the queue once its reports are resolved).</p>
+</form>
+<p id="lookup-status" role="status"></p>
+<ul id="lookup-list" class="clip-list"></ul>
 </section>"#,
         signin = html_escape(&state.urls.path("/signin")),
     );

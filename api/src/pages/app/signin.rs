@@ -20,6 +20,11 @@ const MAIN: &str = r#"<h1>Sign in</h1>
 <section id="link" aria-labelledby="link-title" hidden>
 <h2 id="link-title">With a sign-in link</h2>
 <p class="hint">Open the one-time link you were sent in this browser (an operator makes one with <code>voicebin keys login-link --account NAME</code>). It works once, for a few minutes.</p>
+<div id="link-switch" class="panel" hidden>
+<p id="link-switch-text"></p>
+<button id="link-switch-use" type="button" aria-describedby="link-switch-text">Sign in with the link</button>
+<button id="link-switch-keep" type="button" class="secondary">Stay signed in as <span id="link-switch-current"></span></button>
+</div>
 <p id="link-status" role="status"></p>
 <p id="link-error" class="error" role="alert"></p>
 </section>

@@ -286,3 +286,30 @@ fn opus_refuses_more_than_two_channels_and_what_is_not_audio() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn opus_ends_where_the_audio_ends_at_any_length_and_rate() {
+    // From a single sample to just past a packet, at native and resampled rates, 8 bits and 16.
+    for (rate, frames) in [
+        (48_000u32, 1u32),
+        (48_000, 960),
+        (48_000, 961),
+        (8_000, 3),
+        (11_025, 1_000),
+        (96_000, 5_000),
+    ] {
+        let wav = pcm_wav(rate, 1, frames, |i, _| ((i % 50) as f64 / 50.0) - 0.5);
+        let source = temp_file(&wav);
+        let mut out = Vec::new();
+        let rendered = render_opus(source.path(), &mut out, 32_000)
+            .unwrap_or_else(|e| panic!("{frames} frames at {rate} Hz: {e}"));
+        assert_eq!(rendered.frames, u64::from(frames));
+        let (_, decoded) = decode_ogg_opus(&out);
+        let expected = (u64::from(frames) * 48_000 + u64::from(rate) / 2) / u64::from(rate);
+        assert_eq!(
+            decoded.len() as u64,
+            expected,
+            "{frames} frames at {rate} Hz"
+        );
+    }
+}

@@ -12,6 +12,10 @@
 //! a consumer shuts down) as a delivery, so it uses up one attempt of the limit.
 //! When the connection drops, `consume` reconnects with exponential backoff until shutdown;
 //! on shutdown it stops taking deliveries, lets handlers in flight finish, then returns.
+//! [`RabbitQueue::consume_until`] bounds that wait: handlers still running at the deadline are
+//! stopped and their deliveries left unsettled, so the broker hands them to another consumer
+//! when the connection closes (a verdict is recorded idempotently, so a job stopped after
+//! recording its verdict is acknowledged without scanning when it comes back).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -82,6 +86,18 @@ impl RabbitQueue {
         prefetch: u16,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), QueueError> {
+        self.consume_until(handler, prefetch, shutdown, None).await
+    }
+
+    /// [`RabbitQueue::consume`], waiting at most `drain` after `shutdown` for the handlers in
+    /// flight: those still running then are stopped, and their jobs go back to the queue.
+    pub async fn consume_until(
+        &self,
+        handler: Arc<dyn ScanJobHandler>,
+        prefetch: u16,
+        shutdown: impl Future<Output = ()>,
+        drain: Option<Duration>,
+    ) -> Result<(), QueueError> {
         if prefetch == 0 {
             return Err(QueueError::Invalid(
                 "the prefetch must be at least 1".into(),
@@ -125,6 +141,7 @@ impl RabbitQueue {
                         .await;
                     match end {
                         SessionEnd::Shutdown => {
+                            let deadline = drain.map(|drain| tokio::time::Instant::now() + drain);
                             // Cancel first so the broker stops pushing deliveries; the channel
                             // stays open so the handlers in flight can still settle theirs.
                             let _ = self
@@ -136,8 +153,9 @@ impl RabbitQueue {
                                     ),
                                 )
                                 .await;
-                            drain(&mut in_flight).await;
-                            // Deliveries prefetched but never started go back to the queue.
+                            self.drain_by(&mut in_flight, deadline).await;
+                            // Deliveries prefetched but never started (and those of handlers
+                            // stopped at the deadline) go back to the queue.
                             let _ = self
                                 .bounded(
                                     "closing the connection",
@@ -173,9 +191,36 @@ impl RabbitQueue {
             }
         }
         // Shut down while disconnected: handlers from a lost session may still be running.
-        drain(&mut in_flight).await;
+        let deadline = drain.map(|drain| tokio::time::Instant::now() + drain);
+        self.drain_by(&mut in_flight, deadline).await;
         tracing::info!(queue = %self.queue, "stopped consuming scan jobs");
         Ok(())
+    }
+
+    /// Waits for every handler task until `deadline`, then stops those still running: their
+    /// deliveries stay unsettled, so the broker requeues them when the connection closes.
+    async fn drain_by(&self, in_flight: &mut JoinSet<()>, deadline: Option<tokio::time::Instant>) {
+        let Some(deadline) = deadline else {
+            return drain(in_flight).await;
+        };
+        if tokio::time::timeout_at(deadline, drain(in_flight))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                queue = %self.queue,
+                unfinished = in_flight.len(),
+                "jobs still running at the shutdown deadline; stopping them (they go back to the queue)"
+            );
+            in_flight.abort_all();
+            while let Some(finished) = in_flight.join_next().await {
+                if let Err(e) = finished {
+                    if e.is_panic() {
+                        tracing::error!("a scan job task panicked");
+                    }
+                }
+            }
+        }
     }
 
     /// Opens a consumer session: its own connection, prefetch, manual acks.

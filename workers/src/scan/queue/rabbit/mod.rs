@@ -70,6 +70,15 @@ impl Default for RabbitOptions {
     }
 }
 
+/// Messages waiting in a queue and its dead-letter queue ([`RabbitQueue::depths`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Messages ready in the work queue.
+    pub ready: u64,
+    /// Messages in the dead-letter queue.
+    pub dead: u64,
+}
+
 /// The scan queue on RabbitMQ: publishes scan jobs and consumes them.
 pub struct RabbitQueue {
     url: String,
@@ -145,6 +154,31 @@ impl RabbitQueue {
         )
         .await?;
         Ok(())
+    }
+
+    /// How many messages wait in the work queue (ready, not yet delivered) and in its
+    /// dead-letter queue, read with passive declares (for metrics).
+    pub async fn depths(&self) -> Result<QueueDepths, QueueError> {
+        let channel = self.side_channel(false).await?;
+        let mut counts = [0u64; 2];
+        for (queue, count) in [&self.queue, &self.dead_queue].into_iter().zip(&mut counts) {
+            *count = self
+                .bounded(
+                    "counting the queue's messages",
+                    channel.queue_declare(
+                        queue.clone(),
+                        QueueDeclareOptions::durable().passive(),
+                        FieldTable::default(),
+                    ),
+                )
+                .await?
+                .message_count()
+                .into();
+        }
+        Ok(QueueDepths {
+            ready: counts[0],
+            dead: counts[1],
+        })
     }
 
     /// Runs a broker round trip with the operation timeout, naming it in errors.

@@ -556,3 +556,58 @@ fn delivery_counts_and_jobs_parse() {
     assert_eq!(backoff(&options, 2), Duration::from_secs(2));
     assert_eq!(backoff(&options, 40), Duration::from_secs(30));
 }
+
+#[tokio::test]
+async fn a_job_still_running_at_the_drain_deadline_goes_back_to_the_queue() {
+    with_queue(5, |queue| async move {
+        let clip = random_clip();
+        queue.enqueue(&clip).await.expect("enqueue");
+        let mut stuck = Recorder::new(JobOutcome::Done);
+        stuck.hang = true;
+        let stuck = Arc::new(stuck);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn({
+            let (queue, stuck) = (queue.clone(), stuck.clone());
+            async move {
+                queue
+                    .consume_until(
+                        stuck,
+                        1,
+                        async {
+                            let _ = stopped.await;
+                        },
+                        Some(Duration::from_millis(200)),
+                    )
+                    .await
+            }
+        });
+        eventually("the job to start", || async { !stuck.seen().is_empty() }).await;
+        let _ = stop.send(());
+        // The handler never finishes, yet consuming ends: the job was stopped at the deadline.
+        tokio::time::timeout(WAIT, task)
+            .await
+            .expect("consume stops at the deadline")
+            .expect("consume task")
+            .expect("consume result");
+        // Unsettled, it is back in the queue for another consumer, not dead-lettered.
+        eventually("the job back in the queue", || async {
+            queue.ready().await == 1
+        })
+        .await;
+        assert_eq!(queue.dead().await, 0);
+        let depths = queue.depths().await.expect("depths");
+        assert_eq!((depths.ready, depths.dead), (1, 0));
+
+        let handler = Arc::new(Recorder::new(JobOutcome::GiveUp));
+        let running = start(&queue, handler.clone(), 1);
+        eventually("the job again", || async { !handler.seen().is_empty() }).await;
+        running.stop().await;
+        assert_eq!(handler.seen()[0].0, clip);
+        eventually("the job dead-lettered", || async {
+            let depths = queue.depths().await.expect("depths");
+            (depths.ready, depths.dead) == (0, 1)
+        })
+        .await;
+    })
+    .await;
+}

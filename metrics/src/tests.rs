@@ -1,0 +1,67 @@
+use std::time::Duration;
+
+use super::*;
+
+#[tokio::test]
+async fn families_render_with_their_help_types_and_samples() {
+    let metrics = Metrics::new();
+    metrics.request("GET", "/{id}/audio", 200, Duration::from_millis(20));
+    metrics.bytes_out("GET", "/{id}/audio").inc_by(1234);
+    metrics.uploaded();
+    metrics.scanned(ScanOutcome::Clean, Some(Duration::from_millis(300)));
+    metrics.scanned(ScanOutcome::Failed, None);
+    metrics.rate_limit_refused("reports", "address");
+    metrics.clips_expired(2);
+    let text = metrics.render().await;
+    for line in [
+        "# TYPE voicebin_http_requests_total counter",
+        r#"voicebin_http_requests_total{method="GET",route="/{id}/audio",status="200"} 1"#,
+        "# TYPE voicebin_http_request_duration_seconds histogram",
+        r#"voicebin_http_response_body_bytes_total{method="GET",route="/{id}/audio"} 1234"#,
+        "voicebin_uploads_total 1",
+        "voicebin_downloads_counted_total 0",
+        r#"voicebin_scans_total{outcome="clean"} 1"#,
+        r#"voicebin_scans_total{outcome="failed"} 1"#,
+        r#"voicebin_scan_duration_seconds_count{outcome="clean"} 1"#,
+        r#"voicebin_rate_limit_refusals_total{class="reports",scope="address"} 1"#,
+        "voicebin_clips_expired_total 2",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    // A verdict recorded without scanning has no duration.
+    assert!(!text.contains(r#"voicebin_scan_duration_seconds_count{outcome="failed"}"#));
+}
+
+struct Depth(Result<u64, String>);
+
+#[async_trait::async_trait]
+impl Probe for Depth {
+    async fn observe(&self, metrics: &Metrics) -> Result<(), String> {
+        let depth = self.0.clone()?;
+        metrics.set_queue_depth("scan", depth);
+        Ok(())
+    }
+    fn forget(&self, metrics: &Metrics) {
+        metrics.forget_queue_depth("scan");
+    }
+}
+
+#[tokio::test]
+async fn probes_set_gauges_at_scrape_time_and_a_failed_one_leaves_them_out() {
+    let metrics = Metrics::new();
+    metrics.add_probe(Arc::new(Depth(Ok(7))));
+    let text = metrics.render().await;
+    assert!(
+        text.contains("voicebin_queue_depth{queue=\"scan\"} 7"),
+        "{text}"
+    );
+
+    let failing = Metrics::new();
+    failing.set_queue_depth("scan", 3);
+    failing.add_probe(Arc::new(Depth(Err("broker down".into()))));
+    let text = failing.render().await;
+    assert!(!text.contains("voicebin_queue_depth{"), "{text}");
+}
