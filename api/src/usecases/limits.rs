@@ -98,6 +98,12 @@ impl Quota {
         if window_secs == 0 {
             return Err(bad());
         }
+        // The buckets refill in whole milliseconds.
+        if u64::from(limit) > u64::from(window_secs) * 1_000 {
+            return Err(format!(
+                "`{text}`: at most one request per millisecond can be allowed"
+            ));
+        }
         Ok(Some(Quota { limit, window_secs }))
     }
 
