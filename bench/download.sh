@@ -65,9 +65,11 @@ with open(path, "wb") as f:
 PY
 chmod 755 "$OUT/www"; chmod 644 "$WAV"
 
-# voicebin: embedded mode, temporary data dir, one public clip uploaded and scanned.
+# voicebin: embedded mode, temporary data dir, one public clip uploaded and scanned. Rate limits
+# off: wrk is one address sending far more than the download limit allows, and this measures
+# serving bytes, not answering 429.
 DATA="$OUT/data"
-VOICEBIN_DATA_DIR="$DATA" RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" &
+VOICEBIN_DATA_DIR="$DATA" VOICEBIN_RATE_LIMITS=off RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" &
 SERVER=$!
 for _ in $(seq 1 100); do curl -fs "$URL/readyz" >/dev/null && break; sleep 0.1; done
 curl -fs "$URL/readyz" >/dev/null || { echo "voicebin did not become ready" >&2; exit 1; }

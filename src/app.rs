@@ -12,11 +12,14 @@ use voicebin_api::auth::dpop::DpopVerifier;
 use voicebin_api::auth::Trust;
 use voicebin_api::site::Discovery;
 use voicebin_api::usecases::grants::Grants;
+use voicebin_api::usecases::limits::Limiter;
 use voicebin_api::usecases::signin::LoginLinks;
 use voicebin_api::AppState;
 use voicebin_commands::{ClipService, DownloadCounter, ScanQueue};
 use voicebin_domain::Stage;
-use voicebin_projections::ClipProjector;
+use voicebin_projections::{
+    ClipProjector, Clock as _, MemoryRateLimits, RateLimits, RedisRateLimits, SystemClock,
+};
 use voicebin_workers::{
     BlobSweeper, EmbeddedWorker, ExpirySweeper, InProcessQueue, RelaySettings, ScanJobRunner,
     ScanJobs, ScanRelay, StageJobRunner, StageWork,
@@ -48,18 +51,22 @@ pub struct Background {
     download_flush: Duration,
     grants: Arc<Grants>,
     login_links: Option<Arc<LoginLinks>>,
+    /// The request buckets and the allowances (perhaps the same store).
+    rate_limits: [Arc<dyn RateLimits>; 2],
     /// In embedded mode, the in-process workers: the scans', then each stage's.
     workers: Vec<(EmbeddedWorker, ScanJobs)>,
 }
 
-/// How often expired playback grants and redeemed sign-in links are purged.
+/// How often expired playback grants and redeemed sign-in links are purged, and full
+/// rate-limit buckets forgotten.
 const GRANT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Purges expired playback grants, and the redeemed sign-in links that have expired, every
-/// [`GRANT_PURGE_INTERVAL`] until `shutdown`.
+/// Purges expired playback grants, the redeemed sign-in links that have expired and the full
+/// rate-limit buckets, every [`GRANT_PURGE_INTERVAL`] until `shutdown`.
 async fn purge_grants(
     grants: Arc<Grants>,
     login_links: Option<Arc<LoginLinks>>,
+    rate_limits: [Arc<dyn RateLimits>; 2],
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -78,6 +85,13 @@ async fn purge_grants(
                 Ok(0) => {}
                 Ok(purged) => tracing::debug!(purged, "expired sign-in links purged"),
                 Err(e) => tracing::warn!(error = %e, "purging expired sign-in links failed"),
+            }
+        }
+        for store in &rate_limits {
+            match store.purge_full(SystemClock.now_ms()).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::debug!(purged, "full rate-limit buckets forgotten"),
+                Err(e) => tracing::warn!(error = %e, "forgetting full rate-limit buckets failed"),
             }
         }
     }
@@ -113,6 +127,7 @@ impl Background {
             tokio::spawn(purge_grants(
                 self.grants,
                 self.login_links,
+                self.rate_limits,
                 stopped(rx.clone()),
             )),
         ];
@@ -134,6 +149,41 @@ impl BackgroundHandle {
             let _ = task.await;
         }
     }
+}
+
+/// Where the rate-limit buckets are kept: the request buckets and the report and sign-in-link
+/// allowances. Redis when configured; else PostgreSQL; in embedded mode the request buckets in
+/// process (one process, and no database write per request) and the allowances in SQLite.
+async fn rate_limit_stores(
+    settings: &Settings,
+    database: &Database,
+) -> anyhow::Result<(Arc<dyn RateLimits>, Arc<dyn RateLimits>)> {
+    use secrecy::ExposeSecret;
+    let stores: (Arc<dyn RateLimits>, Arc<dyn RateLimits>) =
+        match (&settings.rate_limits.redis_url, database) {
+            (Some(url), _) => {
+                let redis: Arc<dyn RateLimits> = Arc::new(
+                    RedisRateLimits::connect(
+                        url.expose_secret(),
+                        &settings.rate_limits.redis_key_prefix,
+                    )
+                    .await
+                    .context("connecting to Redis (VOICEBIN_REDIS_URL)")?,
+                );
+                (redis.clone(), redis)
+            }
+            (None, Database::Postgres(_)) => (database.rate_limits(), database.rate_limits()),
+            (None, Database::Sqlite(_)) => (
+                Arc::new(MemoryRateLimits::default()),
+                database.rate_limits(),
+            ),
+        };
+    tracing::info!(
+        requests = stores.0.describe(),
+        allowances = stores.1.describe(),
+        "rate-limit buckets"
+    );
+    Ok(stores)
 }
 
 fn random_secret() -> String {
@@ -230,6 +280,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         .shared_secret("reporter-tags", &random_secret())
         .await
         .context("reading the reporter-tag secret")?;
+    let (rate_limits, allowances) = rate_limit_stores(settings, &database).await?;
     let downloads = service.downloads().clone();
     let grants = Arc::new(Grants::new(
         grant_secret.as_bytes(),
@@ -255,7 +306,12 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         dpop: Arc::new(dpop),
         discovery,
         moderation: settings.moderation.clone(),
-        rate_limits: database.rate_limits(),
+        limits: Arc::new(Limiter::new(
+            rate_limits.clone(),
+            allowances.clone(),
+            Arc::new(SystemClock),
+            settings.rate_limits.quotas.clone(),
+        )),
         reporter_tags: Arc::new(voicebin_api::usecases::reporters::ReporterTags::new(
             reporter_secret.as_bytes(),
         )),
@@ -349,6 +405,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             download_flush: Duration::from_secs(1),
             grants,
             login_links,
+            rate_limits: [rate_limits, allowances],
             workers,
             stage_relays,
         },

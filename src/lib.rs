@@ -32,6 +32,7 @@ mod worker;
 
 pub use app::{build, App, Background, BackgroundHandle};
 pub use database::Database;
+pub use settings::RateLimiting;
 pub use settings::{
     normalize_public_url, AmqpSettings, ClamdSettings, Settings, SiteSettings,
     DEFAULT_MAX_UPLOAD_BYTES,
@@ -40,6 +41,7 @@ pub use voicebin_api::auth::dpop::NoncePolicy;
 pub use voicebin_api::auth::{
     embedded_issuer, BrowserClient, IntrospectionSettings, IssuerSettings,
 };
+pub use voicebin_api::usecases::limits::{ClassLimits, Quota, RateLimitSettings};
 pub use voicebin_api::usecases::reporters::ModerationSettings;
 pub use voicebin_metrics::Metrics;
 pub use worker::Worker;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use secrecy::SecretString;
 use voicebin_api::auth::IssuerSettings;
+use voicebin_api::usecases::limits::RateLimitSettings;
 use voicebin_api::usecases::reporters::ModerationSettings;
 use voicebin_commands::S3Settings;
 use voicebin_domain::Lifetimes;
@@ -50,6 +51,32 @@ pub struct ClamdSettings {
     pub max_stream_bytes: u64,
 }
 
+/// Rate limits: the quotas of each class of request, and where the buckets are kept.
+#[derive(Clone)]
+pub struct RateLimiting {
+    /// The quotas.
+    pub quotas: RateLimitSettings,
+    /// Redis for the buckets; `None` keeps them in PostgreSQL (in process in embedded mode).
+    pub redis_url: Option<SecretString>,
+    /// The prefix of every key written in Redis.
+    pub redis_key_prefix: String,
+}
+
+impl RateLimiting {
+    /// The default prefix of the keys in Redis.
+    pub const DEFAULT_KEY_PREFIX: &'static str = "voicebin:rate:";
+}
+
+impl Default for RateLimiting {
+    fn default() -> Self {
+        RateLimiting {
+            quotas: RateLimitSettings::default(),
+            redis_url: None,
+            redis_key_prefix: Self::DEFAULT_KEY_PREFIX.to_owned(),
+        }
+    }
+}
+
 /// Everything `serve` and `worker` need.
 #[derive(Clone)]
 pub struct Settings {
@@ -91,6 +118,8 @@ pub struct Settings {
     pub lifetimes: Lifetimes,
     /// The expiry sweeper's timing.
     pub expiry: ExpirySettings,
+    /// Rate limits, and Redis when their buckets are kept there.
+    pub rate_limits: RateLimiting,
 }
 
 impl Settings {
@@ -114,6 +143,7 @@ impl Settings {
             quotas: voicebin_domain::Limits::UNLIMITED,
             lifetimes: Lifetimes::default(),
             expiry: ExpirySettings::default(),
+            rate_limits: RateLimiting::default(),
         }
     }
 }

@@ -30,7 +30,9 @@
 //!   `usecases/reporters.rs` (which themselves import only `http.rs`).
 //!
 //! [`app`] below is where the edges meet: it routes each path to its edge and wraps them all in
-//! the same error rendering and response headers.
+//! the same error rendering and response headers. `throttle.rs` belongs with it: the rate
+//! limiter `app` puts in front of the REST API, media serving and MCP (it imports the
+//! foundations and `usecases/limits.rs`, and no edge).
 #![forbid(unsafe_code)]
 // `ApiError` carries a whole problem document; it is built once per failed request, so its
 // size does not matter.
@@ -49,6 +51,7 @@ pub mod pages;
 pub mod rest;
 pub mod site;
 pub mod state;
+pub mod throttle;
 pub mod urls;
 pub mod usecases;
 pub mod wellknown;
@@ -77,7 +80,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
                     .body(document.clone())
             })),
         )
-        .nest_no_strip("/api", api)
+        .nest_no_strip("/api", throttle::limited(api, throttle::api_class))
         .at("/.well-known/jwks.json", get(wellknown::jwks::jwks))
         .at(
             "/.well-known/oauth-protected-resource",
@@ -97,7 +100,12 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             get(pages::policy::abuse).post(pages::policy::abuse_report),
         )
         .at("/docs", get(pages::docs::docs))
-        .at("/mcp", post(mcp::endpoint(&state, &spec)))
+        .at(
+            "/mcp",
+            throttle::limited(post(mcp::endpoint(&state, &spec)), |_| {
+                Some(usecases::limits::Class::Mcp)
+            }),
+        )
         .at("/oembed", get(pages::oembed::oembed))
         .at("/", get(pages::app::upload_page))
         .at("/clips", get(pages::app::clips_page))
@@ -107,8 +115,14 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/:id", get(pages::view::view_page))
         .at("/:id/embed", get(pages::view::embed_page))
         .at("/:id/transcript.vtt", get(pages::view::transcript_vtt))
-        .at("/:id/download", get(media::download).head(media::download))
-        .at("/:id/audio", get(media::audio).head(media::audio));
+        .at(
+            "/:id/download",
+            throttle::limited(get(media::download).head(media::download), downloads),
+        )
+        .at(
+            "/:id/audio",
+            throttle::limited(get(media::audio).head(media::audio), downloads),
+        );
     // With a listener of its own (`VOICEBIN_METRICS_LISTEN`), `/metrics` is served only there.
     let route = if metrics_here {
         route.at("/metrics", get(metrics::scrape))
@@ -178,6 +192,12 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .around(metrics::count)
         .data(state)
         .map_to_response()
+}
+
+/// Requests to the media routes are downloads, whatever their method (the routes answer 405
+/// to all but `GET` and `HEAD`).
+fn downloads(_: &poem::Request) -> Option<usecases::limits::Class> {
+    Some(usecases::limits::Class::Downloads)
 }
 
 /// `uri` as the access log shows it: a playback grant or pass (capabilities) is replaced by `…`.

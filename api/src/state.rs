@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use voicebin_commands::ClipService;
-use voicebin_projections::{EventLog, RateLimits, ReadStore};
+use voicebin_projections::{EventLog, ReadStore};
 
 use crate::auth::{Principal, TokenVerifier};
 use crate::error::ApiError;
@@ -55,8 +55,8 @@ pub struct AppState {
     pub discovery: crate::site::Discovery,
     /// Report limits and the auto-hide threshold.
     pub moderation: crate::usecases::reporters::ModerationSettings,
-    /// Rate-limit counters shared by all replicas.
-    pub rate_limits: Arc<dyn RateLimits>,
+    /// Rate limits: the quotas of each class of request, over buckets shared by all replicas.
+    pub limits: Arc<crate::usecases::limits::Limiter>,
     /// Names anonymous reporters (key shared by all replicas through the database).
     pub reporter_tags: Arc<crate::usecases::reporters::ReporterTags>,
     /// Redeems one-time sign-in links; `None` with an external issuer, which signs people in
@@ -91,9 +91,18 @@ impl Draining {
     }
 }
 
+/// The caller of a request as already verified for it (by the rate limiter, which counts
+/// requests per account before the handler runs). Kept in the request, so the token is
+/// verified once: a DPoP proof may be used only once.
+#[derive(Clone)]
+pub(crate) struct Verified(pub(crate) Result<Option<Principal>, ApiError>);
+
 impl AppState {
     /// The verified caller of `req`, if it sent a token; a token that is sent must be valid.
     pub async fn caller(&self, req: &poem::Request) -> Result<Option<Principal>, ApiError> {
+        if let Some(Verified(caller)) = req.extensions().get::<Verified>() {
+            return caller.clone();
+        }
         crate::auth::authenticate(req, self.verifier.as_ref(), &self.dpop)
             .await
             .map_err(ApiError::from)

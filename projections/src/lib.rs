@@ -18,6 +18,8 @@
 //!   their SQLite and PostgreSQL adapters; `stored.rs`: how typed values are stored by name.
 //! - `quota.rs`: per-account quotas: usage read from the views, operators' overrides, and
 //!   the room uploads in progress hold (`QuotaStore`, ADR 0022).
+//! - `rate/`: rate limits: the GCRA step (pure) and the `RateLimits` port with its in-process
+//!   and Redis stores (the PostgreSQL one is in `sql.rs`).
 //! - `projector.rs`: the live projector (a cqrs-es query), repair of stale views, and the
 //!   rebuild of every read model from the event store.
 #![forbid(unsafe_code)]
@@ -25,6 +27,7 @@
 mod moderation;
 mod projector;
 mod quota;
+pub mod rate;
 pub mod search;
 mod sql;
 mod store;
@@ -37,11 +40,12 @@ pub use moderation::{
 };
 pub use projector::{rebuild, repair, ClipProjector, RebuildStats};
 pub use quota::{Overrides, QuotaStore, ReserveRequest, Reserved};
+pub use rate::{Clock, MemoryRateLimits, Rate, RateLimits, RedisRateLimits, SystemClock, Take};
 pub use search::{MatchField, SearchHit, SearchQuery, SnippetPart, TranscriptSegment};
 pub use sql::{PostgresStore, SqliteStore};
 pub use store::{
-    Cursor, DueClip, EventLog, ExpiryIndex, ListQuery, Listed, Page, PlaybackGrants, Rate,
-    RateLimits, ReadStore, RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanDispatch,
-    StageDispatch, StoreError, StoredEvent, Take,
+    Cursor, DueClip, EventLog, ExpiryIndex, ListQuery, Listed, Page, PlaybackGrants, ReadStore,
+    RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError,
+    StoredEvent,
 };
 pub use view::{stage_column, ClipView, Rendition};

@@ -13,11 +13,12 @@ use crate::moderation::{
     BlockedDigest, ModerationChange, QueueCursor, QueueEntry, QueuePage, QueueQuery, ReportRow,
     ReportState, Resolution,
 };
+use crate::rate::{gcra, Rate, RateLimits, Take};
 use crate::search::{self, SearchDoc, SearchQuery, TranscriptSegment};
 use crate::store::{
-    Cursor, DueClip, EventLog, ExpiryIndex, ListQuery, Listed, Page, PlaybackGrants, Rate,
-    RateLimits, ReadStore, RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanBacklog,
-    ScanDispatch, StageDispatch, StoreError, StoredEvent, Take,
+    Cursor, DueClip, EventLog, ExpiryIndex, ListQuery, Listed, Page, PlaybackGrants, ReadStore,
+    RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanBacklog, ScanDispatch,
+    StageDispatch, StoreError, StoredEvent,
 };
 use crate::view::{stage_column, ClipView};
 
@@ -1267,55 +1268,6 @@ macro_rules! sql_store {
         }
 
         #[async_trait]
-        impl RateLimits for $store {
-            async fn take(&self, key: &str, rate: Rate, now_ms: i64) -> Result<Take, StoreError> {
-                // GCRA in one statement: the bucket's clock moves one interval ahead of
-                // max(clock, now), unless that would put it more than `capacity` intervals
-                // ahead of now (the WHERE fails, no row is returned: refused). The upsert
-                // locks the row (PostgreSQL) or the database (SQLite), so concurrent takes on
-                // any replica apply one after the other to the latest clock.
-                const AHEAD: &str = "CASE WHEN rate_limit_buckets.tat > $2 \
-                                     THEN rate_limit_buckets.tat ELSE $2 END + $3";
-                let taken = sqlx::query(&format!(
-                    "INSERT INTO rate_limit_buckets (key, tat) VALUES ($1, $2 + $3) \
-                     ON CONFLICT (key) DO UPDATE SET tat = {AHEAD} \
-                     WHERE {AHEAD} <= $2 + $4 \
-                     RETURNING tat"
-                ))
-                .bind(key)
-                .bind(now_ms)
-                .bind(rate.interval_ms)
-                .bind(rate.horizon_ms())
-                .fetch_optional(&self.pool)
-                .await?;
-                if taken.is_some() {
-                    return Ok(Take::Taken);
-                }
-                // Refused: the next token comes when the clock, one interval on, is back
-                // within the horizon. Read after the fact, so only an estimate under load.
-                let tat: Option<i64> =
-                    sqlx::query("SELECT tat FROM rate_limit_buckets WHERE key = $1")
-                        .bind(key)
-                        .fetch_optional(&self.pool)
-                        .await?
-                        .map(|row| row.get(0));
-                let wait = tat.map_or(0, |tat| tat + rate.interval_ms - rate.horizon_ms() - now_ms);
-                Ok(Take::Refused {
-                    retry_after_ms: wait.max(1),
-                })
-            }
-
-            async fn purge_full(&self, now_ms: i64) -> Result<u64, StoreError> {
-                let deleted = sqlx::query("DELETE FROM rate_limit_buckets WHERE tat <= $1")
-                    .bind(now_ms)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                Ok(deleted)
-            }
-        }
-
-        #[async_trait]
         impl ReplayCache for $store {
             async fn first_use(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
                 // A row whose time is up may be taken over; a live one makes this a replay.
@@ -1869,6 +1821,105 @@ sql_store!(
      IN ROW EXCLUSIVE MODE",
     " FOR UPDATE"
 );
+
+/// The abuse-report and sign-in-link allowances of embedded mode, in SQLite, so that they hold
+/// across restarts and across processes sharing the database file (the request limits of
+/// embedded mode are kept in process).
+#[async_trait]
+impl RateLimits for SqliteStore {
+    async fn take(&self, key: &str, rate: Rate, now_ms: i64) -> Result<Take, StoreError> {
+        // The same step as PostgreSQL's, as an upsert whose WHERE refuses; SQLite takes the
+        // database's write lock for it, so concurrent takes apply one after the other. A
+        // refusal reads the clock afterwards, only to say how long to wait.
+        const AHEAD: &str = "CASE WHEN rate_limit_buckets.tat > $2 \
+                             THEN rate_limit_buckets.tat ELSE $2 END + $3";
+        let taken: Option<i64> = sqlx::query(&format!(
+            "INSERT INTO rate_limit_buckets (key, tat) VALUES ($1, $2 + $3) \
+             ON CONFLICT (key) DO UPDATE SET tat = {AHEAD} \
+             WHERE {AHEAD} <= $2 + $4 \
+             RETURNING tat"
+        ))
+        .bind(key)
+        .bind(now_ms)
+        .bind(rate.interval_ms)
+        .bind(rate.horizon_ms())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| row.get(0));
+        if let Some(tat) = taken {
+            return Ok(gcra::outcome(true, Some(tat), rate, now_ms));
+        }
+        let found: Option<i64> = sqlx::query("SELECT tat FROM rate_limit_buckets WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.get(0));
+        Ok(gcra::outcome(false, found, rate, now_ms))
+    }
+
+    async fn purge_full(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM rate_limit_buckets WHERE tat <= $1")
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted)
+    }
+
+    fn describe(&self) -> &'static str {
+        "SQLite"
+    }
+}
+
+/// The rate-limit buckets of every API replica, in PostgreSQL (embedded mode keeps the request
+/// limits in process). The table is unlogged (migration 0016): a crash forgets the buckets, which is the
+/// same as full buckets, and spares a WAL write per request.
+#[async_trait]
+impl RateLimits for PostgresStore {
+    async fn take(&self, key: &str, rate: Rate, now_ms: i64) -> Result<Take, StoreError> {
+        // GCRA in one statement: the bucket's clock moves one interval ahead of max(clock,
+        // now), unless that would put it more than `capacity` intervals ahead of now (the
+        // WHERE fails, `taken` is empty: refused). The upsert locks the row, so concurrent
+        // takes on any replica apply one after the other to the latest clock. `found` is the
+        // clock as the statement's snapshot saw it, only to tell a refused client how long to
+        // wait (under contention, an estimate).
+        const AHEAD: &str = "CASE WHEN rate_limit_buckets.tat > $2 \
+                             THEN rate_limit_buckets.tat ELSE $2 END + $3";
+        let row = sqlx::query(&format!(
+            "WITH found AS (SELECT tat FROM rate_limit_buckets WHERE key = $1), \
+             taken AS (INSERT INTO rate_limit_buckets (key, tat) VALUES ($1, $2 + $3) \
+                       ON CONFLICT (key) DO UPDATE SET tat = {AHEAD} \
+                       WHERE {AHEAD} <= $2 + $4 \
+                       RETURNING tat) \
+             SELECT (SELECT tat FROM taken) AS taken, (SELECT tat FROM found) AS found"
+        ))
+        .bind(key)
+        .bind(now_ms)
+        .bind(rate.interval_ms)
+        .bind(rate.horizon_ms())
+        .fetch_one(&self.pool)
+        .await?;
+        let taken: Option<i64> = row.try_get("taken")?;
+        let found: Option<i64> = row.try_get("found")?;
+        Ok(match taken {
+            Some(tat) => gcra::outcome(true, Some(tat), rate, now_ms),
+            None => gcra::outcome(false, found, rate, now_ms),
+        })
+    }
+
+    async fn purge_full(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM rate_limit_buckets WHERE tat <= $1")
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted)
+    }
+
+    fn describe(&self) -> &'static str {
+        "PostgreSQL"
+    }
+}
 
 #[cfg(test)]
 mod tests {

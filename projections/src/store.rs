@@ -20,6 +20,10 @@ pub enum StoreError {
     /// A stored event or read-model row could not be decoded (an unknown state name, say).
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// A store other than the database (Redis, for rate limits) could not be reached or
+    /// answered with an error.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -201,65 +205,6 @@ impl RebuildBatch {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// How fast a rate limit lets hits through: a bucket of `capacity` tokens, one taken per hit,
-/// refilled by one every `interval_ms`. A full bucket allows a burst of `capacity`; after it,
-/// one hit per `interval_ms`. With `interval_ms = period / capacity` that is `capacity` per
-/// period, at any moment: there are no window edges to burst across.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    /// Hits a full bucket allows at once (at least 1).
-    pub capacity: u32,
-    /// Milliseconds to refill one token (at least 1).
-    pub interval_ms: i64,
-}
-
-impl Rate {
-    /// `limit` hits per `period_ms`: a bucket of `limit`, refilled over `period_ms` (rounded
-    /// up to whole milliseconds per token, so never faster). `None` for a limit of 0 (no limit)
-    /// or a period that is not positive.
-    pub fn per(limit: u32, period_ms: i64) -> Option<Rate> {
-        let n = i64::from(limit);
-        let interval_ms = period_ms.checked_add(n - 1)?.checked_div(n)?;
-        (period_ms >= 1).then_some(Rate {
-            capacity: limit,
-            interval_ms,
-        })
-    }
-
-    /// How far ahead of now a bucket's clock may run: `capacity` refills.
-    pub fn horizon_ms(self) -> i64 {
-        i64::from(self.capacity).saturating_mul(self.interval_ms)
-    }
-}
-
-/// The answer of [`RateLimits::take`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Take {
-    /// A token was taken: the hit is allowed.
-    Taken,
-    /// The bucket is empty: the hit is refused, and the next token comes in `retry_after_ms`.
-    Refused {
-        /// Milliseconds until a hit would be allowed (at least 1).
-        retry_after_ms: i64,
-    },
-}
-
-/// Token buckets shared by every replica (rate limits), kept in the database.
-///
-/// A bucket is stored as the time its refill catches up with what was taken (the "theoretical
-/// arrival time" of GCRA): a hit at `now` is allowed when that time, moved forward by one
-/// interval, stays within `capacity` intervals of `now`. No row is the same as a full bucket.
-#[async_trait]
-pub trait RateLimits: Send + Sync {
-    /// Takes one token from `key`'s bucket at `now_ms` (Unix milliseconds), at `rate`. Atomic
-    /// across replicas: however many replicas take at once, the hits allowed never exceed
-    /// what the rate allows.
-    async fn take(&self, key: &str, rate: Rate, now_ms: i64) -> Result<Take, StoreError>;
-    /// Forgets the buckets that are full again at `now_ms` (no different from having no row);
-    /// returns how many.
-    async fn purge_full(&self, now_ms: i64) -> Result<u64, StoreError>;
 }
 
 /// One-time tokens seen by any replica (DPoP proof ids), kept until they expire.

@@ -101,6 +101,8 @@ pub struct TestApp {
     pub issuer: EmbeddedIssuer,
     pub data_dir: tempfile::TempDir,
     pub database: Database,
+    /// The store of the app's report and sign-in-link allowances (the database, or Redis).
+    pub rate_limits: std::sync::Arc<dyn voicebin_projections::RateLimits>,
     /// Keeps the relay and worker running for the test's lifetime.
     pub _background: voicebin::BackgroundHandle,
 }
@@ -117,6 +119,8 @@ pub struct Options {
     pub lifetimes: voicebin_domain::Lifetimes,
     /// The expiry sweeper's timing (default: a sweep a minute, which no test waits for).
     pub expiry: voicebin_workers::ExpirySettings,
+    /// Rate limits (the defaults unless a test sets its own).
+    pub rate_limits: voicebin::RateLimiting,
 }
 
 impl Default for Options {
@@ -129,6 +133,7 @@ impl Default for Options {
             quotas: voicebin_domain::Limits::UNLIMITED,
             lifetimes: Default::default(),
             expiry: Default::default(),
+            rate_limits: Default::default(),
         }
     }
 }
@@ -146,6 +151,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         quotas,
         lifetimes,
         expiry,
+        rate_limits,
     } = options;
     spawn_with_settings(move |dir, base| {
         Box::pin(async move {
@@ -173,6 +179,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
                 rendition: Some(Default::default()),
                 transcription,
                 quotas,
+                rate_limits,
             }
         })
     })
@@ -205,6 +212,7 @@ pub async fn spawn_with_settings(
     settings.sandbox.program = analyser();
     let app = build(&settings).await.expect("build app");
     let database = app.database.clone();
+    let rate_limits = app.state.limits.allowances().clone();
     let background = app.background.start();
     listener.set_nonblocking(true).unwrap();
     let acceptor = TcpAcceptor::from_std(listener).unwrap();
@@ -223,6 +231,7 @@ pub async fn spawn_with_settings(
         issuer,
         data_dir,
         database,
+        rate_limits,
         _background: background,
     }
 }

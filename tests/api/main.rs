@@ -21,6 +21,7 @@ mod multipart;
 mod openapi;
 mod production;
 mod quotas;
+mod rate_limits;
 mod rebuild;
 mod recovery;
 mod renditions;

@@ -590,6 +590,7 @@ async fn spawn_app_with_stalled_scanner() -> TestApp {
                 rendition: Some(Default::default()),
                 transcription: None,
                 quotas: Default::default(),
+                rate_limits: Default::default(),
             }
         })
     })

@@ -571,7 +571,7 @@ const HOUR_MS: i64 = 3_600_000;
 async fn taken(limits: &dyn RateLimits, key: &str, rate: Rate, at_ms: i64, attempts: u32) -> u32 {
     let mut taken = 0;
     for _ in 0..attempts {
-        if limits.take(key, rate, at_ms).await.unwrap() == Take::Taken {
+        if limits.take(key, rate, at_ms).await.unwrap().is_taken() {
             taken += 1;
         }
     }
@@ -581,11 +581,11 @@ async fn taken(limits: &dyn RateLimits, key: &str, rate: Rate, at_ms: i64, attem
 on_both_backends!(the_report_allowance_has_no_window_edge_to_burst_across);
 async fn the_report_allowance_has_no_window_edge_to_burst_across(backend: Backend) {
     let app = spawn_app(backend).await;
-    let limits = app.database.rate_limits();
-    let limits = limits.as_ref();
+    let limits = app.rate_limits.as_ref();
     let rate = Rate::per(3, HOUR_MS).unwrap();
-    // A moment on an hour boundary, which a fixed hourly window restarts at.
-    let edge = 490_000 * HOUR_MS;
+    // A moment on an hour boundary, which a fixed hourly window restarts at (in the future,
+    // where the app's own forgetting of full buckets, at the real time, leaves it alone).
+    let edge = 4_900_000 * HOUR_MS;
     let key = "report:ip:edge";
 
     // Three at once is the allowance; a burst at the end of one hour and another at the start
@@ -596,9 +596,9 @@ async fn the_report_allowance_has_no_window_edge_to_burst_across(backend: Backen
     match limits.take(key, rate, edge + 1_000).await.unwrap() {
         // The next report is possible 20 minutes after the burst, not at the next hour.
         Take::Refused { retry_after_ms } => assert_eq!(retry_after_ms, HOUR_MS / 3 - 2_000),
-        Take::Taken => panic!("the allowance is used up"),
+        Take::Taken { .. } => panic!("the allowance is used up"),
     }
-    // Then one per 20 minutes, and never more than three in any hour.
+    // Then one per 20 minutes: three an hour in the long run.
     assert_eq!(
         taken(limits, key, rate, edge - 1_000 + HOUR_MS / 3, 10).await,
         1

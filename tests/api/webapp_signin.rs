@@ -499,6 +499,7 @@ async fn oauth_signs_a_browser_in_with_dpop(browser: Browser) {
                 rendition: Some(Default::default()),
                 transcription: None,
                 quotas: Default::default(),
+                rate_limits: Default::default(),
             };
             *started.lock().unwrap() = Some(issuer);
             settings

@@ -98,6 +98,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Database(cause) => ApiError::unavailable(&cause),
             StoreError::Corrupt(cause) => ApiError::internal(&cause),
+            StoreError::Unavailable(cause) => ApiError::unavailable(&cause),
         }
     }
 }

@@ -47,6 +47,11 @@ pub struct Problem {
     /// The account's limits (`null`: none), for `quota-exceeded`.
     #[oai(skip_serializing_if_is_none)]
     pub limits: Option<QuotaLimits>,
+    /// The rate-limit policy that refused the request, for `rate-limited`: its name in
+    /// `RateLimit-Policy` and `RateLimit`, `<class>-account` or `<class>-address`, where the
+    /// class is `uploads`, `reads`, `downloads` or `mcp`.
+    #[oai(skip_serializing_if_is_none)]
+    pub policy: Option<String>,
 }
 
 /// The header an error answer carries besides its body.
@@ -131,6 +136,8 @@ pub enum Code {
     Unprocessable,
     /// 429: too many requests of this kind; retry later.
     TooManyRequests,
+    /// 429: a rate-limit policy (`RateLimit-Policy`) is used up; retry later.
+    RateLimited,
     /// 451: taken down by a moderator.
     Removed,
     /// 500: a bug.
@@ -143,7 +150,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in table order.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 24] = [
         Code::BadRequest,
         Code::InvalidField,
         Code::Unauthorized,
@@ -163,6 +170,7 @@ impl Code {
         Code::RangeNotSatisfiable,
         Code::Unprocessable,
         Code::TooManyRequests,
+        Code::RateLimited,
         Code::Removed,
         Code::Internal,
         Code::NotImplemented,
@@ -308,6 +316,15 @@ impl Code {
                 "Too many requests of this kind; retry after the given seconds.",
                 Some(RetryAfter),
             ),
+            Code::RateLimited => (
+                S::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Rate limit exceeded",
+                "The caller's rate limit for this kind of request is used up (the problem's \
+                 `policy` names it, as `RateLimit-Policy` and `RateLimit` do); retry after the \
+                 given seconds.",
+                Some(RetryAfter),
+            ),
             Code::Removed => (
                 S::UNAVAILABLE_FOR_LEGAL_REASONS,
                 "removed",
@@ -389,6 +406,7 @@ pub struct ApiError {
     detail: String,
     field: Option<String>,
     required_scope: Option<String>,
+    policy: Option<String>,
     /// The value of the code's extra header; `None` uses the code's default.
     header: Option<String>,
     /// The account's usage and limits, for `quota-exceeded`.
@@ -432,6 +450,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             required_scope: None,
+            policy: None,
             header: None,
             quota: None,
         }
@@ -492,6 +511,15 @@ impl ApiError {
     /// 429 telling the client how many seconds to wait.
     pub fn too_many(detail: impl Into<String>, retry_after: u32) -> Self {
         Self::new(Code::TooManyRequests, detail).with_header(retry_after.max(1).to_string())
+    }
+
+    /// 429 for a request a rate-limit policy refuses: `policy` names it, and the client waits
+    /// `retry_after` seconds.
+    pub fn rate_limited(detail: impl Into<String>, policy: &str, retry_after: u32) -> Self {
+        let mut e =
+            Self::new(Code::RateLimited, detail).with_header(retry_after.max(1).to_string());
+        e.policy = Some(policy.to_owned());
+        e
     }
 
     /// 405 for a method the resource lacks; `allow` lists those it has (`GET, HEAD`).
@@ -614,6 +642,7 @@ impl ApiError {
             required_scope: self.required_scope.clone(),
             usage: self.quota.map(|(usage, _)| usage),
             limits: self.quota.map(|(_, limits)| limits),
+            policy: self.policy.clone(),
         }
     }
 }

@@ -5,6 +5,7 @@ use poem::{handler, Response};
 
 use crate::pages::{html_escape, text_page};
 use crate::state::AppState;
+use crate::usecases::limits::{Class, Quota, RateLimitSettings};
 
 /// The guide (REST with curl examples, MCP, OAuth/DPoP, discovery, errors, limits).
 #[handler]
@@ -25,6 +26,7 @@ pub async fn docs(Data(state): Data<&AppState>) -> Response {
         Some(m) => format!(" (here <code>{m}</code>)"),
         None => " (here none)".to_owned(),
     };
+    let rate_limits = rate_limits(state.limits.settings());
     let main = format!(
         r#"<h1>voicebin developer guide</h1>
 <p>The REST API is described by the OpenAPI 3.1 document at <a href="{url}/api/v1/openapi.json">{url}/api/v1/openapi.json</a>.
@@ -143,11 +145,26 @@ claim. A bound token sent as <code>Bearer</code> is refused.</p>
 <li>Listing pages: 1 to 100 items (<code>limit</code>, default 20).</li>
 </ul>
 <p>Policies: <a href="{url}/privacy">privacy</a>, <a href="{url}/abuse">report abuse</a>.</p>
+<h2 id="rate-limits">Rate limits</h2>
+<p>Uploads, API reads (<code>GET</code> and <code>HEAD</code> under <code>/api/v1/</code>), downloads (<code>/ID/download</code>,
+<code>/ID/audio</code>) and MCP requests are limited per account when a token is sent, and per network address
+otherwise. This deployment allows:</p>
+{rate_limits}
+<p>A quota of <em>q</em> per window <em>w</em> is a token bucket: <em>q</em> at once, then one every <em>w</em>/<em>q</em>.
+Every answer to a limited request carries the IETF fields (draft-ietf-httpapi-ratelimit-headers):</p>
+<pre>RateLimit-Policy: "reads-account";q=600;w=60
+RateLimit: "reads-account";r=599;t=1</pre>
+<p>The policy is <code>&lt;class&gt;-account</code> or <code>&lt;class&gt;-address</code>; <code>q</code> is the quota, <code>w</code> the window in
+seconds, <code>r</code> the requests allowed now and <code>t</code> the seconds until one more is. Past the quota the answer is
+429 with <code>Retry-After</code> (seconds) and a <code>urn:voicebin:problem:rate-limited</code> problem whose <code>policy</code> names
+the policy. A refused request changes nothing; wait <code>Retry-After</code> seconds, or pace requests by
+<code>t</code> as <code>r</code> runs low.</p>
 <h2 id="errors">Errors</h2>
 <p>Errors are RFC 9457 <code>application/problem+json</code> documents with a stable <code>type</code>
 (<code>urn:voicebin:problem:not-audio</code>, <code>…:too-large</code>, <code>…:invalid-field</code>, <code>…:unauthorized</code>,
 <code>…:insufficient-scope</code>, <code>…:not-found</code>, <code>…:gone</code>, <code>…:removed</code> (451),
-<code>…:too-many-requests</code> (429), <code>…:quota-exceeded</code> (403, with <code>usage</code> and <code>limits</code>),
+<code>…:too-many-requests</code> (429: abuse reports and sign-in links), <code>…:rate-limited</code> (429: see
+<a href="{url}/docs#rate-limits">rate limits</a>), <code>…:quota-exceeded</code> (403, with <code>usage</code> and <code>limits</code>),
 <code>…:unavailable</code>). 401 answers carry a
 <code>WWW-Authenticate</code> challenge (<code>Bearer</code>, or <code>DPoP</code> for DPoP requests); 429 and 503 answers carry <code>Retry-After</code>.</p>
 "#
@@ -170,4 +187,25 @@ fn quota_sentence(defaults: voicebin_domain::Limits) -> String {
     } else {
         format!("By default each account may keep {}.", limits.join(" and "))
     }
+}
+
+/// The configured rate limits as a list, one line per class.
+fn rate_limits(settings: &RateLimitSettings) -> String {
+    let quota = |q: Option<Quota>| match q {
+        Some(q) => format!("<code>{q}</code>"),
+        None => "no limit".to_owned(),
+    };
+    let items: String = Class::ALL
+        .into_iter()
+        .map(|class| {
+            let limits = settings.of(class);
+            format!(
+                "<li><code>{}</code>: {} per account, {} per address</li>\n",
+                class.name(),
+                quota(limits.per_account),
+                quota(limits.per_address)
+            )
+        })
+        .collect();
+    format!("<ul>\n{items}</ul>")
 }

@@ -41,7 +41,8 @@ crate::error::errors!(
 crate::error::errors!(
     /// What listing one's clips can answer besides 200.
     ListItemsErrors = "listItems": [
-        BadRequest, InvalidField, Unauthorized, InsufficientScope, Internal, Unavailable
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, RateLimited, Internal,
+        Unavailable
     ]
 );
 

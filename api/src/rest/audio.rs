@@ -76,7 +76,7 @@ crate::error::errors!(
     /// What an upload can answer besides 201.
     UploadErrors = "uploadAudio": [
         BadRequest, InvalidField, Unauthorized, InsufficientScope, QuotaExceeded, TooLarge,
-        NotAudio, Removed, Internal, Unavailable
+        NotAudio, Removed, RateLimited, Internal, Unavailable
     ]
 );
 

@@ -204,8 +204,73 @@ fn refine_schema(doc: &mut Value, pointer: &str, keywords: Value) {
     }
 }
 
-/// Adds links and the handlers' own validation rules to the (3.1) document.
+/// Documents `RateLimit-Policy` and `RateLimit` on every response of the rate-limited
+/// operations (uploads and every read; `throttle.rs` writes them, and `api_class` says which
+/// requests are limited): defined once under `components/headers`, referenced from each
+/// response. They are not required: an operator may turn a limit off.
+fn rate_limit_headers(doc: &mut Value) {
+    let headers = json!({
+        "RateLimit-Policy": {
+            "description": "The rate-limit policy that counted this request \
+                (draft-ietf-httpapi-ratelimit-headers): a structured-field list of one item, \
+                the policy's name (`<class>-account` for a signed-in caller, \
+                `<class>-address` otherwise; the class is `uploads` or `reads` here) with its \
+                quota `q` (requests) and window `w` (seconds), as in \
+                `\"reads-account\";q=600;w=60`. The quota is a token bucket: `q` at once, \
+                refilled evenly over `w`.",
+            "schema": { "type": "string" }
+        },
+        "RateLimit": {
+            "description": "Where the caller stands with that policy: `r`, the requests \
+                allowed now, and `t`, the seconds until one more is, as in \
+                `\"reads-account\";r=599;t=1`. A refused request (429) has `r=0` and `t` \
+                equal to `Retry-After`.",
+            "schema": { "type": "string" }
+        }
+    });
+    if let Some(Value::Object(components)) = doc.pointer_mut("/components") {
+        let all = components.entry("headers").or_insert_with(|| json!({}));
+        if let Value::Object(all) = all {
+            for (name, header) in object(headers) {
+                all.insert(name, header);
+            }
+        }
+    }
+    let Some(Value::Object(paths)) = doc.get_mut("paths") else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Value::Object(item) = item else { continue };
+        for (method, operation) in item.iter_mut() {
+            let limited = method == "get" || (method == "post" && path == "/api/v1/audio");
+            if !limited {
+                continue;
+            }
+            let Some(Value::Object(responses)) = operation.get_mut("responses") else {
+                continue;
+            };
+            for response in responses.values_mut() {
+                let Value::Object(response) = response else {
+                    continue;
+                };
+                let headers = response.entry("headers").or_insert_with(|| json!({}));
+                if let Value::Object(headers) = headers {
+                    for name in ["RateLimit-Policy", "RateLimit"] {
+                        headers.insert(
+                            name.into(),
+                            json!({ "$ref": format!("#/components/headers/{name}") }),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds links, the rate-limit headers and the handlers' own validation rules to the (3.1)
+/// document.
 pub fn refine(doc: &mut Value) {
+    rate_limit_headers(doc);
     let id = json!({ "id": "$response.body#/id" });
     let link = |operation: &str, description: &str| json!({ "operationId": operation, "parameters": id, "description": description });
     let links = object(json!({

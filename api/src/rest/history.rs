@@ -94,8 +94,8 @@ enum HistoryResponse {
 crate::error::errors!(
     /// What reading a clip's history can answer besides 200.
     HistoryErrors = "getItemHistory": [
-        BadRequest, InvalidField, Unauthorized, InsufficientScope, NotFound, Gone, Internal,
-        Unavailable
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, NotFound, Gone, RateLimited,
+        Internal, Unavailable
     ]
 );
 

@@ -75,11 +75,15 @@ crate::error::errors!(
 );
 crate::error::errors!(
     /// What reading a clip can answer besides 200.
-    ReadErrors = "getItem": [Unauthorized, NotFound, Gone, Removed, Internal, Unavailable]
+    ReadErrors = "getItem": [
+        Unauthorized, NotFound, Gone, RateLimited, Removed, Internal, Unavailable
+    ]
 );
 crate::error::errors!(
     /// What reading a clip's waveform can answer besides 200 (404 also while not scanned).
-    PeaksErrors = "getItemPeaks": [Unauthorized, NotFound, Gone, Removed, Internal, Unavailable]
+    PeaksErrors = "getItemPeaks": [
+        Unauthorized, NotFound, Gone, RateLimited, Removed, Internal, Unavailable
+    ]
 );
 crate::error::errors!(
     /// What editing a clip can answer besides 200.

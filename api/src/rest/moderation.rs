@@ -206,7 +206,8 @@ crate::error::errors!(
 crate::error::errors!(
     /// What reading the report queue can answer besides 200.
     QueueErrors = "listReports": [
-        BadRequest, InvalidField, Unauthorized, InsufficientScope, Internal, Unavailable
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, RateLimited, Internal,
+        Unavailable
     ]
 );
 crate::error::errors!(

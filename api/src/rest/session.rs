@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use crate::error::{ApiError, Code, Errors};
 use crate::state::AppState;
-use crate::usecases::limits::within_limit;
+use crate::usecases::allowances::within_limit;
 use crate::usecases::signin::REDEMPTIONS_PER_HOUR_PER_IP;
 
 /// Signing in.
@@ -91,6 +91,7 @@ impl SessionApi {
                 &self.state,
                 format!("login-link:ip:{tag}"),
                 REDEMPTIONS_PER_HOUR_PER_IP,
+                "login-links",
                 "sign-in link redemptions",
                 "network address",
             )

@@ -28,7 +28,7 @@ enum TranscriptResponse {
 crate::error::errors!(
     /// What reading a transcript can answer besides 200.
     ReadTranscriptErrors = "getItemTranscript": [
-        Unauthorized, NotFound, Gone, Removed, Internal, Unavailable
+        Unauthorized, NotFound, Gone, RateLimited, Removed, Internal, Unavailable
     ]
 );
 crate::error::errors!(

@@ -2,6 +2,7 @@
 //! through `voicebin_commands::ClipService`, reads only the projections, and answers with the
 //! JSON shapes of [`crate::model`] or an [`crate::error::ApiError`].
 
+pub mod allowances;
 pub mod clips;
 pub mod grants;
 pub mod limits;

@@ -10,8 +10,8 @@ use voicebin_domain::{
     AccountId, ClipError, ModerationReason, ReportNote, ReportReason, Reporter, Sha256Digest,
 };
 
+use super::allowances::within_limit;
 use super::clips;
-use super::limits::within_limit;
 use crate::access::Want;
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
@@ -70,6 +70,7 @@ pub async fn report(
             format!("report:ip:{}", state.reporter_tags.anonymous(ip)),
             settings.reports_per_hour_per_ip,
             "reports",
+            "reports",
             "network address",
         )
         .await?;
@@ -79,6 +80,7 @@ pub async fn report(
             state,
             format!("report:account:{}", principal.account),
             settings.reports_per_hour_per_account,
+            "reports",
             "reports",
             "account",
         )

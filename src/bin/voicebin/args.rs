@@ -13,6 +13,7 @@ use voicebin::{
     IntrospectionSettings, IssuerSettings, ModerationSettings, NoncePolicy, Settings, SiteSettings,
     DEFAULT_MAX_UPLOAD_BYTES,
 };
+use voicebin::{ClassLimits, Quota, RateLimitSettings, RateLimiting};
 use voicebin_commands::S3Settings;
 use voicebin_domain::{Language, Lifetime, Lifetimes};
 use voicebin_workers::stage::transcript::whisper::WhisperSettings;
@@ -327,8 +328,50 @@ pub struct ServerArgs {
     /// reverse proxy that sets it, or clients choose their own address.
     #[arg(long, env = "VOICEBIN_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    /// Rate limits on or off as a whole (`off` ignores every `VOICEBIN_RATE_LIMIT_*`).
+    #[arg(long, env = "VOICEBIN_RATE_LIMITS", default_value = "on", value_parser = ["on", "off"])]
+    rate_limits: String,
+    /// Uploads per signed-in account: `<requests>/<window>` (`120/1h`; units s, m, h, d), or `off`.
+    #[arg(long, env = "VOICEBIN_RATE_LIMIT_UPLOADS_PER_ACCOUNT", default_value = "120/1h", value_parser = quota)]
+    rate_limit_uploads_per_account: QuotaArg,
+    /// Uploads per network address, for callers without a token (`<requests>/<window>` or `off`).
+    #[arg(long, env = "VOICEBIN_RATE_LIMIT_UPLOADS_PER_ADDRESS", default_value = "60/1h", value_parser = quota)]
+    rate_limit_uploads_per_address: QuotaArg,
+    /// REST API reads (GET, HEAD) per signed-in account (`<requests>/<window>` or `off`).
+    #[arg(long, env = "VOICEBIN_RATE_LIMIT_READS_PER_ACCOUNT", default_value = "600/1m", value_parser = quota)]
+    rate_limit_reads_per_account: QuotaArg,
+    /// REST API reads per network address, for callers without a token.
+    #[arg(long, env = "VOICEBIN_RATE_LIMIT_READS_PER_ADDRESS", default_value = "300/1m", value_parser = quota)]
+    rate_limit_reads_per_address: QuotaArg,
+    /// Requests to /{id}/download and /{id}/audio per signed-in account.
+    #[arg(long, env = "VOICEBIN_RATE_LIMIT_DOWNLOADS_PER_ACCOUNT", default_value = "600/1m", value_parser = quota)]
+    rate_limit_downloads_per_account: QuotaArg,
+    /// Requests to /{id}/download and /{id}/audio per network address, without a token.
+    #[arg(long, env = "VOICEBIN_RATE_LIMIT_DOWNLOADS_PER_ADDRESS", default_value = "600/1m", value_parser = quota)]
+    rate_limit_downloads_per_address: QuotaArg,
+    /// MCP requests per signed-in account.
+    #[arg(long, env = "VOICEBIN_RATE_LIMIT_MCP_PER_ACCOUNT", default_value = "300/1m", value_parser = quota)]
+    rate_limit_mcp_per_account: QuotaArg,
+    /// MCP requests per network address, without a token.
+    #[arg(long, env = "VOICEBIN_RATE_LIMIT_MCP_PER_ADDRESS", default_value = "120/1m", value_parser = quota)]
+    rate_limit_mcp_per_address: QuotaArg,
+    /// Redis for the rate-limit buckets (`redis://host:6379/0`), shared by the API replicas;
+    /// without it they are kept in PostgreSQL (in process in embedded mode).
+    #[arg(long, env = "VOICEBIN_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<SecretString>,
+    /// The prefix of every key voicebin writes in Redis (for deployments sharing one Redis).
+    #[arg(long, env = "VOICEBIN_REDIS_KEY_PREFIX", default_value = RateLimiting::DEFAULT_KEY_PREFIX)]
+    redis_key_prefix: String,
     #[command(flatten)]
     pub quotas: QuotaArgs,
+}
+
+/// A rate-limit quota from a flag: `<requests>/<window>`, or `off`.
+#[derive(Clone, Copy, Debug)]
+struct QuotaArg(Option<Quota>);
+
+fn quota(text: &str) -> Result<QuotaArg, String> {
+    Quota::parse(text).map(QuotaArg)
 }
 
 /// The default per-account quotas (`voicebin quota set` overrides them per account).
@@ -402,7 +445,12 @@ pub fn settings(
         Some(server) => (server.issuer()?, server.site(), server.moderation()),
         None => Default::default(),
     };
+    let rate_limits = match server {
+        Some(server) => server.rate_limits()?,
+        None => RateLimiting::default(),
+    };
     Ok(Settings {
+        rate_limits,
         data_dir: global.data_dir.clone(),
         database_url: global.database_url()?,
         public_url: global.public_url(listen)?,
@@ -523,6 +571,40 @@ impl ServerArgs {
             abuse_contact: self.abuse_contact.clone(),
             operator: self.operator.clone(),
         }
+    }
+
+    fn rate_limits(&self) -> anyhow::Result<RateLimiting> {
+        let class = |account: QuotaArg, address: QuotaArg| ClassLimits {
+            per_account: account.0,
+            per_address: address.0,
+        };
+        let quotas = if self.rate_limits == "off" {
+            RateLimitSettings::off()
+        } else {
+            RateLimitSettings {
+                uploads: class(
+                    self.rate_limit_uploads_per_account,
+                    self.rate_limit_uploads_per_address,
+                ),
+                reads: class(
+                    self.rate_limit_reads_per_account,
+                    self.rate_limit_reads_per_address,
+                ),
+                downloads: class(
+                    self.rate_limit_downloads_per_account,
+                    self.rate_limit_downloads_per_address,
+                ),
+                mcp: class(
+                    self.rate_limit_mcp_per_account,
+                    self.rate_limit_mcp_per_address,
+                ),
+            }
+        };
+        Ok(RateLimiting {
+            quotas,
+            redis_url: secret(&self.redis_url, "VOICEBIN_REDIS_URL")?,
+            redis_key_prefix: self.redis_key_prefix.clone(),
+        })
     }
 
     fn moderation(&self) -> ModerationSettings {
@@ -682,6 +764,53 @@ mod tests {
         assert_eq!(settings.moderation.hide_threshold, 5);
         assert!(settings.moderation.trust_forwarded_for);
         assert_eq!(settings.clamd.unwrap().addr, "127.0.0.1:3310");
+    }
+
+    #[test]
+    fn rate_limits_default_on_take_quotas_per_class_or_go_off() {
+        let limits = |args: &[&str]| {
+            let flags = parse(args);
+            settings(
+                &flags.global,
+                &flags.backends,
+                DEFAULT_LISTEN,
+                Some(&flags.server),
+            )
+            .unwrap()
+            .rate_limits
+        };
+        let defaults = limits(&[]);
+        assert_eq!(defaults.quotas, RateLimitSettings::default());
+        assert!(defaults.redis_url.is_none());
+        assert_eq!(defaults.redis_key_prefix, "voicebin:rate:");
+
+        let set = limits(&[
+            "--rate-limit-reads-per-account=10/30s",
+            "--rate-limit-uploads-per-address=off",
+            "--redis-url=redis://127.0.0.1:6379/2",
+        ]);
+        assert_eq!(
+            set.quotas.reads.per_account,
+            Some(Quota {
+                limit: 10,
+                window_secs: 30
+            })
+        );
+        assert_eq!(set.quotas.uploads.per_address, None);
+        assert_eq!(set.quotas.mcp, RateLimitSettings::default().mcp);
+        assert_eq!(
+            set.redis_url.unwrap().expose_secret(),
+            "redis://127.0.0.1:6379/2"
+        );
+
+        let off = limits(&["--rate-limits=off", "--rate-limit-reads-per-account=10/1m"]);
+        assert_eq!(off.quotas, RateLimitSettings::off());
+        for bad in ["--rate-limit-mcp-per-account=10", "--rate-limits=maybe"] {
+            assert!(
+                Serve::try_parse_from(["voicebin", bad]).is_err(),
+                "{bad} is refused"
+            );
+        }
     }
 
     #[test]
