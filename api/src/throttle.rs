@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use poem::http::{HeaderValue, Method};
-use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, PathPattern, Request, Response};
 
 use crate::http::client_ip;
 use crate::state::{AppState, Verified};
@@ -77,7 +77,16 @@ where
             }
             None => match ep.call(req).await {
                 Ok(response) => response.into_response(),
-                Err(e) => crate::error::problem_response(e),
+                Err(e) => {
+                    // The route the router matched rides on the error; the metrics label the
+                    // request with it, so it moves to the response made from the error.
+                    let pattern = e.data::<PathPattern>().cloned();
+                    let mut response = crate::error::problem_response(e);
+                    if let Some(pattern) = pattern {
+                        response.set_data(pattern);
+                    }
+                    response
+                }
             },
         };
         if let Some(standing) = &standing {

@@ -111,7 +111,9 @@ pub fn parse_byte_size(raw: &str) -> Result<u64, ValueError> {
         let fraction = &fraction[..fraction.len().min(18)];
         let numerator: u128 = fraction.parse().map_err(|_| INVALID)?;
         let denominator = 10u128.pow(fraction.len() as u32);
-        scaled += numerator * u128::from(factor) / denominator;
+        scaled = scaled
+            .checked_add(numerator * u128::from(factor) / denominator)
+            .ok_or(INVALID)?;
     }
     if scaled > i64::MAX as u128 {
         return Err(ValueError::OutOfRange {

@@ -118,9 +118,11 @@ pub trait QuotaStore: Send + Sync {
 
 /// What an account's live clips take. One place says which clips are live; clip states
 /// added later (expiry) that stop a clip counting belong in this condition.
+/// A clip stops counting at its expiry instant, as it stops being served, not only once the
+/// sweeper records `Expired`.
 const USAGE_SQL: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) \
     FROM clip_views WHERE owner = $1 AND deleted_at IS NULL AND expired_at IS NULL \
-    AND moderation_state <> $2";
+    AND (expires_at IS NULL OR expires_at > $3) AND moderation_state <> $2";
 
 const IN_FLIGHT_SQL: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(bytes), 0) AS BIGINT) \
     FROM quota_reservations WHERE account = $1 AND expires_at > $2";
@@ -178,6 +180,7 @@ macro_rules! quota_store {
                 let row: (i64, i64) = sqlx::query_as(USAGE_SQL)
                     .bind(account)
                     .bind(Moderation::Removed.as_str())
+                    .bind(chrono::Utc::now().timestamp_micros())
                     .fetch_one(executor)
                     .await?;
                 Ok(usage_of(row))
@@ -278,12 +281,16 @@ macro_rules! quota_store {
                 let limits = Self::overrides_in(&mut *tx, request.account)
                     .await?
                     .over(request.defaults);
-                let usage = Self::usage_in(&mut *tx, request.account).await?;
+                // Reservations first, then the clips: an upload writes its clip's row before it
+                // gives its reservation back, so under READ COMMITTED (each statement sees the
+                // database anew) a reservation gone by the first read has its clip in the
+                // second. The other order could miss an upload that finished in between.
                 let in_flight: (i64, i64) = sqlx::query_as(IN_FLIGHT_SQL)
                     .bind(request.account)
                     .bind(request.now)
                     .fetch_one(&mut *tx)
                     .await?;
+                let usage = Self::usage_in(&mut *tx, request.account).await?;
                 let decision = decide(request, usage, usage_of(in_flight), limits);
                 let Reserved::Granted { bytes, .. } = decision else {
                     return Ok(decision);

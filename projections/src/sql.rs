@@ -1555,7 +1555,7 @@ macro_rules! sql_store {
                                                 WHERE d.clip_id = v.id) \
                                            THEN v.created_at END) \
                      FROM clip_views v WHERE v.scan_state = $1 AND v.deleted_at IS NULL \
-                     AND v.moderation_state <> $2",
+                     AND v.expired_at IS NULL AND v.moderation_state <> $2",
                 )
                 .bind(ScanState::Pending.as_str())
                 .bind(Moderation::Removed.as_str())
@@ -1665,7 +1665,8 @@ macro_rules! sql_store {
                 let column = stage_column(stage);
                 let sql = format!(
                     "SELECT COUNT(*) FROM clip_views v WHERE v.{column} = $1 \
-                     AND v.deleted_at IS NULL AND v.moderation_state <> $2"
+                     AND v.deleted_at IS NULL AND v.expired_at IS NULL \
+                     AND v.moderation_state <> $2"
                 );
                 let pending: i64 = sqlx::query_scalar(&sql)
                     .bind(StageState::Pending.as_str())

@@ -103,6 +103,14 @@ async fn metrics_count_real_traffic_and_pass_promtool(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    // An API error is counted under its route too, not as unmatched.
+    let no_item = app
+        .client
+        .get(app.url("/api/v1/items/AAAAAAAAAAAAAAAA"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_item.status(), StatusCode::NOT_FOUND);
 
     let text = scrape(&app).await;
     promtool_check(&text);
@@ -150,6 +158,13 @@ async fn metrics_count_real_traffic_and_pass_promtool(backend: Backend) {
         value(
             &text,
             r#"voicebin_http_requests_total{method="GET",route="/{id}/audio",status="404"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"voicebin_http_requests_total{method="GET",route="/api/v1/items/{id}",status="404"}"#
         ),
         1.0
     );

@@ -229,6 +229,41 @@ async fn downloads_and_mcp_have_their_own_limits(backend: Backend) {
     assert_refused(mcp(&app, &alice, ping).await, "mcp-account", 3_600).await;
 }
 
+on_both_backends!(uploads_over_mcp_take_from_the_uploads_allowance_too);
+async fn uploads_over_mcp_take_from_the_uploads_allowance_too(backend: Backend) {
+    use base64::Engine;
+    let app = spawn_app_with(
+        backend,
+        limits(|q| {
+            q.uploads.per_account = quota("1/1h");
+        }),
+    )
+    .await;
+    let alice = app.alice();
+    let client = crate::mcp::connect(&app, &alice).await;
+    let data = base64::engine::general_purpose::STANDARD.encode(fixture("hello.ogg"));
+    let upload = serde_json::json!({ "data": data });
+    let first = crate::mcp::ok(crate::mcp::call(&client, "upload_audio", upload.clone()).await);
+    assert!(first["id"].is_string(), "{first}");
+    let events = app.total_events().await;
+    let refused = crate::mcp::call(&client, "upload_audio", upload).await;
+    assert_eq!(refused.is_error, Some(true), "{refused:?}");
+    let text = &refused.content[0].as_text().unwrap().text;
+    assert!(
+        text.contains("urn:voicebin:problem:rate-limited") && text.contains("uploads-account"),
+        "{text}"
+    );
+    assert_eq!(
+        app.total_events().await,
+        events,
+        "a refusal records nothing"
+    );
+    // The same allowance as REST's.
+    let res = app.upload(&alice, fixture("hello.ogg"), &[]).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    client.cancel().await.unwrap();
+}
+
 async fn mcp(app: &TestApp, key: &str, body: &str) -> reqwest::Response {
     app.client
         .post(app.url("/mcp"))

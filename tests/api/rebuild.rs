@@ -224,6 +224,12 @@ async fn ten_thousand_clips_rebuild_row_for_row_while_the_api_serves(backend: Ba
                 reports_per_hour_per_account: 0,
                 trust_forwarded_for: false,
             },
+            // Ten thousand uploads from five accounts, and the reads that check them: far past
+            // any rate a person or script would be allowed.
+            rate_limits: voicebin::RateLimiting {
+                quotas: voicebin::RateLimitSettings::off(),
+                ..Default::default()
+            },
             ..Default::default()
         },
     )

@@ -34,6 +34,7 @@ use crate::error::{ApiError, Code};
 use crate::model::{ItemPatch, JsonString};
 use crate::state::AppState;
 use crate::usecases::clips::{self, RawMeta};
+use crate::usecases::limits::{Class, Standing, Subject};
 
 /// Largest clip `upload_audio` accepts, decoded (the server's upload limit applies if lower).
 /// Base64 in a JSON-RPC body costs a third more, and the whole request sits in memory.
@@ -375,6 +376,23 @@ fn decode_data(data: &str, cap: u64) -> Result<Vec<u8>, ApiError> {
 async fn upload(state: &AppState, catalog: &Catalog, caller: &Caller, a: JsonObject) -> Outcome {
     require(caller, access::CREATE)?;
     let owner = clips::account(&caller.principal)?;
+    // An upload over MCP takes from the account's uploads allowance, as `POST /api/v1/audio`
+    // does (the MCP request itself was counted in its own class).
+    let subject = Subject::Account(owner.as_str().to_owned());
+    match state.limits.count(Class::Uploads, &subject).await {
+        Ok(standing) => {
+            if let Some(refusal) = standing.as_ref().and_then(Standing::refusal) {
+                state
+                    .metrics
+                    .rate_limit_refused(Class::Uploads.name(), "account");
+                return Err(refusal);
+            }
+        }
+        // As for every request: a store that cannot answer limits nothing (ADR 0021).
+        Err(e) => {
+            tracing::warn!(error = %e, "the rate-limit store cannot answer: upload not limited")
+        }
+    }
     let a: UploadArgs = args(a)?;
     let bytes = decode_data(&a.data, catalog.upload_cap)?;
     let meta = RawMeta {

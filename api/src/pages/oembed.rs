@@ -63,7 +63,12 @@ pub async fn oembed(
     // public cannot see is not to be kept.
     let mut body = body;
     if reader == Reader::Public {
-        body["cache_age"] = serde_json::json!(3600);
+        // Not past the clip's expiry: it is gone from then on.
+        let left = view
+            .expires_at
+            .map(|at| (at / 1_000_000 - chrono::Utc::now().timestamp()).max(0));
+        let age = left.map_or(3600, |left| left.min(3600));
+        body["cache_age"] = serde_json::json!(age);
     }
     Response::builder()
         .content_type("application/json")

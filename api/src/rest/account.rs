@@ -35,7 +35,9 @@ enum GetAccountResponse {
 
 crate::error::errors!(
     /// What reading one's account can answer besides 200.
-    GetAccountErrors = "getAccount": [Unauthorized, InsufficientScope, Internal, Unavailable]
+    GetAccountErrors = "getAccount": [
+        Unauthorized, InsufficientScope, RateLimited, Internal, Unavailable
+    ]
 );
 
 crate::error::errors!(

@@ -51,7 +51,14 @@ impl LocalBlobStore {
         let mut removed = 0;
         let mut dir = tokio::fs::read_dir(self.root.join(".tmp")).await?;
         while let Some(entry) = dir.next_entry().await? {
-            let modified = entry.metadata().await?.modified()?;
+            // Another process's upload may finish (its file renamed into place) between the
+            // listing and this look: that file is not stale, and not an error.
+            let metadata = match entry.metadata().await {
+                Ok(metadata) => metadata,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let modified = metadata.modified()?;
             let old = SystemTime::now()
                 .duration_since(modified)
                 .is_ok_and(|a| a >= age);

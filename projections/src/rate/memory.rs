@@ -62,14 +62,21 @@ impl RateLimits for MemoryRateLimits {
             if !buckets.contains_key(key) && buckets.len() >= self.max_buckets {
                 buckets.retain(|_, tat| *tat > now_ms);
                 if buckets.len() >= self.max_buckets {
-                    // Forgetting the bucket nearest to full gives away the least.
-                    let nearest = buckets
-                        .iter()
-                        .min_by_key(|(_, tat)| **tat)
-                        .map(|(key, _)| key.clone());
-                    if let Some(nearest) = nearest {
-                        buckets.remove(&nearest);
-                    }
+                    // Forgetting the buckets nearest to full gives away the least. Room is made
+                    // for a hundredth of the cap at once, so these scans happen once per that
+                    // many new callers, not for each (a flood of new addresses would otherwise
+                    // hold every request behind a scan of the whole map).
+                    let room = (self.max_buckets / 100).max(1);
+                    let mut tats: Vec<i64> = buckets.values().copied().collect();
+                    let nth = room.min(tats.len()) - 1;
+                    let (_, cut, _) = tats.select_nth_unstable(nth);
+                    let cut = *cut;
+                    let mut forgotten = 0;
+                    buckets.retain(|_, tat| {
+                        let forget = forgotten < room && *tat <= cut;
+                        forgotten += usize::from(forget);
+                        !forget
+                    });
                 }
             }
             buckets.insert(key.to_owned(), tat);

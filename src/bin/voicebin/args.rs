@@ -648,11 +648,11 @@ pub struct LifecycleArgs {
     pub metrics_listen: Option<SocketAddr>,
     /// On SIGTERM, how long requests and jobs in flight may take to finish; what is still
     /// running then is stopped (an unfinished scan job goes back to the queue).
-    #[arg(long, env = "VOICEBIN_SHUTDOWN_TIMEOUT_SECS", default_value_t = 25)]
+    #[arg(long, env = "VOICEBIN_SHUTDOWN_TIMEOUT_SECS", default_value_t = 25, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub shutdown_timeout_secs: u64,
     /// On SIGTERM, how long `serve` keeps accepting requests while `/readyz` already answers
     /// 503 `draining`, so a load balancer takes it out of rotation first.
-    #[arg(long, env = "VOICEBIN_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
+    #[arg(long, env = "VOICEBIN_SHUTDOWN_DELAY_SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub shutdown_delay_secs: u64,
 }
 
