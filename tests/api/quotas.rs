@@ -237,6 +237,19 @@ async fn deleting_a_clip_frees_its_room(backend: Backend) {
 }
 on_both_backends!(deleting_a_clip_frees_its_room);
 
+/// The account's usage once it is empty, or as it still is after 10 s.
+async fn usage_once_empty(app: &TestApp, key: &str) -> Value {
+    let mut usage = Value::Null;
+    for _ in 0..200 {
+        usage = account(app, key).await.1["usage"].clone();
+        if usage == json!({"bytes": 0, "clips": 0}) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    usage
+}
+
 async fn an_expired_clip_frees_its_room(backend: Backend) {
     let app = spawn_app_with(
         backend,
@@ -270,15 +283,10 @@ async fn an_expired_clip_frees_its_room(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(events.iter().any(|e| e == "Expired"), "{events:?}");
-    let mut usage = Value::Null;
-    for _ in 0..100 {
-        usage = account(&app, &key).await.1["usage"].clone();
-        if usage == json!({"bytes": 0, "clips": 0}) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(usage, json!({"bytes": 0, "clips": 0}));
+    assert_eq!(
+        usage_once_empty(&app, &key).await,
+        json!({"bytes": 0, "clips": 0})
+    );
     app.upload_ok(&key, wav_of(5_000), &[]).await;
 }
 on_both_backends!(an_expired_clip_frees_its_room);
@@ -291,15 +299,10 @@ async fn a_clip_stops_counting_at_its_expiry_not_at_the_sweep(backend: Backend) 
     let id = app
         .upload_ok(&key, wav_of(4_000), &[("x-expires-in", "1")])
         .await;
-    let mut usage = Value::Null;
-    for _ in 0..200 {
-        usage = account(&app, &key).await.1["usage"].clone();
-        if usage == json!({"bytes": 0, "clips": 0}) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(usage, json!({"bytes": 0, "clips": 0}));
+    assert_eq!(
+        usage_once_empty(&app, &key).await,
+        json!({"bytes": 0, "clips": 0})
+    );
     app.upload_ok(&key, wav_of(5_000), &[]).await;
     assert!(
         !app.event_types(&id).await.iter().any(|e| e == "Expired"),
