@@ -3,7 +3,7 @@
 // in place and deleting it after a confirmation. Text always goes in as text.
 
 import { el, announce, formatBytes, formatDuration, problemText } from "./ui.js";
-import { api, path } from "./session.js";
+import { api, authHeaders, path } from "./session.js";
 
 /** Links the cards' styles, once, when a page first shows a card (the view page only does for
  *  its owner). Not an @import from the pages' own sheets: axe-core re-parses imported sheets as
@@ -12,6 +12,25 @@ function useStyles() {
   if (document.querySelector("link[data-clip-ui]")) return;
   document.head.append(
     el("link", { rel: "stylesheet", href: path("/static/app/clip-ui.css"), dataset: { clipUi: "true" } }),
+  );
+}
+
+/** The clip as its owner (or a moderator) reads it, with the owner-only fields, or null when
+ *  this tab's session cannot: a plain fetch, not api(), since on a public page a stale token
+ *  means "show nothing", never a trip to the sign-in page. */
+export async function ownerView(id) {
+  const url = path(`/api/v1/items/${encodeURIComponent(id)}`);
+  const response = await fetch(url, { headers: { Accept: "application/json", ...(await authHeaders("GET", url)) } });
+  if (!response.ok) return null;
+  const item = await response.json();
+  return item.scan_state ? item : null;
+}
+
+/** Links the owner panel's styles (pages outside the app, which use view.css). */
+export function useOwnerStyles() {
+  if (document.querySelector("link[data-owner-panel]")) return;
+  document.head.append(
+    el("link", { rel: "stylesheet", href: path("/static/app/owner.css"), dataset: { ownerPanel: "true" } }),
   );
 }
 

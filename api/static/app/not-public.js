@@ -5,8 +5,8 @@
 // facts and lets them play it. Anyone else: nothing happens, and the page stays as it was.
 
 import { el } from "./ui.js";
-import { authHeaders, current, hasScope, path } from "./session.js";
-import { factList, moderationText, playInPlace, scanText, titleOf } from "./clip-ui.js";
+import { current, hasScope, path } from "./session.js";
+import { factList, moderationText, ownerView, playInPlace, scanText, titleOf, useOwnerStyles } from "./clip-ui.js";
 
 const box = document.getElementById("not-public");
 
@@ -21,19 +21,14 @@ function reasonOf(item) {
 async function start() {
   const id = box && box.dataset.clip;
   if (!id || !current() || !hasScope("voice:read")) return;
-  const url = path(`/api/v1/items/${encodeURIComponent(id)}`);
   let item;
   try {
-    // A plain fetch, not api(): a stale token here means "show nothing", never a trip to the
-    // sign-in page.
-    const response = await fetch(url, { headers: { Accept: "application/json", ...(await authHeaders("GET", url)) } });
-    if (!response.ok) return;
-    item = await response.json();
+    item = await ownerView(id);
   } catch {
     return;
   }
-  if (!item.scan_state) return;
-  document.head.append(el("link", { rel: "stylesheet", href: path("/static/app/owner.css") }));
+  if (!item) return;
+  useOwnerStyles();
   const title = titleOf(item);
   document.title = `${title} · voicebin`;
   document.querySelector("h1").textContent = title;

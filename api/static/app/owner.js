@@ -4,25 +4,10 @@
 // Signed out, or someone else's clip: nothing happens, and the page stays as it was.
 
 import { el, announce, problemText } from "./ui.js";
-import { authHeaders, current, hasScope, path } from "./session.js";
-import { deleteControl, editForm, factList, titleOf } from "./clip-ui.js";
+import { current, hasScope, path } from "./session.js";
+import { deleteControl, editForm, factList, ownerView, titleOf, useOwnerStyles } from "./clip-ui.js";
 
 const panel = document.getElementById("owner-panel");
-
-async function ownerView(id) {
-  const url = path(`/api/v1/items/${encodeURIComponent(id)}`);
-  // A plain fetch, not api(): a stale token on a public page means "show nothing", never a trip
-  // to the sign-in page.
-  const response = await fetch(url, { headers: { Accept: "application/json", ...(await authHeaders("GET", url)) } });
-  if (!response.ok) return null;
-  const item = await response.json();
-  return item.scan_state ? item : null;
-}
-
-function useStyles() {
-  // clip-ui.css comes with clip-ui.js.
-  document.head.append(el("link", { rel: "stylesheet", href: path("/static/app/owner.css") }));
-}
 
 async function start() {
   const id = panel && panel.dataset.clip;
@@ -36,7 +21,7 @@ async function start() {
   if (!item) return;
   // A moderator reads every clip with its owner's fields but cannot edit someone else's.
   const moderating = hasScope("voice:moderate");
-  useStyles();
+  useOwnerStyles();
   const title = document.getElementById("title");
   const description = document.querySelector("main .description");
   const facts = factList(item);
