@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use voicebin_api::auth::dpop::DpopVerifier;
 use voicebin_api::auth::Trust;
 use voicebin_api::site::Discovery;
+use voicebin_api::usecases::anonymous::{Anonymous, Challenges, ManagementTokens};
 use voicebin_api::usecases::grants::Grants;
 use voicebin_api::usecases::limits::Limiter;
 use voicebin_api::usecases::signin::LoginLinks;
@@ -280,6 +281,20 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         .shared_secret("reporter-tags", &random_secret())
         .await
         .context("reading the reporter-tag secret")?;
+    let challenge_secret = views
+        .shared_secret("anonymous-challenges", &random_secret())
+        .await
+        .context("reading the anonymous-upload challenge secret")?;
+    let management_secret = views
+        .shared_secret("anonymous-management", &random_secret())
+        .await
+        .context("reading the anonymous-upload management secret")?;
+    let anonymous = Arc::new(Anonymous {
+        settings: settings.anonymous.clone(),
+        challenges: Challenges::new(challenge_secret.as_bytes(), settings.anonymous.work),
+        tokens: ManagementTokens::new(management_secret.as_bytes()),
+        replay: database.replay_cache(),
+    });
     let (rate_limits, allowances) = rate_limit_stores(settings, &database).await?;
     let downloads = service.downloads().clone();
     let grants = Arc::new(Grants::new(
@@ -320,6 +335,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             store: database.quotas(),
             defaults: settings.quotas,
         },
+        anonymous,
         transcription: false,
         metrics: metrics.clone(),
         metrics_here: true,

@@ -41,6 +41,7 @@ pub use voicebin_api::auth::dpop::NoncePolicy;
 pub use voicebin_api::auth::{
     embedded_issuer, BrowserClient, IntrospectionSettings, IssuerSettings,
 };
+pub use voicebin_api::usecases::anonymous::{AnonymousSettings, Work};
 pub use voicebin_api::usecases::limits::{ClassLimits, Quota, RateLimitSettings};
 pub use voicebin_api::usecases::reporters::ModerationSettings;
 pub use voicebin_metrics::Metrics;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use secrecy::SecretString;
 use voicebin_api::auth::IssuerSettings;
+use voicebin_api::usecases::anonymous::AnonymousSettings;
 use voicebin_api::usecases::limits::RateLimitSettings;
 use voicebin_api::usecases::reporters::ModerationSettings;
 use voicebin_commands::S3Settings;
@@ -120,6 +121,8 @@ pub struct Settings {
     pub expiry: ExpirySettings,
     /// Rate limits, and Redis when their buckets are kept there.
     pub rate_limits: RateLimiting,
+    /// Anonymous uploads (off by default).
+    pub anonymous: AnonymousSettings,
 }
 
 impl Settings {
@@ -144,6 +147,7 @@ impl Settings {
             lifetimes: Lifetimes::default(),
             expiry: ExpirySettings::default(),
             rate_limits: RateLimiting::default(),
+            anonymous: AnonymousSettings::default(),
         }
     }
 }

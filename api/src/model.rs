@@ -155,6 +155,21 @@ pub struct Item {
     /// In a search (`q`) only: where the clip matched.
     #[oai(rename = "match", skip_serializing_if_is_none)]
     pub search_match: Option<ItemMatch>,
+    /// In the answer to an anonymous upload only: what manages (reads as its owner, and
+    /// deletes) the clip. Shown this once and never again: keep it.
+    #[oai(skip_serializing_if_is_none)]
+    pub management: Option<ItemManagement>,
+}
+
+/// What manages an anonymous upload.
+#[derive(Debug, Clone, Object)]
+pub struct ItemManagement {
+    /// The clip's management page, with the token in its fragment (never sent to the server by
+    /// a browser): it shows the clip's state and can delete it.
+    pub url: String,
+    /// The management token: send it as `x-management-token` to `GET` or `DELETE
+    /// /api/v1/items/{id}` instead of a bearer token.
+    pub token: String,
 }
 
 /// Which field of a clip a search matched in.
@@ -270,6 +285,7 @@ impl Item {
             updated_at: None,
             moderation: None,
             search_match: None,
+            management: None,
         }
     }
 

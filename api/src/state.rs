@@ -64,6 +64,9 @@ pub struct AppState {
     pub login_links: Option<Arc<crate::usecases::signin::LoginLinks>>,
     /// Per-account quotas: where they are kept and the operator's defaults.
     pub quotas: QuotaSettings,
+    /// Anonymous uploads: the settings, challenges and management tokens (keys shared by all
+    /// replicas through the database).
+    pub anonymous: Arc<crate::usecases::anonymous::Anonymous>,
     /// Whether this deployment transcribes clean clips (a clip without a transcript is then
     /// `pending`, otherwise `off`).
     pub transcription: bool,

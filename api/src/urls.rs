@@ -75,6 +75,11 @@ impl Urls {
         format!("{}/api/v1/items/{id}", self.base)
     }
 
+    /// An anonymous clip's management page (its token goes in the fragment).
+    pub fn manage(&self, id: &str) -> String {
+        format!("{}/{id}/manage", self.base)
+    }
+
     /// The RFC 9728 metadata of the MCP endpoint (named in `/mcp`'s 401 challenge).
     pub fn mcp_metadata(&self) -> String {
         self.at("/.well-known/oauth-protected-resource/mcp")

@@ -47,6 +47,9 @@ pub struct UploadRequest {
     /// The body's length when the client declared it (`Content-Length` of a raw body): the
     /// quota's room is checked against it before a byte is read. `None`: unknown.
     pub declared_bytes: Option<u64>,
+    /// A size limit below the service's for this upload (an anonymous upload's); `None`: the
+    /// service's limit.
+    pub max_bytes: Option<u64>,
 }
 
 /// Why an upload was not accepted. In every case nothing is left behind.
@@ -225,14 +228,13 @@ impl ClipService {
         request: UploadRequest,
         body: ByteStream,
     ) -> Result<ClipId, UploadError> {
+        let max = request
+            .max_bytes
+            .map_or(self.max_upload_bytes, |m| m.min(self.max_upload_bytes));
         let (want, min) = match request.declared_bytes {
-            Some(len) if len > self.max_upload_bytes => {
-                return Err(UploadError::TooLarge {
-                    max: self.max_upload_bytes,
-                })
-            }
+            Some(len) if len > max => return Err(UploadError::TooLarge { max }),
             Some(len) => (len, len),
-            None => (self.max_upload_bytes, 1),
+            None => (max, 1),
         };
         let grant = match self.quotas.reserve(&request.owner, want, min).await {
             Ok(grant) => grant,
@@ -245,33 +247,34 @@ impl ClipService {
             quotas: self.quotas.clone(),
             ticket: grant.ticket.clone(),
         };
-        let result = self.store_upload(request, body, &grant).await;
+        let result = self.store_upload(request, body, max, &grant).await;
         held.release().await;
         result
     }
 
-    /// The refusal of a body that passed `cap`: the quota's, when the quota set the cap.
-    fn over(&self, cap: u64, grant: &QuotaGrant) -> UploadError {
-        if cap < self.max_upload_bytes {
+    /// The refusal of a body that passed `cap` of an upload limited to `max` bytes: the
+    /// quota's, when the quota set the cap.
+    fn over(cap: u64, max: u64, grant: &QuotaGrant) -> UploadError {
+        if cap < max {
             UploadError::OverQuota {
                 usage: grant.usage,
                 limits: grant.limits,
             }
         } else {
-            UploadError::TooLarge {
-                max: self.max_upload_bytes,
-            }
+            UploadError::TooLarge { max }
         }
     }
 
-    /// [`ClipService::upload`] once the quota's room is held: at most `grant.bytes` bytes.
+    /// [`ClipService::upload`] once the quota's room is held: at most `max` bytes, and at
+    /// most `grant.bytes`.
     async fn store_upload(
         &self,
         request: UploadRequest,
         mut body: ByteStream,
+        max: u64,
         grant: &QuotaGrant,
     ) -> Result<ClipId, UploadError> {
-        let cap = self.max_upload_bytes.min(grant.bytes);
+        let cap = max.min(grant.bytes);
         let mut prefix = BytesMut::new();
         while prefix.len() < SNIFF_BYTES {
             match body.next().await {
@@ -280,7 +283,7 @@ impl ClipService {
                 None => break,
             }
             if prefix.len() as u64 > cap {
-                return Err(self.over(cap, grant));
+                return Err(Self::over(cap, max, grant));
             }
         }
         if prefix.is_empty() {
@@ -294,7 +297,6 @@ impl ClipService {
         let blob_key = format!("clips/{id}");
 
         let state = Arc::new(Mutex::new((Sha256::new(), 0u64)));
-        let max = cap;
         let hashing = {
             let state = state.clone();
             futures::stream::once(async move { Ok(prefix.freeze()) })
@@ -304,7 +306,7 @@ impl ClipService {
                     let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
                     guard.0.update(&chunk);
                     guard.1 += chunk.len() as u64;
-                    if guard.1 > max {
+                    if guard.1 > cap {
                         return Err(std::io::Error::other(LimitExceeded));
                     }
                     Ok(chunk)
@@ -312,7 +314,7 @@ impl ClipService {
         };
         match self.blobs.put(&blob_key, Box::pin(hashing)).await {
             Ok(_) => {}
-            Err(BlobError::Source(e)) if is_limit(&e) => return Err(self.over(cap, grant)),
+            Err(BlobError::Source(e)) if is_limit(&e) => return Err(Self::over(cap, max, grant)),
             Err(BlobError::Source(e)) => return Err(UploadError::Body(e)),
             Err(e) => return Err(UploadError::Storage(e)),
         }

@@ -309,6 +309,21 @@ fn check_len(field: &'static str, s: &str, max: usize) -> Result<(), ValueError>
 impl AccountId {
     /// Longest accepted account id, in characters.
     pub const MAX_LEN: usize = 128;
+    /// Account ids voicebin keeps for itself: no token with such a subject is accepted.
+    pub const RESERVED_PREFIX: &'static str = "voicebin:";
+    /// The owner of every anonymous upload (one account, so that a quota set on it caps them
+    /// all together).
+    pub const ANONYMOUS: &'static str = "voicebin:anonymous";
+
+    /// The owner of anonymous uploads.
+    pub fn anonymous() -> Self {
+        AccountId(Self::ANONYMOUS.to_owned())
+    }
+
+    /// Whether this is the owner of anonymous uploads.
+    pub fn is_anonymous(&self) -> bool {
+        self.0 == Self::ANONYMOUS
+    }
 
     /// Parses an account id (the token's `sub`).
     pub fn parse(raw: &str) -> Result<Self, ValueError> {

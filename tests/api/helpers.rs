@@ -121,6 +121,8 @@ pub struct Options {
     pub expiry: voicebin_workers::ExpirySettings,
     /// Rate limits (the defaults unless a test sets its own).
     pub rate_limits: voicebin::RateLimiting,
+    /// Anonymous uploads (off, as by default).
+    pub anonymous: voicebin::AnonymousSettings,
 }
 
 impl Default for Options {
@@ -134,6 +136,7 @@ impl Default for Options {
             lifetimes: Default::default(),
             expiry: Default::default(),
             rate_limits: Default::default(),
+            anonymous: Default::default(),
         }
     }
 }
@@ -152,6 +155,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         lifetimes,
         expiry,
         rate_limits,
+        anonymous,
     } = options;
     spawn_with_settings(move |dir, base| {
         Box::pin(async move {
@@ -180,6 +184,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
                 transcription,
                 quotas,
                 rate_limits,
+                anonymous,
             }
         })
     })

@@ -591,6 +591,7 @@ async fn spawn_app_with_stalled_scanner() -> TestApp {
                 transcription: None,
                 quotas: Default::default(),
                 rate_limits: Default::default(),
+                anonymous: Default::default(),
             }
         })
     })

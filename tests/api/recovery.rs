@@ -21,6 +21,7 @@ fn upload_request() -> UploadRequest {
         lifetime: None,
         request_id: None,
         declared_bytes: None,
+        max_bytes: None,
     }
 }
 
@@ -62,6 +63,7 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
         transcription: None,
         quotas: Default::default(),
         rate_limits: Default::default(),
+        anonymous: Default::default(),
     };
 
     // First process: accepts two uploads but never runs its background tasks, as if killed

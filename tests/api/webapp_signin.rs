@@ -500,6 +500,7 @@ async fn oauth_signs_a_browser_in_with_dpop(browser: Browser) {
                 transcription: None,
                 quotas: Default::default(),
                 rate_limits: Default::default(),
+                anonymous: Default::default(),
             };
             *started.lock().unwrap() = Some(issuer);
             settings

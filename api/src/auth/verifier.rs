@@ -316,11 +316,13 @@ pub(super) fn unix_now() -> i64 {
     i64::try_from(secs).unwrap_or(i64::MAX)
 }
 
-/// Account ids: non-empty, at most 128 characters, no control characters.
+/// Account ids: non-empty, at most 128 characters, no control characters, and not one voicebin
+/// keeps for itself (`voicebin:…`, such as the owner of anonymous uploads).
 pub(crate) fn valid_subject(sub: &str) -> bool {
     !sub.is_empty()
         && sub.chars().count() <= MAX_SUBJECT_CHARS
         && !sub.chars().any(char::is_control)
+        && !sub.starts_with(voicebin_domain::AccountId::RESERVED_PREFIX)
 }
 
 /// A base64url SHA-256 thumbprint: 43 characters.
@@ -876,6 +878,8 @@ mod tests {
             json!("a".repeat(129)),
             json!("ab\ncd"),
             json!("a\u{0}"),
+            json!("voicebin:anonymous"),
+            json!("voicebin:x"),
             json!(42),
             Value::Null,
         ] {

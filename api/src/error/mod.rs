@@ -110,6 +110,8 @@ pub enum Code {
     Forbidden,
     /// 403: an upload past the account's quota of bytes or clips.
     QuotaExceeded,
+    /// 403: an anonymous upload whose proof-of-work solution is not taken.
+    ChallengeFailed,
     /// 404: no such clip (or not visible to the caller), or no such resource.
     NotFound,
     /// 405: the resource does not support the method.
@@ -150,13 +152,14 @@ pub enum Code {
 
 impl Code {
     /// Every code, in table order.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 25] = [
         Code::BadRequest,
         Code::InvalidField,
         Code::Unauthorized,
         Code::InsufficientScope,
         Code::Forbidden,
         Code::QuotaExceeded,
+        Code::ChallengeFailed,
         Code::NotFound,
         Code::MethodNotAllowed,
         Code::NotAcceptable,
@@ -223,6 +226,16 @@ impl Code {
                 "Quota exceeded",
                 "The upload would take the account past its quota of stored bytes or clips; \
                  `usage` and `limits` say where it stands. Delete clips to make room.",
+                None,
+            ),
+            Code::ChallengeFailed => (
+                S::FORBIDDEN,
+                "challenge-failed",
+                "Proof of work not accepted",
+                "The anonymous upload's solved challenge (`x-altcha`) is not taken: it does not \
+                 solve the challenge, the challenge has expired or was already used, or this \
+                 site did not issue it. Fetch a new one from `GET /api/v1/challenge`, solve it \
+                 and send the upload again.",
                 None,
             ),
             Code::NotFound => (

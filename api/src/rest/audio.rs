@@ -6,13 +6,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use voicebin_commands::ByteStream;
 
-use super::extract::{Auth, UploadBody};
+use super::extract::{MaybeAuth, UploadBody};
 use super::form;
 use super::ApiTags;
 use crate::access;
 use crate::error::{ApiError, Code, Errors};
 use crate::model::Item;
 use crate::state::AppState;
+use crate::usecases::anonymous::{self, Challenge};
 use crate::usecases::clips::{self, RawMeta};
 
 /// Allowance for multipart framing and fields on top of the file size limit (a valid form's
@@ -23,6 +24,19 @@ const MULTIPART_SLACK: u64 = 64 * 1024;
 pub struct AudioApi {
     /// Shared state.
     pub state: AppState,
+}
+
+#[derive(ApiResponse)]
+enum ChallengeResponse {
+    /// A new challenge, to be solved within ten minutes and used once.
+    #[oai(status = 200)]
+    Ok(Json<Challenge>, #[oai(header = "Cache-Control")] String),
+}
+
+/// Who is uploading: an account, or nobody with a solved challenge.
+enum Uploader {
+    Account(voicebin_domain::AccountId),
+    Anonymous(String),
 }
 
 #[derive(ApiResponse)]
@@ -75,9 +89,14 @@ fn raw_header(req: &poem::Request, name: &'static str) -> Result<Option<String>,
 crate::error::errors!(
     /// What an upload can answer besides 201.
     UploadErrors = "uploadAudio": [
-        BadRequest, InvalidField, Unauthorized, InsufficientScope, QuotaExceeded, TooLarge,
-        NotAudio, Removed, RateLimited, Internal, Unavailable
+        BadRequest, InvalidField, Unauthorized, InsufficientScope, QuotaExceeded,
+        ChallengeFailed, TooLarge, NotAudio, Removed, TooManyRequests, RateLimited, Internal,
+        Unavailable
     ]
+);
+crate::error::errors!(
+    /// What asking for a challenge can answer besides 200.
+    ChallengeErrors = "getChallenge": [NotFound, RateLimited, Internal]
 );
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Audio")]
@@ -92,11 +111,19 @@ impl AudioApi {
     /// An upload that would take the account past its quota of stored bytes or clips is
     /// refused with 403 `quota-exceeded` (carrying `usage` and `limits`) before its bytes are
     /// kept; with a `Content-Length` that cannot fit, before the body is read.
+    ///
+    /// **Anonymous uploads**, when the operator turns them on: send no `Authorization` but
+    /// `x-altcha`, a solved challenge from `GET /api/v1/challenge`. Such a clip has a lower
+    /// size limit and always expires (24 hours unless the operator says otherwise; a shorter
+    /// `x-expires-in` is kept), each network address may make only a few an hour (429
+    /// `too-many-requests`), and a challenge is taken once (403 `challenge-failed` for a
+    /// wrong, expired or reused one). The answer's `management` holds the only link that can
+    /// delete the clip: it is never shown again.
     #[oai(path = "/audio", method = "post", operation_id = "uploadAudio")]
     #[allow(clippy::too_many_arguments)]
     async fn upload(
         &self,
-        auth: Auth,
+        auth: MaybeAuth,
         body: UploadBody,
         /// Display filename (default: from the multipart part, else `<id>.<ext>`).
         #[oai(name = "x-filename")]
@@ -118,11 +145,30 @@ impl AudioApi {
         /// everywhere and its bytes are purged.
         #[oai(name = "x-expires-in")]
         x_expires_in: Header<Option<String>>,
+        /// For an anonymous upload (no `Authorization`): a challenge from `GET
+        /// /api/v1/challenge`, solved, as the ALTCHA widget gives it (base64 of its JSON).
+        /// Malformed: 400 (field `altcha`); not taken: 403 `challenge-failed`.
+        #[oai(name = "x-altcha")]
+        x_altcha: Header<Option<String>>,
         req: &poem::Request,
     ) -> Result<UploadResponse, Errors<UploadErrors>> {
-        let principal = auth.require(access::CREATE)?;
-        let owner = clips::account(principal)?;
-        let max = self.state.service.max_upload_bytes();
+        let _ = x_altcha;
+        let uploader = match &auth.0 {
+            Some(principal) => {
+                access::require(principal, access::CREATE)?;
+                Uploader::Account(clips::account(principal)?)
+            }
+            None => match raw_header(req, "x-altcha")? {
+                Some(altcha) if self.state.anonymous.settings.enabled => {
+                    Uploader::Anonymous(altcha)
+                }
+                _ => return Err(anonymous::needs_token(&self.state).into()),
+            },
+        };
+        let max = match uploader {
+            Uploader::Account(_) => self.state.service.max_upload_bytes(),
+            Uploader::Anonymous(_) => anonymous::max_bytes(&self.state),
+        };
         let is_multipart = body.content_type.as_deref().is_some_and(|ct| {
             ct.trim_start()
                 .to_ascii_lowercase()
@@ -174,21 +220,39 @@ impl AudioApi {
                 .map(|r| r.map_err(std::io::Error::other));
             (Box::pin(stream), None)
         };
-        let item = clips::upload(
-            &self.state,
-            owner,
-            meta,
-            stream,
-            declared,
-            crate::http::request_id(req),
-        )
-        .await
-        // A part after the file fails the file's stream; say what it was.
-        .map_err(|e| match late.and_then(|late| late.take()) {
-            Some(refusal) => refusal.into(),
-            None => e,
-        })?;
+        let request_id = crate::http::request_id(req);
+        let uploaded = match uploader {
+            Uploader::Account(owner) => {
+                clips::upload(&self.state, owner, meta, stream, declared, request_id).await
+            }
+            Uploader::Anonymous(altcha) => {
+                let ip = crate::http::client_ip(req, self.state.moderation.trust_forwarded_for);
+                anonymous::upload(&self.state, ip, &altcha, meta, stream, declared, request_id)
+                    .await
+            }
+        };
+        let item = uploaded
+            // A part after the file fails the file's stream; say what it was.
+            .map_err(|e| match late.and_then(|late| late.take()) {
+                Some(refusal) => refusal.into(),
+                None => e,
+            })?;
         let location = self.state.urls.item(&item.id);
         Ok(UploadResponse::Created(Json(item), location))
+    }
+
+    /// A proof-of-work challenge for an anonymous upload (ALTCHA v2, PBKDF2/SHA-256).
+    ///
+    /// Only while the operator allows anonymous uploads (404 otherwise). Find the `counter`
+    /// (from 0 up) for which PBKDF2-HMAC-SHA256 of the `nonce`'s bytes followed by the counter
+    /// as four big-endian bytes, salted with the `salt`'s bytes, `cost` iterations, 32 bytes,
+    /// starts with `keyPrefix` in hex; then send base64 of `{"challenge": <this document>,
+    /// "solution": {"counter": …, "derivedKey": "<hex>"}}` as `x-altcha` with the upload. The
+    /// ALTCHA widget and altcha-lib's `solveChallenge` do exactly this. A challenge expires at
+    /// `expiresAt` and is taken once.
+    #[oai(path = "/challenge", method = "get", operation_id = "getChallenge")]
+    async fn challenge(&self) -> Result<ChallengeResponse, Errors<ChallengeErrors>> {
+        let challenge = anonymous::challenge(&self.state)?;
+        Ok(ChallengeResponse::Ok(Json(challenge), "no-store".into()))
     }
 }

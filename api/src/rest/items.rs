@@ -1,6 +1,6 @@
 //! `GET`, `PATCH` and `DELETE /api/v1/items/{id}`.
 
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
@@ -10,8 +10,8 @@ use crate::access::{self, Want};
 use crate::error::{ApiError, Errors};
 use crate::model::{Item, ItemPatch, PlaybackUrl};
 use crate::state::AppState;
-use crate::usecases::clips;
 use crate::usecases::grants::Listener;
+use crate::usecases::{anonymous, clips};
 
 /// Operations on one clip.
 pub struct ItemsApi {
@@ -76,7 +76,7 @@ crate::error::errors!(
 crate::error::errors!(
     /// What reading a clip can answer besides 200.
     ReadErrors = "getItem": [
-        Unauthorized, NotFound, Gone, RateLimited, Removed, Internal, Unavailable
+        BadRequest, Unauthorized, NotFound, Gone, RateLimited, Removed, Internal, Unavailable
     ]
 );
 crate::error::errors!(
@@ -95,7 +95,8 @@ crate::error::errors!(
 crate::error::errors!(
     /// What deleting a clip can answer besides 204.
     DeleteErrors = "deleteItem": [
-        Unauthorized, InsufficientScope, NotFound, Gone, Conflict, Internal, Unavailable
+        BadRequest, Unauthorized, InsufficientScope, NotFound, Gone, Conflict, Internal,
+        Unavailable
     ]
 );
 
@@ -104,14 +105,26 @@ impl ItemsApi {
     /// Read a clip's metadata.
     ///
     /// Public for clips that passed their scan. The owner, with a `voice:read` token, also
-    /// sees pending or rejected clips and the owner-only fields. Deleted clips answer 410.
+    /// sees pending or rejected clips and the owner-only fields; so does the holder of an
+    /// anonymous clip's management token, sent as `x-management-token`. Deleted clips answer
+    /// 410.
     #[oai(path = "/:id", method = "get", operation_id = "getItem")]
     async fn get_item(
         &self,
         auth: MaybeAuth,
         id: Path<String>,
+        /// An anonymous upload's management token (from the upload's answer), instead of
+        /// `Authorization`.
+        #[oai(name = "x-management-token")]
+        x_management_token: Header<Option<String>>,
     ) -> Result<GetItemResponse, Errors<ReadErrors>> {
-        let item = clips::get(&self.state, &id.0, auth.0.as_ref()).await?;
+        let caller = anonymous::caller_or_manager(
+            &self.state,
+            &id.0,
+            auth.0,
+            x_management_token.0.as_deref(),
+        )?;
+        let item = clips::get(&self.state, &id.0, caller.as_ref()).await?;
         Ok(GetItemResponse::Ok(Json(item)))
     }
 
@@ -196,14 +209,33 @@ impl ItemsApi {
     ///
     /// The clip stops being served at once and its bytes are purged. A clip a moderator
     /// removed cannot be deleted (409): it keeps answering 451, with the moderator's reason.
+    /// An anonymous upload is deleted with its management token in `x-management-token`
+    /// instead of `Authorization`.
     #[oai(path = "/:id", method = "delete", operation_id = "deleteItem")]
     async fn delete_item(
         &self,
-        auth: Auth,
+        auth: MaybeAuth,
         id: Path<String>,
+        /// An anonymous upload's management token (from the upload's answer), instead of
+        /// `Authorization`.
+        #[oai(name = "x-management-token")]
+        x_management_token: Header<Option<String>>,
         req: &poem::Request,
     ) -> Result<DeleteItemResponse, Errors<DeleteErrors>> {
-        let principal = auth.require(access::DELETE)?;
+        let caller = anonymous::caller_or_manager(
+            &self.state,
+            &id.0,
+            auth.0,
+            x_management_token.0.as_deref(),
+        )?
+        .ok_or_else(|| {
+            ApiError::new(
+                crate::error::Code::Unauthorized,
+                "this operation needs `Authorization: Bearer <token>`, or an anonymous \
+                 upload's `x-management-token`",
+            )
+        })?;
+        let principal = access::require(&caller, access::DELETE)?;
         clips::delete(&self.state, principal, &id.0, crate::http::request_id(req)).await?;
         Ok(DeleteItemResponse::Deleted)
     }

@@ -296,6 +296,7 @@ impl RawMeta {
             lifetime,
             request_id,
             declared_bytes: None,
+            max_bytes: None,
         })
     }
 }
@@ -315,6 +316,15 @@ pub async fn upload(
         declared_bytes,
         ..meta.into_request(owner, state.service.lifetimes(), request_id)?
     };
+    store(state, request, body).await
+}
+
+/// Stores `body` as the clip `request` describes and returns its owner view.
+pub async fn store(
+    state: &AppState,
+    request: UploadRequest,
+    body: ByteStream,
+) -> Result<Item, ApiError> {
     let id: ClipId = state.service.upload(request, body).await?;
     state.metrics.uploaded();
     let view = state.views.get(id.as_str()).await?.ok_or_else(|| {

@@ -3,6 +3,7 @@
 //! JSON shapes of [`crate::model`] or an [`crate::error::ApiError`].
 
 pub mod allowances;
+pub mod anonymous;
 pub mod clips;
 pub mod grants;
 pub mod limits;

@@ -13,7 +13,7 @@ use voicebin::{
     IntrospectionSettings, IssuerSettings, ModerationSettings, NoncePolicy, Settings, SiteSettings,
     DEFAULT_MAX_UPLOAD_BYTES,
 };
-use voicebin::{ClassLimits, Quota, RateLimitSettings, RateLimiting};
+use voicebin::{AnonymousSettings, ClassLimits, Quota, RateLimitSettings, RateLimiting, Work};
 use voicebin_commands::S3Settings;
 use voicebin_domain::{Language, Lifetime, Lifetimes};
 use voicebin_workers::stage::transcript::whisper::WhisperSettings;
@@ -364,6 +364,59 @@ pub struct ServerArgs {
     redis_key_prefix: String,
     #[command(flatten)]
     pub quotas: QuotaArgs,
+    #[command(flatten)]
+    pub anonymous: AnonymousArgs,
+}
+
+/// Anonymous uploads (issue 15, ADR 0023): off unless turned on.
+#[derive(Args, Clone)]
+pub struct AnonymousArgs {
+    /// `on` takes uploads without a token from the upload page and `POST /api/v1/audio` when
+    /// they carry a solved proof-of-work challenge (ALTCHA); `off` refuses them.
+    #[arg(long, env = "VOICEBIN_ANONYMOUS_UPLOADS", default_value = "off", value_parser = ["on", "off"])]
+    anonymous_uploads: String,
+    /// How long an anonymous clip lives at most, in seconds or as an ISO 8601 duration (`PT6H`);
+    /// it is also the default. Never longer than VOICEBIN_MAX_LIFETIME.
+    #[arg(long, env = "VOICEBIN_ANONYMOUS_LIFETIME", default_value = "P1D", value_parser = parse_lifetime)]
+    anonymous_lifetime: Lifetime,
+    /// The size limit of an anonymous upload (`10MB`, `5MiB`, or bytes); never above
+    /// VOICEBIN_MAX_UPLOAD_BYTES.
+    #[arg(long, env = "VOICEBIN_ANONYMOUS_MAX_UPLOAD_BYTES", default_value = "10MB", value_parser = anonymous_bytes)]
+    anonymous_max_upload_bytes: u64,
+    /// Anonymous uploads each network address may make per hour (0: no limit).
+    #[arg(long, env = "VOICEBIN_ANONYMOUS_UPLOADS_PER_HOUR", default_value_t = AnonymousSettings::default().per_hour_per_address)]
+    anonymous_uploads_per_hour: u32,
+    /// PBKDF2 iterations per attempt at a challenge.
+    #[arg(long, env = "VOICEBIN_ANONYMOUS_CHALLENGE_COST", default_value_t = Work::default().cost, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    anonymous_challenge_cost: u32,
+    /// Leading hex zeros a solution's key must have: each one makes a challenge 16 times
+    /// harder (3: about 4,096 attempts).
+    #[arg(long, env = "VOICEBIN_ANONYMOUS_CHALLENGE_DIGITS", default_value_t = Work::default().digits, value_parser = clap::value_parser!(u8).range(1..=6))]
+    anonymous_challenge_digits: u8,
+}
+
+fn anonymous_bytes(raw: &str) -> Result<u64, String> {
+    match voicebin_domain::quota::parse_byte_size(raw) {
+        Ok(0) => Err("must be more than 0 bytes (VOICEBIN_ANONYMOUS_MAX_UPLOAD_BYTES)".into()),
+        Ok(bytes) => Ok(bytes),
+        Err(e) => Err(format!("{e} (VOICEBIN_ANONYMOUS_MAX_UPLOAD_BYTES)")),
+    }
+}
+
+impl AnonymousArgs {
+    /// The settings these flags make.
+    pub fn settings(&self) -> AnonymousSettings {
+        AnonymousSettings {
+            enabled: self.anonymous_uploads == "on",
+            lifetime: self.anonymous_lifetime,
+            max_bytes: self.anonymous_max_upload_bytes,
+            per_hour_per_address: self.anonymous_uploads_per_hour,
+            work: Work {
+                cost: self.anonymous_challenge_cost,
+                digits: self.anonymous_challenge_digits,
+            },
+        }
+    }
 }
 
 /// A rate-limit quota from a flag: `<requests>/<window>`, or `off`.
@@ -491,6 +544,7 @@ pub fn settings(
         quotas: server.map(|s| s.quotas.limits()).unwrap_or_default(),
         lifetimes: backends.expiry.lifetimes()?,
         expiry: backends.expiry.settings(),
+        anonymous: server.map(|s| s.anonymous.settings()).unwrap_or_default(),
     })
 }
 
