@@ -114,6 +114,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/static/*name", get(pages::assets::static_file))
         .at("/:id", get(pages::view::view_page))
         .at("/:id/embed", get(pages::view::embed_page))
+        .at("/:id/manage", get(pages::app::manage_page))
         .at("/:id/transcript.vtt", get(pages::view::transcript_vtt))
         .at(
             "/:id/download",

@@ -33,6 +33,7 @@ mod upload;
 mod visibility;
 mod walkthrough;
 mod webapp;
+mod webapp_anonymous;
 mod webapp_hostile;
 mod webapp_manage;
 mod webapp_outcomes;

@@ -101,4 +101,41 @@ mod tests {
         assert!(exists("view.js") && exists("view.css"));
         assert!(!exists("../Cargo.toml"));
     }
+
+    /// The vendored third-party files are the ones `scripts/vendor-altcha` recorded, byte for
+    /// byte, and every file under `vendor/` is recorded.
+    #[test]
+    fn vendored_files_match_their_recorded_sha256() {
+        let sums = std::str::from_utf8(
+            FILES
+                .iter()
+                .find(|(name, _)| *name == "vendor/SHA256SUMS.txt")
+                .expect("vendor/SHA256SUMS.txt is embedded")
+                .1,
+        )
+        .unwrap();
+        assert!(sums.starts_with("# altcha@"), "{sums}");
+        let mut recorded = Vec::new();
+        for line in sums
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (sum, file) = line.split_once("  ").expect("`<sha256>  <file>`");
+            let body = FILES
+                .iter()
+                .find(|(name, _)| *name == format!("vendor/{file}"))
+                .unwrap_or_else(|| panic!("{file} is recorded but not vendored"))
+                .1;
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
+            assert_eq!(hex::encode(digest.as_ref()), sum, "{file}");
+            recorded.push(format!("vendor/{file}"));
+        }
+        for (name, _) in FILES.iter().filter(|(n, _)| n.starts_with("vendor/")) {
+            assert!(
+                *name == "vendor/SHA256SUMS.txt" || recorded.iter().any(|r| r == name),
+                "{name} is vendored but its SHA-256 is not recorded"
+            );
+        }
+        assert!(recorded.len() >= 4, "{recorded:?}");
+    }
 }

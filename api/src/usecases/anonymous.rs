@@ -400,6 +400,20 @@ pub async fn upload(
     }
     let now = chrono::Utc::now().timestamp();
     let solved = anonymous.challenges.check(altcha, now)?;
+    // What the upload asks for is checked before the challenge is spent or the allowance taken,
+    // so a refused request costs neither.
+    let lifetime = lifetime(state);
+    let lifetimes = Lifetimes {
+        max: Some(lifetime),
+        default: Some(lifetime),
+    };
+    let request = voicebin_commands::UploadRequest {
+        declared_bytes,
+        max_bytes: Some(max_bytes(state)),
+        ..meta.into_request(AccountId::anonymous(), lifetimes, request_id)?
+    };
+    // A replayed solution is refused before it takes from the address's allowance.
+    spend(anonymous.replay.as_ref(), &solved, now).await?;
     if let Some(ip) = ip {
         let tag = state.reporter_tags.anonymous(ip);
         super::allowances::within_limit(
@@ -412,17 +426,6 @@ pub async fn upload(
         )
         .await?;
     }
-    spend(anonymous.replay.as_ref(), &solved, now).await?;
-    let lifetime = lifetime(state);
-    let lifetimes = Lifetimes {
-        max: Some(lifetime),
-        default: Some(lifetime),
-    };
-    let request = voicebin_commands::UploadRequest {
-        declared_bytes,
-        max_bytes: Some(max_bytes(state)),
-        ..meta.into_request(AccountId::anonymous(), lifetimes, request_id)?
-    };
     let item = clips::store(state, request, body).await?;
     let id = ClipId::parse(&item.id).map_err(|_| ApiError::not_found())?;
     let token = anonymous.tokens.token(&id);

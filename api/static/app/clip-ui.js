@@ -285,11 +285,17 @@ export function editForm(item, onSaved) {
   return form;
 }
 
+/** Deletes the clip with the tab's session. */
+function deleteWithSession(item) {
+  return api(`/api/v1/items/${encodeURIComponent(item.id)}`, { method: "DELETE" });
+}
+
 /**
  * A "Delete" button that asks first, in place: "Really delete?" with the confirming button
- * focused (Escape or "Keep it" goes back). `onDeleted()` runs once the API has deleted it.
+ * focused (Escape or "Keep it" goes back). `onDeleted()` runs once `remove(item)` (by default
+ * the API with the tab's session) has deleted it.
  */
-export function deleteControl(item, onDeleted) {
+export function deleteControl(item, onDeleted, remove = deleteWithSession) {
   useStyles();
   const wrap = el("div", { class: "delete" });
   const start = el("button", { type: "button", class: "secondary" }, "Delete");
@@ -326,7 +332,7 @@ export function deleteControl(item, onDeleted) {
     yes.disabled = true;
     no.disabled = true;
     try {
-      await api(`/api/v1/items/${encodeURIComponent(item.id)}`, { method: "DELETE" });
+      await remove(item);
       announce(`Deleted ${titleOf(item)}`);
       onDeleted();
     } catch (e) {

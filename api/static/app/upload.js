@@ -10,19 +10,47 @@ import { api, authHeaders, current, expired, goSignIn, noteNonce, onExpired, pat
 import { refusalOf } from "./sniff.js";
 import { canRecord, startRecording } from "./recorder.js";
 import { clearDraft, loadDraft, saveDraft } from "./drafts.js";
+import { loadAltcha, solve } from "./altcha.js";
 
-const MAX = Number(document.body.dataset.maxUploadBytes) || Infinity;
+const config = document.body.dataset;
+const MAX = Number(config.maxUploadBytes) || Infinity;
+const ANONYMOUS = config.anonymousUploads === "on";
+const ANONYMOUS_MAX = Number(config.anonymousMaxUploadBytes) || MAX;
+const ANONYMOUS_LIFETIME = Number(config.anonymousLifetimeSecs) || Infinity;
 
-// Who sends the upload and with what credentials. Today only a signed-in person may upload.
-// The seam for a later "anonymous upload" mode (no account: a proof-of-work stamp and a forced
-// expiry): another uploader with the same three members, chosen here when there is no session,
-// whose headers() adds the stamp and whose note() says when the clip will expire.
+// Who sends the upload and with what credentials: a signed-in person with the session's token,
+// or, when the operator allows it and nobody is signed in, an anonymous uploader whose browser
+// solves a proof-of-work challenge (the ALTCHA widget) and sends the solution as `x-altcha`.
 const signedIn = {
+  anonymous: false,
   ready: () => current() !== null,
+  max: () => MAX,
   headers: (method, url) => authHeaders(method, url),
-  note: () => "",
 };
-const uploader = signedIn;
+const widget = $("#altcha");
+/** The widget's current solution (it solves one when the person ticks it), or null. */
+let solved = null;
+if (widget) {
+  widget.addEventListener("statechange", (e) => {
+    solved = e.detail && e.detail.state === "verified" ? e.detail.payload : null;
+  });
+}
+const anonymous = {
+  anonymous: true,
+  ready: () => true,
+  max: () => Math.min(MAX, ANONYMOUS_MAX),
+  headers: async () => {
+    const payload = solved || (await solve(widget));
+    solved = null;
+    return { "x-altcha": payload };
+  },
+};
+/** The uploader for now (the session can change while the page is open). */
+const uploader = () => (current() === null && ANONYMOUS && widget ? anonymous : signedIn);
+if (ANONYMOUS && widget) loadAltcha();
+
+/** Durations the expiry menu offers, in seconds. */
+const OPTION_SECS = { PT1H: 3_600, P1D: 86_400, P7D: 604_800, P30D: 2_592_000 };
 
 /** The clip about to be sent: { blob, name, recorded } or null. */
 let clip = null;
@@ -61,16 +89,29 @@ function setClip(next) {
 }
 
 function updateSend() {
-  const signedOut = !uploader.ready();
-  send.textContent = signedOut ? "Sign in to upload" : "Upload";
+  const who = uploader();
+  const signedOut = !who.ready();
+  send.textContent = signedOut ? "Sign in to upload" : who.anonymous ? "Upload anonymously" : "Upload";
   send.disabled = !clip || Boolean(recording) || Boolean(sending);
   $("#signed-out").hidden = !signedOut;
+  $("#signed-out-anonymous").hidden = !who.anonymous;
+  if ($("#anonymous")) $("#anonymous").hidden = !who.anonymous;
+  // An anonymous clip always expires, within the anonymous lifetime.
+  for (const option of fields.expiresIn.options) {
+    const secs = OPTION_SECS[option.value];
+    if (option.value === "") {
+      option.textContent = who.anonymous ? "As late as allowed for anonymous uploads" : "Never (or this server's default)";
+    } else {
+      option.disabled = who.anonymous && secs > ANONYMOUS_LIFETIME;
+      if (option.disabled && option.selected) fields.expiresIn.value = "";
+    }
+  }
 }
 
 /** Checks `blob` as the API would, then makes it the clip to send (or says why not). */
 async function take(blob, name, recorded) {
   showRefusal("");
-  const refused = await refusalOf(blob, MAX);
+  const refused = await refusalOf(blob, uploader().max());
   if (refused) {
     setClip(null);
     showRefusal(problemText({ problem: refused }));
@@ -197,8 +238,8 @@ onExpired(async () => {
   if (clip) await saveDraft(draftOfPage());
 });
 
-// Either sign-in link (the notice's, the header's) keeps the clip and comes back here.
-for (const link of [$("#signin-link"), $("#sign-in")]) {
+// Each sign-in link (the notices', the header's) keeps the clip and comes back here.
+for (const link of [$("#signin-link"), $("#signin-link-anonymous"), $("#sign-in")]) {
   if (!link) continue;
   link.addEventListener("click", async (e) => {
     e.preventDefault();
@@ -217,7 +258,7 @@ async function restoreDraft() {
   setClip({ blob: draft.blob, name: draft.name, recorded: draft.recorded });
   const restored = $("#restored");
   restored.hidden = false;
-  restored.textContent = uploader.ready()
+  restored.textContent = uploader().ready()
     ? `Your unsent ${draft.recorded ? "recording" : "file"} (${draft.name}) was kept while you signed in: listen to it and upload it, or discard it.`
     : `Your unsent ${draft.recorded ? "recording" : "file"} (${draft.name}) is kept here until you sign in and upload it, or discard it.`;
 }
@@ -232,7 +273,7 @@ const progressLive = $("#progress-live");
  *  created item; rejects with a Problem, or with an AbortError when cancelled. */
 async function upload(form, onProgress) {
   const url = path("/api/v1/audio");
-  const headers = await uploader.headers("POST", url);
+  const headers = await uploader().headers("POST", url);
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     sending = xhr;
@@ -267,7 +308,7 @@ async function quotaProblem(size) {
   try {
     const url = path("/api/v1/account");
     const response = await fetch(url, {
-      headers: { Accept: "application/json", ...(await uploader.headers("GET", url)) },
+      headers: { Accept: "application/json", ...(await signedIn.headers("GET", url)) },
     });
     noteNonce(response);
     if (!response.ok) return null;
@@ -298,7 +339,8 @@ function limitProblem() {
 $("#details").addEventListener("submit", async (e) => {
   e.preventDefault();
   if (!clip || sending) return;
-  if (!uploader.ready()) {
+  const who = uploader();
+  if (!who.ready()) {
     await saveDraft(draftOfPage());
     goSignIn();
     return;
@@ -310,7 +352,13 @@ $("#details").addEventListener("submit", async (e) => {
     return;
   }
   showRefusal("");
-  const quotaError = await quotaProblem(clip.blob.size);
+  // The size limit may have changed with the session since the clip was chosen.
+  const tooLarge = await refusalOf(clip.blob, who.max());
+  if (tooLarge) {
+    showRefusal(problemText({ problem: tooLarge }));
+    return;
+  }
+  const quotaError = who.anonymous ? null : await quotaProblem(clip.blob.size);
   if (quotaError) {
     showRefusal(quotaError);
     announce(quotaError);
@@ -326,8 +374,8 @@ $("#details").addEventListener("submit", async (e) => {
 
   $("#sending").hidden = false;
   progress.value = 0;
-  progressText.textContent = `0 B of ${formatBytes(clip.blob.size)} (0%)`;
-  progressLive.textContent = "Upload started";
+  progressText.textContent = who.anonymous ? "Solving the anti-spam puzzle…" : `0 B of ${formatBytes(clip.blob.size)} (0%)`;
+  progressLive.textContent = who.anonymous ? "Solving the anti-spam puzzle before the upload" : "Upload started";
   let lastStep = 0;
   updateSend();
   send.disabled = true;
@@ -354,6 +402,10 @@ $("#details").addEventListener("submit", async (e) => {
     if (error && error.name === "AbortError") {
       announce("Upload cancelled; nothing was kept.");
       showRefusal("Upload cancelled: the server keeps nothing of it. Your clip is still here, ready to upload.");
+    } else if (who.anonymous && widget) {
+      // A solution is good once: the next try solves a new puzzle.
+      widget.reset();
+      showRefusal(problemText(error));
     } else if (error && error.status === 401 && current()) {
       // The token expired: keep the clip (onExpired) and sign in again.
       await expired();
@@ -391,6 +443,15 @@ function scanWords(state, detail) {
 
 function showDone(item) {
   const done = $("#done");
+  const manage = $("#manage");
+  manage.hidden = !item.management;
+  if (item.management) {
+    const link = $("#manage-link");
+    link.href = item.management.url;
+    link.textContent = item.management.url;
+    $("#manage-copy-slot").replaceChildren(copyButton("Copy management link", item.management.url));
+    if (widget) widget.reset();
+  }
   const link = $("#share-link");
   link.href = item.urls.view;
   link.textContent = item.urls.view;
@@ -412,6 +473,17 @@ function showDone(item) {
 
 let watching = 0;
 
+/** The item as its uploader reads it: with the session, or with an anonymous upload's
+ *  management token. */
+async function readBack(item) {
+  if (!item.management) return api(`/api/v1/items/${encodeURIComponent(item.id)}`);
+  const response = await fetch(path(`/api/v1/items/${encodeURIComponent(item.id)}`), {
+    headers: { Accept: "application/json", "x-management-token": item.management.token },
+  });
+  if (!response.ok) throw await problemOf(response);
+  return response.json();
+}
+
 /** Polls the item until its scan ends, backing off from half a second to eight. */
 async function watchScan(item) {
   const run = ++watching;
@@ -432,7 +504,7 @@ async function watchScan(item) {
     if (run !== watching) return;
     delay = Math.min(8000, delay * 1.6);
     try {
-      const latest = await api(`/api/v1/items/${encodeURIComponent(item.id)}`);
+      const latest = await readBack(item);
       state = latest.scan_state || state;
       detail = latest.scan_detail;
     } catch (error) {

@@ -8,11 +8,13 @@
 //! the page's script. See ADR 0013.
 
 mod clips;
+mod manage;
 mod moderation;
 mod signin;
 mod upload;
 
 pub use clips::clips_page;
+pub use manage::manage_page;
 pub use moderation::moderation_page;
 pub use signin::signin_page;
 pub use upload::upload_page;
