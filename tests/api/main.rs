@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod anonymous;
 mod auth;
 mod browser;
 mod concurrency;
