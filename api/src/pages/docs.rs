@@ -27,6 +27,7 @@ pub async fn docs(Data(state): Data<&AppState>) -> Response {
         None => " (here none)".to_owned(),
     };
     let rate_limits = rate_limits(state.limits.settings());
+    let anonymous = anonymous_sentence(state);
     let main = format!(
         r#"<h1>voicebin developer guide</h1>
 <p>The REST API is described by the OpenAPI 3.1 document at <a href="{url}/api/v1/openapi.json">{url}/api/v1/openapi.json</a>.
@@ -60,6 +61,21 @@ A malformed value, zero, or one beyond the maximum lifetime{max_lifetime} is a 4
 <code>application/problem+json</code> naming the field (<code>expires_in</code> or <code>expires_at</code>) and the rule, an
 instant already past a 422; nothing is stored. From its expiry on, a clip answers 410 (problem type <code>gone</code>) to everyone, its owner included, on every
 route and over MCP; its bytes are purged and its transcript is no longer served or searched.</p>
+<h2 id="anonymous">Anonymous uploads</h2>
+<p>{anonymous} When they are on, an upload needs no token if it carries a solved proof-of-work challenge
+(<a href="https://altcha.org">ALTCHA</a> v2, PBKDF2/SHA-256) in <code>x-altcha</code>:</p>
+<pre>curl {url}/api/v1/challenge      # {{"parameters": {{"algorithm", "cost", "expiresAt", "keyLength", "keyPrefix", "nonce", "salt"}}, "signature"}}
+curl -X POST {url}/api/v1/audio -H "x-altcha: $SOLUTION" --data-binary @hello.ogg
+curl -X DELETE {url}/api/v1/items/$ID -H "x-management-token: $TOKEN"</pre>
+<p>Find the <code>counter</code> (from 0) for which PBKDF2-HMAC-SHA256 of the nonce's bytes followed by the counter as four
+big-endian bytes, salted with the salt's bytes, <code>cost</code> iterations, 32 bytes, starts with <code>keyPrefix</code> in hex;
+the solution is base64 of <code>{{"challenge": &lt;the challenge&gt;, "solution": {{"counter": n, "derivedKey": "&lt;hex&gt;"}}}}</code>
+(the ALTCHA widget and altcha-lib's <code>solveChallenge</code> make exactly this). A challenge expires after ten minutes and is
+taken once. A malformed solution is a 400 (<code>field: "altcha"</code>); a wrong, expired or reused one is 403
+<code>…:challenge-failed</code>. An anonymous clip always expires, has a lower size limit, and each network address may make only
+a few an hour (429 <code>…:too-many-requests</code>). The upload's answer carries <code>management</code>: a <code>url</code> (the
+clip's own page, the token in its fragment) and the <code>token</code>, which works as <code>x-management-token</code> on
+<code>GET</code> and <code>DELETE {url}/api/v1/items/ID</code>. It is shown once and never again.</p>
 <h2 id="read">Read, list, edit, delete</h2>
 <pre>curl {url}/api/v1/items/$ID
 curl -G {url}/api/v1/account/items --data-urlencode q=hello -H "Authorization: Bearer $KEY"
@@ -165,11 +181,32 @@ the policy. A refused request changes nothing; wait <code>Retry-After</code> sec
 <code>…:insufficient-scope</code>, <code>…:not-found</code>, <code>…:gone</code>, <code>…:removed</code> (451),
 <code>…:too-many-requests</code> (429: abuse reports and sign-in links), <code>…:rate-limited</code> (429: see
 <a href="{url}/docs#rate-limits">rate limits</a>), <code>…:quota-exceeded</code> (403, with <code>usage</code> and <code>limits</code>),
+<code>…:challenge-failed</code> (403: an <a href="{url}/docs#anonymous">anonymous upload</a>'s proof of work),
 <code>…:unavailable</code>). 401 answers carry a
 <code>WWW-Authenticate</code> challenge (<code>Bearer</code>, or <code>DPoP</code> for DPoP requests); 429 and 503 answers carry <code>Retry-After</code>.</p>
 "#
     );
     text_page(&state.urls, "Developer guide", &main)
+}
+
+/// Whether this deployment takes anonymous uploads, and within what, in a sentence.
+fn anonymous_sentence(state: &AppState) -> String {
+    use crate::usecases::anonymous;
+    if !state.anonymous.settings.enabled {
+        return "This deployment takes no anonymous uploads (they are off unless the operator turns them \
+                on)."
+            .to_owned();
+    }
+    format!(
+        "This deployment takes anonymous uploads: each lives at most <code>{}</code>, may be at most {} \
+         bytes, and each network address may make {} an hour.",
+        anonymous::lifetime(state),
+        anonymous::max_bytes(state),
+        match state.anonymous.settings.per_hour_per_address {
+            0 => "any number".to_owned(),
+            n => n.to_string(),
+        }
+    )
 }
 
 /// The deployment's default quotas, in a sentence.

@@ -76,7 +76,7 @@ crate::error::errors!(
 crate::error::errors!(
     /// What reading a clip can answer besides 200.
     ReadErrors = "getItem": [
-        BadRequest, Unauthorized, NotFound, Gone, RateLimited, Removed, Internal, Unavailable
+        Unauthorized, NotFound, Gone, RateLimited, Removed, Internal, Unavailable
     ]
 );
 crate::error::errors!(
@@ -95,8 +95,7 @@ crate::error::errors!(
 crate::error::errors!(
     /// What deleting a clip can answer besides 204.
     DeleteErrors = "deleteItem": [
-        BadRequest, Unauthorized, InsufficientScope, NotFound, Gone, Conflict, Internal,
-        Unavailable
+        Unauthorized, InsufficientScope, NotFound, Gone, Conflict, Internal, Unavailable
     ]
 );
 

@@ -481,7 +481,8 @@ pub fn manager(state: &AppState, id: &str, token: &str) -> Result<Principal, Api
 }
 
 /// The caller of a request to clip `id` that may carry a management token instead of a bearer
-/// token: the bearer's caller, the token's, or none. Both at once is a 400.
+/// token: the bearer's caller when there is one (a token sent alongside is then not looked at),
+/// else the management token's, else none.
 pub fn caller_or_manager(
     state: &AppState,
     id: &str,
@@ -489,11 +490,7 @@ pub fn caller_or_manager(
     token: Option<&str>,
 ) -> Result<Option<Principal>, ApiError> {
     match (bearer, token) {
-        (Some(_), Some(_)) => Err(ApiError::new(
-            Code::BadRequest,
-            "send either `Authorization` or `x-management-token`, not both",
-        )),
-        (Some(p), None) => Ok(Some(p)),
+        (Some(p), _) => Ok(Some(p)),
         (None, Some(token)) => manager(state, id, token).map(Some),
         (None, None) => Ok(None),
     }

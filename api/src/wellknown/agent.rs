@@ -48,7 +48,7 @@ pub fn agent_card(state: &AppState) -> Value {
         });
         security.push(json!({"oauth2": [access::READ, access::CREATE, access::DELETE]}));
     }
-    json!({
+    let mut card = json!({
         "name": "voicebin",
         "description": "An audio clip bin: upload voice or audio clips, get stable view and \
             download URLs, list, inspect, edit and delete your clips. Every clip is validated as \
@@ -119,7 +119,29 @@ pub fn agent_card(state: &AppState) -> Value {
                 "outputModes": ["application/json"],
             },
         ],
-    })
+    });
+    if state.anonymous.settings.enabled {
+        let skill = json!({
+            "id": "upload-anonymously",
+            "name": "Upload audio without an account",
+            "description": format!(
+                "Upload a clip with no token: GET {url}/api/v1/challenge, solve the ALTCHA \
+                 proof-of-work challenge (PBKDF2/SHA-256; see {url}/docs#anonymous), and send \
+                 the solution as x-altcha with POST {url}/api/v1/audio. The clip expires within \
+                 {}, may be at most {} bytes, and is deleted with the management token in the \
+                 answer (x-management-token on DELETE /api/v1/items/{{id}}).",
+                crate::usecases::anonymous::lifetime(state),
+                crate::usecases::anonymous::max_bytes(state),
+            ),
+            "tags": ["audio", "upload", "anonymous"],
+            "inputModes": ["audio/*"],
+            "outputModes": ["application/json"],
+        });
+        if let Some(skills) = card["skills"].as_array_mut() {
+            skills.push(skill);
+        }
+    }
+    card
 }
 
 /// RFC 8414 §3: the metadata URL of an issuer (well-known segment before the issuer's path).

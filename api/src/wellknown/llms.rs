@@ -18,6 +18,16 @@ fn llms(state: &AppState) -> String {
     let issuer = &state.discovery.issuer;
     let max = state.service.max_upload_bytes();
     let (max_size, mcp_size) = (human_bytes(max), human_bytes(mcp_upload_cap(max)));
+    let anonymous = if state.anonymous.settings.enabled {
+        format!(
+            "a proof-of-work challenge (ALTCHA) for an anonymous upload: POST /api/v1/audio with \
+             no token and the solution in x-altcha; such clips expire within {} and are deleted \
+             with the management token in the answer (x-management-token).",
+            crate::usecases::anonymous::lifetime(state)
+        )
+    } else {
+        "404 here: this deployment takes no anonymous uploads.".to_owned()
+    };
     format!(
         "# voicebin\n\n\
 > An audio clip bin for uploading, sharing, and managing voice/audio files.\n\
@@ -40,7 +50,8 @@ fn llms(state: &AppState) -> String {
 - GET {url}/api/v1/account — your quota: what your clips take and may take (scope voice:read or voice:create); an upload past it is refused with 403 quota-exceeded.\n\
 - PATCH {url}/api/v1/items/{{id}} — edit title, description, download limit, expires_at (RFC 3339, null for never) (owner).\n\
 - GET {url}/api/v1/account/items — list your audio clips (scope voice:read); filters include q.\n\
-- DELETE {url}/api/v1/items/{{id}} — delete one of your audio clips (scope voice:delete).\n\n\
+- DELETE {url}/api/v1/items/{{id}} — delete one of your audio clips (scope voice:delete).\n\
+- GET {url}/api/v1/challenge — {anonymous}\n\n\
 ## Authentication\n\n\
 - Account API keys are minted by {issuer} and audience-bound to {url}.\n\
 - Send them as: Authorization: Bearer pbca_live_…\n\
