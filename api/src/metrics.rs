@@ -70,6 +70,35 @@ impl Templates {
         Templates(Arc::new(paths))
     }
 
+    /// The documented template a concrete request path falls under (`/api/v1/items/abc` is
+    /// `/api/v1/items/{id}`), preferring literal segments over captures; `None` when none does.
+    fn of_path(&self, path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .filter_map(|documented| {
+                let parts: Vec<&str> = documented.split('/').collect();
+                if parts.len() != segments.len() {
+                    return None;
+                }
+                let mut literal = 0;
+                for (part, segment) in parts.iter().zip(&segments) {
+                    if part.starts_with('{') {
+                        if segment.is_empty() {
+                            return None;
+                        }
+                    } else if part == segment {
+                        literal += 1;
+                    } else {
+                        return None;
+                    }
+                }
+                Some((literal, documented))
+            })
+            .max_by_key(|(literal, _)| *literal)
+            .map(|(_, documented)| documented.clone())
+    }
+
     /// The label of the poem pattern `pattern`.
     fn label(&self, pattern: &str) -> String {
         let label = template(pattern);
@@ -97,6 +126,13 @@ pub(crate) async fn record_route<E: Endpoint<Output = Response>>(
     templates: Templates,
 ) -> poem::Result<Response> {
     let slot = req.data::<RouteSlot>().cloned();
+    // A REST request refused before the API's own router ran (a 429 of the rate limiter, which
+    // wraps the whole `/api` mount) carries only the mount's pattern; its path names the route.
+    let path = req
+        .uri()
+        .path()
+        .starts_with("/api/")
+        .then(|| req.uri().path().to_owned());
     let result = ep.call(req).await;
     if let Some(slot) = slot {
         let pattern = match &result {
@@ -104,7 +140,13 @@ pub(crate) async fn record_route<E: Endpoint<Output = Response>>(
             Err(error) => error.data::<PathPattern>().cloned(),
         };
         if let Some(PathPattern(pattern)) = pattern {
-            let _ = slot.0.set(templates.label(&pattern));
+            let mut label = templates.label(&pattern);
+            if label == UNMATCHED {
+                if let Some(documented) = path.as_deref().and_then(|p| templates.of_path(p)) {
+                    label = documented;
+                }
+            }
+            let _ = slot.0.set(label);
         }
     }
     result
@@ -286,6 +328,44 @@ mod tests {
             "/api/v1/items/{id}/history"
         );
         assert_eq!(templates.label("/:id/audio"), "/{id}/audio");
+    }
+
+    #[test]
+    fn a_request_path_is_named_by_the_template_it_falls_under() {
+        let templates = Templates::of(&serde_json::json!({
+            "paths": {
+                "/api/v1/items/{id}": {},
+                "/api/v1/items/{id}/peaks": {},
+                "/api/v1/account/items": {},
+                "/api/v1/challenge": {},
+            }
+        }));
+        let of = |path: &str| templates.of_path(path);
+        assert_eq!(
+            of("/api/v1/items/abc").as_deref(),
+            Some("/api/v1/items/{id}")
+        );
+        assert_eq!(
+            of("/api/v1/items/abc/peaks").as_deref(),
+            Some("/api/v1/items/{id}/peaks")
+        );
+        // Literal segments win over a capture of the same shape.
+        assert_eq!(
+            of("/api/v1/account/items").as_deref(),
+            Some("/api/v1/account/items")
+        );
+        assert_eq!(
+            of("/api/v1/challenge").as_deref(),
+            Some("/api/v1/challenge")
+        );
+        for unknown in [
+            "/api/v1/nope",
+            "/api/v1/items/",
+            "/api/v1/items/a/b",
+            "/api",
+        ] {
+            assert_eq!(of(unknown), None, "{unknown}");
+        }
     }
 
     #[test]

@@ -48,24 +48,28 @@ pub enum Resolution {
     Removed,
     /// The clip was deleted.
     Deleted,
+    /// The clip expired.
+    Expired,
 }
 
 impl Resolution {
     /// Every resolution.
-    pub const ALL: [Resolution; 4] = [
+    pub const ALL: [Resolution; 5] = [
         Resolution::Blocked,
         Resolution::Restored,
         Resolution::Removed,
         Resolution::Deleted,
+        Resolution::Expired,
     ];
 
-    /// The stable name, as stored (`blocked`, `restored`, `removed`, `deleted`).
+    /// The stable name, as stored (`blocked`, `restored`, `removed`, `deleted`, `expired`).
     pub fn as_str(self) -> &'static str {
         match self {
             Resolution::Blocked => "blocked",
             Resolution::Restored => "restored",
             Resolution::Removed => "removed",
             Resolution::Deleted => "deleted",
+            Resolution::Expired => "expired",
         }
     }
 }
@@ -147,6 +151,8 @@ pub fn changes_for(id: &str, sequence: i64, event: &ClipEvent) -> Vec<Moderation
         ClipEvent::Blocked { at, .. } => vec![resolve(at, Resolution::Blocked)],
         ClipEvent::Restored { at, .. } => vec![resolve(at, Resolution::Restored)],
         ClipEvent::Deleted { at, .. } => vec![resolve(at, Resolution::Deleted)],
+        // Nothing is left to decide about a clip that expired: it is gone for everyone.
+        ClipEvent::Expired { at, .. } => vec![resolve(at, Resolution::Expired)],
         ClipEvent::Removed {
             sha256, reason, at, ..
         } => vec![
@@ -360,6 +366,24 @@ mod tests {
         assert_eq!(digests.len(), 1);
         assert_eq!(reports[1].resolution, Some(Resolution::Removed));
         assert_eq!(reports[1].resolved_at, Some(60));
+    }
+
+    #[test]
+    fn an_expiry_closes_the_open_reports_as_expired() {
+        let mut reports = vec![report(2), report(3)];
+        let mut digests = Vec::new();
+        let expired = ClipEvent::Expired {
+            expires_at: DateTime::from_timestamp_micros(70).unwrap(),
+            at: DateTime::from_timestamp_micros(80).unwrap(),
+        };
+        for change in changes_for("c", 4, &expired) {
+            apply_in_memory(change, &mut reports, &mut digests);
+        }
+        for r in &reports {
+            assert_eq!(r.resolution, Some(Resolution::Expired));
+            assert_eq!(r.resolved_at, Some(80));
+        }
+        assert!(digests.is_empty());
     }
 
     #[test]

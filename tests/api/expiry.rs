@@ -281,7 +281,7 @@ on_both_backends!(owners_set_keep_and_clear_the_expiry_with_patch);
 
 /// An expiry sweeper of a separate app instance over the test app's database and blobs (the
 /// state another replica would have).
-async fn replica_sweeper(app: &TestApp) -> ExpirySweeper {
+pub(crate) async fn replica_sweeper(app: &TestApp) -> ExpirySweeper {
     let replica = voicebin::build(&app.settings).await.expect("build replica");
     ExpirySweeper::new(
         replica.state.service.clone(),

@@ -831,3 +831,50 @@ async fn the_abuse_page_form_files_a_report() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(app.event_count(&id).await, 3);
 }
+
+async fn an_expired_clips_open_reports_are_closed_as_expired(backend: Backend) {
+    let app = spawn_app_with(backend, with_threshold(0)).await;
+    let alice = app.alice();
+    let moderator = app.key("mod", MODERATE);
+    let id = app
+        .upload_ok(&alice, fixture("hello.wav"), &[("x-expires-in", "PT1H")])
+        .await;
+    assert_eq!(app.wait_scanned(&id, &alice).await["scan_state"], "clean");
+    let (status, body) = app.report(&id, None, json!({"reason": "spam"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (_, open) = app.queue(&moderator, &[]).await;
+    assert_eq!(open["items"][0]["clip"]["id"], id.as_str(), "{open}");
+
+    // Its owner brings the expiry forward to a moment from now; once it has passed, the sweeper
+    // records it, and nothing is left to decide.
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let (status, body) = json(
+        app.patch_item(&id, &alice, json!({"expires_at": soon.to_rfc3339()}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sweeper = crate::expiry::replica_sweeper(&app).await;
+    let mut swept = false;
+    for _ in 0..200 {
+        if chrono::Utc::now() > soon && sweeper.sweep_once(chrono::Utc::now()).await.expired == 1 {
+            swept = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(swept, "{:?}", app.event_types(&id).await);
+    let (_, open) = app.queue(&moderator, &[]).await;
+    assert_eq!(open["items"], json!([]), "{open}");
+    let (_, resolved) = app.queue(&moderator, &[("state", "resolved")]).await;
+    assert_eq!(
+        resolved["items"][0]["clip"]["id"],
+        id.as_str(),
+        "{resolved}"
+    );
+    assert_eq!(
+        resolved["items"][0]["reports"][0]["resolution"], "expired",
+        "{resolved}"
+    );
+}
+on_both_backends!(an_expired_clips_open_reports_are_closed_as_expired);

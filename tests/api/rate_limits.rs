@@ -121,6 +121,13 @@ async fn uploads_count_down_then_are_refused_and_a_refusal_stores_nothing(backen
             .contains(r#"voicebin_rate_limit_refusals_total{class="uploads",scope="account"} 1"#),
         "{metrics}"
     );
+    // The refusal is counted under its route, though the API's router never saw it.
+    assert!(
+        metrics.contains(
+            r#"voicebin_http_requests_total{method="POST",route="/api/v1/audio",status="429"} 1"#
+        ),
+        "{metrics}"
+    );
     let listed: Value = app.list(&alice, &[]).await.json().await.unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 3);
     // Another account has its own allowance.

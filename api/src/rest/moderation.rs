@@ -136,7 +136,7 @@ pub struct QueuedReport {
     pub reported_at: String,
     /// `open` or `resolved`.
     pub state: ReportStateDto,
-    /// What closed it: `blocked`, `restored`, `removed` or `deleted`.
+    /// What closed it: `blocked`, `restored`, `removed`, `deleted` or `expired`.
     #[oai(skip_serializing_if_is_none)]
     pub resolution: Option<String>,
     /// When it was closed (RFC 3339).
