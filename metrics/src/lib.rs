@@ -27,6 +27,10 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Longest wait for one [`Probe`] during a scrape; a slower one leaves its gauges absent.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Scrapes closer together than this share one run of the probes: `/metrics` answers anyone
+/// who can reach it, and a flood of scrapes must not become a flood of database queries.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A counter of bytes, added to as a body streams.
 pub type ByteCounter = GenericCounter<AtomicU64>;
 
@@ -82,6 +86,8 @@ pub struct Metrics {
     rate_limit_refusals: IntCounterVec,
     expirations: IntCounter,
     probes: RwLock<Vec<Arc<dyn Probe>>>,
+    /// When the probes last ran; held while they run, so concurrent scrapes wait for one run.
+    probed: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Latency buckets of HTTP requests, in seconds: from a cached page to a slow upload.
@@ -237,6 +243,7 @@ impl Metrics {
                 IntCounter::new("voicebin_clips_expired_total", "Clips deleted because they expired."),
             ),
             probes: RwLock::new(Vec::new()),
+            probed: tokio::sync::Mutex::new(None),
             registry,
         }
     }
@@ -249,9 +256,25 @@ impl Metrics {
             .push(probe);
     }
 
-    /// Runs the probes (concurrently, each bounded by [`PROBE_TIMEOUT`]) and encodes every
-    /// family in the text format.
+    /// Runs the probes (concurrently, each bounded by [`PROBE_TIMEOUT`]; at most once per
+    /// [`PROBE_INTERVAL`]) and encodes every family in the text format.
     pub async fn render(&self) -> String {
+        {
+            let mut probed = self.probed.lock().await;
+            if probed.is_none_or(|at| at.elapsed() >= PROBE_INTERVAL) {
+                self.run_probes().await;
+                *probed = Some(std::time::Instant::now());
+            }
+        }
+        let mut text = Vec::new();
+        // Encoding into memory fails only on metric families this file never builds.
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
+            tracing::error!(error = %e, "encoding the metrics failed");
+        }
+        String::from_utf8(text).unwrap_or_default()
+    }
+
+    async fn run_probes(&self) {
         let probes = self
             .probes
             .read()
@@ -271,12 +294,6 @@ impl Metrics {
             }
         });
         futures::future::join_all(observed).await;
-        let mut text = Vec::new();
-        // Encoding into memory fails only on metric families this file never builds.
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
-            tracing::error!(error = %e, "encoding the metrics failed");
-        }
-        String::from_utf8(text).unwrap_or_default()
     }
 
     /// One HTTP request answered: its route template (`unmatched` for no route), method,

@@ -65,3 +65,39 @@ async fn probes_set_gauges_at_scrape_time_and_a_failed_one_leaves_them_out() {
     let text = failing.render().await;
     assert!(!text.contains("voicebin_queue_depth{"), "{text}");
 }
+
+struct Counting(std::sync::atomic::AtomicU64);
+
+#[async_trait::async_trait]
+impl Probe for Counting {
+    async fn observe(&self, metrics: &Metrics) -> Result<(), String> {
+        let runs = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        metrics.set_queue_depth("scan", runs);
+        Ok(())
+    }
+    fn forget(&self, metrics: &Metrics) {
+        metrics.forget_queue_depth("scan");
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_scrapes_runs_the_probes_once() {
+    let metrics = Metrics::new();
+    let probe = Arc::new(Counting(Default::default()));
+    metrics.add_probe(probe.clone());
+    let texts = futures::future::join_all((0..20).map(|_| metrics.render())).await;
+    assert_eq!(probe.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    for text in texts {
+        assert!(
+            text.contains("voicebin_queue_depth{queue=\"scan\"} 1"),
+            "{text}"
+        );
+    }
+    // A scrape after the interval reads afresh.
+    tokio::time::sleep(PROBE_INTERVAL + std::time::Duration::from_millis(50)).await;
+    let text = metrics.render().await;
+    assert!(
+        text.contains("voicebin_queue_depth{queue=\"scan\"} 2"),
+        "{text}"
+    );
+}

@@ -265,6 +265,8 @@ async fn a_pending_clip_shows_in_the_queue_depth_and_the_relay_lag(backend: Back
             lag = Some(value(&text, r#"voicebin_relay_lag_seconds{queue="scan"}"#));
             break;
         }
+        // Scrapes closer together share one reading of the gauges.
+        tokio::time::sleep(voicebin_metrics::PROBE_INTERVAL).await;
     }
     let lag = lag.expect("a scrape between two relay passes");
     assert!(lag >= 60.0, "relay lag {lag}");
