@@ -669,3 +669,37 @@ async fn a_signed_in_upload_with_a_challenge_is_the_accounts(backend: Backend) {
     );
 }
 on_both_backends!(a_signed_in_upload_with_a_challenge_is_the_accounts);
+
+async fn a_full_anonymous_quota_refuses_without_telling_the_totals(backend: Backend) {
+    // The operator's default quota applies to the anonymous uploads' one account as to any.
+    let app = spawn_app_with(
+        backend,
+        Options {
+            anonymous: on(),
+            quotas: voicebin_domain::Limits {
+                bytes: None,
+                clips: Some(1),
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    upload_anonymous_ok(&app, small_wav(), &[]).await;
+    let blobs = app.blob_files();
+    let altcha = solved(&app).await;
+    let body = problem(
+        upload_anonymous(&app, &altcha, small_wav(), &[]).await,
+        StatusCode::FORBIDDEN,
+        "quota-exceeded",
+    )
+    .await;
+    assert!(body.get("usage").is_none(), "{body}");
+    assert!(body.get("limits").is_none(), "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("sign in"), "{body}");
+    assert!(!detail.contains("delete clips"), "{body}");
+    assert_eq!(app.blob_files(), blobs);
+    // A signed-in account has its own room.
+    app.upload_ok(&app.alice(), fixture("hello.wav"), &[]).await;
+}
+on_both_backends!(a_full_anonymous_quota_refuses_without_telling_the_totals);

@@ -46,8 +46,12 @@ pub struct MintRequest {
 /// Why a token could not be minted.
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
-    /// The account id is empty, too long or contains control characters.
-    #[error("invalid account id")]
+    /// The account id is empty, too long, contains control characters or is one voicebin keeps
+    /// for itself.
+    #[error(
+        "invalid account id: 1 to 128 characters, no control characters, and not starting with \
+         `voicebin:` (kept for voicebin's own accounts)"
+    )]
     InvalidAccount,
     /// A scope is empty or contains characters not allowed in a scope token.
     #[error("invalid scope")]

@@ -64,8 +64,11 @@ route and over MCP; its bytes are purged and its transcript is no longer served 
 <h2 id="anonymous">Anonymous uploads</h2>
 <p>{anonymous} When they are on, an upload needs no token if it carries a solved proof-of-work challenge
 (<a href="https://altcha.org">ALTCHA</a> v2, PBKDF2/SHA-256) in <code>x-altcha</code>:</p>
-<pre>curl {url}/api/v1/challenge      # {{"parameters": {{"algorithm", "cost", "expiresAt", "keyLength", "keyPrefix", "nonce", "salt"}}, "signature"}}
-curl -X POST {url}/api/v1/audio -H "x-altcha: $SOLUTION" --data-binary @hello.ogg
+<pre>curl {url}/api/v1/challenge
+# {{"parameters": {{"algorithm", "cost", "expiresAt", "keyLength",
+#                 "keyPrefix", "nonce", "salt"}}, "signature"}}
+curl -X POST {url}/api/v1/audio -H "x-altcha: $SOLUTION" \
+  --data-binary @hello.ogg
 curl -X DELETE {url}/api/v1/items/$ID -H "x-management-token: $TOKEN"</pre>
 <p>Find the <code>counter</code> (from 0) for which PBKDF2-HMAC-SHA256 of the nonce's bytes followed by the counter as four
 big-endian bytes, salted with the salt's bytes, <code>cost</code> iterations, 32 bytes, starts with <code>keyPrefix</code> in hex;

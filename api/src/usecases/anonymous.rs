@@ -245,7 +245,8 @@ impl Challenges {
                 "the challenge was not issued by this site (its signature does not match)",
             ));
         }
-        if p.expires_at < now {
+        // Expired from `expiresAt` on: the replay cache forgets a spent nonce at that second.
+        if p.expires_at <= now {
             return Err(Refused(
                 "the challenge has expired; fetch a new one from GET /api/v1/challenge",
             ));
@@ -426,7 +427,19 @@ pub async fn upload(
         )
         .await?;
     }
-    let item = clips::store(state, request, body).await?;
+    let item = clips::store(state, request, body).await.map_err(|e| {
+        if e.code() == Code::QuotaExceeded {
+            // The shared room of every anonymous upload: its totals are nobody's business, and
+            // an anonymous uploader has no clips to delete.
+            ApiError::new(
+                Code::QuotaExceeded,
+                "anonymous uploads have used all the room this server gives them; sign in to \
+                 upload, or try again later",
+            )
+        } else {
+            e
+        }
+    })?;
     let id = ClipId::parse(&item.id).map_err(|_| ApiError::not_found())?;
     let token = anonymous.tokens.token(&id);
     Ok(Item {
