@@ -239,3 +239,81 @@ async fn the_developer_guide_covers_rest_mcp_oauth_discovery_errors_and_limits()
     assert!(html.contains("DPoP"));
     assert!(html.contains("upload_audio"));
 }
+
+/// The text of `path` (200).
+async fn get_text(app: &crate::helpers::TestApp, path: &str) -> String {
+    let res = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{path}");
+    res.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_agent_card_docs_llms_txt_and_openapi_say_whether_anonymous_uploads_are_on() {
+    use crate::helpers::{spawn_app_with, Options};
+    let on = spawn_app_with(
+        Backend::Sqlite,
+        Options {
+            anonymous: voicebin::AnonymousSettings {
+                enabled: true,
+                ..voicebin::AnonymousSettings::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let off = spawn_app(Backend::Sqlite).await;
+    for (app, enabled) in [(&on, true), (&off, false)] {
+        let (_, card) = get_json(app, "/.well-known/agent.json").await;
+        let skill = card["skills"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "upload-anonymously")
+            .cloned();
+        assert_eq!(skill.is_some(), enabled, "{card}");
+        if let Some(skill) = skill {
+            let text = skill["description"].as_str().unwrap();
+            for words in ["/api/v1/challenge", "x-altcha", "P1D", "10000000 bytes"] {
+                assert!(text.contains(words), "{words}: {text}");
+            }
+        }
+        let docs = get_text(app, "/docs").await;
+        assert!(docs.contains(r#"<h2 id="anonymous">"#), "{docs}");
+        let here = if enabled {
+            "This deployment takes anonymous uploads: each lives at most <code>P1D</code>, may be at \
+             most 10000000 bytes, and each network address may make 10 an hour."
+        } else {
+            "This deployment takes no anonymous uploads"
+        };
+        assert!(docs.contains(here), "{docs}");
+        let llms = get_text(app, "/llms.txt").await;
+        let line = llms
+            .lines()
+            .find(|l| l.contains("/api/v1/challenge"))
+            .unwrap_or_else(|| panic!("{llms}"));
+        assert_eq!(line.contains("x-altcha"), enabled, "{line}");
+        assert_eq!(line.contains("404 here"), !enabled, "{line}");
+        // The document describes the operation and the header either way (it is the API's
+        // contract; the deployment decides whether the operation answers).
+        let (_, doc) = get_json(app, "/api/v1/openapi.json").await;
+        assert_eq!(
+            doc["paths"]["/api/v1/challenge"]["get"]["operationId"],
+            "getChallenge"
+        );
+        let upload = &doc["paths"]["/api/v1/audio"]["post"];
+        assert!(
+            upload["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "x-altcha"),
+            "{upload}"
+        );
+        assert!(
+            upload["responses"]["403"]
+                .to_string()
+                .contains("challenge-failed"),
+            "{upload}"
+        );
+    }
+}

@@ -89,8 +89,34 @@ fn header_meta(header: ExtraHeader) -> MetaHeader {
     }
 }
 
-/// The documented responses of the codes `codes`: one per status, described by the first code
-/// listed with that status. A header is required only if every code with that status sends it
+/// The description of a status several codes answer with: each code's problem type and
+/// description, as a list. Interned: poem-openapi takes `&'static str`, and there are only as
+/// many such lists as operations.
+fn described_together(codes: &[Code]) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static LISTS: OnceLock<Mutex<HashMap<String, &'static str>>> = OnceLock::new();
+    let text = codes
+        .iter()
+        .map(|code| {
+            let row = code.row();
+            format!("- `{}`: {}", row.slug, row.description)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut lists = LISTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let interned: &'static str = lists
+        .entry(text.clone())
+        .or_insert_with(|| Box::leak(text.into_boxed_str()));
+    interned
+}
+
+/// The documented responses of the codes `codes`: one per status, described by its code, or
+/// by the list of its codes when several share it (403 `insufficient-scope`,
+/// `quota-exceeded`, …). A header is required only if every code with that status sends it
 /// (403 is `insufficient-scope` with `WWW-Authenticate`, or a plain `forbidden`).
 pub fn responses(codes: &[Code]) -> MetaResponses {
     let mut responses: Vec<MetaResponse> = Vec::new();
@@ -104,6 +130,12 @@ pub fn responses(codes: &[Code]) -> MetaResponses {
                     header.required = false;
                 }
             }
+            let sharing: Vec<Code> = codes
+                .iter()
+                .copied()
+                .filter(|c| c.row().status.as_u16() == status)
+                .collect();
+            seen.description = described_together(&sharing);
             continue;
         }
         responses.push(MetaResponse {
