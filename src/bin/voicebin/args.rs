@@ -868,6 +868,58 @@ mod tests {
     }
 
     #[test]
+    fn anonymous_uploads_are_off_by_default_and_their_limits_parse() {
+        let anonymous = |args: &[&str]| {
+            let flags = parse(args);
+            settings(
+                &flags.global,
+                &flags.backends,
+                DEFAULT_LISTEN,
+                Some(&flags.server),
+            )
+            .unwrap()
+            .anonymous
+        };
+        let defaults = anonymous(&[]);
+        assert!(!defaults.enabled);
+        assert_eq!(defaults, AnonymousSettings::default());
+        assert_eq!(defaults.lifetime.secs(), 86_400);
+        assert_eq!(defaults.max_bytes, 10_000_000);
+        let set = anonymous(&[
+            "--anonymous-uploads=on",
+            "--anonymous-lifetime=PT6H",
+            "--anonymous-max-upload-bytes=5MiB",
+            "--anonymous-uploads-per-hour=3",
+            "--anonymous-challenge-cost=5000",
+            "--anonymous-challenge-digits=4",
+        ]);
+        assert!(set.enabled);
+        assert_eq!(set.lifetime.secs(), 6 * 3_600);
+        assert_eq!(set.max_bytes, 5 * 1024 * 1024);
+        assert_eq!(set.per_hour_per_address, 3);
+        assert_eq!(
+            set.work,
+            Work {
+                cost: 5_000,
+                digits: 4
+            }
+        );
+        for bad in [
+            "--anonymous-uploads=yes",
+            "--anonymous-lifetime=forever",
+            "--anonymous-max-upload-bytes=0",
+            "--anonymous-max-upload-bytes=lots",
+            "--anonymous-challenge-cost=0",
+            "--anonymous-challenge-digits=7",
+        ] {
+            assert!(
+                Serve::try_parse_from(["voicebin", bad]).is_err(),
+                "{bad} is refused"
+            );
+        }
+    }
+
+    #[test]
     fn renditions_are_flac_by_default_opus_at_the_chosen_bitrate_or_off() {
         let format = |args: &[&str]| {
             let flags = parse(args);
