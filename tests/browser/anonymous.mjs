@@ -19,7 +19,7 @@
 import path from "node:path";
 
 import { BROWSERS } from "./drivers.mjs";
-import { audit, run } from "./harness.mjs";
+import { audit, narrate, run } from "./harness.mjs";
 
 const [configJson, browserName = "chromium"] = process.argv.slice(2);
 if (!configJson || !BROWSERS.includes(browserName)) {
@@ -32,15 +32,7 @@ const SCAN_TIMEOUT_MS = 40_000;
 const shots = path.join(config.artifacts, `anonymous-${browserName}`);
 
 await run("anonymous upload", browserName, new URL(config.base).origin, { timeoutMs: 150_000 }, async ({ browser, check, observed }) => {
-  const t0 = Date.now();
-  const log = (ok, message, details) => {
-    const said = details === undefined ? "" : ` ${JSON.stringify(details)}`.slice(0, 400);
-    console.error(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${ok ? "ok" : "FAILED"}: ${message}${said}`);
-    return check(ok, message, details);
-  };
-  const must = (ok, message, details) => {
-    if (!log(ok, message, details)) throw new Error(`cannot go on: ${message}`);
-  };
+  const { log, must } = narrate(check);
   const click = (selector) =>
     browser.evaluate((s) => {
       const node = document.querySelector(s);

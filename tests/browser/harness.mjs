@@ -39,6 +39,25 @@ function axeSource() {
 }
 
 /**
+ * `log(ok, message, details)`: a check (see `run`) that also says on stderr, with the seconds
+ * since the script began, whether it held, so a run killed from outside still tells where it
+ * was. `must(...)`: a check the rest depends on, which stops the script at its failure rather
+ * than letting it time out step by step.
+ */
+export function narrate(check) {
+  const t0 = Date.now();
+  const log = (ok, message, details) => {
+    const said = details === undefined ? "" : ` ${JSON.stringify(details)}`.slice(0, 400);
+    console.error(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${ok ? "ok" : "FAILED"}: ${message}${said}`);
+    return check(ok, message, details);
+  };
+  const must = (ok, message, details) => {
+    if (!log(ok, message, details)) throw new Error(`cannot go on: ${message}`);
+  };
+  return { log, must };
+}
+
+/**
  * Runs a browser check. `origin` is the app's origin: a request anywhere else (other than data:
  * and blob: URLs) is a failure, as is a console error, a page error or a CSP violation.
  * `options`: { viewport, launchArgs, firefoxPrefs, timeoutMs, allowConsoleErrors: [regex] }.

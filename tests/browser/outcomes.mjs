@@ -25,7 +25,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 
 import { BROWSERS } from "./drivers.mjs";
-import { run } from "./harness.mjs";
+import { narrate, run } from "./harness.mjs";
 
 const [configPath, browserName = "chromium"] = process.argv.slice(2);
 if (!configPath || !BROWSERS.includes(browserName)) {
@@ -38,15 +38,7 @@ const STEP_TIMEOUT_MS = 15_000;
 const SCAN_TIMEOUT_MS = 40_000;
 
 await run("clip outcomes", browserName, new URL(base).origin, { timeoutMs: 110_000 }, async ({ browser, check, observed }) => {
-  const t0 = Date.now();
-  const log = (ok, message, details) => {
-    const said = details === undefined ? "" : ` ${JSON.stringify(details)}`.slice(0, 400);
-    console.error(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${ok ? "ok" : "FAILED"}: ${message}${said}`);
-    return check(ok, message, details);
-  };
-  const must = (ok, message, details) => {
-    if (!log(ok, message, details)) throw new Error(`cannot go on: ${message}`);
-  };
+  const { log, must } = narrate(check);
   const waitFor = (fn, arg, timeout = STEP_TIMEOUT_MS) => browser.waitForFunction(fn, arg, timeout);
   const text = (selector) => browser.evaluate((s) => document.querySelector(s)?.textContent ?? null, selector);
   const shot = (name) => browser.screenshot(path.join(config.artifacts, `outcomes-${name}-${browserName}.png`));

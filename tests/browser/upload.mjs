@@ -38,7 +38,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 
 import { BROWSERS } from "./drivers.mjs";
-import { audit, run, signIn } from "./harness.mjs";
+import { audit, narrate, run, signIn } from "./harness.mjs";
 
 const [configJson, browserName = "chromium"] = process.argv.slice(2);
 if (!configJson || !BROWSERS.includes(browserName)) {
@@ -67,17 +67,7 @@ const options = {
 };
 
 await run("upload page", browserName, new URL(config.base).origin, options, async ({ browser, check, observed }) => {
-  const t0 = Date.now();
-  const log = (ok, message, details) => {
-    // Progress on stderr too, so a run killed from outside still tells where it was.
-    const said = details === undefined ? "" : ` ${JSON.stringify(details)}`.slice(0, 400);
-    console.error(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${ok ? "ok" : "FAILED"}: ${message}${said}`);
-    return check(ok, message, details);
-  };
-  /** A check the rest depends on: stop at the first failure rather than time out step by step. */
-  const must = (ok, message, details) => {
-    if (!log(ok, message, details)) throw new Error(`cannot go on: ${message}`);
-  };
+  const { log, must } = narrate(check);
   const click = (selector) =>
     browser.evaluate((s) => {
       const node = document.querySelector(s);
