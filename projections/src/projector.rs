@@ -63,18 +63,22 @@ impl ClipProjector {
         }
         let view = fold(current, id, events);
         let changes = moderation_changes(id, events);
+        let transcript = transcript_change(events);
         let written = self
             .views
-            .write_projection(id, Some(expected - 1), view.as_ref(), &changes)
+            .write_projection(
+                id,
+                Some(expected - 1),
+                view.as_ref(),
+                &changes,
+                transcript.as_deref(),
+            )
             .await?;
         if !written {
             // The stored view moved since it was read: another replica projected this clip,
             // or a rebuild swapped in views that predate rows the live tables held. Folding
             // the whole stream makes both right.
             return self.repair(id).await;
-        }
-        if let Some(segments) = transcript_change(events) {
-            self.views.replace_transcript(id, &segments).await?;
         }
         Ok(())
     }
@@ -85,12 +89,16 @@ impl ClipProjector {
 pub async fn repair(log: &dyn EventLog, views: &dyn ReadStore, id: &str) -> Result<(), StoreError> {
     let events = log.events_for(id).await?;
     let view = fold(None, id, &events);
+    let transcript = transcript_change(&events);
     views
-        .write_projection(id, None, view.as_ref(), &moderation_changes(id, &events))
+        .write_projection(
+            id,
+            None,
+            view.as_ref(),
+            &moderation_changes(id, &events),
+            transcript.as_deref(),
+        )
         .await?;
-    if let Some(segments) = transcript_change(&events) {
-        views.replace_transcript(id, &segments).await?;
-    }
     Ok(())
 }
 

@@ -1020,6 +1020,7 @@ macro_rules! sql_store {
                 after: Option<i64>,
                 view: Option<&ClipView>,
                 changes: &[ModerationChange],
+                transcript: Option<&[TranscriptSegment]>,
             ) -> Result<bool, StoreError> {
                 // Whole before or whole after a rebuild's swap (which takes the tables in
                 // share row exclusive mode), never astride it.
@@ -1060,9 +1061,13 @@ macro_rules! sql_store {
                         view.filename.clone(),
                         view.is_gone(),
                     );
-                    if indexed.as_ref() != Some(&now) {
+                    if indexed.as_ref() != Some(&now) && transcript.is_none() {
                         Self::refresh_search(&mut tx, id).await?;
                     }
+                }
+                if let Some(segments) = transcript {
+                    Self::write_segments(&mut tx, id, segments).await?;
+                    Self::refresh_search(&mut tx, id).await?;
                 }
                 tx.commit().await?;
                 Ok(true)

@@ -129,14 +129,17 @@ pub trait ReadStore: Send + Sync {
     /// read models, in order (each idempotent: applying one again changes nothing), and `view`,
     /// unless the stored view is already at a later version. With `after: Some(v)` only if the
     /// stored view is still at version `v` (0: none yet); otherwise nothing is written and the
-    /// answer is `false`. Never astride a rebuild's swap: a view's version always covers the
-    /// moderation rows of the events it counts.
+    /// answer is `false`. With `transcript: Some(segments)`, the clip's transcript segments are
+    /// replaced in the same transaction (and the clip re-indexed for search), so no reader sees
+    /// a view whose transcript its segments do not match yet. Never astride a rebuild's swap: a
+    /// view's version always covers the moderation rows of the events it counts.
     async fn write_projection(
         &self,
         id: &str,
         after: Option<i64>,
         view: Option<&ClipView>,
         changes: &[ModerationChange],
+        transcript: Option<&[TranscriptSegment]>,
     ) -> Result<bool, StoreError>;
     /// The moderators' queue: clips with matching reports, oldest report first.
     async fn report_queue(&self, query: &QueueQuery) -> Result<QueuePage, StoreError>;

@@ -514,8 +514,11 @@ mod gated {
             after: Option<i64>,
             view: Option<&ClipView>,
             changes: &[ModerationChange],
+            transcript: Option<&[TranscriptSegment]>,
         ) -> Result<bool, StoreError> {
-            self.inner.write_projection(id, after, view, changes).await
+            self.inner
+                .write_projection(id, after, view, changes, transcript)
+                .await
         }
         async fn report_queue(&self, query: &QueueQuery) -> Result<QueuePage, StoreError> {
             self.inner.report_queue(query).await
