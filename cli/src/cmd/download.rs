@@ -56,7 +56,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
         (Some(_), Ok(meta)) => meta.len(),
         _ => 0,
     };
-    let resumed_from = have;
+    let mut resumed_from = have;
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -67,6 +67,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
         file.set_len(0).await.context("cannot truncate")?;
     }
 
+    // Bytes that came over the network this time (less than the file's size when resumed).
+    let mut received = 0u64;
     let bar = progress::bar(&target.display().to_string(), None);
     loop {
         let mut request = client.request(Method::GET, &path);
@@ -84,6 +86,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
             StatusCode::OK => {
                 // The whole clip: a fresh start, or the `.part` was of other bytes.
                 have = 0;
+                resumed_from = 0;
                 file.set_len(0).await.context("cannot truncate")?;
                 etag = header(&response, ETAG);
                 match &etag {
@@ -128,6 +131,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
                 .await
                 .with_context(|| format!("cannot write {}", part.display()))?;
             have += chunk.len() as u64;
+            received += chunk.len() as u64;
             bar.set_position(have);
         }
         // A 206 may hold less than was asked for; ask for the rest.
@@ -157,6 +161,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
             "file": target.display().to_string(),
             "bytes": have,
             "resumed_from": resumed_from,
+            "received": received,
             "etag": etag,
         }));
     } else {
