@@ -103,6 +103,9 @@ pub enum Failure {
     /// The server could not be reached, or the connection broke.
     #[error("{0}")]
     Network(String),
+    /// The account's quota has no room for an upload (found out after the server cut it off).
+    #[error("Quota exceeded: {0}")]
+    QuotaFull(String),
     /// Some of several operations failed; each was reported as it failed.
     #[error("{failed} of {total} uploads failed")]
     Partial {
@@ -129,8 +132,14 @@ impl Failure {
             } => Exit::for_status(*status, problem.as_ref().and_then(|p| p.kind.as_deref())),
             Failure::Network(_) => Exit::Unavailable,
             Failure::Partial { exit, .. } => *exit,
+            Failure::QuotaFull(_) => Exit::Limited,
             Failure::Other(_) => Exit::Other,
         }
+    }
+
+    /// The innermost cause of an error, e.g. "Connection refused".
+    pub fn cause(error: &reqwest::Error) -> String {
+        root_cause(error)
     }
 
     /// A network error, worded for people: what could not be reached, and why.
@@ -228,6 +237,7 @@ mod tests {
         assert_eq!(Failure::NotSignedIn.exit() as u8, 3);
         assert_eq!(Failure::Usage("x".into()).exit() as u8, 2);
         assert_eq!(Failure::Network("x".into()).exit() as u8, 7);
+        assert_eq!(Failure::QuotaFull("x".into()).exit() as u8, 6);
         assert_eq!(Failure::Other(anyhow::anyhow!("x")).exit() as u8, 1);
     }
 

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::helpers::{fixture, spawn_app, Backend, TestApp};
+use crate::helpers::{fixture, spawn_app, spawn_app_with, Backend, Options, TestApp};
 use crate::on_both_backends;
 
 /// The `vb` binary, built once per test run.
@@ -69,6 +69,10 @@ impl User {
     }
 
     async fn vb_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        self.vb_with(args, stdin, &[]).await
+    }
+
+    async fn vb_with(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
         use tokio::io::AsyncWriteExt;
         let mut child = tokio::process::Command::new(vb_binary())
             .args(args)
@@ -78,6 +82,7 @@ impl User {
             .env_remove("VOICEBIN_URL")
             .env_remove("VOICEBIN_TOKEN")
             .env_remove("VOICEBIN_CONFIG")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -333,6 +338,78 @@ async fn downloads_are_byte_identical_and_resume_a_part_file() {
     // The owner's downloads never count.
     let (_, item) = crate::helpers::json(app.get_item(&id, Some(&app.alice())).await).await;
     assert_eq!(item["download_count"], 0, "{item}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_overrides_the_file_and_flags_override_both() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let user = User::new();
+    let key = login(&app, &user).await;
+
+    let bad_env = [("VOICEBIN_TOKEN", "not-a-token")];
+    let out = user.vb_with(&["account"], "", &bad_env).await;
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let out = user
+        .vb_with(&["account", "--json", "--token", &key], "", &bad_env)
+        .await;
+    assert_eq!(json_of(&out)["account"], "alice");
+    // An empty variable does not hide the file.
+    ok(&user
+        .vb_with(&["account"], "", &[("VOICEBIN_TOKEN", "")])
+        .await);
+    // No file at all: the environment is enough.
+    ok(&user.vb(&["logout"]).await);
+    let env = [
+        ("VOICEBIN_URL", app.base.as_str()),
+        ("VOICEBIN_TOKEN", &key),
+    ];
+    ok(&user.vb_with(&["account"], "", &env).await);
+
+    // A description with line breaks cannot be a header: it follows the upload in a PATCH.
+    std::fs::write(user.cwd().join("hello.wav"), fixture("hello.wav")).unwrap();
+    let out = user
+        .vb_with(
+            &[
+                "upload",
+                "--json",
+                "--description",
+                "line one\nline two",
+                "hello.wav",
+            ],
+            "",
+            &env,
+        )
+        .await;
+    let item = &json_of(&out)[0]["item"];
+    assert_eq!(item["description"], "line one\nline two", "{item}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_past_the_quota_exits_6_with_the_servers_words() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        Options {
+            quotas: voicebin_domain::Limits {
+                bytes: Some(100_000),
+                clips: None,
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let user = User::new();
+    login(&app, &user).await;
+    // Refused from its Content-Length, before the server reads the 4 MB body: whether the
+    // answer arrives or the connection breaks first, `vb` says it is the quota.
+    let big = crate::helpers::pcm_wav(8000, &vec![0i16; 2_000_000]);
+    std::fs::write(user.cwd().join("big.wav"), big).unwrap();
+    let out = user.vb(&["upload", "big.wav"]).await;
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("error: big.wav: Quota exceeded: "),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -143,11 +143,25 @@ async fn upload_one(client: &Client, path: &Path, args: &Args) -> Result<Value, 
     let body = ReaderStream::with_capacity(file, 256 * 1024).inspect_ok(move |chunk| {
         counted.inc(chunk.len() as u64);
     });
-    let sent = client
-        .json(builder.body(reqwest::Body::wrap_stream(body)))
-        .await;
+    let sent = builder.body(reqwest::Body::wrap_stream(body)).send().await;
     bar.finish_and_clear();
-    let item = sent?;
+    let response = match sent {
+        Ok(response) => response,
+        Err(e) if e.is_connect() || e.is_timeout() => {
+            return Err(Failure::network(client.base(), &e))
+        }
+        // A server that refuses an upload from its length answers without reading the body
+        // and closes; the answer is then often lost to the broken pipe.
+        Err(e) => return Err(cut_off(client, len, &e).await),
+    };
+    let item: Value = if response.status().is_success() {
+        response
+            .json()
+            .await
+            .map_err(|e| Failure::network(client.base(), &e))?
+    } else {
+        return Err(client.refusal(response).await);
+    };
     match late_description {
         None => Ok(item),
         Some(description) => {
@@ -162,4 +176,40 @@ async fn upload_one(client: &Client, path: &Path, args: &Args) -> Result<Value, 
                 .await
         }
     }
+}
+
+/// Why the server may have closed the connection during an upload of `len` bytes: the
+/// account's quota when it has no room for them (asked of `GET /api/v1/account`), else a
+/// network failure that names the likely cause.
+async fn cut_off(client: &Client, len: u64, error: &reqwest::Error) -> Failure {
+    let account = match client.authed(Method::GET, "/api/v1/account") {
+        Ok(request) => client.json(request).await.ok(),
+        Err(_) => None,
+    };
+    if let Some(account) = account {
+        let (usage, limits) = (&account["usage"], &account["limits"]);
+        let used = usage["bytes"].as_u64().unwrap_or(0);
+        if let Some(limit) = limits["bytes"].as_u64().filter(|l| used + len > *l) {
+            return Failure::QuotaFull(format!(
+                "this file ({}) does not fit: the account stores {} of {} (the server closed \
+                 the connection without reading it)",
+                output::bytes(len),
+                output::bytes(used),
+                output::bytes(limit)
+            ));
+        }
+        let clips = usage["clips"].as_u64().unwrap_or(0);
+        if let Some(limit) = limits["clips"].as_u64().filter(|l| clips >= *l) {
+            return Failure::QuotaFull(format!(
+                "the account has {clips} of {limit} clips (the server closed the connection \
+                 without reading the file)"
+            ));
+        }
+    }
+    Failure::Network(format!(
+        "the connection to {} broke while the file was being sent ({}); the server may have \
+         refused the file without reading it all (not audio, or past its upload limit)",
+        client.base(),
+        Failure::cause(error)
+    ))
 }
