@@ -77,7 +77,7 @@ enum Command {
     },
     /// Show your account: what your clips take and your limits.
     Account,
-    /// Print a shell completion script (e.g. `vb completions bash > ~/.local/share/bash-completion/completions/vb`).
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions {
         /// The shell.
         shell: clap_complete::Shell,

@@ -68,7 +68,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
         println!("{}", output::table(&items));
     }
     if let Some(cursor) = cursor.filter(|_| !args.all) {
-        eprintln!("More: vb list --cursor {cursor} (or --all)");
+        eprintln!("More: the same command with --cursor {cursor}, or --all");
     }
     Ok(())
 }
