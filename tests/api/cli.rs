@@ -382,6 +382,24 @@ async fn the_environment_overrides_the_file_and_flags_override_both() {
         .await;
     let item = &json_of(&out)[0]["item"];
     assert_eq!(item["description"], "line one\nline two", "{item}");
+
+    // `--all` follows `next_cursor` to the last page.
+    for _ in 0..2 {
+        app.upload_ok(&key, fixture("hello.wav"), &[]).await;
+    }
+    let page = json_of(
+        &user
+            .vb_with(&["list", "--json", "--limit", "1"], "", &env)
+            .await,
+    );
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    assert!(page["next_cursor"].is_string(), "{page}");
+    let all = json_of(
+        &user
+            .vb_with(&["list", "--json", "--limit", "1", "--all"], "", &env)
+            .await,
+    );
+    assert_eq!(all["items"].as_array().unwrap().len(), 3, "{all}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
