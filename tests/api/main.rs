@@ -5,6 +5,7 @@ mod helpers;
 mod anonymous;
 mod auth;
 mod browser;
+mod cli;
 mod concurrency;
 mod contract;
 mod discovery;

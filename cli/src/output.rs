@@ -1,0 +1,192 @@
+//! Text output for people: sizes, durations, and the clip table. `--json` bypasses all of it.
+
+use serde_json::Value;
+
+/// `12.3 MB` (decimal units, as the server's own messages write them).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `1:05` or `1:02:05`.
+pub fn duration_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// A string member, or `-`.
+pub fn text(value: &Value, key: &str) -> String {
+    match &value[key] {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The clips as a table: id, date, size, length, state, title (or filename).
+pub fn table(items: &[Value]) -> String {
+    let rows: Vec<[String; 6]> = items
+        .iter()
+        .map(|item| {
+            let title = match item["title"].as_str() {
+                Some(t) if !t.is_empty() => t.to_owned(),
+                _ => text(item, "filename"),
+            };
+            [
+                text(item, "id"),
+                item["created_at"]
+                    .as_str()
+                    .map(|t| t.chars().take(10).collect())
+                    .unwrap_or_else(|| "-".into()),
+                item["size_bytes"]
+                    .as_u64()
+                    .map(bytes)
+                    .unwrap_or_else(|| "-".into()),
+                item["duration_ms"]
+                    .as_u64()
+                    .map(duration_ms)
+                    .unwrap_or_else(|| "-".into()),
+                text(item, "scan_state"),
+                one_line(&title),
+            ]
+        })
+        .collect();
+    let header = ["ID", "CREATED", "SIZE", "LENGTH", "STATE", "TITLE"];
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        out.trim_end().to_owned()
+    };
+    let mut out = line(&header.map(String::from));
+    for row in &rows {
+        out.push('\n');
+        out.push_str(&line(row));
+    }
+    out
+}
+
+/// A clip's metadata as `name  value` lines (only what the answer holds).
+pub fn details(item: &Value) -> String {
+    let mut lines: Vec<(&str, String)> = vec![
+        ("id", text(item, "id")),
+        ("title", text(item, "title")),
+        ("filename", text(item, "filename")),
+    ];
+    if let Some(description) = item["description"].as_str() {
+        lines.push(("description", one_line(description)));
+    }
+    lines.push(("type", text(item, "content_type")));
+    if let Some(size) = item["size_bytes"].as_u64() {
+        lines.push(("size", bytes(size)));
+    }
+    if let Some(ms) = item["duration_ms"].as_u64() {
+        lines.push(("length", duration_ms(ms)));
+    }
+    if item.get("scan_state").is_some() {
+        let mut state = text(item, "scan_state");
+        if let Some(detail) = item["scan_detail"].as_str() {
+            state.push_str(&format!(" ({detail})"));
+        }
+        lines.push(("state", state));
+    }
+    if let Some(moderation) = item["moderation"]["state"].as_str() {
+        if moderation != "visible" {
+            lines.push(("moderation", moderation.to_owned()));
+        }
+    }
+    lines.push(("created", text(item, "created_at")));
+    let expires = match item["expires_at"].as_str() {
+        Some(at) => at.to_owned(),
+        None => "never".into(),
+    };
+    lines.push(("expires", expires));
+    if item.get("download_count").is_some() {
+        let count = text(item, "download_count");
+        let downloads = match item["download_limit"].as_u64() {
+            Some(limit) => format!("{count} of {limit}"),
+            None => format!("{count} (no limit)"),
+        };
+        lines.push(("downloads", downloads));
+    }
+    lines.push(("view", text(&item["urls"], "view")));
+    lines.push(("download", text(&item["urls"], "download")));
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    lines
+        .iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}\n"))
+        .collect()
+}
+
+/// A value on one line: line breaks and other control characters become spaces.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Prints JSON, pretty, to stdout.
+pub fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values always serialize")
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sizes_and_lengths_read_like_the_server_writes_them() {
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(34_200_000), "34.2 MB");
+        assert_eq!(duration_ms(65_400), "1:05");
+        assert_eq!(duration_ms(3_725_000), "1:02:05");
+    }
+
+    #[test]
+    fn the_table_aligns_columns_and_falls_back_to_the_filename() {
+        let items = [
+            json!({"id": "abc", "created_at": "2026-12-05T10:00:00Z", "size_bytes": 1500,
+                   "duration_ms": 2000, "scan_state": "clean", "title": "Standup\nnotes",
+                   "filename": "a.wav"}),
+            json!({"id": "defghi", "created_at": "2026-12-04T10:00:00Z", "size_bytes": 12,
+                   "duration_ms": null, "scan_state": "pending", "title": null,
+                   "filename": "b.ogg"}),
+        ];
+        assert_eq!(
+            table(&items),
+            "ID      CREATED     SIZE    LENGTH  STATE    TITLE\n\
+             abc     2026-12-05  1.5 kB  0:02    clean    Standup notes\n\
+             defghi  2026-12-04  12 B    -       pending  b.ogg"
+        );
+    }
+}
