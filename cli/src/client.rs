@@ -28,6 +28,8 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("vb/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(15))
+            // A server that stops answering mid-way is given up on, never waited for forever.
+            .read_timeout(std::time::Duration::from_secs(120))
             .build()
             .map_err(|e| Failure::Other(anyhow::Error::new(e).context("cannot build a client")))?;
         Ok(Client {
@@ -77,13 +79,46 @@ impl Client {
         }
     }
 
-    /// Sends the request and reads the JSON answer.
+    /// Sends the request and reads the JSON answer; an answer that is not JSON (a login page,
+    /// a proxy's error page) is [`Failure::Unexpected`], not taken for success.
     pub async fn json(&self, builder: RequestBuilder) -> Result<Value, Failure> {
         let response = self.send(builder).await?;
-        response
-            .json()
+        let is_json = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+        let status = response.status();
+        if !is_json {
+            return Err(self.unexpected(status, "an answer that is not JSON"));
+        }
+        let bytes = response
+            .bytes()
             .await
-            .map_err(|e| Failure::network(&self.base, &e))
+            .map_err(|e| Failure::network(&self.base, &e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|_| self.unexpected(status, "JSON that does not parse"))
+    }
+
+    /// Sends the request and checks that the answer is exactly `expected` (a `204` for a
+    /// delete): another success status means the URL is not a voicebin server's.
+    pub async fn expect(
+        &self,
+        builder: RequestBuilder,
+        expected: reqwest::StatusCode,
+    ) -> Result<Response, Failure> {
+        let response = self.send(builder).await?;
+        if response.status() != expected {
+            return Err(self.unexpected(response.status(), "an unexpected status"));
+        }
+        Ok(response)
+    }
+
+    fn unexpected(&self, status: reqwest::StatusCode, what: &str) -> Failure {
+        Failure::Unexpected(format!(
+            "the server at {} answered {status} with {what}; is it a voicebin server?",
+            self.base
+        ))
     }
 
     /// The failure an error answer stands for, with its problem document when it has one.
@@ -108,10 +143,11 @@ impl Client {
 
 /// `id` made safe to put in a URL path (ids are URL-safe; anything else is escaped).
 pub fn segment(id: &str) -> String {
+    // Dots are escaped too: an id of `.` or `..` must not become a path segment that names
+    // another resource.
     const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'_')
-        .remove(b'.')
         .remove(b'~');
     percent_encoding::utf8_percent_encode(id, UNRESERVED).to_string()
 }

@@ -14,6 +14,7 @@ const FILE_NAME: &str = "config.toml";
 
 /// What `vb login` stores.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Stored {
     /// The server's base URL.
     pub url: Option<String>,
@@ -49,18 +50,21 @@ pub struct Settings {
 }
 
 /// Each setting from the first layer that has it: flags, then environment, then file. Empty
-/// values count as unset, so `VOICEBIN_TOKEN=` does not hide the file's token.
+/// values count as unset, so `VOICEBIN_TOKEN=` does not hide the file's token. The file's token
+/// goes only to the file's server: with another URL from a flag or the environment, a token
+/// must come from a flag or the environment too (a stored key is never sent elsewhere).
 pub fn resolve(flags: Layer, env: Layer, file: Layer) -> Settings {
-    let pick = |a: Option<String>, b: Option<String>, c: Option<String>| {
-        [a, b, c]
-            .into_iter()
-            .flatten()
-            .map(|v| v.trim().to_owned())
-            .find(|v| !v.is_empty())
-    };
+    let clean = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let normal = |u: String| u.trim_end_matches('/').to_owned();
+    let file_url = clean(file.url).map(normal);
+    let url = clean(flags.url)
+        .or(clean(env.url))
+        .map(normal)
+        .or(file_url.clone());
+    let file_token = clean(file.token).filter(|_| url == file_url);
     Settings {
-        url: pick(flags.url, env.url, file.url).map(|u| u.trim_end_matches('/').to_owned()),
-        token: pick(flags.token, env.token, file.token),
+        url,
+        token: clean(flags.token).or(clean(env.token)).or(file_token),
     }
 }
 
@@ -124,8 +128,19 @@ pub fn save(path: &Path, stored: &Stored) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Removes the file; whether there was one.
+/// Removes the file, if it is one `vb login` wrote; whether there was one.
 pub fn remove(path: &Path) -> Result<bool, Failure> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    // Never another file a mistyped `--config` names.
+    let stored = load(path)?;
+    if stored == Stored::default() {
+        return Err(Failure::Usage(format!(
+            "{} holds no server or key; it is not a vb configuration file, so it was not removed",
+            path.display()
+        )));
+    }
     match std::fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -135,14 +150,18 @@ pub fn remove(path: &Path) -> Result<bool, Failure> {
     }
 }
 
+/// Creates `dir` (and its parents) readable by the user only; a directory that already
+/// exists is left as it is (it may be the home directory, or `/etc`).
 #[cfg(unix)]
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .create(dir)
 }
 
 #[cfg(not(unix))]
@@ -235,9 +254,66 @@ mod tests {
             assert_eq!(mode(path.parent().unwrap()), 0o700);
         }
         // Saving again replaces it.
-        save(&path, &Stored::default()).unwrap();
-        assert_eq!(load(&path).unwrap(), Stored::default());
+        let other = Stored {
+            url: Some("https://other.example".into()),
+            token: None,
+        };
+        save(&path, &other).unwrap();
+        assert_eq!(load(&path).unwrap(), other);
         assert!(remove(&path).unwrap());
         assert!(!remove(&path).unwrap());
+    }
+
+    #[test]
+    fn the_files_key_never_goes_to_another_server() {
+        let file = layer(Some("https://file"), Some("file-token"));
+        for (flags, env) in [
+            (layer(Some("https://elsewhere"), None), Layer::default()),
+            (Layer::default(), layer(Some("https://elsewhere/"), None)),
+        ] {
+            let settings = resolve(flags, env, file.clone());
+            assert_eq!(settings.url.as_deref(), Some("https://elsewhere"));
+            assert_eq!(settings.token, None);
+        }
+        // The same server named again keeps it; a token given with the URL is used.
+        let same = resolve(
+            layer(Some("https://file/"), None),
+            Layer::default(),
+            file.clone(),
+        );
+        assert_eq!(same.token.as_deref(), Some("file-token"));
+        let given = resolve(
+            layer(Some("https://elsewhere"), None),
+            layer(None, Some("env-token")),
+            file,
+        );
+        assert_eq!(given.token.as_deref(), Some("env-token"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_directory_keeps_its_mode_and_other_files_are_not_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("vb.toml");
+        save(
+            &path,
+            &Stored {
+                url: Some("https://x".into()),
+                token: Some("k".into()),
+            },
+        )
+        .unwrap();
+        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755);
+        let notes = dir.path().join("notes.txt");
+        std::fs::write(&notes, "shopping list\nmilk\n").unwrap();
+        assert!(remove(&notes).is_err());
+        assert!(notes.exists());
+        let other_toml = dir.path().join("Cargo.toml");
+        std::fs::write(&other_toml, "[package]\nname = \"x\"\n").unwrap();
+        assert!(remove(&other_toml).is_err());
+        assert!(other_toml.exists());
     }
 }

@@ -103,6 +103,9 @@ pub enum Failure {
     /// The server could not be reached, or the connection broke.
     #[error("{0}")]
     Network(String),
+    /// The server answered something a voicebin server does not (HTML, another status).
+    #[error("{0}")]
+    Unexpected(String),
     /// The account's quota has no room for an upload (found out after the server cut it off).
     #[error("Quota exceeded: {0}")]
     QuotaFull(String),
@@ -122,6 +125,22 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The failure for `--json`: `{"error": {"message", "exit", "status"?, "problem"?}}`, the
+    /// problem being the server's document as it sent it.
+    pub fn to_json(&self) -> Value {
+        let mut error = serde_json::json!({
+            "message": self.to_string(),
+            "exit": self.exit() as u8,
+        });
+        if let Failure::Api { status, body, .. } = self {
+            error["status"] = status.as_u16().into();
+            if let Some(body) = body {
+                error["problem"] = body.clone();
+            }
+        }
+        serde_json::json!({ "error": error })
+    }
+
     /// The exit code this failure ends `vb` with.
     pub fn exit(&self) -> Exit {
         match self {
@@ -133,7 +152,7 @@ impl Failure {
             Failure::Network(_) => Exit::Unavailable,
             Failure::Partial { exit, .. } => *exit,
             Failure::QuotaFull(_) => Exit::Limited,
-            Failure::Other(_) => Exit::Other,
+            Failure::Unexpected(_) | Failure::Other(_) => Exit::Other,
         }
     }
 

@@ -104,12 +104,18 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Other as u8);
         }
     };
+    let json = cli.json;
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("error: {failure}");
             if let Some(hint) = hint(&failure) {
                 eprintln!("hint: {hint}");
+            }
+            // With --json, the failure is JSON on standard output too (an upload of several
+            // files has already printed each file's outcome).
+            if json && !matches!(failure, Failure::Partial { .. }) {
+                output::print_json(&failure.to_json());
             }
             ExitCode::from(failure.exit() as u8)
         }
@@ -118,7 +124,9 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Completions { shell } = cli.command {
-        clap_complete::generate(shell, &mut Cli::command(), "vb", &mut std::io::stdout());
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "vb", &mut script);
+        output::write_stdout(&String::from_utf8_lossy(&script));
         return Ok(());
     }
     let token = match cli.token.as_deref() {

@@ -1,6 +1,45 @@
 //! Text output for people: sizes, durations, and the clip table. `--json` bypasses all of it.
+//! Everything for standard output goes through [`out!`]/[`outln!`], which end the program
+//! quietly when the reader has gone (`vb list | head -1`) instead of panicking as `println!`
+//! does.
+
+use std::io::Write;
 
 use serde_json::Value;
+
+/// Writes `text` to standard output. When the reader has gone, there is nobody left to tell:
+/// the program ends with success (as `cat` does when `head` stops reading); any other failure
+/// to write ends it with exit 1.
+pub fn write_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `print!` to standard output, through [`write_stdout`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(&format!($($arg)*))
+    };
+}
+
+/// `println!` to standard output, through [`write_stdout`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(&format!("{}\n", format!($($arg)*)))
+    };
+}
 
 /// `12.3 MB` (decimal units, as the server's own messages write them).
 pub fn bytes(n: u64) -> String {
@@ -153,7 +192,7 @@ fn one_line(s: &str) -> String {
 
 /// Prints JSON, pretty, to stdout.
 pub fn print_json(value: &Value) {
-    println!(
+    crate::outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON values always serialize")
     );

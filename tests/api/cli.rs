@@ -493,3 +493,82 @@ async fn completions_are_printed_for_each_shell() {
         assert!(script.contains("upload"), "{shell}: {script}");
     }
 }
+
+/// What a careless command line must not do: replace a device or socket, leave files behind
+/// after a refusal, hand the stored key to another server, remove a file that is not the
+/// config, or answer `--json` with anything but JSON.
+#[tokio::test]
+async fn the_client_replaces_no_special_file_leaks_no_key_and_removes_no_other_file() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let user = User::new();
+    login(&app, &user).await;
+    let id = upload_hello(&app, &user).await;
+    let original = fixture("hello.ogg");
+    let cwd = user.cwd();
+
+    // A socket (as /dev/null is a device) is not replaced; a directory gets the clip's name.
+    let socket = cwd.join("a.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let out = user.vb(&["download", &id, "-o", "a.sock"]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&socket).unwrap().file_type().is_socket());
+    assert!(!cwd.join("a.sock.part").exists());
+    std::fs::create_dir(cwd.join("into")).unwrap();
+    ok(&user.vb(&["download", &id, "-o", "into"]).await);
+    assert_eq!(
+        std::fs::read(cwd.join("into/upload.ogg")).unwrap(),
+        original
+    );
+    // `-o -` is standard output.
+    let out = user.vb(&["download", &id, "-o", "-"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, original);
+    assert!(!cwd.join("-").exists());
+    // A refused download leaves no `.part` behind.
+    let out = user
+        .vb(&["download", "AAAAAAAAAAAAAAAA", "-o", "missing.ogg"])
+        .await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(!cwd.join("missing.ogg.part").exists());
+
+    // The stored key goes to the stored server only: another URL from the environment or a
+    // flag gets no token (and so asks to sign in) rather than alice's key.
+    for env in [&[("VOICEBIN_URL", "http://127.0.0.1:9")][..], &[][..]] {
+        let args: &[&str] = if env.is_empty() {
+            &["account", "--url", "http://127.0.0.1:9"]
+        } else {
+            &["account"]
+        };
+        let out = user.vb_with(args, "", env).await;
+        assert_eq!(code(&out), 3, "{}", stderr(&out));
+        assert!(stderr(&out).contains("not signed in"), "{}", stderr(&out));
+    }
+
+    // With --json, a failure is JSON too.
+    let out = user.vb(&["get", "AAAAAAAAAAAAAAAA", "--json"]).await;
+    assert_eq!(code(&out), 4);
+    let error: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(error["error"]["exit"], 4, "{error}");
+    assert_eq!(error["error"]["status"], 404, "{error}");
+    assert_eq!(
+        error["error"]["problem"]["type"], "urn:voicebin:problem:not-found",
+        "{error}"
+    );
+
+    // `logout --config` removes a vb config only.
+    let notes = cwd.join("notes.txt");
+    std::fs::write(&notes, "milk\n").unwrap();
+    let out = user
+        .vb(&["logout", "--config", notes.to_str().unwrap()])
+        .await;
+    assert_ne!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "milk\n");
+    ok(&user.vb(&["logout"]).await);
+    assert!(!user.config_file().exists());
+}

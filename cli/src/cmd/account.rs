@@ -22,8 +22,8 @@ pub async fn run(ctx: &Ctx) -> Result<(), Failure> {
     };
     let usage = &account["usage"];
     let limits = &account["limits"];
-    println!("account  {}", output::text(&account, "account"));
-    println!(
+    crate::outln!("account  {}", output::text(&account, "account"));
+    crate::outln!(
         "clips    {}",
         of(
             usage["clips"].as_u64().unwrap_or(0).to_string(),
@@ -31,7 +31,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), Failure> {
             |n| n.to_string()
         )
     );
-    println!(
+    crate::outln!(
         "stored   {}",
         of(
             output::bytes(usage["bytes"].as_u64().unwrap_or(0)),
@@ -39,6 +39,6 @@ pub async fn run(ctx: &Ctx) -> Result<(), Failure> {
             output::bytes
         )
     );
-    println!("server   {}", client.base());
+    crate::outln!("server   {}", client.base());
     Ok(())
 }

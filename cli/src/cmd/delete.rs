@@ -11,11 +11,16 @@ use crate::{output, Ctx};
 pub async fn run(ctx: &Ctx, id: &str) -> Result<(), Failure> {
     let client = &ctx.client;
     let path = format!("/api/v1/items/{}", segment(id));
-    client.send(client.authed(Method::DELETE, &path)?).await?;
+    client
+        .expect(
+            client.authed(Method::DELETE, &path)?,
+            reqwest::StatusCode::NO_CONTENT,
+        )
+        .await?;
     if ctx.json {
         output::print_json(&json!({"id": id, "deleted": true}));
     } else {
-        println!("Deleted {id}");
+        crate::outln!("Deleted {id}");
     }
     Ok(())
 }

@@ -23,9 +23,23 @@ use crate::{disposition, output, progress, Ctx};
 pub struct Args {
     /// The clip's id.
     id: String,
-    /// Where to save it (default: the clip's file name, in the current directory).
+    /// Where to save it: a file (replaced if it exists), a directory (the clip's file name in
+    /// it), or `-` for standard output (no resuming). Default: the clip's file name in the
+    /// current directory, never replacing a file.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+}
+
+/// Where `-o` points, checked before a byte is fetched: never a device, socket or other
+/// non-regular file (renaming over `/dev/null` would replace it).
+fn checked_target(target: PathBuf) -> Result<PathBuf, Failure> {
+    match std::fs::metadata(&target) {
+        Ok(meta) if !meta.is_file() => Err(Failure::Usage(format!(
+            "{} exists and is not a regular file; refusing to replace it",
+            target.display()
+        ))),
+        _ => Ok(target),
+    }
 }
 
 /// Downloads, resuming or starting over, until the file is complete.
@@ -33,7 +47,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
     let client = &ctx.client;
     let path = format!("/{}/download", segment(&args.id));
     let target = match &args.output {
-        Some(target) => target.clone(),
+        Some(target) if target.as_os_str() == "-" => return to_stdout(ctx, &path).await,
+        Some(dir) if dir.is_dir() || dir.to_string_lossy().ends_with('/') => {
+            let target = dir.join(default_name(client, &args.id, &path).await?);
+            checked_target(target)?
+        }
+        Some(target) => checked_target(target.clone())?,
         None => {
             let target = PathBuf::from(default_name(client, &args.id, &path).await?);
             if target.exists() {
@@ -116,6 +135,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
             }
             _ => {
                 bar.finish_and_clear();
+                // A refusal before any byte leaves nothing behind.
+                if have == 0 {
+                    drop(file);
+                    let _ = std::fs::remove_file(&part);
+                    let _ = std::fs::remove_file(&etag_file);
+                }
                 return Err(client.refusal(response).await);
             }
         };
@@ -165,7 +190,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
             "etag": etag,
         }));
     } else {
-        println!(
+        crate::outln!(
             "Saved {} ({}){}",
             target.display(),
             output::bytes(have),
@@ -176,6 +201,32 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
             }
         );
     }
+    Ok(())
+}
+
+/// `-o -`: the clip's bytes on standard output, as they arrive (no `.part`, so no resuming).
+async fn to_stdout(ctx: &Ctx, path: &str) -> Result<(), Failure> {
+    let client = &ctx.client;
+    let response = client.send(client.request(Method::GET, path)).await?;
+    let mut body = response.bytes_stream();
+    let mut stdout = tokio::io::stdout();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| Failure::network(client.base(), &e))?;
+        match stdout.write_all(&chunk).await {
+            Ok(()) => {}
+            // The reader has gone (`vb download ID -o - | head -c 10`): nothing more to do.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context("cannot write to standard output")
+                    .into())
+            }
+        }
+    }
+    stdout
+        .flush()
+        .await
+        .context("cannot write to standard output")?;
     Ok(())
 }
 

@@ -83,7 +83,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
     if ctx.json {
         output::print_json(&item);
     } else {
-        print!("{}", output::details(&item));
+        crate::out!("{}", output::details(&item));
     }
     Ok(())
 }

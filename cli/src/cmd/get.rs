@@ -14,7 +14,7 @@ pub async fn run(ctx: &Ctx, id: &str) -> Result<(), Failure> {
     if ctx.json {
         output::print_json(&item);
     } else {
-        print!("{}", output::details(&item));
+        crate::out!("{}", output::details(&item));
     }
     Ok(())
 }

@@ -63,9 +63,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
         return Ok(());
     }
     if items.is_empty() {
-        println!("No clips.");
+        crate::outln!("No clips.");
     } else {
-        println!("{}", output::table(&items));
+        crate::outln!("{}", output::table(&items));
     }
     if let Some(cursor) = cursor.filter(|_| !args.all) {
         eprintln!("More: the same command with --cursor {cursor}, or --all");

@@ -55,7 +55,7 @@ pub async fn login(path: &Path, flags: Layer, json: bool) -> Result<(), Failure>
             "config": path.display().to_string(),
         }));
     } else {
-        println!(
+        crate::outln!(
             "Signed in to {} as {name} (saved in {})",
             client.base(),
             path.display()
@@ -73,9 +73,9 @@ pub fn logout(path: &Path, json: bool) -> Result<(), Failure> {
             "config": path.display().to_string(),
         }));
     } else if removed {
-        println!("Signed out (removed {})", path.display());
+        crate::outln!("Signed out (removed {})", path.display());
     } else {
-        println!("Not signed in (no {})", path.display());
+        crate::outln!("Not signed in (no {})", path.display());
     }
     Ok(())
 }

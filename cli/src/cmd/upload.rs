@@ -39,14 +39,26 @@ pub struct Args {
 /// Uploads each file in turn; a failed one is reported and the next is tried. Ends with the
 /// first failure's exit code when any failed.
 pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
+    if let Some(limit) = args.limit {
+        if !(1..=1_000_000_000).contains(&limit) {
+            return Err(Failure::Usage(
+                "--limit must be a whole number from 1 to 1000000000".into(),
+            ));
+        }
+    }
+    if args.expires.as_deref().is_some_and(|e| e.trim().is_empty()) {
+        return Err(Failure::Usage(
+            "--expires needs a lifetime: seconds (3600) or an ISO 8601 duration (PT1H, P7D)".into(),
+        ));
+    }
     let mut results = Vec::new();
     let mut first_failure: Option<Exit> = None;
     let mut failed = 0;
-    for file in &args.files {
+    for (n, file) in args.files.iter().enumerate() {
         match upload_one(&ctx.client, file, &args).await {
             Ok(item) => {
                 if !ctx.json {
-                    println!(
+                    crate::outln!(
                         "{}  {}  {}",
                         output::text(&item, "id"),
                         output::text(&item["urls"], "view"),
@@ -71,6 +83,16 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
                     entry["problem"] = body.clone();
                 }
                 results.push(entry);
+                // Every file is sent with the same details: when the server refuses one of
+                // them (an --expires it does not take, say), it would refuse them all.
+                if refuses_the_details(&failure) {
+                    let untried = args.files.len() - n - 1;
+                    if untried > 0 {
+                        eprintln!("error: the {untried} other file(s) were not sent");
+                        failed += untried;
+                    }
+                    break;
+                }
             }
         }
     }
@@ -84,6 +106,22 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
             total: args.files.len(),
             exit,
         }),
+    }
+}
+
+/// Whether `failure` is the server refusing the upload's details (a 400 naming a field other
+/// than the file), which every other file would meet too.
+fn refuses_the_details(failure: &Failure) -> bool {
+    match failure {
+        Failure::Api {
+            status,
+            problem: Some(problem),
+            ..
+        } => {
+            *status == reqwest::StatusCode::BAD_REQUEST
+                && problem.field.as_deref().is_some_and(|f| f != "file")
+        }
+        _ => false,
     }
 }
 
