@@ -64,6 +64,8 @@ enum Command {
     /// Show a clip's metadata.
     Get {
         /// The clip's id.
+        // Ids are URL-safe base64 and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Download a clip's audio (resumes an interrupted download).
@@ -73,6 +75,8 @@ enum Command {
     /// Delete a clip (its bytes are purged; it answers 410 from then on).
     Delete {
         /// The clip's id.
+        // Ids are URL-safe base64 and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Show your account: what your clips take and your limits.
@@ -201,6 +205,29 @@ mod tests {
         Cli::command().debug_assert();
         let help = Cli::command().render_long_help().to_string();
         assert!(help.contains("6  rate limited or quota exceeded"), "{help}");
+    }
+
+    #[test]
+    fn ids_may_start_with_a_hyphen() {
+        let id = "-_3kQmZpXw9aBcDe";
+        match Cli::try_parse_from(["vb", "get", id]).unwrap().command {
+            Command::Get { id: got } => assert_eq!(got, id),
+            other => panic!("{other:?}"),
+        }
+        match Cli::try_parse_from(["vb", "delete", id, "--json"]).unwrap() {
+            Cli {
+                command: Command::Delete { id: got },
+                json,
+                ..
+            } => assert!(got == id && json),
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["vb", "download", id, "-o", "x.ogg"]).unwrap();
+        assert!(matches!(cli.command, Command::Download(_)), "{cli:?}");
+        let cli = Cli::try_parse_from(["vb", "edit", id, "--title", "t"]).unwrap();
+        assert!(matches!(cli.command, Command::Edit(_)), "{cli:?}");
+        // A flag is still a flag.
+        assert!(Cli::try_parse_from(["vb", "get", "--help"]).is_err());
     }
 
     #[test]

@@ -22,6 +22,8 @@ use crate::{disposition, output, progress, Ctx};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The clip's id.
+    // Ids are URL-safe base64 and may start with `-`.
+    #[arg(allow_hyphen_values = true)]
     id: String,
     /// Where to save it: a file (replaced if it exists), a directory (the clip's file name in
     /// it), or `-` for standard output (no resuming). Default: the clip's file name in the

@@ -11,6 +11,8 @@ use crate::{output, Ctx};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The clip's id.
+    // Ids are URL-safe base64 and may start with `-`.
+    #[arg(allow_hyphen_values = true)]
     id: String,
     /// A new title (`""` clears it).
     #[arg(long)]
