@@ -126,23 +126,22 @@ pub(crate) async fn record_route<E: Endpoint<Output = Response>>(
     templates: Templates,
 ) -> poem::Result<Response> {
     let slot = req.data::<RouteSlot>().cloned();
-    // A REST request refused before the API's own router ran (a 429 of the rate limiter, which
-    // wraps the whole `/api` mount) carries only the mount's pattern; its path names the route.
-    let path = req
-        .uri()
-        .path()
-        .starts_with("/api/")
-        .then(|| req.uri().path().to_owned());
     let result = ep.call(req).await;
     if let Some(slot) = slot {
-        let pattern = match &result {
-            Ok(response) => response.data::<PathPattern>().cloned(),
-            Err(error) => error.data::<PathPattern>().cloned(),
+        let (pattern, refused) = match &result {
+            Ok(response) => (
+                response.data::<PathPattern>().cloned(),
+                response.data::<RefusedPath>().cloned(),
+            ),
+            Err(error) => (error.data::<PathPattern>().cloned(), None),
         };
         if let Some(PathPattern(pattern)) = pattern {
             let mut label = templates.label(&pattern);
+            // A REST request refused before the API's own router ran (a 429 of the rate
+            // limiter, which wraps the whole `/api` mount) carries only the mount's pattern;
+            // its path names the route.
             if label == UNMATCHED {
-                if let Some(documented) = path.as_deref().and_then(|p| templates.of_path(p)) {
+                if let Some(documented) = refused.and_then(|RefusedPath(p)| templates.of_path(&p)) {
                     label = documented;
                 }
             }
@@ -151,6 +150,11 @@ pub(crate) async fn record_route<E: Endpoint<Output = Response>>(
     }
     result
 }
+
+/// The path of a request the rate limiter refused before any router below it ran, put on the
+/// refusal (only then, so answered requests cost nothing) for [`record_route`] to label it.
+#[derive(Clone)]
+pub(crate) struct RefusedPath(pub(crate) String);
 
 /// Outermost layer: times the request, counts it, and counts its body bytes as they stream.
 pub(crate) async fn count<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {

@@ -73,7 +73,9 @@ where
                     "address"
                 };
                 state.metrics.rate_limit_refused(class.name(), scope);
-                refusal.into_response()
+                let mut response = refusal.into_response();
+                response.set_data(crate::metrics::RefusedPath(req.uri().path().to_owned()));
+                response
             }
             None => match ep.call(req).await {
                 Ok(response) => response.into_response(),

@@ -9,26 +9,16 @@
 # Exports VOICEBIN_ALTCHA_DIR (the directory whose node_modules holds altcha-lib) and
 # VOICEBIN_ALTCHA_SOLVER (the solver script).
 
+# shellcheck source=scripts/services/npm.sh
+source "$(dirname "${BASH_SOURCE[0]}")/npm.sh"
+
 # The version whose v2 challenges (PBKDF2/SHA-256, signed canonical JSON) voicebin issues.
 VOICEBIN_ALTCHA_LIB_VERSION=2.8.0
 
 ensure_altcha() {
   local cache="${VOICEBIN_CACHE_DIR:-$HOME/.cache/voicebin}"
   local dir="$cache/altcha"
-  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    printf '==> node and npm are needed for the anonymous-upload tests (ensure_browser installs them)\n' >&2
-    return 1
-  fi
-  local installed=""
-  if [ -f "$dir/node_modules/altcha-lib/package.json" ]; then
-    installed=$(node -p "require('$dir/node_modules/altcha-lib/package.json').version")
-  fi
-  if [ "$installed" != "$VOICEBIN_ALTCHA_LIB_VERSION" ]; then
-    printf '==> installing altcha-lib@%s into %s\n' "$VOICEBIN_ALTCHA_LIB_VERSION" "$dir" >&2
-    mkdir -p "$dir"
-    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error \
-      "altcha-lib@$VOICEBIN_ALTCHA_LIB_VERSION" >&2
-  fi
+  ensure_npm_package altcha-lib "$VOICEBIN_ALTCHA_LIB_VERSION" "$dir" "the anonymous-upload tests" || return 1
   export VOICEBIN_ALTCHA_DIR="$dir"
   export VOICEBIN_ALTCHA_SOLVER
   VOICEBIN_ALTCHA_SOLVER="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tests/altcha/solve.mjs"

@@ -41,6 +41,11 @@ const KEY_LENGTH: u32 = 32;
 pub const CHALLENGE_TTL_SECS: i64 = 600;
 /// Longest `x-altcha` accepted, in bytes (a real one is about 600).
 const MAX_PAYLOAD: usize = 4_096;
+/// Standard base64, padded or not (the widget pads; hand-made solutions may not).
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 /// The replay cache's keys for spent challenges start with this (DPoP proofs share the cache).
 const SPENT: &str = "altcha:";
 
@@ -215,11 +220,7 @@ impl Challenges {
         if payload.len() > MAX_PAYLOAD {
             return Err(Malformed("longer than 4096 bytes"));
         }
-        let lenient = GeneralPurpose::new(
-            &alphabet::STANDARD,
-            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-        );
-        let json = lenient
+        let json = LENIENT_BASE64
             .decode(payload.trim())
             .map_err(|_| Malformed("not base64"))?;
         let Payload {
