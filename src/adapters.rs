@@ -7,7 +7,8 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
-    BlobStore, Blocklist, BlocklistError, ClipStore, LocalBlobStore, S3BlobStore, Scanner,
+    BlobStore, Blocklist, BlocklistError, ClipStore, LocalBlobStore, PartialBlobs, S3BlobStore,
+    Scanner,
 };
 use voicebin_domain::Stage;
 use voicebin_projections::{ClipProjector, EventLog, ReadStore};
@@ -22,6 +23,8 @@ pub(crate) struct Adapters {
     pub(crate) log: Arc<dyn EventLog>,
     pub(crate) store: Arc<dyn ClipStore>,
     pub(crate) blobs: Arc<dyn BlobStore>,
+    /// The same store, for the partial blobs of resumable uploads.
+    pub(crate) partial: Arc<dyn PartialBlobs>,
     pub(crate) scanner: Arc<dyn Scanner>,
     pub(crate) rabbit: Option<Arc<RabbitQueue>>,
     /// The queue of each enabled post-clean stage on RabbitMQ (`<scan queue>.<stage>`).
@@ -58,17 +61,23 @@ pub(crate) async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
     database.migrate().await.context("applying migrations")?;
     let (views, log) = database.projections();
     let store = database.command_store(ClipProjector::new(views.clone(), log.clone()));
-    let blobs: Arc<dyn BlobStore> = match &settings.s3 {
-        Some(s3) => Arc::new(
-            S3BlobStore::connect(s3.clone())
-                .await
-                .with_context(|| format!("connecting to S3 at {}", s3.endpoint))?,
-        ),
-        None => Arc::new(
-            LocalBlobStore::open(settings.data_dir.join("blobs"))
-                .await
-                .context("opening the blob directory")?,
-        ),
+    let (blobs, partial): (Arc<dyn BlobStore>, Arc<dyn PartialBlobs>) = match &settings.s3 {
+        Some(s3) => {
+            let store = Arc::new(
+                S3BlobStore::connect(s3.clone())
+                    .await
+                    .with_context(|| format!("connecting to S3 at {}", s3.endpoint))?,
+            );
+            (store.clone(), store)
+        }
+        None => {
+            let store = Arc::new(
+                LocalBlobStore::open(settings.data_dir.join("blobs"))
+                    .await
+                    .context("opening the blob directory")?,
+            );
+            (store.clone(), store)
+        }
     };
     let mut readiness: Vec<Arc<dyn ReadinessCheck>> = Vec::new();
     // Decoding untrusted audio happens in a child process with resource limits, never here.
@@ -107,6 +116,7 @@ pub(crate) async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
         log,
         store,
         blobs,
+        partial,
         scanner,
         rabbit,
         stage_queues,

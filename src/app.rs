@@ -14,6 +14,7 @@ use voicebin_api::site::Discovery;
 use voicebin_api::usecases::anonymous::{Anonymous, Challenges, ManagementTokens};
 use voicebin_api::usecases::grants::Grants;
 use voicebin_api::usecases::limits::Limiter;
+use voicebin_api::usecases::resumable::Resumable;
 use voicebin_api::usecases::signin::LoginLinks;
 use voicebin_api::AppState;
 use voicebin_commands::{ClipService, DownloadCounter, ScanQueue};
@@ -52,6 +53,7 @@ pub struct Background {
     download_flush: Duration,
     grants: Arc<Grants>,
     login_links: Option<Arc<LoginLinks>>,
+    resumable: Arc<Resumable>,
     /// The request buckets and the allowances (perhaps the same store).
     rate_limits: [Arc<dyn RateLimits>; 2],
     /// In embedded mode, the in-process workers: the scans', then each stage's.
@@ -62,11 +64,13 @@ pub struct Background {
 /// rate-limit buckets forgotten.
 const GRANT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Purges expired playback grants, the redeemed sign-in links that have expired and the full
-/// rate-limit buckets, every [`GRANT_PURGE_INTERVAL`] until `shutdown`.
+/// Purges expired playback grants, the redeemed sign-in links that have expired, expired
+/// resumable uploads (with their bytes) and the full rate-limit buckets, every
+/// [`GRANT_PURGE_INTERVAL`] until `shutdown`.
 async fn purge_grants(
     grants: Arc<Grants>,
     login_links: Option<Arc<LoginLinks>>,
+    resumable: Arc<Resumable>,
     rate_limits: [Arc<dyn RateLimits>; 2],
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -87,6 +91,11 @@ async fn purge_grants(
                 Ok(purged) => tracing::debug!(purged, "expired sign-in links purged"),
                 Err(e) => tracing::warn!(error = %e, "purging expired sign-in links failed"),
             }
+        }
+        match voicebin_api::usecases::resumable::sweep(&resumable).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired resumable uploads removed"),
+            Err(e) => tracing::warn!(error = %e, "removing expired resumable uploads failed"),
         }
         for store in &rate_limits {
             match store.purge_full(SystemClock.now_ms()).await {
@@ -128,6 +137,7 @@ impl Background {
             tokio::spawn(purge_grants(
                 self.grants,
                 self.login_links,
+                self.resumable,
                 self.rate_limits,
                 stopped(rx.clone()),
             )),
@@ -202,6 +212,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         log,
         store,
         blobs,
+        partial,
         scanner,
         rabbit,
         stage_queues,
@@ -308,6 +319,11 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             settings.public_url.clone(),
         ))
     });
+    let resumable = Arc::new(Resumable::new(
+        database.uploads(),
+        partial,
+        settings.resumable,
+    ));
     let mut state = AppState {
         service: service.clone(),
         views: views.clone(),
@@ -336,6 +352,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             defaults: settings.quotas,
         },
         anonymous,
+        resumable: resumable.clone(),
         transcription: false,
         metrics: metrics.clone(),
         metrics_here: true,
@@ -421,6 +438,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             download_flush: Duration::from_secs(1),
             grants,
             login_links,
+            resumable,
             rate_limits: [rate_limits, allowances],
             workers,
             stage_relays,

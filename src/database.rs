@@ -147,6 +147,14 @@ impl Database {
         }
     }
 
+    /// Resumable uploads in progress (ADR 0025).
+    pub fn uploads(&self) -> Arc<dyn voicebin_projections::UploadStore> {
+        match self {
+            Database::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
+            Database::Postgres(pool) => Arc::new(PostgresStore::new(pool.clone())),
+        }
+    }
+
     /// The read-model store and event log over this database.
     pub fn projections(&self) -> (Arc<dyn ReadStore>, Arc<dyn EventLog>) {
         match self {

@@ -44,5 +44,6 @@ pub use voicebin_api::auth::{
 pub use voicebin_api::usecases::anonymous::{AnonymousSettings, Work};
 pub use voicebin_api::usecases::limits::{ClassLimits, Quota, RateLimitSettings};
 pub use voicebin_api::usecases::reporters::ModerationSettings;
+pub use voicebin_api::usecases::resumable::ResumableSettings;
 pub use voicebin_metrics::Metrics;
 pub use worker::Worker;

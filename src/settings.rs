@@ -9,6 +9,7 @@ use voicebin_api::auth::IssuerSettings;
 use voicebin_api::usecases::anonymous::AnonymousSettings;
 use voicebin_api::usecases::limits::RateLimitSettings;
 use voicebin_api::usecases::reporters::ModerationSettings;
+use voicebin_api::usecases::resumable::ResumableSettings;
 use voicebin_commands::S3Settings;
 use voicebin_domain::Lifetimes;
 use voicebin_workers::stage::transcript::TranscriptionSettings;
@@ -123,6 +124,8 @@ pub struct Settings {
     pub rate_limits: RateLimiting,
     /// Anonymous uploads (off by default).
     pub anonymous: AnonymousSettings,
+    /// Resumable uploads: how long one stays open, how many an account may have open.
+    pub resumable: ResumableSettings,
 }
 
 impl Settings {
@@ -148,6 +151,7 @@ impl Settings {
             expiry: ExpirySettings::default(),
             rate_limits: RateLimiting::default(),
             anonymous: AnonymousSettings::default(),
+            resumable: ResumableSettings::default(),
         }
     }
 }

@@ -52,6 +52,7 @@ pub mod rest;
 pub mod site;
 pub mod state;
 pub mod throttle;
+pub mod uploads;
 pub mod urls;
 pub mod usecases;
 pub mod wellknown;
@@ -79,6 +80,25 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
                     .content_type("application/json")
                     .body(document.clone())
             })),
+        )
+        .at(
+            uploads::COLLECTION,
+            throttle::limited(
+                post(uploads::create).options(uploads::options),
+                throttle::api_class,
+            )
+            .around(uploads::versioned),
+        )
+        .at(
+            "/api/v1/uploads/:id",
+            throttle::limited(
+                methods::Methods::default()
+                    .head(uploads::head)
+                    .patch(uploads::patch)
+                    .delete(uploads::delete),
+                throttle::api_class,
+            )
+            .around(uploads::versioned),
         )
         .nest_no_strip("/api", throttle::limited(api, throttle::api_class))
         .at("/.well-known/jwks.json", get(wellknown::jwks::jwks))

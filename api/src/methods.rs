@@ -76,6 +76,36 @@ impl Methods {
         self.method(Method::POST, ep)
     }
 
+    /// Also answers `PATCH` with `ep`.
+    #[must_use]
+    pub fn patch<E>(self, ep: E) -> Self
+    where
+        E: IntoEndpoint,
+        E::Endpoint: 'static,
+    {
+        self.method(Method::PATCH, ep)
+    }
+
+    /// Also answers `DELETE` with `ep`.
+    #[must_use]
+    pub fn delete<E>(self, ep: E) -> Self
+    where
+        E: IntoEndpoint,
+        E::Endpoint: 'static,
+    {
+        self.method(Method::DELETE, ep)
+    }
+
+    /// Also answers `OPTIONS` with `ep`.
+    #[must_use]
+    pub fn options<E>(self, ep: E) -> Self
+    where
+        E: IntoEndpoint,
+        E::Endpoint: 'static,
+    {
+        self.method(Method::OPTIONS, ep)
+    }
+
     /// The value of `Allow`: the route's methods, with `HEAD` where `GET` answers it.
     pub fn allow(&self) -> String {
         let mut methods: Vec<&str> = self.methods.iter().map(Method::as_str).collect();

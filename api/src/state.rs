@@ -67,6 +67,8 @@ pub struct AppState {
     /// Anonymous uploads: the settings, challenges and management tokens (keys shared by all
     /// replicas through the database).
     pub anonymous: Arc<crate::usecases::anonymous::Anonymous>,
+    /// Resumable uploads (tus and the IETF draft; ADR 0025).
+    pub resumable: Arc<crate::usecases::resumable::Resumable>,
     /// Whether this deployment transcribes clean clips (a clip without a transcript is then
     /// `pending`, otherwise `off`).
     pub transcription: bool,

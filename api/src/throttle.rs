@@ -23,7 +23,8 @@ use crate::usecases::limits::{Class, Standing, Subject};
 /// writes, whose own rules limit them).
 pub fn api_class(req: &Request) -> Option<Class> {
     let method = req.method();
-    if method == Method::POST && req.uri().path() == "/api/v1/audio" {
+    let path = req.uri().path();
+    if method == Method::POST && (path == "/api/v1/audio" || path == crate::uploads::COLLECTION) {
         Some(Class::Uploads)
     } else if method == Method::GET || method == Method::HEAD {
         Some(Class::Reads)

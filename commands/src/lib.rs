@@ -13,6 +13,8 @@
 //!   optimistic-concurrency conflicts.
 //! * `download_counter.rs`: counting a listener's downloads ([`DownloadCounter`]).
 //! * `ports.rs`: the traits adapters implement, and their errors.
+//! * `resumable/`: the resumable SHA-256 a resumable upload's digest is kept in between
+//!   requests (ADR 0025).
 //! * `blobs/`: the blob adapters, `local.rs` (a directory) and `s3.rs` (S3), with the key rules
 //!   both enforce in `mod.rs`. The scan queues and scanners are adapters too, but live in
 //!   `voicebin-workers`, next to the workers that consume them.
@@ -22,6 +24,7 @@ mod blobs;
 mod bus;
 mod download_counter;
 mod ports;
+pub mod resumable;
 mod service;
 
 pub use blobs::{rendition_key, LocalBlobStore, S3BlobStore, S3Settings};
@@ -31,7 +34,7 @@ pub use bus::{
 };
 pub use download_counter::DownloadCounter;
 pub use ports::{
-    BlobError, BlobStore, Blocklist, BlocklistError, BoxError, ByteStream, NoQuotas, QueueError,
-    QuotaError, QuotaGrant, Quotas, ScanError, ScanQueue, Scanner,
+    Appended, BlobError, BlobStore, Blocklist, BlocklistError, BoxError, ByteStream, NoQuotas,
+    PartialBlobs, QueueError, QuotaError, QuotaGrant, Quotas, ScanError, ScanQueue, Scanner,
 };
-pub use service::{ClipService, Decision, UploadError, UploadRequest};
+pub use service::{ClipService, Decision, Stored, UploadError, UploadRequest};

@@ -60,6 +60,48 @@ pub trait BlobStore: Send + Sync {
     ) -> Result<Vec<String>, BlobError>;
 }
 
+/// What an append to a partial blob kept.
+#[derive(Debug)]
+pub struct Appended {
+    /// The store's state of the partial blob after the append (opaque to the caller, stored
+    /// with the upload and handed back on the next call).
+    pub state: String,
+    /// Bytes appended: every byte the body yielded, up to where it ended or failed.
+    pub bytes: u64,
+    /// Whether the blob was finished: visible under its key, the partial state gone.
+    pub finished: bool,
+    /// The body's failure, if it failed; the bytes before it are kept all the same.
+    pub failure: Option<std::io::Error>,
+}
+
+/// Where a resumable upload's bytes gather until its last one arrives (ADR 0025): a local file
+/// in embedded mode, an S3 multipart upload in production. Each call starts from a state the
+/// caller committed; a call that fails, or whose result is not committed, leaves that state
+/// valid, so the next call may start from it again.
+#[async_trait]
+pub trait PartialBlobs: Send + Sync {
+    /// Starts the partial blob of upload `upload`, to become the blob `key`; its first state.
+    async fn begin(&self, upload: &str, key: &str) -> Result<String, BlobError>;
+    /// Appends `body` after the `offset` bytes `state` holds. Every byte the body yields is
+    /// kept, up to its end or its failure (returned in [`Appended::failure`], not as an
+    /// error). With `finish`, a body that ends cleanly finishes the blob: it becomes visible
+    /// under `key`.
+    async fn append(
+        &self,
+        upload: &str,
+        key: &str,
+        state: &str,
+        offset: u64,
+        body: ByteStream,
+        finish: bool,
+    ) -> Result<Appended, BlobError>;
+    /// Removes what the committed state `old` held that its successor `new` does not, once
+    /// `new` is committed (an S3 upload's previous unfinished tail).
+    async fn settle(&self, upload: &str, old: &str, new: &str) -> Result<(), BlobError>;
+    /// Removes a partial blob that will never be finished.
+    async fn discard(&self, upload: &str, key: &str, state: &str) -> Result<(), BlobError>;
+}
+
 /// An adapter's own error, kept as the source of a port error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

@@ -52,6 +52,21 @@ pub struct UploadRequest {
     pub max_bytes: Option<u64>,
 }
 
+/// Bytes already stored under a clip's blob key, ready to be recorded as that clip.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The clip's id.
+    pub id: ClipId,
+    /// Where the bytes are.
+    pub blob_key: String,
+    /// Their media type, sniffed from the first bytes.
+    pub content_type: ContentType,
+    /// How many.
+    pub size_bytes: u64,
+    /// Their digest.
+    pub sha256: Sha256Digest,
+}
+
 /// Why an upload was not accepted. In every case nothing is left behind.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
@@ -323,6 +338,94 @@ impl ClipService {
             std::mem::take(&mut *guard)
         };
         let sha256 = Sha256Digest::from_bytes(hasher.finalize().into());
+        self.record(
+            request,
+            Stored {
+                id,
+                blob_key,
+                content_type,
+                size_bytes,
+                sha256,
+            },
+        )
+        .await
+    }
+
+    /// Records a clip whose bytes a resumable upload has stored under `stored.blob_key`
+    /// (ADR 0025), as [`ClipService::upload`] records one it streamed: room for its exact size
+    /// is held in the owner's quota, the blocklist is asked, `Uploaded` recorded and a scan
+    /// queued. Refused, the blob is removed.
+    #[instrument(skip_all, fields(clip.id = %stored.id))]
+    pub async fn record_stored(
+        &self,
+        request: UploadRequest,
+        stored: Stored,
+    ) -> Result<ClipId, UploadError> {
+        let size = stored.size_bytes;
+        let max = request
+            .max_bytes
+            .map_or(self.max_upload_bytes, |m| m.min(self.max_upload_bytes));
+        let refusal = if size > max {
+            UploadError::TooLarge { max }
+        } else {
+            match self.quotas.reserve(&request.owner, size, size).await {
+                Ok(grant) => {
+                    let held = Held {
+                        quotas: self.quotas.clone(),
+                        ticket: grant.ticket.clone(),
+                    };
+                    let recorded = self.record(request, stored).await;
+                    held.release().await;
+                    return recorded;
+                }
+                Err(QuotaError::Exceeded { usage, limits }) => {
+                    UploadError::OverQuota { usage, limits }
+                }
+                Err(e) => UploadError::QuotaUnavailable(e),
+            }
+        };
+        if let Err(cleanup) = self.blobs.delete(&stored.blob_key).await {
+            tracing::warn!(error = %cleanup, "could not remove the blob of a refused upload");
+        }
+        Err(refusal)
+    }
+
+    /// Whether one more clip of `bytes` would fit `owner`'s quota now (a resumable upload of
+    /// a declared length asks when it begins; the room is held only when it completes).
+    pub async fn check_room(&self, owner: &AccountId, bytes: u64) -> Result<(), UploadError> {
+        match self.quotas.reserve(owner, bytes, bytes).await {
+            Ok(grant) => {
+                Held {
+                    quotas: self.quotas.clone(),
+                    ticket: grant.ticket,
+                }
+                .release()
+                .await;
+                Ok(())
+            }
+            Err(QuotaError::Exceeded { usage, limits }) => {
+                Err(UploadError::OverQuota { usage, limits })
+            }
+            Err(e) => Err(UploadError::QuotaUnavailable(e)),
+        }
+    }
+
+    /// A fresh clip id (a resumable upload takes its clip's id, and so its blob key, when it
+    /// begins).
+    pub fn new_clip_id() -> ClipId {
+        new_clip_id()
+    }
+
+    /// Records `Uploaded` for bytes stored under `stored.blob_key`, unless the blocklist
+    /// refuses them; queues the scan. Refused or failed, the blob is removed.
+    async fn record(&self, request: UploadRequest, stored: Stored) -> Result<ClipId, UploadError> {
+        let Stored {
+            id,
+            blob_key,
+            content_type,
+            size_bytes,
+            sha256,
+        } = stored;
         let blocked = match self.blocklist.is_blocked(&sha256).await {
             Ok(false) => None,
             Ok(true) => Some(UploadError::Blocked),

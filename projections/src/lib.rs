@@ -18,6 +18,8 @@
 //!   their SQLite and PostgreSQL adapters; `stored.rs`: how typed values are stored by name.
 //! - `quota.rs`: per-account quotas: usage read from the views, operators' overrides, and
 //!   the room uploads in progress hold (`QuotaStore`, ADR 0022).
+//! - `uploads.rs`: resumable uploads in progress (`UploadStore`, ADR 0025): how far each
+//!   has got, and the lease that lets one request at a time append.
 //! - `rate/`: rate limits: the GCRA step (pure) and the `RateLimits` port with its in-process
 //!   and Redis stores (the PostgreSQL one is in `sql.rs`).
 //! - `projector.rs`: the live projector (a cqrs-es query), repair of stale views, and the
@@ -32,6 +34,7 @@ pub mod search;
 mod sql;
 mod store;
 mod stored;
+mod uploads;
 mod view;
 
 pub use moderation::{
@@ -48,4 +51,5 @@ pub use store::{
     RebuildBatch, RedeemedLinks, ReplayCache, Reservation, ScanDispatch, StageDispatch, StoreError,
     StoredEvent,
 };
+pub use uploads::{Claim, Progress, UploadRow, UploadStore};
 pub use view::{stage_column, ClipView, Rendition};

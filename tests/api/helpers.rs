@@ -123,6 +123,8 @@ pub struct Options {
     pub rate_limits: voicebin::RateLimiting,
     /// Anonymous uploads (off, as by default).
     pub anonymous: voicebin::AnonymousSettings,
+    /// Resumable uploads (the defaults).
+    pub resumable: voicebin::ResumableSettings,
 }
 
 impl Default for Options {
@@ -137,6 +139,7 @@ impl Default for Options {
             expiry: Default::default(),
             rate_limits: Default::default(),
             anonymous: Default::default(),
+            resumable: Default::default(),
         }
     }
 }
@@ -156,6 +159,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         expiry,
         rate_limits,
         anonymous,
+        resumable,
     } = options;
     spawn_with_settings(move |dir, base| {
         Box::pin(async move {
@@ -185,6 +189,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
                 quotas,
                 rate_limits,
                 anonymous,
+                resumable,
             }
         })
     })

@@ -592,6 +592,7 @@ async fn spawn_app_with_stalled_scanner() -> TestApp {
                 quotas: Default::default(),
                 rate_limits: Default::default(),
                 anonymous: Default::default(),
+                resumable: Default::default(),
             }
         })
     })

@@ -64,6 +64,7 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
         quotas: Default::default(),
         rate_limits: Default::default(),
         anonymous: Default::default(),
+        resumable: Default::default(),
     };
 
     // First process: accepts two uploads but never runs its background tasks, as if killed

@@ -501,6 +501,7 @@ async fn oauth_signs_a_browser_in_with_dpop(browser: Browser) {
                 quotas: Default::default(),
                 rate_limits: Default::default(),
                 anonymous: Default::default(),
+                resumable: Default::default(),
             };
             *started.lock().unwrap() = Some(issuer);
             settings

@@ -122,10 +122,14 @@ pub enum Code {
     Conflict,
     /// 409: a one-time sign-in link that was already used.
     LinkUsed,
+    /// 409: a resumable upload's append starts elsewhere than where the upload stands.
+    OffsetMismatch,
     /// 410: the clip was deleted or has expired, or its downloads are used up.
     Gone,
     /// 412: an `If-Match` precondition does not hold.
     PreconditionFailed,
+    /// 400: a resumable upload's lengths disagree.
+    InconsistentLength,
     /// 413: body too large.
     TooLarge,
     /// 415: an upload that is not audio.
@@ -136,8 +140,12 @@ pub enum Code {
     RangeNotSatisfiable,
     /// 422: well-formed but semantically invalid.
     Unprocessable,
+    /// 423: another request is appending to the resumable upload; retry shortly.
+    UploadBusy,
     /// 429: too many requests of this kind; retry later.
     TooManyRequests,
+    /// 460: a resumable upload's chunk does not match its `Upload-Checksum`.
+    ChecksumMismatch,
     /// 429: a rate-limit policy (`RateLimit-Policy`) is used up; retry later.
     RateLimited,
     /// 451: taken down by a moderator.
@@ -152,7 +160,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in table order.
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 29] = [
         Code::BadRequest,
         Code::InvalidField,
         Code::Unauthorized,
@@ -165,14 +173,18 @@ impl Code {
         Code::NotAcceptable,
         Code::Conflict,
         Code::LinkUsed,
+        Code::OffsetMismatch,
         Code::Gone,
         Code::PreconditionFailed,
+        Code::InconsistentLength,
         Code::TooLarge,
         Code::NotAudio,
         Code::UnsupportedMediaType,
         Code::RangeNotSatisfiable,
         Code::Unprocessable,
+        Code::UploadBusy,
         Code::TooManyRequests,
+        Code::ChecksumMismatch,
         Code::RateLimited,
         Code::Removed,
         Code::Internal,
@@ -273,6 +285,14 @@ impl Code {
                 "The one-time sign-in link was already used (links work once).",
                 None,
             ),
+            Code::OffsetMismatch => (
+                S::CONFLICT,
+                "mismatching-upload-offset",
+                "Mismatching upload offset",
+                "The append does not start where the resumable upload stands; `Upload-Offset` \
+                 says where that is.",
+                None,
+            ),
             Code::Gone => (
                 S::GONE,
                 "gone",
@@ -285,6 +305,14 @@ impl Code {
                 "precondition-failed",
                 "Precondition failed",
                 "`If-Match` names no current representation of the clip.",
+                None,
+            ),
+            Code::InconsistentLength => (
+                S::BAD_REQUEST,
+                "inconsistent-upload-length",
+                "Inconsistent upload length",
+                "The resumable upload's lengths disagree (a declared length changed, or the \
+                 bytes run past it).",
                 None,
             ),
             Code::TooLarge => (
@@ -320,6 +348,24 @@ impl Code {
                 "unprocessable",
                 "Unprocessable request",
                 "The request is well-formed but cannot be applied.",
+                None,
+            ),
+            Code::UploadBusy => (
+                S::LOCKED,
+                "upload-busy",
+                "The upload is busy",
+                "Another request is appending to this resumable upload; retry after the given \
+                 seconds.",
+                Some(RetryAfter),
+            ),
+            Code::ChecksumMismatch => (
+                match S::from_u16(460) {
+                    Ok(status) => status,
+                    Err(_) => S::BAD_REQUEST,
+                },
+                "checksum-mismatch",
+                "Checksum mismatch",
+                "The chunk does not match its `Upload-Checksum`; it was discarded.",
                 None,
             ),
             Code::TooManyRequests => (
@@ -383,7 +429,14 @@ impl Code {
 
     /// The stable problem `type` URI.
     pub fn type_uri(self) -> String {
-        format!("urn:voicebin:problem:{}", self.row().slug)
+        match self {
+            // The resumable-upload draft registers these two with IANA.
+            Code::OffsetMismatch | Code::InconsistentLength => format!(
+                "https://iana.org/assignments/http-problem-types#{}",
+                self.row().slug
+            ),
+            _ => format!("urn:voicebin:problem:{}", self.row().slug),
+        }
     }
 
     /// The code for an error poem raised with `status` (unknown routes, wrong methods, bodies

@@ -193,8 +193,9 @@ pub async fn list(
     })
 }
 
-/// Upload metadata as sent, before validation.
-#[derive(Debug, Default)]
+/// Upload metadata as sent, before validation (kept as sent with a resumable upload until it
+/// completes).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RawMeta {
     /// Display filename.
     pub filename: Option<String>,

@@ -10,5 +10,6 @@ pub mod limits;
 pub mod moderation;
 pub mod quotas;
 pub mod reporters;
+pub mod resumable;
 pub mod signin;
 pub mod transcripts;

@@ -6,7 +6,9 @@
 //! path or odd bytes.
 
 mod local;
+mod local_partial;
 mod s3;
+mod s3_partial;
 #[cfg(test)]
 mod testing;
 

@@ -31,10 +31,10 @@ use crate::ports::{BlobError, BlobStore, ByteStream};
 
 /// Bytes per multipart part: S3's minimum for every part but the last, which also bounds the
 /// memory one upload holds.
-const PART_SIZE: usize = 5 * 1024 * 1024;
+pub(super) const PART_SIZE: usize = 5 * 1024 * 1024;
 
 /// S3 refuses multipart uploads with more parts than this (so blobs stop at ~48 GiB).
-const MAX_PARTS: u16 = 10_000;
+pub(super) const MAX_PARTS: u16 = 10_000;
 
 /// Keys per ListObjectsV2 page: S3's maximum, since most listed keys may be too young to return.
 const LIST_PAGE: u16 = 1000;
@@ -90,7 +90,7 @@ impl std::fmt::Debug for S3BlobStore {
 
 /// minio's top-level `Display` often hides the cause ("Network error occurred"), so the message
 /// carries the whole source chain.
-fn s3_err(e: S3Error) -> BlobError {
+pub(super) fn s3_err(e: S3Error) -> BlobError {
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
@@ -104,7 +104,7 @@ fn s3_err(e: S3Error) -> BlobError {
     BlobError::Unavailable(msg)
 }
 
-fn validation_err(e: minio::s3::error::ValidationErr) -> BlobError {
+pub(super) fn validation_err(e: minio::s3::error::ValidationErr) -> BlobError {
     s3_err(e.into())
 }
 
@@ -204,7 +204,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn abort_upload(
+pub(super) async fn abort_upload(
     client: &MinioClient,
     bucket: &BucketName,
     object: &ObjectKey,
@@ -221,6 +221,14 @@ async fn abort_upload(
 }
 
 impl S3BlobStore {
+    pub(super) fn client(&self) -> &MinioClient {
+        &self.client
+    }
+
+    pub(super) fn bucket(&self) -> &BucketName {
+        &self.bucket
+    }
+
     /// Connects to the store, creating the bucket if it does not exist.
     pub async fn connect(settings: S3Settings) -> Result<Self, BlobError> {
         let mut base_url: BaseUrl = settings.endpoint.parse().map_err(|e| {
@@ -403,12 +411,16 @@ impl S3BlobStore {
         Ok(resp.exists())
     }
 
-    fn object_key(key: &str) -> Result<ObjectKey, BlobError> {
+    pub(super) fn object_key(key: &str) -> Result<ObjectKey, BlobError> {
         validate_key(key)?;
         ObjectKey::new(key).map_err(|_| BlobError::InvalidKey)
     }
 
-    async fn put_single(&self, object: &ObjectKey, data: SegmentedBytes) -> Result<(), BlobError> {
+    pub(super) async fn put_single(
+        &self,
+        object: &ObjectKey,
+        data: SegmentedBytes,
+    ) -> Result<(), BlobError> {
         self.client
             .put_object(&self.bucket, object, data)
             .map_err(validation_err)?
@@ -1088,6 +1100,21 @@ mod tests {
             secret_key: SecretString::from("test"),
         };
         async move { S3BlobStore::connect(settings).await.unwrap() }
+    }
+
+    #[tokio::test]
+    async fn s3_partial_blobs_append_keep_what_arrived_finish_and_discard() {
+        let store = fresh_store().await;
+        crate::blobs::testing::partial_blob_scenario(&store).await;
+        // No multipart upload is left open, and no tail object.
+        if let Some(open) = open_uploads(&store).await {
+            assert!(open.is_empty(), "multipart uploads left open: {open:?}");
+        }
+        let tails = store
+            .list_older_than("partial/", Duration::ZERO, 100)
+            .await
+            .unwrap();
+        assert!(tails.is_empty(), "tails left: {tails:?}");
     }
 
     #[tokio::test]

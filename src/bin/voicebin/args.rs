@@ -13,7 +13,9 @@ use voicebin::{
     IntrospectionSettings, IssuerSettings, ModerationSettings, NoncePolicy, Settings, SiteSettings,
     DEFAULT_MAX_UPLOAD_BYTES,
 };
-use voicebin::{AnonymousSettings, ClassLimits, Quota, RateLimitSettings, RateLimiting, Work};
+use voicebin::{
+    AnonymousSettings, ClassLimits, Quota, RateLimitSettings, RateLimiting, ResumableSettings, Work,
+};
 use voicebin_commands::S3Settings;
 use voicebin_domain::{Language, Lifetime, Lifetimes};
 use voicebin_workers::stage::transcript::whisper::WhisperSettings;
@@ -366,6 +368,39 @@ pub struct ServerArgs {
     pub quotas: QuotaArgs,
     #[command(flatten)]
     pub anonymous: AnonymousArgs,
+    #[command(flatten)]
+    pub resumable: ResumableArgs,
+}
+
+/// Resumable uploads (tus and the IETF draft; ADR 0025).
+#[derive(Args, Clone)]
+pub struct ResumableArgs {
+    /// How long a resumable upload may stay open, in seconds or as an ISO 8601 duration
+    /// (`PT12H`); then it is removed with its bytes. At most 23 hours (S3 buckets abort
+    /// multipart uploads a day old).
+    #[arg(long, env = "VOICEBIN_RESUMABLE_WINDOW", default_value = "PT12H", value_parser = resumable_window)]
+    resumable_window: Duration,
+    /// How many resumable uploads one account may have open at once.
+    #[arg(long, env = "VOICEBIN_RESUMABLE_MAX_OPEN", default_value_t = ResumableSettings::default().max_open, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    resumable_max_open: u64,
+}
+
+fn resumable_window(raw: &str) -> Result<Duration, String> {
+    let window = Duration::from_secs(parse_lifetime(raw)?.secs());
+    if window > voicebin_api::usecases::resumable::MAX_WINDOW {
+        return Err("at most 23 hours (PT23H) (VOICEBIN_RESUMABLE_WINDOW)".into());
+    }
+    Ok(window)
+}
+
+impl ResumableArgs {
+    /// The settings these flags make.
+    pub fn settings(&self) -> ResumableSettings {
+        ResumableSettings {
+            window: self.resumable_window,
+            max_open: self.resumable_max_open,
+        }
+    }
 }
 
 /// Anonymous uploads (issue 15, ADR 0023): off unless turned on.
@@ -545,6 +580,7 @@ pub fn settings(
         lifetimes: backends.expiry.lifetimes()?,
         expiry: backends.expiry.settings(),
         anonymous: server.map(|s| s.anonymous.settings()).unwrap_or_default(),
+        resumable: server.map(|s| s.resumable.settings()).unwrap_or_default(),
     })
 }
 
@@ -860,6 +896,36 @@ mod tests {
         let off = limits(&["--rate-limits=off", "--rate-limit-reads-per-account=10/1m"]);
         assert_eq!(off.quotas, RateLimitSettings::off());
         for bad in ["--rate-limit-mcp-per-account=10", "--rate-limits=maybe"] {
+            assert!(
+                Serve::try_parse_from(["voicebin", bad]).is_err(),
+                "{bad} is refused"
+            );
+        }
+    }
+
+    #[test]
+    fn resumable_uploads_stay_open_half_a_day_by_default_and_never_a_day() {
+        let resumable = |args: &[&str]| {
+            let flags = parse(args);
+            settings(
+                &flags.global,
+                &flags.backends,
+                DEFAULT_LISTEN,
+                Some(&flags.server),
+            )
+            .unwrap()
+            .resumable
+        };
+        assert_eq!(resumable(&[]), ResumableSettings::default());
+        assert_eq!(resumable(&[]).window, Duration::from_secs(12 * 3600));
+        let set = resumable(&["--resumable-window=PT2H", "--resumable-max-open=3"]);
+        assert_eq!(set.window, Duration::from_secs(7200));
+        assert_eq!(set.max_open, 3);
+        for bad in [
+            "--resumable-window=P1D",
+            "--resumable-window=soon",
+            "--resumable-max-open=0",
+        ] {
             assert!(
                 Serve::try_parse_from(["voicebin", bad]).is_err(),
                 "{bad} is refused"

@@ -248,3 +248,20 @@ async fn keys_that_could_escape_the_root_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn partial_blobs_append_keep_what_arrived_finish_and_discard() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).await.unwrap();
+    crate::blobs::testing::partial_blob_scenario(&store).await;
+    // Nothing is left in the partial area, and nothing it held is listed as a blob.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join(".partial"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let listed = store
+        .list_older_than("clips/", Duration::ZERO, 10)
+        .await
+        .unwrap();
+    assert_eq!(sorted(listed), ["clips/partial1", "clips/partial2"]);
+}
