@@ -27,6 +27,7 @@ mod rate_limits;
 mod rebuild;
 mod recovery;
 mod renditions;
+mod resumable;
 mod sandbox;
 mod search;
 mod shutdown;

@@ -542,6 +542,16 @@ async fn append_claimed(
         },
     );
     let kept = offset + appended.bytes;
+    let failure = appended
+        .failure
+        .as_ref()
+        .map(|e| (cut_of(e).map(Cut::kind), e.to_string()));
+    // Refused bytes were hashed but not kept: the upload ends here whatever the counts say.
+    if let Some((Some(CutKind::NotAudio), _)) = failure {
+        drop(renewal);
+        give_up(state, row, &appended).await;
+        return Err(ApiError::from(UploadError::NotAudio).into());
+    }
     if watch.hash.len() != kept {
         // The store kept other bytes than passed by: nothing of this append can be trusted.
         forget(resumable, row, &appended).await;
@@ -550,15 +560,6 @@ async fn append_claimed(
             watch.hash.len()
         ))
         .into());
-    }
-    let failure = appended
-        .failure
-        .as_ref()
-        .map(|e| (cut_of(e).map(Cut::kind), e.to_string()));
-    if let Some((Some(CutKind::NotAudio), _)) = failure {
-        drop(renewal);
-        give_up(state, row, &appended).await;
-        return Err(ApiError::from(UploadError::NotAudio).into());
     }
     if let Some(checksum) = &checksum {
         let digest = watch.checksum.map(|c| c.finish().as_ref().to_vec());
