@@ -23,19 +23,18 @@ fn readme_block(name: &str) -> String {
     block[code_start..code_end].to_owned()
 }
 
-#[tokio::test]
-async fn the_readme_walkthrough_works_against_the_real_binary() {
+/// `voicebin serve` in embedded mode over `data`, once ready; its base URL.
+async fn serve(data: &std::path::Path) -> (std::process::Child, String) {
     let bin = env!("CARGO_BIN_EXE_voicebin");
-    let data = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(bin)
+    let server = Command::new(bin)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("VOICEBIN_DATA_DIR", data.path())
+        .env("VOICEBIN_DATA_DIR", data)
         .env_remove("DATABASE_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -56,30 +55,62 @@ async fn the_readme_walkthrough_works_against_the_real_binary() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ready, "server did not become ready");
+    (server, url)
+}
 
+/// Runs a README block with bash (`voicebin` on the `PATH`) against the server at `url` over
+/// `data`; its standard output, once it succeeded.
+fn run_block(block: String, data: &std::path::Path, url: &str) -> String {
+    let bin = env!("CARGO_BIN_EXE_voicebin");
     let bin_dir = std::path::Path::new(bin).parent().unwrap();
     let path = format!(
         "{}:{}",
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let run = |block: String| {
-        let script = format!("set -euo pipefail\n{block}");
-        let output = Command::new("bash")
-            .arg("-c")
-            .arg(&script)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("PATH", &path)
-            .env("VOICEBIN_DATA_DIR", data.path())
-            .env("VOICEBIN_PUBLIC_URL", &url)
-            .env("VOICEBIN", &url)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "block failed:\n{stdout}\n{stderr}");
-        stdout
-    };
+    let script = format!("set -euo pipefail\n{block}");
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PATH", &path)
+        .env("VOICEBIN_DATA_DIR", data)
+        .env("VOICEBIN_PUBLIC_URL", url)
+        .env("VOICEBIN", url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "block failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
+#[tokio::test]
+async fn the_readme_resumable_upload_example_works_against_the_real_binary() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, url) = serve(data.path()).await;
+    let stdout = run_block(readme_block("resumable"), data.path(), &url);
+    let _ = server.kill();
+    let _ = server.wait();
+    // The tus upload's last append names its clip; the draft's answers with it.
+    let location = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("content-location: "))
+        .unwrap_or_else(|| panic!("no Content-Location:\n{stdout}"));
+    assert!(
+        location.starts_with(&format!("{url}/api/v1/items/")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\"title\":\"Drafted\""), "{stdout}");
+    assert!(stdout.contains("\"size_bytes\":"), "{stdout}");
+}
+
+#[tokio::test]
+async fn the_readme_walkthrough_works_against_the_real_binary() {
+    let bin = env!("CARGO_BIN_EXE_voicebin");
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, url) = serve(data.path()).await;
+    let run = |block: String| run_block(block, data.path(), &url);
     let stdout = run(readme_walkthrough());
     // The walkthrough ends by fetching the deleted clip, which must be gone.
     assert!(stdout.contains("\"scan_state\":\"clean\""), "{stdout}");

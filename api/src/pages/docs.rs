@@ -41,6 +41,20 @@ decided from the bytes; non-audio is refused with 415. Uploads are limited to {m
 The answer is 201 with <code>Location</code> and the owner view; <code>scan_state</code> is <code>pending</code> until the clip
 is validated (and scanned for malware where configured), then <code>clean</code>, <code>rejected</code>, <code>infected</code> or
 <code>failed</code>. Only clean clips are served to others.</p>
+<h2 id="resumable">Resumable uploads</h2>
+<pre>curl -i -X POST {url}/api/v1/uploads -H "Authorization: Bearer $KEY" \
+  -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: $SIZE" -H "Upload-Metadata: filename $(printf memo.m4a | base64)"
+curl -I $UPLOAD -H "Authorization: Bearer $KEY" -H 'Tus-Resumable: 1.0.0'      # Upload-Offset: where it stands
+curl -X PATCH $UPLOAD -H "Authorization: Bearer $KEY" -H 'Tus-Resumable: 1.0.0' -H "Upload-Offset: $OFFSET" \
+  -H 'Content-Type: application/offset+octet-stream' --data-binary @rest-of-memo</pre>
+<p>For long recordings on bad networks: <code>POST /api/v1/uploads</code> speaks <a href="https://tus.io/protocols/resumable-upload">tus 1.0</a>
+(creation, creation-with-upload, creation-defer-length, expiration, termination, checksum) and the IETF resumable-upload
+draft (<code>Upload-Complete</code>, interop version 8; create with <code>Upload-Complete: ?0</code>, then append
+<code>application/partial-upload</code>). Bytes that arrived before a connection broke are kept: <code>HEAD</code> the upload for its
+<code>Upload-Offset</code> and send the rest. Nothing is a clip until the last byte is in; the last append names the clip in
+<code>Content-Location</code> (the draft's answers with it, as <code>POST /api/v1/audio</code> does). tus-js-client resumes by itself.
+Non-audio is refused from its first bytes (415); the declared length must fit the size limit and your quota; an append
+at the wrong offset is 409 with <code>Upload-Offset</code>. Open uploads expire unless finished.</p>
 <h2 id="quotas">Quotas</h2>
 <pre>curl {url}/api/v1/account -H "Authorization: Bearer $KEY"
 {{"account": "alice", "usage": {{"bytes": 34200000, "clips": 12}}, "limits": {{"bytes": 500000000, "clips": null}}}}</pre>

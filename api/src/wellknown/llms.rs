@@ -46,6 +46,7 @@ fn llms(state: &AppState) -> String {
 - [MCP discovery]({url}/.well-known/oauth-protected-resource/mcp): protected-resource metadata.\n\n\
 ## API summary\n\n\
 - POST {url}/api/v1/audio — upload an audio clip (scope voice:create). Raw body or multipart file; optional x-filename, x-title, x-description, x-download-limit headers, and x-expires-in (seconds or an ISO 8601 duration such as P7D; the clip answers 410 once expired).\n\
+- POST {url}/api/v1/uploads — a resumable upload (scope voice:create): tus 1.0 (Tus-Resumable: 1.0.0, Upload-Length, Upload-Metadata with base64 filename/title/description/download_limit/expires_in) or the IETF resumable-upload draft (Upload-Complete, interop version 8); then HEAD {url}/api/v1/uploads/{{id}} for Upload-Offset, PATCH from it, DELETE to cancel. Bytes received before a broken connection are kept; the clip exists once the last byte is in (the last append names it in Content-Location).\n\
 - GET {url}/api/v1/items/{{id}} — read audio metadata; owners see scan and limit fields (scope voice:read for owner API-key reads).\n\
 - GET {url}/api/v1/account — your quota: what your clips take and may take (scope voice:read or voice:create); an upload past it is refused with 403 quota-exceeded.\n\
 - PATCH {url}/api/v1/items/{{id}} — edit title, description, download limit, expires_at (RFC 3339, null for never) (owner).\n\
