@@ -100,6 +100,9 @@ pub trait PartialBlobs: Send + Sync {
     async fn settle(&self, upload: &str, old: &str, new: &str) -> Result<(), BlobError>;
     /// Removes a partial blob that will never be finished.
     async fn discard(&self, upload: &str, key: &str, state: &str) -> Result<(), BlobError>;
+    /// Removes partial bytes no upload has touched for `min_age` (left by a process that died
+    /// between storing them and recording them); how many were removed.
+    async fn sweep_orphans(&self, min_age: std::time::Duration) -> Result<usize, BlobError>;
 }
 
 /// An adapter's own error, kept as the source of a port error.

@@ -758,13 +758,22 @@ async fn give_up(state: &AppState, row: &UploadRow, appended: &Appended) {
     }
 }
 
-/// Removes expired uploads: an open one with its bytes, a completed one's record only.
-/// Returns how many were removed.
+/// Partial bytes untouched this long belong to no upload (every upload expires within
+/// [`MAX_WINDOW`]).
+const ORPHAN_AGE: Duration = Duration::from_secs(48 * 3600);
+
+/// Removes expired uploads: an open one with its bytes, a completed one's record only; then
+/// partial bytes no upload owns. Returns how many uploads were removed.
 pub async fn sweep(resumable: &Resumable) -> Result<usize, voicebin_projections::StoreError> {
     let mut removed = 0;
     loop {
         let due = resumable.store.expired_uploads(now(), 100).await?;
         if due.is_empty() {
+            match resumable.blobs.sweep_orphans(ORPHAN_AGE).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "orphaned partial upload bytes removed"),
+                Err(e) => tracing::warn!(error = %e, "could not remove orphaned partial bytes"),
+            }
             return Ok(removed);
         }
         for row in due {

@@ -136,6 +136,10 @@ impl PartialBlobs for LocalBlobStore {
         Ok(())
     }
 
+    async fn sweep_orphans(&self, min_age: Duration) -> Result<usize, BlobError> {
+        self.sweep_partial(min_age).await.map_err(io_err)
+    }
+
     async fn discard(&self, upload: &str, _key: &str, _state: &str) -> Result<(), BlobError> {
         let path = self.partial_path(upload)?;
         match tokio::fs::remove_file(&path).await {

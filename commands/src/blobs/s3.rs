@@ -629,6 +629,7 @@ mod tests {
 
     use super::*;
     use crate::blobs::testing::{body, collect, put_x, sorted};
+    use crate::ports::PartialBlobs;
     use bytes::Bytes;
     use rand::RngCore;
     use sha2::{Digest, Sha256};
@@ -1115,6 +1116,32 @@ mod tests {
             .await
             .unwrap();
         assert!(tails.is_empty(), "tails left: {tails:?}");
+
+        // A tail no upload will ever commit (its process died) is swept once old enough.
+        let state = store.begin("up9", "clips/orphan").await.unwrap();
+        let kept = store
+            .append(
+                "up9",
+                "clips/orphan",
+                &state,
+                0,
+                body(vec![Ok(Bytes::from(vec![7u8; 1000]))]),
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .sweep_orphans(Duration::from_secs(3600))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(store.sweep_orphans(Duration::ZERO).await.unwrap(), 1);
+        store
+            .discard("up9", "clips/orphan", &kept.state)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -231,6 +231,21 @@ impl PartialBlobs for S3BlobStore {
         }
     }
 
+    async fn sweep_orphans(&self, min_age: std::time::Duration) -> Result<usize, BlobError> {
+        // Only tails can be orphaned here: the bucket's lifecycle rule aborts multipart uploads.
+        let mut removed = 0;
+        loop {
+            let keys = self.list_older_than("partial/", min_age, 100).await?;
+            if keys.is_empty() {
+                return Ok(removed);
+            }
+            for key in keys {
+                self.delete(&key).await?;
+                removed += 1;
+            }
+        }
+    }
+
     async fn discard(&self, _upload: &str, key: &str, state: &str) -> Result<(), BlobError> {
         let object = Self::object_key(key)?;
         let state = parse(state)?;

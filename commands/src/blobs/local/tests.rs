@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::blobs::testing::{body, collect, put_x, sorted};
+use crate::ports::PartialBlobs;
 use bytes::Bytes;
 
 #[tokio::test]
@@ -264,4 +265,19 @@ async fn partial_blobs_append_keep_what_arrived_finish_and_discard() {
         .await
         .unwrap();
     assert_eq!(sorted(listed), ["clips/partial1", "clips/partial2"]);
+}
+
+#[tokio::test]
+async fn partial_files_no_upload_touched_for_long_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).await.unwrap();
+    store.begin("old", "clips/old").await.unwrap();
+    store.begin("young", "clips/young").await.unwrap();
+    let hour = Duration::from_secs(3600);
+    let old = dir.path().join(".partial/old");
+    let file = std::fs::File::options().write(true).open(&old).unwrap();
+    file.set_modified(SystemTime::now() - 49 * hour).unwrap();
+    assert_eq!(store.sweep_orphans(48 * hour).await.unwrap(), 1);
+    assert!(!old.exists());
+    assert!(dir.path().join(".partial/young").exists());
 }
