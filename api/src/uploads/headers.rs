@@ -157,8 +157,8 @@ pub fn checksum(req: &poem::Request) -> Result<Option<Checksum>, ApiError> {
 /// The draft's `Upload-Limit` for a size limit and an upload's remaining lifetime.
 pub fn upload_limit(max_size: u64, max_age: Option<i64>) -> String {
     match max_age {
-        Some(age) => format!("min-size=1, max-size={max_size}, max-age={}", age.max(0)),
-        None => format!("min-size=1, max-size={max_size}"),
+        Some(age) => format!("max-size={max_size}, max-age={}", age.max(0)),
+        None => format!("max-size={max_size}"),
     }
 }
 
@@ -243,6 +243,15 @@ mod tests {
         assert!(tus_metadata(Some("title YQ==,title Yg==")).is_err());
         // Not UTF-8.
         assert!(tus_metadata(Some("title /w==")).is_err());
+    }
+
+    #[test]
+    fn upload_limit_is_a_structured_dictionary_without_a_minimum() {
+        // No `min-size`: the draft lets a server refuse uploads whose length cannot be
+        // deduced below it, and deferred lengths are taken.
+        assert_eq!(upload_limit(100, Some(5)), "max-size=100, max-age=5");
+        assert_eq!(upload_limit(100, Some(-3)), "max-size=100, max-age=0");
+        assert_eq!(upload_limit(7, None), "max-size=7");
     }
 
     #[test]
