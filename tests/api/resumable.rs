@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{
-    json as json_of, pcm_wav, spawn_app_with, spawn_replica, Backend, Options, TestApp,
+    json as json_of, pcm_wav, spawn_app, spawn_app_with, spawn_replica, Backend, Options, TestApp,
 };
 use crate::on_both_backends;
 
@@ -696,3 +696,116 @@ async fn in_production_an_upload_goes_through_s3_multipart_across_replicas() {
         "S3 holds exactly the bytes sent"
     );
 }
+
+/// A body sent chunked (no `Content-Length`), as a client streaming from a pipe sends it.
+fn chunked(bytes: Vec<u8>) -> reqwest::Body {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+}
+
+/// Found by the hostile review: a creation refused for its own headers (here an
+/// `Upload-Checksum` naming an algorithm not taken) must not leave an upload behind that the
+/// client was never told about; it would hold one of the account's open uploads for the
+/// whole window.
+async fn a_creation_refused_for_its_checksum_leaves_no_open_upload(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        Options {
+            resumable: voicebin::ResumableSettings {
+                max_open: 1,
+                ..Default::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let alice = app.alice();
+    let data = wav(2);
+    let len = data.len().to_string();
+    let res = unpooled()
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&alice)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", &len)
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-checksum", "md5 AAAA")
+        .body(data)
+        .send()
+        .await
+        .unwrap();
+    assert!(!res.headers().contains_key("location"));
+    problem(res, StatusCode::BAD_REQUEST, "bad-request").await;
+    let res = tus_create(&app, &alice, &[("upload-length", &len)]).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "the refused creation still holds the account's only open upload"
+    );
+}
+on_both_backends!(a_creation_refused_for_its_checksum_leaves_no_open_upload);
+
+/// Found by the hostile review: a chunked append that runs past the upload's length keeps
+/// the first `length` bytes and is refused, and the upload is then left at its full offset
+/// but not complete. tus-js-client, resuming it, sees `Upload-Offset` equal to
+/// `Upload-Length` and reports success without another request: no clip is ever recorded.
+async fn an_append_past_the_length_does_not_leave_a_full_upload_incomplete(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.alice();
+    let data = wav(4);
+    let len = data.len();
+    let res = tus_create(&app, &alice, &[("upload-length", &len.to_string())]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let url = app.url(res.headers()["location"].to_str().unwrap());
+    let mut longer = data.clone();
+    longer.extend_from_slice(&[0u8; 1000]);
+    let res = unpooled()
+        .patch(&url)
+        .bearer_auth(&alice)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .body(chunked(longer))
+        .send()
+        .await
+        .unwrap();
+    problem(res, StatusCode::BAD_REQUEST, "inconsistent-upload-length").await;
+    let res = tus_head(&url, &alice).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let offset = res.headers()["upload-offset"].to_str().unwrap().to_owned();
+    let complete = res.headers()["upload-complete"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        offset != len.to_string() || complete == "?1",
+        "the upload stands at its full length ({offset} of {len}) but is not complete"
+    );
+}
+on_both_backends!(an_append_past_the_length_does_not_leave_a_full_upload_incomplete);
+
+/// Found by the hostile review: a draft append that says `Upload-Complete: ?1` with a chunked
+/// body ends the upload wherever its bytes end, even short of the length declared at
+/// creation: a clip of part of the file is recorded, and the answer says
+/// `Upload-Offset` < `Upload-Length` with `Upload-Complete: ?1`.
+async fn a_draft_completion_short_of_the_declared_length_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.alice();
+    let data = wav(4);
+    let len = data.len().to_string();
+    let url = draft_create(&app, &alice, &[("upload-length", &len)]).await;
+    let res = unpooled()
+        .patch(&url)
+        .bearer_auth(&alice)
+        .header("upload-draft-interop-version", DRAFT)
+        .header("content-type", "application/partial-upload")
+        .header("upload-offset", "0")
+        .header("upload-complete", "?1")
+        .body(chunked(data[..data.len() / 2].to_vec()))
+        .send()
+        .await
+        .unwrap();
+    problem(res, StatusCode::BAD_REQUEST, "inconsistent-upload-length").await;
+    assert_eq!(clip_count(&app, &alice).await, 0);
+}
+on_both_backends!(a_draft_completion_short_of_the_declared_length_is_refused);
