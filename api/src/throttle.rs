@@ -26,7 +26,13 @@ pub fn api_class(req: &Request) -> Option<Class> {
     let path = req.uri().path();
     if method == Method::POST && (path == "/api/v1/audio" || path == crate::uploads::COLLECTION) {
         Some(Class::Uploads)
-    } else if method == Method::GET || method == Method::HEAD {
+    } else if method == Method::GET
+        || method == Method::HEAD
+        // Appends to and cancellations of resumable uploads count as requests like reads: a
+        // flood of tiny appends costs the store a commit each.
+        || ((method == Method::PATCH || method == Method::DELETE)
+            && path.starts_with(crate::uploads::COLLECTION))
+    {
         Some(Class::Reads)
     } else {
         None

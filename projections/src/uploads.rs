@@ -74,12 +74,12 @@ pub struct Progress<'a> {
 /// The store of resumable uploads.
 #[async_trait]
 pub trait UploadStore: Send + Sync {
-    /// Records a new upload.
-    async fn create_upload(&self, row: &UploadRow) -> Result<(), StoreError>;
+    /// Records a new upload unless its owner already has `max_open` open, unexpired uploads
+    /// (`false`, nothing recorded). Atomic across replicas: concurrent creations cannot pass
+    /// the limit together.
+    async fn create_upload(&self, row: &UploadRow, max_open: u64) -> Result<bool, StoreError>;
     /// One upload, unless it expired (`expires_at <= now`).
     async fn upload(&self, id: &str, now: i64) -> Result<Option<UploadRow>, StoreError>;
-    /// How many open uploads `owner` has that have not expired.
-    async fn open_uploads(&self, owner: &str, now: i64) -> Result<u64, StoreError>;
     /// Takes the lease on an open, unexpired upload until `until`, unless another live one
     /// holds it. Atomic across replicas.
     async fn claim(&self, id: &str, lease: &str, until: i64, now: i64)
@@ -107,7 +107,8 @@ pub trait UploadStore: Send + Sync {
     async fn release(&self, id: &str, lease: &str) -> Result<(), StoreError>;
     /// Removes the upload; `false` when there was none.
     async fn remove_upload(&self, id: &str) -> Result<bool, StoreError>;
-    /// Up to `limit` uploads whose `expires_at` is at or before `now`, oldest first.
+    /// Up to `limit` uploads whose `expires_at` is at or before `now` and that no request is
+    /// appending to, oldest first.
     async fn expired_uploads(&self, now: i64, limit: u32) -> Result<Vec<UploadRow>, StoreError>;
 }
 
@@ -123,7 +124,7 @@ fn from_db(n: i64) -> u64 {
 }
 
 macro_rules! upload_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $begin:literal, $lock:literal) => {
         impl $store {
             fn upload_row(row: &<$db as sqlx::Database>::Row) -> Result<UploadRow, StoreError> {
                 Ok(UploadRow {
@@ -146,7 +147,26 @@ macro_rules! upload_store {
 
         #[async_trait]
         impl UploadStore for $store {
-            async fn create_upload(&self, row: &UploadRow) -> Result<(), StoreError> {
+            async fn create_upload(
+                &self,
+                row: &UploadRow,
+                max_open: u64,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                // One decision per account at a time: the count stays true until the insert
+                // is committed.
+                sqlx::query($lock).bind(&row.owner).execute(&mut *tx).await?;
+                let open: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM resumable_uploads \
+                     WHERE owner = $1 AND completed_at IS NULL AND expires_at > $2",
+                )
+                .bind(&row.owner)
+                .bind(row.created_at)
+                .fetch_one(&mut *tx)
+                .await?;
+                if from_db(open) >= max_open {
+                    return Ok(false);
+                }
                 sqlx::query(
                     "INSERT INTO resumable_uploads (id, owner, clip_id, length, upload_offset, \
                      meta, head, hash, blob_state, content_type, completed_at, created_at, \
@@ -165,9 +185,10 @@ macro_rules! upload_store {
                 .bind(row.completed_at)
                 .bind(row.created_at)
                 .bind(row.expires_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                Ok(())
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn upload(&self, id: &str, now: i64) -> Result<Option<UploadRow>, StoreError> {
@@ -179,18 +200,6 @@ macro_rules! upload_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 row.as_ref().map(Self::upload_row).transpose()
-            }
-
-            async fn open_uploads(&self, owner: &str, now: i64) -> Result<u64, StoreError> {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM resumable_uploads \
-                     WHERE owner = $1 AND completed_at IS NULL AND expires_at > $2",
-                )
-                .bind(owner)
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await?;
-                Ok(from_db(n))
             }
 
             async fn claim(
@@ -304,7 +313,7 @@ macro_rules! upload_store {
             ) -> Result<Vec<UploadRow>, StoreError> {
                 let rows = sqlx::query(&format!(
                     "SELECT {COLUMNS} FROM resumable_uploads WHERE expires_at <= $1 \
-                     ORDER BY expires_at LIMIT $2"
+                     AND (lease IS NULL OR lease_until <= $1) ORDER BY expires_at LIMIT $2"
                 ))
                 .bind(now)
                 .bind(i64::from(limit))
@@ -316,5 +325,10 @@ macro_rules! upload_store {
     };
 }
 
-upload_store!(SqliteStore, sqlx::Sqlite);
-upload_store!(PostgresStore, sqlx::Postgres);
+upload_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "SELECT $1");
+upload_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    "BEGIN",
+    "SELECT pg_advisory_xact_lock(hashtextextended('voicebin-uploads:' || $1, 0))"
+);

@@ -809,3 +809,108 @@ async fn a_draft_completion_short_of_the_declared_length_is_refused(backend: Bac
     assert_eq!(clip_count(&app, &alice).await, 0);
 }
 on_both_backends!(a_draft_completion_short_of_the_declared_length_is_refused);
+
+async fn a_tus_upload_holding_all_its_bytes_always_becomes_a_clip(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.alice();
+    let data = wav(3);
+    let len = data.len().to_string();
+
+    // The connection breaks after the last byte of a chunked append (before its end): every
+    // byte is in, so the upload completes all the same.
+    let res = tus_create(&app, &alice, &[("upload-length", &len)]).await;
+    let url = app.url(res.headers()["location"].to_str().unwrap());
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    let mut stream =
+        tokio::net::TcpStream::connect((parsed.host_str().unwrap(), parsed.port().unwrap()))
+            .await
+            .unwrap();
+    let head = format!(
+        "PATCH {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {alice}\r\n\
+         Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n\
+         Upload-Offset: 0\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        parsed.path(),
+        parsed.authority(),
+        data.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&data).await.unwrap();
+    stream.write_all(b"\r\n").await.unwrap();
+    stream.shutdown().await.unwrap();
+    drop(stream);
+    let mut clip = None;
+    for _ in 0..100 {
+        let res = tus_head(&url, &alice).await;
+        if let Some(location) = res.headers().get("content-location") {
+            clip = Some(location.to_str().unwrap().to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let item = item_at(&clip.expect("the upload completed"), &alice).await;
+    assert_eq!(item["sha256"], sha256_hex(&data));
+
+    // An upload left at its full length but not complete (the server stopped between the
+    // two) completes when a tus client asks where it stands: it would send nothing more.
+    let res = tus_create(&app, &alice, &[("upload-defer-length", "1")]).await;
+    let url = app.url(res.headers()["location"].to_str().unwrap());
+    let res = tus_append(&url, &alice, 0, data.clone()).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(res.headers()["upload-complete"], "?0");
+    crate::helpers::execute_sql(
+        &app.database,
+        "UPDATE resumable_uploads SET length = upload_offset WHERE completed_at IS NULL",
+    )
+    .await;
+    let res = tus_head(&url, &alice).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(res.headers()["upload-complete"], "?1");
+    let item = item_at(res.headers()["content-location"].to_str().unwrap(), &alice).await;
+    assert_eq!(item["sha256"], sha256_hex(&data));
+    assert_eq!(clip_count(&app, &alice).await, 2);
+
+    // A creation whose bytes never arrive whole leaves nothing: its client never learnt where
+    // it was. tus-js-client then creates again, and the last try succeeds.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cut.wav");
+    std::fs::write(&file, wav(4)).unwrap();
+    let report = tus_client(
+        &app,
+        &file,
+        &alice,
+        json!({"withUpload": true, "cutAfter": 60_000, "cuts": 2}),
+    )
+    .await;
+    assert_eq!(report["error"], Value::Null, "{report}");
+    assert_eq!(clip_count(&app, &alice).await, 3);
+    let mut left = usize::MAX;
+    for _ in 0..50 {
+        left = partial_files(&app);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "an abandoned creation left its bytes");
+
+    // Concatenation is not offered; concurrent creations cannot pass the open-upload limit;
+    // an id no upload could have is not looked up.
+    let res = tus_create(
+        &app,
+        &alice,
+        &[("upload-concat", "partial"), ("upload-length", "10")],
+    )
+    .await;
+    problem(res, StatusCode::BAD_REQUEST, "bad-request").await;
+    let carol = app.key("carol", crate::helpers::ALL_SCOPES);
+    let creations = (0..25).map(|_| tus_create(&app, &carol, &[("upload-defer-length", "1")]));
+    let created = futures::future::join_all(creations)
+        .await
+        .iter()
+        .filter(|res| res.status() == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 20, "exactly the default limit of open uploads");
+    let res = tus_head(&app.url("/api/v1/uploads/a%00b"), &alice).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+on_both_backends!(a_tus_upload_holding_all_its_bytes_always_becomes_a_clip);

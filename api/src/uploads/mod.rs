@@ -178,8 +178,20 @@ pub async fn create(req: &Request, body: Body) -> Result<Response, ApiError> {
     };
     let owner = uploader(&state, req).await?;
     let content_length = integer(req, "content-length")?;
+    // Everything about the request is checked before the upload exists.
+    let checksum = match protocol {
+        Protocol::Tus => headers::checksum(req)?,
+        Protocol::Draft => None,
+    };
     let (meta, length, last, with_body) = match protocol {
         Protocol::Tus => {
+            if req.headers().contains_key("upload-concat") {
+                return Err(ApiError::new(
+                    Code::BadRequest,
+                    "concatenation (`Upload-Concat`) is not offered: upload with one request at \
+                     a time (tus-js-client: parallelUploads 1)",
+                ));
+            }
             let length = integer(req, "upload-length")?;
             let deferred = one(req, "upload-defer-length")?;
             match (length, deferred) {
@@ -205,6 +217,14 @@ pub async fn create(req: &Request, body: Body) -> Result<Response, ApiError> {
             }
             let meta = headers::tus_metadata(one(req, "upload-metadata")?)?;
             let with_body = headers::media_type(req).as_deref() == Some(TUS_BODY);
+            if let (true, Some(len), Some(body)) = (with_body, length, content_length) {
+                if body > len {
+                    return Err(ApiError::new(
+                        Code::InconsistentLength,
+                        format!("the body has {body} bytes, the upload {len}"),
+                    ));
+                }
+            }
             (meta, length, false, with_body)
         }
         Protocol::Draft => {
@@ -249,10 +269,9 @@ pub async fn create(req: &Request, body: Body) -> Result<Response, ApiError> {
         content_length,
         length: None,
         last,
-        checksum: match protocol {
-            Protocol::Tus => headers::checksum(req)?,
-            Protocol::Draft => None,
-        },
+        checksum,
+        complete_at_length: protocol == Protocol::Tus,
+        fresh: true,
     };
     let appended = resumable::append(
         &state,
@@ -350,7 +369,28 @@ fn refused(e: AppendError) -> Response {
 pub async fn head(req: &Request, Path(id): Path<String>) -> Result<Response, ApiError> {
     let state = state_of(req)?;
     let owner = uploader(&state, req).await?;
-    let row = resumable::find(&state, &id, &owner).await?;
+    let mut row = resumable::find(&state, &id, &owner).await?;
+    // A tus upload holding all its bytes but not completed (the server stopped between the
+    // two) completes now: a tus client that sees its whole length sends nothing more.
+    if row.completed_at.is_none()
+        && row.length == Some(row.offset)
+        && req.headers().contains_key("tus-resumable")
+    {
+        let append = Append {
+            offset: row.offset,
+            body: Box::pin(futures::stream::empty()),
+            content_length: Some(0),
+            length: None,
+            last: false,
+            checksum: None,
+            complete_at_length: true,
+            fresh: false,
+        };
+        match resumable::append(&state, &id, &owner, append, crate::http::request_id(req)).await {
+            Ok(AppendOutcome::Completed(done, _)) | Ok(AppendOutcome::Progress(done)) => row = done,
+            Err(e) => return Ok(refused(e)),
+        }
+    }
     let mut response = Response::builder().status(StatusCode::NO_CONTENT).finish();
     describe(&mut response, &state, &row);
     let meta: RawMeta = serde_json::from_str(&row.meta).unwrap_or_default();
@@ -401,6 +441,8 @@ pub async fn patch(
         length: integer(req, "upload-length")?,
         last,
         checksum,
+        complete_at_length: protocol == Protocol::Tus,
+        fresh: false,
     };
     let appended =
         resumable::append(&state, &id, &owner, append, crate::http::request_id(req)).await;

@@ -134,6 +134,12 @@ pub struct Append {
     pub last: bool,
     /// A checksum of the body, if the client sent one.
     pub checksum: Option<Checksum>,
+    /// Whether reaching the declared length completes the upload (tus), even when the
+    /// connection broke after the last byte. The draft completes only on `last`.
+    pub complete_at_length: bool,
+    /// Whether the client does not know the upload yet (the bytes come with its creation): if
+    /// the append fails, the upload is removed, since nobody could resume it.
+    pub fresh: bool,
 }
 
 /// What an append came to.
@@ -208,20 +214,6 @@ pub async fn create(
         None => {}
     }
     let now = now();
-    let open = resumable
-        .store
-        .open_uploads(owner.as_str(), now)
-        .await
-        .map_err(|e| unavailable(&e))?;
-    if open >= resumable.settings.max_open {
-        return Err(ApiError::too_many(
-            format!(
-                "{open} resumable uploads are open; finish or cancel one first (at most {})",
-                resumable.settings.max_open
-            ),
-            60,
-        ));
-    }
     let id = new_upload_id();
     let clip = ClipService::new_clip_id();
     let key = blob_key(clip.as_str());
@@ -245,15 +237,43 @@ pub async fn create(
         created_at: now,
         expires_at: now + resumable.settings.window.as_secs() as i64,
     };
-    if let Err(e) = resumable.store.create_upload(&row).await {
-        discard(resumable, &row).await;
-        return Err(unavailable(&e));
+    match resumable
+        .store
+        .create_upload(&row, resumable.settings.max_open)
+        .await
+    {
+        Ok(true) => Ok(row),
+        Ok(false) => {
+            discard(resumable, &row).await;
+            Err(ApiError::too_many(
+                format!(
+                    "{} resumable uploads are open; finish or cancel one first",
+                    resumable.settings.max_open
+                ),
+                60,
+            ))
+        }
+        Err(e) => {
+            discard(resumable, &row).await;
+            Err(unavailable(&e))
+        }
     }
-    Ok(row)
+}
+
+/// Whether `id` could name an upload (what [`new_upload_id`] makes): anything else is not
+/// looked up.
+fn plausible_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The upload `id`, if `caller` owns it (404 otherwise, as for a clip).
 pub async fn find(state: &AppState, id: &str, caller: &AccountId) -> Result<UploadRow, ApiError> {
+    if !plausible_id(id) {
+        return Err(ApiError::new(Code::NotFound, "no such upload"));
+    }
     let row = state
         .resumable
         .store
@@ -346,6 +366,7 @@ enum CutKind {
     PastLimit,
     NotAudio,
     Idle,
+    Short,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -358,6 +379,8 @@ enum Cut {
     NotAudio,
     #[error("the client sent nothing for {0:?}")]
     Idle(Duration),
+    #[error("the body ended {0} bytes short of the upload's length, yet said it was the last")]
+    Short(u64),
 }
 
 impl Cut {
@@ -367,6 +390,7 @@ impl Cut {
             Cut::PastLimit(_) => CutKind::PastLimit,
             Cut::NotAudio => CutKind::NotAudio,
             Cut::Idle(_) => CutKind::Idle,
+            Cut::Short(_) => CutKind::Short,
         }
     }
 }
@@ -424,8 +448,13 @@ pub async fn append(
         Claim::Missing => return Err(ApiError::new(Code::NotFound, "no such upload").into()),
     };
     let state = state.clone();
+    let fresh = append.fresh;
     let task = tokio::spawn(async move {
         let result = append_claimed(&state, &row, &lease, append, request_id).await;
+        if result.is_err() && fresh {
+            // Its client never learnt its URL: nobody can resume it.
+            abandon(&state.resumable, &row.id).await;
+        }
         if let Err(e) = state.resumable.store.release(&row.id, &lease).await {
             tracing::warn!(upload = %row.id, error = %e, "lease not released; it lapses");
         }
@@ -451,6 +480,8 @@ async fn append_claimed(
         length: declared,
         last,
         checksum,
+        complete_at_length,
+        fresh: _,
     } = append;
     if offset != row.offset {
         return Err(AppendError::Mismatch {
@@ -514,7 +545,9 @@ async fn append_claimed(
         checksum: checksum.as_ref().map(|c| c.algorithm.context()),
         content_type: None,
     }));
-    let body = watched(body, watch.clone(), limit, limit_cut, completes);
+    // The bytes a completing body must bring, when the length is known.
+    let remaining = length.filter(|_| last).map(|len| len - offset);
+    let body = watched(body, watch.clone(), limit, limit_cut, completes, remaining);
     let key = blob_key(&row.clip_id);
     let renewal = Renewal::start(resumable.store.clone(), row.id.clone(), lease.to_owned());
     let appended = resumable
@@ -546,6 +579,20 @@ async fn append_claimed(
         .failure
         .as_ref()
         .map(|e| (cut_of(e).map(Cut::kind), e.to_string()));
+    // Bytes past the length (or the size limit) make the whole append invalid: none of it is
+    // kept, and the upload stays where it was.
+    if let Some((Some(kind @ (CutKind::PastLength | CutKind::PastLimit)), why)) = &failure {
+        forget(resumable, row, &appended).await;
+        return Err(ApiError::new(
+            if *kind == CutKind::PastLength {
+                Code::InconsistentLength
+            } else {
+                Code::TooLarge
+            },
+            format!("{why}; nothing of this append was kept"),
+        )
+        .into());
+    }
     // Refused bytes were hashed but not kept: the upload ends here whatever the counts say.
     if let Some((Some(CutKind::NotAudio), _)) = failure {
         drop(renewal);
@@ -603,17 +650,20 @@ async fn append_claimed(
     {
         tracing::warn!(upload = %row.id, error = %e, "an earlier state's bytes were not removed");
     }
-    if let Some((cut, why)) = failure {
+    // All the bytes of a tus upload are in even if the connection broke after the last one.
+    let whole = complete_at_length && length == Some(kept);
+    if let Some((cut, why)) = failure.filter(|_| !whole) {
         return Err(ApiError::new(
             match cut {
-                Some(CutKind::PastLength) => Code::InconsistentLength,
-                Some(CutKind::PastLimit) => Code::TooLarge,
+                Some(CutKind::Short) => Code::InconsistentLength,
                 _ => Code::BadRequest,
             },
             format!("{why}; the upload holds the first {kept} bytes"),
         )
         .into());
     }
+    // The draft's last append of an upload whose length was never said gives it.
+    let length = if last { length.or(Some(kept)) } else { length };
     let updated = UploadRow {
         offset: kept,
         length,
@@ -623,11 +673,13 @@ async fn append_claimed(
         content_type: watch.content_type.map(|t| t.as_str().to_owned()),
         ..row.clone()
     };
-    if !(last || length == Some(kept)) {
+    if !((last && length == Some(kept)) || whole) {
         return Ok(AppendOutcome::Progress(updated));
     }
+    // The lease stays renewed while the clip is recorded.
+    let completed = complete(state, updated, lease, appended.finished, request_id).await;
     drop(renewal);
-    complete(state, updated, lease, appended.finished, request_id).await
+    completed
 }
 
 /// Records the clip of an upload whose last byte is in.
@@ -730,6 +782,22 @@ async fn complete(
     ))
 }
 
+/// Removes an open upload whose client cannot know it, with whatever it holds by now.
+async fn abandon(resumable: &Resumable, id: &str) {
+    match resumable.store.upload(id, i64::MIN).await {
+        Ok(Some(row)) if row.completed_at.is_none() => {
+            discard(resumable, &row).await;
+            if let Err(e) = resumable.store.remove_upload(id).await {
+                tracing::warn!(upload = %id, error = %e, "an abandoned upload's record stays until it expires");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(upload = %id, error = %e, "an abandoned upload stays until it expires")
+        }
+    }
+}
+
 /// Drops what an uncommitted append wrote (its new tail), leaving the committed state whole.
 async fn forget(resumable: &Resumable, row: &UploadRow, appended: &Appended) {
     if let Err(e) = resumable
@@ -798,6 +866,9 @@ struct Watched {
     done: bool,
     /// Whether the body is the upload's last bytes: its end decides the media type.
     whole: bool,
+    /// How many bytes the body must bring, when it is said to complete an upload of a known
+    /// length: ending short of that is an error.
+    remaining: Option<u64>,
 }
 
 /// The body, watched: hashed, its first bytes kept and sniffed, cut after `limit` bytes (with
@@ -808,6 +879,7 @@ fn watched(
     limit: u64,
     limit_cut: Cut,
     whole: bool,
+    remaining: Option<u64>,
 ) -> ByteStream {
     let state = Watched {
         body,
@@ -818,6 +890,7 @@ fn watched(
         pending: None,
         done: false,
         whole,
+        remaining,
     };
     Box::pin(futures::stream::unfold(state, |mut st| async move {
         if st.done {
@@ -835,6 +908,10 @@ fn watched(
             let mut chunk = match next {
                 None => {
                     st.done = true;
+                    if let Some(remaining) = st.remaining.filter(|r| *r != st.seen) {
+                        let cut = Cut::Short(remaining - st.seen.min(remaining));
+                        return Some((Err(std::io::Error::other(cut)), st));
+                    }
                     // The whole upload is in: its first bytes are all there are.
                     let refused = st.whole && {
                         let watch = st.watch.lock().unwrap_or_else(|p| p.into_inner());
