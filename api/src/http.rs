@@ -64,6 +64,27 @@ pub fn http_date(at: DateTime<Utc>) -> String {
     at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
+/// A header's value as UTF-8 text; 400 when it is not valid UTF-8 or sent twice.
+pub fn raw_header(
+    req: &poem::Request,
+    name: &str,
+) -> Result<Option<String>, crate::error::ApiError> {
+    use crate::error::{ApiError, Code};
+    let mut values = req.headers().get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::new(
+            Code::BadRequest,
+            format!("`{name}` is sent more than once"),
+        ));
+    }
+    String::from_utf8(value.as_bytes().to_vec())
+        .map(Some)
+        .map_err(|_| ApiError::new(Code::BadRequest, format!("`{name}` is not valid UTF-8")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,23 +69,6 @@ fn merge(meta: &mut RawMeta, form: RawMeta) {
     }
 }
 
-/// A header's value as UTF-8 text; 400 when it is not valid UTF-8 or sent twice.
-fn raw_header(req: &poem::Request, name: &'static str) -> Result<Option<String>, ApiError> {
-    let mut values = req.headers().get_all(name).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(ApiError::new(
-            Code::BadRequest,
-            format!("`{name}` is sent more than once"),
-        ));
-    }
-    String::from_utf8(value.as_bytes().to_vec())
-        .map(Some)
-        .map_err(|_| ApiError::new(Code::BadRequest, format!("`{name}` is not valid UTF-8")))
-}
-
 crate::error::errors!(
     /// What an upload can answer besides 201.
     UploadErrors = "uploadAudio": [
@@ -158,7 +141,7 @@ impl AudioApi {
                 access::require(principal, access::CREATE)?;
                 Uploader::Account(clips::account(principal)?)
             }
-            None => match raw_header(req, "x-altcha")? {
+            None => match crate::http::raw_header(req, "x-altcha")? {
                 Some(altcha) if self.state.anonymous.settings.enabled => {
                     Uploader::Anonymous(altcha)
                 }
@@ -197,11 +180,11 @@ impl AudioApi {
             x_expires_in,
         );
         let mut meta = RawMeta {
-            filename: raw_header(req, "x-filename")?,
-            title: raw_header(req, "x-title")?,
-            description: raw_header(req, "x-description")?,
-            download_limit: raw_header(req, "x-download-limit")?,
-            expires_in: raw_header(req, "x-expires-in")?,
+            filename: crate::http::raw_header(req, "x-filename")?,
+            title: crate::http::raw_header(req, "x-title")?,
+            description: crate::http::raw_header(req, "x-description")?,
+            download_limit: crate::http::raw_header(req, "x-download-limit")?,
+            expires_in: crate::http::raw_header(req, "x-expires-in")?,
         };
         // A raw body's declared length is the clip's size; a form's is not.
         let declared = body.content_length.filter(|_| !is_multipart);

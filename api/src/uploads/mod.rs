@@ -243,11 +243,11 @@ pub async fn create(req: &Request, body: Body) -> Result<Response, ApiError> {
                 }
             }
             let meta = RawMeta {
-                filename: raw(req, "x-filename")?,
-                title: raw(req, "x-title")?,
-                description: raw(req, "x-description")?,
-                download_limit: raw(req, "x-download-limit")?,
-                expires_in: raw(req, "x-expires-in")?,
+                filename: crate::http::raw_header(req, "x-filename")?,
+                title: crate::http::raw_header(req, "x-title")?,
+                description: crate::http::raw_header(req, "x-description")?,
+                download_limit: crate::http::raw_header(req, "x-download-limit")?,
+                expires_in: crate::http::raw_header(req, "x-expires-in")?,
             };
             (meta, length, last, true)
         }
@@ -295,23 +295,6 @@ pub async fn create(req: &Request, body: Body) -> Result<Response, ApiError> {
         }
         Err(e) => Ok(refused(e)),
     }
-}
-
-/// A header's value as UTF-8 (titles and filenames are sent as they are).
-fn raw(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
-    let mut values = req.headers().get_all(name).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(ApiError::new(
-            Code::BadRequest,
-            format!("`{name}` is sent more than once"),
-        ));
-    }
-    String::from_utf8(value.as_bytes().to_vec())
-        .map(Some)
-        .map_err(|_| ApiError::new(Code::BadRequest, format!("`{name}` is not valid UTF-8")))
 }
 
 /// The answer to the request that completed an upload: tus's 204 (201 with the upload's
