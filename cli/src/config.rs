@@ -68,6 +68,13 @@ pub fn resolve(flags: Layer, env: Layer, file: Layer) -> Settings {
     }
 }
 
+/// Whether the flags and the environment between them give both a URL and a token, so the
+/// file would add nothing.
+pub fn given(flags: &Layer, env: &Layer) -> bool {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    (set(&flags.url) || set(&env.url)) && (set(&flags.token) || set(&env.token))
+}
+
 /// The environment's layer (`VOICEBIN_URL`, `VOICEBIN_TOKEN`).
 pub fn from_env() -> Layer {
     Layer {
@@ -91,11 +98,23 @@ pub fn path(explicit: Option<&Path>) -> Result<PathBuf, Failure> {
         })
 }
 
-/// The stored settings; none when the file does not exist.
+/// The stored settings; none when the file does not exist. A file that other users can read
+/// is still used, with a warning: it holds an API key.
 pub fn load(path: &Path) -> Result<Stored, Failure> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid configuration file", path.display()))?),
+        Ok(text) => {
+            let stored: Stored = toml::from_str(&text)
+                .with_context(|| format!("{} is not a valid configuration file", path.display()))?;
+            if let Some(mode) = exposed_mode(path) {
+                eprintln!(
+                    "warning: {} holds an API key and is open to other users (mode {mode:03o}); \
+                     run `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                );
+            }
+            Ok(stored)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Stored::default()),
         Err(e) => Err(anyhow::Error::new(e)
             .context(format!("cannot read {}", path.display()))
@@ -148,6 +167,19 @@ pub fn remove(path: &Path) -> Result<bool, Failure> {
             .context(format!("cannot remove {}", path.display()))
             .into()),
     }
+}
+
+/// The file's permission bits when group or others may read or write it.
+#[cfg(unix)]
+fn exposed_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o066 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn exposed_mode(_path: &Path) -> Option<u32> {
+    None
 }
 
 /// Creates `dir` (and its parents) readable by the user only; a directory that already
@@ -288,6 +320,40 @@ mod tests {
             file,
         );
         assert_eq!(given.token.as_deref(), Some("env-token"));
+    }
+
+    #[test]
+    fn the_file_is_not_needed_when_flags_and_environment_give_both() {
+        let url = layer(Some("https://x"), None);
+        let token = layer(None, Some("k"));
+        assert!(given(&url, &token));
+        assert!(given(
+            &layer(Some("https://x"), Some("k")),
+            &Layer::default()
+        ));
+        assert!(!given(&url, &Layer::default()));
+        assert!(!given(&url, &layer(None, Some(" "))));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_open_to_others_is_noticed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        save(
+            &path,
+            &Stored {
+                url: Some("https://x".into()),
+                token: Some("k".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!(exposed_mode(&path), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(exposed_mode(&path), Some(0o644));
+        // Still read: the warning does not stop the command.
+        assert_eq!(load(&path).unwrap().token.as_deref(), Some("k"));
     }
 
     #[cfg(unix)]

@@ -147,7 +147,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Logout => return cmd::login::logout(&path, cli.json),
         _ => {}
     }
-    let settings = config::resolve(flags, config::from_env(), config::load(&path)?.into());
+    let env = config::from_env();
+    // With a URL and a token from flags or the environment the file is not needed, so a
+    // broken one does not stop a CI job that never meant to use it.
+    let file = if config::given(&flags, &env) {
+        Layer::default()
+    } else {
+        config::load(&path)?.into()
+    };
+    let settings = config::resolve(flags, env, file);
     let ctx = Ctx {
         client: Client::new(&settings)?,
         json: cli.json,
