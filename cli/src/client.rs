@@ -25,6 +25,17 @@ impl Client {
                 "`{base}` is not an http:// or https:// URL"
             )));
         }
+        // A token that cannot be a header value (a line break pasted with it) would fail only
+        // when sent, as a network error; it is the command line's mistake.
+        if let Some(token) = &settings.token {
+            if reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
+                return Err(Failure::Usage(
+                    "the token holds a line break or another control character; pass it \
+                     without them"
+                        .into(),
+                ));
+            }
+        }
         let http = reqwest::Client::builder()
             .user_agent(concat!("vb/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(15))
@@ -150,4 +161,25 @@ pub fn segment(id: &str) -> String {
         .remove(b'_')
         .remove(b'~');
     percent_encoding::utf8_percent_encode(id, UNRESERVED).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_with_a_line_break_is_a_usage_error() {
+        let settings = |token: &str| Settings {
+            url: Some("https://voicebin.example".into()),
+            token: Some(token.into()),
+        };
+        for bad in ["abc\r\ndef", "abc\ndef", "abc\u{7f}"] {
+            match Client::new(&settings(bad)) {
+                Err(Failure::Usage(message)) => assert!(message.contains("token"), "{message}"),
+                Err(other) => panic!("{bad:?}: {other}"),
+                Ok(_) => panic!("{bad:?} was taken"),
+            }
+        }
+        assert!(Client::new(&settings("vb_abc.DEF-123")).is_ok());
+    }
 }
