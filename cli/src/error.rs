@@ -10,6 +10,8 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::output::clean;
+
 /// The exit codes `vb` documents (`vb --help`, `cli/README.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -195,17 +197,22 @@ pub fn api_message(status: StatusCode, problem: Option<&Problem>) -> String {
     let Some(problem) = problem else {
         return format!("the server answered {} {reason}", status.as_u16());
     };
-    let mut message = problem.title.clone().unwrap_or_else(|| reason.to_owned());
+    // The server's words, never its escape sequences.
+    let mut message = problem
+        .title
+        .as_deref()
+        .map(clean)
+        .unwrap_or_else(|| reason.to_owned());
     if let Some(detail) = problem.detail.as_deref().filter(|d| !d.is_empty()) {
         message.push_str(": ");
-        message.push_str(detail);
+        message.push_str(&clean(detail));
     }
     let mut notes = Vec::new();
     if let Some(field) = &problem.field {
-        notes.push(format!("field `{field}`"));
+        notes.push(format!("field `{}`", clean(field)));
     }
     if let Some(scope) = &problem.required_scope {
-        notes.push(format!("needs scope `{scope}`"));
+        notes.push(format!("needs scope `{}`", clean(scope)));
     }
     if !notes.is_empty() {
         message.push_str(&format!(" ({})", notes.join(", ")));
@@ -286,6 +293,19 @@ mod tests {
         assert_eq!(
             api_message(StatusCode::FORBIDDEN, Some(&problem)),
             "Insufficient scope (needs scope `voice:delete`)"
+        );
+    }
+
+    #[test]
+    fn a_problems_escape_sequences_are_not_printed() {
+        let problem = Problem {
+            title: Some("\u{1b}[2JNot found".into()),
+            detail: Some("no\u{1b}]0;pwned\u{7} clip\r\nhere".into()),
+            ..Problem::default()
+        };
+        assert_eq!(
+            api_message(StatusCode::NOT_FOUND, Some(&problem)),
+            "Not found: no clip  here"
         );
     }
 

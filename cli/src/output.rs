@@ -68,13 +68,72 @@ pub fn duration_ms(ms: u64) -> String {
     }
 }
 
-/// A string member, or `-`.
+/// A string member, or `-`, safe for a terminal ([`clean`]).
 pub fn text(value: &Value, key: &str) -> String {
     match &value[key] {
-        Value::String(s) => s.clone(),
+        Value::String(s) => clean(s),
         Value::Null => "-".into(),
         other => other.to_string(),
     }
+}
+
+/// Text from the server made safe to print on a terminal: escape sequences (`ESC [ ... m`,
+/// `ESC ] ... BEL`, their one-byte C1 forms) are dropped, and other control characters and
+/// the bidirectional overrides that could make a line read as another become spaces, so a
+/// title cannot recolour, retitle or rewrite what the user sees. Line breaks go too: each
+/// value prints on one line.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            // CSI: parameters and intermediates up to a final byte in @..~.
+            '\u{1b}' if chars.peek() == Some(&'[') => {
+                chars.next();
+                skip_csi(&mut chars);
+            }
+            '\u{9b}' => skip_csi(&mut chars),
+            // OSC, DCS, SOS, PM, APC: a string up to BEL or ST (ESC \).
+            '\u{1b}' if matches!(chars.peek(), Some(']' | 'P' | 'X' | '^' | '_')) => {
+                chars.next();
+                skip_string(&mut chars);
+            }
+            '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            // Any other escape: ESC and the character after it.
+            '\u{1b}' => {
+                chars.next();
+            }
+            c if c.is_control() || is_bidi_control(c) => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    for c in chars.by_ref() {
+        if ('\u{40}'..='\u{7e}').contains(&c) {
+            break;
+        }
+    }
+}
+
+fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{7}' | '\u{9c}' => break,
+            '\u{1b}' if chars.peek() == Some(&'\\') => {
+                chars.next();
+                break;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The Unicode controls that reorder text (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
 }
 
 /// The clips as a table: id, date, size, length, state, title (or filename).
@@ -90,7 +149,7 @@ pub fn table(items: &[Value]) -> String {
                 text(item, "id"),
                 item["created_at"]
                     .as_str()
-                    .map(|t| t.chars().take(10).collect())
+                    .map(|t| clean(&t.chars().take(10).collect::<String>()))
                     .unwrap_or_else(|| "-".into()),
                 item["size_bytes"]
                     .as_u64()
@@ -151,18 +210,18 @@ pub fn details(item: &Value) -> String {
     if item.get("scan_state").is_some() {
         let mut state = text(item, "scan_state");
         if let Some(detail) = item["scan_detail"].as_str() {
-            state.push_str(&format!(" ({detail})"));
+            state.push_str(&format!(" ({})", clean(detail)));
         }
         lines.push(("state", state));
     }
     if let Some(moderation) = item["moderation"]["state"].as_str() {
         if moderation != "visible" {
-            lines.push(("moderation", moderation.to_owned()));
+            lines.push(("moderation", clean(moderation)));
         }
     }
     lines.push(("created", text(item, "created_at")));
     let expires = match item["expires_at"].as_str() {
-        Some(at) => at.to_owned(),
+        Some(at) => clean(at),
         None => "never".into(),
     };
     lines.push(("expires", expires));
@@ -183,11 +242,9 @@ pub fn details(item: &Value) -> String {
         .collect()
 }
 
-/// A value on one line: line breaks and other control characters become spaces.
+/// A value on one line, safe for a terminal ([`clean`]).
 fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    clean(s)
 }
 
 /// Prints JSON, pretty, to stdout.
@@ -209,6 +266,23 @@ mod tests {
         assert_eq!(bytes(34_200_000), "34.2 MB");
         assert_eq!(duration_ms(65_400), "1:05");
         assert_eq!(duration_ms(3_725_000), "1:02:05");
+    }
+
+    #[test]
+    fn escape_sequences_and_controls_from_the_server_are_not_printed() {
+        assert_eq!(clean("plain title"), "plain title");
+        assert_eq!(clean("\u{1b}[31mred\u{1b}[0m"), "red");
+        assert_eq!(clean("a\u{1b}]0;new window title\u{7}b"), "ab");
+        assert_eq!(
+            clean("a\u{1b}]8;;https://evil\u{1b}\\link\u{1b}]8;;\u{1b}\\b"),
+            "alinkb"
+        );
+        assert_eq!(clean("a\u{9b}2Jb"), "ab");
+        assert_eq!(clean("over\rwrite\nline\u{7}"), "over write line ");
+        assert_eq!(clean("abc\u{202e}fed"), "abc fed");
+        assert_eq!(clean("été ☕"), "été ☕");
+        let item = json!({"id": "\u{1b}[2Jabc"});
+        assert_eq!(text(&item, "id"), "abc");
     }
 
     #[test]

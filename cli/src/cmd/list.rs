@@ -68,7 +68,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<(), Failure> {
         crate::outln!("{}", output::table(&items));
     }
     if let Some(cursor) = cursor.filter(|_| !args.all) {
-        eprintln!("More: the same command with --cursor {cursor}, or --all");
+        eprintln!(
+            "More: the same command with --cursor {}, or --all",
+            output::clean(&cursor)
+        );
     }
     Ok(())
 }
