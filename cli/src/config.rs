@@ -1,13 +1,13 @@
 //! Where the server and token come from: `--url`/`--token` beat `VOICEBIN_URL`/`VOICEBIN_TOKEN`,
 //! which beat the file `vb login` writes (`<config dir>/voicebin/config.toml`, mode 0600).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Failure;
+use crate::private;
 
 /// The file's name inside `<config dir>/voicebin/`.
 const FILE_NAME: &str = "config.toml";
@@ -122,28 +122,12 @@ pub fn load(path: &Path) -> Result<Stored, Failure> {
     }
 }
 
-/// Writes the settings, readable by the user only: the directory 0700, the file 0600 (written
-/// aside and renamed, so a crash never leaves half a file, and never a moment it is readable
-/// by others).
+/// Writes the settings, readable by the user only (see [`crate::private`]).
 pub fn save(path: &Path, stored: &Stored) -> Result<(), Failure> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    create_private_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let text = toml::to_string(stored).context("cannot encode the configuration")?;
-    let tmp = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut file = private_file(&tmp)?;
-        file.write_all(b"# Written by `vb login`; holds an API key: keep it private.\n")?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("cannot write {}", path.display()))?;
+    let text = format!("# Written by `vb login`; holds an API key: keep it private.\n{text}");
+    private::write(path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
@@ -180,43 +164,6 @@ fn exposed_mode(path: &Path) -> Option<u32> {
 #[cfg(not(unix))]
 fn exposed_mode(_path: &Path) -> Option<u32> {
     None
-}
-
-/// Creates `dir` (and its parents) readable by the user only; a directory that already
-/// exists is left as it is (it may be the home directory, or `/etc`).
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod config;
 mod disposition;
 mod error;
 mod output;
+mod private;
 mod progress;
 
 use std::io::{BufRead, IsTerminal};
