@@ -69,12 +69,50 @@ impl Client {
         }
     }
 
+    /// A request to `url`, a URL [`Client::on_server`] gave, with the token when there is one.
+    pub fn at(&self, method: Method, url: reqwest::Url) -> RequestBuilder {
+        let builder = self.http.request(method, url);
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    /// A URL the server named (`Location`, `Content-Location`), relative to the base or
+    /// absolute, as a URL on this server: one on another origin (the server's public URL,
+    /// when `vb` reaches it by another name) keeps its path and query but is asked of this
+    /// server, so the token never goes anywhere else.
+    pub fn on_server(&self, url: &str) -> Result<reqwest::Url, Failure> {
+        let base = reqwest::Url::parse(&self.base)
+            .map_err(|e| Failure::Usage(format!("`{}` is not a URL: {e}", self.base)))?;
+        let named = base.join(url).map_err(|_| {
+            Failure::Unexpected(format!(
+                "the server at {} named a URL that is not one: {}",
+                self.base,
+                crate::output::clean(url)
+            ))
+        })?;
+        if named.origin() == base.origin() {
+            return Ok(named);
+        }
+        let mut rebased = base;
+        rebased.set_path(named.path());
+        rebased.set_query(named.query());
+        Ok(rebased)
+    }
+
     /// A request that needs the token.
     pub fn authed(&self, method: Method, path: &str) -> Result<RequestBuilder, Failure> {
-        if self.token.is_none() {
-            return Err(Failure::NotSignedIn);
-        }
+        self.signed_in()?;
         Ok(self.request(method, path))
+    }
+
+    /// Whether there is a token to send.
+    pub fn signed_in(&self) -> Result<(), Failure> {
+        match self.token {
+            Some(_) => Ok(()),
+            None => Err(Failure::NotSignedIn),
+        }
     }
 
     /// Sends the request; a status that is not 2xx becomes [`Failure::Api`].
@@ -181,5 +219,28 @@ mod tests {
             }
         }
         assert!(Client::new(&settings("vb_abc.DEF-123")).is_ok());
+    }
+
+    #[test]
+    fn urls_the_server_names_stay_on_the_server() {
+        let client = Client::new(&Settings {
+            url: Some("http://127.0.0.1:8080".into()),
+            token: Some("k".into()),
+        })
+        .unwrap();
+        let on = |url: &str| client.on_server(url).unwrap().to_string();
+        assert_eq!(
+            on("/api/v1/uploads/abc"),
+            "http://127.0.0.1:8080/api/v1/uploads/abc"
+        );
+        assert_eq!(
+            on("http://127.0.0.1:8080/api/v1/items/x"),
+            "http://127.0.0.1:8080/api/v1/items/x"
+        );
+        // Another origin: the same path, asked of the configured server.
+        assert_eq!(
+            on("https://voicebin.example/api/v1/items/x?a=1"),
+            "http://127.0.0.1:8080/api/v1/items/x?a=1"
+        );
     }
 }

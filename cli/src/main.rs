@@ -58,7 +58,8 @@ enum Command {
     Login,
     /// Forget the stored server and API key.
     Logout,
-    /// Upload audio files; prints each clip's id and view URL.
+    /// Upload audio files; prints each clip's id and view URL (run it again after an
+    /// interruption and it resumes).
     Upload(cmd::upload::Args),
     /// List or search your clips.
     List(cmd::list::Args),
