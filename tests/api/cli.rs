@@ -15,6 +15,10 @@ use serde_json::Value;
 use crate::helpers::{fixture, spawn_app, spawn_app_with, Backend, Options, TestApp};
 use crate::on_both_backends;
 
+mod proxy;
+
+use proxy::{Proxy, Seen};
+
 /// The `vb` binary, built once per test run.
 fn vb_binary() -> &'static Path {
     static VB: OnceLock<PathBuf> = OnceLock::new();
@@ -74,11 +78,22 @@ impl User {
 
     async fn vb_with(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
         use tokio::io::AsyncWriteExt;
-        let mut child = tokio::process::Command::new(vb_binary())
+        let mut child = self.spawn(args, env);
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).await.unwrap();
+        drop(input);
+        child.wait_with_output().await.unwrap()
+    }
+
+    /// Starts `vb` without waiting for it.
+    fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
+        tokio::process::Command::new(vb_binary())
             .args(args)
             .current_dir(self.cwd())
             .env("HOME", self.home.path())
             .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_STATE_HOME", self.home.path().join("state"))
+            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
             .env_remove("VOICEBIN_URL")
             .env_remove("VOICEBIN_TOKEN")
             .env_remove("VOICEBIN_CONFIG")
@@ -86,12 +101,29 @@ impl User {
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
             .spawn()
-            .expect("run vb");
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.as_bytes()).await.unwrap();
-        drop(input);
-        child.wait_with_output().await.unwrap()
+            .expect("run vb")
+    }
+
+    /// Where `vb upload` keeps what it needs to resume.
+    fn upload_state_dir(&self) -> PathBuf {
+        self.home.path().join("state/voicebin/uploads")
+    }
+
+    /// The upload URLs in the upload state.
+    fn stored_uploads(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(self.upload_state_dir()) else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .map(|e| {
+                let entry: Value =
+                    serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+                entry["upload"].as_str().unwrap().to_owned()
+            })
+            .collect()
     }
 }
 
@@ -571,4 +603,478 @@ async fn the_client_replaces_no_special_file_leaks_no_key_and_removes_no_other_f
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "milk\n");
     ok(&user.vb(&["logout"]).await);
     assert!(!user.config_file().exists());
+}
+
+/// A 17 MB WAV file (more than two of `vb`'s 8 MiB chunks); `seed` varies its samples.
+fn long_wav(seed: i16) -> Vec<u8> {
+    let samples: Vec<i16> = (0..8_500_000)
+        .map(|i| ((i % 997) as i16).wrapping_mul(seed))
+        .collect();
+    crate::helpers::pcm_wav(8000, &samples)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// `vb`'s chunk: what one `PATCH` carries.
+const CHUNK: u64 = 8 * 1024 * 1024;
+
+/// The path of an upload URL (the state holds the proxy's URLs).
+fn path_of(url: &str) -> String {
+    reqwest::Url::parse(url).unwrap().path().to_owned()
+}
+
+/// How many bytes the server holds of the upload at `url` (asked of the server itself, not
+/// through the proxy); none when it has no such upload.
+async fn server_offset(app: &TestApp, key: &str, url: &str) -> Option<u64> {
+    let response = app
+        .client
+        .head(app.url(&path_of(url)))
+        .header("tus-resumable", "1.0.0")
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    if response.status() == 404 {
+        return None;
+    }
+    assert_eq!(response.status(), 204, "{response:?}");
+    Some(
+        response.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+    )
+}
+
+/// Polls `probe` every 50 ms for up to a minute until it gives a value.
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..1200 {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within a minute");
+}
+
+/// [`eventually`], while `vb` runs: if it ends first, the test fails with what it said.
+async fn while_running<T, F, Fut>(child: &mut tokio::process::Child, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..1200 {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            use tokio::io::AsyncReadExt;
+            let mut said = String::new();
+            let mut stderr = child.stderr.take().unwrap();
+            stderr.read_to_string(&mut said).await.unwrap();
+            panic!("vb ended ({status}) before {what}: {said}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within a minute");
+}
+
+/// The bytes the server stores for the clip `id`, as its owner downloads them.
+async fn stored_bytes(app: &TestApp, key: &str, id: &str) -> Vec<u8> {
+    let response = app
+        .client
+        .get(app.url(&format!("/{id}/download")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{response:?}");
+    response.bytes().await.unwrap().to_vec()
+}
+
+async fn clip_count(app: &TestApp, key: &str) -> u64 {
+    let (status, account) = crate::helpers::json(
+        app.client
+            .get(app.url("/api/v1/account"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{account}");
+    account["usage"]["clips"].as_u64().unwrap()
+}
+
+/// Starts `vb upload file` through `proxy`, which stalls the upload after 10 MB; once the
+/// server holds the first chunk and the second is stalled, stops `vb` with SIGINT (Ctrl-C). Returns the upload's URL
+/// from the upload state and what the server kept: more than the first chunk, since the bytes
+/// of the stalled chunk that arrived are kept when the connection goes.
+async fn interrupted_upload(
+    app: &TestApp,
+    user: &User,
+    proxy: &Proxy,
+    key: &str,
+    file: &str,
+) -> (String, u64) {
+    proxy.stall_after(10_000_000);
+    let env = [
+        ("VOICEBIN_URL", proxy.url.as_str()),
+        ("VOICEBIN_TOKEN", key),
+    ];
+    let mut child = user.spawn(&["upload", "--json", file], &env);
+    let upload = while_running(&mut child, "an upload in the state", || async {
+        user.stored_uploads().into_iter().next()
+    })
+    .await;
+    let held = while_running(&mut child, "the first chunk on the server", || async {
+        server_offset(app, key, &upload).await.filter(|n| *n > 0)
+    })
+    .await;
+    assert_eq!(held, CHUNK);
+    // The second chunk is on its way (and stalled), not about to start.
+    while_running(&mut child, "the second chunk stalled", || async {
+        (proxy.stalls() > 0).then_some(())
+    })
+    .await;
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = child.wait_with_output().await.unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(2), "{}", stderr(&out));
+    let kept = eventually("the stalled chunk's bytes kept", || async {
+        server_offset(app, key, &upload).await.filter(|n| *n > held)
+    })
+    .await;
+    // The state outlives the interruption.
+    assert_eq!(user.stored_uploads(), std::slice::from_ref(&upload));
+    (upload, kept)
+}
+
+/// A connection cut in the middle of a chunk: `vb` waits, asks the server where the upload
+/// stands (`HEAD`) and goes on from there in the same run, never from the start.
+async fn a_cut_connection_is_resumed_from_where_the_server_stands(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = User::new();
+    let key = app.alice();
+    let proxy = Proxy::start(&app.base).await;
+    let audio = long_wav(1);
+    let len = audio.len() as u64;
+    std::fs::write(user.cwd().join("long.wav"), &audio).unwrap();
+
+    proxy.cut_after(5_000_000);
+    let env = [
+        ("VOICEBIN_URL", proxy.url.as_str()),
+        ("VOICEBIN_TOKEN", key.as_str()),
+    ];
+    let mut child = user.spawn(&["upload", "--json", "long.wav"], &env);
+    while_running(&mut child, "the cut", || async {
+        (proxy.cuts() > 0).then_some(())
+    })
+    .await;
+    let upload = user
+        .stored_uploads()
+        .pop()
+        .expect("the upload in the state");
+    // The server keeps the bytes that came before the cut, once it notices the cut; `vb`'s
+    // next request is held until then.
+    let kept = eventually("the bytes before the cut kept", || async {
+        server_offset(&app, &key, &upload).await.filter(|n| *n > 0)
+    })
+    .await;
+    assert!(kept <= 5_000_000, "{kept}");
+    proxy.release();
+    let out = child.wait_with_output().await.unwrap();
+    let item = json_of(&out)[0]["item"].clone();
+    assert_eq!(proxy.cuts(), 1);
+    assert!(
+        stderr(&out).contains("trying again in 1s"),
+        "{}",
+        stderr(&out)
+    );
+
+    let seen = proxy.take_seen();
+    let creations: Vec<&Seen> = seen.iter().filter(|r| r.method == "POST").collect();
+    assert_eq!(creations.len(), 1, "{seen:?}");
+    let patches: Vec<&Seen> = seen.iter().filter(|r| r.method == "PATCH").collect();
+    // The cut chunk, then a HEAD, then the rest from where the server stood, each byte once.
+    assert_eq!(patches[0].upload_offset, Some(0), "{seen:?}");
+    assert_eq!(patches[0].body, 5_000_000, "{seen:?}");
+    let cut_at = seen.iter().position(|r| r == patches[0]).unwrap();
+    assert_eq!(seen[cut_at + 1].method, "HEAD", "{seen:?}");
+    assert_eq!(patches[1].upload_offset, Some(kept), "{seen:?}");
+    let sent: u64 = patches.iter().map(|r| r.body).sum();
+    assert_eq!(sent, 5_000_000 + (len - kept), "{seen:?}");
+
+    // One clip, byte for byte the file; nothing left to resume.
+    let id = item["id"].as_str().unwrap();
+    assert_eq!(item["sha256"], sha256_hex(&audio), "{item}");
+    assert_eq!(item["size_bytes"], len);
+    assert_eq!(
+        sha256_hex(&stored_bytes(&app, &key, id).await),
+        sha256_hex(&audio)
+    );
+    assert_eq!(clip_count(&app, &key).await, 1);
+    assert!(user.stored_uploads().is_empty());
+}
+on_both_backends!(a_cut_connection_is_resumed_from_where_the_server_stands);
+
+/// Ctrl-C in the middle of an upload leaves it on the server and in the state; the next
+/// `vb upload` of the same file asks where it stands and sends only the rest.
+async fn an_interrupted_upload_resumes_on_the_next_run(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = User::new();
+    let key = app.alice();
+    let proxy = Proxy::start(&app.base).await;
+    let audio = long_wav(1);
+    let len = audio.len() as u64;
+    std::fs::write(user.cwd().join("long.wav"), &audio).unwrap();
+    let (upload, kept) = interrupted_upload(&app, &user, &proxy, &key, "long.wav").await;
+    assert_eq!(clip_count(&app, &key).await, 0);
+
+    proxy.pass();
+    proxy.take_seen();
+    let env = [
+        ("VOICEBIN_URL", proxy.url.as_str()),
+        ("VOICEBIN_TOKEN", key.as_str()),
+    ];
+    let out = user
+        .vb_with(&["upload", "--json", "long.wav"], "", &env)
+        .await;
+    let item = json_of(&out)[0]["item"].clone();
+    assert!(stderr(&out).contains("resuming at"), "{}", stderr(&out));
+
+    let seen = proxy.take_seen();
+    assert!(!seen.iter().any(|r| r.method == "POST"), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|r| r.method == "HEAD" && r.path == path_of(&upload)),
+        "{seen:?}"
+    );
+    let patches: Vec<&Seen> = seen.iter().filter(|r| r.method == "PATCH").collect();
+    assert!(
+        patches.iter().all(|r| r.path == path_of(&upload)),
+        "{seen:?}"
+    );
+    assert_eq!(patches[0].upload_offset, Some(kept), "{seen:?}");
+    let sent: u64 = patches.iter().map(|r| r.body).sum();
+    assert_eq!(sent, len - kept, "{seen:?}");
+
+    let id = item["id"].as_str().unwrap();
+    assert_eq!(item["sha256"], sha256_hex(&audio), "{item}");
+    assert_eq!(
+        sha256_hex(&stored_bytes(&app, &key, id).await),
+        sha256_hex(&audio)
+    );
+    assert_eq!(clip_count(&app, &key).await, 1);
+    assert!(user.stored_uploads().is_empty());
+}
+on_both_backends!(an_interrupted_upload_resumes_on_the_next_run);
+
+/// A file that changed after its upload was interrupted is not spliced onto the old bytes:
+/// the old upload is cancelled and the file is sent whole in a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_file_starts_a_new_upload() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let user = User::new();
+    let key = app.alice();
+    let proxy = Proxy::start(&app.base).await;
+    let before = long_wav(1);
+    std::fs::write(user.cwd().join("long.wav"), &before).unwrap();
+    let (old_upload, _) = interrupted_upload(&app, &user, &proxy, &key, "long.wav").await;
+
+    // The same length, other bytes.
+    let after = long_wav(3);
+    assert_eq!(after.len(), before.len());
+    assert_ne!(sha256_hex(&after), sha256_hex(&before));
+    std::fs::write(user.cwd().join("long.wav"), &after).unwrap();
+
+    proxy.pass();
+    proxy.take_seen();
+    let env = [
+        ("VOICEBIN_URL", proxy.url.as_str()),
+        ("VOICEBIN_TOKEN", key.as_str()),
+    ];
+    let out = user
+        .vb_with(&["upload", "--json", "long.wav"], "", &env)
+        .await;
+    let item = json_of(&out)[0]["item"].clone();
+    assert!(
+        stderr(&out).contains("the file changed since its upload began; starting over"),
+        "{}",
+        stderr(&out)
+    );
+
+    let seen = proxy.take_seen();
+    assert!(
+        seen.iter()
+            .any(|r| r.method == "DELETE" && r.path == path_of(&old_upload)),
+        "{seen:?}"
+    );
+    assert_eq!(server_offset(&app, &key, &old_upload).await, None);
+    let creations = seen.iter().filter(|r| r.method == "POST").count();
+    assert_eq!(creations, 1, "{seen:?}");
+    let patches: Vec<&Seen> = seen.iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(patches[0].upload_offset, Some(0), "{seen:?}");
+    assert_eq!(
+        patches.iter().map(|r| r.body).sum::<u64>(),
+        after.len() as u64
+    );
+
+    let id = item["id"].as_str().unwrap();
+    assert_eq!(item["sha256"], sha256_hex(&after), "{item}");
+    assert_eq!(
+        sha256_hex(&stored_bytes(&app, &key, id).await),
+        sha256_hex(&after)
+    );
+    assert_eq!(clip_count(&app, &key).await, 1);
+    assert!(user.stored_uploads().is_empty());
+}
+
+/// A server without resumable uploads (`OPTIONS /api/v1/uploads` not 2xx) gets the file in
+/// one `POST /api/v1/audio`, and a description with line breaks in a `PATCH` after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_resumable_uploads_gets_the_file_in_one_request() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let user = User::new();
+    let key = app.alice();
+    let proxy = Proxy::start(&app.base).await;
+    proxy.hide_resumable_uploads();
+    let audio = fixture("hello.wav");
+    std::fs::write(user.cwd().join("hello.wav"), &audio).unwrap();
+    let env = [
+        ("VOICEBIN_URL", proxy.url.as_str()),
+        ("VOICEBIN_TOKEN", key.as_str()),
+    ];
+    let out = user
+        .vb_with(
+            &[
+                "upload",
+                "--json",
+                "--title",
+                "Hello",
+                "--description",
+                "line one\nline two",
+                "hello.wav",
+            ],
+            "",
+            &env,
+        )
+        .await;
+    let item = json_of(&out)[0]["item"].clone();
+    let id = item["id"].as_str().unwrap();
+    assert_eq!(item["title"], "Hello", "{item}");
+    assert_eq!(item["description"], "line one\nline two", "{item}");
+
+    let seen: Vec<(String, String, u64)> = proxy
+        .take_seen()
+        .into_iter()
+        .map(|r| (r.method, r.path, r.body))
+        .collect();
+    let patch_path = format!("/api/v1/items/{id}");
+    let description_len = seen.last().map(|r| r.2).unwrap_or_default();
+    assert_eq!(
+        seen,
+        [
+            ("OPTIONS".to_owned(), "/api/v1/uploads".to_owned(), 0),
+            (
+                "POST".to_owned(),
+                "/api/v1/audio".to_owned(),
+                audio.len() as u64
+            ),
+            ("PATCH".to_owned(), patch_path, description_len),
+        ]
+    );
+    assert!(user.stored_uploads().is_empty());
+}
+
+/// The earlier review's leftovers: a broken config file does not matter when the URL and the
+/// token come from the environment; a config file open to others is used with a warning; a
+/// token with a line break is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_or_open_config_and_a_token_with_a_line_break_are_handled() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let user = User::new();
+    let key = login(&app, &user).await;
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(user.config_file(), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let out = user.vb(&["account"]).await;
+        assert!(ok(&out).contains("alice"));
+        assert!(
+            stderr(&out).contains("open to other users (mode 644)")
+                && stderr(&out).contains("chmod 600"),
+            "{}",
+            stderr(&out)
+        );
+    }
+
+    std::fs::write(user.config_file(), "this is { not toml").unwrap();
+    let out = user.vb(&["account"]).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a valid configuration file"),
+        "{}",
+        stderr(&out)
+    );
+    let env = [
+        ("VOICEBIN_URL", app.base.as_str()),
+        ("VOICEBIN_TOKEN", key.as_str()),
+    ];
+    let out = user.vb_with(&["account", "--json"], "", &env).await;
+    assert_eq!(json_of(&out)["account"], "alice");
+
+    let out = user
+        .vb(&[
+            "account",
+            "--url",
+            &app.base,
+            "--token",
+            &format!("{key}\r\nX-Injected: 1"),
+        ])
+        .await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("line break"), "{}", stderr(&out));
+}
+
+/// Details the server refuses when the upload is created (an `--expires` it cannot read) stop
+/// the other files, as they would be refused too, and leave nothing to resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_details_stop_the_other_files_and_leave_no_upload_to_resume() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let user = User::new();
+    login(&app, &user).await;
+    for name in ["a.wav", "b.wav"] {
+        std::fs::write(user.cwd().join(name), fixture("hello.wav")).unwrap();
+    }
+    let out = user
+        .vb(&["upload", "--expires", "soon", "a.wav", "b.wav"])
+        .await;
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("error: a.wav: ") && stderr(&out).contains("field `expires_in`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("the 1 other file(s) were not sent"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(user.stored_uploads().is_empty());
+    assert_eq!(clip_count(&app, &app.alice()).await, 0);
 }
