@@ -1078,3 +1078,47 @@ async fn refused_details_stop_the_other_files_and_leave_no_upload_to_resume() {
     assert!(user.stored_uploads().is_empty());
     assert_eq!(clip_count(&app, &app.alice()).await, 0);
 }
+
+/// Appends (and the clip's GET) count as API requests: when the account's budget runs out
+/// mid-upload, `vb` waits as long as the server's `Retry-After` says (when that is short) and
+/// goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_upload_is_waited_out() {
+    let mut quotas = voicebin::RateLimitSettings::off();
+    quotas.reads.per_account = voicebin::Quota::parse("2/2s").unwrap();
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        Options {
+            rate_limits: voicebin::RateLimiting {
+                quotas,
+                ..voicebin::RateLimiting::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let user = User::new();
+    let key = app.alice();
+    let audio = long_wav(1);
+    std::fs::write(user.cwd().join("long.wav"), &audio).unwrap();
+    // Three appends and the clip's GET, against two requests per two seconds.
+    let out = user
+        .vb(&[
+            "upload", "--json", "--url", &app.base, "--token", &key, "long.wav",
+        ])
+        .await;
+    let item = json_of(&out)[0]["item"].clone();
+    assert!(
+        stderr(&out).contains("long.wav: Rate limit exceeded: ")
+            && stderr(&out).contains("; waiting 1s"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(item["sha256"], sha256_hex(&audio), "{item}");
+    let id = item["id"].as_str().unwrap();
+    assert_eq!(
+        sha256_hex(&stored_bytes(&app, &key, id).await),
+        sha256_hex(&audio)
+    );
+    assert!(user.stored_uploads().is_empty());
+}

@@ -37,6 +37,13 @@ const RETRIES: u32 = 4;
 /// 423 answers in a row that are waited out before giving up.
 const BUSY_WAITS: u32 = 30;
 
+/// 429 answers that are waited out (each for at most [`LONGEST_LIMIT_WAIT`]) before giving up.
+const LIMIT_WAITS: u32 = 5;
+
+/// The longest `Retry-After` of a 429 that is waited out: a longer one ends the run (exit 6),
+/// and the next run resumes.
+const LONGEST_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
 /// 409 answers in a row that are followed before deciding the server makes no sense.
 const CONFLICTS: u32 = 5;
 
@@ -121,6 +128,7 @@ enum Sent {
 struct Tries {
     failures: u32,
     busy: u32,
+    limited: u32,
     conflicts: u32,
 }
 
@@ -318,6 +326,9 @@ impl Upload<'_> {
                     ask = complete;
                 }
                 Ok(Reply::Busy(wait)) => self.busy(&mut tries, wait).await?,
+                Ok(Reply::Limited(wait, failure)) => {
+                    self.limited(&mut tries, wait, failure).await?
+                }
                 Ok(Reply::Gone) => return Ok(Sent::Gone),
                 Ok(Reply::Unavailable(failure)) => {
                     self.unavailable(&mut tries, failure).await?;
@@ -336,6 +347,7 @@ impl Upload<'_> {
                 Ok(Reply::Ok(standing)) => return Ok(Some(standing)),
                 Ok(Reply::Gone) => return Ok(None),
                 Ok(Reply::Busy(wait)) => self.busy(tries, wait).await?,
+                Ok(Reply::Limited(wait, failure)) => self.limited(tries, wait, failure).await?,
                 Ok(Reply::Unavailable(failure)) => self.unavailable(tries, failure).await?,
                 Ok(Reply::Refused(failure)) => return Err(failure),
                 Ok(Reply::Conflict { .. }) => {
@@ -427,6 +439,27 @@ impl Upload<'_> {
         Ok(())
     }
 
+    /// Waits out a 429 whose `Retry-After` is short; a long one, or too many, end the run
+    /// with the server's answer (exit 6), keeping the upload for the next run.
+    async fn limited(
+        &self,
+        tries: &mut Tries,
+        wait: Option<Duration>,
+        failure: Failure,
+    ) -> Result<(), Failure> {
+        tries.limited += 1;
+        let wait = wait.unwrap_or_else(|| backoff(tries.limited));
+        if tries.limited > LIMIT_WAITS || wait > LONGEST_LIMIT_WAIT {
+            if self.store.is_some() {
+                self.say("what was sent is kept: run the same command again later to resume");
+            }
+            return Err(failure);
+        }
+        self.say(&format!("{failure}; waiting {}s", wait.as_secs().max(1)));
+        tokio::time::sleep(wait.max(Duration::from_secs(1))).await;
+        Ok(())
+    }
+
     /// A refusal: the upload is cancelled and forgotten, unless signing in again or waiting
     /// (401, 403, 429) would let the next run go on with it.
     async fn refused(&self, upload: &Url, failure: Failure) -> Failure {
@@ -437,12 +470,32 @@ impl Upload<'_> {
         failure
     }
 
-    /// The clip the completed upload became, read from its URL; the state is forgotten only
-    /// once it is read (a run stopped before then finds the clip through the upload).
+    /// The clip the completed upload became, read from its URL (retried as appends are);
+    /// the state is forgotten only once it is read (a run stopped before then finds the clip
+    /// through the upload).
     async fn finish(&self, item: &str) -> Result<Value, Failure> {
         self.bar.set_position(self.stamp.size);
         let url = self.client.on_server(item)?;
-        let item = self.client.json(self.client.at(Method::GET, url)).await?;
+        let mut tries = Tries::default();
+        let item = loop {
+            match self
+                .client
+                .json(self.client.at(Method::GET, url.clone()))
+                .await
+            {
+                Ok(item) => break item,
+                Err(failure @ Failure::Api { status, .. })
+                    if status == reqwest::StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    self.limited(&mut tries, None, failure).await?
+                }
+                Err(failure @ Failure::Api { status, .. }) if status.is_server_error() => {
+                    self.unavailable(&mut tries, failure).await?
+                }
+                Err(failure @ Failure::Network(_)) => self.unavailable(&mut tries, failure).await?,
+                Err(failure) => return Err(failure),
+            }
+        };
         self.forget();
         Ok(item)
     }

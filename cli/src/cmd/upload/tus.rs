@@ -63,6 +63,9 @@ pub enum Reply {
     },
     /// 423: another request is appending; try again after this long.
     Busy(Duration),
+    /// 429: too many requests; the wait the server asks for (`Retry-After`), if it said, and
+    /// the failure it ends with when waiting is not worth it.
+    Limited(Option<Duration>, Failure),
     /// 404 or 410: the upload is not there (expired, cancelled, another account's).
     Gone,
     /// 5xx: the server is unavailable for now.
@@ -126,7 +129,9 @@ pub async fn create(
     }
     if status != StatusCode::CREATED {
         return Ok(Created::Failed(match reply(client, response).await {
-            Reply::Refused(failure) | Reply::Unavailable(failure) => failure,
+            Reply::Refused(failure) | Reply::Unavailable(failure) | Reply::Limited(_, failure) => {
+                failure
+            }
             other => Failure::Unexpected(format!(
                 "the server at {} answered a creation with {status} ({other:?})",
                 client.base()
@@ -212,6 +217,12 @@ async fn reply(client: &Client, response: Response) -> Reply {
                 .unwrap_or(1)
                 .clamp(1, 30),
         )),
+        429 => {
+            let wait = header(headers, "retry-after")
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_secs);
+            Reply::Limited(wait, client.refusal(response).await)
+        }
         404 | 410 => Reply::Gone,
         500..=599 => Reply::Unavailable(client.refusal(response).await),
         _ => Reply::Refused(client.refusal(response).await),
