@@ -1,7 +1,8 @@
 //! `vb`, the command-line client (`cli/`, ADR 0024), against the real server: it signs in
-//! and keeps its config private, uploads past a refused file, lists, reads, edits, downloads
-//! (resuming a `.part` with `Range` and `If-Range`) and deletes, and ends with the documented
-//! exit codes.
+//! and keeps its config private, uploads past a refused file, resumes uploads (tus) after a
+//! cut connection or Ctrl-C (through the proxy in `cli/proxy.rs`), lists, reads, edits,
+//! downloads (resuming a `.part` with `Range` and `If-Range`) and deletes, and ends with the
+//! documented exit codes.
 //!
 //! The client is its own package, so Cargo gives these tests no `CARGO_BIN_EXE_vb`: the
 //! first test to need it builds it into the target directory these tests were built in.
