@@ -41,6 +41,7 @@ mod webapp_hostile;
 mod webapp_manage;
 mod webapp_outcomes;
 mod webapp_pages;
+mod webapp_resume;
 mod webapp_search;
 mod webapp_signin;
 mod webapp_upload;

@@ -7,7 +7,9 @@
 //     keeps it (once per browser session, so signing out sticks);
 //   - audit(browser, check, label, dir): axe-core (no serious or critical violation), no
 //     horizontal scrolling at 360 px, every visible control reachable with Tab, and full-page
-//     screenshots at desktop (1280 px) and phone (360 px) width in `dir`.
+//     screenshots at desktop (1280 px) and phone (360 px) width in `dir`;
+//   - microphoneOptions(speech) and fakeMicrophone(browser, browserName, speech): a microphone
+//     that says what the WAV file `speech` says, for the pages that record.
 // axe-core comes from npm with the drivers (scripts/services/browser.sh).
 
 import { readFileSync, mkdtempSync, rmSync, mkdirSync } from "node:fs";
@@ -232,4 +234,55 @@ export async function audit(browser, check, label, dir) {
   await browser.screenshot(path.join(dir, `${label}-phone.png`));
   await browser.setViewport(DESKTOP);
   return { desktop: desktop.all, phone: phone.all };
+}
+
+/**
+ * The launch options of a browser whose microphone plays the WAV file `speech` (pass them to
+ * `run`): chromium's own fake capture device, fed the file, with the permission prompt
+ * auto-accepted; for firefox, no prompt and its fake streams (fakeMicrophone feeds the file).
+ */
+export function microphoneOptions(speech) {
+  return {
+    launchArgs: [
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-audio-capture=${speech}`,
+    ],
+    firefoxPrefs: {
+      "media.navigator.permission.disabled": true,
+      "media.navigator.streams.fake": true,
+    },
+  };
+}
+
+/**
+ * Firefox's half of a microphone that plays `speech`: firefox-esr has no switch to feed a file
+ * to its fake device (media.navigator.streams.fake is a tone), so an init script replaces
+ * getUserMedia for audio with a Web Audio graph that loops the decoded WAV into a
+ * MediaStreamAudioDestinationNode; the page's MediaRecorder and AnalyserNode see a real
+ * MediaStream either way. Does nothing for chromium (see microphoneOptions).
+ */
+export async function fakeMicrophone(browser, browserName, speech) {
+  if (browserName !== "firefox") return;
+  const wav = readFileSync(speech).toString("base64");
+  await browser.addInitScript((b64) => {
+    const devices = navigator.mediaDevices;
+    if (!devices) return;
+    const original = devices.getUserMedia.bind(devices);
+    devices.getUserMedia = async (constraints) => {
+      if (!constraints || !constraints.audio || constraints.video) return original(constraints);
+      const context = new AudioContext();
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const buffer = await context.decodeAudioData(bytes.buffer);
+      const source = context.createBufferSource();
+      source.buffer = buffer;
+      source.loop = true;
+      const destination = context.createMediaStreamDestination();
+      source.connect(destination);
+      source.start();
+      await context.resume();
+      window.__fakeMicrophone = "web-audio";
+      return destination.stream;
+    };
+  }, wav);
 }

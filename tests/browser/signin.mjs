@@ -11,8 +11,9 @@
 // oauth: /signin → "Sign in with your account" → the issuer's own login and consent pages
 //        (oidc-provider's development interactions, filled in here as <login>) → back on
 //        voicebin, signed in with a DPoP-bound token; then the page uploads a clip and lists its
-//        clips through session.js's api() (a proof per call, nonce retry included), and
-//        signing out deletes the DPoP key.
+//        clips through session.js's api() (a proof per call, nonce retry included), the upload
+//        page sends a 6 MB clip resumably (tus: a proof per request), and signing out deletes
+//        the DPoP key.
 //
 // Runs under tests/browser/harness.mjs: any console error, page error, CSP violation or request
 // to a site other than voicebin (and, for oauth, the issuer) fails it; the pages in their
@@ -128,9 +129,11 @@ async function linkMode(links) {
     return question && !question.hidden;
   });
   await clickSoon("#link-switch-use");
+  // On the page signing in returns to: /signin shows the new name for a moment before it
+  // goes there, and a click on its Sign out then would be lost in the navigation.
   const switched = await waitFor("the switch to mallory", () => {
     const name = document.querySelector("#account-name");
-    return name && !name.hidden && /mallory/.test(name.textContent) && name.textContent;
+    return location.pathname !== "/signin" && name && !name.hidden && /mallory/.test(name.textContent) && name.textContent;
   });
   check(/mallory/.test(switched), "the unspent link, used, signs the tab in as mallory", switched);
 
@@ -218,6 +221,47 @@ async function oauthMode(login) {
   }, site);
   check(!result.error && result.titles.includes("Signed in with OAuth") && result.scheme === "DPoP",
     "the page uploads and lists clips with the DPoP-bound token", result);
+
+  // The upload page's resumable upload (tus-js-client): the creation and each of two 5 MiB
+  // PATCHes to the same URL need a proof of their own (method, URL, a fresh jti) and the
+  // latest nonce, taken from the answers tus-js-client receives.
+  await browser.goto(`${site}/`);
+  await waitFor("the upload page to see the session", () => document.getElementById("send")?.textContent === "Upload");
+  await browser.evaluate(() => {
+    // Six MB: 375 s of a 440 Hz tone, 8 kHz 16-bit mono PCM, dropped on the drop zone.
+    const rate = 8000;
+    const samples = rate * 375;
+    const view = new DataView(new ArrayBuffer(44 + samples * 2));
+    const text = (at, s) => [...s].forEach((c, i) => view.setUint8(at + i, c.charCodeAt(0)));
+    text(0, "RIFF"); view.setUint32(4, 36 + samples * 2, true); text(8, "WAVEfmt ");
+    view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
+    view.setUint32(24, rate, true); view.setUint32(28, rate * 2, true); view.setUint16(32, 2, true);
+    view.setUint16(34, 16, true); text(36, "data"); view.setUint32(40, samples * 2, true);
+    for (let i = 0; i < samples; i += 1) view.setInt16(44 + i * 2, Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), true);
+    const data = new DataTransfer();
+    data.items.add(new File([view.buffer], "tone.wav", { type: "audio/wav" }));
+    document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+    document.getElementById("title").value = "Sent resumably with DPoP";
+  });
+  await waitFor("the dropped file to be ready", () => !document.getElementById("send").disabled);
+  await browser.evaluate(() => document.getElementById("send").click());
+  // A refused proof would end on /signin (the page takes a 401 for an expired session).
+  const ended = () => {
+    const done = document.getElementById("done");
+    return {
+      path: location.pathname,
+      done: Boolean(done && !done.hidden),
+      refusal: document.getElementById("refusal")?.textContent || "",
+      share: document.getElementById("share-link")?.href || "",
+    };
+  };
+  await waitFor("the page's upload to end", () => {
+    const done = document.getElementById("done");
+    return (done && !done.hidden) || document.getElementById("refusal")?.textContent || location.pathname !== "/";
+  });
+  const resumable = await browser.evaluate(ended);
+  check(resumable.done && resumable.share.startsWith(site),
+    "the upload page sends a clip through tus with the DPoP-bound token, a proof per request", resumable);
 
   check(typeof session.dpopKey === "string", "the session names its key", session.dpopKey);
   const keyThere = await browser.evaluate(async ({ base, id }) => {

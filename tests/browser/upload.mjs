@@ -16,9 +16,9 @@
 //     the person to sign in, and after signing in the recording and its title are back and
 //     upload;
 // (e) cancels the upload of a large file at its first progress event (the Rust test checks the
-//     server kept nothing).
+//     server kept nothing: the page deletes the resumable upload).
 //
-// The fake microphone:
+// The fake microphone (harness.mjs `microphoneOptions`, `fakeMicrophone`):
 //   - chromium: its own fake capture device, fed the WAV (--use-fake-device-for-media-stream
 //     --use-file-for-fake-audio-capture), with the permission prompt auto-accepted
 //     (--use-fake-ui-for-media-stream);
@@ -34,11 +34,10 @@
 // non-zero on failure (a console error, page error, CSP violation or request to another site
 // is one too).
 
-import { readFileSync } from "node:fs";
 import path from "node:path";
 
 import { BROWSERS } from "./drivers.mjs";
-import { audit, narrate, run, signIn } from "./harness.mjs";
+import { audit, fakeMicrophone, microphoneOptions, narrate, run, signIn } from "./harness.mjs";
 
 const [configJson, browserName = "chromium"] = process.argv.slice(2);
 if (!configJson || !BROWSERS.includes(browserName)) {
@@ -54,16 +53,10 @@ const shots = path.join(config.artifacts, `upload-${browserName}`);
 const options = {
   timeoutMs: 110_000,
   // (d) sends a token the server refuses on purpose; Chromium logs that 401 as a console error.
-  allowConsoleErrors: [/status of 401 \(Unauthorized\)/],
-  launchArgs: [
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    `--use-file-for-fake-audio-capture=${config.speech}`,
-  ],
-  firefoxPrefs: {
-    "media.navigator.permission.disabled": true,
-    "media.navigator.streams.fake": true,
-  },
+  // (e)'s DELETE can meet the cancelled PATCH still holding its upload for a moment: 423, which
+  // tus-js-client retries.
+  allowConsoleErrors: [/status of 401 \(Unauthorized\)/, /status of 423 \(Locked\)/],
+  ...microphoneOptions(config.speech),
 };
 
 await run("upload page", browserName, new URL(config.base).origin, options, async ({ browser, check, observed }) => {
@@ -112,29 +105,7 @@ await run("upload page", browserName, new URL(config.base).origin, options, asyn
       return send.apply(this, args);
     };
   });
-  if (browserName === "firefox") {
-    const wav = readFileSync(config.speech).toString("base64");
-    await browser.addInitScript((b64) => {
-      const devices = navigator.mediaDevices;
-      if (!devices) return;
-      const original = devices.getUserMedia.bind(devices);
-      devices.getUserMedia = async (constraints) => {
-        if (!constraints || !constraints.audio || constraints.video) return original(constraints);
-        const context = new AudioContext();
-        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-        const buffer = await context.decodeAudioData(bytes.buffer);
-        const source = context.createBufferSource();
-        source.buffer = buffer;
-        source.loop = true;
-        const destination = context.createMediaStreamDestination();
-        source.connect(destination);
-        source.start();
-        await context.resume();
-        window.__fakeMicrophone = "web-audio";
-        return destination.stream;
-      };
-    }, wav);
-  }
+  await fakeMicrophone(browser, browserName, config.speech);
   observed.audioRequests = [];
   browser.onResponse((res) => {
     if (res.url.includes("/api/v1/audio")) observed.audioRequests.push(res);

@@ -102,8 +102,9 @@ mod tests {
         assert!(!exists("../Cargo.toml"));
     }
 
-    /// The vendored third-party files are the ones `scripts/vendor-altcha` recorded, byte for
-    /// byte, and every file under `vendor/` is recorded.
+    /// The vendored third-party files are the ones their scripts (`scripts/vendor-altcha`,
+    /// `scripts/vendor-tus`) recorded, byte for byte, each under its package's block; and every
+    /// file under `vendor/` is recorded.
     #[test]
     fn vendored_files_match_their_recorded_sha256() {
         let sums = std::str::from_utf8(
@@ -114,13 +115,17 @@ mod tests {
                 .1,
         )
         .unwrap();
-        assert!(sums.starts_with("# altcha@"), "{sums}");
-        let mut recorded = Vec::new();
-        for line in sums
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-        {
+        // (package header, the files recorded under it)
+        let mut blocks: Vec<(&str, Vec<String>)> = Vec::new();
+        for line in sums.lines().filter(|l| !l.is_empty()) {
+            if let Some(header) = line.strip_prefix("# ") {
+                blocks.push((header, Vec::new()));
+                continue;
+            }
             let (sum, file) = line.split_once("  ").expect("`<sha256>  <file>`");
+            let (_, files) = blocks
+                .last_mut()
+                .unwrap_or_else(|| panic!("{file} is recorded before any package's header"));
             let body = FILES
                 .iter()
                 .find(|(name, _)| *name == format!("vendor/{file}"))
@@ -128,14 +133,34 @@ mod tests {
                 .1;
             let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
             assert_eq!(hex::encode(digest.as_ref()), sum, "{file}");
-            recorded.push(format!("vendor/{file}"));
+            files.push(format!("vendor/{file}"));
+        }
+        for (package, dir, script, count) in [
+            ("altcha@", "vendor/altcha/", "scripts/vendor-altcha", 4),
+            ("tus-js-client@", "vendor/tus/", "scripts/vendor-tus", 2),
+        ] {
+            let (header, files) = blocks
+                .iter()
+                .find(|(header, _)| header.starts_with(package))
+                .unwrap_or_else(|| panic!("no {package} block in {sums}"));
+            assert!(
+                header.ends_with(&format!("(npm, MIT): {script}")),
+                "{header}"
+            );
+            assert_eq!(files.len(), count, "{header}: {files:?}");
+            assert!(
+                files.iter().all(|f| f.starts_with(dir)),
+                "{header}: {files:?}"
+            );
         }
         for (name, _) in FILES.iter().filter(|(n, _)| n.starts_with("vendor/")) {
             assert!(
-                *name == "vendor/SHA256SUMS.txt" || recorded.iter().any(|r| r == name),
+                *name == "vendor/SHA256SUMS.txt"
+                    || blocks
+                        .iter()
+                        .any(|(_, files)| files.iter().any(|r| r == name)),
                 "{name} is vendored but its SHA-256 is not recorded"
             );
         }
-        assert!(recorded.len() >= 4, "{recorded:?}");
     }
 }

@@ -1,6 +1,7 @@
 // An unsent clip (a recording or a chosen file, with its title, description and download limit)
-// kept in IndexedDB so that it survives a trip to /signin: the token expired mid-upload, or the
-// person recorded before signing in. One draft at a time; it is deleted once uploaded or
+// kept in IndexedDB so that it survives a trip to /signin (the token expired mid-upload, or the
+// person recorded before signing in) or a reload while a recording is being uploaded (its
+// interrupted upload then carries on). One draft at a time; it is deleted once uploaded or
 // discarded. IndexedDB stores Blobs as they are, so nothing is re-encoded.
 
 const DB = "voicebin";
@@ -31,7 +32,8 @@ async function run(mode, fn) {
   }
 }
 
-/** Keeps `draft` ({ blob, name, type, title, description, downloadLimit, recorded }). */
+/** Keeps `draft` ({ blob, name, recorded, key (its upload's resume key), title, description,
+ *  downloadLimit, expiresIn, and `uploading` or `cancelled` when it was kept for those). */
 export function saveDraft(draft) {
   return run("readwrite", (store) => store.put({ ...draft, savedAt: Date.now() }, KEY));
 }

@@ -105,7 +105,12 @@ export function useProofSigner(fn) {
 
 /** Keeps the server's latest DPoP nonce from `response` (any answer may carry one). */
 export function noteNonce(response) {
-  const nonce = response.headers.get("DPoP-Nonce");
+  rememberNonce(response.headers.get("DPoP-Nonce"));
+}
+
+/** Keeps `nonce`, a `DPoP-Nonce` header's value (or null), for the next proofs: for answers
+ *  that did not come through fetch (the tus client's). */
+export function rememberNonce(nonce) {
   if (nonce) dpopNonce = nonce;
 }
 

@@ -4,13 +4,34 @@
 // What the API would refuse (too large, not audio by its first bytes, past the account's quota)
 // is refused here before a byte is sent, in the API's own words (sniff.js); the API still
 // decides and its problem detail is shown when it refuses. An unsent clip survives a trip to /signin (drafts.js).
+//
+// A signed-in upload is resumable (tus 1.0 at /api/v1/uploads, through the vendored
+// tus-js-client, tus.js): sent in chunks, it carries on from where the server stands after a
+// broken connection, and an interrupted upload of the same clip continues after a reload or a
+// new sign-in (its upload URL is kept in localStorage, which ADR 0013 keeps tokens out of: an
+// upload URL is no credential, every request about it needs the session's; a recording being
+// sent is kept as the draft). An anonymous upload (ALTCHA) is one request to /api/v1/audio.
 import "./nav.js";
 import { $, el, announce, copyButton, formatBytes, formatDuration, problemText } from "./ui.js";
-import { api, authHeaders, current, expired, goSignIn, noteNonce, onExpired, path, problemOf, Problem } from "./session.js";
+import {
+  api,
+  authHeaders,
+  base,
+  current,
+  expired,
+  goSignIn,
+  noteNonce,
+  onExpired,
+  path,
+  problemOf,
+  Problem,
+  rememberNonce,
+} from "./session.js";
 import { refusalOf } from "./sniff.js";
 import { canRecord, startRecording } from "./recorder.js";
 import { clearDraft, loadDraft, saveDraft } from "./drafts.js";
 import { loadAltcha, solve } from "./altcha.js";
+import { loadTus } from "./tus.js";
 
 const config = document.body.dataset;
 const MAX = Number(config.maxUploadBytes) || Infinity;
@@ -52,7 +73,8 @@ if (ANONYMOUS && widget) loadAltcha();
 /** Durations the expiry menu offers, in seconds. */
 const OPTION_SECS = { PT1H: 3_600, P1D: 86_400, P7D: 604_800, P30D: 2_592_000 };
 
-/** The clip about to be sent: { blob, name, recorded } or null. */
+/** The clip about to be sent: { blob, name, recorded, key, fromDraft } or null (`key`: see
+ *  `resumeKey`; `fromDraft`: its blob was read from the kept draft). */
 let clip = null;
 let previewUrl = null;
 let recording = null;
@@ -108,6 +130,18 @@ function updateSend() {
   }
 }
 
+/** What names a clip's upload across attempts, reloads and sign-ins (with the account and the
+ *  details, it finds an interrupted upload to resume): a chosen file by its name, type, size
+ *  and date, which the browser gives again when the same file is chosen again; a recording by
+ *  a random id of its own, kept with it in its draft. */
+function resumeKey(blob, recorded) {
+  if (!recorded && typeof File !== "undefined" && blob instanceof File) {
+    return `file:${blob.name}:${blob.type}:${blob.size}:${blob.lastModified}`;
+  }
+  const id = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `recording:${id}`;
+}
+
 /** Checks `blob` as the API would, then makes it the clip to send (or says why not). */
 async function take(blob, name, recorded) {
   showRefusal("");
@@ -117,7 +151,7 @@ async function take(blob, name, recorded) {
     showRefusal(problemText({ problem: refused }));
     return;
   }
-  setClip({ blob, name, recorded });
+  setClip({ blob, name, recorded, key: resumeKey(blob, recorded) });
   announce(`${name} is ready to upload`);
 }
 
@@ -227,6 +261,7 @@ function draftOfPage() {
     blob: clip.blob,
     name: clip.name,
     recorded: clip.recorded,
+    key: clip.key,
     title: fields.title.value,
     description: fields.description.value,
     downloadLimit: fields.downloadLimit.value,
@@ -255,12 +290,23 @@ async function restoreDraft() {
   fields.description.value = draft.description || "";
   fields.downloadLimit.value = draft.downloadLimit || "";
   fields.expiresIn.value = draft.expiresIn || "";
-  setClip({ blob: draft.blob, name: draft.name, recorded: draft.recorded });
+  setClip({
+    blob: draft.blob,
+    name: draft.name,
+    recorded: draft.recorded,
+    key: draft.key || resumeKey(draft.blob, draft.recorded),
+    fromDraft: true,
+  });
   const restored = $("#restored");
   restored.hidden = false;
-  restored.textContent = uploader().ready()
-    ? `Your unsent ${draft.recorded ? "recording" : "file"} (${draft.name}) was kept while you signed in: listen to it and upload it, or discard it.`
-    : `Your unsent ${draft.recorded ? "recording" : "file"} (${draft.name}) is kept here until you sign in and upload it, or discard it.`;
+  const what = `Your unsent ${draft.recorded ? "recording" : "file"} (${draft.name})`;
+  restored.textContent = !uploader().ready()
+    ? `${what} is kept here until you sign in and upload it, or discard it.`
+    : draft.cancelled
+      ? `${what} was kept: listen to it and upload it, or discard it.`
+      : draft.uploading
+        ? `${what} was being uploaded when the page closed: upload it to carry on from where it stopped, or discard it.`
+        : `${what} was kept while you signed in: listen to it and upload it, or discard it.`;
 }
 
 // --- uploading --------------------------------------------------------------------------------
@@ -269,8 +315,9 @@ const progress = $("#progress");
 const progressText = $("#progress-text");
 const progressLive = $("#progress-live");
 
-/** Sends the form with XMLHttpRequest (fetch reports no upload progress). Resolves to the
- *  created item; rejects with a Problem, or with an AbortError when cancelled. */
+/** Sends the form to `POST /api/v1/audio` in one request (an anonymous upload), with
+ *  XMLHttpRequest (fetch reports no upload progress). Resolves to the created item; rejects
+ *  with a Problem, or with an AbortError when cancelled. */
 async function upload(form, onProgress) {
   const url = path("/api/v1/audio");
   const headers = await uploader().headers("POST", url);
@@ -298,6 +345,160 @@ async function upload(form, onProgress) {
     xhr.addEventListener("abort", () => reject(new DOMException("cancelled", "AbortError")));
     xhr.send(form);
   });
+}
+
+/** Bytes per PATCH of a resumable upload: what a broken connection can cost again, at most. */
+const CHUNK_BYTES = 5 * 1024 * 1024;
+/** The waits (ms) before each retry after a broken connection, a busy upload or a server error
+ *  (the count starts again once bytes get through). Together they outlast the 30 s the server
+ *  waits on a connection that went silent before another request may append. */
+const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000];
+/** Unfinished uploads older than this are forgotten: the server removes them within a day. */
+const FORGET_AFTER_MS = 24 * 3600 * 1000;
+/** The prefix of this site's fingerprints in tus-js-client's URL storage. */
+const FINGERPRINT = "voicebin-";
+
+/** A failed tus request as a Problem: the API's problem when it answered, a network error when
+ *  it did not. */
+function problemOfTus(error) {
+  const response = error && error.originalResponse;
+  const status = response ? response.getStatus() : 0;
+  if (!status) {
+    return new Problem(0, {
+      title: "Network error",
+      detail: "voicebin could not be reached; check your connection and upload again: it carries on from where it stopped.",
+    });
+  }
+  let problem;
+  try {
+    problem = JSON.parse(response.getBody() || "");
+  } catch {
+    problem = null;
+  }
+  return new Problem(status, problem && typeof problem === "object" ? problem : { title: `HTTP ${status}` });
+}
+
+/** tus-js-client's storage of upload URLs (localStorage), except that an upload whose request
+ *  was refused for its credentials (401) is not forgotten: it resumes once the person has
+ *  signed in again. `refused()` says whether the last answer was such a refusal. */
+function keepingOnRefusal(storage, refused) {
+  return {
+    findAllUploads: () => storage.findAllUploads(),
+    findUploadsByFingerprint: (fingerprint) => storage.findUploadsByFingerprint(fingerprint),
+    addUpload: (fingerprint, upload) => storage.addUpload(fingerprint, upload),
+    removeUpload: (key) => (refused() ? Promise.resolve() : storage.removeUpload(key)),
+  };
+}
+
+/**
+ * Uploads `sent` (the clip) resumably (tus 1.0 at `/api/v1/uploads`, with the session's
+ * credentials on every request: a DPoP proof is made per method and URL). `meta` is the tus
+ * metadata. An
+ * earlier attempt at the same clip with the same details, by this account, is resumed from
+ * where the server stands; one with other details is deleted (the details are fixed when an
+ * upload is created). Resolves to the created item; rejects with a Problem, or with an
+ * AbortError when cancelled (the upload is then deleted on the server: `kept` says when that
+ * could not be done).
+ */
+async function uploadResumably(sent, meta, onProgress, onRetry) {
+  let cancelled = false;
+  sending = { abort: () => (cancelled = true) };
+  const tus = await loadTus();
+  if (cancelled) throw new DOMException("cancelled", "AbortError");
+  const endpoint = new URL(path("/api/v1/uploads"), location.href).href;
+  const account = (current() || {}).account || "";
+  const fingerprint = `${FINGERPRINT}${account}-${endpoint}-${sent.key}`;
+  let refused = false;
+  let stopping = false;
+  const storage = keepingOnRefusal(tus.defaultOptions.urlStorage, () => refused);
+  /** Whether a failed request is tried again (after the next of RETRY_DELAYS). */
+  const shouldRetry = (error) => {
+    const res = error.originalResponse;
+    const status = res ? res.getStatus() : 0;
+    if (status === 401) return /error="use_dpop_nonce"/.test(res.getHeader("WWW-Authenticate") || "");
+    // Not a 4xx but a broken connection, a server error, a busy upload (423) or an offset the
+    // server does not stand at (409): tus-js-client asks where it stands and carries on.
+    const transient = status === 0 || status >= 500 || status === 409 || status === 423;
+    return transient && navigator.onLine !== false;
+  };
+  const options = {
+    endpoint,
+    metadata: meta,
+    chunkSize: CHUNK_BYTES,
+    retryDelays: RETRY_DELAYS,
+    urlStorage: storage,
+    fingerprint: () => Promise.resolve(fingerprint),
+    // Forgotten only once the item has been read (below): until then a reload finds the
+    // completed upload, whose HEAD names the clip, rather than uploading the clip again.
+    removeFingerprintOnSuccess: false,
+    async onBeforeRequest(req) {
+      const headers = await authHeaders(req.getMethod(), req.getURL());
+      for (const [name, value] of Object.entries(headers)) req.setHeader(name, value);
+    },
+    onAfterResponse(_req, res) {
+      rememberNonce(res.getHeader("DPoP-Nonce"));
+      refused = res.getStatus() === 401;
+    },
+    onShouldRetry: shouldRetry,
+  };
+  // Forget unfinished uploads the server has removed by now.
+  for (const old of await storage.findAllUploads()) {
+    const age = Date.now() - Date.parse(old.creationTime);
+    if (old.urlStorageKey.startsWith(`tus::${FINGERPRINT}`) && !(age < FORGET_AFTER_MS)) {
+      await storage.removeUpload(old.urlStorageKey);
+    }
+  }
+  const lastResponse = await new Promise((resolve, reject) => {
+    const upload = new tus.Upload(sent.blob, {
+      ...options,
+      onProgress,
+      onShouldRetry(error, attempt, opts) {
+        const retry = shouldRetry(error);
+        // A new nonce is no news to the person; a broken connection is.
+        const status = error.originalResponse ? error.originalResponse.getStatus() : 0;
+        if (retry && status !== 401 && !stopping) onRetry(opts.retryDelays[attempt]);
+        return retry;
+      },
+      onSuccess: ({ lastResponse: res }) => resolve(res),
+      onError: (error) => reject(problemOfTus(error)),
+    });
+    sending = {
+      abort: () => {
+        stopping = true;
+        const aborted = new DOMException("cancelled", "AbortError");
+        upload.abort(true).then(
+          () => reject(aborted),
+          () => reject(Object.assign(aborted, { kept: true })),
+        );
+      },
+    };
+    (async () => {
+      const previous = await upload.findPreviousUploads();
+      if (stopping) return;
+      const same = (p) => p.size === sent.blob.size && JSON.stringify(p.metadata) === JSON.stringify(meta);
+      const newest = (a, b) => (Date.parse(a.creationTime) || 0) - (Date.parse(b.creationTime) || 0);
+      const resume = previous.filter(same).sort(newest).pop();
+      for (const stale of previous.filter((p) => p !== resume)) {
+        // Other details: never to be finished. Deleted in the background, on a best effort.
+        if (stale.uploadUrl) tus.Upload.terminate(stale.uploadUrl, options).catch(() => {});
+        await storage.removeUpload(stale.urlStorageKey);
+      }
+      if (resume) upload.resumeFromPreviousUpload(resume);
+      upload.start();
+    })().catch(reject);
+  });
+  // The completing PATCH (or the HEAD of an upload completed before) names the clip, at the
+  // site's canonical address; this page reads it from its own origin, which serves the same API.
+  const location_ = lastResponse.getHeader("Content-Location");
+  const item = location_ && new URL(location_, endpoint);
+  if (!item || !item.pathname.startsWith(path("/api/v1/items/"))) {
+    throw new Problem(lastResponse.getStatus(), { title: "Unexpected answer", detail: "the upload finished but did not name its clip" });
+  }
+  const created = await api(item.pathname.slice(base.length));
+  for (const done of await storage.findUploadsByFingerprint(fingerprint)) {
+    await storage.removeUpload(done.urlStorageKey);
+  }
+  return created;
 }
 
 /** Why the account's quota leaves no room for `size` more bytes (GET /api/v1/account), or
@@ -364,34 +565,58 @@ $("#details").addEventListener("submit", async (e) => {
     announce(quotaError);
     return;
   }
-  // Metadata fields go before the file: the API reads the form as a stream.
-  const form = new FormData();
-  if (fields.title.value.trim()) form.append("title", fields.title.value.trim());
-  if (fields.description.value.trim()) form.append("description", fields.description.value.trim());
-  if (fields.downloadLimit.value.trim()) form.append("download_limit", fields.downloadLimit.value.trim());
-  if (fields.expiresIn.value) form.append("expires_in", fields.expiresIn.value);
-  form.append("file", clip.blob, clip.name);
+  // The details, as the form's fields and as tus metadata (only those given, in this order).
+  const details = { filename: clip.name };
+  if (fields.title.value.trim()) details.title = fields.title.value.trim();
+  if (fields.description.value.trim()) details.description = fields.description.value.trim();
+  if (fields.downloadLimit.value.trim()) details.download_limit = fields.downloadLimit.value.trim();
+  if (fields.expiresIn.value) details.expires_in = fields.expiresIn.value;
 
   $("#sending").hidden = false;
   progress.value = 0;
   progressText.textContent = who.anonymous ? "Solving the anti-spam puzzle…" : `0 B of ${formatBytes(clip.blob.size)} (0%)`;
   progressLive.textContent = who.anonymous ? "Solving the anti-spam puzzle before the upload" : "Upload started";
   let lastStep = 0;
+  let interrupted = false;
+  const onProgress = (loaded, total) => {
+    const whole = total || clip.blob.size;
+    const pct = Math.min(100, Math.floor((loaded / whole) * 100));
+    progress.value = pct;
+    progressText.textContent = `${formatBytes(loaded)} of ${formatBytes(whole)} (${pct}%)`;
+    // Announced at coarse steps only, so a screen reader is not flooded.
+    const step = Math.floor(pct / 25) * 25;
+    if (step > lastStep) {
+      lastStep = step;
+      progressLive.textContent = `Uploaded ${step}%`;
+    } else if (interrupted) {
+      progressLive.textContent = "Upload resumed";
+    }
+    interrupted = false;
+  };
+  const onRetry = (delay) => {
+    interrupted = true;
+    const when = delay >= 1000 ? `in ${Math.round(delay / 1000)} s` : "now";
+    progressText.textContent = `The connection broke; carrying on from where it stopped ${when}…`;
+    progressLive.textContent = "The connection broke; the upload carries on when it can";
+  };
   updateSend();
   send.disabled = true;
   try {
-    const item = await upload(form, (loaded, total) => {
-      const whole = total || clip.blob.size;
-      const pct = Math.min(100, Math.floor((loaded / whole) * 100));
-      progress.value = pct;
-      progressText.textContent = `${formatBytes(loaded)} of ${formatBytes(whole)} (${pct}%)`;
-      // Announced at coarse steps only, so a screen reader is not flooded.
-      const step = Math.floor(pct / 25) * 25;
-      if (step > lastStep) {
-        lastStep = step;
-        progressLive.textContent = `Uploaded ${step}%`;
-      }
-    });
+    let item;
+    if (who.anonymous) {
+      // Metadata fields go before the file: the API reads the form as a stream.
+      const form = new FormData();
+      for (const [name, value] of Object.entries(details)) if (name !== "filename") form.append(name, value);
+      form.append("file", clip.blob, clip.name);
+      item = await upload(form, onProgress);
+    } else {
+      // A recording lives only in this page: kept as the draft while it is sent, so a reload
+      // or a closed tab can carry on with it (cleared once uploaded, below). One read from the
+      // draft is kept already, and must not be stored over its own record: Firefox then
+      // cannot read the Blob it gave this page.
+      if (clip.recorded && !clip.fromDraft) await saveDraft({ ...draftOfPage(), uploading: true }).catch(() => {});
+      item = await uploadResumably(clip, details, onProgress, onRetry);
+    }
     sending = null;
     $("#sending").hidden = true;
     await clearDraft();
@@ -400,8 +625,15 @@ $("#details").addEventListener("submit", async (e) => {
     sending = null;
     $("#sending").hidden = true;
     if (error && error.name === "AbortError") {
-      announce("Upload cancelled; nothing was kept.");
-      showRefusal("Upload cancelled: the server keeps nothing of it. Your clip is still here, ready to upload.");
+      // Still kept in this browser: only the upload was cancelled.
+      if (clip && clip.recorded && !clip.fromDraft) await saveDraft({ ...draftOfPage(), cancelled: true }).catch(() => {});
+      if (error.kept) {
+        announce("Upload cancelled.");
+        showRefusal("Upload cancelled. The server could not be told, so it keeps what it received until the upload expires. Your clip is still here, ready to upload.");
+      } else {
+        announce("Upload cancelled; nothing was kept.");
+        showRefusal("Upload cancelled: the server keeps nothing of it. Your clip is still here, ready to upload.");
+      }
     } else if (who.anonymous && widget) {
       // A solution is good once: the next try solves a new puzzle.
       widget.reset();

@@ -2,7 +2,8 @@
 //!
 //! The markup is the page's whole structure (so it reads without script and axe sees it); the
 //! behaviour is `static/app/upload.js` with `recorder.js` (the microphone), `sniff.js` (what the
-//! API would refuse, checked before sending) and `drafts.js` (a recording kept across sign-in).
+//! API would refuse, checked before sending), `drafts.js` (a recording kept across sign-in) and
+//! `tus.js` (the vendored tus client, for resumable uploads).
 
 use poem::web::Data;
 use poem::{handler, Response};
