@@ -24,6 +24,16 @@ const out = $("#sign-out");
 if (out) {
   out.addEventListener("click", async () => {
     await signOut();
+    // Signing out on purpose also forgets the upload page's unfinished resumable uploads
+    // (tus-js-client keeps their URLs and details under `tus::`); an expired session keeps
+    // them, so the upload carries on after signing in again.
+    try {
+      for (const key of Object.keys(localStorage)) {
+        if (key.startsWith("tus::")) localStorage.removeItem(key);
+      }
+    } catch {
+      // No localStorage: nothing was kept.
+    }
     announce("Signed out");
     location.assign(path("/signin?reason=signed-out"));
   });
