@@ -195,7 +195,15 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 pub fn api_message(status: StatusCode, problem: Option<&Problem>) -> String {
     let reason = status.canonical_reason().unwrap_or("error");
     let Some(problem) = problem else {
-        return format!("the server answered {} {reason}", status.as_u16());
+        // A HEAD's answer has no body: say what the status means for a token.
+        let hint = match status {
+            StatusCode::UNAUTHORIZED => ": the token was refused (run `vb login` again)",
+            StatusCode::FORBIDDEN => {
+                ": the token lacks a scope this needs (`voice:create` to upload)"
+            }
+            _ => "",
+        };
+        return format!("the server answered {} {reason}{hint}", status.as_u16());
     };
     // The server's words, never its escape sequences.
     let mut message = problem
@@ -212,7 +220,11 @@ pub fn api_message(status: StatusCode, problem: Option<&Problem>) -> String {
         notes.push(format!("field `{}`", clean(field)));
     }
     if let Some(scope) = &problem.required_scope {
-        notes.push(format!("needs scope `{}`", clean(scope)));
+        let note = format!("`{}`", clean(scope));
+        // voicebin's details name the scope already.
+        if !message.contains(&note) {
+            notes.push(format!("needs scope {note}"));
+        }
     }
     if !notes.is_empty() {
         message.push_str(&format!(" ({})", notes.join(", ")));
@@ -294,6 +306,25 @@ mod tests {
             api_message(StatusCode::FORBIDDEN, Some(&problem)),
             "Insufficient scope (needs scope `voice:delete`)"
         );
+        // A detail that names the scope already is not repeated.
+        let problem = Problem {
+            title: Some("Insufficient scope".into()),
+            detail: Some("this operation needs the `voice:create` scope".into()),
+            required_scope: Some("voice:create".into()),
+            ..Problem::default()
+        };
+        assert_eq!(
+            api_message(StatusCode::FORBIDDEN, Some(&problem)),
+            "Insufficient scope: this operation needs the `voice:create` scope"
+        );
+    }
+
+    #[test]
+    fn a_refused_token_without_a_problem_says_what_the_status_means() {
+        let unauthorized = api_message(StatusCode::UNAUTHORIZED, None);
+        assert!(unauthorized.contains("token was refused"), "{unauthorized}");
+        let forbidden = api_message(StatusCode::FORBIDDEN, None);
+        assert!(forbidden.contains("voice:create"), "{forbidden}");
     }
 
     #[test]

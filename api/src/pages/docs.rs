@@ -28,6 +28,14 @@ pub async fn docs(Data(state): Data<&AppState>) -> Response {
     };
     let rate_limits = rate_limits(state.limits.settings());
     let anonymous = anonymous_sentence(state);
+    let window = {
+        let secs = state.resumable.settings().window.as_secs();
+        if secs % 3600 == 0 {
+            format!("{} hours", secs / 3600)
+        } else {
+            format!("{secs} seconds")
+        }
+    };
     let main = format!(
         r#"<h1>voicebin developer guide</h1>
 <p>The REST API is described by the OpenAPI 3.1 document at <a href="{url}/api/v1/openapi.json">{url}/api/v1/openapi.json</a>.
@@ -42,19 +50,25 @@ The answer is 201 with <code>Location</code> and the owner view; <code>scan_stat
 is validated (and scanned for malware where configured), then <code>clean</code>, <code>rejected</code>, <code>infected</code> or
 <code>failed</code>. Only clean clips are served to others.</p>
 <h2 id="resumable">Resumable uploads</h2>
-<pre>curl -i -X POST {url}/api/v1/uploads -H "Authorization: Bearer $KEY" \
-  -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: $SIZE" -H "Upload-Metadata: filename $(printf memo.m4a | base64)"
-curl -I $UPLOAD -H "Authorization: Bearer $KEY" -H 'Tus-Resumable: 1.0.0'      # Upload-Offset: where it stands
-curl -X PATCH $UPLOAD -H "Authorization: Bearer $KEY" -H 'Tus-Resumable: 1.0.0' -H "Upload-Offset: $OFFSET" \
-  -H 'Content-Type: application/offset+octet-stream' --data-binary @rest-of-memo</pre>
+<pre>SIZE=$(wc -c &lt; memo.m4a)
+UPLOAD={url}$(curl -sS -D - -o /dev/null -X POST {url}/api/v1/uploads -H "Authorization: Bearer $KEY" \
+  -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: $SIZE" -H "Upload-Metadata: filename $(printf memo.m4a | base64)" \
+  | tr -d '\r' | sed -n 's/^location: //Ip')
+# Send it; if the connection breaks, ask where the upload stands and send the rest from there.
+OFFSET=$(curl -sS -I $UPLOAD -H "Authorization: Bearer $KEY" -H 'Tus-Resumable: 1.0.0' \
+  | tr -d '\r' | sed -n 's/^upload-offset: //Ip')
+tail -c +$((OFFSET + 1)) memo.m4a | curl -sS -D - -X PATCH $UPLOAD -H "Authorization: Bearer $KEY" \
+  -H 'Tus-Resumable: 1.0.0' -H "Upload-Offset: $OFFSET" -H 'Content-Type: application/offset+octet-stream' --data-binary @-</pre>
 <p>For long recordings on bad networks: <code>POST /api/v1/uploads</code> speaks <a href="https://tus.io/protocols/resumable-upload">tus 1.0</a>
 (creation, creation-with-upload, creation-defer-length, expiration, termination, checksum) and the IETF resumable-upload
 draft (<code>Upload-Complete</code>, interop version 8; create with <code>Upload-Complete: ?0</code>, then append
-<code>application/partial-upload</code>). Bytes that arrived before a connection broke are kept: <code>HEAD</code> the upload for its
-<code>Upload-Offset</code> and send the rest. Nothing is a clip until the last byte is in; the last append names the clip in
-<code>Content-Location</code> (the draft's answers with it, as <code>POST /api/v1/audio</code> does). tus-js-client resumes by itself.
-Non-audio is refused from its first bytes (415); the declared length must fit the size limit and your quota; an append
-at the wrong offset is 409 with <code>Upload-Offset</code>. Open uploads expire unless finished.</p>
+<code>application/partial-upload</code>). The upload's <code>Location</code> is a path on this site. Bytes that arrived before a
+connection broke are kept: <code>HEAD</code> the upload for its <code>Upload-Offset</code> and send the rest. Nothing is a clip
+until the last byte is in; the last append names the clip in <code>Content-Location</code> (the draft's answers with it, as
+<code>POST /api/v1/audio</code> does). tus-js-client resumes by itself. Once the first 64 KiB are in (or the whole upload, if
+shorter), anything that is not audio is refused with 415 and the upload removed; the declared length must fit the size limit
+and your quota; an append at the wrong offset is 409 with <code>Upload-Offset</code>. An open upload is removed with its
+bytes {window} after it began; <code>DELETE</code> cancels one sooner.</p>
 <h2 id="quotas">Quotas</h2>
 <pre>curl {url}/api/v1/account -H "Authorization: Bearer $KEY"
 {{"account": "alice", "usage": {{"bytes": 34200000, "clips": 12}}, "limits": {{"bytes": 500000000, "clips": null}}}}</pre>
