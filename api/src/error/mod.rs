@@ -118,6 +118,8 @@ pub enum Code {
     MethodNotAllowed,
     /// 406: no acceptable representation.
     NotAcceptable,
+    /// 408: the client stopped sending a body; what came was kept.
+    RequestTimeout,
     /// 409: a business rule conflicts with the clip's state.
     Conflict,
     /// 409: a one-time sign-in link that was already used.
@@ -160,7 +162,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in table order.
-    pub const ALL: [Code; 29] = [
+    pub const ALL: [Code; 30] = [
         Code::BadRequest,
         Code::InvalidField,
         Code::Unauthorized,
@@ -171,6 +173,7 @@ impl Code {
         Code::NotFound,
         Code::MethodNotAllowed,
         Code::NotAcceptable,
+        Code::RequestTimeout,
         Code::Conflict,
         Code::LinkUsed,
         Code::OffsetMismatch,
@@ -269,6 +272,14 @@ impl Code {
                 "not-acceptable",
                 "Not acceptable",
                 "No representation matches `Accept`.",
+                None,
+            ),
+            Code::RequestTimeout => (
+                S::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request timeout",
+                "The client sent nothing for a while, so the request ended; a resumable upload kept \
+                 the bytes that came (ask `HEAD` where it stands).",
                 None,
             ),
             Code::Conflict => (

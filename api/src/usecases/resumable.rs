@@ -656,6 +656,7 @@ async fn append_claimed(
         return Err(ApiError::new(
             match cut {
                 Some(CutKind::Short) => Code::InconsistentLength,
+                Some(CutKind::Idle) => Code::RequestTimeout,
                 _ => Code::BadRequest,
             },
             format!("{why}; the upload holds the first {kept} bytes"),
@@ -962,4 +963,63 @@ fn watched(
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn watch() -> Arc<Mutex<Watch>> {
+        Arc::new(Mutex::new(Watch {
+            hash: ResumableSha256::new(),
+            head: Vec::new(),
+            checksum: None,
+            content_type: None,
+        }))
+    }
+
+    fn wav_head() -> Bytes {
+        let mut head = b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec();
+        head.resize(100, 0);
+        Bytes::from(head)
+    }
+
+    async fn cut_kind(mut body: ByteStream) -> (usize, Option<CutKind>) {
+        let mut bytes = 0;
+        while let Some(item) = body.next().await {
+            match item {
+                Ok(chunk) => bytes += chunk.len(),
+                Err(e) => return (bytes, cut_of(&e).map(Cut::kind)),
+            }
+        }
+        (bytes, None)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stalls_ends_after_the_idle_time_keeping_what_came() {
+        let stalled: ByteStream =
+            Box::pin(futures::stream::iter([Ok(wav_head())]).chain(futures::stream::pending()));
+        let body = watched(stalled, watch(), 1000, Cut::PastLength(1000), false, None);
+        // With time paused, the idle timer fires as soon as nothing else can run.
+        assert_eq!(cut_kind(body).await, (100, Some(CutKind::Idle)));
+    }
+
+    #[tokio::test]
+    async fn a_body_is_cut_at_its_limit_and_a_last_one_must_bring_the_rest() {
+        let body: ByteStream = Box::pin(futures::stream::iter([Ok(wav_head()), Ok(wav_head())]));
+        let cut = watched(body, watch(), 150, Cut::PastLength(150), false, None);
+        assert_eq!(cut_kind(cut).await, (150, Some(CutKind::PastLength)));
+
+        let body: ByteStream = Box::pin(futures::stream::iter([Ok(wav_head())]));
+        let short = watched(body, watch(), 1000, Cut::PastLength(1000), true, Some(300));
+        assert_eq!(cut_kind(short).await, (100, Some(CutKind::Short)));
+
+        let text: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from_static(
+            b"<!doctype html>",
+        ))]));
+        let refused = watched(text, watch(), 1000, Cut::PastLength(1000), true, None);
+        assert_eq!(cut_kind(refused).await, (15, Some(CutKind::NotAudio)));
+    }
 }

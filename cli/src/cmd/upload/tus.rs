@@ -224,7 +224,9 @@ async fn reply(client: &Client, response: Response) -> Reply {
             Reply::Limited(wait, client.refusal(response).await)
         }
         404 | 410 => Reply::Gone,
-        500..=599 => Reply::Unavailable(client.refusal(response).await),
+        // 408: the server stopped waiting for a stalled body and kept what came; go on from
+        // where it stands, as after a 5xx.
+        408 | 500..=599 => Reply::Unavailable(client.refusal(response).await),
         _ => Reply::Refused(client.refusal(response).await),
     }
 }
