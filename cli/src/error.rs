@@ -43,7 +43,8 @@ Exit codes:
   4  not found or gone (404, 410, 451)
   5  the server refused the input (400, 409, 412, 413, 415, 416, 422)
   6  rate limited or quota exceeded (429, 403 quota-exceeded)
-  7  server or network unavailable (5xx, connection errors, timeouts)";
+  7  server or network unavailable (5xx, connection errors, timeouts)
+130  interrupted (Ctrl-C); run the same command again to go on";
 
 /// The problem type of a full quota, which is a 403 that signing in again does not fix.
 const QUOTA_EXCEEDED: &str = "urn:voicebin:problem:quota-exceeded";

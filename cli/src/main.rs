@@ -98,6 +98,9 @@ pub struct Ctx {
     pub json: bool,
 }
 
+/// The exit code after Ctrl-C (128 + SIGINT, as shells report a command stopped by it).
+const INTERRUPTED: u8 = 130;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -111,7 +114,22 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.json;
-    match runtime.block_on(run(cli)) {
+    // Ctrl-C is answered here, whatever the process inherited (a shell's background job
+    // ignores SIGINT): an upload's state was written before its first byte, and a download's
+    // `.part` file stays, so the next run goes on.
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            result = run(cli) => Some(result),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let Some(outcome) = outcome else {
+        eprintln!(
+            "\ninterrupted: what was sent or received is kept; run the same command again to go on"
+        );
+        return ExitCode::from(INTERRUPTED);
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("error: {failure}");

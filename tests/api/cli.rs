@@ -638,7 +638,8 @@ async fn server_offset(app: &TestApp, key: &str, url: &str) -> Option<u64> {
         .send()
         .await
         .unwrap();
-    if response.status() == 404 {
+    // Gone, or the test's own polling used up alice's reads for a moment (HEADs count).
+    if response.status() == 404 || response.status() == 429 {
         return None;
     }
     assert_eq!(response.status(), 204, "{response:?}");
@@ -651,19 +652,26 @@ async fn server_offset(app: &TestApp, key: &str, url: &str) -> Option<u64> {
     )
 }
 
-/// Polls `probe` every 50 ms for up to a minute until it gives a value.
+/// How often the tests look at the server: at most five HEADs a second, well within an
+/// account's reads (vb's own HEADs and appends count against them too).
+const POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// How many looks before giving up: three minutes, for a machine loaded by the whole suite.
+const POLLS: usize = 900;
+
+/// Polls `probe` every [`POLL`] for up to three minutes until it gives a value.
 async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..1200 {
+    for _ in 0..POLLS {
         if let Some(value) = probe().await {
             return value;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(POLL).await;
     }
-    panic!("{what} did not happen within a minute");
+    panic!("{what} did not happen within three minutes");
 }
 
 /// [`eventually`], while `vb` runs: if it ends first, the test fails with what it said.
@@ -672,7 +680,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..1200 {
+    for _ in 0..POLLS {
         if let Some(value) = probe().await {
             return value;
         }
@@ -683,9 +691,9 @@ where
             stderr.read_to_string(&mut said).await.unwrap();
             panic!("vb ended ({status}) before {what}: {said}");
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(POLL).await;
     }
-    panic!("{what} did not happen within a minute");
+    panic!("{what} did not happen within three minutes");
 }
 
 /// The bytes the server stores for the clip `id`, as its owner downloads them.
@@ -752,8 +760,10 @@ async fn interrupted_upload(
         .unwrap();
     assert!(interrupted.success());
     let out = child.wait_with_output().await.unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(out.status.signal(), Some(2), "{}", stderr(&out));
+    // vb answers Ctrl-C itself (even when started where SIGINT is ignored, as in a
+    // background job): exit 130, saying how to go on.
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
     let kept = eventually("the stalled chunk's bytes kept", || async {
         server_offset(app, key, &upload).await.filter(|n| *n > held)
     })

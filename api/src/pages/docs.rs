@@ -51,14 +51,16 @@ is validated (and scanned for malware where configured), then <code>clean</code>
 <code>failed</code>. Only clean clips are served to others.</p>
 <h2 id="resumable">Resumable uploads</h2>
 <pre>SIZE=$(wc -c &lt; memo.m4a)
-UPLOAD={url}$(curl -sS -D - -o /dev/null -X POST {url}/api/v1/uploads -H "Authorization: Bearer $KEY" \
-  -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: $SIZE" -H "Upload-Metadata: filename $(printf memo.m4a | base64)" \
+UPLOAD={url}$(curl -sS -D - -o /dev/null -X POST {url}/api/v1/uploads \
+  -H "Authorization: Bearer $KEY" -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: $SIZE" \
+  -H "Upload-Metadata: filename $(printf memo.m4a | base64)" \
   | tr -d '\r' | sed -n 's/^location: //Ip')
-# Send it; if the connection breaks, ask where the upload stands and send the rest from there.
+# Send it; if the connection breaks, ask where the upload stands, send the rest from there.
 OFFSET=$(curl -sS -I $UPLOAD -H "Authorization: Bearer $KEY" -H 'Tus-Resumable: 1.0.0' \
   | tr -d '\r' | sed -n 's/^upload-offset: //Ip')
-tail -c +$((OFFSET + 1)) memo.m4a | curl -sS -D - -X PATCH $UPLOAD -H "Authorization: Bearer $KEY" \
-  -H 'Tus-Resumable: 1.0.0' -H "Upload-Offset: $OFFSET" -H 'Content-Type: application/offset+octet-stream' --data-binary @-</pre>
+tail -c +$((OFFSET + 1)) memo.m4a | curl -sS -D - -X PATCH $UPLOAD \
+  -H "Authorization: Bearer $KEY" -H 'Tus-Resumable: 1.0.0' -H "Upload-Offset: $OFFSET" \
+  -H 'Content-Type: application/offset+octet-stream' --data-binary @-</pre>
 <p>For long recordings on bad networks: <code>POST /api/v1/uploads</code> speaks <a href="https://tus.io/protocols/resumable-upload">tus 1.0</a>
 (creation, creation-with-upload, creation-defer-length, expiration, termination, checksum) and the IETF resumable-upload
 draft (<code>Upload-Complete</code>, interop version 8; create with <code>Upload-Complete: ?0</code>, then append

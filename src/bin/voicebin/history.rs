@@ -12,7 +12,8 @@ const PAGE: u32 = 1000;
 
 #[derive(clap::Args)]
 pub struct Opts {
-    /// The clip id.
+    /// The clip id (ids are URL-safe base64, so one may start with `-`).
+    #[arg(allow_hyphen_values = true)]
     id: String,
     /// One JSON object per line (as `GET /api/v1/items/{id}/history` shows a moderator).
     #[arg(long)]

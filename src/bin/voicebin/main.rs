@@ -114,3 +114,18 @@ fn the_command_line_definition_is_consistent() {
     use clap::CommandFactory;
     Cli::command().debug_assert();
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn a_clip_id_may_start_with_a_hyphen() {
+        // Ids are URL-safe base64: one in 64 starts with `-`.
+        let cli = Cli::try_parse_from(["voicebin", "history", "-zAbCdEfGhIjKlMn"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(cli.command, Command::History(_)));
+    }
+}
