@@ -21,7 +21,7 @@ use minio::s3::minio_error_response::MinioErrorCode;
 use minio::s3::response_traits::HasEtagFromHeaders;
 use minio::s3::segmented_bytes::SegmentedBytes;
 use minio::s3::types::{
-    BucketName, Filter, ObjectKey, PartInfo, Region, S3Api, ToStream, UploadId,
+    BucketName, ETag, Filter, ObjectKey, PartInfo, Region, S3Api, ToStream, UploadId,
 };
 use minio::s3::{MinioClient, MinioClientBuilder};
 use secrecy::{ExposeSecret, SecretString};
@@ -34,7 +34,7 @@ use crate::ports::{BlobError, BlobStore, ByteStream};
 pub(super) const PART_SIZE: usize = 5 * 1024 * 1024;
 
 /// S3 refuses multipart uploads with more parts than this (so blobs stop at ~48 GiB).
-pub(super) const MAX_PARTS: u16 = 10_000;
+const MAX_PARTS: u16 = 10_000;
 
 /// Keys per ListObjectsV2 page: S3's maximum, since most listed keys may be too young to return.
 const LIST_PAGE: u16 = 1000;
@@ -416,6 +416,63 @@ impl S3BlobStore {
         ObjectKey::new(key).map_err(|_| BlobError::InvalidKey)
     }
 
+    /// Begins a multipart upload of `object`; its id.
+    pub(super) async fn create_multipart(&self, object: &ObjectKey) -> Result<UploadId, BlobError> {
+        let created = self
+            .client
+            .create_multipart_upload(&self.bucket, object)
+            .map_err(validation_err)?
+            .build()
+            .send()
+            .await
+            .map_err(s3_err)?;
+        created.upload_id().await.map_err(validation_err)
+    }
+
+    /// The number of the part after `parts` parts, within S3's limit.
+    pub(super) fn part_number(parts: usize) -> Result<u16, BlobError> {
+        u16::try_from(parts + 1)
+            .ok()
+            .filter(|n| *n <= MAX_PARTS)
+            .ok_or_else(|| BlobError::Unavailable("blob exceeds S3's 10,000 parts".into()))
+    }
+
+    /// Uploads part `number` of a multipart upload; its ETag.
+    pub(super) async fn upload_part(
+        &self,
+        object: &ObjectKey,
+        upload_id: &UploadId,
+        number: u16,
+        data: SegmentedBytes,
+    ) -> Result<ETag, BlobError> {
+        let resp = self
+            .client
+            .upload_part(&self.bucket, object, upload_id, number, data)
+            .map_err(validation_err)?
+            .build()
+            .send()
+            .await
+            .map_err(s3_err)?;
+        resp.etag().map_err(validation_err)
+    }
+
+    /// Completes a multipart upload: `object` becomes visible, made of `parts`.
+    pub(super) async fn complete_multipart(
+        &self,
+        object: &ObjectKey,
+        upload_id: &UploadId,
+        parts: Vec<PartInfo>,
+    ) -> Result<(), BlobError> {
+        self.client
+            .complete_multipart_upload(&self.bucket, object, upload_id, parts)
+            .map_err(validation_err)?
+            .build()
+            .send()
+            .await
+            .map_err(s3_err)?;
+        Ok(())
+    }
+
     pub(super) async fn put_single(
         &self,
         object: &ObjectKey,
@@ -440,15 +497,7 @@ impl S3BlobStore {
         mut body: ByteStream,
         mut carry: Option<bytes::Bytes>,
     ) -> Result<u64, BlobError> {
-        let created = self
-            .client
-            .create_multipart_upload(&self.bucket, object)
-            .map_err(validation_err)?
-            .build()
-            .send()
-            .await
-            .map_err(s3_err)?;
-        let upload_id = created.upload_id().await.map_err(validation_err)?;
+        let upload_id = self.create_multipart(object).await?;
         let guard = AbortOnDrop {
             client: self.client.clone(),
             bucket: self.bucket.clone(),
@@ -460,27 +509,10 @@ impl S3BlobStore {
             let mut written = 0u64;
             let mut part = first;
             loop {
-                let number = u16::try_from(parts.len() + 1)
-                    .ok()
-                    .filter(|n| *n <= MAX_PARTS)
-                    .ok_or_else(|| {
-                        BlobError::Unavailable("blob exceeds S3's 10,000 parts".into())
-                    })?;
+                let number = Self::part_number(parts.len())?;
                 let size = part.len() as u64;
-                let resp = self
-                    .client
-                    .upload_part(&self.bucket, object, &upload_id, number, part)
-                    .map_err(validation_err)?
-                    .build()
-                    .send()
-                    .await
-                    .map_err(s3_err)?;
-                parts.push(PartInfo::new(
-                    number,
-                    resp.etag().map_err(validation_err)?,
-                    size,
-                    None,
-                ));
+                let etag = self.upload_part(object, &upload_id, number, part).await?;
+                parts.push(PartInfo::new(number, etag, size, None));
                 written += size;
                 if size < PART_SIZE as u64 {
                     break;
@@ -491,13 +523,7 @@ impl S3BlobStore {
                     break;
                 }
             }
-            self.client
-                .complete_multipart_upload(&self.bucket, object, &upload_id, parts)
-                .map_err(validation_err)?
-                .build()
-                .send()
-                .await
-                .map_err(s3_err)?;
+            self.complete_multipart(object, &upload_id, parts).await?;
             Ok(written)
         }
         .await;

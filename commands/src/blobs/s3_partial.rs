@@ -10,13 +10,12 @@
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use minio::s3::response_traits::HasEtagFromHeaders;
 use minio::s3::segmented_bytes::SegmentedBytes;
-use minio::s3::types::{ETag, ObjectKey, PartInfo, S3Api, UploadId};
+use minio::s3::types::{ETag, ObjectKey, PartInfo, UploadId};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::s3::{abort_upload, s3_err, validation_err, S3BlobStore, MAX_PARTS, PART_SIZE};
+use super::s3::{abort_upload, validation_err, S3BlobStore, PART_SIZE};
 use super::validate_key;
 use crate::ports::{Appended, BlobError, BlobStore, ByteStream, PartialBlobs};
 
@@ -61,33 +60,21 @@ fn tail_key(upload: &str) -> Result<String, BlobError> {
 }
 
 impl S3BlobStore {
-    async fn upload_part(
+    /// Uploads the part after `parts` and notes it there.
+    async fn add_part(
         &self,
         object: &ObjectKey,
         upload_id: &UploadId,
-        number: u16,
+        parts: &mut Vec<Part>,
         data: SegmentedBytes,
-    ) -> Result<Part, BlobError> {
-        let resp = self
-            .client()
-            .upload_part(self.bucket(), object, upload_id, number, data)
-            .map_err(validation_err)?
-            .build()
-            .send()
-            .await
-            .map_err(s3_err)?;
-        Ok(Part {
+    ) -> Result<(), BlobError> {
+        let number = Self::part_number(parts.len())?;
+        let etag = self.upload_part(object, upload_id, number, data).await?;
+        parts.push(Part {
             number,
-            etag: resp.etag().map_err(validation_err)?.into_inner(),
-        })
-    }
-
-    /// The next part number after `parts`, within S3's limit.
-    fn next_part(parts: &[Part]) -> Result<u16, BlobError> {
-        u16::try_from(parts.len() + 1)
-            .ok()
-            .filter(|n| *n <= MAX_PARTS)
-            .ok_or_else(|| BlobError::Unavailable("blob exceeds S3's 10,000 parts".into()))
+            etag: etag.into_inner(),
+        });
+        Ok(())
     }
 }
 
@@ -96,15 +83,7 @@ impl PartialBlobs for S3BlobStore {
     async fn begin(&self, upload: &str, key: &str) -> Result<String, BlobError> {
         validate_key(upload)?;
         let object = Self::object_key(key)?;
-        let created = self
-            .client()
-            .create_multipart_upload(self.bucket(), &object)
-            .map_err(validation_err)?
-            .build()
-            .send()
-            .await
-            .map_err(s3_err)?;
-        let upload_id = created.upload_id().await.map_err(validation_err)?;
+        let upload_id = self.create_multipart(&object).await?;
         Ok(render(&State {
             upload_id: upload_id.as_str().to_owned(),
             ..State::default()
@@ -166,10 +145,9 @@ impl PartialBlobs for S3BlobStore {
                 };
                 part.append(chunk);
                 if part.len() == PART_SIZE {
-                    let number = Self::next_part(&new.parts)?;
                     let whole = std::mem::replace(&mut part, SegmentedBytes::new());
-                    new.parts
-                        .push(self.upload_part(&object, &upload_id, number, whole).await?);
+                    self.add_part(&object, &upload_id, &mut new.parts, whole)
+                        .await?;
                 }
                 chunk = rest.unwrap_or_default();
             }
@@ -186,9 +164,8 @@ impl PartialBlobs for S3BlobStore {
         let finished = finish && failure.is_none();
         if finished {
             if !part.is_empty() || new.parts.is_empty() {
-                let number = Self::next_part(&new.parts)?;
-                new.parts
-                    .push(self.upload_part(&object, &upload_id, number, part).await?);
+                self.add_part(&object, &upload_id, &mut new.parts, part)
+                    .await?;
             }
             let parts = new
                 .parts
@@ -202,13 +179,7 @@ impl PartialBlobs for S3BlobStore {
                     ))
                 })
                 .collect::<Result<Vec<_>, BlobError>>()?;
-            self.client()
-                .complete_multipart_upload(self.bucket(), &object, &upload_id, parts)
-                .map_err(validation_err)?
-                .build()
-                .send()
-                .await
-                .map_err(s3_err)?;
+            self.complete_multipart(&object, &upload_id, parts).await?;
         } else if !part.is_empty() {
             let key = tail_key(upload)?;
             let len = part.len() as u64;
