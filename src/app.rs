@@ -60,14 +60,14 @@ pub struct Background {
     workers: Vec<(EmbeddedWorker, ScanJobs)>,
 }
 
-/// How often expired playback grants and redeemed sign-in links are purged, and full
-/// rate-limit buckets forgotten.
-const GRANT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often expired playback grants, redeemed sign-in links and resumable uploads are purged,
+/// and full rate-limit buckets forgotten.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Purges expired playback grants, the redeemed sign-in links that have expired, expired
 /// resumable uploads (with their bytes) and the full rate-limit buckets, every
-/// [`GRANT_PURGE_INTERVAL`] until `shutdown`.
-async fn purge_grants(
+/// [`PURGE_INTERVAL`] until `shutdown`.
+async fn purge_expired(
     grants: Arc<Grants>,
     login_links: Option<Arc<LoginLinks>>,
     resumable: Arc<Resumable>,
@@ -78,7 +78,7 @@ async fn purge_grants(
     loop {
         tokio::select! {
             () = &mut shutdown => return,
-            () = tokio::time::sleep(GRANT_PURGE_INTERVAL) => {}
+            () = tokio::time::sleep(PURGE_INTERVAL) => {}
         }
         match grants.purge_expired().await {
             Ok(0) => {}
@@ -134,7 +134,7 @@ impl Background {
             tokio::spawn(self.sweeper.run(stopped(rx.clone()))),
             tokio::spawn(self.expiry.run(stopped(rx.clone()))),
             tokio::spawn(self.downloads.run(self.download_flush, stopped(rx.clone()))),
-            tokio::spawn(purge_grants(
+            tokio::spawn(purge_expired(
                 self.grants,
                 self.login_links,
                 self.resumable,

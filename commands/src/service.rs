@@ -251,17 +251,7 @@ impl ClipService {
             Some(len) => (len, len),
             None => (max, 1),
         };
-        let grant = match self.quotas.reserve(&request.owner, want, min).await {
-            Ok(grant) => grant,
-            Err(QuotaError::Exceeded { usage, limits }) => {
-                return Err(UploadError::OverQuota { usage, limits })
-            }
-            Err(e) => return Err(UploadError::QuotaUnavailable(e)),
-        };
-        let held = Held {
-            quotas: self.quotas.clone(),
-            ticket: grant.ticket.clone(),
-        };
+        let (grant, held) = self.hold(&request.owner, want, min).await?;
         let result = self.store_upload(request, body, max, &grant).await;
         held.release().await;
         result
@@ -368,20 +358,13 @@ impl ClipService {
         let refusal = if size > max {
             UploadError::TooLarge { max }
         } else {
-            match self.quotas.reserve(&request.owner, size, size).await {
-                Ok(grant) => {
-                    let held = Held {
-                        quotas: self.quotas.clone(),
-                        ticket: grant.ticket.clone(),
-                    };
+            match self.hold(&request.owner, size, size).await {
+                Ok((_, held)) => {
                     let recorded = self.record(request, stored).await;
                     held.release().await;
                     return recorded;
                 }
-                Err(QuotaError::Exceeded { usage, limits }) => {
-                    UploadError::OverQuota { usage, limits }
-                }
-                Err(e) => UploadError::QuotaUnavailable(e),
+                Err(refusal) => refusal,
             }
         };
         if let Err(cleanup) = self.blobs.delete(&stored.blob_key).await {
@@ -393,15 +376,26 @@ impl ClipService {
     /// Whether one more clip of `bytes` would fit `owner`'s quota now (a resumable upload of
     /// a declared length asks when it begins; the room is held only when it completes).
     pub async fn check_room(&self, owner: &AccountId, bytes: u64) -> Result<(), UploadError> {
-        match self.quotas.reserve(owner, bytes, bytes).await {
+        let (_, held) = self.hold(owner, bytes, bytes).await?;
+        held.release().await;
+        Ok(())
+    }
+
+    /// Holds room for one more clip of `owner`'s, of at least `min` and at most `want` bytes;
+    /// refused as the upload's refusal.
+    async fn hold(
+        &self,
+        owner: &AccountId,
+        want: u64,
+        min: u64,
+    ) -> Result<(QuotaGrant, Held), UploadError> {
+        match self.quotas.reserve(owner, want, min).await {
             Ok(grant) => {
-                Held {
+                let held = Held {
                     quotas: self.quotas.clone(),
-                    ticket: grant.ticket,
-                }
-                .release()
-                .await;
-                Ok(())
+                    ticket: grant.ticket.clone(),
+                };
+                Ok((grant, held))
             }
             Err(QuotaError::Exceeded { usage, limits }) => {
                 Err(UploadError::OverQuota { usage, limits })

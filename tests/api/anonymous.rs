@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use voicebin::{AnonymousSettings, Work};
 use voicebin_api::auth::MintRequest;
 
-use crate::helpers::{fixture, json, pcm_wav, spawn_app_with, Backend, Options, TestApp};
+use crate::helpers::{fixture, json, pcm_wav, spawn_app_with, unpooled, Backend, Options, TestApp};
 use crate::on_both_backends;
 
 /// Anonymous uploads on, with challenges cheap enough for tests.
@@ -116,15 +116,6 @@ async fn solve(challenge: &Value) -> String {
 /// A challenge from the app, solved.
 async fn solved(app: &TestApp) -> String {
     solve(&challenge(app).await).await
-}
-
-/// A client that opens a connection per request: the server closes one whose request body it
-/// did not read (a refused upload), and a pooled connection could be reused just as it closes.
-fn unpooled() -> reqwest::Client {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap()
 }
 
 /// A silent WAV small enough to be sent whole before a refusal comes back.

@@ -475,3 +475,12 @@ pub async fn json(res: Response) -> (StatusCode, Value) {
     let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, value)
 }
+
+/// A client that opens a connection per request: the server closes one whose request body it
+/// did not read (a refused upload), and a pooled connection could be reused just as it closes.
+pub fn unpooled() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}

@@ -14,20 +14,12 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{
-    json as json_of, pcm_wav, spawn_app, spawn_app_with, spawn_replica, Backend, Options, TestApp,
+    json as json_of, pcm_wav, spawn_app, spawn_app_with, spawn_replica, unpooled, Backend, Options,
+    TestApp,
 };
 use crate::on_both_backends;
 
 const DRAFT: &str = "8";
-
-/// A client that never reuses a connection: a refused request's body is not read, and the
-/// server closes that connection, which a pooled client could pick for its next request.
-fn unpooled() -> reqwest::Client {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap()
-}
 
 /// A tone of `secs` seconds at 16 kHz (32 KB a second), so its bytes are not all alike.
 fn wav(secs: usize) -> Vec<u8> {

@@ -17,7 +17,7 @@ pub mod headers;
 
 use futures::StreamExt;
 use poem::http::{header, HeaderValue, StatusCode};
-use poem::web::Path;
+use poem::web::{Data, Path};
 use poem::{handler, Body, Endpoint, IntoResponse, Request, Response};
 use voicebin_commands::ByteStream;
 use voicebin_domain::AccountId;
@@ -98,12 +98,6 @@ fn header_value(value: impl AsRef<str>) -> HeaderValue {
     HeaderValue::from_str(value.as_ref()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn state_of(req: &Request) -> Result<AppState, ApiError> {
-    req.data::<AppState>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal(&"no application state"))
-}
-
 fn body_stream(body: Body) -> ByteStream {
     Box::pin(
         body.into_bytes_stream()
@@ -146,8 +140,7 @@ fn describe(response: &mut Response, state: &AppState, row: &UploadRow) {
 
 /// `OPTIONS /api/v1/uploads`: what the server offers (tus discovery; the draft's limits).
 #[handler]
-pub fn options(req: &Request) -> Result<Response, ApiError> {
-    let state = state_of(req)?;
+pub fn options(Data(state): Data<&AppState>) -> Result<Response, ApiError> {
     let max = state.service.max_upload_bytes();
     Ok(Response::builder()
         .status(StatusCode::NO_CONTENT)
@@ -163,8 +156,11 @@ pub fn options(req: &Request) -> Result<Response, ApiError> {
 
 /// `POST /api/v1/uploads`: creates an upload (tus creation, or the draft's upload creation).
 #[handler]
-pub async fn create(req: &Request, body: Body) -> Result<Response, ApiError> {
-    let state = state_of(req)?;
+pub async fn create(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    body: Body,
+) -> Result<Response, ApiError> {
     let protocol = if req.headers().contains_key("tus-resumable") {
         Protocol::Tus
     } else if upload_complete(req)?.is_some() {
@@ -176,7 +172,7 @@ pub async fn create(req: &Request, body: Body) -> Result<Response, ApiError> {
              draft); `POST /api/v1/audio` takes a whole file in one request",
         ));
     };
-    let owner = uploader(&state, req).await?;
+    let owner = uploader(state, req).await?;
     let content_length = integer(req, "content-length")?;
     // Everything about the request is checked before the upload exists.
     let checksum = match protocol {
@@ -252,7 +248,7 @@ pub async fn create(req: &Request, body: Body) -> Result<Response, ApiError> {
             (meta, length, last, true)
         }
     };
-    let row = resumable::create(&state, &owner, meta, length).await?;
+    let row = resumable::create(state, &owner, meta, length).await?;
     let location = state.urls.path(&format!("{COLLECTION}/{}", row.id));
     let has_body = with_body && (content_length != Some(0));
     if !has_body && !last {
@@ -260,7 +256,7 @@ pub async fn create(req: &Request, body: Body) -> Result<Response, ApiError> {
             .status(StatusCode::CREATED)
             .header(header::LOCATION, &location)
             .finish();
-        describe(&mut response, &state, &row);
+        describe(&mut response, state, &row);
         return Ok(response);
     }
     let append = Append {
@@ -273,25 +269,19 @@ pub async fn create(req: &Request, body: Body) -> Result<Response, ApiError> {
         complete_at_length: protocol == Protocol::Tus,
         fresh: true,
     };
-    let appended = resumable::append(
-        &state,
-        &row.id,
-        &owner,
-        append,
-        crate::http::request_id(req),
-    )
-    .await;
+    let appended =
+        resumable::append(state, &row.id, &owner, append, crate::http::request_id(req)).await;
     match appended {
         Ok(AppendOutcome::Progress(row)) => {
             let mut response = Response::builder()
                 .status(StatusCode::CREATED)
                 .header(header::LOCATION, &location)
                 .finish();
-            describe(&mut response, &state, &row);
+            describe(&mut response, state, &row);
             Ok(response)
         }
         Ok(AppendOutcome::Completed(row, item)) => {
-            Ok(completed(&state, protocol, &row, &item, Some(&location)))
+            Ok(completed(state, protocol, &row, &item, Some(&location)))
         }
         Err(e) => Ok(refused(e)),
     }
@@ -349,10 +339,13 @@ fn refused(e: AppendError) -> Response {
 
 /// `HEAD /api/v1/uploads/{id}`: where the upload stands.
 #[handler]
-pub async fn head(req: &Request, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let state = state_of(req)?;
-    let owner = uploader(&state, req).await?;
-    let mut row = resumable::find(&state, &id, &owner).await?;
+pub async fn head(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let owner = uploader(state, req).await?;
+    let mut row = resumable::find(state, &id, &owner).await?;
     // A tus upload holding all its bytes but not completed (the server stopped between the
     // two) completes now: a tus client that sees its whole length sends nothing more.
     if row.completed_at.is_none()
@@ -369,13 +362,13 @@ pub async fn head(req: &Request, Path(id): Path<String>) -> Result<Response, Api
             complete_at_length: true,
             fresh: false,
         };
-        match resumable::append(&state, &id, &owner, append, crate::http::request_id(req)).await {
+        match resumable::append(state, &id, &owner, append, crate::http::request_id(req)).await {
             Ok(AppendOutcome::Completed(done, _)) | Ok(AppendOutcome::Progress(done)) => row = done,
             Err(e) => return Ok(refused(e)),
         }
     }
     let mut response = Response::builder().status(StatusCode::NO_CONTENT).finish();
-    describe(&mut response, &state, &row);
+    describe(&mut response, state, &row);
     let meta: RawMeta = serde_json::from_str(&row.meta).unwrap_or_default();
     let metadata = headers::render_tus_metadata(&meta);
     let headers = response.headers_mut();
@@ -391,10 +384,10 @@ pub async fn head(req: &Request, Path(id): Path<String>) -> Result<Response, Api
 #[handler]
 pub async fn patch(
     req: &Request,
+    Data(state): Data<&AppState>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let state = state_of(req)?;
     let protocol = match headers::media_type(req).as_deref() {
         Some(TUS_BODY) => Protocol::Tus,
         Some(DRAFT_BODY) => Protocol::Draft,
@@ -405,7 +398,7 @@ pub async fn patch(
             ))
         }
     };
-    let owner = uploader(&state, req).await?;
+    let owner = uploader(state, req).await?;
     let offset = integer(req, "upload-offset")?
         .ok_or_else(|| ApiError::new(Code::BadRequest, "send `Upload-Offset`"))?;
     let (last, checksum) = match protocol {
@@ -428,23 +421,26 @@ pub async fn patch(
         fresh: false,
     };
     let appended =
-        resumable::append(&state, &id, &owner, append, crate::http::request_id(req)).await;
+        resumable::append(state, &id, &owner, append, crate::http::request_id(req)).await;
     Ok(match appended {
         Ok(AppendOutcome::Progress(row)) => {
             let mut response = Response::builder().status(StatusCode::NO_CONTENT).finish();
-            describe(&mut response, &state, &row);
+            describe(&mut response, state, &row);
             response
         }
-        Ok(AppendOutcome::Completed(row, item)) => completed(&state, protocol, &row, &item, None),
+        Ok(AppendOutcome::Completed(row, item)) => completed(state, protocol, &row, &item, None),
         Err(e) => refused(e),
     })
 }
 
 /// `DELETE /api/v1/uploads/{id}`: cancels the upload and removes its bytes.
 #[handler]
-pub async fn delete(req: &Request, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let state = state_of(req)?;
-    let owner = uploader(&state, req).await?;
-    resumable::cancel(&state, &id, &owner).await?;
+pub async fn delete(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let owner = uploader(state, req).await?;
+    resumable::cancel(state, &id, &owner).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
