@@ -7,11 +7,11 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
-    BlobStore, Blocklist, BlocklistError, ClipStore, LocalBlobStore, PartialBlobs, S3BlobStore,
-    Scanner,
+    BlobStore, Blocklist, BlocklistError, ClipStore, LocalBlobStore, PartialBlobs, ReadBudget,
+    S3BlobStore, Scanner,
 };
 use voicebin_domain::Stage;
-use voicebin_projections::{ClipProjector, EventLog, ReadStore};
+use voicebin_projections::{ClipProjector, EventLog, ReadStore, RecentViews};
 use voicebin_workers::{AudioProbeScanner, ClamdClient, ClamdScanner, RabbitQueue};
 
 use crate::{Database, Settings};
@@ -20,6 +20,8 @@ use crate::{Database, Settings};
 pub(crate) struct Adapters {
     pub(crate) database: Database,
     pub(crate) views: Arc<dyn ReadStore>,
+    /// Views read moments ago; this process's projector forgets what it changes.
+    pub(crate) recent: Arc<RecentViews>,
     pub(crate) log: Arc<dyn EventLog>,
     pub(crate) store: Arc<dyn ClipStore>,
     pub(crate) blobs: Arc<dyn BlobStore>,
@@ -60,13 +62,18 @@ pub(crate) async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
     let database = Database::connect(&settings.data_dir, settings.database_url.as_ref()).await?;
     database.migrate().await.context("applying migrations")?;
     let (views, log) = database.projections();
-    let store = database.command_store(ClipProjector::new(views.clone(), log.clone()));
+    let recent = Arc::new(settings.read_cache.cache());
+    let store = database
+        .command_store(ClipProjector::new(views.clone(), log.clone()).forgetting(recent.clone()));
+    let budget =
+        ReadBudget::new(usize::try_from(settings.download_buffer_bytes).unwrap_or(usize::MAX));
     let (blobs, partial): (Arc<dyn BlobStore>, Arc<dyn PartialBlobs>) = match &settings.s3 {
         Some(s3) => {
             let store = Arc::new(
                 S3BlobStore::connect(s3.clone())
                     .await
-                    .with_context(|| format!("connecting to S3 at {}", s3.endpoint))?,
+                    .with_context(|| format!("connecting to S3 at {}", s3.endpoint))?
+                    .with_read_budget(budget),
             );
             (store.clone(), store)
         }
@@ -74,7 +81,8 @@ pub(crate) async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
             let store = Arc::new(
                 LocalBlobStore::open(settings.data_dir.join("blobs"))
                     .await
-                    .context("opening the blob directory")?,
+                    .context("opening the blob directory")?
+                    .with_read_budget(budget),
             );
             (store.clone(), store)
         }
@@ -113,6 +121,7 @@ pub(crate) async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
     Ok(Adapters {
         database,
         views,
+        recent,
         log,
         store,
         blobs,

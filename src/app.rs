@@ -209,6 +209,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
     let Adapters {
         database,
         views,
+        recent,
         log,
         store,
         blobs,
@@ -232,7 +233,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
     let relay = ScanRelay::new(
         database.dispatch(),
         queue,
-        ClipProjector::new(views.clone(), log.clone()),
+        ClipProjector::new(views.clone(), log.clone()).forgetting(recent.clone()),
         RelaySettings::default(),
     );
     let sweeper = BlobSweeper::new(blobs.clone(), log.clone(), settings.sweeper);
@@ -327,6 +328,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
     let mut state = AppState {
         service: service.clone(),
         views: views.clone(),
+        recent,
         events: log,
         verifier,
         urls: voicebin_api::urls::Urls::new(settings.public_url.clone()),

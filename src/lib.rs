@@ -12,6 +12,8 @@
 //!   with its work; `serve` relays their jobs and, in embedded mode, runs them.
 //! - `app.rs`: [`build`] assembles `serve`'s [`App`], the API's state and its [`Background`] tasks.
 //! - `worker.rs`: [`Worker`], the `voicebin worker` process.
+//! - `server.rs`: the HTTP server that runs the API (hyper under poem, with the graceful
+//!   shutdown).
 //! - `metrics.rs`: the probes that read `/metrics`' gauges (queue depths, dead letters, relay
 //!   lag) at scrape time; the registry itself is `voicebin_metrics::Metrics`, one per process.
 //! - `telemetry.rs`: the tracing subscriber.
@@ -25,6 +27,7 @@ mod adapters;
 mod app;
 mod database;
 mod metrics;
+pub mod server;
 mod settings;
 mod stages;
 pub mod telemetry;
@@ -34,7 +37,7 @@ pub use app::{build, App, Background, BackgroundHandle};
 pub use database::Database;
 pub use settings::RateLimiting;
 pub use settings::{
-    normalize_public_url, AmqpSettings, ClamdSettings, Settings, SiteSettings,
+    normalize_public_url, AmqpSettings, ClamdSettings, ReadCacheSettings, Settings, SiteSettings,
     DEFAULT_MAX_UPLOAD_BYTES,
 };
 pub use voicebin_api::auth::dpop::NoncePolicy;

@@ -80,6 +80,32 @@ impl Default for RateLimiting {
 }
 
 /// Everything `serve` and `worker` need.
+/// How long public reads may be answered from views read moments ago, and how many are kept
+/// (`VOICEBIN_READ_CACHE_MS`, `VOICEBIN_READ_CACHE_ENTRIES`; ADR 0026).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadCacheSettings {
+    /// The oldest an entry is served at: at most a second, zero for none.
+    pub age: std::time::Duration,
+    /// Entries kept at most.
+    pub entries: usize,
+}
+
+impl Default for ReadCacheSettings {
+    fn default() -> Self {
+        ReadCacheSettings {
+            age: std::time::Duration::from_millis(500),
+            entries: 4096,
+        }
+    }
+}
+
+impl ReadCacheSettings {
+    /// The cache these settings make.
+    pub fn cache(&self) -> voicebin_projections::RecentViews {
+        voicebin_projections::RecentViews::new(self.age, self.entries)
+    }
+}
+
 #[derive(Clone)]
 pub struct Settings {
     /// Data directory (SQLite file, blobs, embedded issuer key).
@@ -126,6 +152,11 @@ pub struct Settings {
     pub anonymous: AnonymousSettings,
     /// Resumable uploads: how long one stays open, how many an account may have open.
     pub resumable: ResumableSettings,
+    /// Public reads answered from views read moments ago.
+    pub read_cache: ReadCacheSettings,
+    /// The bytes all downloads of the process may hold while their clients read
+    /// (`VOICEBIN_DOWNLOAD_BUFFER`).
+    pub download_buffer_bytes: u64,
 }
 
 impl Settings {
@@ -152,6 +183,8 @@ impl Settings {
             rate_limits: RateLimiting::default(),
             anonymous: AnonymousSettings::default(),
             resumable: ResumableSettings::default(),
+            read_cache: ReadCacheSettings::default(),
+            download_buffer_bytes: voicebin_commands::ReadBudget::DEFAULT_BYTES as u64,
         }
     }
 }

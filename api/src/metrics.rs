@@ -9,6 +9,7 @@
 //! router and writes the matched pattern into a slot that [`count`], around everything, put
 //! in the request.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
@@ -57,7 +58,10 @@ pub fn listener_app(metrics: Arc<Metrics>) -> impl Endpoint<Output = Response> {
 /// with positional captures (`/api/v1/items/:param0`), which the label names as the document
 /// does (`/api/v1/items/{id}`).
 #[derive(Clone, Default)]
-pub(crate) struct Templates(Arc<Vec<String>>);
+pub(crate) struct Templates(
+    Arc<Vec<String>>,
+    Arc<std::sync::RwLock<HashMap<String, String>>>,
+);
 
 impl Templates {
     /// The path templates of `document` (an OpenAPI document).
@@ -67,7 +71,7 @@ impl Templates {
             .and_then(serde_json::Value::as_object)
             .map(|paths| paths.keys().cloned().collect())
             .unwrap_or_default();
-        Templates(Arc::new(paths))
+        Templates(Arc::new(paths), Arc::default())
     }
 
     /// The documented template a concrete request path falls under (`/api/v1/items/abc` is
@@ -99,8 +103,23 @@ impl Templates {
             .map(|(_, documented)| documented.clone())
     }
 
-    /// The label of the poem pattern `pattern`.
+    /// The label of the poem pattern `pattern`, worked out once per pattern (the routes'
+    /// patterns are a fixed, small set).
     fn label(&self, pattern: &str) -> String {
+        let known = self.1.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(label) = known.get(pattern) {
+            return label.clone();
+        }
+        drop(known);
+        let label = self.work_out(pattern);
+        self.1
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pattern.to_owned(), label.clone());
+        label
+    }
+
+    fn work_out(&self, pattern: &str) -> String {
         let label = template(pattern);
         let segments: Vec<&str> = label.split('/').collect();
         self.0

@@ -35,6 +35,9 @@ pub struct AppState {
     pub service: ClipService,
     /// Read models.
     pub views: Arc<dyn ReadStore>,
+    /// Views read moments ago, for reads without credentials (ADR 0026); this process's
+    /// projector forgets what it changes.
+    pub recent: Arc<voicebin_projections::RecentViews>,
     /// The event store, read-only: only the history endpoint reads it.
     pub events: Arc<dyn EventLog>,
     /// Verifies bearer tokens.

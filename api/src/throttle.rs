@@ -61,7 +61,7 @@ where
         };
         req.extensions_mut().insert(Verified(caller));
         let ip = client_ip(&req, state.moderation.trust_forwarded_for);
-        let standing = match subject(&state, account.as_deref(), ip) {
+        let standing = match subject(&state, class, account.as_deref(), ip) {
             Some(subject) => match state.limits.count(class, &subject).await {
                 Ok(standing) => standing,
                 Err(e) => {
@@ -125,12 +125,21 @@ fn store_unavailable(e: &voicebin_projections::StoreError) {
 }
 
 /// The subject for a caller: its account, or the tag of its address.
-fn subject(state: &AppState, account: Option<&str>, ip: Option<IpAddr>) -> Option<Subject> {
+fn subject(
+    state: &AppState,
+    class: Class,
+    account: Option<&str>,
+    ip: Option<IpAddr>,
+) -> Option<Subject> {
+    // No quota, nothing to count: the address's tag (an HMAC) is not worth making.
+    let limits = state.limits.settings().of(class);
     match (account, ip) {
-        (Some(account), _) => Some(Subject::Account(account.to_owned())),
-        (None, Some(ip)) => Some(Subject::Address(
+        (Some(account), _) if limits.per_account.is_some() => {
+            Some(Subject::Account(account.to_owned()))
+        }
+        (None, Some(ip)) if limits.per_address.is_some() => Some(Subject::Address(
             state.reporter_tags.anonymous(ip).as_str().to_owned(),
         )),
-        (None, None) => None,
+        _ => None,
     }
 }

@@ -49,7 +49,7 @@ impl CommandMeta {
 }
 
 /// Why a command did not run.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CommandError {
     /// A business rule said no.
     #[error(transparent)]

@@ -36,8 +36,14 @@ pub trait BlobStore: Send + Sync {
     /// Stores `body` under `key`, returning the number of bytes written. On any error nothing
     /// is left visible under `key`.
     async fn put(&self, key: &str, body: ByteStream) -> Result<u64, BlobError>;
-    /// Streams the blob, or a byte range of it.
+    /// Streams the blob, or a byte range of it. The consumer may hold on to the chunks.
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream, BlobError>;
+    /// Streams the blob, or a byte range of it, to an HTTP client: each chunk once the one
+    /// before has been dropped (a connection drops a chunk once its socket has taken it), sized
+    /// to the client's pace, all within the process's [`ReadBudget`](crate::ReadBudget). A
+    /// consumer that keeps a chunk gets no further one.
+    async fn download(&self, key: &str, range: Option<Range<u64>>)
+        -> Result<ByteStream, BlobError>;
     /// Deletes the blob; deleting a missing blob succeeds.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
     /// Whether a blob exists.

@@ -85,6 +85,7 @@ pub struct Metrics {
     relay_lag: GaugeVec,
     rate_limit_refusals: IntCounterVec,
     expirations: IntCounter,
+    read_cache: IntCounterVec,
     probes: RwLock<Vec<Arc<dyn Probe>>>,
     /// When the probes last ran; held while they run, so concurrent scrapes wait for one run.
     probed: tokio::sync::Mutex<Option<std::time::Instant>>,
@@ -238,6 +239,17 @@ impl Metrics {
                     &["class", "scope"],
                 ),
             ),
+            read_cache: registered(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "voicebin_read_cache_lookups_total",
+                        "Clip views looked up for reads without credentials, by whether one \
+                         read moments ago answered (hit) or the store did (miss).",
+                    ),
+                    &["outcome"],
+                ),
+            ),
             expirations: registered(
                 r,
                 IntCounter::new("voicebin_clips_expired_total", "Clips deleted because they expired."),
@@ -345,6 +357,13 @@ impl Metrics {
         self.rate_limit_refusals
             .with_label_values(&[class, scope])
             .inc();
+    }
+
+    /// A read without credentials looked up a clip's view: answered by one read moments ago
+    /// (`hit`) or by the store.
+    pub fn read_cache_lookup(&self, hit: bool) {
+        let outcome = if hit { "hit" } else { "miss" };
+        self.read_cache.with_label_values(&[outcome]).inc();
     }
 
     /// `count` clips were deleted because they expired.

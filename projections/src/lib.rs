@@ -30,6 +30,7 @@ mod moderation;
 mod projector;
 mod quota;
 pub mod rate;
+mod recent;
 pub mod search;
 mod sql;
 mod store;
@@ -44,6 +45,7 @@ pub use moderation::{
 pub use projector::{rebuild, repair, ClipProjector, RebuildStats};
 pub use quota::{Overrides, QuotaStore, ReserveRequest, Reserved};
 pub use rate::{Clock, MemoryRateLimits, Rate, RateLimits, RedisRateLimits, SystemClock, Take};
+pub use recent::RecentViews;
 pub use search::{MatchField, SearchHit, SearchQuery, SnippetPart, TranscriptSegment};
 pub use sql::{PostgresStore, SqliteStore};
 pub use store::{

@@ -8,6 +8,7 @@ use cqrs_es::{EventEnvelope, Query};
 use voicebin_domain::{Clip, ClipEvent};
 
 use crate::moderation::{apply_in_memory, changes_for, BlockedDigest, ModerationChange, ReportRow};
+use crate::recent::RecentViews;
 use crate::search::TranscriptSegment;
 use crate::store::{EventLog, ReadStore, RebuildBatch, StoreError};
 use crate::view::ClipView;
@@ -27,12 +28,23 @@ const EVENTS_PER_PAGE: u32 = 20_000;
 pub struct ClipProjector {
     views: Arc<dyn ReadStore>,
     log: Arc<dyn EventLog>,
+    recent: Option<Arc<RecentViews>>,
 }
 
 impl ClipProjector {
     /// A projector writing to `views`, repairing from `log`.
     pub fn new(views: Arc<dyn ReadStore>, log: Arc<dyn EventLog>) -> Self {
-        Self { views, log }
+        Self {
+            views,
+            log,
+            recent: None,
+        }
+    }
+
+    /// The same projector, making `recent` forget each clip it writes (ADR 0026).
+    pub fn forgetting(mut self, recent: Arc<RecentViews>) -> Self {
+        self.recent = Some(recent);
+        self
     }
 
     /// Ids of clips whose view is behind (or missing from) their event stream.
@@ -149,7 +161,12 @@ fn fold(start: Option<ClipView>, id: &str, events: &[EventEnvelope<Clip>]) -> Op
 #[async_trait]
 impl Query<Clip> for ClipProjector {
     async fn dispatch(&self, aggregate_id: &str, events: &[EventEnvelope<Clip>]) {
-        if let Err(error) = self.project(aggregate_id, events).await {
+        let projected = self.project(aggregate_id, events).await;
+        // Written or not, what this process remembers of the clip is older than its events.
+        if let Some(recent) = &self.recent {
+            recent.forget(aggregate_id);
+        }
+        if let Err(error) = projected {
             // The events are committed; the view catches up on the clip's next event or the
             // next rebuild. Logged, not propagated: cqrs-es has no channel for query errors.
             tracing::error!(clip.id = %aggregate_id, %error, "projection update failed");

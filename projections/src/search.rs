@@ -518,4 +518,4 @@ pub(crate) fn by_clip(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

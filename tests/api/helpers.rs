@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use poem::listener::{Acceptor, TcpAcceptor};
 use rand::Rng;
 use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
@@ -190,6 +189,8 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
                 rate_limits,
                 anonymous,
                 resumable,
+                read_cache: Default::default(),
+                download_buffer_bytes: voicebin_commands::ReadBudget::DEFAULT_BYTES as u64,
             }
         })
     })
@@ -209,6 +210,22 @@ pub fn sandbox_settings() -> voicebin_workers::SandboxSettings {
 type SettingsFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Settings> + Send + 'a>>;
 
+/// Serves `app` on `listener` with the server `voicebin serve` runs, for the test's lifetime.
+fn serve_on(
+    listener: std::net::TcpListener,
+    app: impl poem::Endpoint<Output = poem::Response> + 'static,
+) {
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let forever = std::future::pending();
+    tokio::spawn(voicebin::server::serve(
+        listener,
+        app,
+        forever,
+        Duration::ZERO,
+    ));
+}
+
 /// Spawns the app with settings made from its data directory and base URL.
 pub async fn spawn_with_settings(
     make: impl for<'a> FnOnce(&'a Path, String) -> SettingsFuture<'a>,
@@ -224,15 +241,7 @@ pub async fn spawn_with_settings(
     let database = app.database.clone();
     let rate_limits = app.state.limits.allowances().clone();
     let background = app.background.start();
-    listener.set_nonblocking(true).unwrap();
-    let acceptor = TcpAcceptor::from_std(listener).unwrap();
-    let _ = acceptor.local_addr();
-    let endpoint = voicebin_api::app(app.state);
-    tokio::spawn(async move {
-        let _ = poem::Server::new_with_acceptor(acceptor)
-            .run(endpoint)
-            .await;
-    });
+    serve_on(listener, voicebin_api::app(app.state));
     let issuer = voicebin::embedded_issuer(data_dir.path(), &settings.public_url).unwrap();
     TestApp {
         settings,
@@ -261,14 +270,7 @@ pub async fn spawn_replica_flushing_every(
     let port = listener.local_addr().unwrap().port();
     let replica = build(&app.settings).await.expect("build replica");
     let background = replica.background.flush_downloads_every(flush).start();
-    listener.set_nonblocking(true).unwrap();
-    let acceptor = TcpAcceptor::from_std(listener).unwrap();
-    let endpoint = voicebin_api::app(replica.state);
-    tokio::spawn(async move {
-        let _ = poem::Server::new_with_acceptor(acceptor)
-            .run(endpoint)
-            .await;
-    });
+    serve_on(listener, voicebin_api::app(replica.state));
     (format!("http://127.0.0.1:{port}"), background)
 }
 

@@ -24,6 +24,7 @@ mod openapi;
 mod production;
 mod quotas;
 mod rate_limits;
+mod read_cache;
 mod rebuild;
 mod recovery;
 mod renditions;

@@ -593,6 +593,8 @@ async fn spawn_app_with_stalled_scanner() -> TestApp {
                 rate_limits: Default::default(),
                 anonymous: Default::default(),
                 resumable: Default::default(),
+                read_cache: Default::default(),
+                download_buffer_bytes: voicebin_commands::ReadBudget::DEFAULT_BYTES as u64,
             }
         })
     })

@@ -65,6 +65,8 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
         rate_limits: Default::default(),
         anonymous: Default::default(),
         resumable: Default::default(),
+        read_cache: Default::default(),
+        download_buffer_bytes: voicebin_commands::ReadBudget::DEFAULT_BYTES as u64,
     };
 
     // First process: accepts two uploads but never runs its background tasks, as if killed

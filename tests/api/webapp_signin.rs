@@ -502,6 +502,8 @@ async fn oauth_signs_a_browser_in_with_dpop(browser: Browser) {
                 rate_limits: Default::default(),
                 anonymous: Default::default(),
                 resumable: Default::default(),
+                read_cache: Default::default(),
+                download_buffer_bytes: voicebin_commands::ReadBudget::DEFAULT_BYTES as u64,
             };
             *started.lock().unwrap() = Some(issuer);
             settings

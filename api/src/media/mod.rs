@@ -73,7 +73,12 @@ async fn serve(
 ) -> Result<Response, ApiError> {
     // Credentials first: a token that is sent must be valid, even for a clip that is gone.
     let caller = state.caller(req).await?;
-    let (clip, view) = clips::view(state, id).await?;
+    // An owner's playback pass plays as the owner: the view must be as fresh as theirs.
+    let (clip, view) = if query_params(req, PASS_PARAM).next().is_some() {
+        clips::view(state, id).await?
+    } else {
+        clips::view_for(state, id, caller.as_ref()).await?
+    };
     let now = Utc::now().timestamp();
     let listener = Listener::of(req, state.moderation.trust_forwarded_for);
     // A playback pass plays as the owner or moderator it was issued to, for its listener only
@@ -218,7 +223,7 @@ async fn serve(
     let stream = match state
         .service
         .blobs()
-        .get(&chosen.blob_key, served.clone())
+        .download(&chosen.blob_key, served.clone())
         .await
     {
         Ok(stream) => stream,

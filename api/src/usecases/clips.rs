@@ -47,7 +47,7 @@ pub struct Found {
 }
 
 /// The clip's view, deleted or not, whoever asks: [`Refusal::NotFound`] for a malformed or
-/// unknown id.
+/// unknown id. Read from the store: what a change is decided on.
 pub async fn view(state: &AppState, id: &str) -> Result<(ClipId, ClipView), FindError> {
     let id = ClipId::parse(id).map_err(|_| Refusal::NotFound)?;
     let view = state
@@ -58,6 +58,36 @@ pub async fn view(state: &AppState, id: &str) -> Result<(ClipId, ClipView), Find
     Ok((id, view))
 }
 
+/// The clip's view for a read by `caller`: a caller without credentials may be answered from
+/// the views read in the last moments ([`voicebin_projections::RecentViews`], ADR 0026); one
+/// with credentials (an owner, a moderator) always reads the store, so their own changes show
+/// at once on every replica.
+pub async fn view_for(
+    state: &AppState,
+    id: &str,
+    caller: Option<&Principal>,
+) -> Result<(ClipId, ClipView), FindError> {
+    if caller.is_some() {
+        return view(state, id).await;
+    }
+    let id = ClipId::parse(id).map_err(|_| Refusal::NotFound)?;
+    let missed = std::sync::atomic::AtomicBool::new(false);
+    let view = state
+        .recent
+        .get(id.as_str(), || {
+            missed.store(true, std::sync::atomic::Ordering::Relaxed);
+            state.views.get(id.as_str())
+        })
+        .await?;
+    if state.recent.is_on() {
+        state
+            .metrics
+            .read_cache_lookup(!missed.load(std::sync::atomic::Ordering::Relaxed));
+    }
+    let view = view.ok_or(Refusal::NotFound)?;
+    Ok((id, std::sync::Arc::unwrap_or_clone(view)))
+}
+
 /// Clip `id`, if `caller` may have what it wants of it ([`access::check`]).
 pub async fn find(
     state: &AppState,
@@ -65,7 +95,7 @@ pub async fn find(
     caller: Option<&Principal>,
     want: Want,
 ) -> Result<Found, FindError> {
-    let (id, view) = view(state, id).await?;
+    let (id, view) = view_for(state, id, caller).await?;
     let reader = access::check(&view, caller, want)?;
     Ok(Found { id, view, reader })
 }

@@ -5,6 +5,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -13,15 +14,12 @@ use futures::StreamExt;
 use rand::RngCore;
 use tokio::io::AsyncWriteExt;
 
+use super::paced::{Pace, ReadBudget};
 use super::{age_since, validate_key, validate_prefix};
 use crate::ports::{BlobError, BlobStore, ByteStream};
 
 /// Temporary files older than this are leftovers of a crash and are removed at start-up.
 const STALE_TMP_AGE: Duration = Duration::from_secs(3600);
-
-/// Read size when streaming a blob: large reads mean few trips through tokio's blocking pool
-/// (4 KiB reads made downloads CPU-bound at a fifth of nginx's throughput). See bench/README.md.
-const READ_CHUNK: usize = 256 * 1024;
 
 /// Write buffer per upload.
 const WRITE_BUFFER: usize = 256 * 1024;
@@ -30,10 +28,75 @@ const WRITE_BUFFER: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
     root: PathBuf,
+    /// What downloads may hold while their clients read (`paced.rs`).
+    budget: Arc<ReadBudget>,
+    /// Files downloads opened moments ago.
+    open: Arc<OpenFiles>,
+}
+
+/// How long a download may reuse a file another download opened: as long as a public read may
+/// use a view read earlier (ADR 0026), so a blob deleted by another process is not served
+/// longer than its clip's view says it exists.
+const OPEN_FILE_AGE: Duration = Duration::from_secs(1);
+/// Files kept open for downloads at most.
+const OPEN_FILES: usize = 256;
+
+/// Files downloads opened moments ago, with their sizes: the next download of a popular clip
+/// reads the page cache on the runtime thread and takes no trip through the blocking pool.
+/// This process's own writes and deletes forget their key at once.
+#[derive(Debug, Default)]
+struct OpenFiles(std::sync::Mutex<std::collections::HashMap<String, OpenFile>>);
+
+#[derive(Debug)]
+struct OpenFile {
+    file: Arc<std::fs::File>,
+    size: u64,
+    opened: std::time::Instant,
+}
+
+impl OpenFiles {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, OpenFile>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The file under `key` and its size, if a download opened it moments ago.
+    fn get(&self, key: &str) -> Option<(Arc<std::fs::File>, u64)> {
+        let open = self.lock();
+        let found = open.get(key)?;
+        (found.opened.elapsed() < OPEN_FILE_AGE).then(|| (found.file.clone(), found.size))
+    }
+
+    fn keep(&self, key: &str, file: Arc<std::fs::File>, size: u64) {
+        let mut open = self.lock();
+        if open.len() >= OPEN_FILES && !open.contains_key(key) {
+            open.retain(|_, f| f.opened.elapsed() < OPEN_FILE_AGE);
+            if open.len() >= OPEN_FILES {
+                open.clear();
+            }
+        }
+        let opened = std::time::Instant::now();
+        open.insert(key.to_owned(), OpenFile { file, size, opened });
+    }
+
+    fn forget(&self, key: &str) {
+        self.lock().remove(key);
+    }
 }
 
 fn io_err(e: std::io::Error) -> BlobError {
     BlobError::Unavailable(e.to_string())
+}
+
+/// Runs `f` (file system calls) on the blocking pool; a missing file is [`BlobError::NotFound`].
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, BlobError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound),
+        Ok(Err(e)) => Err(io_err(e)),
+        Err(e) => Err(BlobError::Unavailable(e.to_string())),
+    }
 }
 
 impl LocalBlobStore {
@@ -41,9 +104,24 @@ impl LocalBlobStore {
     pub async fn open(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
         tokio::fs::create_dir_all(root.join(".tmp")).await?;
-        let store = LocalBlobStore { root };
+        let store = LocalBlobStore {
+            root,
+            budget: Arc::new(ReadBudget::default()),
+            open: Arc::default(),
+        };
         store.sweep_tmp(STALE_TMP_AGE).await?;
         Ok(store)
+    }
+
+    /// The same store, its downloads holding their chunks in `budget` (one for the process).
+    pub fn with_read_budget(mut self, budget: Arc<ReadBudget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Forgets the file downloads opened under `key` (it was just replaced).
+    pub(super) fn forget_open(&self, key: &str) {
+        self.open.forget(key);
     }
 
     /// The directory the store keeps its blobs in.
@@ -81,6 +159,87 @@ impl LocalBlobStore {
         Ok(self.root.join(key))
     }
 
+    /// Streams blob `key` (or a range of it), at a client's `pace` when there is one. Opening,
+    /// sizing and the first read are one trip through the blocking pool: a small clip takes no
+    /// other, and its file is closed before the client has read it.
+    async fn stream(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+        pace: Option<Pace>,
+    ) -> Result<ByteStream, BlobError> {
+        let path = self.path_for(key)?;
+        let (start, len) = match range {
+            Some(range) => (range.start, range.end.saturating_sub(range.start)),
+            None => (0, u64::MAX),
+        };
+        match pace {
+            Some(pace) => self.stream_paced(key, path, start, len, pace).await,
+            None => {
+                let (file, left) = blocking(move || open_sized(&path, start, len)).await?;
+                Ok(file_chunks(file, start, left))
+            }
+        }
+    }
+
+    /// [`Self::stream`] at a client's `pace`. A file a download opened moments ago is read
+    /// again from the page cache on the runtime thread; otherwise opening the file, its size
+    /// and the first read are one trip through the blocking pool, so a small clip takes no
+    /// other.
+    async fn stream_paced(
+        &self,
+        key: &str,
+        path: PathBuf,
+        start: u64,
+        len: u64,
+        mut pace: Pace,
+    ) -> Result<ByteStream, BlobError> {
+        let hold = pace.ready(len).await;
+        let mut buffer = pace.budget().buffer(&hold);
+        let want = hold.bytes;
+        let cached = self.open.get(key).and_then(|(file, size)| {
+            let left = len.min(size.saturating_sub(start));
+            let want = usize::try_from(left).map_or(want, |left| left.min(want));
+            match read_cached(&file, start, &mut buffer[..want]) {
+                Some(Ok(n)) if n == want => Some(Ok((file, left, n))),
+                Some(Ok(_)) | None => None,
+                Some(Err(e)) => Some(Err(e)),
+            }
+        });
+        let (file, left, buffer, n) = match cached {
+            Some(read) => {
+                let (file, left, n) = read.map_err(io_err)?;
+                (file, left, buffer, n)
+            }
+            None => {
+                let (file, size, left, buffer, n) = blocking(move || {
+                    let file = std::fs::File::open(&path)?;
+                    let size = file.metadata()?.len();
+                    let left = len.min(size.saturating_sub(start));
+                    let want = usize::try_from(left).map_or(want, |left| left.min(want));
+                    let n = read_at(&file, start, &mut buffer[..want])?;
+                    Ok((Arc::new(file), size, left, buffer, n))
+                })
+                .await?;
+                self.open.keep(key, file.clone(), size);
+                (file, left, buffer, n)
+            }
+        };
+        if n == 0 {
+            return Ok(Box::pin(futures::stream::empty()));
+        }
+        let first = pace.send(buffer, n, hold);
+        let left = left.saturating_sub(n as u64);
+        let rest = if left == 0 {
+            Box::pin(futures::stream::empty()) as ByteStream
+        } else {
+            paced_file_chunks(file, start + n as u64, left, pace)
+        };
+        Ok(Box::pin(
+            futures::stream::once(async { Ok(first) }).chain(rest),
+        ))
+    }
+
     async fn write_tmp(tmp: &Path, mut body: ByteStream) -> Result<u64, BlobError> {
         let file = tokio::fs::File::create(tmp).await.map_err(io_err)?;
         // Batch the body's small chunks into fewer blocking writes; bounded per upload.
@@ -97,14 +256,19 @@ impl LocalBlobStore {
     }
 }
 
-/// Streams up to `len` bytes of `file` from `start` (fewer if the file ends first). Each chunk is
-/// one positioned read on tokio's blocking pool straight into the buffer that becomes the chunk:
+/// Read size when streaming a blob to a consumer in this process: large reads mean few trips
+/// through tokio's blocking pool (4 KiB reads made downloads CPU-bound at a fifth of nginx's
+/// throughput). See bench/README.md. Downloads size theirs by the client's pace (`paced.rs`).
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Streams the `left` bytes of `file` from `pos` to a consumer in the process. Each chunk is one
+/// positioned read on tokio's blocking pool straight into the buffer that becomes the chunk:
 /// no intermediate copy (`tokio::fs::File` reads into its own buffer and copies out) and no
 /// zero-filling.
-fn file_chunks(file: std::fs::File, start: u64, len: u64) -> ByteStream {
-    let file = std::sync::Arc::new(file);
+fn file_chunks(file: std::fs::File, pos: u64, left: u64) -> ByteStream {
+    let file = Arc::new(file);
     Box::pin(futures::stream::try_unfold(
-        (file, start, len),
+        (file, pos, left),
         |(file, pos, left)| async move {
             if left == 0 {
                 return Ok(None);
@@ -121,6 +285,94 @@ fn file_chunks(file: std::fs::File, start: u64, len: u64) -> ByteStream {
             Ok(Some((bytes, (file, pos + n, left - n))))
         },
     ))
+}
+
+/// Streams the `left` bytes of `file` from `pos` to an HTTP client at its `pace`
+/// (`paced.rs`), each chunk read into a pooled buffer: from the page cache on the runtime
+/// thread when the bytes are there, otherwise on the blocking pool.
+fn paced_file_chunks(file: Arc<std::fs::File>, pos: u64, left: u64, pace: Pace) -> ByteStream {
+    Box::pin(futures::stream::try_unfold(
+        (file, pos, left, pace),
+        |(file, pos, left, mut pace)| async move {
+            if left == 0 {
+                return Ok(None);
+            }
+            let hold = pace.ready(left).await;
+            let mut buffer = pace.budget().buffer(&hold);
+            let want = hold.bytes;
+            let n = match read_cached(&file, pos, &mut buffer[..want]) {
+                Some(read) => read?,
+                None => {
+                    let reader = file.clone();
+                    let (returned, n) = tokio::task::spawn_blocking(move || {
+                        let n = read_at(&reader, pos, &mut buffer[..want])?;
+                        Ok::<_, std::io::Error>((buffer, n))
+                    })
+                    .await
+                    .map_err(std::io::Error::other)??;
+                    buffer = returned;
+                    n
+                }
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+            let chunk = pace.send(buffer, n, hold);
+            Ok(Some((chunk, (file, pos + n as u64, left - n as u64, pace))))
+        },
+    ))
+}
+
+/// Opens `path` and sizes the read of at most `len` bytes from `start`: the file and how many
+/// bytes there are to read.
+fn open_sized(path: &Path, start: u64, len: u64) -> std::io::Result<(std::fs::File, u64)> {
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    Ok((file, len.min(size.saturating_sub(start))))
+}
+
+/// One `pread` into `buf` at `pos` (retried when interrupted); 0 at end of file.
+#[cfg(unix)]
+fn read_at(file: &std::fs::File, pos: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match rustix::io::pread(file, &mut *buf, pos) {
+            Ok(n) => return Ok(n),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// One positioned read into `buf` at `pos`; 0 at end of file.
+#[cfg(windows)]
+fn read_at(file: &std::fs::File, pos: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, pos)
+}
+
+/// A read into `buf` at `pos` that does not block: `None` when the bytes are not in the page
+/// cache (or the file system cannot say), for the blocking pool to read them.
+#[cfg(target_os = "linux")]
+fn read_cached(file: &std::fs::File, pos: u64, buf: &mut [u8]) -> Option<std::io::Result<usize>> {
+    use rustix::io::{preadv2, Errno, ReadWriteFlags};
+    loop {
+        let mut slices = [std::io::IoSliceMut::new(&mut *buf)];
+        match preadv2(file, &mut slices, pos, ReadWriteFlags::NOWAIT) {
+            Ok(n) => return Some(Ok(n)),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN | Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => return None,
+            Err(e) => return Some(Err(e.into())),
+        }
+    }
+}
+
+/// Elsewhere every read goes to the blocking pool.
+#[cfg(not(target_os = "linux"))]
+fn read_cached(
+    _file: &std::fs::File,
+    _pos: u64,
+    _buf: &mut [u8],
+) -> Option<std::io::Result<usize>> {
+    None
 }
 
 /// One `pread` of at most `want` bytes at `pos` into a new, uninitialised buffer; empty at end
@@ -159,6 +411,7 @@ impl BlobStore for LocalBlobStore {
                 tokio::fs::create_dir_all(parent).await.map_err(io_err)?;
             }
             tokio::fs::rename(&tmp, &path).await.map_err(io_err)?;
+            self.open.forget(key);
             Ok(written)
         }
         .await;
@@ -169,23 +422,21 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream, BlobError> {
-        let path = self.path_for(key)?;
-        let (start, len) = match range {
-            Some(range) => (range.start, range.end.saturating_sub(range.start)),
-            None => (0, u64::MAX),
-        };
-        let file = tokio::task::spawn_blocking(move || std::fs::File::open(&path))
-            .await
-            .map_err(|e| BlobError::Unavailable(e.to_string()))?;
-        match file {
-            Ok(file) => Ok(file_chunks(file, start, len)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound),
-            Err(e) => Err(io_err(e)),
-        }
+        self.stream(key, range, None).await
+    }
+
+    async fn download(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream, BlobError> {
+        let pace = Pace::new(self.budget.clone());
+        self.stream(key, range, Some(pace)).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         let path = self.path_for(key)?;
+        self.open.forget(key);
         match tokio::fs::remove_file(&path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

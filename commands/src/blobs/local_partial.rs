@@ -122,6 +122,7 @@ impl PartialBlobs for LocalBlobStore {
                 tokio::fs::create_dir_all(parent).await.map_err(io_err)?;
             }
             tokio::fs::rename(&path, &target).await.map_err(io_err)?;
+            self.forget_open(key);
         }
         Ok(Appended {
             state: String::new(),

@@ -7,6 +7,7 @@
 
 mod local;
 mod local_partial;
+mod paced;
 mod s3;
 mod s3_partial;
 #[cfg(test)]
@@ -17,6 +18,7 @@ use std::time::{Duration, SystemTime};
 use crate::ports::BlobError;
 
 pub use local::LocalBlobStore;
+pub use paced::{paced, ReadBudget};
 pub use s3::{S3BlobStore, S3Settings};
 
 /// Where a clip's playback rendition is kept (`renditions/<id>`): one key per clip, so a

@@ -9,6 +9,7 @@
 
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -26,6 +27,7 @@ use minio::s3::types::{
 use minio::s3::{MinioClient, MinioClientBuilder};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::paced::{paced, ReadBudget};
 use super::{age_since, validate_key, validate_prefix};
 use crate::ports::{BlobError, BlobStore, ByteStream};
 
@@ -76,6 +78,8 @@ pub struct S3BlobStore {
     client: MinioClient,
     bucket: BucketName,
     endpoint: String,
+    /// What downloads may hold while their clients read (`paced.rs`).
+    budget: Arc<ReadBudget>,
 }
 
 // By hand: the client's own `Debug` prints the secret key.
@@ -251,10 +255,17 @@ impl S3BlobStore {
             client,
             bucket,
             endpoint: settings.endpoint,
+            budget: Arc::new(ReadBudget::default()),
         };
         store.ensure_bucket().await?;
         store.ensure_lifecycle().await;
         Ok(store)
+    }
+
+    /// The same store, its downloads holding their chunks in `budget` (one for the process).
+    pub fn with_read_budget(mut self, budget: Arc<ReadBudget>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Installs [`abort_incomplete_uploads_rule`] as the bucket's lifecycle configuration.
@@ -587,6 +598,14 @@ impl BlobStore for S3BlobStore {
             Err(e) if is_unsatisfiable_range(&e) => Ok(empty_stream()),
             Err(e) => Err(s3_err(e)),
         }
+    }
+
+    async fn download(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream, BlobError> {
+        Ok(paced(self.get(key, range).await?, self.budget.clone()))
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
@@ -1127,6 +1146,12 @@ mod tests {
             secret_key: SecretString::from("test"),
         };
         async move { S3BlobStore::connect(settings).await.unwrap() }
+    }
+
+    #[tokio::test]
+    async fn an_s3_download_serves_what_a_read_does() {
+        let store = fresh_store().await;
+        crate::blobs::testing::download_scenario(&store).await;
     }
 
     #[tokio::test]

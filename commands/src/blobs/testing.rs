@@ -192,3 +192,37 @@ where
         .is_err());
     assert!(!store.exists(key3).await.unwrap());
 }
+
+/// A download (paced) serves exactly what a read in the process does, whole and by range,
+/// including ranges past the end; a missing blob is `NotFound` to both.
+pub async fn download_scenario(store: &dyn BlobStore) {
+    let len = 1024 * 1024 + 123;
+    let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+    let chunks = chunks_of(&data, 100_000);
+    store.put("clips/dl", body(chunks)).await.unwrap();
+    let len = len as u64;
+    for range in [
+        None,
+        Some(0..1),
+        Some(5..70_000),
+        Some(1_000_000..len),
+        Some(0..len),
+        Some(len - 1..len + 10),
+    ] {
+        let downloaded = collect(store.download("clips/dl", range.clone()).await.unwrap()).await;
+        let read = collect(store.get("clips/dl", range.clone()).await.unwrap()).await;
+        let expected = match &range {
+            None => &data[..],
+            Some(r) => &data[r.start as usize..(r.end.min(len)) as usize],
+        };
+        assert_eq!(downloaded.len(), expected.len(), "{range:?}");
+        assert!(downloaded == expected, "{range:?}: other bytes");
+        assert!(read == expected, "{range:?}: get served other bytes");
+    }
+    for missing in [
+        store.download("clips/none", None).await,
+        store.get("clips/none", None).await,
+    ] {
+        assert!(matches!(missing, Err(crate::ports::BlobError::NotFound)));
+    }
+}

@@ -76,6 +76,29 @@ impl Clip {
         }
     }
 
+    /// Records `count` downloads, one `Downloaded` each: all of them or, when the limit leaves
+    /// fewer, none.
+    async fn record_downloads(
+        &mut self,
+        count: u32,
+        at: DateTime<Utc>,
+        sink: &EventSink<Self>,
+    ) -> Result<(), ClipError> {
+        self.live()?;
+        if self.scan_state != ScanState::Clean || self.moderation != Moderation::Visible {
+            return Err(ClipError::NotAvailable);
+        }
+        if let Some(limit) = self.download_limit {
+            if self.download_count.saturating_add(u64::from(count)) > limit.get() {
+                return Err(ClipError::LimitReached);
+            }
+        }
+        for _ in 0..count {
+            sink.write(ClipEvent::Downloaded { at }, self).await;
+        }
+        Ok(())
+    }
+
     fn owned_by(&self, actor: &AccountId) -> Result<(), ClipError> {
         self.live()?;
         if self.owner.as_ref() != Some(actor) {
@@ -189,16 +212,10 @@ impl Aggregate for Clip {
                     .await;
             }
             ClipCommand::RecordDownload { at } => {
-                self.live()?;
-                if self.scan_state != ScanState::Clean || self.moderation != Moderation::Visible {
-                    return Err(ClipError::NotAvailable);
-                }
-                if let Some(limit) = self.download_limit {
-                    if self.download_count >= limit.get() {
-                        return Err(ClipError::LimitReached);
-                    }
-                }
-                sink.write(ClipEvent::Downloaded { at }, self).await;
+                self.record_downloads(1, at, sink).await?;
+            }
+            ClipCommand::RecordDownloads { count, at } => {
+                self.record_downloads(count.max(1), at, sink).await?;
             }
             ClipCommand::CountDownloads { count, at } => {
                 // Counts of downloads already served are facts even if the clip was deleted or
@@ -873,6 +890,31 @@ mod tests {
             ])
             .when(ClipCommand::RecordDownload { at: at() })
             .then_expect_error(ClipError::LimitReached);
+    }
+
+    #[test]
+    fn downloads_recorded_together_are_all_counted_or_none_when_too_few_remain() {
+        let download = ClipEvent::Downloaded { at: at() };
+        ClipTest::with(())
+            .given(vec![
+                uploaded(Some(5)),
+                scanned(ScanVerdict::Clean),
+                download.clone(),
+            ])
+            .when(ClipCommand::RecordDownloads { count: 4, at: at() })
+            .then_expect_events(vec![download.clone(); 4]);
+        ClipTest::with(())
+            .given(vec![
+                uploaded(Some(5)),
+                scanned(ScanVerdict::Clean),
+                download.clone(),
+            ])
+            .when(ClipCommand::RecordDownloads { count: 5, at: at() })
+            .then_expect_error(ClipError::LimitReached);
+        ClipTest::with(())
+            .given(vec![uploaded(None)])
+            .when(ClipCommand::RecordDownloads { count: 2, at: at() })
+            .then_expect_error(ClipError::NotAvailable);
     }
 
     #[test]

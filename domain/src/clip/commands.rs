@@ -55,6 +55,15 @@ pub enum ClipCommand {
         /// Now.
         at: DateTime<Utc>,
     },
+    /// Count `count` downloads of a clip with a limit at once (downloads that arrived together
+    /// in one process, recorded in one commit): all of them, one `Downloaded` each, or, when
+    /// fewer than `count` remain, none (`LimitReached`).
+    RecordDownloads {
+        /// Downloads in the batch, at least one.
+        count: u32,
+        /// Now.
+        at: DateTime<Utc>,
+    },
     /// Count a batch of downloads of a clip that had no limit when they happened.
     CountDownloads {
         /// Downloads in the batch.

@@ -17,7 +17,7 @@ fn marked(parts: &[SnippetPart]) -> String {
         .collect()
 }
 
-fn view(title: Option<&str>, filename: &str, description: Option<&str>) -> ClipView {
+pub(crate) fn view(title: Option<&str>, filename: &str, description: Option<&str>) -> ClipView {
     ClipView {
         id: "AAAAAAAAAAAAAAAA".into(),
         owner: "alice".into(),

@@ -10,13 +10,13 @@ use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 use voicebin::{
     normalize_public_url, AmqpSettings, BrowserClient, ClamdSettings, Database,
-    IntrospectionSettings, IssuerSettings, ModerationSettings, NoncePolicy, Settings, SiteSettings,
-    DEFAULT_MAX_UPLOAD_BYTES,
+    IntrospectionSettings, IssuerSettings, ModerationSettings, NoncePolicy, ReadCacheSettings,
+    Settings, SiteSettings, DEFAULT_MAX_UPLOAD_BYTES,
 };
 use voicebin::{
     AnonymousSettings, ClassLimits, Quota, RateLimitSettings, RateLimiting, ResumableSettings, Work,
 };
-use voicebin_commands::S3Settings;
+use voicebin_commands::{ReadBudget, S3Settings};
 use voicebin_domain::{Language, Lifetime, Lifetimes};
 use voicebin_workers::stage::transcript::whisper::WhisperSettings;
 use voicebin_workers::stage::transcript::{TranscribeSettings, TranscriptionSettings};
@@ -370,6 +370,38 @@ pub struct ServerArgs {
     pub anonymous: AnonymousArgs,
     #[command(flatten)]
     pub resumable: ResumableArgs,
+    /// How long, in milliseconds, a read without credentials may be answered from a clip's view
+    /// as read moments ago (0: never; at most 1000). Owners and moderators always get the
+    /// stored view; another replica's change shows here within this time.
+    #[arg(long, env = "VOICEBIN_READ_CACHE_MS", default_value_t = ReadCacheSettings::default().age.as_millis() as u64, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    read_cache_ms: u64,
+    /// How many clips' views are kept for those reads at most.
+    #[arg(long, env = "VOICEBIN_READ_CACHE_ENTRIES", default_value_t = ReadCacheSettings::default().entries as u64, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    read_cache_entries: u64,
+    /// The bytes all downloads may hold at once while their clients read (`64MiB`, `256MB`, or
+    /// bytes): a slow client holds 16 KiB, a fast one up to 256 KiB, and when this is used up
+    /// downloads wait for room. At least 256 KiB.
+    #[arg(long, env = "VOICEBIN_DOWNLOAD_BUFFER", default_value = "64MiB", value_parser = download_buffer)]
+    download_buffer: u64,
+}
+
+fn download_buffer(raw: &str) -> Result<u64, String> {
+    match voicebin_domain::quota::parse_byte_size(raw) {
+        Ok(bytes) if bytes < 256 * 1024 => {
+            Err("must be at least 256KiB (VOICEBIN_DOWNLOAD_BUFFER)".into())
+        }
+        Ok(bytes) => Ok(bytes),
+        Err(e) => Err(format!("{e} (VOICEBIN_DOWNLOAD_BUFFER)")),
+    }
+}
+
+impl ServerArgs {
+    fn read_cache(&self) -> ReadCacheSettings {
+        ReadCacheSettings {
+            age: Duration::from_millis(self.read_cache_ms),
+            entries: usize::try_from(self.read_cache_entries).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 /// Resumable uploads (tus and the IETF draft; ADR 0025).
@@ -581,6 +613,9 @@ pub fn settings(
         expiry: backends.expiry.settings(),
         anonymous: server.map(|s| s.anonymous.settings()).unwrap_or_default(),
         resumable: server.map(|s| s.resumable.settings()).unwrap_or_default(),
+        read_cache: server.map(ServerArgs::read_cache).unwrap_or_default(),
+        download_buffer_bytes: server
+            .map_or(ReadBudget::DEFAULT_BYTES as u64, |s| s.download_buffer),
     })
 }
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::listener::TcpListener;
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 use voicebin::build;
 
@@ -59,7 +59,11 @@ pub async fn run(global: &GlobalArgs, opts: Opts) -> anyhow::Result<()> {
         None => None,
     };
     let background = app.background.start();
-    let listener = TcpListener::bind(opts.listen);
+    let open_files = voicebin::server::raise_open_files_limit();
+    tracing::debug!(?open_files, "open-files limit");
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("binding {}", opts.listen))?;
     tracing::info!(listen = %opts.listen, "listening");
     let draining = app.state.draining.clone();
     let (delay, timeout) = (lifecycle.shutdown_delay(), lifecycle.shutdown_timeout());
@@ -76,8 +80,7 @@ pub async fn run(global: &GlobalArgs, opts: Opts) -> anyhow::Result<()> {
         tokio::time::sleep(delay).await;
         let _ = deadline_tx.send(Instant::now() + timeout);
     };
-    poem::Server::new(listener)
-        .run_with_graceful_shutdown(voicebin_api::app(app.state), stop, Some(timeout))
+    voicebin::server::serve(listener, voicebin_api::app(app.state), stop, timeout)
         .await
         .context("HTTP server failed")?;
     let left = match deadline_rx.await {

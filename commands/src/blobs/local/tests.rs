@@ -281,3 +281,10 @@ async fn partial_files_no_upload_touched_for_long_are_swept() {
     assert!(!old.exists());
     assert!(dir.path().join(".partial/young").exists());
 }
+
+#[tokio::test]
+async fn a_download_serves_what_a_read_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).await.unwrap();
+    crate::blobs::testing::download_scenario(&store).await;
+}

@@ -1,0 +1,359 @@
+//! Handing a download's bytes to its connection at the pace the client reads them, within a
+//! budget for the whole process (ADR 0026).
+//!
+//! hyper pulls a response body's chunks as long as less than about 400 KiB waits in the
+//! connection's queue, whether or not the client reads. With 256 KiB reads, every slow download
+//! held two chunks: 2,000 slow listeners drove a server to 1.2 GiB. Here a stream hands over
+//! its next chunk only once the previous one has left (hyper drops a chunk when the socket has
+//! taken all of it), and sizes each chunk to about [`HOLD`] of what the client has been reading:
+//! a slow listener gets [`MIN_CHUNK`] at a time, a fast one up to [`MAX_CHUNK`]. Every chunk
+//! also holds its size from a [`ReadBudget`] shared by all downloads until it has left, so
+//! however many connections there are, the bytes waiting for them stay within the budget.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+use crate::ports::ByteStream;
+
+/// The smallest chunk: what a slow listener's connection holds.
+pub const MIN_CHUNK: usize = 16 * 1024;
+/// The first read of a download: a small clip in one read.
+pub const FIRST_CHUNK: usize = 64 * 1024;
+/// The largest chunk (larger reads were slower: bench/README.md).
+pub const MAX_CHUNK: usize = 256 * 1024;
+/// How much of a client's reading a chunk is sized to: this long at its recent rate.
+pub const HOLD: Duration = Duration::from_millis(20);
+
+/// Chunk sizes come in powers of two from [`MIN_CHUNK`] to [`MAX_CHUNK`], each with its pool
+/// of buffers.
+const CLASSES: usize = 5;
+/// Idle buffers kept per size class, in bytes.
+const POOLED_PER_CLASS: usize = 4 * 1024 * 1024;
+
+/// The size class holding `bytes` (the smallest one at least as large, or the largest).
+fn class_of(bytes: usize) -> usize {
+    (0..CLASSES)
+        .find(|&c| MIN_CHUNK << c >= bytes)
+        .unwrap_or(CLASSES - 1)
+}
+
+/// The bytes all downloads of a process may hold at once, waiting for their clients
+/// (`VOICEBIN_DOWNLOAD_BUFFER`), and the buffers chunks are read into.
+///
+/// Buffers are kept for the next chunk rather than freed: a freshly allocated 256 KiB buffer is
+/// fresh pages, which the kernel faults in and zeroes at the first read into them (a tenth of a
+/// large download's cost). Idle buffers are bounded too ([`POOLED_PER_CLASS`] per size).
+#[derive(Debug)]
+pub struct ReadBudget {
+    permits: Arc<Semaphore>,
+    bytes: usize,
+    pool: [Mutex<Vec<Vec<u8>>>; CLASSES],
+}
+
+impl ReadBudget {
+    /// The default: 64 MiB.
+    pub const DEFAULT_BYTES: usize = 64 * 1024 * 1024;
+
+    /// A budget of `bytes` (at least one largest chunk).
+    pub fn new(bytes: usize) -> Arc<Self> {
+        let bytes = bytes.clamp(MAX_CHUNK, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+        Arc::new(ReadBudget {
+            permits: Arc::new(Semaphore::new(bytes)),
+            bytes,
+            pool: Default::default(),
+        })
+    }
+
+    /// The budget's size.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Bytes not held by any chunk right now.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+
+    /// Room for a chunk of `want` bytes when its size class is free now, otherwise for one of
+    /// [`MIN_CHUNK`] (or less), waiting for it if need be.
+    pub(crate) async fn take(&self, want: usize) -> Hold {
+        let want = want.clamp(1, MAX_CHUNK);
+        let class = class_of(want);
+        if let Ok(permit) = self
+            .permits
+            .clone()
+            .try_acquire_many_owned((MIN_CHUNK << class) as u32)
+        {
+            return Hold {
+                permit,
+                class,
+                bytes: want.min(MIN_CHUNK << class),
+            };
+        }
+        let permit = self
+            .permits
+            .clone()
+            .acquire_many_owned(MIN_CHUNK as u32)
+            .await
+            .expect("the budget's semaphore is never closed");
+        Hold {
+            permit,
+            class: 0,
+            bytes: want.min(MIN_CHUNK),
+        }
+    }
+
+    /// A buffer of `hold`'s size class, filled with zeros or with an earlier chunk's bytes.
+    pub(crate) fn buffer(&self, hold: &Hold) -> Vec<u8> {
+        lock(&self.pool[hold.class])
+            .pop()
+            .unwrap_or_else(|| vec![0; MIN_CHUNK << hold.class])
+    }
+
+    /// Keeps `buffer` for a later chunk, unless its size class has enough idle ones.
+    fn give_back(&self, buffer: Vec<u8>) {
+        let class = class_of(buffer.len());
+        if buffer.len() != MIN_CHUNK << class {
+            return;
+        }
+        let mut pool = lock(&self.pool[class]);
+        if (pool.len() + 1) * buffer.len() <= POOLED_PER_CLASS {
+            pool.push(buffer);
+        }
+    }
+}
+
+impl Default for ReadBudget {
+    fn default() -> Self {
+        let bytes = Self::DEFAULT_BYTES;
+        ReadBudget {
+            permits: Arc::new(Semaphore::new(bytes)),
+            bytes,
+            pool: Default::default(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Room in the budget, held for one chunk.
+pub(crate) struct Hold {
+    permit: OwnedSemaphorePermit,
+    class: usize,
+    /// How many bytes the chunk may have.
+    pub(crate) bytes: usize,
+}
+
+/// What a chunk on its way to the client holds.
+enum Held {
+    /// A pooled buffer, of which the first `len` bytes are the chunk.
+    Pooled {
+        buffer: Vec<u8>,
+        len: usize,
+        budget: Arc<ReadBudget>,
+    },
+    /// Bytes from elsewhere (an S3 response).
+    Shared(Bytes),
+}
+
+/// A chunk on its way to the client: gives its buffer back, releases its part of the budget and
+/// tells its stream it has left when hyper drops it.
+struct InFlight {
+    held: Held,
+    _hold: OwnedSemaphorePermit,
+    left: Option<oneshot::Sender<()>>,
+}
+
+impl AsRef<[u8]> for InFlight {
+    fn as_ref(&self) -> &[u8] {
+        match &self.held {
+            Held::Pooled { buffer, len, .. } => &buffer[..*len],
+            Held::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Held::Pooled { buffer, budget, .. } = &mut self.held {
+            budget.give_back(std::mem::take(buffer));
+        }
+        if let Some(left) = self.left.take() {
+            let _ = left.send(());
+        }
+    }
+}
+
+/// One download's pace: how large its next chunk is, and when it may be read.
+pub(crate) struct Pace {
+    budget: Arc<ReadBudget>,
+    next: usize,
+    previous: Option<(Instant, usize, oneshot::Receiver<()>)>,
+}
+
+impl Pace {
+    /// A download starting with a [`FIRST_CHUNK`].
+    pub(crate) fn new(budget: Arc<ReadBudget>) -> Self {
+        Pace {
+            budget,
+            next: FIRST_CHUNK,
+            previous: None,
+        }
+    }
+
+    /// The budget the download's chunks are held in.
+    pub(crate) fn budget(&self) -> &Arc<ReadBudget> {
+        &self.budget
+    }
+
+    /// Waits until the previous chunk has left, then takes room for the next chunk: at most
+    /// `left` bytes, about [`HOLD`] of the client's recent reading.
+    pub(crate) async fn ready(&mut self, left: u64) -> Hold {
+        self.settle().await;
+        let want = usize::try_from(left).map_or(self.next, |left| left.min(self.next));
+        self.budget.take(want).await
+    }
+
+    /// Waits until the previous chunk has left, and sizes the next one by how long it took.
+    async fn settle(&mut self) {
+        if let Some((sent, len, gone)) = self.previous.take() {
+            // A dropped sender means the chunk was dropped too.
+            let _ = gone.await;
+            self.next = next_size(len, sent.elapsed());
+        }
+    }
+
+    /// The first `len` bytes of `buffer` (from [`ReadBudget::buffer`]), read under `hold`, as
+    /// the chunk to hand over.
+    pub(crate) fn send(&mut self, buffer: Vec<u8>, len: usize, hold: Hold) -> Bytes {
+        let held = Held::Pooled {
+            buffer,
+            len,
+            budget: self.budget.clone(),
+        };
+        self.hand_over(held, len, hold)
+    }
+
+    fn hand_over(&mut self, held: Held, len: usize, hold: Hold) -> Bytes {
+        let (left, gone) = oneshot::channel();
+        self.previous = Some((Instant::now(), len, gone));
+        Bytes::from_owner(InFlight {
+            held,
+            _hold: hold.permit,
+            left: Some(left),
+        })
+    }
+}
+
+/// The next chunk's size after one of `len` bytes took `took` to leave: what the client reads
+/// in [`HOLD`] at that rate, as a size class between [`MIN_CHUNK`] and [`MAX_CHUNK`].
+fn next_size(len: usize, took: Duration) -> usize {
+    let rate = len as f64 / took.as_secs_f64().max(1e-6);
+    let size = rate * HOLD.as_secs_f64();
+    (0..CLASSES)
+        .rev()
+        .map(|c| MIN_CHUNK << c)
+        .find(|&class| class as f64 <= size)
+        .unwrap_or(MIN_CHUNK)
+}
+
+/// `stream` (a blob store's download) handed over at the client's pace: each chunk once the
+/// one before has left, holding its size from `budget` until it has. The chunks' sizes are
+/// the stream's own (cut to fit the budget).
+pub fn paced(stream: ByteStream, budget: Arc<ReadBudget>) -> ByteStream {
+    Box::pin(futures::stream::unfold(
+        (stream, Pace::new(budget), None::<Bytes>),
+        |(mut stream, mut pace, mut rest)| async move {
+            // Nothing more is pulled from the store while the client still has a chunk to take.
+            pace.settle().await;
+            let mut chunk = match rest.take() {
+                Some(rest) => rest,
+                None => match stream.next().await? {
+                    Ok(chunk) => chunk,
+                    Err(e) => return Some((Err(e), (stream, pace, None))),
+                },
+            };
+            // The whole chunk when the budget has room; otherwise part of it now.
+            let hold = pace.budget.take(chunk.len()).await;
+            if chunk.len() > hold.bytes {
+                rest = Some(chunk.split_off(hold.bytes));
+            }
+            let len = chunk.len();
+            let chunk = pace.hand_over(Held::Shared(chunk), len, hold);
+            Some((Ok(chunk), (stream, pace, rest)))
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_client_gets_the_smallest_chunks_and_a_fast_one_the_largest() {
+        // 4 KiB every 250 ms.
+        assert_eq!(next_size(16 * 1024, Duration::from_secs(1)), MIN_CHUNK);
+        // 1 GB/s.
+        assert_eq!(next_size(256 * 1024, Duration::from_micros(250)), MAX_CHUNK);
+        // 10 MB/s: 200 KB in 20 ms, in a size class.
+        assert_eq!(next_size(1_000_000, Duration::from_millis(100)), 128 * 1024);
+        assert_eq!(next_size(MAX_CHUNK, Duration::ZERO), MAX_CHUNK);
+    }
+
+    fn chunks(n: usize, len: usize) -> ByteStream {
+        Box::pin(futures::stream::iter(
+            (0..n).map(move |i| Ok(Bytes::from(vec![i as u8; len]))),
+        ))
+    }
+
+    #[tokio::test]
+    async fn the_next_chunk_waits_until_the_previous_one_has_left() {
+        let budget = ReadBudget::new(1024 * 1024);
+        let mut stream = paced(chunks(3, 1000), budget.clone());
+        let first = stream.next().await.unwrap().unwrap();
+        assert_eq!(first.len(), 1000);
+        assert_eq!(budget.available(), budget.bytes() - MIN_CHUNK);
+        // Held by the connection: the stream does not hand over another.
+        let waiting = tokio::time::timeout(Duration::from_millis(100), stream.next()).await;
+        assert!(
+            waiting.is_err(),
+            "a second chunk came while the first was held"
+        );
+        drop(first);
+        let second = stream.next().await.unwrap().unwrap();
+        assert_eq!(second[0], 1);
+        drop(second);
+        assert_eq!(stream.next().await.unwrap().unwrap()[0], 2);
+    }
+
+    #[tokio::test]
+    async fn chunks_held_never_exceed_the_budget_and_a_short_budget_splits_chunks() {
+        let budget = ReadBudget::new(MAX_CHUNK);
+        let mut one = paced(chunks(2, MAX_CHUNK), budget.clone());
+        let held = one.next().await.unwrap().unwrap();
+        assert_eq!(held.len(), MAX_CHUNK);
+        assert_eq!(budget.available(), 0);
+        // Another download waits for room while the first chunk is held...
+        let mut two = paced(chunks(1, MAX_CHUNK), budget.clone());
+        let waiting = tokio::time::timeout(Duration::from_millis(100), two.next()).await;
+        assert!(waiting.is_err());
+        drop(held);
+        // ...and then gets the smallest chunk, the rest after it.
+        let part = two.next().await.unwrap().unwrap();
+        assert_eq!(part.len(), MIN_CHUNK);
+        drop(part);
+        let mut total = MIN_CHUNK;
+        while let Some(chunk) = two.next().await {
+            total += chunk.unwrap().len();
+        }
+        assert_eq!(total, MAX_CHUNK);
+        drop(one);
+        assert_eq!(budget.available(), budget.bytes());
+    }
+}

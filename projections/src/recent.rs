@@ -1,0 +1,295 @@
+//! Clip views read moments ago, kept in memory for the public reads that ask for the same clip
+//! again and again (a popular clip's page, its metadata, its downloads).
+//!
+//! What may be served from here, and for how long, is the whole design (ADR 0026):
+//!
+//! - An entry is served for at most the configured age (default half a second, never more than
+//!   one). Another replica's change (a delete, a removal, a limit used up) reaches this one's
+//!   readers when the entry ages out: within the age, with no message between replicas.
+//! - This process's own changes forget the entry as soon as they are projected
+//!   ([`ClipProjector`](crate::ClipProjector) calls [`RecentViews::forget`]).
+//! - Only callers without credentials are served from here. An owner (or a moderator) always
+//!   reads the store, so their own change is visible to them at once, whichever replica
+//!   answers.
+//! - Expiry needs nothing: the access rule compares the view's expiry with the clock.
+//!
+//! Memory is bounded by the entry count, whatever the number of clips: a full shard first
+//! drops its aged entries, then all of them.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::store::StoreError;
+use crate::view::ClipView;
+
+/// Shards: requests for different clips rarely wait on one lock.
+const SHARDS: usize = 16;
+
+/// The longest age an entry may be served at: the promise to other replicas' changes.
+pub const MAX_AGE: Duration = Duration::from_secs(1);
+
+/// Recently read views (and recent "no such clip" answers), each served until it is `age` old.
+pub struct RecentViews {
+    age: Duration,
+    per_shard: usize,
+    shards: Vec<Mutex<HashMap<String, Entry>>>,
+}
+
+struct Entry {
+    /// When the read began, or when the entry was forgotten.
+    read_at: Instant,
+    /// `None`: forgotten (a read that began before this must not be kept).
+    view: Option<Option<Arc<ClipView>>>,
+}
+
+impl RecentViews {
+    /// A cache serving entries up to `age` old (capped at [`MAX_AGE`]), holding at most about
+    /// `entries` of them. A zero age or size keeps nothing: every read goes to the store.
+    pub fn new(age: Duration, entries: usize) -> Self {
+        RecentViews {
+            age: age.min(MAX_AGE),
+            per_shard: entries.div_ceil(SHARDS),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    /// A cache that keeps nothing.
+    pub fn off() -> Self {
+        Self::new(Duration::ZERO, 0)
+    }
+
+    /// Whether anything is kept.
+    pub fn is_on(&self) -> bool {
+        !self.age.is_zero() && self.per_shard > 0
+    }
+
+    fn shard(&self, id: &str) -> &Mutex<HashMap<String, Entry>> {
+        // FNV-1a: ids are random already; this only spreads them.
+        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        &self.shards[(hash % SHARDS as u64) as usize]
+    }
+
+    /// Clip `id`'s view as the store had it at most the configured age ago; `read` reads it
+    /// from the store when no entry is young enough.
+    pub async fn get<F, Fut>(&self, id: &str, read: F) -> Result<Option<Arc<ClipView>>, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<ClipView>, StoreError>>,
+    {
+        if !self.is_on() {
+            return Ok(read().await?.map(Arc::new));
+        }
+        let now = Instant::now();
+        if let Some(Entry {
+            read_at,
+            view: Some(view),
+        }) = lock(self.shard(id)).get(id)
+        {
+            if now.duration_since(*read_at) < self.age {
+                return Ok(view.clone());
+            }
+        }
+        let view = read().await?.map(Arc::new);
+        self.keep(id, now, view.clone());
+        Ok(view)
+    }
+
+    /// Remembers `view` as read at `read_at` (before the read began, so a change projected
+    /// while it ran is never kept longer than the age allows).
+    fn keep(&self, id: &str, read_at: Instant, view: Option<Arc<ClipView>>) {
+        let mut shard = lock(self.shard(id));
+        // A read that began later, or a `forget` since this read began, wins.
+        if shard.get(id).is_some_and(|e| e.read_at >= read_at) {
+            return;
+        }
+        self.put(&mut shard, id, read_at, Some(view));
+    }
+
+    /// Puts an entry in `shard`, first making room: aged entries go, then, if none had aged,
+    /// every entry.
+    fn put(
+        &self,
+        shard: &mut HashMap<String, Entry>,
+        id: &str,
+        read_at: Instant,
+        view: Option<Option<Arc<ClipView>>>,
+    ) {
+        if shard.len() >= self.per_shard && !shard.contains_key(id) {
+            let age = self.age;
+            let now = Instant::now();
+            shard.retain(|_, e| now.duration_since(e.read_at) < age);
+            if shard.len() >= self.per_shard {
+                shard.clear();
+            }
+        }
+        shard.insert(id.to_owned(), Entry { read_at, view });
+    }
+
+    /// Forgets clip `id`: its next read goes to the store. Called once its change is written.
+    pub fn forget(&self, id: &str) {
+        if self.is_on() {
+            let mut shard = lock(self.shard(id));
+            self.put(&mut shard, id, Instant::now(), None);
+        }
+    }
+
+    /// Forgets everything (after a rebuild swapped every view).
+    pub fn clear(&self) {
+        for shard in &self.shards {
+            lock(shard).clear();
+        }
+    }
+
+    /// Entries held now (aged and forgotten ones included until they are replaced or dropped).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for RecentViews {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecentViews")
+            .field("age", &self.age)
+            .field("entries", &(self.per_shard * SHARDS))
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn view(title: &str) -> ClipView {
+        crate::search::tests::view(Some(title), "clip.wav", None)
+    }
+
+    /// Reads through `cache`, counting the store reads in `reads`; the store holds `title`.
+    async fn read(
+        cache: &RecentViews,
+        id: &str,
+        reads: &AtomicUsize,
+        title: &str,
+    ) -> Option<String> {
+        cache
+            .get(id, || async {
+                reads.fetch_add(1, Ordering::SeqCst);
+                Ok(Some(view(title)))
+            })
+            .await
+            .unwrap()
+            .and_then(|v| v.title.clone())
+    }
+
+    #[tokio::test]
+    async fn an_entry_is_served_until_it_ages_out_then_read_again() {
+        let cache = RecentViews::new(Duration::from_millis(200), 100);
+        let reads = AtomicUsize::new(0);
+        assert_eq!(
+            read(&cache, "a", &reads, "one").await.as_deref(),
+            Some("one")
+        );
+        assert_eq!(
+            read(&cache, "a", &reads, "two").await.as_deref(),
+            Some("one")
+        );
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(
+            read(&cache, "a", &reads, "two").await.as_deref(),
+            Some("two")
+        );
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_entry_is_read_again_at_once() {
+        let cache = RecentViews::new(Duration::from_secs(1), 100);
+        let reads = AtomicUsize::new(0);
+        read(&cache, "a", &reads, "one").await;
+        cache.forget("a");
+        assert_eq!(
+            read(&cache, "a", &reads, "two").await.as_deref(),
+            Some("two")
+        );
+        assert_eq!(
+            read(&cache, "a", &reads, "three").await.as_deref(),
+            Some("two")
+        );
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_read_that_began_before_a_forget_is_not_kept() {
+        let cache = RecentViews::new(Duration::from_secs(1), 100);
+        let reads = AtomicUsize::new(0);
+        // The change is projected (and forgotten) while this read is in flight.
+        let stale = cache
+            .get("a", || async {
+                cache.forget("a");
+                Ok(Some(view("before")))
+            })
+            .await
+            .unwrap();
+        assert_eq!(stale.unwrap().title.as_deref(), Some("before"));
+        assert_eq!(
+            read(&cache, "a", &reads, "after").await.as_deref(),
+            Some("after")
+        );
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn no_such_clip_is_remembered_too() {
+        let cache = RecentViews::new(Duration::from_secs(1), 100);
+        let reads = AtomicUsize::new(0);
+        for _ in 0..3 {
+            let found = cache
+                .get("gone", || async {
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    Ok(None)
+                })
+                .await
+                .unwrap();
+            assert!(found.is_none());
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_entry_count_stays_bounded_whatever_the_number_of_clips() {
+        let cache = RecentViews::new(Duration::from_secs(1), 64);
+        let reads = AtomicUsize::new(0);
+        for i in 0..10_000 {
+            read(&cache, &format!("clip{i}"), &reads, "t").await;
+            cache.forget(&format!("other{i}"));
+        }
+        assert!(cache.len() <= 64, "{} entries", cache.len());
+    }
+
+    #[tokio::test]
+    async fn off_reads_the_store_every_time_and_an_age_is_capped_at_one_second() {
+        let cache = RecentViews::off();
+        let reads = AtomicUsize::new(0);
+        read(&cache, "a", &reads, "one").await;
+        read(&cache, "a", &reads, "one").await;
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        assert!(cache.is_empty());
+        let capped = RecentViews::new(Duration::from_secs(60), 10);
+        assert_eq!(capped.age, MAX_AGE);
+    }
+}
