@@ -225,7 +225,9 @@ impl Pace {
         if let Some((sent, len, gone)) = self.previous.take() {
             // A dropped sender means the chunk was dropped too.
             let _ = gone.await;
-            self.next = next_size(len, sent.elapsed());
+            // At most twice the chunk that left: a slow client's socket buffers swallow its
+            // first chunk at once, which says nothing of how fast it reads.
+            self.next = next_size(len, sent.elapsed()).min((2 * len).max(MIN_CHUNK));
         }
     }
 
@@ -310,6 +312,22 @@ mod tests {
         Box::pin(futures::stream::iter(
             (0..n).map(move |i| Ok(Bytes::from(vec![i as u8; len]))),
         ))
+    }
+
+    #[tokio::test]
+    async fn a_chunk_that_left_at_once_at_most_doubles_the_next() {
+        let budget = ReadBudget::new(8 * MAX_CHUNK);
+        let mut pace = Pace::new(budget.clone());
+        let mut sizes = Vec::new();
+        for _ in 0..4 {
+            let hold = pace.ready(u64::MAX).await;
+            sizes.push(hold.bytes);
+            let buffer = budget.buffer(&hold);
+            let len = hold.bytes;
+            // The client (its socket buffers) takes every chunk at once.
+            drop(pace.send(buffer, len, hold));
+        }
+        assert_eq!(sizes, [FIRST_CHUNK, 2 * FIRST_CHUNK, MAX_CHUNK, MAX_CHUNK]);
     }
 
     #[tokio::test]
