@@ -176,8 +176,8 @@ impl LocalBlobStore {
         match pace {
             Some(pace) => self.stream_paced(key, path, start, len, pace).await,
             None => {
-                let (file, left) = blocking(move || open_sized(&path, start, len)).await?;
-                Ok(file_chunks(file, start, left))
+                let (file, size) = blocking(move || open_sized(&path)).await?;
+                Ok(file_chunks(file, start, span(size, start, len)))
             }
         }
     }
@@ -198,7 +198,7 @@ impl LocalBlobStore {
         let mut buffer = pace.budget().buffer(&hold);
         let want = hold.bytes;
         let cached = self.open.get(key).and_then(|(file, size)| {
-            let left = len.min(size.saturating_sub(start));
+            let left = span(size, start, len);
             let want = usize::try_from(left).map_or(want, |left| left.min(want));
             match read_cached(&file, start, &mut buffer[..want]) {
                 Some(Ok(n)) if n == want => Some(Ok((file, left, n))),
@@ -213,9 +213,8 @@ impl LocalBlobStore {
             }
             None => {
                 let (file, size, left, buffer, n) = blocking(move || {
-                    let file = std::fs::File::open(&path)?;
-                    let size = file.metadata()?.len();
-                    let left = len.min(size.saturating_sub(start));
+                    let (file, size) = open_sized(&path)?;
+                    let left = span(size, start, len);
                     let want = usize::try_from(left).map_or(want, |left| left.min(want));
                     let n = read_at(&file, start, &mut buffer[..want])?;
                     Ok((Arc::new(file), size, left, buffer, n))
@@ -323,12 +322,16 @@ fn paced_file_chunks(file: Arc<std::fs::File>, pos: u64, left: u64, pace: Pace) 
     ))
 }
 
-/// Opens `path` and sizes the read of at most `len` bytes from `start`: the file and how many
-/// bytes there are to read.
-fn open_sized(path: &Path, start: u64, len: u64) -> std::io::Result<(std::fs::File, u64)> {
+/// Opens `path`: the file and its size.
+fn open_sized(path: &Path) -> std::io::Result<(std::fs::File, u64)> {
     let file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
-    Ok((file, len.min(size.saturating_sub(start))))
+    Ok((file, size))
+}
+
+/// How many of at most `len` bytes from `start` a file of `size` bytes holds.
+fn span(size: u64, start: u64, len: u64) -> u64 {
+    len.min(size.saturating_sub(start))
 }
 
 /// One `pread` into `buf` at `pos` (retried when interrupted); 0 at end of file.

@@ -60,12 +60,16 @@ impl ReadBudget {
 
     /// A budget of `bytes` (at least one largest chunk).
     pub fn new(bytes: usize) -> Arc<Self> {
+        Arc::new(Self::sized(bytes))
+    }
+
+    fn sized(bytes: usize) -> Self {
         let bytes = bytes.clamp(MAX_CHUNK, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
-        Arc::new(ReadBudget {
+        ReadBudget {
             permits: Arc::new(Semaphore::new(bytes)),
             bytes,
             pool: Default::default(),
-        })
+        }
     }
 
     /// The budget's size.
@@ -129,12 +133,7 @@ impl ReadBudget {
 
 impl Default for ReadBudget {
     fn default() -> Self {
-        let bytes = Self::DEFAULT_BYTES;
-        ReadBudget {
-            permits: Arc::new(Semaphore::new(bytes)),
-            bytes,
-            pool: Default::default(),
-        }
+        Self::sized(Self::DEFAULT_BYTES)
     }
 }
 
