@@ -12,6 +12,9 @@
 //!   reads the store, so their own change is visible to them at once, whichever replica
 //!   answers.
 //! - Expiry needs nothing: the access rule compares the view's expiry with the clock.
+//! - Reads that miss while another read of the same clip is under way wait for it rather than
+//!   go to the store too: a burst of requests for one clip (2,000 listeners arriving at once)
+//!   costs one query, not a queue for the store's connections.
 //!
 //! Memory is bounded by the entry count, whatever the number of clips: a full shard first
 //! drops its aged entries, then all of them.
@@ -20,6 +23,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
 
 use crate::store::StoreError;
 use crate::view::ClipView;
@@ -40,8 +45,18 @@ pub struct RecentViews {
 struct Entry {
     /// When the read began, or when the entry was forgotten.
     read_at: Instant,
-    /// `None`: forgotten (a read that began before this must not be kept).
-    view: Option<Option<Arc<ClipView>>>,
+    slot: Slot,
+}
+
+/// What is known of a clip.
+enum Slot {
+    /// Its view as read (`None`: no such clip).
+    Read(Option<Arc<ClipView>>),
+    /// A read is under way; its result comes through here (`None` until it has). A read that
+    /// fails or is dropped drops the sender, and those waiting read the store themselves.
+    Reading(watch::Receiver<Option<Option<Arc<ClipView>>>>),
+    /// Forgotten: a read that began before this must not be kept.
+    Forgotten,
 }
 
 impl RecentViews {
@@ -84,16 +99,39 @@ impl RecentViews {
             return Ok(read().await?.map(Arc::new));
         }
         let now = Instant::now();
-        if let Some(Entry {
-            read_at,
-            view: Some(view),
-        }) = lock(self.shard(id)).get(id)
-        {
-            if now.duration_since(*read_at) < self.age {
-                return Ok(view.clone());
+        let under_way = {
+            let mut shard = lock(self.shard(id));
+            match shard.get(id) {
+                Some(Entry { read_at, slot }) if now.duration_since(*read_at) < self.age => {
+                    match slot {
+                        Slot::Read(view) => return Ok(view.clone()),
+                        Slot::Reading(result) => Some(result.clone()),
+                        Slot::Forgotten => None,
+                    }
+                }
+                _ => None,
             }
-        }
+            .ok_or_else(|| {
+                // This read is the one others wait for.
+                let (sender, result) = watch::channel(None);
+                self.put(&mut shard, id, now, Slot::Reading(result));
+                sender
+            })
+        };
+        let sender = match under_way {
+            Ok(mut result) => {
+                if let Ok(view) = result.wait_for(Option::is_some).await {
+                    return Ok(view.clone().flatten());
+                }
+                // It failed (or its caller went away): read like everyone else.
+                None
+            }
+            Err(sender) => Some(sender),
+        };
         let view = read().await?.map(Arc::new);
+        if let Some(sender) = sender {
+            sender.send_replace(Some(view.clone()));
+        }
         self.keep(id, now, view.clone());
         Ok(view)
     }
@@ -102,22 +140,19 @@ impl RecentViews {
     /// while it ran is never kept longer than the age allows).
     fn keep(&self, id: &str, read_at: Instant, view: Option<Arc<ClipView>>) {
         let mut shard = lock(self.shard(id));
-        // A read that began later, or a `forget` since this read began, wins.
-        if shard.get(id).is_some_and(|e| e.read_at >= read_at) {
+        // A read that began later, or a `forget` since this read began, wins; the entry this
+        // read itself put there while it ran does not.
+        if shard.get(id).is_some_and(|e| {
+            e.read_at > read_at || (e.read_at == read_at && matches!(e.slot, Slot::Forgotten))
+        }) {
             return;
         }
-        self.put(&mut shard, id, read_at, Some(view));
+        self.put(&mut shard, id, read_at, Slot::Read(view));
     }
 
     /// Puts an entry in `shard`, first making room: aged entries go, then, if none had aged,
     /// every entry.
-    fn put(
-        &self,
-        shard: &mut HashMap<String, Entry>,
-        id: &str,
-        read_at: Instant,
-        view: Option<Option<Arc<ClipView>>>,
-    ) {
+    fn put(&self, shard: &mut HashMap<String, Entry>, id: &str, read_at: Instant, slot: Slot) {
         if shard.len() >= self.per_shard && !shard.contains_key(id) {
             let age = self.age;
             let now = Instant::now();
@@ -126,14 +161,14 @@ impl RecentViews {
                 shard.clear();
             }
         }
-        shard.insert(id.to_owned(), Entry { read_at, view });
+        shard.insert(id.to_owned(), Entry { read_at, slot });
     }
 
     /// Forgets clip `id`: its next read goes to the store. Called once its change is written.
     pub fn forget(&self, id: &str) {
         if self.is_on() {
             let mut shard = lock(self.shard(id));
-            self.put(&mut shard, id, Instant::now(), None);
+            self.put(&mut shard, id, Instant::now(), Slot::Forgotten);
         }
     }
 
@@ -279,6 +314,72 @@ mod tests {
             cache.forget(&format!("other{i}"));
         }
         assert!(cache.len() <= 64, "{} entries", cache.len());
+    }
+
+    #[tokio::test]
+    async fn reads_that_miss_while_one_is_under_way_wait_for_it() {
+        let cache = RecentViews::new(Duration::from_secs(1), 100);
+        let reads = AtomicUsize::new(0);
+        let slow_read = || async {
+            reads.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(Some(view("one")))
+        };
+        let found = futures::future::join_all((0..50).map(|_| cache.get("a", slow_read))).await;
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            1,
+            "the store was read more than once"
+        );
+        for view in found {
+            assert_eq!(view.unwrap().unwrap().title.as_deref(), Some("one"));
+        }
+    }
+
+    #[tokio::test]
+    async fn when_the_read_under_way_fails_those_waiting_read_the_store_themselves() {
+        let cache = RecentViews::new(Duration::from_secs(1), 100);
+        let reads = AtomicUsize::new(0);
+        let failing = cache.get("a", || async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(StoreError::Unavailable("down".into()))
+        });
+        let waiting = async {
+            // Starts while the first read is under way.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            read(&cache, "a", &reads, "two").await
+        };
+        let (failed, waited) = tokio::join!(failing, waiting);
+        assert!(failed.is_err());
+        assert_eq!(waited.as_deref(), Some("two"));
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        // And what it read is kept.
+        assert_eq!(
+            read(&cache, "a", &reads, "three").await.as_deref(),
+            Some("two")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_under_way_when_the_clip_is_forgotten_is_not_served_to_later_reads() {
+        let cache = RecentViews::new(Duration::from_secs(1), 100);
+        let reads = AtomicUsize::new(0);
+        let before = cache.get("a", || async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(Some(view("before")))
+        });
+        let after = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            cache.forget("a");
+            read(&cache, "a", &reads, "after").await
+        };
+        let (before, after) = tokio::join!(before, after);
+        assert_eq!(before.unwrap().unwrap().title.as_deref(), Some("before"));
+        assert_eq!(after.as_deref(), Some("after"));
+        assert_eq!(
+            read(&cache, "a", &reads, "later").await.as_deref(),
+            Some("after")
+        );
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ mod local;
 mod local_partial;
 mod paced;
 mod s3;
+mod s3_download;
 mod s3_partial;
 #[cfg(test)]
 mod testing;

@@ -20,7 +20,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use crate::ports::ByteStream;
 
 /// The smallest chunk: what a slow listener's connection holds.
-pub const MIN_CHUNK: usize = 16 * 1024;
+pub const MIN_CHUNK: usize = 8 * 1024;
 /// The first read of a download: a small clip in one read.
 pub const FIRST_CHUNK: usize = 64 * 1024;
 /// The largest chunk (larger reads were slower: bench/README.md).
@@ -30,7 +30,7 @@ pub const HOLD: Duration = Duration::from_millis(20);
 
 /// Chunk sizes come in powers of two from [`MIN_CHUNK`] to [`MAX_CHUNK`], each with its pool
 /// of buffers.
-const CLASSES: usize = 5;
+const CLASSES: usize = 6;
 /// Idle buffers kept per size class, in bytes.
 const POOLED_PER_CLASS: usize = 4 * 1024 * 1024;
 
@@ -149,40 +149,25 @@ pub(crate) struct Hold {
     pub(crate) bytes: usize,
 }
 
-/// What a chunk on its way to the client holds.
-enum Held {
-    /// A pooled buffer, of which the first `len` bytes are the chunk.
-    Pooled {
-        buffer: Vec<u8>,
-        len: usize,
-        budget: Arc<ReadBudget>,
-    },
-    /// Bytes from elsewhere (an S3 response).
-    Shared(Bytes),
-}
-
-/// A chunk on its way to the client: gives its buffer back, releases its part of the budget and
-/// tells its stream it has left when hyper drops it.
+/// A chunk on its way to the client: the first `len` bytes of a pooled buffer. When hyper drops
+/// it, it gives the buffer back, releases its part of the budget and tells its stream it has left.
 struct InFlight {
-    held: Held,
+    buffer: Vec<u8>,
+    len: usize,
+    budget: Arc<ReadBudget>,
     _hold: OwnedSemaphorePermit,
     left: Option<oneshot::Sender<()>>,
 }
 
 impl AsRef<[u8]> for InFlight {
     fn as_ref(&self) -> &[u8] {
-        match &self.held {
-            Held::Pooled { buffer, len, .. } => &buffer[..*len],
-            Held::Shared(bytes) => bytes,
-        }
+        &self.buffer[..self.len]
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Held::Pooled { buffer, budget, .. } = &mut self.held {
-            budget.give_back(std::mem::take(buffer));
-        }
+        self.budget.give_back(std::mem::take(&mut self.buffer));
         if let Some(left) = self.left.take() {
             let _ = left.send(());
         }
@@ -233,19 +218,12 @@ impl Pace {
     /// The first `len` bytes of `buffer` (from [`ReadBudget::buffer`]), read under `hold`, as
     /// the chunk to hand over.
     pub(crate) fn send(&mut self, buffer: Vec<u8>, len: usize, hold: Hold) -> Bytes {
-        let held = Held::Pooled {
-            buffer,
-            len,
-            budget: self.budget.clone(),
-        };
-        self.hand_over(held, len, hold)
-    }
-
-    fn hand_over(&mut self, held: Held, len: usize, hold: Hold) -> Bytes {
         let (left, gone) = oneshot::channel();
         self.previous = Some((Instant::now(), len, gone));
         Bytes::from_owner(InFlight {
-            held,
+            buffer,
+            len,
+            budget: self.budget.clone(),
             _hold: hold.permit,
             left: Some(left),
         })
@@ -264,30 +242,45 @@ fn next_size(len: usize, took: Duration) -> usize {
         .unwrap_or(MIN_CHUNK)
 }
 
-/// `stream` (a blob store's download) handed over at the client's pace: each chunk once the
-/// one before has left, holding its size from `budget` until it has. The chunks' sizes are
-/// the stream's own (cut to fit the budget).
+/// `stream` (a blob store's response) handed over at the client's pace: each chunk once the
+/// one before has left, sized by the pace and holding its size from `budget` until it has.
+/// The stream's own pieces are copied into pooled buffers, so none of them is kept: what the
+/// source buffers is the source's to bound (`s3.rs` reads its responses in small pieces).
 pub fn paced(stream: ByteStream, budget: Arc<ReadBudget>) -> ByteStream {
     Box::pin(futures::stream::unfold(
-        (stream, Pace::new(budget), None::<Bytes>),
-        |(mut stream, mut pace, mut rest)| async move {
-            // Nothing more is pulled from the store while the client still has a chunk to take.
-            pace.settle().await;
-            let mut chunk = match rest.take() {
-                Some(rest) => rest,
-                None => match stream.next().await? {
-                    Ok(chunk) => chunk,
-                    Err(e) => return Some((Err(e), (stream, pace, None))),
-                },
-            };
-            // The whole chunk when the budget has room; otherwise part of it now.
-            let hold = pace.budget.take(chunk.len()).await;
-            if chunk.len() > hold.bytes {
-                rest = Some(chunk.split_off(hold.bytes));
+        (stream, Pace::new(budget), Bytes::new(), false),
+        |(mut stream, mut pace, mut rest, mut ended)| async move {
+            if ended && rest.is_empty() {
+                return None;
             }
-            let len = chunk.len();
-            let chunk = pace.hand_over(Held::Shared(chunk), len, hold);
-            Some((Ok(chunk), (stream, pace, rest)))
+            // Nothing more is pulled from the source while the client still has a chunk to take.
+            let hold = pace.ready(u64::MAX).await;
+            let mut buffer = pace.budget.buffer(&hold);
+            let mut len = 0;
+            while len < hold.bytes {
+                if rest.is_empty() {
+                    if ended {
+                        break;
+                    }
+                    match stream.next().await {
+                        Some(Ok(piece)) => rest = piece,
+                        Some(Err(e)) => return Some((Err(e), (stream, pace, Bytes::new(), true))),
+                        None => {
+                            ended = true;
+                            continue;
+                        }
+                    }
+                }
+                let n = rest.len().min(hold.bytes - len);
+                buffer[len..len + n].copy_from_slice(&rest.split_to(n));
+                len += n;
+            }
+            if len == 0 {
+                pace.budget.give_back(buffer);
+                return None;
+            }
+            let chunk = pace.send(buffer, len, hold);
+            Some((Ok(chunk), (stream, pace, rest, ended)))
         },
     ))
 }
@@ -329,13 +322,26 @@ mod tests {
         assert_eq!(sizes, [FIRST_CHUNK, 2 * FIRST_CHUNK, MAX_CHUNK, MAX_CHUNK]);
     }
 
+    async fn drain(mut stream: ByteStream) -> Vec<u8> {
+        let mut all = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            all.extend_from_slice(&chunk.unwrap());
+        }
+        all
+    }
+
+    fn concatenated(n: usize, len: usize) -> Vec<u8> {
+        (0..n).flat_map(|i| vec![i as u8; len]).collect()
+    }
+
     #[tokio::test]
     async fn the_next_chunk_waits_until_the_previous_one_has_left() {
         let budget = ReadBudget::new(1024 * 1024);
-        let mut stream = paced(chunks(3, 1000), budget.clone());
+        let mut stream = paced(chunks(3, FIRST_CHUNK), budget.clone());
         let first = stream.next().await.unwrap().unwrap();
-        assert_eq!(first.len(), 1000);
-        assert_eq!(budget.available(), budget.bytes() - MIN_CHUNK);
+        assert!(first.iter().all(|&b| b == 0));
+        assert_eq!(first.len(), FIRST_CHUNK);
+        assert_eq!(budget.available(), budget.bytes() - FIRST_CHUNK);
         // Held by the connection: the stream does not hand over another.
         let waiting = tokio::time::timeout(Duration::from_millis(100), stream.next()).await;
         assert!(
@@ -345,32 +351,58 @@ mod tests {
         drop(first);
         let second = stream.next().await.unwrap().unwrap();
         assert_eq!(second[0], 1);
+        let mut all = vec![0; FIRST_CHUNK];
+        all.extend_from_slice(&second);
         drop(second);
-        assert_eq!(stream.next().await.unwrap().unwrap()[0], 2);
+        all.extend(drain(stream).await);
+        assert!(all == concatenated(3, FIRST_CHUNK));
+        assert_eq!(budget.available(), budget.bytes());
     }
 
     #[tokio::test]
-    async fn chunks_held_never_exceed_the_budget_and_a_short_budget_splits_chunks() {
+    async fn small_pieces_of_the_source_are_gathered_into_the_paces_chunks() {
+        let budget = ReadBudget::new(1024 * 1024);
+        let mut stream = paced(chunks(200, 1000), budget.clone());
+        let first = stream.next().await.unwrap().unwrap();
+        assert_eq!(first.len(), FIRST_CHUNK, "one chunk from 66 pieces");
+        let mut all = first.to_vec();
+        drop(first);
+        all.extend(drain(stream).await);
+        assert!(all == concatenated(200, 1000));
+    }
+
+    #[tokio::test]
+    async fn chunks_held_never_exceed_the_budget_and_a_short_budget_cuts_chunks() {
         let budget = ReadBudget::new(MAX_CHUNK);
-        let mut one = paced(chunks(2, MAX_CHUNK), budget.clone());
-        let held = one.next().await.unwrap().unwrap();
-        assert_eq!(held.len(), MAX_CHUNK);
-        assert_eq!(budget.available(), 0);
-        // Another download waits for room while the first chunk is held...
-        let mut two = paced(chunks(1, MAX_CHUNK), budget.clone());
-        let waiting = tokio::time::timeout(Duration::from_millis(100), two.next()).await;
-        assert!(waiting.is_err());
-        drop(held);
-        // ...and then gets the smallest chunk, the rest after it.
-        let part = two.next().await.unwrap().unwrap();
-        assert_eq!(part.len(), MIN_CHUNK);
-        drop(part);
-        let mut total = MIN_CHUNK;
-        while let Some(chunk) = two.next().await {
-            total += chunk.unwrap().len();
+        // Three downloads hold a first chunk each, and something else a smallest one: less
+        // than a first chunk is left.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut stream = paced(chunks(1, FIRST_CHUNK), budget.clone());
+            held.push(stream.next().await.unwrap().unwrap());
         }
-        assert_eq!(total, MAX_CHUNK);
-        drop(one);
-        assert_eq!(budget.available(), budget.bytes());
+        let small = budget.take(MIN_CHUNK).await;
+        assert_eq!(budget.available(), MAX_CHUNK - 3 * FIRST_CHUNK - MIN_CHUNK);
+        // A fourth gets the smallest chunks, the rest after them.
+        let mut fourth = paced(chunks(1, FIRST_CHUNK), budget.clone());
+        let part = fourth.next().await.unwrap().unwrap();
+        assert_eq!(part.len(), MIN_CHUNK);
+        // With the budget used up, a fifth waits until something has left.
+        let _rest = budget
+            .permits
+            .clone()
+            .try_acquire_many_owned(budget.available() as u32)
+            .unwrap();
+        assert_eq!(budget.available(), 0);
+        let mut fifth = paced(chunks(1, FIRST_CHUNK), budget.clone());
+        let waiting = tokio::time::timeout(Duration::from_millis(100), fifth.next()).await;
+        assert!(waiting.is_err(), "a chunk came with the budget used up");
+        drop(held);
+        drop(small);
+        let mut total = part.len();
+        drop(part);
+        total += drain(fourth).await.len();
+        assert_eq!(total, FIRST_CHUNK);
+        assert_eq!(drain(fifth).await.len(), FIRST_CHUNK);
     }
 }

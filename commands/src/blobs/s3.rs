@@ -28,6 +28,7 @@ use minio::s3::{MinioClient, MinioClientBuilder};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::paced::{paced, ReadBudget};
+use super::s3_download::{downloader, Downloader};
 use super::{age_since, validate_key, validate_prefix};
 use crate::ports::{BlobError, BlobStore, ByteStream};
 
@@ -80,6 +81,8 @@ pub struct S3BlobStore {
     endpoint: String,
     /// What downloads may hold while their clients read (`paced.rs`).
     budget: Arc<ReadBudget>,
+    /// The client downloads read with (`s3_download.rs`).
+    downloader: Downloader,
 }
 
 // By hand: the client's own `Debug` prints the secret key.
@@ -233,6 +236,10 @@ impl S3BlobStore {
         &self.bucket
     }
 
+    pub(super) fn downloader(&self) -> &Downloader {
+        &self.downloader
+    }
+
     /// Connects to the store, creating the bucket if it does not exist.
     pub async fn connect(settings: S3Settings) -> Result<Self, BlobError> {
         let mut base_url: BaseUrl = settings.endpoint.parse().map_err(|e| {
@@ -256,6 +263,7 @@ impl S3BlobStore {
             bucket,
             endpoint: settings.endpoint,
             budget: Arc::new(ReadBudget::default()),
+            downloader: downloader()?,
         };
         store.ensure_bucket().await?;
         store.ensure_lifecycle().await;
@@ -605,7 +613,10 @@ impl BlobStore for S3BlobStore {
         key: &str,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream, BlobError> {
-        Ok(paced(self.get(key, range).await?, self.budget.clone()))
+        if matches!(&range, Some(r) if r.start >= r.end) {
+            return self.get(key, range).await;
+        }
+        Ok(paced(self.fetch(key, range).await?, self.budget.clone()))
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {

@@ -1,0 +1,151 @@
+//! Downloads from the S3 store, read from the server in small pieces (ADR 0026).
+//!
+//! minio's client is reqwest's, whose connections read up to about 400 KiB of a response ahead
+//! of its reader, and which cannot be told to read less: 2,000 slow listeners of S3 clips held
+//! a gigabyte in those buffers, while the pace (`paced.rs`) kept what `serve` itself held within
+//! its budget. Downloads therefore fetch a URL minio presigns (locally: no request) with a
+//! client of their own, whose connections read [`READ_PIECE`] at a time and only when the
+//! download asks for more, so an open download holds about one piece in the client however
+//! slowly its listener reads. Everything else stays with minio.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use http_body_util::{BodyDataStream, BodyExt, Empty, Limited};
+use hyper::header::RANGE;
+use hyper::{Method, Request, StatusCode};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::s3::{s3_err, validation_err, S3BlobStore};
+use crate::ports::{BlobError, ByteStream};
+
+/// What a download's connection to the store reads from its socket at a time, and so about
+/// what it holds.
+pub(super) const READ_PIECE: usize = 8 * 1024;
+
+/// How long a presigned URL is good for: the skew S3 tolerates in a signed request's date, so a
+/// clock that far off works as it would with minio's signed headers. The URL never leaves the
+/// process.
+const PRESIGNED_FOR: u32 = 15 * 60;
+
+/// Idle connections kept to the store (as minio keeps for its own requests).
+const IDLE_CONNECTIONS: usize = 32;
+
+/// The client downloads use.
+pub(super) type Downloader = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// A client for `http` and `https` endpoints (Mozilla's roots, as minio's reqwest uses).
+pub(super) fn downloader() -> Result<Downloader, BlobError> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    let https = HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .map_err(|e| BlobError::Unavailable(format!("TLS for S3 downloads: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .http1_read_buf_exact_size(READ_PIECE)
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(IDLE_CONNECTIONS)
+        .build(https))
+}
+
+impl S3BlobStore {
+    /// The blob under `key` (the `range` of it), as its response's body. `range` is not empty.
+    pub(super) async fn fetch(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream, BlobError> {
+        let object = Self::object_key(key)?;
+        let url = self
+            .client()
+            .get_presigned_object_url(self.bucket(), &object, Method::GET)
+            .map_err(validation_err)?
+            .expiry_seconds(PRESIGNED_FOR)
+            .build()
+            .send()
+            .await
+            .map_err(s3_err)?
+            .url;
+        let mut request = Request::get(url);
+        if let Some(range) = &range {
+            request = request.header(RANGE, format!("bytes={}-{}", range.start, range.end - 1));
+        }
+        let request = request
+            .body(Empty::new())
+            .map_err(|e| BlobError::Unavailable(format!("S3 download request: {e}")))?;
+        let response = self
+            .downloader()
+            .request(request)
+            .await
+            .map_err(|e| unavailable("S3 download", &e))?;
+        let status = response.status();
+        let whole = status == StatusCode::OK && range.is_none();
+        if whole || status == StatusCode::PARTIAL_CONTENT {
+            let body = BodyDataStream::new(response.into_body())
+                .map_err(|e| std::io::Error::other(unavailable("S3 download body", &e)));
+            return Ok(Box::pin(body));
+        }
+        // An error's body is a short XML document naming its code.
+        let body = Limited::new(response.into_body(), 16 * 1024)
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        match status {
+            StatusCode::NOT_FOUND if body.contains("<Code>NoSuchKey</Code>") => {
+                Err(BlobError::NotFound)
+            }
+            // Starting at or past the end: nothing there, as in the local store.
+            StatusCode::RANGE_NOT_SATISFIABLE => Ok(Box::pin(futures::stream::empty())),
+            _ => Err(BlobError::Unavailable(format!(
+                "S3 answered {status} to a download: {}",
+                code_of(&body).unwrap_or("no error code")
+            ))),
+        }
+    }
+}
+
+/// The `<Code>` of an S3 error document.
+fn code_of(body: &str) -> Option<&str> {
+    let start = body.find("<Code>")? + "<Code>".len();
+    let len = body[start..].find("</Code>")?;
+    Some(&body[start..start + len])
+}
+
+/// `what` failed with `e`, its causes included (hyper's top-level messages hide them).
+fn unavailable(what: &str, e: &dyn std::error::Error) -> BlobError {
+    let mut msg = format!("{what}: {e}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    BlobError::Unavailable(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_of;
+
+    #[test]
+    fn an_error_documents_code_is_read() {
+        let doc =
+            "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>no</Message></Error>";
+        assert_eq!(code_of(doc), Some("AccessDenied"));
+        assert_eq!(code_of("<Error></Error>"), None);
+        assert_eq!(code_of(""), None);
+    }
+}
