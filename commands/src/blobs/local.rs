@@ -24,6 +24,12 @@ const STALE_TMP_AGE: Duration = Duration::from_secs(3600);
 /// Write buffer per upload.
 const WRITE_BUFFER: usize = 256 * 1024;
 
+/// While a body is being written, the bytes written so far are synced in the background each
+/// time this much more has arrived: the disk writes them while the rest comes in, and the
+/// sync that ends the write only waits for the last of them. (Synced at the end alone, a
+/// 100 MiB upload spent half its time in that sync: bench/README.md.)
+const EARLY_SYNC: u64 = 8 * 1024 * 1024;
+
 /// A [`BlobStore`] over a directory.
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
@@ -241,17 +247,64 @@ impl LocalBlobStore {
 
     async fn write_tmp(tmp: &Path, mut body: ByteStream) -> Result<u64, BlobError> {
         let file = tokio::fs::File::create(tmp).await.map_err(io_err)?;
+        let syncer = Arc::new(file.try_clone().await.map_err(io_err)?.into_std().await);
         // Batch the body's small chunks into fewer blocking writes; bounded per upload.
         let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut written = 0u64;
+        let mut early = EarlySync::new(syncer);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(BlobError::Source)?;
             file.write_all(&chunk).await.map_err(io_err)?;
             written += chunk.len() as u64;
+            early.wrote(written).await?;
         }
         file.flush().await.map_err(io_err)?;
+        early.finish().await?;
         file.get_ref().sync_all().await.map_err(io_err)?;
         Ok(written)
+    }
+}
+
+/// The background syncs of a file being written ([`EARLY_SYNC`]): at most one at a time.
+struct EarlySync {
+    file: Arc<std::fs::File>,
+    synced_at: u64,
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl EarlySync {
+    fn new(file: Arc<std::fs::File>) -> Self {
+        EarlySync {
+            file,
+            synced_at: 0,
+            running: None,
+        }
+    }
+
+    /// `written` bytes have been handed to the file: starts a sync when [`EARLY_SYNC`] more
+    /// have come since the last one began and it has ended.
+    async fn wrote(&mut self, written: u64) -> Result<(), BlobError> {
+        if written - self.synced_at < EARLY_SYNC
+            || self.running.as_ref().is_some_and(|r| !r.is_finished())
+        {
+            return Ok(());
+        }
+        self.finish().await?;
+        let file = self.file.clone();
+        self.running = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+        self.synced_at = written;
+        Ok(())
+    }
+
+    /// Waits for the sync under way, if any.
+    async fn finish(&mut self) -> Result<(), BlobError> {
+        match self.running.take() {
+            Some(sync) => sync
+                .await
+                .map_err(|e| io_err(std::io::Error::other(e)))?
+                .map_err(io_err),
+            None => Ok(()),
+        }
     }
 }
 

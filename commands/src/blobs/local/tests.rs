@@ -60,6 +60,23 @@ async fn a_blob_larger_than_a_read_chunk_reads_back_whole_and_by_range() {
 }
 
 #[tokio::test]
+async fn a_body_synced_early_while_it_arrives_is_stored_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).await.unwrap();
+    // Past the early-sync mark three times, in pieces, the last one short.
+    let piece = 1024 * 1024;
+    let pieces = (3 * EARLY_SYNC as usize) / piece + 1;
+    let data: Vec<u8> = (0..pieces * piece - 77).map(|i| (i % 253) as u8).collect();
+    let chunks = data
+        .chunks(piece)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let n = store.put("clips/long", body(chunks)).await.unwrap();
+    assert_eq!(n, data.len() as u64);
+    assert!(collect(store.get("clips/long", None).await.unwrap()).await == data);
+}
+
+#[tokio::test]
 async fn a_failed_body_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalBlobStore::open(dir.path()).await.unwrap();
