@@ -155,12 +155,14 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .around(move |ep, req| {
             let spec = spec.clone();
             async move {
-                let path = req.uri().path().to_owned();
+                // Kept for a 405's `Allow` (a clone of the URI shares its bytes).
+                let uri = req.uri().clone();
                 // With nonces on, any answer to a DPoP request (and any 401) carries a fresh one.
                 let nonce = req
-                    .data::<AppState>()
-                    .and_then(|state| state.dpop.fresh_nonce())
-                    .filter(|_| req.headers().contains_key("dpop"));
+                    .headers()
+                    .contains_key("dpop")
+                    .then(|| req.data::<AppState>().and_then(|s| s.dpop.fresh_nonce()))
+                    .flatten();
                 // Every error leaves as problem+json, and every response says nosniff.
                 let mut response = match ep.call(req).await {
                     Ok(response) => response,
@@ -171,7 +173,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
                 // its OpenAPI document.
                 let allow = (response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
                     && !response.headers().contains_key(poem::http::header::ALLOW))
-                .then(|| rest::contract::allowed_methods(&spec, &path))
+                .then(|| rest::contract::allowed_methods(&spec, uri.path()))
                 .flatten()
                 .and_then(|a| poem::http::HeaderValue::from_str(&a).ok());
                 let headers = response.headers_mut();

@@ -39,7 +39,15 @@ pub const MAX_AGE: Duration = Duration::from_secs(1);
 pub struct RecentViews {
     age: Duration,
     per_shard: usize,
-    shards: Vec<Mutex<HashMap<String, Entry>>>,
+    shards: Vec<Mutex<Shard>>,
+}
+
+#[derive(Default)]
+struct Shard {
+    entries: HashMap<String, Entry>,
+    /// When every entry was last dropped at once: a read that began before may not be kept,
+    /// since a `forget` it should have lost to may have been dropped with the rest.
+    cleared_at: Option<Instant>,
 }
 
 struct Entry {
@@ -53,7 +61,7 @@ enum Slot {
     /// Its view as read (`None`: no such clip).
     Read(Option<Arc<ClipView>>),
     /// A read is under way; its result comes through here (`None` until it has). A read that
-    /// fails or is dropped drops the sender, and those waiting read the store themselves.
+    /// fails or is dropped drops the sender without a result, and those waiting elect another.
     Reading(watch::Receiver<Option<Option<Arc<ClipView>>>>),
     /// Forgotten: a read that began before this must not be kept.
     Forgotten,
@@ -66,7 +74,7 @@ impl RecentViews {
         RecentViews {
             age: age.min(MAX_AGE),
             per_shard: entries.div_ceil(SHARDS),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 
@@ -80,7 +88,7 @@ impl RecentViews {
         !self.age.is_zero() && self.per_shard > 0
     }
 
-    fn shard(&self, id: &str) -> &Mutex<HashMap<String, Entry>> {
+    fn shard(&self, id: &str) -> &Mutex<Shard> {
         // FNV-1a: ids are random already; this only spreads them.
         let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
@@ -98,70 +106,84 @@ impl RecentViews {
         if !self.is_on() {
             return Ok(read().await?.map(Arc::new));
         }
-        let now = Instant::now();
-        let under_way = {
-            let mut shard = lock(self.shard(id));
-            match shard.get(id) {
-                Some(Entry { read_at, slot }) if now.duration_since(*read_at) < self.age => {
-                    match slot {
+        // Wait for a read under way, or become the one others wait for.
+        let (now, sender, mine) = loop {
+            let now = Instant::now();
+            let elected = {
+                let mut shard = lock(self.shard(id));
+                let under_way = match shard.entries.get(id) {
+                    Some(e) if now.duration_since(e.read_at) < self.age => match &e.slot {
                         Slot::Read(view) => return Ok(view.clone()),
-                        Slot::Reading(result) => Some(result.clone()),
-                        Slot::Forgotten => None,
+                        Slot::Reading(result) if !abandoned(result) => Some(result.clone()),
+                        Slot::Reading(_) | Slot::Forgotten => None,
+                    },
+                    _ => None,
+                };
+                match under_way {
+                    Some(result) => Err(result),
+                    None => {
+                        let (sender, result) = watch::channel(None);
+                        self.put(&mut shard, id, now, Slot::Reading(result.clone()));
+                        Ok((sender, result))
                     }
                 }
-                _ => None,
-            }
-            .ok_or_else(|| {
-                // This read is the one others wait for.
-                let (sender, result) = watch::channel(None);
-                self.put(&mut shard, id, now, Slot::Reading(result));
-                sender
-            })
-        };
-        let sender = match under_way {
-            Ok(mut result) => {
-                if let Ok(view) = result.wait_for(Option::is_some).await {
-                    return Ok(view.clone().flatten());
+            };
+            match elected {
+                Ok((sender, mine)) => break (now, sender, mine),
+                Err(mut result) => {
+                    if let Ok(view) = result.wait_for(Option::is_some).await {
+                        return Ok(view.clone().flatten());
+                    }
+                    // That read failed, or its caller went away: elect another.
                 }
-                // It failed (or its caller went away): read like everyone else.
-                None
             }
-            Err(sender) => Some(sender),
         };
         let view = read().await?.map(Arc::new);
-        if let Some(sender) = sender {
-            sender.send_replace(Some(view.clone()));
-        }
-        self.keep(id, now, view.clone());
+        sender.send_replace(Some(view.clone()));
+        self.keep(id, now, &mine, view.clone());
         Ok(view)
     }
 
-    /// Remembers `view` as read at `read_at` (before the read began, so a change projected
-    /// while it ran is never kept longer than the age allows).
-    fn keep(&self, id: &str, read_at: Instant, view: Option<Arc<ClipView>>) {
+    /// Remembers `view`, read by the read that began at `read_at` and put `mine` there while it
+    /// ran. A `forget` since, a later read, or a clearing of the shard since, wins: a change
+    /// projected while the read ran is never kept.
+    fn keep(
+        &self,
+        id: &str,
+        read_at: Instant,
+        mine: &watch::Receiver<Option<Option<Arc<ClipView>>>>,
+        view: Option<Arc<ClipView>>,
+    ) {
         let mut shard = lock(self.shard(id));
-        // A read that began later, or a `forget` since this read began, wins; the entry this
-        // read itself put there while it ran does not.
-        if shard.get(id).is_some_and(|e| {
-            e.read_at > read_at || (e.read_at == read_at && matches!(e.slot, Slot::Forgotten))
-        }) {
+        if shard.cleared_at.is_some_and(|cleared| cleared >= read_at) {
             return;
+        }
+        match shard.entries.get(id) {
+            Some(Entry {
+                slot: Slot::Reading(entry),
+                ..
+            }) if entry.same_channel(mine) => {}
+            Some(entry) if entry.read_at >= read_at => return,
+            _ => {}
         }
         self.put(&mut shard, id, read_at, Slot::Read(view));
     }
 
     /// Puts an entry in `shard`, first making room: aged entries go, then, if none had aged,
     /// every entry.
-    fn put(&self, shard: &mut HashMap<String, Entry>, id: &str, read_at: Instant, slot: Slot) {
-        if shard.len() >= self.per_shard && !shard.contains_key(id) {
+    fn put(&self, shard: &mut Shard, id: &str, read_at: Instant, slot: Slot) {
+        if shard.entries.len() >= self.per_shard && !shard.entries.contains_key(id) {
             let age = self.age;
             let now = Instant::now();
-            shard.retain(|_, e| now.duration_since(e.read_at) < age);
-            if shard.len() >= self.per_shard {
-                shard.clear();
+            shard
+                .entries
+                .retain(|_, e| now.duration_since(e.read_at) < age);
+            if shard.entries.len() >= self.per_shard {
+                shard.entries.clear();
+                shard.cleared_at = Some(now);
             }
         }
-        shard.insert(id.to_owned(), Entry { read_at, slot });
+        shard.entries.insert(id.to_owned(), Entry { read_at, slot });
     }
 
     /// Forgets clip `id`: its next read goes to the store. Called once its change is written.
@@ -174,14 +196,17 @@ impl RecentViews {
 
     /// Forgets everything (after a rebuild swapped every view).
     pub fn clear(&self) {
+        let now = Instant::now();
         for shard in &self.shards {
-            lock(shard).clear();
+            let mut shard = lock(shard);
+            shard.entries.clear();
+            shard.cleared_at = Some(now);
         }
     }
 
     /// Entries held now (aged and forgotten ones included until they are replaced or dropped).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
+        self.shards.iter().map(|s| lock(s).entries.len()).sum()
     }
 
     /// Whether no entry is held.
@@ -197,6 +222,11 @@ impl std::fmt::Debug for RecentViews {
             .field("entries", &(self.per_shard * SHARDS))
             .finish()
     }
+}
+
+/// A read under way that ended without a result (it failed, or its caller went away).
+fn abandoned(result: &watch::Receiver<Option<Option<Arc<ClipView>>>>) -> bool {
+    result.borrow().is_none() && result.has_changed().is_err()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -337,7 +367,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn when_the_read_under_way_fails_those_waiting_read_the_store_themselves() {
+    async fn when_the_read_under_way_fails_one_of_those_waiting_reads_for_the_rest() {
         let cache = RecentViews::new(Duration::from_secs(1), 100);
         let reads = AtomicUsize::new(0);
         let failing = cache.get("a", || async {
@@ -357,6 +387,86 @@ mod tests {
         assert_eq!(
             read(&cache, "a", &reads, "three").await.as_deref(),
             Some("two")
+        );
+    }
+
+    #[tokio::test]
+    async fn when_the_read_under_way_is_abandoned_the_store_is_read_once_more_not_by_all() {
+        let cache = RecentViews::new(Duration::from_secs(1), 100);
+        let reads = AtomicUsize::new(0);
+        // The first reader goes away (its client disconnected) while its read is under way.
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(30),
+            cache.get("a", || async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok(Some(view("never")))
+            }),
+        );
+        let waiting = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            futures::future::join_all((0..20).map(|_| {
+                cache.get("a", || async {
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok(Some(view("one")))
+                })
+            }))
+            .await
+        };
+        let (abandoned, found) = tokio::join!(abandoned, waiting);
+        assert!(abandoned.is_err());
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            1,
+            "the waiters all read the store"
+        );
+        for view in found {
+            assert_eq!(view.unwrap().unwrap().title.as_deref(), Some("one"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_under_way_when_everything_is_cleared_is_not_kept() {
+        let cache = RecentViews::new(Duration::from_secs(1), 100);
+        let reads = AtomicUsize::new(0);
+        let before = cache.get("a", || async {
+            // A rebuild swaps every view while this read runs.
+            cache.clear();
+            Ok(Some(view("before")))
+        });
+        assert_eq!(
+            before.await.unwrap().unwrap().title.as_deref(),
+            Some("before")
+        );
+        assert_eq!(
+            read(&cache, "a", &reads, "after").await.as_deref(),
+            Some("after")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_under_way_when_its_full_shard_is_emptied_is_not_kept() {
+        // One entry per shard: a second clip in the same shard empties it.
+        let cache = RecentViews::new(Duration::from_secs(1), SHARDS);
+        let reads = AtomicUsize::new(0);
+        let other = (0..1000)
+            .map(|i| format!("other{i}"))
+            .find(|o| std::ptr::eq(cache.shard(o), cache.shard("a")))
+            .unwrap();
+        let before = cache.get("a", || async {
+            // The clip changes, then another clip's read fills the shard: the marker of the
+            // change goes with everything else.
+            cache.forget("a");
+            read(&cache, &other, &reads, "x").await;
+            Ok(Some(view("before")))
+        });
+        assert_eq!(
+            before.await.unwrap().unwrap().title.as_deref(),
+            Some("before")
+        );
+        assert_eq!(
+            read(&cache, "a", &reads, "after").await.as_deref(),
+            Some("after")
         );
     }
 

@@ -254,6 +254,15 @@ pub fn paced(stream: ByteStream, budget: Arc<ReadBudget>) -> ByteStream {
                 return None;
             }
             // Nothing more is pulled from the source while the client still has a chunk to take.
+            pace.settle().await;
+            // Room is taken once the source has something: a source slow to answer holds none.
+            if rest.is_empty() && !ended {
+                match stream.next().await {
+                    Some(Ok(piece)) => rest = piece,
+                    Some(Err(e)) => return Some((Err(e), (stream, pace, Bytes::new(), true))),
+                    None => return None,
+                }
+            }
             let hold = pace.ready(u64::MAX).await;
             let mut buffer = pace.budget.buffer(&hold);
             let mut len = 0;
