@@ -446,10 +446,12 @@ async fn start_oidc(site: &str) -> Oidc {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run node: {e}; {OIDC_HINT}"));
     let mut lines = tokio::io::BufReader::new(process.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+    // Generous: Node starting next to two browsers and the rest of the suite on two cores once
+    // took more than 30 s.
+    let line = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
         .await
         .expect(
-            "oidc-provider did not start within 30 s (see test-artifacts/oidc-provider.stderr.log)",
+            "oidc-provider did not start within 120 s (see test-artifacts/oidc-provider.stderr.log)",
         )
         .unwrap()
         .expect("oidc-provider exited (see test-artifacts/oidc-provider.stderr.log)");
