@@ -346,6 +346,22 @@ mod tests {
         assert!(cache.len() <= 64, "{} entries", cache.len());
     }
 
+    /// The store was read once, and every caller got what that read found.
+    fn one_read_seen_by_all(
+        reads: &AtomicUsize,
+        found: Vec<Result<Option<Arc<ClipView>>, StoreError>>,
+        title: &str,
+    ) {
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            1,
+            "the store was read more than once"
+        );
+        for view in found {
+            assert_eq!(view.unwrap().unwrap().title.as_deref(), Some(title));
+        }
+    }
+
     #[tokio::test]
     async fn reads_that_miss_while_one_is_under_way_wait_for_it() {
         let cache = RecentViews::new(Duration::from_secs(1), 100);
@@ -356,14 +372,7 @@ mod tests {
             Ok(Some(view("one")))
         };
         let found = futures::future::join_all((0..50).map(|_| cache.get("a", slow_read))).await;
-        assert_eq!(
-            reads.load(Ordering::SeqCst),
-            1,
-            "the store was read more than once"
-        );
-        for view in found {
-            assert_eq!(view.unwrap().unwrap().title.as_deref(), Some("one"));
-        }
+        one_read_seen_by_all(&reads, found, "one");
     }
 
     #[tokio::test]
@@ -415,14 +424,22 @@ mod tests {
         };
         let (abandoned, found) = tokio::join!(abandoned, waiting);
         assert!(abandoned.is_err());
+        one_read_seen_by_all(&reads, found, "one");
+    }
+
+    /// `before`, a read of clip `a` that found "before", answers its caller with it, and the
+    /// next read of `a` reads the store again.
+    async fn served_but_not_kept(
+        cache: &RecentViews,
+        before: impl Future<Output = Result<Option<Arc<ClipView>>, StoreError>>,
+        reads: &AtomicUsize,
+    ) {
+        let before = before.await.unwrap().unwrap();
+        assert_eq!(before.title.as_deref(), Some("before"));
         assert_eq!(
-            reads.load(Ordering::SeqCst),
-            1,
-            "the waiters all read the store"
+            read(cache, "a", reads, "after").await.as_deref(),
+            Some("after")
         );
-        for view in found {
-            assert_eq!(view.unwrap().unwrap().title.as_deref(), Some("one"));
-        }
     }
 
     #[tokio::test]
@@ -434,14 +451,7 @@ mod tests {
             cache.clear();
             Ok(Some(view("before")))
         });
-        assert_eq!(
-            before.await.unwrap().unwrap().title.as_deref(),
-            Some("before")
-        );
-        assert_eq!(
-            read(&cache, "a", &reads, "after").await.as_deref(),
-            Some("after")
-        );
+        served_but_not_kept(&cache, before, &reads).await;
     }
 
     #[tokio::test]
@@ -460,14 +470,7 @@ mod tests {
             read(&cache, &other, &reads, "x").await;
             Ok(Some(view("before")))
         });
-        assert_eq!(
-            before.await.unwrap().unwrap().title.as_deref(),
-            Some("before")
-        );
-        assert_eq!(
-            read(&cache, "a", &reads, "after").await.as_deref(),
-            Some("after")
-        );
+        served_but_not_kept(&cache, before, &reads).await;
     }
 
     #[tokio::test]
