@@ -250,48 +250,49 @@ pub fn paced(stream: ByteStream, budget: Arc<ReadBudget>) -> ByteStream {
     Box::pin(futures::stream::unfold(
         (stream, Pace::new(budget), Bytes::new(), false),
         |(mut stream, mut pace, mut rest, mut ended)| async move {
-            if ended && rest.is_empty() {
-                return None;
-            }
             // Nothing more is pulled from the source while the client still has a chunk to take.
             pace.settle().await;
             // Room is taken once the source has something: a source slow to answer holds none.
-            if rest.is_empty() && !ended {
-                match stream.next().await {
-                    Some(Ok(piece)) => rest = piece,
-                    Some(Err(e)) => return Some((Err(e), (stream, pace, Bytes::new(), true))),
-                    None => return None,
-                }
+            if let Err(e) = refill(&mut stream, &mut rest, &mut ended).await {
+                return Some((Err(e), (stream, pace, Bytes::new(), true)));
+            }
+            if rest.is_empty() {
+                return None;
             }
             let hold = pace.ready(u64::MAX).await;
             let mut buffer = pace.budget.buffer(&hold);
             let mut len = 0;
             while len < hold.bytes {
+                if let Err(e) = refill(&mut stream, &mut rest, &mut ended).await {
+                    return Some((Err(e), (stream, pace, Bytes::new(), true)));
+                }
                 if rest.is_empty() {
-                    if ended {
-                        break;
-                    }
-                    match stream.next().await {
-                        Some(Ok(piece)) => rest = piece,
-                        Some(Err(e)) => return Some((Err(e), (stream, pace, Bytes::new(), true))),
-                        None => {
-                            ended = true;
-                            continue;
-                        }
-                    }
+                    break;
                 }
                 let n = rest.len().min(hold.bytes - len);
                 buffer[len..len + n].copy_from_slice(&rest.split_to(n));
                 len += n;
             }
-            if len == 0 {
-                pace.budget.give_back(buffer);
-                return None;
-            }
             let chunk = pace.send(buffer, len, hold);
             Some((Ok(chunk), (stream, pace, rest, ended)))
         },
     ))
+}
+
+/// Pulls pieces from `stream` into an empty `rest` until one has bytes or the stream has
+/// `ended`.
+async fn refill(
+    stream: &mut ByteStream,
+    rest: &mut Bytes,
+    ended: &mut bool,
+) -> std::io::Result<()> {
+    while rest.is_empty() && !*ended {
+        match stream.next().await {
+            Some(piece) => *rest = piece?,
+            None => *ended = true,
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -98,8 +98,12 @@ impl std::fmt::Debug for S3BlobStore {
 /// minio's top-level `Display` often hides the cause ("Network error occurred"), so the message
 /// carries the whole source chain.
 pub(super) fn s3_err(e: S3Error) -> BlobError {
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(&e);
+    BlobError::Unavailable(with_causes(e.to_string(), &e))
+}
+
+/// `msg` followed by the messages of `e`'s causes that it does not already say.
+pub(super) fn with_causes(mut msg: String, e: &dyn std::error::Error) -> String {
+    let mut source = e.source();
     while let Some(s) = source {
         let s_msg = s.to_string();
         if !msg.contains(&s_msg) {
@@ -108,7 +112,7 @@ pub(super) fn s3_err(e: S3Error) -> BlobError {
         }
         source = s.source();
     }
-    BlobError::Unavailable(msg)
+    msg
 }
 
 pub(super) fn validation_err(e: minio::s3::error::ValidationErr) -> BlobError {

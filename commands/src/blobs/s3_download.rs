@@ -21,7 +21,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::s3::{s3_err, validation_err, S3BlobStore};
+use super::s3::{s3_err, validation_err, with_causes, S3BlobStore};
 use crate::ports::{BlobError, ByteStream};
 
 /// What a download's connection to the store reads from its socket at a time, and so about
@@ -158,14 +158,7 @@ fn code_of(body: &str) -> Option<&str> {
 
 /// `what` failed with `e`, its causes included (hyper's top-level messages hide them).
 fn unavailable(what: &str, e: &dyn std::error::Error) -> BlobError {
-    let mut msg = format!("{what}: {e}");
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    BlobError::Unavailable(msg)
+    BlobError::Unavailable(with_causes(format!("{what}: {e}"), e))
 }
 
 #[cfg(test)]
