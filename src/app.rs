@@ -329,6 +329,9 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         service: service.clone(),
         views: views.clone(),
         recent,
+        rendered: Arc::new(voicebin_api::usecases::rendered::RenderedItems::new(
+            settings.read_cache.entries,
+        )),
         events: log,
         verifier,
         urls: voicebin_api::urls::Urls::new(settings.public_url.clone()),

@@ -90,6 +90,48 @@ impl ItemModeration {
     }
 }
 
+/// An [`Item`] already written as JSON: the bytes `Json<Item>` would send, under the same
+/// schema. The REST API answers a clip's metadata with it, so that a document written once can
+/// be sent many times ([`crate::usecases::rendered`]).
+#[derive(Debug, Clone)]
+pub struct ItemJson(pub bytes::Bytes);
+
+impl ItemJson {
+    /// `item` written as `Json<Item>` writes it.
+    pub fn of(item: &Item) -> Self {
+        // Writing a JSON tree to memory cannot fail.
+        ItemJson(
+            serde_json::to_vec(&item.to_json())
+                .unwrap_or_default()
+                .into(),
+        )
+    }
+}
+
+impl poem_openapi::payload::Payload for ItemJson {
+    const CONTENT_TYPE: &'static str =
+        <poem_openapi::payload::Json<Item> as poem_openapi::payload::Payload>::CONTENT_TYPE;
+
+    fn schema_ref() -> MetaSchemaRef {
+        Item::schema_ref()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        Item::register(registry);
+    }
+}
+
+impl poem::IntoResponse for ItemJson {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder()
+            .header(
+                poem::http::header::CONTENT_TYPE,
+                <Self as poem_openapi::payload::Payload>::CONTENT_TYPE,
+            )
+            .body(self.0)
+    }
+}
+
 /// A clip. Fields marked "owner only" are present only when the owner (or a moderator) reads it
 /// with a token.
 #[derive(Debug, Clone, Object)]

@@ -38,6 +38,8 @@ pub struct AppState {
     /// Views read moments ago, for reads without credentials (ADR 0026); this process's
     /// projector forgets what it changes.
     pub recent: Arc<voicebin_projections::RecentViews>,
+    /// The public documents of those views, written once per view (ADR 0028).
+    pub rendered: Arc<crate::usecases::rendered::RenderedItems>,
     /// The event store, read-only: only the history endpoint reads it.
     pub events: Arc<dyn EventLog>,
     /// Verifies bearer tokens.

@@ -75,7 +75,8 @@ async fn serve(
     let caller = state.caller(req).await?;
     // An owner's playback pass plays as the owner: the view must be as fresh as theirs.
     let (clip, view) = if query_params(req, PASS_PARAM).next().is_some() {
-        clips::view(state, id).await?
+        let (clip, view) = clips::view(state, id).await?;
+        (clip, std::sync::Arc::new(view))
     } else {
         clips::view_for(state, id, caller.as_ref()).await?
     };

@@ -8,7 +8,7 @@ use super::extract::{Auth, MaybeAuth};
 use super::ApiTags;
 use crate::access::{self, Want};
 use crate::error::{ApiError, Errors};
-use crate::model::{Item, ItemPatch, PlaybackUrl};
+use crate::model::{Item, ItemJson, ItemPatch, PlaybackUrl};
 use crate::state::AppState;
 use crate::usecases::grants::Listener;
 use crate::usecases::{anonymous, clips};
@@ -23,7 +23,7 @@ pub struct ItemsApi {
 enum GetItemResponse {
     /// The clip. Owners (with `voice:read`) also see scan and limit fields.
     #[oai(status = 200)]
-    Ok(Json<Item>),
+    Ok(ItemJson),
 }
 
 #[derive(ApiResponse)]
@@ -123,8 +123,8 @@ impl ItemsApi {
             auth.0,
             x_management_token.0.as_deref(),
         )?;
-        let item = clips::get(&self.state, &id.0, caller.as_ref()).await?;
-        Ok(GetItemResponse::Ok(Json(item)))
+        let item = clips::get_json(&self.state, &id.0, caller.as_ref()).await?;
+        Ok(GetItemResponse::Ok(item))
     }
 
     /// A clip's waveform peaks, for drawing it.

@@ -5,6 +5,8 @@
 //! shapes of [`crate::model`] or an [`ApiError`]. Scope checks stay with the callers, which
 //! report a missing scope in their own way.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use voicebin_commands::{ByteStream, CommandError, UploadRequest};
 use voicebin_domain::{
@@ -18,7 +20,7 @@ use poem_openapi::types::MaybeUndefined;
 use crate::access::{self, FindError, Reader, Refusal, Want};
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
-use crate::model::{Item, ItemMatch, ItemPage, ItemPatch, JsonString, PlaybackUrl};
+use crate::model::{Item, ItemJson, ItemMatch, ItemPage, ItemPatch, JsonString, PlaybackUrl};
 use crate::state::AppState;
 use crate::usecases::grants::{self, Listener};
 
@@ -40,8 +42,8 @@ pub fn account(principal: &Principal) -> Result<AccountId, ApiError> {
 pub struct Found {
     /// The clip's id.
     pub id: ClipId,
-    /// Its read model.
-    pub view: ClipView,
+    /// Its read model, shared with the cache of recent views when it came from there.
+    pub view: Arc<ClipView>,
     /// The caller, as the access rule sees it.
     pub reader: Reader,
 }
@@ -66,9 +68,10 @@ pub async fn view_for(
     state: &AppState,
     id: &str,
     caller: Option<&Principal>,
-) -> Result<(ClipId, ClipView), FindError> {
+) -> Result<(ClipId, Arc<ClipView>), FindError> {
     if caller.is_some() {
-        return view(state, id).await;
+        let (id, view) = view(state, id).await?;
+        return Ok((id, Arc::new(view)));
     }
     let id = ClipId::parse(id).map_err(|_| Refusal::NotFound)?;
     let missed = std::sync::atomic::AtomicBool::new(false);
@@ -85,7 +88,7 @@ pub async fn view_for(
             .read_cache_lookup(!missed.load(std::sync::atomic::Ordering::Relaxed));
     }
     let view = view.ok_or(Refusal::NotFound)?;
-    Ok((id, std::sync::Arc::unwrap_or_clone(view)))
+    Ok((id, view))
 }
 
 /// Clip `id`, if `caller` may have what it wants of it ([`access::check`]).
@@ -104,11 +107,36 @@ pub async fn find(
 /// otherwise.
 pub async fn get(state: &AppState, id: &str, caller: Option<&Principal>) -> Result<Item, ApiError> {
     let found = find(state, id, caller, Want::Metadata).await?;
-    Ok(if found.reader.is_privileged() {
-        Item::owner(&found.view, &state.urls)
+    Ok(item(&found, &state.urls))
+}
+
+/// [`get`]'s item as the JSON text the REST API sends. A read without credentials shares its
+/// view with the other such reads of the moment, and the public document written of it
+/// ([`crate::usecases::rendered`]).
+pub async fn get_json(
+    state: &AppState,
+    id: &str,
+    caller: Option<&Principal>,
+) -> Result<ItemJson, ApiError> {
+    let found = find(state, id, caller, Want::Metadata).await?;
+    let shared = caller.is_none() && state.recent.is_on() && !found.reader.is_privileged();
+    Ok(ItemJson(if shared {
+        state.rendered.get(&found.view, |view| {
+            ItemJson::of(&Item::public(view, &state.urls)).0
+        })
     } else {
-        Item::public(&found.view, &state.urls)
-    })
+        ItemJson::of(&item(&found, &state.urls)).0
+    }))
+}
+
+/// The item `found`'s reader sees: the full view for its owner and moderators, the public one
+/// otherwise.
+fn item(found: &Found, urls: &crate::urls::Urls) -> Item {
+    if found.reader.is_privileged() {
+        Item::owner(&found.view, urls)
+    } else {
+        Item::public(&found.view, urls)
+    }
 }
 
 /// A playback URL for `caller` to play clip `id` from the client `listener` as its owner or a

@@ -9,6 +9,7 @@ pub mod grants;
 pub mod limits;
 pub mod moderation;
 pub mod quotas;
+pub mod rendered;
 pub mod reporters;
 pub mod resumable;
 pub mod signin;
