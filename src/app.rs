@@ -16,7 +16,7 @@ use voicebin_api::usecases::grants::Grants;
 use voicebin_api::usecases::limits::Limiter;
 use voicebin_api::usecases::resumable::Resumable;
 use voicebin_api::usecases::signin::LoginLinks;
-use voicebin_api::AppState;
+use voicebin_api::State;
 use voicebin_commands::{ClipService, DownloadCounter, ScanQueue};
 use voicebin_domain::Stage;
 use voicebin_projections::{
@@ -33,7 +33,7 @@ use crate::{Database, Settings};
 /// A built application: its state, plus the background tasks to run beside it.
 pub struct App {
     /// Shared state for the HTTP layer.
-    pub state: AppState,
+    pub state: State,
     /// The database, for operator commands and tests.
     pub database: Database,
     /// The process's metrics registry, also in `state` (for a separate metrics listener).
@@ -325,7 +325,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         partial,
         settings.resumable,
     ));
-    let mut state = AppState {
+    let mut state = State {
         service: service.clone(),
         views: views.clone(),
         recent,

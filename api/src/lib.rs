@@ -63,10 +63,11 @@ use poem::{Endpoint, EndpointExt, Response, Route};
 use tracing::Instrument;
 
 pub use rest::openapi_document;
-pub use state::{AppState, ReadinessCheck};
+pub use state::{AppState, ReadinessCheck, State};
 
 /// Builds the whole HTTP application.
-pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
+pub fn app(state: State) -> impl Endpoint<Output = Response> {
+    let state = AppState::new(state);
     let spec = std::sync::Arc::new(openapi_document(&state));
     let document = spec.to_string();
     let api = rest::api_service(&state);

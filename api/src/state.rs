@@ -28,9 +28,8 @@ pub struct QuotaSettings {
     pub defaults: voicebin_domain::Limits,
 }
 
-/// Shared application state. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
+/// The application's state, shared by every request as [`AppState`].
+pub struct State {
     /// Commands: upload, edit, delete.
     pub service: ClipService,
     /// Read models.
@@ -83,6 +82,26 @@ pub struct AppState {
     pub metrics_here: bool,
     /// Set when the process starts shutting down: `/readyz` then answers 503 `draining`.
     pub draining: Arc<Draining>,
+}
+
+/// Everything handlers need, behind one reference count: each request is handed its
+/// state (poem's `.data`), and that is one increment, not a copy of every field.
+#[derive(Clone)]
+pub struct AppState(Arc<State>);
+
+impl AppState {
+    /// Shares `state`.
+    pub fn new(state: State) -> Self {
+        AppState(Arc::new(state))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.0
+    }
 }
 
 /// Whether the process is shutting down. Set once, never cleared.
