@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use poem::http::HeaderMap;
 use poem::Request;
 
@@ -61,7 +61,14 @@ pub fn none_match(header: &str, etag: &str) -> bool {
 
 /// An HTTP date (RFC 9110 §5.6.7), for `Last-Modified`.
 pub fn http_date(at: DateTime<Utc>) -> String {
-    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    // httpdate writes it without chrono's format parser (a download's `Last-Modified` is
+    // written for every request), but only from 1970 to 9999; chrono writes any other.
+    match u64::try_from(at.timestamp()) {
+        Ok(secs) if at.year() <= 9999 => {
+            httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        }
+        _ => at.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+    }
 }
 
 /// A header's value as UTF-8 text; 400 when it is not valid UTF-8 or sent twice.
@@ -95,5 +102,26 @@ mod tests {
         assert!(none_match("W/\"abc\", \"x\"", "\"abc\""));
         assert!(none_match("*", "\"abc\""));
         assert!(!none_match("\"abd\"", "\"abc\""));
+    }
+
+    #[test]
+    fn http_dates_are_written_alike_within_and_outside_httpdates_years() {
+        use chrono::TimeZone;
+        let chrono_way = |at: DateTime<Utc>| at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        for at in [
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 12, 5, 17, 3, 9).unwrap(),
+            Utc.with_ymd_and_hms(2024, 2, 29, 23, 59, 59).unwrap()
+                + chrono::Duration::milliseconds(999),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(1969, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+        ] {
+            assert_eq!(http_date(at), chrono_way(at), "{at}");
+        }
+        assert_eq!(
+            http_date(Utc.with_ymd_and_hms(1994, 11, 6, 8, 49, 37).unwrap()),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
     }
 }
