@@ -1,7 +1,8 @@
 //! Reads without credentials answered from views read moments ago (ADR 0026): whatever is
 //! cached stays correct. Another replica's delete, removal, used-up limit or expiry is honoured
 //! once the longest age an entry is served at has passed, and the owner sees their own change
-//! at once on every replica.
+//! at once on every replica; the public metadata document written of a view (ADR 0028) is
+//! never sent for a newer one.
 
 use std::time::Duration;
 
@@ -138,6 +139,21 @@ async fn every_replica_honours_changes_within_a_second_and_owners_see_theirs_at_
     );
 
     tokio::time::sleep(MAX_AGE).await;
+    // The public document the replica wrote of the edited clip's old view (ADR 0028) is not
+    // sent for its new one.
+    let (status, seen) = json(
+        app.client
+            .get(format!("{replica}{}", item(&edited)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        seen["title"], "after",
+        "the public got the document of an old view a second later"
+    );
     for id in [&deleted, &removed, &limited] {
         for path in [item(id), format!("/{id}"), format!("/{id}/download")] {
             let status = public(&app, &replica, &path).await;
