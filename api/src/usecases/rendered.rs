@@ -11,7 +11,8 @@
 //! for how long, is therefore exactly what the cache of recent views decides.
 //!
 //! Memory is bounded by the entry count: a full shard first drops the documents of views
-//! nobody holds any more, then all of them. A weak reference keeps no view's fields alive.
+//! nobody holds any more, then all of them. A weak reference keeps only the emptied
+//! allocation of its view (what pins the address), not the view's fields.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -158,6 +159,8 @@ mod tests {
         // A newer view of the clip, made while the old one is still held elsewhere.
         let newer = view("a", "new");
         assert_eq!(rendered.get(&newer, title), "new");
+        // The entry names the newer view weakly: it pins the address, not the view.
+        assert_eq!((Arc::weak_count(&newer), Arc::strong_count(&newer)), (1, 1));
         // Once every view is gone, a view allocated where an old one was is still not taken
         // for it: the entry's weak reference keeps that address from being reused.
         let held = Arc::as_ptr(&newer);
@@ -176,6 +179,34 @@ mod tests {
         }
         assert!(rendered.len() <= 32, "{} documents held", rendered.len());
         assert!(!rendered.is_empty());
+    }
+
+    #[test]
+    fn a_full_shard_drops_the_documents_of_views_nobody_holds_first() {
+        // Two entries per shard.
+        let rendered = RenderedItems::new(2 * SHARDS);
+        let held = view("held", "kept");
+        let [dead, next] = [0, 1].map(|n| {
+            (0..)
+                .map(|i| format!("c{i}"))
+                .filter(|id| std::ptr::eq(rendered.shard(id), rendered.shard("held")))
+                .nth(n)
+                .unwrap()
+        });
+        rendered.get(&held, title);
+        // The shard fills up with the document of a view dropped at once.
+        rendered.get(&view(&dead, "gone"), title);
+        // Another clip of the shard: the dead entry makes room, the held one stays.
+        rendered.get(&view(&next, "next"), title);
+        let mut writes = 0;
+        rendered.get(&held, |v| {
+            writes += 1;
+            title(v)
+        });
+        assert_eq!(
+            writes, 0,
+            "the held view's document was dropped with the dead one"
+        );
     }
 
     #[test]
