@@ -141,11 +141,15 @@ async fn serve(
         let mut builder = builder
             .header(header::ETAG, etag.as_str())
             .header(header::LAST_MODIFIED, last_modified.as_str())
-            .header(header::ACCEPT_RANGES, "bytes")
-            .header(header::CACHE_CONTROL, "private, no-cache")
+            // Constant values are not parsed and copied for each request.
+            .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))
+            .header(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-cache"),
+            )
             .header(
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; sandbox",
+                HeaderValue::from_static("default-src 'none'; sandbox"),
             );
         if let Ok(value) = HeaderValue::from_str(&disposition) {
             builder = builder.header(header::CONTENT_DISPOSITION, value);
