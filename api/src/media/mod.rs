@@ -81,7 +81,7 @@ async fn serve(
         clips::view_for(state, id, caller.as_ref()).await?
     };
     let now = Utc::now().timestamp();
-    let listener = Listener::of(req, state.moderation.trust_forwarded_for);
+    let listener = Lazy::new(req, state.moderation.trust_forwarded_for);
     // A playback pass plays as the owner or moderator it was issued to, for its listener only
     // and until it expires; one that does not verify is refused rather than read as the public,
     // so a player learns its URL is stale.
@@ -89,7 +89,7 @@ async fn serve(
         Some(raw) => {
             let reader = state
                 .grants
-                .verify_pass(&view.id, &listener, raw, now)
+                .verify_pass(&view.id, listener.get(), raw, now)
                 .ok_or_else(|| {
                     ApiError::new(
                         Code::Forbidden,
@@ -111,7 +111,7 @@ async fn serve(
     let token = presented(req).find_map(|(raw, in_url)| {
         state
             .grants
-            .verify(&view.id, &listener, raw)
+            .verify(&view.id, listener.get(), raw)
             .map(|t| (t, in_url))
     });
     if exhausted {
@@ -368,6 +368,29 @@ enum Plan {
 const PAYMENT_WAIT: Duration = Duration::from_secs(CLAIM_SECS as u64 + 2);
 const PAYMENT_POLL: Duration = Duration::from_millis(50);
 
+/// The listener sending a request, worked out (a hash of its address and agent) only when a
+/// pass, a grant or a new grant needs it: a plain download needs none.
+struct Lazy<'a> {
+    req: &'a Request,
+    trust_forwarded_for: bool,
+    listener: std::sync::OnceLock<Listener>,
+}
+
+impl<'a> Lazy<'a> {
+    fn new(req: &'a Request, trust_forwarded_for: bool) -> Self {
+        Lazy {
+            req,
+            trust_forwarded_for,
+            listener: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> &Listener {
+        self.listener
+            .get_or_init(|| Listener::of(self.req, self.trust_forwarded_for))
+    }
+}
+
 /// Decides who pays for `requested` (`None`: the whole clip). A listener's grant covers what it
 /// can; otherwise the request counts, and pays for the grant it presented, or for a new one if
 /// it asks for a range (players do; a plain download keeps no grant). Only one request pays for
@@ -376,7 +399,7 @@ async fn plan(
     state: &AppState,
     view: &voicebin_projections::ClipView,
     token: Option<(Token, bool)>,
-    listener: &Listener,
+    listener: &Lazy<'_>,
     requested: Option<std::ops::Range<u64>>,
     len: u64,
     exhausted: bool,
@@ -387,7 +410,7 @@ async fn plan(
     let min = if requested.is_some() { 1 } else { want };
     let (payer, presented) = match token {
         Some((token, in_url)) => ((token, in_url), true),
-        None if requested.is_some() => ((grants.issue(&view.id, listener), false), false),
+        None if requested.is_some() => ((grants.issue(&view.id, listener.get()), false), false),
         None if exhausted => return Err(Refusal::Exhausted.into()),
         None => return Ok(Plan::Count(None)),
     };
