@@ -32,6 +32,7 @@ mod quota;
 pub mod rate;
 mod recent;
 pub mod search;
+pub mod sharded;
 mod sql;
 mod store;
 mod stored;
@@ -47,6 +48,7 @@ pub use quota::{Overrides, QuotaStore, ReserveRequest, Reserved};
 pub use rate::{Clock, MemoryRateLimits, Rate, RateLimits, RedisRateLimits, SystemClock, Take};
 pub use recent::RecentViews;
 pub use search::{MatchField, SearchHit, SearchQuery, SnippetPart, TranscriptSegment};
+pub use sharded::Sharded;
 pub use sql::{PostgresStore, SqliteStore};
 pub use store::{
     Cursor, DueClip, EventLog, ExpiryIndex, ListQuery, Listed, Page, PlaybackGrants, ReadStore,

@@ -26,11 +26,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::sharded::{lock, Sharded, SHARDS};
 use crate::store::StoreError;
 use crate::view::ClipView;
-
-/// Shards: requests for different clips rarely wait on one lock.
-const SHARDS: usize = 16;
 
 /// The longest age an entry may be served at: the promise to other replicas' changes.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
@@ -39,7 +37,7 @@ pub const MAX_AGE: Duration = Duration::from_secs(1);
 pub struct RecentViews {
     age: Duration,
     per_shard: usize,
-    shards: Vec<Mutex<Shard>>,
+    shards: Sharded<Shard>,
 }
 
 #[derive(Default)]
@@ -74,7 +72,7 @@ impl RecentViews {
         RecentViews {
             age: age.min(MAX_AGE),
             per_shard: entries.div_ceil(SHARDS),
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            shards: Sharded::default(),
         }
     }
 
@@ -89,11 +87,7 @@ impl RecentViews {
     }
 
     fn shard(&self, id: &str) -> &Mutex<Shard> {
-        // FNV-1a: ids are random already; this only spreads them.
-        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        &self.shards[(hash % SHARDS as u64) as usize]
+        self.shards.of(id)
     }
 
     /// Clip `id`'s view as the store had it at most the configured age ago; `read` reads it
@@ -197,7 +191,7 @@ impl RecentViews {
     /// Forgets everything (after a rebuild swapped every view).
     pub fn clear(&self) {
         let now = Instant::now();
-        for shard in &self.shards {
+        for shard in self.shards.all() {
             let mut shard = lock(shard);
             shard.entries.clear();
             shard.cleared_at = Some(now);
@@ -206,7 +200,7 @@ impl RecentViews {
 
     /// Entries held now (aged and forgotten ones included until they are replaced or dropped).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).entries.len()).sum()
+        self.shards.all().map(|s| lock(s).entries.len()).sum()
     }
 
     /// Whether no entry is held.
@@ -227,10 +221,6 @@ impl std::fmt::Debug for RecentViews {
 /// A read under way that ended without a result (it failed, or its caller went away).
 fn abandoned(result: &watch::Receiver<Option<Option<Arc<ClipView>>>>) -> bool {
     result.borrow().is_none() && result.has_changed().is_err()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -15,18 +15,16 @@
 //! allocation of its view (what pins the address), not the view's fields.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
+use voicebin_projections::sharded::{lock, Sharded, SHARDS};
 use voicebin_projections::ClipView;
-
-/// Shards: requests for different clips rarely wait on one lock.
-const SHARDS: usize = 16;
 
 /// Public documents of shared views.
 pub struct RenderedItems {
     per_shard: usize,
-    shards: Vec<Mutex<HashMap<String, Entry>>>,
+    shards: Sharded<HashMap<String, Entry>>,
 }
 
 struct Entry {
@@ -40,16 +38,8 @@ impl RenderedItems {
     pub fn new(entries: usize) -> Self {
         RenderedItems {
             per_shard: entries.div_ceil(SHARDS),
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            shards: Sharded::default(),
         }
-    }
-
-    fn shard(&self, id: &str) -> &Mutex<HashMap<String, Entry>> {
-        // FNV-1a: ids are random already; this only spreads them.
-        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        &self.shards[(hash % SHARDS as u64) as usize]
     }
 
     /// The document `render` makes of `view`, written once for as long as `view` is the one
@@ -58,7 +48,7 @@ impl RenderedItems {
         if self.per_shard == 0 {
             return render(view);
         }
-        let shard = self.shard(&view.id);
+        let shard = self.shards.of(&view.id);
         if let Some(entry) = lock(shard).get(&view.id) {
             if std::ptr::eq(entry.view.as_ptr(), Arc::as_ptr(view)) {
                 return entry.body.clone();
@@ -84,7 +74,7 @@ impl RenderedItems {
 
     /// Documents held now.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
+        self.shards.all().map(|s| lock(s).len()).sum()
     }
 
     /// Whether none is held.
@@ -100,11 +90,6 @@ impl std::fmt::Debug for RenderedItems {
             .field("len", &self.len())
             .finish()
     }
-}
-
-/// The lock, even if a holder panicked: entries are whole at every step.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -189,7 +174,7 @@ mod tests {
         let [dead, next] = [0, 1].map(|n| {
             (0..)
                 .map(|i| format!("c{i}"))
-                .filter(|id| std::ptr::eq(rendered.shard(id), rendered.shard("held")))
+                .filter(|id| std::ptr::eq(rendered.shards.of(id), rendered.shards.of("held")))
                 .nth(n)
                 .unwrap()
         });
