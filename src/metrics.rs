@@ -1,8 +1,9 @@
 //! The probes that read `/metrics`' gauges at scrape time: the depth and dead letters of each
-//! RabbitMQ queue (passive declares), and from the database the scan backlog (relay lag and,
-//! in embedded mode, the in-process queue's depth) and, in embedded mode, each post-clean
-//! stage's pending clips. [`register_probes`] and [`register_stage_probes`] are called by
-//! [`crate::build`]; each probe costs one bounded round trip per scrape.
+//! RabbitMQ queue (passive declares), from the database the scan backlog (relay lag and, in
+//! embedded mode, the in-process queue's depth) and, in embedded mode, each post-clean stage's
+//! pending clips, and from memory the download bytes the kernel sent from clip files.
+//! [`register_probes`] and [`register_stage_probes`] are called by [`crate::build`]; each probe
+//! costs at most one bounded round trip per scrape.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,6 +95,20 @@ impl Probe for StagePending {
     }
 }
 
+/// The download bytes the kernel has sent from clip files (`voicebin_commands::sendfile`).
+struct KernelSent;
+
+#[async_trait::async_trait]
+impl Probe for KernelSent {
+    async fn observe(&self, metrics: &Metrics) -> Result<(), String> {
+        metrics.set_download_bytes_sent_by_kernel(voicebin_commands::sendfile::bytes_sent());
+        Ok(())
+    }
+
+    /// A counter read from memory cannot fail.
+    fn forget(&self, _: &Metrics) {}
+}
+
 /// Registers the depth probe of each post-clean stage queued in process (embedded mode).
 pub(crate) fn register_stage_probes(
     metrics: &Metrics,
@@ -108,7 +123,7 @@ pub(crate) fn register_stage_probes(
     }
 }
 
-/// Registers the probes of `serve`: the scan backlog, and each RabbitMQ queue when there is a
+/// Registers the probes of `serve`: the bytes the kernel sent, the scan backlog, and each RabbitMQ queue when there is a
 /// broker (`rabbit` is the scan queue, `stages` the post-clean stages' queues).
 pub(crate) fn register_probes(
     metrics: &Metrics,
@@ -116,6 +131,7 @@ pub(crate) fn register_probes(
     rabbit: Option<Arc<RabbitQueue>>,
     stages: &[(Stage, Arc<RabbitQueue>)],
 ) {
+    metrics.add_probe(Arc::new(KernelSent));
     metrics.add_probe(Arc::new(ScanBacklog {
         dispatch,
         in_process: rabbit.is_none(),

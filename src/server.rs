@@ -6,6 +6,8 @@
 //! writing it, and takes the lock for every read and write. Here hyper gets the `TcpStream`
 //! itself: a body chunk goes to the socket as it is (`writev`), and hyper drops it only once the
 //! socket has taken it, which is what paces downloads (`voicebin_commands::paced`, ADR 0026).
+//! The socket is a [`Connection`], which sends a download's large pieces from the clip's file
+//! with `sendfile` (`voicebin_commands::sendfile`, ADR 0029).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,6 +24,7 @@ use poem::{Addr, Endpoint, Response};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use voicebin_commands::sendfile::Connection;
 
 /// Raises the process's soft limit of open files to its hard limit (every connection is one;
 /// the usual soft limit of 1,024 would refuse connections long before memory runs short).
@@ -114,7 +117,14 @@ async fn connection<E>(
 ) where
     E: Endpoint<Output = Response> + 'static,
 {
+    let stream = Connection::new(stream);
+    let regions = stream.regions();
+    let requests = regions.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        // HTTP/2 copies bodies into its frames: no file is sent by the kernel there.
+        if req.version() == hyper::Version::HTTP_2 {
+            requests.turn_off();
+        }
         let app = app.clone();
         let req = poem::Request::from((req, local.clone(), remote.clone(), Scheme::HTTP));
         async move {
@@ -128,11 +138,15 @@ async fn connection<E>(
     // The timer lets hyper give up on a request whose head does not arrive in time (30 s).
     builder.http1().timer(TokioTimer::new());
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => return,
-        () = closing.cancelled() => {}
-    }
-    conn.as_mut().graceful_shutdown();
-    let _ = conn.await;
+    // Bodies are polled in this task, where downloads may hand over file pieces.
+    Connection::scope(regions, async move {
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            () = closing.cancelled() => {}
+        }
+        conn.as_mut().graceful_shutdown();
+        let _ = conn.await;
+    })
+    .await;
 }

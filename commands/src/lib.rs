@@ -27,7 +27,9 @@ mod ports;
 pub mod resumable;
 mod service;
 
-pub use blobs::{paced, rendition_key, LocalBlobStore, ReadBudget, S3BlobStore, S3Settings};
+pub use blobs::{
+    paced, rendition_key, sendfile, LocalBlobStore, ReadBudget, S3BlobStore, S3Settings,
+};
 pub use bus::{
     postgres_bus, postgres_event_store, sqlite_bus, sqlite_event_store, ClipStore, CommandError,
     CommandMeta, CompleteSnapshots, PostgresClipEvents, SqliteClipEvents, SNAPSHOT_EVERY,

@@ -85,6 +85,7 @@ pub struct Metrics {
     relay_lag: GaugeVec,
     rate_limit_refusals: IntCounterVec,
     expirations: IntCounter,
+    kernel_sent: IntCounter,
     read_cache: IntCounterVec,
     probes: RwLock<Vec<Arc<dyn Probe>>>,
     /// When the probes last ran; held while they run, so concurrent scrapes wait for one run.
@@ -254,6 +255,14 @@ impl Metrics {
                 r,
                 IntCounter::new("voicebin_clips_expired_total", "Clips deleted because they expired."),
             ),
+            kernel_sent: registered(
+                r,
+                IntCounter::new(
+                    "voicebin_download_bytes_sent_by_kernel_total",
+                    "Download bytes the kernel sent straight from clip files to clients \
+                     (sendfile), never copied through the process.",
+                ),
+            ),
             probes: RwLock::new(Vec::new()),
             probed: tokio::sync::Mutex::new(None),
             registry,
@@ -369,6 +378,12 @@ impl Metrics {
     /// `count` clips were deleted because they expired.
     pub fn clips_expired(&self, count: u64) {
         self.expirations.inc_by(count);
+    }
+
+    /// The kernel has sent `total` download bytes from clip files since the process started.
+    pub fn set_download_bytes_sent_by_kernel(&self, total: u64) {
+        self.kernel_sent
+            .inc_by(total.saturating_sub(self.kernel_sent.get()));
     }
 
     /// Sets the number of jobs waiting in `queue`.

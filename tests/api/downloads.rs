@@ -978,3 +978,131 @@ async fn a_client_without_a_grant_gets_the_whole_range_it_asked_for() {
         &wav[100..100 + 1024 * 1024]
     );
 }
+
+/// A WAV of about `mib` MiB whose bytes do not repeat in any short period.
+fn long_wav(mib: usize) -> Vec<u8> {
+    let samples: Vec<i16> = (0..mib * 512 * 1024)
+        .map(|i: usize| (i.wrapping_mul(2_654_435_761) >> 13) as i16)
+        .collect();
+    crate::helpers::pcm_wav(48_000, &samples)
+}
+
+/// The body of a `GET` of `url` over HTTP/2 with prior knowledge (hyper's client: reqwest is
+/// built without HTTP/2).
+async fn get_over_http2(url: &str, range: Option<&str>) -> (StatusCode, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let uri: hyper::Uri = url.parse().unwrap();
+    let authority = uri.authority().unwrap().clone();
+    let tcp = tokio::net::TcpStream::connect(authority.as_str())
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let mut req = hyper::Request::get(uri.clone());
+    if let Some(range) = range {
+        req = req.header("range", range);
+    }
+    let res = sender
+        .send_request(
+            req.body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.version(), hyper::Version::HTTP_2);
+    let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, body.to_vec())
+}
+
+/// ADR 0029: on HTTP/1, a large download's pieces in the page cache are sent by the kernel from
+/// the clip's file. Whole, in ranges and one after another on a kept-alive connection, the
+/// bytes are the clip's, byte for byte; and over HTTP/2 (which copies them) too.
+#[tokio::test]
+async fn large_downloads_are_sent_from_the_file_byte_for_byte() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let alice = app.alice();
+    let clip = long_wav(5);
+    let id = app
+        .upload_ok(&alice, clip.clone(), &[("x-filename", "long.wav")])
+        .await;
+    app.wait_scanned(&id, &alice).await;
+    let url = app.url(&format!("/{id}/download"));
+    // One connection, kept alive for every request.
+    let client = reqwest::Client::builder()
+        .http1_only()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let sent_before = voicebin_commands::sendfile::bytes_sent();
+    for _ in 0..2 {
+        let res = client.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.version(), reqwest::Version::HTTP_11);
+        let body = res.bytes().await.unwrap();
+        assert_eq!(body.len(), clip.len());
+        assert!(
+            body.as_ref() == clip.as_slice(),
+            "the download differs from the clip"
+        );
+    }
+    let len = clip.len();
+    for (range, from, to) in [
+        (
+            format!("bytes=1000-{}", 3 * 1024 * 1024),
+            1000,
+            3 * 1024 * 1024 + 1,
+        ),
+        ("bytes=-1500000".to_owned(), len - 1_500_000, len),
+        (
+            format!("bytes={}-", 2 * 1024 * 1024 + 7),
+            2 * 1024 * 1024 + 7,
+            len,
+        ),
+    ] {
+        let res = client
+            .get(&url)
+            .header("range", &range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT, "{range}");
+        let body = res.bytes().await.unwrap();
+        assert!(
+            body.as_ref() == &clip[from..to],
+            "{range}: the bytes differ"
+        );
+    }
+    // The premise: the kernel sent most of those bytes (each download's first 64 KiB is read
+    // by the process; other tests in this process only add to the count).
+    let sent = voicebin_commands::sendfile::bytes_sent() - sent_before;
+    let served = 2 * len + (3 * 1024 * 1024 + 1 - 1000) + 1_500_000 + (len - 2 * 1024 * 1024 - 7);
+    assert!(
+        sent as usize >= served - 5 * 64 * 1024,
+        "the kernel sent {sent} of {served} bytes"
+    );
+    let metrics = app.get_text("/metrics").await;
+    let counted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("voicebin_download_bytes_sent_by_kernel_total "))
+        .expect("the metric is exposed")
+        .parse()
+        .unwrap();
+    assert!(counted >= sent, "{counted} < {sent}");
+
+    // HTTP/2 with prior knowledge: the same bytes, copied into its frames.
+    let (status, body) = get_over_http2(&url, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body == clip, "the HTTP/2 download differs from the clip");
+    let (status, body) = get_over_http2(&url, Some("bytes=4000000-4999999")).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert!(
+        body == clip[4_000_000..5_000_000],
+        "the HTTP/2 range differs"
+    );
+}

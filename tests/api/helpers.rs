@@ -431,6 +431,12 @@ impl TestApp {
         }
     }
 
+    /// The text of an anonymous `GET` of `path` (a page, `/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        let res = self.client.get(self.url(path)).send().await.unwrap();
+        res.text().await.unwrap()
+    }
+
     /// Files under the blob directory (excluding the temp area), and temp files.
     pub fn blob_files(&self) -> (usize, usize) {
         fn count(dir: &Path) -> usize {

@@ -15,6 +15,7 @@ use rand::RngCore;
 use tokio::io::AsyncWriteExt;
 
 use super::paced::{Pace, ReadBudget};
+use super::sendfile;
 use super::{age_since, validate_key, validate_prefix};
 use crate::ports::{BlobError, BlobStore, ByteStream};
 
@@ -340,14 +341,25 @@ fn file_chunks(file: std::fs::File, pos: u64, left: u64) -> ByteStream {
 }
 
 /// Streams the `left` bytes of `file` from `pos` to an HTTP client at its `pace`
-/// (`paced.rs`), each chunk read into a pooled buffer: from the page cache on the runtime
-/// thread when the bytes are there, otherwise on the blocking pool.
+/// (`paced.rs`). On a connection that sends files itself (`sendfile.rs`), a piece already in
+/// the page cache is a stand-in the kernel sends; otherwise each chunk is read into a pooled
+/// buffer: from the page cache on the runtime thread when the bytes are there, otherwise on the
+/// blocking pool (which asks the kernel to read the next pieces ahead).
 fn paced_file_chunks(file: Arc<std::fs::File>, pos: u64, left: u64, pace: Pace) -> ByteStream {
     Box::pin(futures::stream::try_unfold(
         (file, pos, left, pace),
         |(file, pos, left, mut pace)| async move {
             if left == 0 {
                 return Ok(None);
+            }
+            // Bytes in the page cache, on a connection that sends files itself, are not read here.
+            let piece = usize::try_from(left).map_or(sendfile::PIECE, |l| l.min(sendfile::PIECE));
+            let sendfile_ahead = sendfile::available();
+            if sendfile_ahead && in_page_cache(&file, pos, piece) {
+                if let Some(chunk) = pace.stand_in(&file, pos, piece).await {
+                    let rest = (file, pos + piece as u64, left - piece as u64, pace);
+                    return Ok(Some((chunk, rest)));
+                }
             }
             let hold = pace.ready(left).await;
             let mut buffer = pace.budget().buffer(&hold);
@@ -357,6 +369,10 @@ fn paced_file_chunks(file: Arc<std::fs::File>, pos: u64, left: u64, pace: Pace) 
                 None => {
                     let reader = file.clone();
                     let (returned, n) = tokio::task::spawn_blocking(move || {
+                        // The next piece is read ahead, for the kernel to send it.
+                        if sendfile_ahead {
+                            will_need(&reader, pos, 2 * sendfile::PIECE as u64);
+                        }
                         let n = read_at(&reader, pos, &mut buffer[..want])?;
                         Ok::<_, std::io::Error>((buffer, n))
                     })
@@ -374,6 +390,31 @@ fn paced_file_chunks(file: Arc<std::fs::File>, pos: u64, left: u64, pace: Pace) 
         },
     ))
 }
+
+/// Whether the first and the last of `len` bytes at `pos` are in the page cache (the kernel
+/// reads ahead, so the bytes between them almost always are): `sendfile` on the runtime
+/// thread then does not wait for the disk.
+fn in_page_cache(file: &std::fs::File, pos: u64, len: usize) -> bool {
+    let mut byte = [0; 1];
+    let last = pos + len.saturating_sub(1) as u64;
+    [pos, last]
+        .into_iter()
+        .all(|at| matches!(read_cached(file, at, &mut byte), Some(Ok(1))))
+}
+
+/// Asks the kernel to read `len` bytes from `pos` into the page cache, without waiting.
+#[cfg(target_os = "linux")]
+fn will_need(file: &std::fs::File, pos: u64, len: u64) {
+    let _ = rustix::fs::fadvise(
+        file,
+        pos,
+        std::num::NonZeroU64::new(len),
+        rustix::fs::Advice::WillNeed,
+    );
+}
+
+#[cfg(not(target_os = "linux"))]
+fn will_need(_: &std::fs::File, _: u64, _: u64) {}
 
 /// Opens `path`: the file and its size.
 fn open_sized(path: &Path) -> std::io::Result<(std::fs::File, u64)> {

@@ -11,6 +11,7 @@ mod paced;
 mod s3;
 mod s3_download;
 mod s3_partial;
+pub mod sendfile;
 #[cfg(test)]
 mod testing;
 

@@ -215,6 +215,22 @@ impl Pace {
         }
     }
 
+    /// After the previous chunk has left: a stand-in for the `len` bytes of `file` from `pos`,
+    /// which the connection sends from the file itself (`sendfile.rs`); `None` when the
+    /// connection polling does not take stand-ins. A stand-in holds nothing from the budget.
+    pub(crate) async fn stand_in(
+        &mut self,
+        file: &Arc<std::fs::File>,
+        pos: u64,
+        len: usize,
+    ) -> Option<Bytes> {
+        self.settle().await;
+        let (left, gone) = oneshot::channel();
+        let chunk = super::sendfile::stand_in(file, pos, len, left).ok()?;
+        self.previous = Some((Instant::now(), len, gone));
+        Some(chunk)
+    }
+
     /// The first `len` bytes of `buffer` (from [`ReadBudget::buffer`]), read under `hold`, as
     /// the chunk to hand over.
     pub(crate) fn send(&mut self, buffer: Vec<u8>, len: usize, hold: Hold) -> Bytes {
