@@ -7,8 +7,8 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 use voicebin_api::ReadinessCheck;
 use voicebin_commands::{
-    BlobStore, Blocklist, BlocklistError, ClipStore, LocalBlobStore, PartialBlobs, ReadBudget,
-    S3BlobStore, Scanner,
+    BlobStore, Blocklist, BlocklistError, ClipStore, DiskCached, LocalBlobStore, PartialBlobs,
+    ReadBudget, S3BlobStore, Scanner,
 };
 use voicebin_domain::Stage;
 use voicebin_projections::{ClipProjector, EventLog, ReadStore, RecentViews};
@@ -73,9 +73,19 @@ pub(crate) async fn adapters(settings: &Settings) -> anyhow::Result<Adapters> {
                 S3BlobStore::connect(s3.clone())
                     .await
                     .with_context(|| format!("connecting to S3 at {}", s3.endpoint))?
-                    .with_read_budget(budget),
+                    .with_read_budget(budget.clone()),
             );
-            (store.clone(), store)
+            let blobs: Arc<dyn BlobStore> = if settings.s3_cache_bytes > 0 {
+                let dir = settings.data_dir.join("s3-cache");
+                Arc::new(
+                    DiskCached::open(store.clone(), &dir, settings.s3_cache_bytes, budget)
+                        .await
+                        .with_context(|| format!("opening the S3 cache in {}", dir.display()))?,
+                )
+            } else {
+                store.clone()
+            };
+            (blobs, store)
         }
         None => {
             let store = Arc::new(

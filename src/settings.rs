@@ -157,6 +157,10 @@ pub struct Settings {
     /// The bytes all downloads of the process may hold while their clients read
     /// (`VOICEBIN_DOWNLOAD_BUFFER`).
     pub download_buffer_bytes: u64,
+    /// With S3, the bytes of local copies of clips downloads are served from, in `s3-cache`
+    /// under the data directory (`VOICEBIN_S3_CACHE`; 0 for none, and for processes that serve
+    /// no downloads).
+    pub s3_cache_bytes: u64,
 }
 
 impl Settings {
@@ -185,6 +189,7 @@ impl Settings {
             resumable: ResumableSettings::default(),
             read_cache: ReadCacheSettings::default(),
             download_buffer_bytes: voicebin_commands::ReadBudget::DEFAULT_BYTES as u64,
+            s3_cache_bytes: 0,
         }
     }
 }

@@ -28,7 +28,7 @@ pub mod resumable;
 mod service;
 
 pub use blobs::{
-    paced, rendition_key, sendfile, LocalBlobStore, ReadBudget, S3BlobStore, S3Settings,
+    paced, rendition_key, sendfile, DiskCached, LocalBlobStore, ReadBudget, S3BlobStore, S3Settings,
 };
 pub use bus::{
     postgres_bus, postgres_event_store, sqlite_bus, sqlite_event_store, ClipStore, CommandError,

@@ -191,6 +191,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
                 resumable,
                 read_cache: Default::default(),
                 download_buffer_bytes: voicebin_commands::ReadBudget::DEFAULT_BYTES as u64,
+                s3_cache_bytes: 0,
             }
         })
     })

@@ -595,6 +595,7 @@ async fn spawn_app_with_stalled_scanner() -> TestApp {
                 resumable: Default::default(),
                 read_cache: Default::default(),
                 download_buffer_bytes: voicebin_commands::ReadBudget::DEFAULT_BYTES as u64,
+                s3_cache_bytes: 0,
             }
         })
     })

@@ -50,6 +50,7 @@ pub(crate) async fn production_settings(
         addr: env_or("VOICEBIN_TEST_CLAMD_ADDR", "127.0.0.1:3311"),
         max_stream_bytes: 100 * 1024 * 1024,
     });
+    settings.s3_cache_bytes = 64 * 1024 * 1024;
     settings
 }
 
@@ -105,6 +106,52 @@ async fn a_clean_upload_is_scanned_by_a_worker_and_served_from_s3() {
         !store.exists(&key).await.unwrap(),
         "deleted clip's object still in S3"
     );
+}
+
+/// ADR 0030: after its first download, a clip kept in S3 is copied to the local disk and the
+/// next downloads are served from the copy; deleting the clip drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_from_s3_are_served_from_a_local_copy_until_the_clip_is_deleted() {
+    use voicebin_commands::BlobStore;
+    let app = spawn_production().await;
+    let alice = app.alice();
+    let bytes = fixture("hello.flac");
+    let id = app.upload_ok(&alice, bytes.clone(), &[]).await;
+    app.wait_scanned(&id, &alice).await;
+    let url = app.url(&format!("/{id}/download"));
+    let download = || async {
+        let res = app.client.get(&url).send().await.unwrap();
+        let status = res.status();
+        (status, res.bytes().await.unwrap())
+    };
+    let copy = app
+        .settings
+        .data_dir
+        .join("s3-cache")
+        .join("clips")
+        .join(&id);
+    assert!(!copy.exists(), "copied before any download");
+    assert_eq!(download().await, (StatusCode::OK, bytes.clone().into()));
+    let mut waited = 0;
+    while std::fs::read(&copy).ok().as_deref() != Some(bytes.as_slice()) {
+        assert!(waited < 100, "the clip was never copied");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    // The object gone from S3 behind the service's back: the copy still answers.
+    let s3 = voicebin_commands::S3BlobStore::connect(app.settings.s3.clone().unwrap())
+        .await
+        .unwrap();
+    s3.delete(&format!("clips/{id}")).await.unwrap();
+    let (status, body) = download().await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.as_ref() == bytes.as_slice(), "the copy's bytes differ");
+    assert_eq!(
+        app.delete_item(&id, &alice).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(!copy.exists(), "a deleted clip's copy is kept");
+    assert_eq!(download().await.0, StatusCode::GONE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,6 +67,7 @@ async fn pending_clips_left_by_a_stopped_process_are_scanned_after_restart(backe
         resumable: Default::default(),
         read_cache: Default::default(),
         download_buffer_bytes: voicebin_commands::ReadBudget::DEFAULT_BYTES as u64,
+        s3_cache_bytes: 0,
     };
 
     // First process: accepts two uploads but never runs its background tasks, as if killed

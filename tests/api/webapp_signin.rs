@@ -506,6 +506,7 @@ async fn oauth_signs_a_browser_in_with_dpop(browser: Browser) {
                 resumable: Default::default(),
                 read_cache: Default::default(),
                 download_buffer_bytes: voicebin_commands::ReadBudget::DEFAULT_BYTES as u64,
+                s3_cache_bytes: 0,
             };
             *started.lock().unwrap() = Some(issuer);
             settings

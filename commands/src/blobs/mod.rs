@@ -5,6 +5,7 @@
 //! listing prefixes: a key is what the service generates (`clips/<id>`), never `..`, an absolute
 //! path or odd bytes.
 
+mod cached;
 mod local;
 mod local_partial;
 mod paced;
@@ -19,6 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::ports::BlobError;
 
+pub use cached::DiskCached;
 pub use local::LocalBlobStore;
 pub use paced::{paced, ReadBudget};
 pub use s3::{S3BlobStore, S3Settings};

@@ -383,6 +383,16 @@ pub struct ServerArgs {
     /// downloads wait for room. At least 256 KiB.
     #[arg(long, env = "VOICEBIN_DOWNLOAD_BUFFER", default_value = "64MiB", value_parser = download_buffer)]
     download_buffer: u64,
+    /// With S3: the bytes of local copies of clips that downloads are served from (`1GiB`,
+    /// `10GB`, or bytes; `0` for none), kept in `s3-cache` under the data directory and
+    /// emptied at start. A clip is copied after its first download, if at most a quarter of
+    /// this; the least recently used go first.
+    #[arg(long, env = "VOICEBIN_S3_CACHE", default_value = "1GiB", value_parser = s3_cache)]
+    s3_cache: u64,
+}
+
+fn s3_cache(raw: &str) -> Result<u64, String> {
+    voicebin_domain::quota::parse_byte_size(raw).map_err(|e| format!("{e} (VOICEBIN_S3_CACHE)"))
 }
 
 fn download_buffer(raw: &str) -> Result<u64, String> {
@@ -616,6 +626,7 @@ pub fn settings(
         read_cache: server.map(ServerArgs::read_cache).unwrap_or_default(),
         download_buffer_bytes: server
             .map_or(ReadBudget::DEFAULT_BYTES as u64, |s| s.download_buffer),
+        s3_cache_bytes: server.map_or(0, |s| s.s3_cache),
     })
 }
 
