@@ -41,7 +41,9 @@ pub trait BlobStore: Send + Sync {
     /// Streams the blob, or a byte range of it, to an HTTP client: each chunk once the one
     /// before has been dropped (a connection drops a chunk once its socket has taken it), sized
     /// to the client's pace, all within the process's [`ReadBudget`](crate::ReadBudget). A
-    /// consumer that keeps a chunk gets no further one.
+    /// consumer that keeps a chunk gets no further one. Polled inside a server connection's
+    /// [`scope`](crate::sendfile::Connection::scope), chunks may be stand-ins whose bytes are
+    /// not the blob's: they must go to that connection's socket unread (`sendfile.rs`).
     async fn download(&self, key: &str, range: Option<Range<u64>>)
         -> Result<ByteStream, BlobError>;
     /// Deletes the blob; deleting a missing blob succeeds.

@@ -353,10 +353,13 @@ fn paced_file_chunks(file: Arc<std::fs::File>, pos: u64, left: u64, pace: Pace) 
                 return Ok(None);
             }
             // Bytes in the page cache, on a connection that sends files itself, are not read here.
-            let piece = usize::try_from(left).map_or(sendfile::PIECE, |l| l.min(sendfile::PIECE));
             let sendfile_ahead = sendfile::available();
-            if sendfile_ahead && in_page_cache(&file, pos, piece) {
-                if let Some(chunk) = pace.stand_in(&file, pos, piece).await {
+            if sendfile_ahead {
+                let piece = pace.next_piece(left).await;
+                let stand_in = in_page_cache(&file, pos, piece)
+                    .then(|| pace.stand_in(&file, pos, piece))
+                    .flatten();
+                if let Some(chunk) = stand_in {
                     let rest = (file, pos + piece as u64, left - piece as u64, pace);
                     return Ok(Some((chunk, rest)));
                 }
@@ -391,14 +394,19 @@ fn paced_file_chunks(file: Arc<std::fs::File>, pos: u64, left: u64, pace: Pace) 
     ))
 }
 
-/// Whether the first and the last of `len` bytes at `pos` are in the page cache (the kernel
-/// reads ahead, so the bytes between them almost always are): `sendfile` on the runtime
-/// thread then does not wait for the disk.
+/// How far apart [`in_page_cache`] looks: the kernel reads ahead at least this much at once, so
+/// bytes between two cached probes are cached too, all but always.
+const PROBE_STRIDE: usize = 64 * 1024;
+
+/// Whether the `len` bytes at `pos` are in the page cache, by a one-byte read that does not
+/// wait for the disk every [`PROBE_STRIDE`] and at the last byte: `sendfile` on the runtime
+/// thread then does not wait for the disk either.
 fn in_page_cache(file: &std::fs::File, pos: u64, len: usize) -> bool {
     let mut byte = [0; 1];
     let last = pos + len.saturating_sub(1) as u64;
-    [pos, last]
-        .into_iter()
+    (pos..last)
+        .step_by(PROBE_STRIDE)
+        .chain(std::iter::once(last))
         .all(|at| matches!(read_cached(file, at, &mut byte), Some(Ok(1))))
 }
 

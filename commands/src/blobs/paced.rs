@@ -178,6 +178,8 @@ impl Drop for InFlight {
 pub(crate) struct Pace {
     budget: Arc<ReadBudget>,
     next: usize,
+    /// The next stand-in's size (`sendfile.rs`): sized like `next`, but up to a whole piece.
+    piece: usize,
     previous: Option<(Instant, usize, oneshot::Receiver<()>)>,
 }
 
@@ -187,6 +189,7 @@ impl Pace {
         Pace {
             budget,
             next: FIRST_CHUNK,
+            piece: FIRST_CHUNK,
             previous: None,
         }
     }
@@ -211,20 +214,29 @@ impl Pace {
             let _ = gone.await;
             // At most twice the chunk that left: a slow client's socket buffers swallow its
             // first chunk at once, which says nothing of how fast it reads.
-            self.next = next_size(len, sent.elapsed()).min((2 * len).max(MIN_CHUNK));
+            let (took, most) = (sent.elapsed(), (2 * len).max(MIN_CHUNK));
+            self.next = sized(len, took, MAX_CHUNK).min(most);
+            self.piece = sized(len, took, super::sendfile::PIECE).min(most);
         }
     }
 
-    /// After the previous chunk has left: a stand-in for the `len` bytes of `file` from `pos`,
+    /// Waits until the previous chunk has left, then sizes a stand-in for the next of `left`
+    /// bytes: about [`HOLD`] of the client's recent reading, up to a whole piece (a playback
+    /// grant pays for the bytes handed over, so a slow listener's are small here too).
+    pub(crate) async fn next_piece(&mut self, left: u64) -> usize {
+        self.settle().await;
+        usize::try_from(left).map_or(self.piece, |left| left.min(self.piece))
+    }
+
+    /// A stand-in for the `len` bytes of `file` from `pos` (sized by [`Self::next_piece`]),
     /// which the connection sends from the file itself (`sendfile.rs`); `None` when the
     /// connection polling does not take stand-ins. A stand-in holds nothing from the budget.
-    pub(crate) async fn stand_in(
+    pub(crate) fn stand_in(
         &mut self,
         file: &Arc<std::fs::File>,
         pos: u64,
         len: usize,
     ) -> Option<Bytes> {
-        self.settle().await;
         let (left, gone) = oneshot::channel();
         let chunk = super::sendfile::stand_in(file, pos, len, left).ok()?;
         self.previous = Some((Instant::now(), len, gone));
@@ -248,14 +260,21 @@ impl Pace {
 
 /// The next chunk's size after one of `len` bytes took `took` to leave: what the client reads
 /// in [`HOLD`] at that rate, as a size class between [`MIN_CHUNK`] and [`MAX_CHUNK`].
+#[cfg(test)]
 fn next_size(len: usize, took: Duration) -> usize {
+    sized(len, took, MAX_CHUNK)
+}
+
+/// What the client reads in [`HOLD`] at the rate of `len` bytes in `took`, as a power of two
+/// times [`MIN_CHUNK`], at most `most`.
+fn sized(len: usize, took: Duration, most: usize) -> usize {
     let rate = len as f64 / took.as_secs_f64().max(1e-6);
     let size = rate * HOLD.as_secs_f64();
-    (0..CLASSES)
-        .rev()
-        .map(|c| MIN_CHUNK << c)
-        .find(|&class| class as f64 <= size)
-        .unwrap_or(MIN_CHUNK)
+    let mut class = MIN_CHUNK;
+    while class * 2 <= most && (class * 2) as f64 <= size {
+        class *= 2;
+    }
+    class
 }
 
 /// `stream` (a blob store's response) handed over at the client's pace: each chunk once the
@@ -324,6 +343,18 @@ mod tests {
         // 10 MB/s: 200 KB in 20 ms, in a size class.
         assert_eq!(next_size(1_000_000, Duration::from_millis(100)), 128 * 1024);
         assert_eq!(next_size(MAX_CHUNK, Duration::ZERO), MAX_CHUNK);
+    }
+
+    #[test]
+    fn stand_ins_grow_to_a_whole_piece_for_a_fast_client_only() {
+        let piece = crate::sendfile::PIECE;
+        // 2 GB/s, and 4 KiB every 250 ms.
+        assert_eq!(sized(piece, Duration::from_micros(500), piece), piece);
+        assert_eq!(sized(16 * 1024, Duration::from_secs(1), piece), MIN_CHUNK);
+        assert_eq!(
+            sized(piece, Duration::from_micros(500), MAX_CHUNK),
+            MAX_CHUNK
+        );
     }
 
     fn chunks(n: usize, len: usize) -> ByteStream {

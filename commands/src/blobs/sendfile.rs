@@ -12,12 +12,14 @@
 //!
 //! What keeps this correct:
 //! - Stand-ins are made only inside [`Connection::scope`], where the task polling the body is
-//!   the connection's own (hyper's HTTP/1 dispatcher polls the body in the connection's task),
-//!   and only while the connection has not been [turned off](Regions::turn_off) (HTTP/2, whose
-//!   frames copy the body).
+//!   the connection's own (hyper's HTTP/1 dispatcher polls the body in the connection's task;
+//!   HTTP/2 streams run in tasks hyper spawns, outside it), and only while the connection has
+//!   not been [turned off](Regions::turn_off): by an HTTP/2 request, or by a plain
+//!   `poll_write`, which hyper's HTTP/1 uses only when it copies bodies into its own buffer.
 //! - A stand-in's slice must begin where the rest of the piece at the queue's front does
-//!   (consecutive stand-ins begin at different places); anything else fails the connection (the client sees a cut-off response, never wrong bytes).
-//! - A file that ends early fails the connection the same way.
+//!   (consecutive stand-ins begin at different places); anything else fails the connection
+//!   (the client sees a cut-off response, never wrong bytes). A file that ends early fails
+//!   it the same way, and so does a stand-in let go with none of its piece sent.
 //! - hyper's vectored writes (`WriteStrategy::Queue`, chosen because [`Connection`] writes
 //!   vectored) pass body chunks through untouched; `tests/api/downloads.rs` compares large
 //!   downloads byte for byte on HTTP/1, so a hyper that copied them would fail there.
@@ -77,9 +79,15 @@ struct Region {
 #[derive(Default)]
 pub struct Regions {
     queue: Mutex<VecDeque<Region>>,
-    next_id: AtomicU64,
     off: AtomicBool,
+    /// A stand-in was let go before any of its piece was sent: hyper wrote (or dropped) it
+    /// some other way, so the connection must not write another byte.
+    spoiled: AtomicBool,
 }
+
+/// Stand-ins' numbers, for the whole process: the places of two connections' stand-ins differ
+/// as often as those of one connection's.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Regions {
     /// No more stand-ins on this connection: its bodies are not written as they are (HTTP/2).
@@ -121,7 +129,7 @@ pub(crate) fn stand_in(
     let Some(regions) = connection().filter(|_| len > 0 && len <= PIECE) else {
         return Err(left);
     };
-    let id = regions.next_id.fetch_add(1, Ordering::Relaxed);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let place = (id % PLACES as u64) as usize * PLACE;
     regions.lock().push_back(Region {
         id,
@@ -158,7 +166,16 @@ impl AsRef<[u8]> for StandIn {
 
 impl Drop for StandIn {
     fn drop(&mut self) {
-        self.regions.lock().retain(|r| r.id != self.id);
+        let mut queue = self.regions.lock();
+        if let Some(at) = queue.iter().position(|r| r.id == self.id) {
+            // A stand-in let go with none of its piece sent was not written by this
+            // connection (a copy of its zeros may be on the way): the connection ends.
+            // Let go part-sent, hyper took only part of it (a shorter body), which is fine.
+            if queue.remove(at).is_some_and(|r| r.sent == 0) {
+                self.regions.spoiled.store(true, Ordering::Relaxed);
+            }
+        }
+        drop(queue);
         if let Some(left) = self.left.take() {
             let _ = left.send(());
         }
@@ -204,6 +221,14 @@ impl Connection {
     /// make stand-ins for this connection.
     pub async fn scope<F: std::future::Future>(regions: Arc<Regions>, serving: F) -> F::Output {
         CONNECTION.scope(regions, serving).await
+    }
+
+    /// Fails once a stand-in was let go unsent ([`Regions::spoiled`]).
+    fn check(&self) -> io::Result<()> {
+        if self.regions.spoiled.load(Ordering::Relaxed) {
+            return Err(broken("a download's stand-in was not sent from its file"));
+        }
+        Ok(())
     }
 
     /// Sends the piece `slice` stands in for, or as much of it as the socket takes.
@@ -284,9 +309,15 @@ impl AsyncWrite for Connection {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.check()?;
         match stand_in_offset(buf) {
             Some(_) => this.poll_send_piece(cx, buf),
-            None => Pin::new(&mut this.socket).poll_write(cx, buf),
+            None => {
+                // hyper writes HTTP/1 bodies with `poll_write` only when it copies them into
+                // its own buffer (`writev` off): stand-ins would be copied as zeros.
+                this.regions.turn_off();
+                Pin::new(&mut this.socket).poll_write(cx, buf)
+            }
         }
     }
 
@@ -298,6 +329,7 @@ impl AsyncWrite for Connection {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.check()?;
         match bufs.iter().position(|b| stand_in_offset(b).is_some()) {
             None => Pin::new(&mut this.socket).poll_write_vectored(cx, bufs),
             Some(0) => this.poll_send_piece(cx, &bufs[0]),
@@ -431,15 +463,53 @@ mod tests {
             assert!(e.to_string().contains("out of order"), "{e}");
             let e = conn.write(&first[50..]).await.unwrap_err();
             assert!(e.to_string().contains("out of order"), "{e}");
-            // An abandoned response's stand-in leaves the queue with it.
+            assert_eq!(conn.write(&first[..60]).await.unwrap(), 60);
+            // Let go part-sent (a shorter body): its piece leaves the queue, nothing else.
             drop(first);
             assert_eq!(conn.write(&second).await.unwrap(), 100);
             drop(second);
-            let orphan = Bytes::from_static(b"x");
-            assert_eq!(conn.write(&orphan).await.unwrap(), 1);
             let lone = &STAND_IN[..10];
-            let e = conn.write(lone).await.unwrap_err();
+            let e = conn
+                .write_vectored(&[IoSlice::new(lone)])
+                .await
+                .unwrap_err();
             assert!(e.to_string().contains("missing"), "{e}");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_stand_in_let_go_unsent_ends_the_connection() {
+        let file = file_of(&pattern(4096));
+        let (mut conn, _client) = pair().await;
+        let regions = conn.regions();
+        Connection::scope(regions, async {
+            let chunk = stand_in(&file, 0, 100, left()).unwrap();
+            // What hyper would do if it copied bodies into its own buffer: the zeros, then
+            // the stand-in let go.
+            let copy = chunk.to_vec();
+            drop(chunk);
+            let e = conn.write(&copy).await.unwrap_err();
+            assert!(e.to_string().contains("not sent from its file"), "{e}");
+            let e = conn
+                .write_vectored(&[IoSlice::new(b"x")])
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains("not sent from its file"), "{e}");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_plain_write_turns_stand_ins_off() {
+        let file = file_of(b"abc");
+        let (mut conn, _client) = pair().await;
+        let regions = conn.regions();
+        Connection::scope(regions, async {
+            assert!(available());
+            conn.write_all(b"copied by hyper").await.unwrap();
+            assert!(!available());
+            assert!(stand_in(&file, 0, 3, left()).is_err());
         })
         .await;
     }
