@@ -37,6 +37,13 @@ const FILLS: usize = 2;
 const LARGEST_SHARE: u64 = 4;
 /// Copies kept at most, however small (each costs an entry in memory).
 const MAX_COPIES: usize = 65_536;
+/// How long a fill may take before it is given up (the S3 client has no time limit of its own).
+const FILL_TIME_LIMIT: Duration = Duration::from_secs(300);
+/// How often copies unused for [`IDLE`] are looked for, at a download.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Keys whose fill failed (too large, the disk full, S3 failing) are not filled again for
+/// [`IDLE`]; this many are remembered at most.
+const MAX_REFUSED: usize = 4096;
 
 /// Keys whose blobs never change once written: only these are kept.
 fn kept(key: &str) -> bool {
@@ -46,14 +53,34 @@ fn kept(key: &str) -> bool {
 struct Copy {
     bytes: u64,
     used: Instant,
+    /// Which fill made it: a download that found another fill's copy missing forgets only that.
+    fill: u64,
 }
 
-#[derive(Default)]
 struct Index {
     copies: HashMap<String, Copy>,
     bytes: u64,
     /// Fills under way, and whether a delete or put has made theirs stale.
     filling: HashMap<String, bool>,
+    /// Fills made so far (numbering the copies).
+    fills: u64,
+    /// Keys whose fill failed, and when.
+    refused: HashMap<String, Instant>,
+    /// When copies unused for [`IDLE`] were last looked for.
+    swept: Instant,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index {
+            copies: HashMap::new(),
+            bytes: 0,
+            filling: HashMap::new(),
+            fills: 0,
+            refused: HashMap::new(),
+            swept: Instant::now(),
+        }
+    }
 }
 
 impl Index {
@@ -67,9 +94,16 @@ impl Index {
         }
     }
 
+    fn fits(&self, room: u64, max: u64) -> bool {
+        self.bytes + room <= max && self.copies.len() < MAX_COPIES
+    }
+
     /// The copies to drop so that one more of `room` bytes fits in `max` bytes and
-    /// [`MAX_COPIES`]: those unused for [`IDLE`], then the least recently used.
-    fn evict(&mut self, room: u64, max: u64, now: Instant) -> Vec<String> {
+    /// [`MAX_COPIES`]: the least recently used.
+    fn evict(&mut self, room: u64, max: u64) -> Vec<String> {
+        if self.fits(room, max) {
+            return Vec::new();
+        }
         let mut by_use: Vec<(Instant, String)> = self
             .copies
             .iter()
@@ -77,15 +111,45 @@ impl Index {
             .collect();
         by_use.sort();
         let mut dropped = Vec::new();
-        for (used, key) in by_use {
-            let fits = self.bytes + room <= max && self.copies.len() < MAX_COPIES;
-            if fits && now.duration_since(used) < IDLE {
+        for (_, key) in by_use {
+            if self.fits(room, max) {
                 break;
             }
             self.forget(&key);
             dropped.push(key);
         }
         dropped
+    }
+
+    /// The copies unused for [`IDLE`], dropped; and refusals that old forgotten.
+    fn sweep(&mut self, now: Instant) -> Vec<String> {
+        self.swept = now;
+        self.refused.retain(|_, at| now.duration_since(*at) < IDLE);
+        let idle: Vec<String> = self
+            .copies
+            .iter()
+            .filter(|(_, copy)| now.duration_since(copy.used) >= IDLE)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &idle {
+            self.forget(key);
+        }
+        idle
+    }
+
+    /// Remembers that `key`'s fill failed (the oldest refusal makes room).
+    fn refuse(&mut self, key: &str, now: Instant) {
+        if self.refused.len() >= MAX_REFUSED {
+            if let Some(oldest) = self
+                .refused
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(k, _)| k.clone())
+            {
+                self.refused.remove(&oldest);
+            }
+        }
+        self.refused.insert(key.to_owned(), now);
     }
 }
 
@@ -136,15 +200,41 @@ impl DiskCached {
         index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether a copy of `key` is kept; marks it used.
-    fn touch(&self, key: &str) -> bool {
+    /// The fill that made `key`'s copy, when one is kept; marks it used. Now and then, also
+    /// drops the copies unused for [`IDLE`].
+    fn touch(&self, key: &str) -> Option<u64> {
+        let now = Instant::now();
+        let (fill, idle) = {
+            let mut index = Self::lock(&self.index);
+            let fill = index.copies.get_mut(key).map(|copy| {
+                copy.used = now;
+                copy.fill
+            });
+            let idle = if now.duration_since(index.swept) >= SWEEP_EVERY {
+                index.sweep(now)
+            } else {
+                Vec::new()
+            };
+            (fill, idle)
+        };
+        if !idle.is_empty() {
+            let disk = self.disk.clone();
+            tokio::spawn(async move {
+                for key in idle {
+                    if let Err(e) = disk.delete(&key).await {
+                        tracing::warn!(key, error = %e, "deleting a cached copy failed");
+                    }
+                }
+            });
+        }
+        fill
+    }
+
+    /// Forgets `key`'s copy if it is still the one `fill` made.
+    fn forget_fill(&self, key: &str, fill: u64) {
         let mut index = Self::lock(&self.index);
-        match index.copies.get_mut(key) {
-            Some(copy) => {
-                copy.used = Instant::now();
-                true
-            }
-            None => false,
+        if index.copies.get(key).is_some_and(|copy| copy.fill == fill) {
+            index.forget(key);
         }
     }
 
@@ -163,7 +253,10 @@ impl DiskCached {
         };
         {
             let mut index = Self::lock(&self.index);
-            if index.filling.contains_key(key) || index.copies.contains_key(key) {
+            if index.filling.contains_key(key)
+                || index.copies.contains_key(key)
+                || index.refused.contains_key(key)
+            {
                 return;
             }
             index.filling.insert(key.to_owned(), false);
@@ -173,29 +266,37 @@ impl DiskCached {
         tokio::spawn(async move {
             let _permit = permit;
             let largest = max / LARGEST_SHARE;
-            let stored = match origin.get(&key, None).await {
-                Ok(stream) => disk.put(&key, at_most(stream, largest)).await,
-                Err(e) => Err(e),
+            let filling = async {
+                let stream = origin.get(&key, None).await?;
+                disk.put(&key, at_most(stream, largest)).await
+            };
+            let stored = match tokio::time::timeout(FILL_TIME_LIMIT, filling).await {
+                Ok(stored) => stored,
+                Err(_) => Err(BlobError::Unavailable("copying took too long".into())),
             };
             let dropped = {
                 let mut index = Self::lock(&index);
                 let stale = index.filling.remove(&key).unwrap_or(true);
                 match stored {
                     Ok(bytes) if !stale => {
-                        let dropped = index.evict(bytes, max, Instant::now());
+                        let dropped = index.evict(bytes, max);
+                        index.fills += 1;
+                        let fill = index.fills;
                         index.bytes += bytes;
                         index.copies.insert(
                             key.clone(),
                             Copy {
                                 bytes,
                                 used: Instant::now(),
+                                fill,
                             },
                         );
                         dropped
                     }
                     Ok(_) => vec![key.clone()],
                     Err(e) => {
-                        tracing::debug!(key, error = %e, "a clip was not cached");
+                        tracing::info!(key, error = %e, "a clip was not copied to the local disk");
+                        index.refuse(&key, Instant::now());
                         Vec::new()
                     }
                 }
@@ -242,11 +343,11 @@ impl BlobStore for DiskCached {
         range: Option<Range<u64>>,
     ) -> Result<ByteStream, BlobError> {
         if kept(key) && self.max_bytes > 0 {
-            if self.touch(key) {
+            if let Some(fill) = self.touch(key) {
                 match self.disk.download(key, range.clone()).await {
                     Ok(stream) => return Ok(stream),
                     // Evicted between the look and the open, or removed by hand.
-                    Err(BlobError::NotFound) => Self::lock(&self.index).forget(key),
+                    Err(BlobError::NotFound) => self.forget_fill(key, fill),
                     Err(e) => tracing::warn!(key, error = %e, "reading a cached copy failed"),
                 }
             } else {
@@ -337,7 +438,7 @@ mod tests {
         /// Waits (at most 10 s) until `key`'s copy is kept.
         async fn copied(&self, key: &str) {
             for _ in 0..1000 {
-                if self.store.touch(key) {
+                if self.store.touch(key).is_some() {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -375,7 +476,7 @@ mod tests {
         f.copied("clips/b").await;
         std::fs::remove_file(f.copy("clips/b")).unwrap();
         assert_eq!(f.download("clips/b", None).await, other);
-        assert!(!f.store.touch("clips/b"), "the copy is forgotten");
+        assert!(f.store.touch("clips/b").is_none(), "the copy is forgotten");
     }
 
     #[tokio::test]
@@ -411,7 +512,16 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(!f.copy("renditions/a").exists());
         assert!(!f.copy("clips/large").exists());
-        assert!(!f.store.touch("clips/large"));
+        assert!(f.store.touch("clips/large").is_none());
+        // Refused, so not fetched again at the next download (a failed fill would refuse it
+        // anew, later).
+        let refused = DiskCached::lock(&f.store.index).refused["clips/large"];
+        f.download("clips/large", None).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            DiskCached::lock(&f.store.index).refused["clips/large"],
+            refused
+        );
     }
 
     #[tokio::test]
@@ -438,7 +548,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fill_spoiled_by_a_delete_is_thrown_away_and_idle_copies_go_first() {
+    fn a_fill_spoiled_by_a_delete_is_thrown_away_and_idle_copies_are_swept() {
         let mut index = Index::default();
         index.filling.insert("clips/a".into(), false);
         index.forget("clips/a");
@@ -453,12 +563,16 @@ mod tests {
                 Copy {
                     bytes: 10,
                     used: now - age,
+                    fill: 0,
                 },
             );
             index.bytes += 10;
         }
-        // Room enough, but the idle copy goes.
-        assert_eq!(index.evict(10, 1000, now), ["clips/old"]);
+        index.refuse("clips/too-large", now - IDLE);
+        // Room enough: nothing is evicted; the sweep drops the idle copy and old refusals.
+        assert!(index.evict(10, 1000).is_empty());
+        assert_eq!(index.sweep(now), ["clips/old"]);
         assert_eq!(index.bytes, 10);
+        assert!(index.refused.is_empty());
     }
 }
