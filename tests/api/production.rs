@@ -124,20 +124,30 @@ async fn downloads_from_s3_are_served_from_a_local_copy_until_the_clip_is_delete
         let status = res.status();
         (status, res.bytes().await.unwrap())
     };
-    let copy = app
-        .settings
-        .data_dir
-        .join("s3-cache")
-        .join("clips")
-        .join(&id);
-    assert!(!copy.exists(), "copied before any download");
+    // Each process keeps its copies in a directory of its own under `s3-cache`.
+    let cache = app.settings.data_dir.join("s3-cache");
+    let copies = || {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join("clips").join(&id))
+            .filter(|p| p.exists())
+            .collect::<Vec<_>>()
+    };
+    assert!(copies().is_empty(), "copied before any download");
     assert_eq!(download().await, (StatusCode::OK, bytes.clone().into()));
     let mut waited = 0;
-    while std::fs::read(&copy).ok().as_deref() != Some(bytes.as_slice()) {
+    let copy = loop {
+        match copies().pop() {
+            Some(copy) if std::fs::read(&copy).ok().as_deref() == Some(bytes.as_slice()) => {
+                break copy
+            }
+            _ => {}
+        }
         assert!(waited < 100, "the clip was never copied");
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
-    }
+    };
     // The object gone from S3 behind the service's back: the copy still answers.
     let s3 = voicebin_commands::S3BlobStore::connect(app.settings.s3.clone().unwrap())
         .await

@@ -14,7 +14,8 @@
 //!   of a deleted clip is never served; this process's own deletes and puts drop the copy at
 //!   once (and a fill under way is thrown away), other replicas' copies age out: unused for
 //!   [`IDLE`], a copy is dropped at the next fill.
-//! - The directory is emptied when the store opens: no copy outlives the process that made it.
+//! - Each process keeps its copies in a directory of its own, locked while it runs; opening
+//!   removes the directories of processes that have ended: no copy outlives its process.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -157,6 +158,8 @@ impl Index {
 pub struct DiskCached {
     origin: Arc<dyn BlobStore>,
     disk: LocalBlobStore,
+    /// Locked while this process uses its directory ([`own_directory`]).
+    _lock: std::fs::File,
     max_bytes: u64,
     index: Arc<Mutex<Index>>,
     fills: Arc<Semaphore>,
@@ -172,8 +175,9 @@ impl std::fmt::Debug for DiskCached {
 }
 
 impl DiskCached {
-    /// `origin`'s clips kept in `dir` (emptied first), at most `max_bytes` of them; downloads
-    /// of the copies are paced within `disk`'s read budget.
+    /// `origin`'s clips kept in a new directory of this process's own under `dir` (those of
+    /// processes that have ended are removed), at most `max_bytes` of them; downloads of the
+    /// copies are paced within `budget`.
     pub async fn open(
         origin: Arc<dyn BlobStore>,
         dir: impl Into<PathBuf>,
@@ -181,15 +185,14 @@ impl DiskCached {
         budget: Arc<super::ReadBudget>,
     ) -> std::io::Result<Self> {
         let dir = dir.into();
-        match tokio::fs::remove_dir_all(&dir).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let disk = LocalBlobStore::open(dir).await?.with_read_budget(budget);
+        let (own, lock) = tokio::task::spawn_blocking(move || own_directory(&dir))
+            .await
+            .map_err(std::io::Error::other)??;
+        let disk = LocalBlobStore::open(own).await?.with_read_budget(budget);
         Ok(DiskCached {
             origin,
             disk,
+            _lock: lock,
             max_bytes,
             index: Arc::default(),
             fills: Arc::new(Semaphore::new(FILLS)),
@@ -308,6 +311,78 @@ impl DiskCached {
             }
         });
     }
+}
+
+/// A new directory under `base` for this process's copies, and the lock it holds on it:
+/// `<n>/` beside `<n>.lock`, locked before it is given that name, so a directory whose lock
+/// file is missing or can be locked belongs to no running process and is removed (with its
+/// lock file), as are lock files left without a directory.
+fn own_directory(base: &std::path::Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    std::fs::create_dir_all(base)?;
+    let mut name = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut name);
+    let name = hex::encode(name);
+    let naming = base.join(format!(".{name}.lock"));
+    let lock = std::fs::File::create(&naming)?;
+    match try_lock(&lock) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
+        Err(e) => {
+            return Err(std::io::Error::other(format!(
+                "locking {}: {e}",
+                naming.display()
+            )))
+        }
+    }
+    std::fs::rename(&naming, base.join(format!("{name}.lock")))?;
+    for entry in std::fs::read_dir(base)?.flatten() {
+        let path = entry.path();
+        let Some(file) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let other = file
+            .strip_prefix('.')
+            .unwrap_or(file)
+            .trim_end_matches(".lock")
+            .to_owned();
+        if other == name {
+            continue;
+        }
+        let lock_path = base.join(format!("{other}.lock"));
+        let running = std::fs::File::open(&lock_path).is_ok_and(|f| try_lock(&f).is_err())
+            || std::fs::File::open(base.join(format!(".{other}.lock")))
+                .is_ok_and(|f| try_lock(&f).is_err());
+        if running {
+            continue;
+        }
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if let Err(e) = removed.or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e),
+        }) {
+            tracing::warn!(path = %path.display(), error = %e, "removing an old cache directory failed");
+        }
+    }
+    let own = base.join(&name);
+    std::fs::create_dir_all(&own)?;
+    Ok((own, lock))
+}
+
+/// An exclusive `flock` on `file`, without waiting (released when the file is closed).
+#[cfg(unix)]
+fn try_lock(file: &std::fs::File) -> std::io::Result<()> {
+    rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .map_err(Into::into)
+}
+
+/// Elsewhere nothing is locked, so no other directory is ever taken for an ended process's.
+#[cfg(not(unix))]
+fn try_lock(_: &std::fs::File) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 /// `stream`, failing once it has yielded more than `limit` bytes.
@@ -432,7 +507,7 @@ mod tests {
         }
 
         fn copy(&self, key: &str) -> PathBuf {
-            self.cache_dir.join(key)
+            self.store.disk.root().join(key)
         }
 
         /// Waits (at most 10 s) until `key`'s copy is kept.
@@ -455,8 +530,8 @@ mod tests {
     async fn a_clip_is_copied_after_its_first_download_and_then_served_from_the_copy() {
         let f = fixture(1 << 20).await;
         assert!(
-            !f.cache_dir.join("clips").join("left-over").exists(),
-            "the directory is emptied when the store opens"
+            !f.cache_dir.join("clips").exists(),
+            "what no running process holds is removed when the store opens"
         );
         let bytes = f.put("clips/a", 100_000).await;
         assert!(!f.copy("clips/a").exists(), "an upload is not copied");
@@ -477,6 +552,35 @@ mod tests {
         std::fs::remove_file(f.copy("clips/b")).unwrap();
         assert_eq!(f.download("clips/b", None).await, other);
         assert!(f.store.touch("clips/b").is_none(), "the copy is forgotten");
+    }
+
+    #[tokio::test]
+    async fn processes_sharing_a_directory_keep_their_own_and_remove_those_of_ended_ones() {
+        let f = fixture(1 << 20).await;
+        let bytes = f.put("clips/a", 1000).await;
+        f.download("clips/a", None).await;
+        f.copied("clips/a").await;
+        let origin: Arc<dyn BlobStore> =
+            Arc::new(LocalBlobStore::open(&f.origin_dir).await.unwrap());
+        let other = DiskCached::open(origin.clone(), &f.cache_dir, 1 << 20, Arc::default())
+            .await
+            .unwrap();
+        assert_ne!(other.disk.root(), f.store.disk.root());
+        assert_eq!(
+            std::fs::read(f.copy("clips/a")).unwrap(),
+            bytes,
+            "the first one's copy is kept"
+        );
+        // The other one ends: the next to open removes its directory and lock.
+        let ended = other.disk.root().to_owned();
+        drop(other);
+        let _third = DiskCached::open(origin, &f.cache_dir, 1 << 20, Arc::default())
+            .await
+            .unwrap();
+        assert!(!ended.exists());
+        assert!(!ended.with_extension("lock").exists());
+        assert!(f.copy("clips/a").exists());
+        assert_eq!(f.download("clips/a", None).await, bytes);
     }
 
     #[tokio::test]

@@ -384,9 +384,9 @@ pub struct ServerArgs {
     #[arg(long, env = "VOICEBIN_DOWNLOAD_BUFFER", default_value = "64MiB", value_parser = download_buffer)]
     download_buffer: u64,
     /// With S3: the bytes of local copies of clips that downloads are served from (`1GiB`,
-    /// `10GB`, or bytes; `0` for none), kept in `s3-cache` under the data directory and
-    /// emptied at start. A clip is copied after its first download, if at most a quarter of
-    /// this; the least recently used go first.
+    /// `10GB`, or bytes; `0` for none), kept in a directory of this process's own under
+    /// `s3-cache` in the data directory. A clip is copied after its first download, if at most
+    /// a quarter of this; the least recently used go first.
     #[arg(long, env = "VOICEBIN_S3_CACHE", default_value = "1GiB", value_parser = s3_cache)]
     s3_cache: u64,
 }
