@@ -164,6 +164,56 @@ async fn downloads_from_s3_are_served_from_a_local_copy_until_the_clip_is_delete
     assert_eq!(download().await.0, StatusCode::GONE);
 }
 
+/// Outcome 4 of the read caches (ADR 0026) with the copies (ADR 0030): a replica holding a
+/// clip's copy and its view refuses the clip within a second of its deletion on another
+/// replica, though the copy is still on its disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_with_a_copy_refuses_a_clip_deleted_elsewhere_within_a_second() {
+    let app = spawn_production().await;
+    let (replica, _replica_tasks) = crate::helpers::spawn_replica(&app).await;
+    let alice = app.alice();
+    let bytes = fixture("hello.flac");
+    let id = app.upload_ok(&alice, bytes.clone(), &[]).await;
+    app.wait_scanned(&id, &alice).await;
+    let url = format!("{replica}/{id}/download");
+    let get = || async {
+        let res = app.client.get(&url).send().await.unwrap();
+        (res.status(), res.bytes().await.unwrap())
+    };
+    assert_eq!(get().await, (StatusCode::OK, bytes.clone().into()));
+    // Only the replica has downloaded the clip: its copy is the only one.
+    let cache = app.settings.data_dir.join("s3-cache");
+    let copy = || {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join("clips").join(&id))
+            .find(|p| std::fs::read(p).ok().as_deref() == Some(bytes.as_slice()))
+    };
+    let mut waited = 0;
+    while copy().is_none() {
+        assert!(waited < 100, "the replica never copied the clip");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    // Served from the copy, with the view the replica read moments ago.
+    assert_eq!(get().await, (StatusCode::OK, bytes.clone().into()));
+    assert_eq!(
+        app.delete_item(&id, &alice).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        copy().is_some(),
+        "the premise: the replica's copy is still on disk"
+    );
+    assert_eq!(
+        get().await.0,
+        StatusCode::GONE,
+        "a deleted clip served from a copy"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_eicar_carrying_upload_ends_infected_and_is_never_served() {
     let app = spawn_production().await;
