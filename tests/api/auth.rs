@@ -76,7 +76,7 @@ async fn a_key_for_another_audience_is_rejected_however_valid_its_signature() {
         app.upload(&good, fixture("hello.ogg"), &[]).await.status(),
         StatusCode::CREATED
     );
-    assert_eq!(app.total_events().await, 1);
+    assert_eq!(app.clips_recorded().await, 1);
 }
 
 #[tokio::test]

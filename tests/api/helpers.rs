@@ -432,6 +432,16 @@ impl TestApp {
         }
     }
 
+    /// How many clips have been recorded (their `Uploaded` events): unlike the total, not
+    /// raised by the background scans of clips already uploaded.
+    pub async fn clips_recorded(&self) -> i64 {
+        let sql = "SELECT COUNT(*) FROM events WHERE event_type = 'Uploaded'";
+        match &self.database {
+            Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
     /// The text of an anonymous `GET` of `path` (a page, `/metrics`).
     pub async fn get_text(&self, path: &str) -> String {
         let res = self.client.get(self.url(path)).send().await.unwrap();
