@@ -136,7 +136,9 @@ async fn connection<E>(
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The timer lets hyper give up on a request whose head does not arrive in time (30 s).
-    builder.http1().timer(TokioTimer::new());
+    // A client that shuts its sending side after its request still gets the answer, as nginx
+    // gives it (hyper would close at the end of the input).
+    builder.http1().timer(TokioTimer::new()).half_close(true);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     // Bodies are polled in this task, where downloads may hand over file pieces.
     Connection::scope(regions, async move {

@@ -1106,3 +1106,41 @@ async fn large_downloads_are_sent_from_the_file_byte_for_byte() {
         "the HTTP/2 range differs"
     );
 }
+
+/// A client that shuts its sending side once its request is out (as some HTTP/1.0 clients and
+/// scripts do) still gets the whole answer, as nginx gives it.
+#[tokio::test]
+async fn a_client_that_half_closes_after_its_request_gets_the_whole_download() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(Backend::Sqlite).await;
+    let alice = app.alice();
+    let clip = long_wav(2);
+    let id = app.upload_ok(&alice, clip.clone(), &[]).await;
+    app.wait_scanned(&id, &alice).await;
+    let url: reqwest::Url = app.url(&format!("/{id}/download")).parse().unwrap();
+    let address = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        url.path()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    socket.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await.unwrap();
+    let head_end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an answer's head")
+        + 4;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &answer[..head_end]
+    );
+    assert_eq!(answer.len() - head_end, clip.len());
+    assert!(
+        answer[head_end..] == clip[..],
+        "the body differs from the clip"
+    );
+}
