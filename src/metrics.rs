@@ -123,8 +123,9 @@ pub(crate) fn register_stage_probes(
     }
 }
 
-/// Registers the probes of `serve`: the bytes the kernel sent, the scan backlog, and each RabbitMQ queue when there is a
-/// broker (`rabbit` is the scan queue, `stages` the post-clean stages' queues).
+/// Registers the probes of `serve`: the bytes the kernel sent, the scan backlog, and each
+/// RabbitMQ queue when there is a broker (`rabbit` is the scan queue, `stages` the post-clean
+/// stages' queues).
 pub(crate) fn register_probes(
     metrics: &Metrics,
     dispatch: Arc<dyn ScanDispatch>,

@@ -108,6 +108,26 @@ async fn a_clean_upload_is_scanned_by_a_worker_and_served_from_s3() {
     );
 }
 
+/// A copy of clip `id` holding `bytes`, in the directory of any process under `s3-cache`.
+fn copy_of(app: &TestApp, id: &str, bytes: &[u8]) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(app.settings.data_dir.join("s3-cache"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("clips").join(id))
+        .find(|p| std::fs::read(p).ok().as_deref() == Some(bytes))
+}
+
+/// Waits (at most 10 s) for a copy of clip `id` holding `bytes`.
+async fn copied(app: &TestApp, id: &str, bytes: &[u8]) -> std::path::PathBuf {
+    for _ in 0..100 {
+        if let Some(copy) = copy_of(app, id, bytes) {
+            return copy;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("clip {id} was never copied");
+}
+
 /// ADR 0030: after its first download, a clip kept in S3 is copied to the local disk and the
 /// next downloads are served from the copy; deleting the clip drops it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,30 +144,12 @@ async fn downloads_from_s3_are_served_from_a_local_copy_until_the_clip_is_delete
         let status = res.status();
         (status, res.bytes().await.unwrap())
     };
-    // Each process keeps its copies in a directory of its own under `s3-cache`.
-    let cache = app.settings.data_dir.join("s3-cache");
-    let copies = || {
-        std::fs::read_dir(&cache)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path().join("clips").join(&id))
-            .filter(|p| p.exists())
-            .collect::<Vec<_>>()
-    };
-    assert!(copies().is_empty(), "copied before any download");
+    assert!(
+        copy_of(&app, &id, &bytes).is_none(),
+        "copied before any download"
+    );
     assert_eq!(download().await, (StatusCode::OK, bytes.clone().into()));
-    let mut waited = 0;
-    let copy = loop {
-        match copies().pop() {
-            Some(copy) if std::fs::read(&copy).ok().as_deref() == Some(bytes.as_slice()) => {
-                break copy
-            }
-            _ => {}
-        }
-        assert!(waited < 100, "the clip was never copied");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    };
+    let copy = copied(&app, &id, &bytes).await;
     // The object gone from S3 behind the service's back: the copy still answers.
     let s3 = voicebin_commands::S3BlobStore::connect(app.settings.s3.clone().unwrap())
         .await
@@ -182,20 +184,7 @@ async fn a_replica_with_a_copy_refuses_a_clip_deleted_elsewhere_within_a_second(
     };
     assert_eq!(get().await, (StatusCode::OK, bytes.clone().into()));
     // Only the replica has downloaded the clip: its copy is the only one.
-    let cache = app.settings.data_dir.join("s3-cache");
-    let copy = || {
-        std::fs::read_dir(&cache)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path().join("clips").join(&id))
-            .find(|p| std::fs::read(p).ok().as_deref() == Some(bytes.as_slice()))
-    };
-    let mut waited = 0;
-    while copy().is_none() {
-        assert!(waited < 100, "the replica never copied the clip");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    }
+    copied(&app, &id, &bytes).await;
     // Served from the copy, with the view the replica read moments ago.
     assert_eq!(get().await, (StatusCode::OK, bytes.clone().into()));
     assert_eq!(
@@ -204,7 +193,7 @@ async fn a_replica_with_a_copy_refuses_a_clip_deleted_elsewhere_within_a_second(
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(
-        copy().is_some(),
+        copy_of(&app, &id, &bytes).is_some(),
         "the premise: the replica's copy is still on disk"
     );
     assert_eq!(

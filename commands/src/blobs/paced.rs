@@ -258,13 +258,6 @@ impl Pace {
     }
 }
 
-/// The next chunk's size after one of `len` bytes took `took` to leave: what the client reads
-/// in [`HOLD`] at that rate, as a size class between [`MIN_CHUNK`] and [`MAX_CHUNK`].
-#[cfg(test)]
-fn next_size(len: usize, took: Duration) -> usize {
-    sized(len, took, MAX_CHUNK)
-}
-
 /// What the client reads in [`HOLD`] at the rate of `len` bytes in `took`, as a power of two
 /// times [`MIN_CHUNK`], at most `most`.
 fn sized(len: usize, took: Duration, most: usize) -> usize {
@@ -337,12 +330,21 @@ mod tests {
     #[test]
     fn a_slow_client_gets_the_smallest_chunks_and_a_fast_one_the_largest() {
         // 4 KiB every 250 ms.
-        assert_eq!(next_size(16 * 1024, Duration::from_secs(1)), MIN_CHUNK);
+        assert_eq!(
+            sized(16 * 1024, Duration::from_secs(1), MAX_CHUNK),
+            MIN_CHUNK
+        );
         // 1 GB/s.
-        assert_eq!(next_size(256 * 1024, Duration::from_micros(250)), MAX_CHUNK);
+        assert_eq!(
+            sized(256 * 1024, Duration::from_micros(250), MAX_CHUNK),
+            MAX_CHUNK
+        );
         // 10 MB/s: 200 KB in 20 ms, in a size class.
-        assert_eq!(next_size(1_000_000, Duration::from_millis(100)), 128 * 1024);
-        assert_eq!(next_size(MAX_CHUNK, Duration::ZERO), MAX_CHUNK);
+        assert_eq!(
+            sized(1_000_000, Duration::from_millis(100), MAX_CHUNK),
+            128 * 1024
+        );
+        assert_eq!(sized(MAX_CHUNK, Duration::ZERO, MAX_CHUNK), MAX_CHUNK);
     }
 
     #[test]

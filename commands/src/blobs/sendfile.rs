@@ -100,21 +100,21 @@ impl Regions {
     }
 }
 
-/// The connection whose task is polling, when it takes stand-ins (only on Linux, which has
-/// `sendfile` for sockets).
-fn connection() -> Option<Arc<Regions>> {
+/// What `taking` makes of the connection whose task is polling, when it takes stand-ins (only
+/// on Linux, which has `sendfile` for sockets).
+fn connection<T>(taking: impl FnOnce(&Arc<Regions>) -> T) -> Option<T> {
     if !cfg!(target_os = "linux") {
         return None;
     }
     CONNECTION
-        .try_with(|r| (!r.off.load(Ordering::Relaxed)).then(|| r.clone()))
+        .try_with(|r| (!r.off.load(Ordering::Relaxed)).then(|| taking(r)))
         .ok()
         .flatten()
 }
 
 /// Whether a download polled now may hand over stand-ins ([`stand_in`]).
 pub(crate) fn available() -> bool {
-    connection().is_some()
+    connection(|_| ()).is_some()
 }
 
 /// A stand-in for `len` bytes of `file` from `pos`, queued on the connection whose task is
@@ -126,7 +126,7 @@ pub(crate) fn stand_in(
     len: usize,
     left: oneshot::Sender<()>,
 ) -> Result<Bytes, oneshot::Sender<()>> {
-    let Some(regions) = connection().filter(|_| len > 0 && len <= PIECE) else {
+    let Some(regions) = connection(Arc::clone).filter(|_| len > 0 && len <= PIECE) else {
         return Err(left);
     };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
