@@ -222,13 +222,7 @@ impl DiskCached {
         };
         if !idle.is_empty() {
             let disk = self.disk.clone();
-            tokio::spawn(async move {
-                for key in idle {
-                    if let Err(e) = disk.delete(&key).await {
-                        tracing::warn!(key, error = %e, "deleting a cached copy failed");
-                    }
-                }
-            });
+            tokio::spawn(async move { delete_copies(&disk, idle).await });
         }
         fill
     }
@@ -244,9 +238,7 @@ impl DiskCached {
     /// Drops `key`'s copy, here and on disk.
     async fn drop_copy(&self, key: &str) {
         Self::lock(&self.index).forget(key);
-        if let Err(e) = self.disk.delete(key).await {
-            tracing::warn!(key, error = %e, "deleting a cached copy failed");
-        }
+        delete_copies(&self.disk, [key.to_owned()]).await;
     }
 
     /// Starts fetching `key` into the cache, unless it is being fetched or the fills are busy.
@@ -304,11 +296,7 @@ impl DiskCached {
                     }
                 }
             };
-            for key in dropped {
-                if let Err(e) = disk.delete(&key).await {
-                    tracing::warn!(key, error = %e, "deleting a cached copy failed");
-                }
-            }
+            delete_copies(&disk, dropped).await;
         });
     }
 }
@@ -383,6 +371,15 @@ fn try_lock(file: &std::fs::File) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn try_lock(_: &std::fs::File) -> std::io::Result<()> {
     Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Deletes the files of copies the index no longer holds.
+async fn delete_copies(disk: &LocalBlobStore, keys: impl IntoIterator<Item = String>) {
+    for key in keys {
+        if let Err(e) = disk.delete(&key).await {
+            tracing::warn!(key, error = %e, "deleting a cached copy failed");
+        }
+    }
 }
 
 /// `stream`, failing once it has yielded more than `limit` bytes.
